@@ -1,0 +1,188 @@
+//! The data model shared by every part: connections, listed objects, per-object outcomes and sync runs.
+//! Everything here serialises to the JSON the CLI prints, so field names are part of the public contract.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a connection. The dispatcher only syncs `active` ones; the worker also runs the first
+/// import of a `pending` one, which makes it `active` when access works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Pending,
+    Active,
+    Paused,
+    NeedsReauth,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::NeedsReauth => "needs_reauth",
+        }
+    }
+}
+
+/// A customer's bucket, connected through an IAM role they created for us.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: String,
+    /// Unique across connections (enforced by a conditional write on a name item).
+    pub name: String,
+    /// The customer's 12-digit account id: the role ARN and ExpectedBucketOwner are built from it.
+    pub account_id: String,
+    pub bucket: String,
+    pub region: String,
+    /// Key prefix the connection is limited to, ending in '/', or None for the whole bucket.
+    pub folder: Option<String>,
+    pub role_name: String,
+    pub external_id: String,
+    pub template_id: String,
+    pub status: ConnectionStatus,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub sync: SyncState,
+}
+
+impl Connection {
+    /// The role we assume. Always built from the connection's own account id, never taken as input.
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{}:role/{}", self.account_id, self.role_name)
+    }
+}
+
+/// Outcome of a whole sync run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncResult {
+    /// Every selected object was imported (or skipped with a reason).
+    Succeeded,
+    /// The run finished, but some objects failed or had rejected rows.
+    Partial,
+    /// The run stopped on an error that Lambda's retry may cure (throttling, 5xx); nothing advanced
+    /// past the objects it did not finish.
+    Failed,
+    /// Our access to the bucket is broken (role, external id, bucket, owner); nothing advanced.
+    NeedsReauth,
+}
+
+/// Counts of one run; also kept on the connection as the last run's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    /// Objects listed under the bucket or folder.
+    pub objects_listed: u64,
+    /// Objects chosen by the selection rule for this run (to import or to skip with a reason).
+    pub objects_selected: u64,
+    pub files_imported: u64,
+    pub files_partial: u64,
+    pub files_failed: u64,
+    pub files_skipped: u64,
+    pub rows_read: u64,
+    pub rows_imported: u64,
+    pub rows_rejected: u64,
+}
+
+impl RunCounts {
+    pub fn add_file(&mut self, outcome: &FileOutcome) {
+        match outcome.status {
+            FileStatus::Imported => self.files_imported += 1,
+            FileStatus::Partial => self.files_partial += 1,
+            FileStatus::Failed => self.files_failed += 1,
+            FileStatus::Skipped => self.files_skipped += 1,
+        }
+        self.rows_read += outcome.rows_read;
+        self.rows_imported += outcome.rows_imported;
+        self.rows_rejected += outcome.rows_rejected;
+    }
+}
+
+/// The connection's sync state: where the next run starts and how the last one went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Objects modified before `watermark - overlap` are no longer considered. Whole seconds, never
+    /// past a run's listing start, never past an object that is not finished.
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_sync_started: Option<DateTime<Utc>>,
+    pub last_sync_finished: Option<DateTime<Utc>>,
+    pub last_result: Option<SyncResult>,
+    pub last_error: Option<String>,
+    pub last_run_id: Option<String>,
+    #[serde(default)]
+    pub last_counts: RunCounts,
+}
+
+/// One object as S3 lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    /// As S3 returns it, quotes included; a new ETag under the same key means a new version.
+    pub etag: String,
+    pub size: u64,
+    /// Whole-second precision, as S3 stores it. For a multipart upload it is the upload's start.
+    pub last_modified: DateTime<Utc>,
+    pub storage_class: Option<String>,
+}
+
+/// Final state of one object for one ETag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Every row imported.
+    Imported,
+    /// Some rows imported, some rejected (row policy `skip_row`).
+    Partial,
+    /// The file could not be imported (malformed, too large, rejected rows under `fail_file`).
+    Failed,
+    /// Not read at all, for the recorded reason (folder placeholder, archived, unreadable format).
+    Skipped,
+}
+
+/// A rejected row: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// 1-based ordinal of the data row (header excluded).
+    pub row: u64,
+    /// 1-based line in the decoded file where the row starts (rows may span lines).
+    pub line: u64,
+    /// The source column or field at fault, when one is.
+    pub column: Option<String>,
+    pub reason: String,
+}
+
+/// The recorded outcome of one object version. Also the import ledger entry: an object whose key and
+/// ETag have an outcome is never selected again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileOutcome {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    pub status: FileStatus,
+    /// Why a file failed or was skipped.
+    pub reason: Option<String>,
+    pub rows_read: u64,
+    pub rows_imported: u64,
+    pub rows_rejected: u64,
+    /// The first rejected rows, up to the template's `max_errors_recorded`.
+    pub row_errors: Vec<RowError>,
+    pub duration_ms: u64,
+    pub run_id: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One sync run of one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub run_id: String,
+    pub connection_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub result: SyncResult,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+    pub watermark_before: Option<DateTime<Utc>>,
+    pub watermark_after: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,793 @@
+//! Streaming parsers: decoded text -> rows -> [`Record`]s, one row at a time, for CSV, TSV, JSON arrays
+//! (element by element, never the whole array) and JSON Lines.
+//!
+//! Each parser pushes mapped records to `emit` and keeps a [`ParseSummary`] of what it read and
+//! rejected. Row problems are row errors and parsing goes on; only a problem that makes the rest of
+//! the file unreadable (an unterminated JSON array, a missing header column) is a [`FileError`].
+
+use crate::mapping::{FieldError, Mapper, Record};
+use crate::model::RowError;
+use crate::template::FormatKind;
+use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::io::{self, BufRead, Read};
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+/// What a parse read and rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParseSummary {
+    /// Data rows read (header and blank JSON Lines excluded).
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    /// The first rejected rows, up to the template's limit.
+    pub row_errors: Vec<RowError>,
+    /// Parsing stopped early: at the first row error when asked to, or because `emit` said stop.
+    pub stopped: bool,
+}
+
+/// A problem that makes the rest of a file unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("malformed {format} at line {line}: {reason}")]
+    Malformed {
+        format: &'static str,
+        line: u64,
+        reason: String,
+    },
+    #[error("{0}")]
+    Header(String),
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// How to parse: stop at the first rejected row (the validation pass of `fail_file` templates).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    pub stop_at_first_row_error: bool,
+}
+
+struct Tally<'e> {
+    summary: ParseSummary,
+    max_errors: usize,
+    stop_on_error: bool,
+    emit: &'e mut dyn FnMut(Record) -> ControlFlow<()>,
+}
+
+impl Tally<'_> {
+    fn next_row(&mut self) -> u64 {
+        self.summary.rows_read += 1;
+        self.summary.rows_read
+    }
+
+    fn reject(&mut self, error: RowError) -> ControlFlow<()> {
+        self.summary.rows_rejected += 1;
+        if self.summary.row_errors.len() < self.max_errors {
+            self.summary.row_errors.push(error);
+        }
+        if self.stop_on_error {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn accept(
+        &mut self,
+        row: u64,
+        line: u64,
+        result: Result<Record, FieldError>,
+    ) -> ControlFlow<()> {
+        let flow = match result {
+            Ok(record) => (self.emit)(record),
+            Err(e) => self.reject(e.at(row, line)),
+        };
+        if flow.is_break() {
+            self.summary.stopped = true;
+        }
+        flow
+    }
+}
+
+/// Parses a decoded stream with the mapper's template. `fallback_id_prefix` (object key and ETag)
+/// makes record ids when the template has no primary key: `prefix#row`.
+pub fn parse_rows(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    fallback_id_prefix: &str,
+    options: ParseOptions,
+    emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+) -> Result<ParseSummary, FileError> {
+    let mut tally = Tally {
+        summary: ParseSummary::default(),
+        max_errors: mapper.template.max_errors_recorded,
+        stop_on_error: options.stop_at_first_row_error,
+        emit,
+    };
+    match mapper.template.format.kind {
+        FormatKind::Csv | FormatKind::Tsv => {
+            parse_delimited(input, mapper, fallback_id_prefix, &mut tally)?
+        }
+        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, &mut tally)?,
+        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, &mut tally)?,
+    }
+    Ok(tally.summary)
+}
+
+fn csv_error(e: csv::Error) -> FileError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => FileError::Io(io),
+        other => FileError::Malformed {
+            format: "CSV",
+            line,
+            reason: format!("{other:?}"),
+        },
+    }
+}
+
+fn parse_delimited(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    prefix: &str,
+    tally: &mut Tally,
+) -> Result<(), FileError> {
+    let format = &mapper.template.format;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(format.delimiter_byte())
+        .quote(format.quote_byte())
+        .has_headers(false)
+        // Ragged rows become row errors naming the row, not a reader error.
+        .flexible(true)
+        .buffer_capacity(256 * 1024)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let (positions, width) = if format.header {
+        if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+            return Ok(()); // empty file: no header, no rows
+        }
+        (resolve_header(&record, mapper)?, Some(record.len()))
+    } else {
+        let positions = mapper
+            .columns()
+            .iter()
+            .map(|c| c.source.parse::<usize>().ok().map(|n| n - 1))
+            .collect();
+        (positions, None)
+    };
+    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        let row = tally.next_row();
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let Some(width) = width.filter(|&w| w != record.len()) {
+            let reason = format!(
+                "expected {width} fields as in the header, found {}",
+                record.len()
+            );
+            if tally
+                .reject(RowError {
+                    row,
+                    line,
+                    column: None,
+                    reason,
+                })
+                .is_break()
+            {
+                tally.summary.stopped = true;
+                return Ok(());
+            }
+            continue;
+        }
+        let result = mapper.map_row(
+            row,
+            line,
+            |i| match positions[i].and_then(|p| record.get(p)) {
+                None => Ok(None),
+                Some(bytes) => std::str::from_utf8(bytes)
+                    .map(|s| Some(Cow::Borrowed(s)))
+                    .map_err(|e| format!("invalid UTF-8 at byte {} of the value", e.valid_up_to())),
+            },
+            || format!("{prefix}#{row}"),
+        );
+        if tally.accept(row, line, result).is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Finds each template column in the header. A required column without a default must be present;
+/// a column the template reads must not appear twice.
+fn resolve_header(
+    header: &csv::ByteRecord,
+    mapper: &Mapper,
+) -> Result<Vec<Option<usize>>, FileError> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+        .collect();
+    let mut missing = Vec::new();
+    let mut positions = Vec::new();
+    for column in mapper.columns() {
+        let mut found = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n == column.source)
+            .map(|(i, _)| i);
+        let position = found.next();
+        if found.next().is_some() {
+            return Err(FileError::Header(format!(
+                "header names column '{}' more than once",
+                column.source
+            )));
+        }
+        if position.is_none() && column.required && column.default.is_none() {
+            missing.push(column.source.as_str());
+        }
+        positions.push(position);
+    }
+    if !missing.is_empty() {
+        return Err(FileError::Header(format!(
+            "header lacks required column(s): {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(positions)
+}
+
+fn parse_json_lines(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    prefix: &str,
+    tally: &mut Tally,
+) -> Result<(), FileError> {
+    let mut buffer = Vec::with_capacity(4096);
+    let mut line = 0u64;
+    loop {
+        buffer.clear();
+        if input.read_until(b'\n', &mut buffer)? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        if buffer.iter().all(u8::is_ascii_whitespace) {
+            continue; // blank lines separate nothing in JSON Lines
+        }
+        let row = tally.next_row();
+        let result = match std::str::from_utf8(&buffer) {
+            Ok(text) => map_json_object(text, mapper, row, line, prefix),
+            Err(e) => Err(FieldError {
+                column: None,
+                reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            }),
+        };
+        if tally.accept(row, line, result).is_break() {
+            return Ok(());
+        }
+    }
+}
+
+fn parse_json_array(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    prefix: &str,
+    tally: &mut Tally,
+) -> Result<(), FileError> {
+    if input.fill_buf()?.is_empty() {
+        return Ok(()); // a 0-byte file has no rows
+    }
+    let line = Rc::new(Cell::new(1u64));
+    let mut deserializer = serde_json::Deserializer::from_reader(LineCounter {
+        inner: input,
+        line: line.clone(),
+    });
+    let mut on_element = |element: Box<RawValue>| {
+        let row = tally.next_row();
+        let at = line.get();
+        let result = map_json_object(element.get(), mapper, row, at, prefix);
+        tally.accept(row, at, result)
+    };
+    let visited = deserializer.deserialize_seq(ArrayVisitor {
+        on_element: &mut on_element,
+    });
+    let malformed = |e: serde_json::Error| {
+        if e.is_io() {
+            FileError::Io(e.into())
+        } else {
+            FileError::Malformed {
+                format: "JSON",
+                line: e.line() as u64,
+                reason: e.to_string(),
+            }
+        }
+    };
+    match visited {
+        Ok(ArrayEnd::Stopped) => Ok(()),
+        Ok(ArrayEnd::Complete) => deserializer.end().map_err(malformed),
+        Err(e) => Err(malformed(e)),
+    }
+}
+
+enum ArrayEnd {
+    Complete,
+    Stopped,
+}
+
+/// Visits a JSON array one element at a time, so the array is never held whole.
+struct ArrayVisitor<'f> {
+    on_element: &'f mut dyn FnMut(Box<RawValue>) -> ControlFlow<()>,
+}
+
+impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+    type Value = ArrayEnd;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ArrayEnd, A::Error> {
+        while let Some(element) = seq.next_element::<Box<RawValue>>()? {
+            if (self.on_element)(element).is_break() {
+                return Ok(ArrayEnd::Stopped);
+            }
+        }
+        Ok(ArrayEnd::Complete)
+    }
+}
+
+/// Counts the lines serde_json has consumed, to place row errors in a JSON array.
+struct LineCounter<'a> {
+    inner: &'a mut dyn BufRead,
+    line: Rc<Cell<u64>>,
+}
+
+impl Read for LineCounter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let newlines = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.line.set(self.line.get() + newlines);
+        Ok(n)
+    }
+}
+
+/// A JSON object's members as borrowed raw values, in document order; no per-member parse until a
+/// column asks for it.
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawObject<'a>, M::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<Key<'a>>()? {
+                    members.push((key.0, map.next_value::<&'a RawValue>()?));
+                }
+                Ok(RawObject(members))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A member name, borrowed from the input unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> RawObject<'a> {
+    fn parse(text: &'a str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "expected a JSON object".to_owned(),
+            _ => format!("invalid JSON: {e}"),
+        })
+    }
+
+    /// The member at `path`, descending into nested objects at each '.' when no member has the
+    /// whole path as its name. Two members of the same name are an error: which one is meant?
+    fn lookup(&self, path: &str) -> Result<Option<&'a RawValue>, String> {
+        let mut found = self.0.iter().filter(|(k, _)| k == path).map(|(_, v)| *v);
+        match (found.next(), found.next()) {
+            (Some(_), Some(_)) => return Err(format!("member '{path}' appears more than once")),
+            (Some(v), None) => return Ok(Some(v)),
+            _ => {}
+        }
+        let Some((head, rest)) = path.split_once('.') else {
+            return Ok(None);
+        };
+        match self.lookup(head)? {
+            Some(v) if v.get().starts_with('{') => RawObject::parse(v.get())?.lookup(rest),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The text of a scalar JSON value: strings unescaped, numbers and booleans as written (so decimals
+/// stay exact), null as absent.
+fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') if !text.contains('\\') => Ok(Some(Cow::Borrowed(&text[1..text.len() - 1]))),
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map(|s| Some(Cow::Owned(s)))
+            .map_err(|e| e.to_string()),
+        Some(b'{') => Err("expected a scalar value, found an object".into()),
+        Some(b'[') => Err("expected a scalar value, found an array".into()),
+        _ if text == "null" => Ok(None),
+        _ => Ok(Some(Cow::Borrowed(text))),
+    }
+}
+
+fn map_json_object(
+    text: &str,
+    mapper: &Mapper,
+    row: u64,
+    line: u64,
+    prefix: &str,
+) -> Result<Record, FieldError> {
+    let object = RawObject::parse(text.trim()).map_err(|reason| FieldError {
+        column: None,
+        reason,
+    })?;
+    let columns = mapper.columns();
+    mapper.map_row(
+        row,
+        line,
+        |i| {
+            object
+                .lookup(&columns[i].source)
+                .and_then(|v| v.map(scalar_text).transpose().map(Option::flatten))
+        },
+        || format!("{prefix}#{row}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Value;
+    use crate::template::Template;
+    use std::io::Cursor;
+
+    fn mapper(format: &str, extra: &str) -> Mapper {
+        let json = format!(
+            r#"{{"id": "t", "record_type": "r", "format": {format}, {extra}
+            "columns": [
+                {{"source": "id", "field": "id", "type": "string", "required": true}},
+                {{"source": "amount", "field": "amount", "type": "decimal"}}
+            ]}}"#
+        );
+        Mapper::new(Template::from_json(&json).unwrap())
+    }
+
+    fn csv() -> Mapper {
+        mapper(r#"{"type": "csv"}"#, "")
+    }
+
+    fn parse(m: &Mapper, input: &[u8]) -> (Result<ParseSummary, FileError>, Vec<Record>) {
+        let mut records = Vec::new();
+        let mut reader = Cursor::new(input.to_vec());
+        let summary = parse_rows(&mut reader, m, "k#e", ParseOptions::default(), &mut |r| {
+            records.push(r);
+            ControlFlow::Continue(())
+        });
+        (summary, records)
+    }
+
+    fn ids_and_amounts(records: &[Record]) -> Vec<(String, Option<String>)> {
+        records
+            .iter()
+            .map(|r| {
+                let Some(Value::Str(id)) = &r.values[0] else {
+                    panic!("{r:?}")
+                };
+                let amount = r.values[1].as_ref().map(|v| v.canonical().into_owned());
+                (id.clone(), amount)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn csv_edge_cases() {
+        let cases: &[(&str, &[u8], &[(&str, Option<&str>)], u64)] = &[
+            (
+                "quoted comma and newline",
+                b"id,amount\n\"a,\nb\",1.5\n",
+                &[("a,\nb", Some("1.5"))],
+                0,
+            ),
+            (
+                "crlf",
+                b"id,amount\r\nx,1\r\ny,2\r\n",
+                &[("x", Some("1")), ("y", Some("2"))],
+                0,
+            ),
+            (
+                "no final newline",
+                b"id,amount\nx,1",
+                &[("x", Some("1"))],
+                0,
+            ),
+            ("empty file", b"", &[], 0),
+            ("header only", b"id,amount\n", &[], 0),
+            (
+                "reordered and extra header",
+                b"note,amount,id\nhi,3,z\n",
+                &[("z", Some("3"))],
+                0,
+            ),
+            ("optional column absent", b"id\nq\n", &[("q", None)], 0),
+            (
+                "ragged rows",
+                b"id,amount\nx,1,extra\ny\nz,3\n",
+                &[("z", Some("3"))],
+                2,
+            ),
+            (
+                "escaped quotes",
+                b"id,amount\n\"say \"\"hi\"\"\",1\n",
+                &[("say \"hi\"", Some("1"))],
+                0,
+            ),
+            (
+                "invalid utf-8",
+                b"id,amount\n\xff\xfe,1\nok,2\n",
+                &[("ok", Some("2"))],
+                1,
+            ),
+            (
+                "bad decimal",
+                b"id,amount\nx,abc\ny,2\n",
+                &[("y", Some("2"))],
+                1,
+            ),
+        ];
+        let m = csv();
+        for (name, input, expected, rejected) in cases {
+            let (summary, records) = parse(&m, input);
+            let summary = summary.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expected: Vec<_> = expected
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.map(str::to_owned)))
+                .collect();
+            assert_eq!(ids_and_amounts(&records), expected, "case {name}");
+            assert_eq!(
+                summary.rows_rejected, *rejected,
+                "case {name}: {:?}",
+                summary.row_errors
+            );
+        }
+    }
+
+    #[test]
+    fn row_errors_say_row_line_column_and_why() {
+        let (summary, _) = parse(&csv(), b"id,amount\n\"multi\nline\",1\nx,1,2\n,5\ny,\xff\n");
+        let errors = summary.unwrap().row_errors;
+        let expected = vec![
+            RowError {
+                row: 2,
+                line: 4,
+                column: None,
+                reason: "expected 2 fields as in the header, found 3".into(),
+            },
+            RowError {
+                row: 3,
+                line: 5,
+                column: Some("id".into()),
+                reason: "required value is missing".into(),
+            },
+            RowError {
+                row: 4,
+                line: 6,
+                column: Some("amount".into()),
+                reason: "invalid UTF-8 at byte 0 of the value".into(),
+            },
+        ];
+        assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn row_ids_without_primary_key_are_prefix_and_row() {
+        let (_, records) = parse(&csv(), b"id,amount\na,1\nb,2\n");
+        assert_eq!(
+            records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["k#e#1", "k#e#2"]
+        );
+    }
+
+    #[test]
+    fn header_problems_fail_the_file() {
+        let (r, _) = parse(&csv(), b"amount\n1\n");
+        assert!(
+            matches!(r, Err(FileError::Header(m)) if m.contains("lacks required column(s): id"))
+        );
+        let (r, _) = parse(&csv(), b"id,id,amount\n1,2,3\n");
+        assert!(matches!(r, Err(FileError::Header(m)) if m.contains("'id' more than once")));
+    }
+
+    #[test]
+    fn tsv_and_headerless_csv() {
+        let tsv = mapper(r#"{"type": "tsv"}"#, "");
+        let (_, records) = parse(&tsv, b"id\tamount\na,b\t1\n");
+        assert_eq!(
+            ids_and_amounts(&records),
+            vec![("a,b".into(), Some("1".into()))]
+        );
+
+        let headerless = Mapper::new(
+            Template::from_json(
+                r#"{"id": "t", "record_type": "r", "format": {"type": "csv", "header": false, "delimiter": ";"},
+                "columns": [{"source": "2", "field": "id", "type": "string", "required": true},
+                            {"source": "1", "field": "amount", "type": "decimal"}]}"#,
+            )
+            .unwrap(),
+        );
+        let (_, records) = parse(&headerless, b"7;x\n8;y\n");
+        assert_eq!(
+            ids_and_amounts(&records),
+            vec![
+                ("x".into(), Some("7".into())),
+                ("y".into(), Some("8".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lines_edge_cases() {
+        let m = mapper(r#"{"type": "json_lines"}"#, "");
+        let input = b"{\"id\": \"a\", \"amount\": 12.50}\n\n  \r\n{\"id\": \"b\\u00e9\", \"amount\": \"3\"}\r\n{broken\n[1]\n{\"id\": {\"x\": 1}}\n{\"id\": \"c\", \"amount\": null}";
+        let (summary, records) = parse(&m, input);
+        let summary = summary.unwrap();
+        assert_eq!(
+            ids_and_amounts(&records),
+            vec![
+                ("a".into(), Some("12.50".into())),
+                ("b\u{e9}".into(), Some("3".into())),
+                ("c".into(), None)
+            ]
+        );
+        assert_eq!(summary.rows_read, 6);
+        let lines: Vec<_> = summary
+            .row_errors
+            .iter()
+            .map(|e| (e.line, e.reason.clone()))
+            .collect();
+        assert_eq!(lines[0].0, 5);
+        assert!(lines[0].1.starts_with("invalid JSON"), "{lines:?}");
+        assert_eq!(lines[1], (6, "expected a JSON object".into()));
+        assert_eq!(
+            lines[2],
+            (7, "expected a scalar value, found an object".into())
+        );
+    }
+
+    #[test]
+    fn json_array_streams_elements_and_reports_lines() {
+        let m = mapper(r#"{"type": "json"}"#, "");
+        let input = b"[\n {\"id\": \"a\", \"amount\": 1},\n {\"amount\": 2},\n {\"id\": \"c\", \"nested\": {\"deep\": [1, 2]}}\n]\n";
+        let (summary, records) = parse(&m, input);
+        let summary = summary.unwrap();
+        assert_eq!(
+            ids_and_amounts(&records),
+            vec![("a".into(), Some("1".into())), ("c".into(), None)]
+        );
+        assert_eq!(
+            summary.row_errors,
+            vec![RowError {
+                row: 2,
+                line: 3,
+                column: Some("id".into()),
+                reason: "required value is missing".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn json_array_arriving_in_one_byte_pieces() {
+        struct Trickle(Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let m = mapper(r#"{"type": "json"}"#, "");
+        let body: String = (0..500)
+            .map(|i| format!("{{\"id\": \"r{i}\", \"amount\": {i}.25}}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut reader =
+            io::BufReader::with_capacity(1, Trickle(Cursor::new(format!("[{body}]").into_bytes())));
+        let mut n = 0;
+        let summary = parse_rows(&mut reader, &m, "k", ParseOptions::default(), &mut |r| {
+            assert_eq!(r.values[1], Some(Value::Decimal(format!("{n}.25"))));
+            n += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!((n, summary.rows_read), (500, 500));
+    }
+
+    #[test]
+    fn malformed_json_arrays_fail_the_file() {
+        let m = mapper(r#"{"type": "json"}"#, "");
+        for (name, input) in [
+            ("truncated", &b"[{\"id\": \"a\"}, {\"id\": "[..]),
+            ("not an array", b"{\"id\": \"a\"}"),
+            ("trailing garbage", b"[{\"id\": \"a\"}] x"),
+        ] {
+            let (result, _) = parse(&m, input);
+            assert!(
+                matches!(result, Err(FileError::Malformed { .. })),
+                "{name}: {result:?}"
+            );
+        }
+        let (result, records) = parse(&m, b"");
+        assert_eq!(
+            (result.unwrap().rows_read, records.len()),
+            (0, 0),
+            "empty file"
+        );
+    }
+
+    #[test]
+    fn duplicate_and_nested_members() {
+        let m = Mapper::new(
+            Template::from_json(
+                r#"{"id": "t", "record_type": "r", "format": {"type": "json_lines"},
+                "columns": [{"source": "customer.id", "field": "id", "type": "string", "required": true}]}"#,
+            )
+            .unwrap(),
+        );
+        let (summary, records) = parse(&m, b"{\"customer\": {\"id\": \"c1\"}}\n{\"customer.id\": \"c2\"}\n{\"customer\": {\"id\": 1, \"id\": 2}}\n");
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.values[0].clone())
+                .collect::<Vec<_>>(),
+            vec![Some(Value::Str("c1".into())), Some(Value::Str("c2".into()))]
+        );
+        assert!(summary.unwrap().row_errors[0]
+            .reason
+            .contains("more than once"));
+    }
+
+    #[test]
+    fn stop_at_first_row_error_for_validation_pass() {
+        let mut reader = Cursor::new(b"id,amount\n,1\nb,2\n".to_vec());
+        let summary = parse_rows(
+            &mut reader,
+            &csv(),
+            "k",
+            ParseOptions {
+                stop_at_first_row_error: true,
+            },
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        assert!(summary.stopped);
+        assert_eq!((summary.rows_read, summary.rows_rejected), (1, 1));
+    }
+}

@@ -1,0 +1,454 @@
+//! Data templates: how a customer's files are read (format and its options) and how their columns map
+//! to records (types, required fields, defaults, primary key, row policy).
+//!
+//! A template is a JSON document. [`Template::from_json`] parses and validates it; every problem is
+//! reported with the path of the field at fault (`columns[2].values`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// File format of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatKind {
+    Csv,
+    Tsv,
+    /// One JSON array of objects, parsed element by element.
+    Json,
+    /// One JSON object per line (also called NDJSON).
+    JsonLines,
+}
+
+/// Text encodings a template may declare. Only UTF-8 for now: a file that is not valid UTF-8 gets
+/// row errors naming the column, rather than silently mangled text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    #[default]
+    #[serde(alias = "utf8", alias = "UTF-8")]
+    Utf8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Format {
+    #[serde(rename = "type")]
+    pub kind: FormatKind,
+    /// CSV/TSV: one ASCII character; defaults to ',' for CSV and tab for TSV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// CSV/TSV: one ASCII character; defaults to '"'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<char>,
+    /// CSV/TSV: whether the first row names the columns. Defaults to true.
+    #[serde(default = "default_true")]
+    pub header: bool,
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+impl Format {
+    pub fn delimiter_byte(&self) -> u8 {
+        match (self.delimiter, self.kind) {
+            (Some(c), _) => c as u8,
+            (None, FormatKind::Tsv) => b'\t',
+            (None, _) => b',',
+        }
+    }
+    pub fn quote_byte(&self) -> u8 {
+        self.quote.map(|c| c as u8).unwrap_or(b'"')
+    }
+    pub fn is_delimited(&self) -> bool {
+        matches!(self.kind, FormatKind::Csv | FormatKind::Tsv)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Type of a record field. Values are validated and normalised to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    /// A signed 64-bit integer.
+    Integer,
+    /// An exact decimal, kept as its digits (never through a float), up to 38 significant digits.
+    Decimal,
+    /// true/false, yes/no, 1/0, t/f, y/n (case-insensitive).
+    Boolean,
+    /// A calendar date; `format` (chrono syntax) defaults to `%Y-%m-%d`.
+    Date,
+    /// A point in time, stored as RFC 3339 UTC; RFC 3339 input by default, or `format` (chrono syntax),
+    /// read as UTC when it has no offset.
+    Timestamp,
+    /// One of `values`.
+    Enum,
+}
+
+/// One column of the source mapped to one record field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    /// CSV/TSV with a header: the header name. Without a header: the 1-based column number.
+    /// JSON: the field name, or a dotted path into nested objects (`customer.id`).
+    pub source: String,
+    /// The record field it becomes.
+    pub field: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    /// Used when the value is missing or empty; must itself be valid for the type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The allowed values of an enum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Parse format of a date or timestamp (chrono `strftime` syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// What a bad row does to its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RowPolicy {
+    /// Reject the row, import the others; the file ends `partial`.
+    #[default]
+    SkipRow,
+    /// One bad row fails the whole file and none of its rows is imported (the file is validated in
+    /// a first pass before anything is written).
+    FailFile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub id: String,
+    /// The kind of record the rows become (`payment`, `customer`).
+    pub record_type: String,
+    pub format: Format,
+    pub columns: Vec<Column>,
+    /// Record fields whose values identify a record. Rows with the same key overwrite one another;
+    /// without one, a record is identified by object key, ETag and row number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    #[serde(default)]
+    pub row_policy: RowPolicy,
+    /// How many rejected rows of one file are recorded in full (all are counted).
+    #[serde(default = "default_max_errors")]
+    pub max_errors_recorded: usize,
+}
+
+fn default_max_errors() -> usize {
+    10
+}
+
+/// A template problem, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct TemplateError {
+    /// JSON path of the field at fault, e.g. `columns[1].values`.
+    pub field: String,
+    pub message: String,
+}
+
+/// All problems of a template, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid template: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct TemplateErrors(pub Vec<TemplateError>);
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> TemplateError {
+    TemplateError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Template {
+    /// Parses and validates a template document.
+    pub fn from_json(text: &str) -> Result<Template, TemplateErrors> {
+        let template: Template = serde_json::from_str(text).map_err(|e| {
+            // serde_json names unknown and missing fields in its message; keep its position too.
+            TemplateErrors(vec![err("template", format!("{e}"))])
+        })?;
+        template.validate()?;
+        Ok(template)
+    }
+
+    /// Checks everything serde cannot: identifiers, delimiters, column references and defaults.
+    pub fn validate(&self) -> Result<(), TemplateErrors> {
+        let mut errors = Vec::new();
+        if !is_identifier(&self.id, 128) {
+            errors.push(err(
+                "id",
+                "must be 1-128 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if !is_identifier(&self.record_type, 64) {
+            errors.push(err(
+                "record_type",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        for (name, value) in [
+            ("delimiter", self.format.delimiter),
+            ("quote", self.format.quote),
+        ] {
+            if let Some(c) = value {
+                if !self.format.is_delimited() {
+                    errors.push(err(format!("format.{name}"), "applies only to csv and tsv"));
+                } else if !c.is_ascii() || c == '\n' || c == '\r' {
+                    errors.push(err(
+                        format!("format.{name}"),
+                        "must be one ASCII character other than a line break",
+                    ));
+                }
+            }
+        }
+        if self.format.is_delimited() && self.format.delimiter_byte() == self.format.quote_byte() {
+            errors.push(err("format.quote", "must differ from the delimiter"));
+        }
+        if !self.format.header && !self.format.is_delimited() {
+            errors.push(err("format.header", "applies only to csv and tsv"));
+        }
+        if self.columns.is_empty() {
+            errors.push(err("columns", "needs at least one column"));
+        }
+        if self.max_errors_recorded > 1000 {
+            errors.push(err("max_errors_recorded", "must be at most 1000"));
+        }
+        let mut fields = HashSet::new();
+        for (i, column) in self.columns.iter().enumerate() {
+            let at = |name: &str| format!("columns[{i}].{name}");
+            if column.source.is_empty() {
+                errors.push(err(at("source"), "must not be empty"));
+            } else if self.format.is_delimited() && !self.format.header {
+                match column.source.parse::<usize>() {
+                    Ok(n) if n >= 1 => {}
+                    _ => errors.push(err(
+                        at("source"),
+                        "without a header row, must be a column number from 1",
+                    )),
+                }
+            }
+            if !is_identifier(&column.field, 255) {
+                errors.push(err(
+                    at("field"),
+                    "must be 1-255 characters of letters, digits, '-', '_' or '.'",
+                ));
+            } else if !fields.insert(column.field.as_str()) {
+                errors.push(err(
+                    at("field"),
+                    format!("duplicate field '{}'", column.field),
+                ));
+            }
+            match column.field_type {
+                FieldType::Enum if column.values.is_empty() => {
+                    errors.push(err(at("values"), "an enum needs its allowed values"))
+                }
+                FieldType::Enum => {}
+                _ if !column.values.is_empty() => {
+                    errors.push(err(at("values"), "applies only to enum columns"))
+                }
+                _ => {}
+            }
+            if column.format.is_some()
+                && !matches!(column.field_type, FieldType::Date | FieldType::Timestamp)
+            {
+                errors.push(err(
+                    at("format"),
+                    "applies only to date and timestamp columns",
+                ));
+            }
+            if let Some(format) = &column.format {
+                if chrono::format::StrftimeItems::new(format)
+                    .any(|item| matches!(item, chrono::format::Item::Error))
+                {
+                    errors.push(err(
+                        at("format"),
+                        format!("'{format}' is not a valid chrono format"),
+                    ));
+                }
+            }
+            if let Some(default) = &column.default {
+                if let Err(reason) = crate::mapping::parse_value(column, default) {
+                    errors.push(err(
+                        at("default"),
+                        format!("is not a valid {}: {reason}", type_name(column.field_type)),
+                    ));
+                }
+            }
+        }
+        for (i, key) in self.primary_key.iter().enumerate() {
+            match self.columns.iter().find(|c| &c.field == key) {
+                None => errors.push(err(
+                    format!("primary_key[{i}]"),
+                    format!("'{key}' is not a field of columns"),
+                )),
+                Some(c) if !c.required && c.default.is_none() => errors.push(err(
+                    format!("primary_key[{i}]"),
+                    format!(
+                        "'{key}' must be required or have a default, so every record has a key"
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(TemplateErrors(errors))
+        }
+    }
+}
+
+pub(crate) fn type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::String => "string",
+        FieldType::Integer => "integer",
+        FieldType::Decimal => "decimal",
+        FieldType::Boolean => "boolean",
+        FieldType::Date => "date",
+        FieldType::Timestamp => "timestamp",
+        FieldType::Enum => "enum value",
+    }
+}
+
+fn is_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"{
+        "id": "payments-v1", "record_type": "payment",
+        "format": {"type": "csv"},
+        "columns": [
+            {"source": "id", "field": "payment_id", "type": "string", "required": true},
+            {"source": "amount", "field": "amount", "type": "decimal", "required": true},
+            {"source": "status", "field": "status", "type": "enum", "values": ["paid", "refunded"], "default": "paid"}
+        ],
+        "primary_key": ["payment_id"]
+    }"#;
+
+    fn problems(json: &str) -> Vec<String> {
+        match Template::from_json(json) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn valid_template_parses_with_defaults() {
+        let t = Template::from_json(VALID).unwrap();
+        assert_eq!(t.format.delimiter_byte(), b',');
+        assert!(t.format.header);
+        assert_eq!(t.row_policy, RowPolicy::SkipRow);
+        assert_eq!(t.max_errors_recorded, 10);
+    }
+
+    #[test]
+    fn each_invalid_template_names_the_field_at_fault() {
+        let cases: &[(&str, &str, &str)] = &[
+            (r#""id": "payments-v1""#, r#""id": "bad id!""#, "id:"),
+            (
+                r#""type": "csv""#,
+                r#""type": "xml""#,
+                "unknown variant `xml`",
+            ),
+            (
+                r#""type": "csv"}"#,
+                r#""type": "csv", "delimter": ";"}"#,
+                "unknown field `delimter`",
+            ),
+            (
+                r#""type": "csv"}"#,
+                r#""type": "json", "delimiter": ";"}"#,
+                "format.delimiter: applies only to csv",
+            ),
+            (
+                r#""type": "csv"}"#,
+                r#""type": "csv", "delimiter": "\"" }"#,
+                "format.quote: must differ",
+            ),
+            (
+                r#""values": ["paid", "refunded"], "#,
+                "",
+                "columns[2].values: an enum needs",
+            ),
+            (
+                r#""default": "paid""#,
+                r#""default": "lost""#,
+                "columns[2].default: is not a valid enum value",
+            ),
+            (
+                r#""field": "amount""#,
+                r#""field": "payment_id""#,
+                "columns[1].field: duplicate field",
+            ),
+            (
+                r#""primary_key": ["payment_id"]"#,
+                r#""primary_key": ["nope"]"#,
+                "primary_key[0]: 'nope' is not a field",
+            ),
+            (
+                r#""primary_key": ["payment_id"]"#,
+                r#""primary_key": ["status"], "max_errors_recorded": 5000"#,
+                "max_errors_recorded: must be at most 1000",
+            ),
+            (
+                r#""type": "decimal""#,
+                r#""type": "integer", "format": "%d""#,
+                "columns[1].format: applies only to date",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let json = VALID.replacen(from, to, 1);
+            assert_ne!(
+                json, VALID,
+                "case {from} -> {to} did not change the document"
+            );
+            let found = problems(&json);
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "replacing {from} by {to}: expected '{expected}' in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headerless_csv_needs_column_numbers() {
+        let json = VALID.replace(r#""type": "csv""#, r#""type": "csv", "header": false"#);
+        let found = problems(&json);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("columns[0].source: without a header row")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn primary_key_must_always_have_a_value() {
+        let json = VALID
+            .replace(
+                r#""primary_key": ["payment_id"]"#,
+                r#""primary_key": ["amount"]"#,
+            )
+            .replace(
+                r#""field": "amount", "type": "decimal", "required": true"#,
+                r#""field": "amount", "type": "decimal""#,
+            );
+        assert!(problems(&json)
+            .iter()
+            .any(|p| p.contains("primary_key[0]: 'amount' must be required")));
+    }
+}
