@@ -1,6 +1,10 @@
 //! Pure core of s3-connector.
 pub mod decode;
+pub mod engine;
 pub mod mapping;
+pub mod memory;
 pub mod model;
 pub mod parse;
+pub mod ports;
+pub mod selection;
 pub mod template;

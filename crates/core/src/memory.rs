@@ -1,0 +1,239 @@
+//! In-memory implementations of the ports, for unit tests of the engine and anything built on it.
+
+use crate::mapping::{Record, Value};
+use crate::model::{Connection, FileOutcome, ObjectMeta, SyncRun};
+use crate::ports::*;
+use crate::template::Template;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// State store in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub connections: Mutex<HashMap<String, Connection>>,
+    pub templates: Mutex<HashMap<String, Template>>,
+    pub leases: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
+    pub runs: Mutex<Vec<SyncRun>>,
+}
+
+impl MemoryStore {
+    pub fn with(connection: Connection, template: Template) -> Self {
+        let store = MemoryStore::default();
+        store
+            .templates
+            .lock()
+            .unwrap()
+            .insert(template.id.clone(), template);
+        store
+            .connections
+            .lock()
+            .unwrap()
+            .insert(connection.id.clone(), connection);
+        store
+    }
+
+    pub fn outcome(&self, connection_id: &str, key: &str) -> Option<FileOutcome> {
+        self.outcomes
+            .lock()
+            .unwrap()
+            .get(&(connection_id.to_owned(), key.to_owned()))
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl SyncStore for MemoryStore {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.connections.lock().unwrap().get(id).cloned())
+    }
+
+    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
+        Ok(self.templates.lock().unwrap().get(id).cloned())
+    }
+
+    async fn acquire_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get(id) {
+            Some((holder, expiry)) if holder != owner && *expiry > now => Ok(Lease::Held {
+                owner: holder.clone(),
+                until: *expiry,
+            }),
+            _ => {
+                leases.insert(id.to_owned(), (owner.to_owned(), until));
+                Ok(Lease::Acquired)
+            }
+        }
+    }
+
+    async fn imported_etags(
+        &self,
+        connection_id: &str,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let outcomes = self.outcomes.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                outcomes
+                    .get(&(connection_id.to_owned(), k.to_string()))
+                    .map(|o| (k.to_string(), o.etag.clone()))
+            })
+            .collect())
+    }
+
+    async fn record_outcome(
+        &self,
+        connection_id: &str,
+        outcome: &FileOutcome,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.outcomes.lock().unwrap().insert(
+            (connection_id.to_owned(), outcome.key.clone()),
+            outcome.clone(),
+        );
+        Ok(())
+    }
+
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get(&end.connection.id) {
+            Some((holder, _)) if holder == owner => {
+                leases.remove(&end.connection.id);
+            }
+            _ => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Conflict,
+                    "lease is not held by this run",
+                ))
+            }
+        }
+        self.connections
+            .lock()
+            .unwrap()
+            .insert(end.connection.id.clone(), end.connection.clone());
+        self.runs.lock().unwrap().push(end.run.clone());
+        Ok(())
+    }
+}
+
+/// Record sink in memory: items by (connection, record id), and how many writes arrived.
+#[derive(Default)]
+pub struct MemorySink {
+    pub records: Mutex<BTreeMap<(String, String), Vec<Option<Value>>>>,
+    pub writes: Mutex<u64>,
+    /// Fail every write after this many records (to test transient write failures).
+    pub fail_after: Mutex<Option<u64>>,
+}
+
+#[async_trait]
+impl RecordSink for MemorySink {
+    async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
+        let mut writes = self.writes.lock().unwrap();
+        if let Some(limit) = *self.fail_after.lock().unwrap() {
+            if *writes + batch.records.len() as u64 > limit {
+                return Err(StoreError::new(StoreErrorKind::Transient, "throttled"));
+            }
+        }
+        *writes += batch.records.len() as u64;
+        let mut records = self.records.lock().unwrap();
+        for Record { id, values, .. } in batch.records {
+            records.insert((batch.connection_id.to_owned(), id), values);
+        }
+        Ok(())
+    }
+}
+
+/// A bucket in memory.
+#[derive(Default)]
+pub struct MemoryBucket {
+    pub objects: Mutex<BTreeMap<String, (ObjectMeta, Vec<u8>)>>,
+    /// When set, connecting fails with this kind.
+    pub deny: Mutex<Option<SourceErrorKind>>,
+}
+
+impl MemoryBucket {
+    pub fn put(&self, key: &str, etag: &str, modified: DateTime<Utc>, body: &[u8]) {
+        let meta = ObjectMeta {
+            key: key.into(),
+            etag: etag.into(),
+            size: body.len() as u64,
+            last_modified: modified,
+            storage_class: None,
+        };
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(key.into(), (meta, body.to_vec()));
+    }
+}
+
+struct MemorySource<'a>(&'a MemoryBucket);
+
+#[async_trait]
+impl SourceConnector for MemoryBucket {
+    async fn connect(
+        &self,
+        _connection: &Connection,
+    ) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
+        match *self.deny.lock().unwrap() {
+            Some(kind) => Err(SourceError::new(kind, "denied by the test")),
+            None => Ok(Box::new(MemorySource(self))),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectSource for MemorySource<'_> {
+    fn list<'a>(
+        &'a self,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
+        let objects = self.0.objects.lock().unwrap();
+        let listed: Vec<_> = objects
+            .values()
+            .filter(|(m, _)| prefix.is_none_or(|p| m.key.starts_with(p)))
+            .map(|(m, _)| Ok(m.clone()))
+            .collect();
+        Box::pin(stream::iter(listed))
+    }
+
+    async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError> {
+        match self.0.objects.lock().unwrap().get(&object.key) {
+            Some((meta, body)) if meta.etag == object.etag => {
+                Ok(Box::pin(std::io::Cursor::new(body.clone())))
+            }
+            _ => Err(SourceError::new(
+                SourceErrorKind::ObjectGone,
+                "object deleted or replaced since listing",
+            )),
+        }
+    }
+}
+
+/// A clock that stands still until moved.
+pub struct FixedClock(pub Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        FixedClock(Mutex::new(t))
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}

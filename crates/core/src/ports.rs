@@ -1,0 +1,187 @@
+//! The narrow ports the sync engine drives. The AWS crate implements them over S3, STS and
+//! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
+
+use crate::mapping::Record;
+use crate::model::{Connection, FileOutcome, ObjectMeta, SyncRun};
+use crate::template::Template;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use std::collections::HashMap;
+use std::pin::Pin;
+use tokio::io::AsyncRead;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A readable object body.
+pub type ObjectBody = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Why the source failed, as far as the engine cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// The role cannot be assumed, or it may not list or read (wrong account, role, external id,
+    /// permissions), or the bucket belongs to another account.
+    AccessDenied,
+    NoSuchBucket,
+    /// The bucket is not in the connection's region.
+    WrongRegion,
+    /// The object was deleted or replaced between listing and reading.
+    ObjectGone,
+    /// Throttling, 5xx, timeouts, a dropped connection: worth a retry.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+impl SourceErrorKind {
+    /// Errors only the customer can fix: the connection needs re-authentication.
+    pub fn breaks_access(self) -> bool {
+        matches!(
+            self,
+            Self::AccessDenied | Self::NoSuchBucket | Self::WrongRegion
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub kind: SourceErrorKind,
+    pub message: String,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl SourceError {
+    pub fn new(kind: SourceErrorKind, message: impl Into<String>) -> Self {
+        SourceError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// A bucket (or folder) as the connection's role sees it.
+#[async_trait]
+pub trait ObjectSource: Send + Sync {
+    /// Every object under `prefix`, page by page; S3 cannot filter by LastModified.
+    fn list<'a>(
+        &'a self,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<ObjectMeta, SourceError>>;
+    /// The body of exactly the listed version (same ETag), or `ObjectGone`.
+    async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError>;
+}
+
+/// Opens a connection's bucket: assumes its role and checks nothing else.
+#[async_trait]
+pub trait SourceConnector: Send + Sync {
+    async fn connect(
+        &self,
+        connection: &Connection,
+    ) -> Result<Box<dyn ObjectSource + '_>, SourceError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Throttling, 5xx, timeouts: worth a retry.
+    Transient,
+    /// A conditional write lost (the lease moved to another owner).
+    Conflict,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        StoreError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// The result of asking for a connection's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    Acquired,
+    Held { owner: String, until: DateTime<Utc> },
+}
+
+/// What a finished run writes back to the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd<'a> {
+    pub run: &'a SyncRun,
+    pub connection: &'a Connection,
+}
+
+/// The state the engine reads and writes: connections, templates, leases, the import ledger, runs.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
+    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError>;
+    /// Takes or renews the lease if it is free, expired, or already `owner`'s.
+    async fn acquire_lease(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease, StoreError>;
+    /// The ETag of each key's recorded outcome, for the given keys.
+    async fn imported_etags(
+        &self,
+        connection_id: &str,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError>;
+    /// Records an object's outcome; from then on that key and ETag are never selected again. The entry
+    /// may be expired (DynamoDB TTL) after `expires_at`.
+    async fn record_outcome(
+        &self,
+        connection_id: &str,
+        outcome: &FileOutcome,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Writes the run and the connection's new status and sync state, and releases the lease, only if
+    /// `owner` still holds it (otherwise `Conflict`: no lost update).
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError>;
+}
+
+/// At most 25 records of one object, ready to write.
+#[derive(Debug)]
+pub struct RecordBatch<'a> {
+    pub connection_id: &'a str,
+    pub template: &'a Template,
+    pub object: &'a ObjectMeta,
+    pub imported_at: DateTime<Utc>,
+    pub records: Vec<Record>,
+}
+
+/// Where accepted rows go. Writes are idempotent: a record's id decides its item.
+#[async_trait]
+pub trait RecordSink: Send + Sync {
+    async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError>;
+}
+
+/// The time, injectable for tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
