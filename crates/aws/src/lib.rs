@@ -1,1 +1,112 @@
-//! placeholder
+//! AWS adapters of s3-connector: they implement the core's ports over the AWS SDK for Rust.
+//!
+//! - [`config`]: settings from the environment and the one factory for SDK clients (endpoint
+//!   override for moto, path-style S3);
+//! - [`s3`]: [`s3::RoleConnector`] assumes a connection's role (STS, external id, refreshed
+//!   credentials) and gives an [`s3::S3Source`] that lists and reads with ExpectedBucketOwner;
+//! - [`state`]: the state table (connections, names, templates, leases, ledger, runs);
+//! - [`records`]: the records table and its BatchWriteItem writer;
+//! - [`tables`]: table creation for `init`, the demo and tests;
+//! - [`errors`]: the one place SDK errors become the core's error kinds.
+//!
+//! [`Connector`] wires them into the core's [`connector_core::engine::Engine`].
+
+pub mod config;
+pub mod errors;
+pub mod records;
+pub mod s3;
+pub mod state;
+pub mod tables;
+
+use config::{Aws, Settings};
+use connector_core::engine::{Engine, SyncError, SyncOutcome};
+use connector_core::ports::SystemClock;
+
+/// Everything a sync needs, built once per process (a Lambda container or the CLI).
+pub struct Connector {
+    pub aws: Aws,
+    pub settings: Settings,
+    pub state: state::StateTable,
+    pub records: records::RecordsTable,
+    pub sources: s3::RoleConnector,
+}
+
+impl Connector {
+    pub fn new(aws: Aws, settings: Settings) -> Connector {
+        let dynamodb = aws.dynamodb();
+        Connector {
+            state: state::StateTable::new(dynamodb.clone(), &settings.state_table),
+            records: records::RecordsTable::new(dynamodb, &settings.records_table),
+            sources: s3::RoleConnector { aws: aws.clone() },
+            aws,
+            settings,
+        }
+    }
+
+    /// Loads the SDK configuration and settings from the environment.
+    pub async fn from_env() -> Result<Connector, config::SettingsError> {
+        Ok(Connector::new(Aws::from_env().await, Settings::from_env()?))
+    }
+
+    /// Runs one sync of one connection (what the worker Lambda does).
+    pub async fn sync(&self, connection_id: &str) -> Result<SyncOutcome, SyncError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let engine = Engine {
+            store: &self.state,
+            sink: &self.records,
+            connector: &self.sources,
+            clock: &SystemClock,
+            config: self.settings.sync.clone(),
+        };
+        engine.sync(connection_id, &run_id).await
+    }
+}
+
+/// Why a connection could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<connector_core::connections::InputError>),
+    #[error("template '{0}' does not exist; save it first with `templates put`")]
+    UnknownTemplate(String),
+    #[error(transparent)]
+    Create(#[from] state::CreateConnectionError),
+    #[error(transparent)]
+    Store(#[from] connector_core::ports::StoreError),
+}
+
+impl Connector {
+    /// Validates the input and creates a pending connection with a fresh id and external id.
+    pub async fn create_connection(
+        &self,
+        input: connector_core::connections::ConnectionInput,
+    ) -> Result<connector_core::model::Connection, CreateError> {
+        use connector_core::ports::SyncStore;
+        let connection = connector_core::connections::new_connection(
+            input,
+            new_connection_id(),
+            new_external_id(),
+            chrono::Utc::now(),
+        )
+        .map_err(CreateError::Invalid)?;
+        if self.state.template(&connection.template_id).await?.is_none() {
+            return Err(CreateError::UnknownTemplate(connection.template_id));
+        }
+        self.state.create_connection(&connection).await?;
+        Ok(connection)
+    }
+}
+
+/// A short, unique connection id.
+pub fn new_connection_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
+}
+
+/// 32 bytes from rand's thread generator (a CSPRNG seeded and reseeded from the OS), hex:
+/// unguessable, one per connection; the trust policy's confused-deputy protection rests on it.
+pub fn new_external_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,1 +1,271 @@
-fn main() {}
+//! `s3-connector`: the operator CLI. Every command is a thin call into the same library the Lambdas use.
+//!
+//! Honors AWS_ENDPOINT_URL (moto) and the standard AWS environment; table names come from flags or
+//! S3C_STATE_TABLE / S3C_RECORDS_TABLE. Exit codes: 0 done, 1 failed, 2 bad input.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
+use connector_aws::{tables, Connector, CreateError};
+use connector_core::connections::ConnectionInput;
+use connector_core::engine::{SyncError, SyncOutcome};
+use connector_core::ports::SyncStore;
+use connector_core::template::Template;
+use serde_json::json;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "s3-connector", version, about = "Import files from customers' S3 buckets into DynamoDB")]
+struct Cli {
+    #[command(flatten)]
+    tables: TableArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct TableArgs {
+    /// State table (connections, templates, ledger, runs).
+    #[arg(long, global = true, env = "S3C_STATE_TABLE", default_value = DEFAULT_STATE_TABLE)]
+    state_table: String,
+    /// Records table (imported rows).
+    #[arg(long, global = true, env = "S3C_RECORDS_TABLE", default_value = DEFAULT_RECORDS_TABLE)]
+    records_table: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the state and records tables (idempotent).
+    Init,
+    /// Data templates.
+    #[command(subcommand)]
+    Templates(TemplateCommand),
+    /// Connections.
+    #[command(subcommand)]
+    Connections(ConnectionCommand),
+    /// Sync one connection now, in this process (what the worker Lambda does).
+    Sync {
+        connection_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-object outcomes of a connection, with their row errors.
+    Files {
+        connection_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A sample of a connection's imported records.
+    Records {
+        connection_id: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Validate and save a template from a JSON file.
+    Put { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ConnectionCommand {
+    /// Create a pending connection; prints its id, external id and the role to create.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        folder: Option<String>,
+        /// Template id.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A connection's status, last sync and counts.
+    Show {
+        connection_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error that is the operator's input: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("S3C_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<BadInput>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::from_env().map_err(|e| BadInput(e.to_string()))?;
+    settings.state_table = cli.tables.state_table;
+    settings.records_table = cli.tables.records_table;
+    let connector = Connector::new(Aws::from_env().await, settings);
+    match cli.command {
+        Command::Init => {
+            let client = connector.aws.dynamodb();
+            tables::create_tables(&client, &connector.settings.state_table, &connector.settings.records_table)
+                .await
+                .context("creating tables")?;
+            println!("tables ready: {} {}", connector.settings.state_table, connector.settings.records_table);
+        }
+        Command::Templates(TemplateCommand::Put { file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let template = Template::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+            connector.state.put_template(&template).await.context("saving template")?;
+            println!("template {} saved", template.id);
+        }
+        Command::Connections(ConnectionCommand::Create {
+            name,
+            account_id,
+            bucket,
+            region,
+            folder,
+            template,
+            json,
+        }) => {
+            let input = ConnectionInput { name, account_id, bucket, region, folder, template_id: template };
+            let connection = match connector.create_connection(input).await {
+                Ok(c) => c,
+                Err(e @ (CreateError::Invalid(_) | CreateError::UnknownTemplate(_) | CreateError::Create(_))) => {
+                    return Err(BadInput(e.to_string()).into())
+                }
+                Err(e) => return Err(e).context("creating connection"),
+            };
+            let out = json!({
+                "id": connection.id,
+                "name": connection.name,
+                "status": connection.status,
+                "external_id": connection.external_id,
+                "role_name": connection.role_name,
+                "role_arn": connection.role_arn(),
+            });
+            if json {
+                print_json(&out)?;
+            } else {
+                println!("connection {} created ({})", connection.id, connection.status.as_str());
+                println!("  role to create: {}", connection.role_arn());
+                println!("  external id:    {}", connection.external_id);
+            }
+        }
+        Command::Connections(ConnectionCommand::Show { connection_id, json }) => {
+            let connection = connector
+                .state
+                .connection(&connection_id)
+                .await?
+                .ok_or_else(|| BadInput(format!("no connection {connection_id}")))?;
+            if json {
+                print_json(&connection)?;
+            } else {
+                let s = &connection.sync;
+                println!("{} ({}) {}", connection.name, connection.id, connection.status.as_str());
+                println!("  s3://{}/{}", connection.bucket, connection.folder.as_deref().unwrap_or(""));
+                println!("  last sync: {:?} {:?} -> {:?}", s.last_result, s.last_sync_started, s.last_sync_finished);
+                println!("  counts: {:?}", s.last_counts);
+                if let Some(e) = &s.last_error {
+                    println!("  last error: {e}");
+                }
+            }
+        }
+        Command::Sync { connection_id, json } => {
+            let outcome = connector.sync(&connection_id).await;
+            let (value, code) = match &outcome {
+                Ok(SyncOutcome::Completed(run)) => (json!({"outcome": "completed", "run": run}), ExitCode::SUCCESS),
+                Ok(SyncOutcome::LeaseHeld { owner, until }) => {
+                    (json!({"outcome": "lease_held", "owner": owner, "until": until}), ExitCode::SUCCESS)
+                }
+                Ok(SyncOutcome::NotSyncable { status }) => {
+                    (json!({"outcome": "not_syncable", "status": status}), ExitCode::SUCCESS)
+                }
+                Err(SyncError::Retryable(run)) => (json!({"outcome": "failed", "run": run}), ExitCode::FAILURE),
+                Err(SyncError::ConnectionNotFound(_)) => {
+                    return Err(BadInput(format!("no connection {connection_id}")).into())
+                }
+                Err(e) => return Err(anyhow::anyhow!("{e}")),
+            };
+            if json {
+                print_json(&value)?;
+            } else {
+                let run = match &outcome {
+                    Ok(SyncOutcome::Completed(run)) => Some(run),
+                    Err(SyncError::Retryable(run)) => Some(run.as_ref()),
+                    _ => None,
+                };
+                match run {
+                    Some(run) => {
+                        let c = &run.counts;
+                        println!(
+                            "sync {:?}: {} listed, {} selected; files {} imported, {} partial, {} failed, {} skipped; rows {} imported, {} rejected",
+                            run.result, c.objects_listed, c.objects_selected, c.files_imported, c.files_partial,
+                            c.files_failed, c.files_skipped, c.rows_imported, c.rows_rejected
+                        );
+                        if let Some(e) = &run.error {
+                            println!("error: {e}");
+                        }
+                    }
+                    _ => println!("{value}"),
+                }
+            }
+            return Ok(code);
+        }
+        Command::Files { connection_id, json } => {
+            let outcomes = connector.state.outcomes(&connection_id).await?;
+            if json {
+                print_json(&outcomes)?;
+            } else {
+                for o in outcomes {
+                    println!(
+                        "{:<9} {:>8} rows {:>6} rejected  {}{}",
+                        format!("{:?}", o.status).to_lowercase(),
+                        o.rows_imported,
+                        o.rows_rejected,
+                        o.key,
+                        o.reason.map(|r| format!("  ({r})")).unwrap_or_default()
+                    );
+                    for e in o.row_errors {
+                        println!(
+                            "          row {} line {} {}: {}",
+                            e.row,
+                            e.line,
+                            e.column.unwrap_or_default(),
+                            e.reason
+                        );
+                    }
+                }
+            }
+        }
+        Command::Records { connection_id, limit } => {
+            print_json(&connector.records.sample(&connection_id, limit).await?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -33,11 +33,7 @@ fn peek<R: Read>(
 ) -> io::Result<(Vec<u8>, Chain<Cursor<Vec<u8>>, R>)> {
     let mut head = Vec::with_capacity(n);
     (&mut reader).take(n as u64).read_to_end(&mut head)?;
-    let replay = if keep(&head) {
-        head.clone()
-    } else {
-        Vec::new()
-    };
+    let replay = if keep(&head) { head.clone() } else { Vec::new() };
     Ok((head, Cursor::new(replay).chain(reader)))
 }
 
@@ -87,19 +83,11 @@ mod tests {
             ("bom", b"\xef\xbb\xbfa,b\n".to_vec(), b"a,b\n"),
             ("gzip", gzip(b"a,b\n"), b"a,b\n"),
             ("gzip+bom", gzip(b"\xef\xbb\xbfa,b\n"), b"a,b\n"),
-            (
-                "two gzip members",
-                [gzip(b"a\n"), gzip(b"b\n")].concat(),
-                b"a\nb\n",
-            ),
+            ("two gzip members", [gzip(b"a\n"), gzip(b"b\n")].concat(), b"a\nb\n"),
             ("empty", vec![], b""),
             ("one byte", b"x".to_vec(), b"x"),
             ("bom only", UTF8_BOM.to_vec(), b""),
-            (
-                "bom in the middle stays",
-                b"a\xef\xbb\xbf".to_vec(),
-                b"a\xef\xbb\xbf",
-            ),
+            ("bom in the middle stays", b"a\xef\xbb\xbf".to_vec(), b"a\xef\xbb\xbf"),
         ];
         for (name, raw, expected) in cases {
             assert_eq!(read_all(raw.clone()).unwrap(), *expected, "case {name}");
@@ -109,10 +97,7 @@ mod tests {
     #[test]
     fn magic_bytes_split_across_reads_are_still_seen() {
         let mut out = Vec::new();
-        decoded(Trickle(Cursor::new(gzip(b"\xef\xbb\xbfhello"))))
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        decoded(Trickle(Cursor::new(gzip(b"\xef\xbb\xbfhello")))).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello");
     }
 

@@ -13,10 +13,7 @@
 
 use crate::decode::decoded;
 use crate::mapping::{Mapper, Record};
-use crate::model::{
-    Connection, ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, RunCounts, SyncResult,
-    SyncRun,
-};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, RunCounts, SyncResult, SyncRun};
 use crate::parse::{parse_rows, FileError, ParseOptions, ParseSummary};
 use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
@@ -76,10 +73,7 @@ pub enum SyncError {
     #[error("connection {0} not found")]
     ConnectionNotFound(String),
     #[error("template {template_id} of connection {connection_id} not found")]
-    TemplateNotFound {
-        connection_id: String,
-        template_id: String,
-    },
+    TemplateNotFound { connection_id: String, template_id: String },
     /// A state store error before or after the run; nothing was recorded, retry.
     #[error("state store: {0}")]
     Store(#[from] StoreError),
@@ -119,51 +113,32 @@ impl Engine<'_> {
             .connection(connection_id)
             .await?
             .ok_or_else(|| SyncError::ConnectionNotFound(connection_id.to_owned()))?;
-        if matches!(
-            connection.status,
-            ConnectionStatus::Paused | ConnectionStatus::NeedsReauth
-        ) {
-            info!(
-                status = connection.status.as_str(),
-                "connection is not syncable"
-            );
-            return Ok(SyncOutcome::NotSyncable {
-                status: connection.status,
-            });
+        if matches!(connection.status, ConnectionStatus::Paused | ConnectionStatus::NeedsReauth) {
+            info!(status = connection.status.as_str(), "connection is not syncable");
+            return Ok(SyncOutcome::NotSyncable { status: connection.status });
         }
-        let template = self
-            .store
-            .template(&connection.template_id)
-            .await?
-            .ok_or_else(|| SyncError::TemplateNotFound {
+        let template =
+            self.store.template(&connection.template_id).await?.ok_or_else(|| SyncError::TemplateNotFound {
                 connection_id: connection.id.clone(),
                 template_id: connection.template_id.clone(),
             })?;
         let started = self.clock.now();
         let lease_until = started + self.config.lease_duration;
-        if let Lease::Held { owner, until } = self
-            .store
-            .acquire_lease(&connection.id, run_id, started, lease_until)
-            .await?
+        if let Lease::Held { owner, until } =
+            self.store.acquire_lease(&connection.id, run_id, started, lease_until).await?
         {
             info!(%owner, %until, "lease held by another worker; exiting");
             return Ok(SyncOutcome::LeaseHeld { owner, until });
         }
-        let mut state = RunState {
-            counts: RunCounts::default(),
-            oldest_unfinished: None,
-            listing_started: None,
-            lease_until,
-        };
+        let mut state =
+            RunState { counts: RunCounts::default(), oldest_unfinished: None, listing_started: None, lease_until };
         let stop = self
             .run(&connection, &template, run_id, &mut state)
             .instrument(info_span!("sync", connection_id = %connection.id, run_id))
             .await
             .err();
         let (result, error) = match stop {
-            None if state.counts.files_failed + state.counts.files_partial > 0 => {
-                (SyncResult::Partial, None)
-            }
+            None if state.counts.files_failed + state.counts.files_partial > 0 => (SyncResult::Partial, None),
             None => (SyncResult::Succeeded, None),
             Some(Stop::Access(e)) => (SyncResult::NeedsReauth, Some(e)),
             Some(Stop::Transient(e)) => (SyncResult::Failed, Some(e)),
@@ -173,11 +148,7 @@ impl Engine<'_> {
         // past what is unfinished.
         let watermark_after = match (result, state.listing_started) {
             (SyncResult::NeedsReauth, _) | (_, None) => watermark_before,
-            (_, Some(listed)) => Some(selection::next_watermark(
-                watermark_before,
-                listed,
-                state.oldest_unfinished,
-            )),
+            (_, Some(listed)) => Some(selection::next_watermark(watermark_before, listed, state.oldest_unfinished)),
         };
         let run = SyncRun {
             run_id: run_id.to_owned(),
@@ -193,9 +164,7 @@ impl Engine<'_> {
         let mut updated = connection.clone();
         updated.status = match (connection.status, result) {
             (_, SyncResult::NeedsReauth) => ConnectionStatus::NeedsReauth,
-            (ConnectionStatus::Pending, SyncResult::Succeeded | SyncResult::Partial) => {
-                ConnectionStatus::Active
-            }
+            (ConnectionStatus::Pending, SyncResult::Succeeded | SyncResult::Partial) => ConnectionStatus::Active,
             (status, _) => status,
         };
         updated.sync.watermark = watermark_after;
@@ -206,13 +175,7 @@ impl Engine<'_> {
         updated.sync.last_run_id = Some(run.run_id.clone());
         updated.sync.last_counts = run.counts.clone();
         self.store
-            .finish_run(
-                RunEnd {
-                    run: &run,
-                    connection: &updated,
-                },
-                run_id,
-            )
+            .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, run_id)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
         if result == SyncResult::Failed {
@@ -228,16 +191,8 @@ impl Engine<'_> {
         run_id: &str,
         state: &mut RunState,
     ) -> Result<(), Stop> {
-        let source = self
-            .connector
-            .connect(connection)
-            .await
-            .map_err(source_stop)?;
-        let cutoff = selection::cutoff(
-            connection.sync.watermark,
-            self.clock.now(),
-            &self.config.selection,
-        );
+        let source = self.connector.connect(connection).await.map_err(source_stop)?;
+        let cutoff = selection::cutoff(connection.sync.watermark, self.clock.now(), &self.config.selection);
         let listing_started = self.clock.now();
         // Keep only candidates: memory follows what is new, not the size of the bucket.
         let mut candidates = Vec::new();
@@ -252,18 +207,8 @@ impl Engine<'_> {
         drop(listing);
         state.listing_started = Some(listing_started);
         let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-        let imported = self
-            .store
-            .imported_etags(&connection.id, &keys)
-            .await
-            .map_err(store_stop)?;
-        let selection = selection::select(
-            candidates,
-            cutoff,
-            &imported,
-            template,
-            &self.config.selection,
-        );
+        let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
+        let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
         state.counts.objects_selected = (selection.import.len() + selection.settle.len()) as u64;
         info!(
             listed = state.counts.objects_listed,
@@ -289,49 +234,27 @@ impl Engine<'_> {
         for (i, object) in selection.import.iter().enumerate() {
             let result = async {
                 self.renew_lease(connection, run_id, state).await?;
-                let outcome = self
-                    .import(
-                        source.as_ref(),
-                        connection,
-                        template,
-                        &mapper,
-                        object,
-                        run_id,
-                    )
-                    .await?;
+                let outcome = self.import(source.as_ref(), connection, template, &mapper, object, run_id).await?;
                 self.record(connection, &outcome, state).await
             }
-            .instrument(
-                info_span!("object", key = %object.key, etag = %object.etag, size = object.size),
-            )
+            .instrument(info_span!("object", key = %object.key, etag = %object.etag, size = object.size))
             .await;
             if let Err(stop) = result {
                 // This object and every later one stay unfinished; the watermark waits for them.
-                state.oldest_unfinished =
-                    selection.import[i..].iter().map(|o| o.last_modified).min();
+                state.oldest_unfinished = selection.import[i..].iter().map(|o| o.last_modified).min();
                 return Err(stop);
             }
         }
         Ok(())
     }
 
-    async fn renew_lease(
-        &self,
-        connection: &Connection,
-        run_id: &str,
-        state: &mut RunState,
-    ) -> Result<(), Stop> {
+    async fn renew_lease(&self, connection: &Connection, run_id: &str, state: &mut RunState) -> Result<(), Stop> {
         let now = self.clock.now();
         if state.lease_until - now > self.config.lease_duration / 2 {
             return Ok(());
         }
         let until = now + self.config.lease_duration;
-        match self
-            .store
-            .acquire_lease(&connection.id, run_id, now, until)
-            .await
-            .map_err(store_stop)?
-        {
+        match self.store.acquire_lease(&connection.id, run_id, now, until).await.map_err(store_stop)? {
             Lease::Acquired => {
                 state.lease_until = until;
                 Ok(())
@@ -340,18 +263,9 @@ impl Engine<'_> {
         }
     }
 
-    async fn record(
-        &self,
-        connection: &Connection,
-        outcome: &FileOutcome,
-        state: &mut RunState,
-    ) -> Result<(), Stop> {
-        let expires =
-            outcome.finished_at + self.config.selection.overlap + self.config.ledger_retention;
-        self.store
-            .record_outcome(&connection.id, outcome, expires)
-            .await
-            .map_err(store_stop)?;
+    async fn record(&self, connection: &Connection, outcome: &FileOutcome, state: &mut RunState) -> Result<(), Stop> {
+        let expires = outcome.finished_at + self.config.selection.overlap + self.config.ledger_retention;
+        self.store.record_outcome(&connection.id, outcome, expires).await.map_err(store_stop)?;
         state.counts.add_file(outcome);
         info!(status = ?outcome.status, rows_imported = outcome.rows_imported, rows_rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), "object finished");
         Ok(())
@@ -371,9 +285,7 @@ impl Engine<'_> {
         let started = Instant::now();
         if template.row_policy == RowPolicy::FailFile {
             // Validate the whole file first, so a bad row means not one record of it lands.
-            let check = self
-                .pass(source, connection, template, mapper, object, false)
-                .await?;
+            let check = self.pass(source, connection, template, mapper, object, false).await?;
             match check {
                 Pass::Gone(reason) => {
                     return Ok(self.outcome(
@@ -386,33 +298,12 @@ impl Engine<'_> {
                         started,
                     ))
                 }
-                Pass::Parsed {
-                    summary,
-                    file_error: Some(e),
-                    ..
-                } => {
-                    return Ok(self.outcome(
-                        object,
-                        FileStatus::Failed,
-                        Some(e),
-                        &summary,
-                        0,
-                        run_id,
-                        started,
-                    ))
+                Pass::Parsed { summary, file_error: Some(e), .. } => {
+                    return Ok(self.outcome(object, FileStatus::Failed, Some(e), &summary, 0, run_id, started))
                 }
                 Pass::Parsed { summary, .. } if summary.rows_rejected > 0 => {
-                    let reason =
-                        "a row was rejected and the template's row policy is fail_file".to_owned();
-                    return Ok(self.outcome(
-                        object,
-                        FileStatus::Failed,
-                        Some(reason),
-                        &summary,
-                        0,
-                        run_id,
-                        started,
-                    ));
+                    let reason = "a row was rejected and the template's row policy is fail_file".to_owned();
+                    return Ok(self.outcome(object, FileStatus::Failed, Some(reason), &summary, 0, run_id, started));
                 }
                 Pass::Parsed { .. } => {}
             }
@@ -421,23 +312,12 @@ impl Engine<'_> {
             .pass(source, connection, template, mapper, object, true)
             .await?
         {
-            Pass::Gone(reason) => (
-                FileStatus::Skipped,
-                Some(reason),
-                ParseSummary::default(),
-                0,
-            ),
-            Pass::Parsed {
-                summary,
-                file_error: Some(e),
-                written,
-            } => (FileStatus::Failed, Some(e), summary, written),
-            Pass::Parsed {
-                summary, written, ..
-            } if summary.rows_rejected > 0 => (FileStatus::Partial, None, summary, written),
-            Pass::Parsed {
-                summary, written, ..
-            } => (FileStatus::Imported, None, summary, written),
+            Pass::Gone(reason) => (FileStatus::Skipped, Some(reason), ParseSummary::default(), 0),
+            Pass::Parsed { summary, file_error: Some(e), written } => (FileStatus::Failed, Some(e), summary, written),
+            Pass::Parsed { summary, written, .. } if summary.rows_rejected > 0 => {
+                (FileStatus::Partial, None, summary, written)
+            }
+            Pass::Parsed { summary, written, .. } => (FileStatus::Imported, None, summary, written),
         };
         Ok(self.outcome(object, status, reason, &summary, written, run_id, started))
     }
@@ -487,17 +367,12 @@ impl Engine<'_> {
             Err(e) => return Err(source_stop(e)),
         };
         let transport_failure = Arc::new(Mutex::new(None));
-        let reader = tokio_util::io::SyncIoBridge::new(FailureTap {
-            inner: body,
-            failure: transport_failure.clone(),
-        });
+        let reader = tokio_util::io::SyncIoBridge::new(FailureTap { inner: body, failure: transport_failure.clone() });
         let (sender, receiver) = mpsc::channel::<Vec<Record>>(2);
         let mapper = mapper.clone();
         let id_prefix = format!("{}#{}", object.key, object.etag.trim_matches('"'));
         let handoff = self.config.handoff_rows.max(WRITE_BATCH);
-        let options = ParseOptions {
-            stop_at_first_row_error: !write && template.row_policy == RowPolicy::FailFile,
-        };
+        let options = ParseOptions { stop_at_first_row_error: !write && template.row_policy == RowPolicy::FailFile };
         let parser = tokio::task::spawn_blocking(move || -> Result<ParseSummary, FileError> {
             let mut input = decoded(reader)?;
             let mut batch = Vec::with_capacity(handoff);
@@ -507,9 +382,7 @@ impl Engine<'_> {
                 }
                 batch.push(record);
                 if batch.len() >= handoff
-                    && sender
-                        .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(handoff)))
-                        .is_err()
+                    && sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(handoff))).is_err()
                 {
                     return ControlFlow::Break(()); // the writers stopped: their error is reported
                 }
@@ -522,49 +395,27 @@ impl Engine<'_> {
             Ok(summary)
         });
         let imported_at = self.clock.now();
-        let batches = stream::unfold(
-            receiver,
-            |mut r| async move { r.recv().await.map(|b| (b, r)) },
-        );
+        let batches = stream::unfold(receiver, |mut r| async move { r.recv().await.map(|b| (b, r)) });
         let written = batches
             .flat_map(|batch| stream::iter(chunks(batch)))
             .map(|records| {
                 let n = records.len() as u64;
-                let batch = RecordBatch {
-                    connection_id: &connection.id,
-                    template,
-                    object,
-                    imported_at,
-                    records,
-                };
+                let batch = RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
                 async move { self.sink.put(batch).await.map(|()| n) }
             })
             .buffer_unordered(self.config.write_concurrency.max(1))
             .try_fold(0u64, |total, n| async move { Ok(total + n) })
             .await;
-        let parsed = parser
-            .await
-            .map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
+        let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         let written = written.map_err(store_stop)?;
         if let Some(failure) = transport_failure.lock().map(|f| f.clone()).unwrap_or(None) {
-            return Err(Stop::Transient(format!(
-                "reading s3://{}/{}: {failure}",
-                connection.bucket, object.key
-            )));
+            return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)));
         }
         Ok(match parsed {
-            Ok(summary) => Pass::Parsed {
-                summary,
-                file_error: None,
-                written,
-            },
+            Ok(summary) => Pass::Parsed { summary, file_error: None, written },
             Err(e) => {
                 warn!(error = %e, "file failed");
-                Pass::Parsed {
-                    summary: ParseSummary::default(),
-                    file_error: Some(file_error_reason(&e)),
-                    written,
-                }
+                Pass::Parsed { summary: ParseSummary::default(), file_error: Some(file_error_reason(&e)), written }
             }
         })
     }
@@ -572,11 +423,7 @@ impl Engine<'_> {
 
 enum Pass {
     Gone(String),
-    Parsed {
-        summary: ParseSummary,
-        file_error: Option<String>,
-        written: u64,
-    },
+    Parsed { summary: ParseSummary, file_error: Option<String>, written: u64 },
 }
 
 fn file_error_reason(e: &FileError) -> String {
@@ -624,11 +471,7 @@ struct FailureTap {
 }
 
 impl AsyncRead for FailureTap {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let polled = self.inner.as_mut().poll_read(cx, buf);
         if let Poll::Ready(Err(e)) = &polled {
             if let Ok(mut failure) = self.failure.lock() {
@@ -710,13 +553,7 @@ mod tests {
             }
         }
         fn record_ids(&self) -> Vec<String> {
-            self.sink
-                .records
-                .lock()
-                .unwrap()
-                .keys()
-                .map(|(_, id)| id.clone())
-                .collect()
+            self.sink.records.lock().unwrap().keys().map(|(_, id)| id.clone()).collect()
         }
         fn status(&self) -> ConnectionStatus {
             self.store.connections.lock().unwrap()["c1"].status
@@ -726,66 +563,27 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn first_sync_imports_the_folder_within_the_lookback_then_only_what_is_new() {
         let w = World::new("skip_row");
-        w.bucket.put(
-            "in/a.csv",
-            "\"ea\"",
-            t("09T00:00:00"),
-            b"id,amount\na1,1\na2,2\n",
-        );
-        w.bucket.put(
-            "in/old.csv",
-            "\"eo\"",
-            t("01T00:00:00") - TimeDelta::days(120),
-            b"id,amount\no,1\n",
-        );
-        w.bucket
-            .put("out/x.csv", "\"ex\"", t("09T00:00:00"), b"id,amount\nx,1\n");
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na1,1\na2,2\n");
+        w.bucket.put("in/old.csv", "\"eo\"", t("01T00:00:00") - TimeDelta::days(120), b"id,amount\no,1\n");
+        w.bucket.put("out/x.csv", "\"ex\"", t("09T00:00:00"), b"id,amount\nx,1\n");
         w.bucket.put("in/", "\"ed\"", t("09T00:00:00"), b"");
 
         let run = w.completed("run1").await;
         assert_eq!(run.result, SyncResult::Succeeded);
-        assert_eq!(
-            (
-                run.counts.objects_listed,
-                run.counts.files_imported,
-                run.counts.files_skipped
-            ),
-            (3, 1, 1)
-        );
+        assert_eq!((run.counts.objects_listed, run.counts.files_imported, run.counts.files_skipped), (3, 1, 1));
         assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/a.csv#ea#2"]);
-        assert_eq!(
-            run.watermark_after,
-            Some(t("10T12:00:00")),
-            "watermark floored to the listing's second"
-        );
+        assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "watermark floored to the listing's second");
         assert_eq!(w.status(), ConnectionStatus::Active);
-        assert_eq!(
-            w.store.outcome("c1", "in/").unwrap().reason.as_deref(),
-            Some("folder placeholder")
-        );
+        assert_eq!(w.store.outcome("c1", "in/").unwrap().reason.as_deref(), Some("folder placeholder"));
 
         // Same second as the first listing, a replaced file, and nothing else new.
-        w.bucket.put(
-            "in/late.csv",
-            "\"el\"",
-            t("10T12:00:00"),
-            b"id,amount\nl,1\n",
-        );
-        w.bucket.put(
-            "in/a.csv",
-            "\"ea2\"",
-            t("10T12:00:00"),
-            b"id,amount\na1,10\n",
-        );
+        w.bucket.put("in/late.csv", "\"el\"", t("10T12:00:00"), b"id,amount\nl,1\n");
+        w.bucket.put("in/a.csv", "\"ea2\"", t("10T12:00:00"), b"id,amount\na1,10\n");
         w.clock.set(t("11T12:00:00"));
         let writes_before = *w.sink.writes.lock().unwrap();
         let run = w.completed("run2").await;
         assert_eq!(run.counts.files_imported, 2, "{run:?}");
-        assert_eq!(
-            *w.sink.writes.lock().unwrap() - writes_before,
-            2,
-            "only the two new rows were written"
-        );
+        assert_eq!(*w.sink.writes.lock().unwrap() - writes_before, 2, "only the two new rows were written");
         assert!(w.record_ids().contains(&"in/late.csv#el#1".to_string()));
         assert!(w.record_ids().contains(&"in/a.csv#ea2#1".to_string()));
 
@@ -793,81 +591,33 @@ mod tests {
         w.clock.set(t("12T12:00:00"));
         let writes_before = *w.sink.writes.lock().unwrap();
         let run = w.completed("run3").await;
-        assert_eq!(
-            (run.counts.objects_selected, *w.sink.writes.lock().unwrap()),
-            (0, writes_before)
-        );
+        assert_eq!((run.counts.objects_selected, *w.sink.writes.lock().unwrap()), (0, writes_before));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bad_rows_and_bad_files_fail_alone() {
         let w = World::new("skip_row");
-        w.bucket.put(
-            "in/1.csv",
-            "\"e1\"",
-            t("09T00:00:00"),
-            b"id,amount\nok,1\nbad,x\n",
-        );
-        w.bucket
-            .put("in/2.csv", "\"e2\"", t("09T00:00:01"), b"amount\n1\n");
-        w.bucket.put(
-            "in/3.csv.gz",
-            "\"e3\"",
-            t("09T00:00:02"),
-            &[0x1f, 0x8b, 8, 0, 0, 0],
-        );
-        w.bucket.put(
-            "in/4.csv",
-            "\"e4\"",
-            t("09T00:00:03"),
-            b"id,amount\ngood,2\n",
-        );
+        w.bucket.put("in/1.csv", "\"e1\"", t("09T00:00:00"), b"id,amount\nok,1\nbad,x\n");
+        w.bucket.put("in/2.csv", "\"e2\"", t("09T00:00:01"), b"amount\n1\n");
+        w.bucket.put("in/3.csv.gz", "\"e3\"", t("09T00:00:02"), &[0x1f, 0x8b, 8, 0, 0, 0]);
+        w.bucket.put("in/4.csv", "\"e4\"", t("09T00:00:03"), b"id,amount\ngood,2\n");
         let run = w.completed("run1").await;
         assert_eq!(run.result, SyncResult::Partial);
-        assert_eq!(
-            (
-                run.counts.files_imported,
-                run.counts.files_partial,
-                run.counts.files_failed
-            ),
-            (1, 1, 2)
-        );
+        assert_eq!((run.counts.files_imported, run.counts.files_partial, run.counts.files_failed), (1, 1, 2));
         let partial = w.store.outcome("c1", "in/1.csv").unwrap();
         assert_eq!(partial.row_errors[0].row, 2);
         assert_eq!(partial.row_errors[0].line, 3);
         assert_eq!(partial.row_errors[0].column.as_deref(), Some("amount"));
-        assert!(w
-            .store
-            .outcome("c1", "in/2.csv")
-            .unwrap()
-            .reason
-            .unwrap()
-            .contains("lacks required column(s): id"));
-        assert!(w
-            .store
-            .outcome("c1", "in/3.csv.gz")
-            .unwrap()
-            .reason
-            .unwrap()
-            .starts_with("cannot decode the file"));
+        assert!(w.store.outcome("c1", "in/2.csv").unwrap().reason.unwrap().contains("lacks required column(s): id"));
+        assert!(w.store.outcome("c1", "in/3.csv.gz").unwrap().reason.unwrap().starts_with("cannot decode the file"));
         assert_eq!(w.record_ids(), ["in/1.csv#e1#1", "in/4.csv#e4#1"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fail_file_policy_writes_nothing_from_a_file_with_a_bad_row() {
         let w = World::new("fail_file");
-        w.bucket.put(
-            "in/1.csv",
-            "\"e1\"",
-            t("09T00:00:00"),
-            b"id,amount\nok,1\nbad,x\nok2,3\n",
-        );
-        w.bucket.put(
-            "in/2.csv",
-            "\"e2\"",
-            t("09T00:00:01"),
-            b"id,amount\ngood,2\n",
-        );
+        w.bucket.put("in/1.csv", "\"e1\"", t("09T00:00:00"), b"id,amount\nok,1\nbad,x\nok2,3\n");
+        w.bucket.put("in/2.csv", "\"e2\"", t("09T00:00:01"), b"id,amount\ngood,2\n");
         let run = w.completed("run1").await;
         assert_eq!((run.counts.files_failed, run.counts.files_imported), (1, 1));
         assert_eq!(w.record_ids(), ["in/2.csv#e2#1"]);
@@ -878,77 +628,44 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_lease_stops_a_second_worker() {
         let w = World::new("skip_row");
-        w.store
-            .acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00"))
-            .await
-            .unwrap();
+        w.store.acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00")).await.unwrap();
         assert_eq!(
             w.sync("run1").await.unwrap(),
-            SyncOutcome::LeaseHeld {
-                owner: "other".into(),
-                until: t("10T12:10:00")
-            }
+            SyncOutcome::LeaseHeld { owner: "other".into(), until: t("10T12:10:00") }
         );
         // An expired lease left by a crashed worker does not block.
         w.clock.set(t("10T12:10:01"));
-        assert!(matches!(
-            w.sync("run2").await,
-            Ok(SyncOutcome::Completed(_))
-        ));
+        assert!(matches!(w.sync("run2").await, Ok(SyncOutcome::Completed(_))));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn denied_access_sets_needs_reauth_and_advances_nothing() {
         let w = World::new("skip_row");
-        w.bucket
-            .put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
         *w.bucket.deny.lock().unwrap() = Some(SourceErrorKind::AccessDenied);
         let run = w.completed("run1").await;
-        assert_eq!(
-            (run.result, run.watermark_after),
-            (SyncResult::NeedsReauth, None)
-        );
+        assert_eq!((run.result, run.watermark_after), (SyncResult::NeedsReauth, None));
         assert_eq!(w.status(), ConnectionStatus::NeedsReauth);
         assert!(w.record_ids().is_empty());
-        assert_eq!(
-            w.sync("run2").await.unwrap(),
-            SyncOutcome::NotSyncable {
-                status: ConnectionStatus::NeedsReauth
-            }
-        );
+        assert_eq!(w.sync("run2").await.unwrap(), SyncOutcome::NotSyncable { status: ConnectionStatus::NeedsReauth });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transient_write_failure_is_retryable_and_the_retry_duplicates_nothing() {
         let w = World::new("skip_row");
-        w.bucket
-            .put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
         let rows: String = (0..100).map(|i| format!("b{i},{i}\n")).collect();
-        w.bucket.put(
-            "in/b.csv",
-            "\"eb\"",
-            t("09T00:00:01"),
-            format!("id,amount\n{rows}").as_bytes(),
-        );
+        w.bucket.put("in/b.csv", "\"eb\"", t("09T00:00:01"), format!("id,amount\n{rows}").as_bytes());
         *w.sink.fail_after.lock().unwrap() = Some(30);
-        let Err(SyncError::Retryable(run)) = w.sync("run1").await else {
-            panic!("expected a retryable failure")
-        };
+        let Err(SyncError::Retryable(run)) = w.sync("run1").await else { panic!("expected a retryable failure") };
         assert_eq!(run.result, SyncResult::Failed);
-        assert_eq!(
-            run.watermark_after,
-            Some(t("09T00:00:01")),
-            "held back at the unfinished object"
-        );
+        assert_eq!(run.watermark_after, Some(t("09T00:00:01")), "held back at the unfinished object");
         assert!(w.store.outcome("c1", "in/b.csv").is_none());
 
         *w.sink.fail_after.lock().unwrap() = None;
         w.clock.set(t("11T00:00:00"));
         let run = w.completed("run2").await;
-        assert_eq!(
-            run.counts.files_imported, 1,
-            "only the unfinished file is imported again"
-        );
+        assert_eq!(run.counts.files_imported, 1, "only the unfinished file is imported again");
         assert_eq!(w.record_ids().len(), 101);
         assert_eq!(w.status(), ConnectionStatus::Active);
     }

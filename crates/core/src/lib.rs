@@ -1,4 +1,5 @@
 //! Pure core of s3-connector.
+pub mod connections;
 pub mod decode;
 pub mod engine;
 pub mod mapping;

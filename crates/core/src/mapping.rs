@@ -54,19 +54,11 @@ pub fn parse_value(column: &Column, text: &str) -> Result<Value, String> {
             .map_err(|_| format!("'{}' is not an integer in the 64-bit range", shorten(text))),
         FieldType::Decimal => normalise_decimal(trimmed)
             .map(Value::Decimal)
-            .ok_or_else(|| {
-                format!(
-                    "'{}' is not a decimal number of at most 38 digits",
-                    shorten(text)
-                )
-            }),
+            .ok_or_else(|| format!("'{}' is not a decimal number of at most 38 digits", shorten(text))),
         FieldType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Ok(Value::Bool(true)),
             "false" | "f" | "no" | "n" | "0" => Ok(Value::Bool(false)),
-            _ => Err(format!(
-                "'{}' is not a boolean (true/false, yes/no, 1/0)",
-                shorten(text)
-            )),
+            _ => Err(format!("'{}' is not a boolean (true/false, yes/no, 1/0)", shorten(text))),
         },
         FieldType::Date => {
             let format = column.format.as_deref().unwrap_or("%Y-%m-%d");
@@ -82,13 +74,7 @@ pub fn parse_value(column: &Column, text: &str) -> Result<Value, String> {
             .iter()
             .find(|v| v.as_str() == trimmed)
             .map(|v| Value::Str(v.clone()))
-            .ok_or_else(|| {
-                format!(
-                    "'{}' is not one of {}",
-                    shorten(text),
-                    column.values.join(", ")
-                )
-            }),
+            .ok_or_else(|| format!("'{}' is not one of {}", shorten(text), column.values.join(", "))),
     }
 }
 
@@ -122,12 +108,7 @@ fn normalise_decimal(text: &str) -> Option<String> {
         }
     }
     let significant = format!("{int}{frac}");
-    if significant
-        .trim_start_matches('0')
-        .trim_end_matches('0')
-        .len()
-        > 38
-    {
+    if significant.trim_start_matches('0').trim_end_matches('0').len() > 38 {
         return None;
     }
     Some(text.strip_prefix('+').unwrap_or(text).to_owned())
@@ -137,10 +118,7 @@ fn shorten(text: &str) -> Cow<'_, str> {
     if text.len() <= 64 {
         Cow::Borrowed(text)
     } else {
-        let end = (0..=61)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
+        let end = (0..=61).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         Cow::Owned(format!("{}...", &text[..end]))
     }
 }
@@ -161,12 +139,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn at(self, row: u64, line: u64) -> RowError {
-        RowError {
-            row,
-            line,
-            column: self.column,
-            reason: self.reason,
-        }
+        RowError { row, line, column: self.column, reason: self.reason }
     }
 }
 
@@ -177,10 +150,7 @@ impl Mapper {
             .iter()
             .filter_map(|field| template.columns.iter().position(|c| &c.field == field))
             .collect();
-        Mapper {
-            template,
-            primary_key,
-        }
+        Mapper { template, primary_key }
     }
 
     pub fn columns(&self) -> &[Column] {
@@ -200,10 +170,7 @@ impl Mapper {
         let columns = &self.template.columns;
         let mut values = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
-            let fail = |reason: String| FieldError {
-                column: Some(column.source.clone()),
-                reason,
-            };
+            let fail = |reason: String| FieldError { column: Some(column.source.clone()), reason };
             let text = raw(i).map_err(fail)?;
             let text = match text {
                 Some(t) if !t.trim().is_empty() => Some(t),
@@ -231,12 +198,7 @@ impl Mapper {
             }
             id
         };
-        Ok(Record {
-            id,
-            row,
-            line,
-            values,
-        })
+        Ok(Record { id, row, line, values })
     }
 }
 
@@ -273,35 +235,19 @@ mod tests {
             (Decimal, "-1.5e10", Value::Decimal("-1.5e10".into())),
             (Boolean, "Yes", Value::Bool(true)),
             (Boolean, "0", Value::Bool(false)),
-            (
-                Date,
-                "2026-02-28",
-                Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()),
-            ),
-            (
-                Timestamp,
-                "2026-01-02T03:04:05+01:00",
-                Value::Timestamp("2026-01-02T02:04:05Z".parse().unwrap()),
-            ),
+            (Date, "2026-02-28", Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap())),
+            (Timestamp, "2026-01-02T03:04:05+01:00", Value::Timestamp("2026-01-02T02:04:05Z".parse().unwrap())),
             (Enum, "eur", Value::Str("eur".into())),
         ];
         for (t, text, expected) in ok {
-            assert_eq!(
-                parse_value(&column(*t), text).as_ref(),
-                Ok(expected),
-                "{t:?} {text:?}"
-            );
+            assert_eq!(parse_value(&column(*t), text).as_ref(), Ok(expected), "{t:?} {text:?}");
         }
         let bad: &[(FieldType, &str, &str)] = &[
             (Integer, "1.5", "not an integer"),
             (Integer, "9223372036854775808", "64-bit range"),
             (Decimal, "1,000", "not a decimal"),
             (Decimal, "1.2.3", "not a decimal"),
-            (
-                Decimal,
-                "123456789012345678901234567890123456789",
-                "at most 38 digits",
-            ),
+            (Decimal, "123456789012345678901234567890123456789", "at most 38 digits"),
             (Decimal, "NaN", "not a decimal"),
             (Boolean, "maybe", "not a boolean"),
             (Date, "2026-02-30", "not a date"),
@@ -310,10 +256,7 @@ mod tests {
         ];
         for (t, text, expected) in bad {
             let got = parse_value(&column(*t), text);
-            assert!(
-                matches!(&got, Err(e) if e.contains(expected)),
-                "{t:?} {text:?}: {got:?}"
-            );
+            assert!(matches!(&got, Err(e) if e.contains(expected)), "{t:?} {text:?}: {got:?}");
         }
     }
 
@@ -321,10 +264,7 @@ mod tests {
     fn custom_formats_for_dates_and_timestamps() {
         let mut c = column(FieldType::Date);
         c.format = Some("%d/%m/%Y".into());
-        assert_eq!(
-            parse_value(&c, "31/12/2025"),
-            Ok(Value::Date(NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()))
-        );
+        assert_eq!(parse_value(&c, "31/12/2025"), Ok(Value::Date(NaiveDate::from_ymd_opt(2025, 12, 31).unwrap())));
         let mut c = column(FieldType::Timestamp);
         c.format = Some("%Y-%m-%d %H:%M:%S".into());
         assert_eq!(
@@ -351,47 +291,14 @@ mod tests {
     fn mapping_applies_defaults_required_and_primary_key() {
         let m = mapper();
         let row = ["a|b", "", "hi"];
-        let r = m
-            .map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!())
-            .unwrap();
+        let r = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap();
         assert_eq!(r.id, "a\\|b");
-        assert_eq!(
-            r.values,
-            vec![
-                Some(Value::Str("a|b".into())),
-                Some(Value::Int(7)),
-                Some(Value::Str("hi".into()))
-            ]
-        );
+        assert_eq!(r.values, vec![Some(Value::Str("a|b".into())), Some(Value::Int(7)), Some(Value::Str("hi".into()))]);
 
-        let missing = m.map_row(
-            3,
-            4,
-            |i| {
-                Ok(if i == 0 {
-                    None
-                } else {
-                    Some(Cow::Borrowed("1"))
-                })
-            },
-            String::new,
-        );
-        assert_eq!(
-            missing,
-            Err(FieldError {
-                column: Some("id".into()),
-                reason: "required value is missing".into()
-            })
-        );
+        let missing = m.map_row(3, 4, |i| Ok(if i == 0 { None } else { Some(Cow::Borrowed("1")) }), String::new);
+        assert_eq!(missing, Err(FieldError { column: Some("id".into()), reason: "required value is missing".into() }));
 
-        let bad = m
-            .map_row(
-                3,
-                4,
-                |i| Ok(Some(Cow::Borrowed(["x", "y", ""][i]))),
-                String::new,
-            )
-            .unwrap_err();
+        let bad = m.map_row(3, 4, |i| Ok(Some(Cow::Borrowed(["x", "y", ""][i]))), String::new).unwrap_err();
         assert_eq!(bad.column.as_deref(), Some("n"));
         assert!(bad.reason.contains("'y' is not an integer"), "{bad:?}");
     }

@@ -23,25 +23,13 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn with(connection: Connection, template: Template) -> Self {
         let store = MemoryStore::default();
-        store
-            .templates
-            .lock()
-            .unwrap()
-            .insert(template.id.clone(), template);
-        store
-            .connections
-            .lock()
-            .unwrap()
-            .insert(connection.id.clone(), connection);
+        store.templates.lock().unwrap().insert(template.id.clone(), template);
+        store.connections.lock().unwrap().insert(connection.id.clone(), connection);
         store
     }
 
     pub fn outcome(&self, connection_id: &str, key: &str) -> Option<FileOutcome> {
-        self.outcomes
-            .lock()
-            .unwrap()
-            .get(&(connection_id.to_owned(), key.to_owned()))
-            .cloned()
+        self.outcomes.lock().unwrap().get(&(connection_id.to_owned(), key.to_owned())).cloned()
     }
 }
 
@@ -64,10 +52,9 @@ impl SyncStore for MemoryStore {
     ) -> Result<Lease, StoreError> {
         let mut leases = self.leases.lock().unwrap();
         match leases.get(id) {
-            Some((holder, expiry)) if holder != owner && *expiry > now => Ok(Lease::Held {
-                owner: holder.clone(),
-                until: *expiry,
-            }),
+            Some((holder, expiry)) if holder != owner && *expiry > now => {
+                Ok(Lease::Held { owner: holder.clone(), until: *expiry })
+            }
             _ => {
                 leases.insert(id.to_owned(), (owner.to_owned(), until));
                 Ok(Lease::Acquired)
@@ -75,18 +62,12 @@ impl SyncStore for MemoryStore {
         }
     }
 
-    async fn imported_etags(
-        &self,
-        connection_id: &str,
-        keys: &[&str],
-    ) -> Result<HashMap<String, String>, StoreError> {
+    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError> {
         let outcomes = self.outcomes.lock().unwrap();
         Ok(keys
             .iter()
             .filter_map(|k| {
-                outcomes
-                    .get(&(connection_id.to_owned(), k.to_string()))
-                    .map(|o| (k.to_string(), o.etag.clone()))
+                outcomes.get(&(connection_id.to_owned(), k.to_string())).map(|o| (k.to_string(), o.etag.clone()))
             })
             .collect())
     }
@@ -97,10 +78,7 @@ impl SyncStore for MemoryStore {
         outcome: &FileOutcome,
         _expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.outcomes.lock().unwrap().insert(
-            (connection_id.to_owned(), outcome.key.clone()),
-            outcome.clone(),
-        );
+        self.outcomes.lock().unwrap().insert((connection_id.to_owned(), outcome.key.clone()), outcome.clone());
         Ok(())
     }
 
@@ -110,17 +88,9 @@ impl SyncStore for MemoryStore {
             Some((holder, _)) if holder == owner => {
                 leases.remove(&end.connection.id);
             }
-            _ => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Conflict,
-                    "lease is not held by this run",
-                ))
-            }
+            _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
         }
-        self.connections
-            .lock()
-            .unwrap()
-            .insert(end.connection.id.clone(), end.connection.clone());
+        self.connections.lock().unwrap().insert(end.connection.id.clone(), end.connection.clone());
         self.runs.lock().unwrap().push(end.run.clone());
         Ok(())
     }
@@ -170,10 +140,7 @@ impl MemoryBucket {
             last_modified: modified,
             storage_class: None,
         };
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.into(), (meta, body.to_vec()));
+        self.objects.lock().unwrap().insert(key.into(), (meta, body.to_vec()));
     }
 }
 
@@ -181,10 +148,7 @@ struct MemorySource<'a>(&'a MemoryBucket);
 
 #[async_trait]
 impl SourceConnector for MemoryBucket {
-    async fn connect(
-        &self,
-        _connection: &Connection,
-    ) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
+    async fn connect(&self, _connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
         match *self.deny.lock().unwrap() {
             Some(kind) => Err(SourceError::new(kind, "denied by the test")),
             None => Ok(Box::new(MemorySource(self))),
@@ -194,10 +158,7 @@ impl SourceConnector for MemoryBucket {
 
 #[async_trait]
 impl ObjectSource for MemorySource<'_> {
-    fn list<'a>(
-        &'a self,
-        prefix: Option<&'a str>,
-    ) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
+    fn list<'a>(&'a self, prefix: Option<&'a str>) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
         let objects = self.0.objects.lock().unwrap();
         let listed: Vec<_> = objects
             .values()
@@ -209,13 +170,8 @@ impl ObjectSource for MemorySource<'_> {
 
     async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError> {
         match self.0.objects.lock().unwrap().get(&object.key) {
-            Some((meta, body)) if meta.etag == object.etag => {
-                Ok(Box::pin(std::io::Cursor::new(body.clone())))
-            }
-            _ => Err(SourceError::new(
-                SourceErrorKind::ObjectGone,
-                "object deleted or replaced since listing",
-            )),
+            Some((meta, body)) if meta.etag == object.etag => Ok(Box::pin(std::io::Cursor::new(body.clone()))),
+            _ => Err(SourceError::new(SourceErrorKind::ObjectGone, "object deleted or replaced since listing")),
         }
     }
 }

@@ -33,11 +33,7 @@ pub struct ParseSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("malformed {format} at line {line}: {reason}")]
-    Malformed {
-        format: &'static str,
-        line: u64,
-        reason: String,
-    },
+    Malformed { format: &'static str, line: u64, reason: String },
     #[error("{0}")]
     Header(String),
     #[error("read error: {0}")]
@@ -75,12 +71,7 @@ impl Tally<'_> {
         }
     }
 
-    fn accept(
-        &mut self,
-        row: u64,
-        line: u64,
-        result: Result<Record, FieldError>,
-    ) -> ControlFlow<()> {
+    fn accept(&mut self, row: u64, line: u64, result: Result<Record, FieldError>) -> ControlFlow<()> {
         let flow = match result {
             Ok(record) => (self.emit)(record),
             Err(e) => self.reject(e.at(row, line)),
@@ -108,9 +99,7 @@ pub fn parse_rows(
         emit,
     };
     match mapper.template.format.kind {
-        FormatKind::Csv | FormatKind::Tsv => {
-            parse_delimited(input, mapper, fallback_id_prefix, &mut tally)?
-        }
+        FormatKind::Csv | FormatKind::Tsv => parse_delimited(input, mapper, fallback_id_prefix, &mut tally)?,
         FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, &mut tally)?,
         FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, &mut tally)?,
     }
@@ -121,20 +110,11 @@ fn csv_error(e: csv::Error) -> FileError {
     let line = e.position().map(|p| p.line()).unwrap_or(0);
     match e.into_kind() {
         csv::ErrorKind::Io(io) => FileError::Io(io),
-        other => FileError::Malformed {
-            format: "CSV",
-            line,
-            reason: format!("{other:?}"),
-        },
+        other => FileError::Malformed { format: "CSV", line, reason: format!("{other:?}") },
     }
 }
 
-fn parse_delimited(
-    input: &mut dyn BufRead,
-    mapper: &Mapper,
-    prefix: &str,
-    tally: &mut Tally,
-) -> Result<(), FileError> {
+fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally: &mut Tally) -> Result<(), FileError> {
     let format = &mapper.template.format;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter_byte())
@@ -151,30 +131,15 @@ fn parse_delimited(
         }
         (resolve_header(&record, mapper)?, Some(record.len()))
     } else {
-        let positions = mapper
-            .columns()
-            .iter()
-            .map(|c| c.source.parse::<usize>().ok().map(|n| n - 1))
-            .collect();
+        let positions = mapper.columns().iter().map(|c| c.source.parse::<usize>().ok().map(|n| n - 1)).collect();
         (positions, None)
     };
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
         let row = tally.next_row();
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if let Some(width) = width.filter(|&w| w != record.len()) {
-            let reason = format!(
-                "expected {width} fields as in the header, found {}",
-                record.len()
-            );
-            if tally
-                .reject(RowError {
-                    row,
-                    line,
-                    column: None,
-                    reason,
-                })
-                .is_break()
-            {
+            let reason = format!("expected {width} fields as in the header, found {}", record.len());
+            if tally.reject(RowError { row, line, column: None, reason }).is_break() {
                 tally.summary.stopped = true;
                 return Ok(());
             }
@@ -200,28 +165,15 @@ fn parse_delimited(
 
 /// Finds each template column in the header. A required column without a default must be present;
 /// a column the template reads must not appear twice.
-fn resolve_header(
-    header: &csv::ByteRecord,
-    mapper: &Mapper,
-) -> Result<Vec<Option<usize>>, FileError> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_owned())
-        .collect();
+fn resolve_header(header: &csv::ByteRecord, mapper: &Mapper) -> Result<Vec<Option<usize>>, FileError> {
+    let names: Vec<String> = header.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect();
     let mut missing = Vec::new();
     let mut positions = Vec::new();
     for column in mapper.columns() {
-        let mut found = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n == column.source)
-            .map(|(i, _)| i);
+        let mut found = names.iter().enumerate().filter(|(_, n)| **n == column.source).map(|(i, _)| i);
         let position = found.next();
         if found.next().is_some() {
-            return Err(FileError::Header(format!(
-                "header names column '{}' more than once",
-                column.source
-            )));
+            return Err(FileError::Header(format!("header names column '{}' more than once", column.source)));
         }
         if position.is_none() && column.required && column.default.is_none() {
             missing.push(column.source.as_str());
@@ -229,10 +181,7 @@ fn resolve_header(
         positions.push(position);
     }
     if !missing.is_empty() {
-        return Err(FileError::Header(format!(
-            "header lacks required column(s): {}",
-            missing.join(", ")
-        )));
+        return Err(FileError::Header(format!("header lacks required column(s): {}", missing.join(", "))));
     }
     Ok(positions)
 }
@@ -257,10 +206,7 @@ fn parse_json_lines(
         let row = tally.next_row();
         let result = match std::str::from_utf8(&buffer) {
             Ok(text) => map_json_object(text, mapper, row, line, prefix),
-            Err(e) => Err(FieldError {
-                column: None,
-                reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            }),
+            Err(e) => Err(FieldError { column: None, reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()) }),
         };
         if tally.accept(row, line, result).is_break() {
             return Ok(());
@@ -278,28 +224,19 @@ fn parse_json_array(
         return Ok(()); // a 0-byte file has no rows
     }
     let line = Rc::new(Cell::new(1u64));
-    let mut deserializer = serde_json::Deserializer::from_reader(LineCounter {
-        inner: input,
-        line: line.clone(),
-    });
+    let mut deserializer = serde_json::Deserializer::from_reader(LineCounter { inner: input, line: line.clone() });
     let mut on_element = |element: Box<RawValue>| {
         let row = tally.next_row();
         let at = line.get();
         let result = map_json_object(element.get(), mapper, row, at, prefix);
         tally.accept(row, at, result)
     };
-    let visited = deserializer.deserialize_seq(ArrayVisitor {
-        on_element: &mut on_element,
-    });
+    let visited = deserializer.deserialize_seq(ArrayVisitor { on_element: &mut on_element });
     let malformed = |e: serde_json::Error| {
         if e.is_io() {
             FileError::Io(e.into())
         } else {
-            FileError::Malformed {
-                format: "JSON",
-                line: e.line() as u64,
-                reason: e.to_string(),
-            }
+            FileError::Malformed { format: "JSON", line: e.line() as u64, reason: e.to_string() }
         }
     };
     match visited {
@@ -430,9 +367,7 @@ fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'"') if !text.contains('\\') => Ok(Some(Cow::Borrowed(&text[1..text.len() - 1]))),
-        Some(b'"') => serde_json::from_str::<String>(text)
-            .map(|s| Some(Cow::Owned(s)))
-            .map_err(|e| e.to_string()),
+        Some(b'"') => serde_json::from_str::<String>(text).map(|s| Some(Cow::Owned(s))).map_err(|e| e.to_string()),
         Some(b'{') => Err("expected a scalar value, found an object".into()),
         Some(b'[') => Err("expected a scalar value, found an array".into()),
         _ if text == "null" => Ok(None),
@@ -440,26 +375,13 @@ fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     }
 }
 
-fn map_json_object(
-    text: &str,
-    mapper: &Mapper,
-    row: u64,
-    line: u64,
-    prefix: &str,
-) -> Result<Record, FieldError> {
-    let object = RawObject::parse(text.trim()).map_err(|reason| FieldError {
-        column: None,
-        reason,
-    })?;
+fn map_json_object(text: &str, mapper: &Mapper, row: u64, line: u64, prefix: &str) -> Result<Record, FieldError> {
+    let object = RawObject::parse(text.trim()).map_err(|reason| FieldError { column: None, reason })?;
     let columns = mapper.columns();
     mapper.map_row(
         row,
         line,
-        |i| {
-            object
-                .lookup(&columns[i].source)
-                .and_then(|v| v.map(scalar_text).transpose().map(Option::flatten))
-        },
+        |i| object.lookup(&columns[i].source).and_then(|v| v.map(scalar_text).transpose().map(Option::flatten)),
         || format!("{prefix}#{row}"),
     )
 }
@@ -500,9 +422,7 @@ mod tests {
         records
             .iter()
             .map(|r| {
-                let Some(Value::Str(id)) = &r.values[0] else {
-                    panic!("{r:?}")
-                };
+                let Some(Value::Str(id)) = &r.values[0] else { panic!("{r:?}") };
                 let amount = r.values[1].as_ref().map(|v| v.canonical().into_owned());
                 (id.clone(), amount)
             })
@@ -512,72 +432,25 @@ mod tests {
     #[test]
     fn csv_edge_cases() {
         let cases: &[(&str, &[u8], &[(&str, Option<&str>)], u64)] = &[
-            (
-                "quoted comma and newline",
-                b"id,amount\n\"a,\nb\",1.5\n",
-                &[("a,\nb", Some("1.5"))],
-                0,
-            ),
-            (
-                "crlf",
-                b"id,amount\r\nx,1\r\ny,2\r\n",
-                &[("x", Some("1")), ("y", Some("2"))],
-                0,
-            ),
-            (
-                "no final newline",
-                b"id,amount\nx,1",
-                &[("x", Some("1"))],
-                0,
-            ),
+            ("quoted comma and newline", b"id,amount\n\"a,\nb\",1.5\n", &[("a,\nb", Some("1.5"))], 0),
+            ("crlf", b"id,amount\r\nx,1\r\ny,2\r\n", &[("x", Some("1")), ("y", Some("2"))], 0),
+            ("no final newline", b"id,amount\nx,1", &[("x", Some("1"))], 0),
             ("empty file", b"", &[], 0),
             ("header only", b"id,amount\n", &[], 0),
-            (
-                "reordered and extra header",
-                b"note,amount,id\nhi,3,z\n",
-                &[("z", Some("3"))],
-                0,
-            ),
+            ("reordered and extra header", b"note,amount,id\nhi,3,z\n", &[("z", Some("3"))], 0),
             ("optional column absent", b"id\nq\n", &[("q", None)], 0),
-            (
-                "ragged rows",
-                b"id,amount\nx,1,extra\ny\nz,3\n",
-                &[("z", Some("3"))],
-                2,
-            ),
-            (
-                "escaped quotes",
-                b"id,amount\n\"say \"\"hi\"\"\",1\n",
-                &[("say \"hi\"", Some("1"))],
-                0,
-            ),
-            (
-                "invalid utf-8",
-                b"id,amount\n\xff\xfe,1\nok,2\n",
-                &[("ok", Some("2"))],
-                1,
-            ),
-            (
-                "bad decimal",
-                b"id,amount\nx,abc\ny,2\n",
-                &[("y", Some("2"))],
-                1,
-            ),
+            ("ragged rows", b"id,amount\nx,1,extra\ny\nz,3\n", &[("z", Some("3"))], 2),
+            ("escaped quotes", b"id,amount\n\"say \"\"hi\"\"\",1\n", &[("say \"hi\"", Some("1"))], 0),
+            ("invalid utf-8", b"id,amount\n\xff\xfe,1\nok,2\n", &[("ok", Some("2"))], 1),
+            ("bad decimal", b"id,amount\nx,abc\ny,2\n", &[("y", Some("2"))], 1),
         ];
         let m = csv();
         for (name, input, expected, rejected) in cases {
             let (summary, records) = parse(&m, input);
             let summary = summary.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let expected: Vec<_> = expected
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.map(str::to_owned)))
-                .collect();
+            let expected: Vec<_> = expected.iter().map(|(a, b)| (a.to_string(), b.map(str::to_owned))).collect();
             assert_eq!(ids_and_amounts(&records), expected, "case {name}");
-            assert_eq!(
-                summary.rows_rejected, *rejected,
-                "case {name}: {:?}",
-                summary.row_errors
-            );
+            assert_eq!(summary.rows_rejected, *rejected, "case {name}: {:?}", summary.row_errors);
         }
     }
 
@@ -586,18 +459,8 @@ mod tests {
         let (summary, _) = parse(&csv(), b"id,amount\n\"multi\nline\",1\nx,1,2\n,5\ny,\xff\n");
         let errors = summary.unwrap().row_errors;
         let expected = vec![
-            RowError {
-                row: 2,
-                line: 4,
-                column: None,
-                reason: "expected 2 fields as in the header, found 3".into(),
-            },
-            RowError {
-                row: 3,
-                line: 5,
-                column: Some("id".into()),
-                reason: "required value is missing".into(),
-            },
+            RowError { row: 2, line: 4, column: None, reason: "expected 2 fields as in the header, found 3".into() },
+            RowError { row: 3, line: 5, column: Some("id".into()), reason: "required value is missing".into() },
             RowError {
                 row: 4,
                 line: 6,
@@ -611,18 +474,13 @@ mod tests {
     #[test]
     fn row_ids_without_primary_key_are_prefix_and_row() {
         let (_, records) = parse(&csv(), b"id,amount\na,1\nb,2\n");
-        assert_eq!(
-            records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["k#e#1", "k#e#2"]
-        );
+        assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["k#e#1", "k#e#2"]);
     }
 
     #[test]
     fn header_problems_fail_the_file() {
         let (r, _) = parse(&csv(), b"amount\n1\n");
-        assert!(
-            matches!(r, Err(FileError::Header(m)) if m.contains("lacks required column(s): id"))
-        );
+        assert!(matches!(r, Err(FileError::Header(m)) if m.contains("lacks required column(s): id")));
         let (r, _) = parse(&csv(), b"id,id,amount\n1,2,3\n");
         assert!(matches!(r, Err(FileError::Header(m)) if m.contains("'id' more than once")));
     }
@@ -631,10 +489,7 @@ mod tests {
     fn tsv_and_headerless_csv() {
         let tsv = mapper(r#"{"type": "tsv"}"#, "");
         let (_, records) = parse(&tsv, b"id\tamount\na,b\t1\n");
-        assert_eq!(
-            ids_and_amounts(&records),
-            vec![("a,b".into(), Some("1".into()))]
-        );
+        assert_eq!(ids_and_amounts(&records), vec![("a,b".into(), Some("1".into()))]);
 
         let headerless = Mapper::new(
             Template::from_json(
@@ -645,13 +500,7 @@ mod tests {
             .unwrap(),
         );
         let (_, records) = parse(&headerless, b"7;x\n8;y\n");
-        assert_eq!(
-            ids_and_amounts(&records),
-            vec![
-                ("x".into(), Some("7".into())),
-                ("y".into(), Some("8".into()))
-            ]
-        );
+        assert_eq!(ids_and_amounts(&records), vec![("x".into(), Some("7".into())), ("y".into(), Some("8".into()))]);
     }
 
     #[test]
@@ -662,25 +511,14 @@ mod tests {
         let summary = summary.unwrap();
         assert_eq!(
             ids_and_amounts(&records),
-            vec![
-                ("a".into(), Some("12.50".into())),
-                ("b\u{e9}".into(), Some("3".into())),
-                ("c".into(), None)
-            ]
+            vec![("a".into(), Some("12.50".into())), ("b\u{e9}".into(), Some("3".into())), ("c".into(), None)]
         );
         assert_eq!(summary.rows_read, 6);
-        let lines: Vec<_> = summary
-            .row_errors
-            .iter()
-            .map(|e| (e.line, e.reason.clone()))
-            .collect();
+        let lines: Vec<_> = summary.row_errors.iter().map(|e| (e.line, e.reason.clone())).collect();
         assert_eq!(lines[0].0, 5);
         assert!(lines[0].1.starts_with("invalid JSON"), "{lines:?}");
         assert_eq!(lines[1], (6, "expected a JSON object".into()));
-        assert_eq!(
-            lines[2],
-            (7, "expected a scalar value, found an object".into())
-        );
+        assert_eq!(lines[2], (7, "expected a scalar value, found an object".into()));
     }
 
     #[test]
@@ -689,18 +527,10 @@ mod tests {
         let input = b"[\n {\"id\": \"a\", \"amount\": 1},\n {\"amount\": 2},\n {\"id\": \"c\", \"nested\": {\"deep\": [1, 2]}}\n]\n";
         let (summary, records) = parse(&m, input);
         let summary = summary.unwrap();
-        assert_eq!(
-            ids_and_amounts(&records),
-            vec![("a".into(), Some("1".into())), ("c".into(), None)]
-        );
+        assert_eq!(ids_and_amounts(&records), vec![("a".into(), Some("1".into())), ("c".into(), None)]);
         assert_eq!(
             summary.row_errors,
-            vec![RowError {
-                row: 2,
-                line: 3,
-                column: Some("id".into()),
-                reason: "required value is missing".into()
-            }]
+            vec![RowError { row: 2, line: 3, column: Some("id".into()), reason: "required value is missing".into() }]
         );
     }
 
@@ -714,12 +544,9 @@ mod tests {
             }
         }
         let m = mapper(r#"{"type": "json"}"#, "");
-        let body: String = (0..500)
-            .map(|i| format!("{{\"id\": \"r{i}\", \"amount\": {i}.25}}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut reader =
-            io::BufReader::with_capacity(1, Trickle(Cursor::new(format!("[{body}]").into_bytes())));
+        let body: String =
+            (0..500).map(|i| format!("{{\"id\": \"r{i}\", \"amount\": {i}.25}}")).collect::<Vec<_>>().join(",");
+        let mut reader = io::BufReader::with_capacity(1, Trickle(Cursor::new(format!("[{body}]").into_bytes())));
         let mut n = 0;
         let summary = parse_rows(&mut reader, &m, "k", ParseOptions::default(), &mut |r| {
             assert_eq!(r.values[1], Some(Value::Decimal(format!("{n}.25"))));
@@ -739,17 +566,10 @@ mod tests {
             ("trailing garbage", b"[{\"id\": \"a\"}] x"),
         ] {
             let (result, _) = parse(&m, input);
-            assert!(
-                matches!(result, Err(FileError::Malformed { .. })),
-                "{name}: {result:?}"
-            );
+            assert!(matches!(result, Err(FileError::Malformed { .. })), "{name}: {result:?}");
         }
         let (result, records) = parse(&m, b"");
-        assert_eq!(
-            (result.unwrap().rows_read, records.len()),
-            (0, 0),
-            "empty file"
-        );
+        assert_eq!((result.unwrap().rows_read, records.len()), (0, 0), "empty file");
     }
 
     #[test]
@@ -761,31 +581,23 @@ mod tests {
             )
             .unwrap(),
         );
-        let (summary, records) = parse(&m, b"{\"customer\": {\"id\": \"c1\"}}\n{\"customer.id\": \"c2\"}\n{\"customer\": {\"id\": 1, \"id\": 2}}\n");
+        let (summary, records) = parse(
+            &m,
+            b"{\"customer\": {\"id\": \"c1\"}}\n{\"customer.id\": \"c2\"}\n{\"customer\": {\"id\": 1, \"id\": 2}}\n",
+        );
         assert_eq!(
-            records
-                .iter()
-                .map(|r| r.values[0].clone())
-                .collect::<Vec<_>>(),
+            records.iter().map(|r| r.values[0].clone()).collect::<Vec<_>>(),
             vec![Some(Value::Str("c1".into())), Some(Value::Str("c2".into()))]
         );
-        assert!(summary.unwrap().row_errors[0]
-            .reason
-            .contains("more than once"));
+        assert!(summary.unwrap().row_errors[0].reason.contains("more than once"));
     }
 
     #[test]
     fn stop_at_first_row_error_for_validation_pass() {
         let mut reader = Cursor::new(b"id,amount\n,1\nb,2\n".to_vec());
-        let summary = parse_rows(
-            &mut reader,
-            &csv(),
-            "k",
-            ParseOptions {
-                stop_at_first_row_error: true,
-            },
-            &mut |_| ControlFlow::Continue(()),
-        )
+        let summary = parse_rows(&mut reader, &csv(), "k", ParseOptions { stop_at_first_row_error: true }, &mut |_| {
+            ControlFlow::Continue(())
+        })
         .unwrap();
         assert!(summary.stopped);
         assert_eq!((summary.rows_read, summary.rows_rejected), (1, 1));

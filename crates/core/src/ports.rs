@@ -2,7 +2,7 @@
 //! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
 
 use crate::mapping::Record;
-use crate::model::{Connection, FileOutcome, ObjectMeta, SyncRun};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
 use crate::template::Template;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,10 +36,7 @@ pub enum SourceErrorKind {
 impl SourceErrorKind {
     /// Errors only the customer can fix: the connection needs re-authentication.
     pub fn breaks_access(self) -> bool {
-        matches!(
-            self,
-            Self::AccessDenied | Self::NoSuchBucket | Self::WrongRegion
-        )
+        matches!(self, Self::AccessDenied | Self::NoSuchBucket | Self::WrongRegion)
     }
 }
 
@@ -54,11 +51,7 @@ pub struct SourceError {
 
 impl SourceError {
     pub fn new(kind: SourceErrorKind, message: impl Into<String>) -> Self {
-        SourceError {
-            kind,
-            message: message.into(),
-            source: None,
-        }
+        SourceError { kind, message: message.into(), source: None }
     }
 }
 
@@ -66,10 +59,7 @@ impl SourceError {
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
     /// Every object under `prefix`, page by page; S3 cannot filter by LastModified.
-    fn list<'a>(
-        &'a self,
-        prefix: Option<&'a str>,
-    ) -> BoxStream<'a, Result<ObjectMeta, SourceError>>;
+    fn list<'a>(&'a self, prefix: Option<&'a str>) -> BoxStream<'a, Result<ObjectMeta, SourceError>>;
     /// The body of exactly the listed version (same ETag), or `ObjectGone`.
     async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError>;
 }
@@ -77,10 +67,7 @@ pub trait ObjectSource: Send + Sync {
 /// Opens a connection's bucket: assumes its role and checks nothing else.
 #[async_trait]
 pub trait SourceConnector: Send + Sync {
-    async fn connect(
-        &self,
-        connection: &Connection,
-    ) -> Result<Box<dyn ObjectSource + '_>, SourceError>;
+    async fn connect(&self, connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +90,7 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        StoreError {
-            kind,
-            message: message.into(),
-            source: None,
-        }
+        StoreError { kind, message: message.into(), source: None }
     }
 }
 
@@ -122,7 +105,11 @@ pub enum Lease {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEnd<'a> {
     pub run: &'a SyncRun,
+    /// The connection with its new status and sync state.
     pub connection: &'a Connection,
+    /// Its status when the run began: a status changed meanwhile by an operator (paused) wins over
+    /// the run's own change.
+    pub status_before: ConnectionStatus,
 }
 
 /// The state the engine reads and writes: connections, templates, leases, the import ledger, runs.
@@ -139,11 +126,7 @@ pub trait SyncStore: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<Lease, StoreError>;
     /// The ETag of each key's recorded outcome, for the given keys.
-    async fn imported_etags(
-        &self,
-        connection_id: &str,
-        keys: &[&str],
-    ) -> Result<HashMap<String, String>, StoreError>;
+    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError>;
     /// Records an object's outcome; from then on that key and ETag are never selected again. The entry
     /// may be expired (DynamoDB TTL) after `expires_at`.
     async fn record_outcome(

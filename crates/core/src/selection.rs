@@ -38,11 +38,7 @@ impl Default for SelectionConfig {
 }
 
 /// Objects modified before this instant are not considered at all.
-pub fn cutoff(
-    watermark: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    config: &SelectionConfig,
-) -> DateTime<Utc> {
+pub fn cutoff(watermark: Option<DateTime<Utc>>, now: DateTime<Utc>, config: &SelectionConfig) -> DateTime<Utc> {
     match watermark {
         None => now - config.initial_lookback,
         Some(w) => w - config.overlap,
@@ -73,10 +69,7 @@ pub fn decide(
     template: &Template,
     config: &SelectionConfig,
 ) -> Decision {
-    let skip = |reason: String| Decision::Settle {
-        status: FileStatus::Skipped,
-        reason,
-    };
+    let skip = |reason: String| Decision::Settle { status: FileStatus::Skipped, reason };
     if object.last_modified < cutoff {
         return Decision::OutOfWindow;
     }
@@ -86,14 +79,8 @@ pub fn decide(
     if object.key.ends_with('/') {
         return skip("folder placeholder".into());
     }
-    if let Some(class) = object
-        .storage_class
-        .as_deref()
-        .filter(|c| ARCHIVED.contains(c))
-    {
-        return skip(format!(
-            "archived in storage class {class}; restore it to import"
-        ));
+    if let Some(class) = object.storage_class.as_deref().filter(|c| ARCHIVED.contains(c)) {
+        return skip(format!("archived in storage class {class}; restore it to import"));
     }
     if let Err(reason) = readable_by(&object.key, template.format.kind) {
         return skip(reason);
@@ -101,10 +88,7 @@ pub fn decide(
     if object.size > config.max_object_bytes {
         return Decision::Settle {
             status: FileStatus::Failed,
-            reason: format!(
-                "object is {} bytes, over the limit of {} bytes",
-                object.size, config.max_object_bytes
-            ),
+            reason: format!("object is {} bytes, over the limit of {} bytes", object.size, config.max_object_bytes),
         };
     }
     Decision::Import
@@ -124,18 +108,15 @@ pub enum KeyFormat {
 /// Classifies a key by its extension, after an optional .gz (gzip itself is detected by content).
 pub fn key_format(key: &str) -> KeyFormat {
     let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".gzip"))
-        .unwrap_or(&name);
+    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".gzip")).unwrap_or(&name);
     let Some((_, ext)) = name.rsplit_once('.') else {
         return KeyFormat::Unknown;
     };
     match ext {
         "csv" | "tsv" | "tab" => KeyFormat::Delimited,
         "json" | "jsonl" | "ndjson" => KeyFormat::Json,
-        "parquet" | "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif"
-        | "zip" | "tar" | "7z" | "bz2" | "xz" | "zst" | "lz4" | "snappy" => KeyFormat::Other,
+        "parquet" | "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif" | "zip" | "tar" | "7z"
+        | "bz2" | "xz" | "zst" | "lz4" | "snappy" => KeyFormat::Other,
         _ => KeyFormat::Unknown,
     }
 }
@@ -147,9 +128,7 @@ pub fn readable_by(key: &str, kind: FormatKind) -> Result<(), String> {
         KeyFormat::Unknown => Ok(()),
         KeyFormat::Delimited if template_is_delimited => Ok(()),
         KeyFormat::Json if !template_is_delimited => Ok(()),
-        _ => Err(format!(
-            "the key's extension does not match the template's format ({kind:?})"
-        )),
+        _ => Err(format!("the key's extension does not match the template's format ({kind:?})")),
     }
 }
 
@@ -174,13 +153,7 @@ pub fn select(
 ) -> Selection {
     let mut selection = Selection::default();
     for object in candidates {
-        match decide(
-            &object,
-            cutoff,
-            imported.get(&object.key).map(String::as_str),
-            template,
-            config,
-        ) {
+        match decide(&object, cutoff, imported.get(&object.key).map(String::as_str), template, config) {
             Decision::OutOfWindow => {}
             Decision::AlreadyDone => selection.already_done += 1,
             Decision::Import => selection.import.push(object),
@@ -188,9 +161,7 @@ pub fn select(
         }
     }
     selection.import.sort_by(processing_order);
-    selection
-        .settle
-        .sort_by(|a, b| processing_order(&a.0, &b.0));
+    selection.settle.sort_by(|a, b| processing_order(&a.0, &b.0));
     selection
 }
 
@@ -208,9 +179,7 @@ pub fn next_watermark(
 ) -> DateTime<Utc> {
     // Whole seconds: S3 truncates LastModified, so an object written later in the listing's first
     // second carries that second and must still be >= the next cutoff.
-    let start = listing_started
-        .with_nanosecond(0)
-        .unwrap_or(listing_started);
+    let start = listing_started.with_nanosecond(0).unwrap_or(listing_started);
     let proposed = oldest_unfinished.map_or(start, |u| u.min(start));
     previous.map_or(proposed, |p| p.max(proposed))
 }
@@ -225,13 +194,7 @@ mod tests {
     }
 
     fn object(key: &str, etag: &str, modified: DateTime<Utc>) -> ObjectMeta {
-        ObjectMeta {
-            key: key.into(),
-            etag: etag.into(),
-            size: 100,
-            last_modified: modified,
-            storage_class: None,
-        }
+        ObjectMeta { key: key.into(), etag: etag.into(), size: 100, last_modified: modified, storage_class: None }
     }
 
     fn csv_template() -> Template {
@@ -246,56 +209,24 @@ mod tests {
     fn cutoff_is_lookback_on_first_sync_then_watermark_minus_overlap() {
         let config = SelectionConfig::default();
         let now: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
-        assert_eq!(
-            cutoff(None, now, &config),
-            "2026-03-03T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
-        assert_eq!(
-            cutoff(Some(t("10:00:00")), now, &config),
-            "2026-05-31T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
+        assert_eq!(cutoff(None, now, &config), "2026-03-03T12:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(cutoff(Some(t("10:00:00")), now, &config), "2026-05-31T10:00:00Z".parse::<DateTime<Utc>>().unwrap());
     }
 
     #[test]
     fn every_case_of_the_rule() {
-        let config = SelectionConfig {
-            max_object_bytes: 1000,
-            ..SelectionConfig::default()
-        };
+        let config = SelectionConfig { max_object_bytes: 1000, ..SelectionConfig::default() };
         let template = csv_template();
         // Cutoff as after a sync whose listing started at 10:00:00.700 with a one-hour overlap.
         let cutoff = t("09:00:00");
-        let settle = |status, reason: &str| Decision::Settle {
-            status,
-            reason: reason.into(),
-        };
-        let archived = |class: &str| ObjectMeta {
-            storage_class: Some(class.into()),
-            ..object("a.csv", "e", t("11:00:00"))
-        };
-        let big = ObjectMeta {
-            size: 1001,
-            ..object("big.csv", "e", t("11:00:00"))
-        };
+        let settle = |status, reason: &str| Decision::Settle { status, reason: reason.into() };
+        let archived =
+            |class: &str| ObjectMeta { storage_class: Some(class.into()), ..object("a.csv", "e", t("11:00:00")) };
+        let big = ObjectMeta { size: 1001, ..object("big.csv", "e", t("11:00:00")) };
         let cases: Vec<(&str, ObjectMeta, Option<&str>, Decision)> = vec![
-            (
-                "new object in window",
-                object("a.csv", "e1", t("11:00:00")),
-                None,
-                Decision::Import,
-            ),
-            (
-                "older than the cutoff",
-                object("a.csv", "e1", t("08:59:59")),
-                None,
-                Decision::OutOfWindow,
-            ),
-            (
-                "exactly at the cutoff second is included",
-                object("a.csv", "e1", t("09:00:00")),
-                None,
-                Decision::Import,
-            ),
+            ("new object in window", object("a.csv", "e1", t("11:00:00")), None, Decision::Import),
+            ("older than the cutoff", object("a.csv", "e1", t("08:59:59")), None, Decision::OutOfWindow),
+            ("exactly at the cutoff second is included", object("a.csv", "e1", t("09:00:00")), None, Decision::Import),
             (
                 "written in the same second the last listing started",
                 object("late.csv", "e1", t("10:00:00")),
@@ -320,12 +251,7 @@ mod tests {
                 Some("e1"),
                 Decision::AlreadyDone,
             ),
-            (
-                "replaced under the same key",
-                object("a.csv", "e2", t("11:00:00")),
-                Some("e1"),
-                Decision::Import,
-            ),
+            ("replaced under the same key", object("a.csv", "e2", t("11:00:00")), Some("e1"), Decision::Import),
             (
                 "folder placeholder",
                 object("in/", "e", t("11:00:00")),
@@ -336,43 +262,26 @@ mod tests {
                 "glacier",
                 archived("GLACIER"),
                 None,
-                settle(
-                    FileStatus::Skipped,
-                    "archived in storage class GLACIER; restore it to import",
-                ),
+                settle(FileStatus::Skipped, "archived in storage class GLACIER; restore it to import"),
             ),
             (
                 "deep archive",
                 archived("DEEP_ARCHIVE"),
                 None,
-                settle(
-                    FileStatus::Skipped,
-                    "archived in storage class DEEP_ARCHIVE; restore it to import",
-                ),
+                settle(FileStatus::Skipped, "archived in storage class DEEP_ARCHIVE; restore it to import"),
             ),
-            (
-                "glacier instant retrieval is readable",
-                archived("GLACIER_IR"),
-                None,
-                Decision::Import,
-            ),
+            ("glacier instant retrieval is readable", archived("GLACIER_IR"), None, Decision::Import),
             (
                 "format the template cannot read",
                 object("a.parquet", "e", t("11:00:00")),
                 None,
-                settle(
-                    FileStatus::Skipped,
-                    "the key's extension does not match the template's format (Csv)",
-                ),
+                settle(FileStatus::Skipped, "the key's extension does not match the template's format (Csv)"),
             ),
             (
                 "json under a csv template",
                 object("a.json.gz", "e", t("11:00:00")),
                 None,
-                settle(
-                    FileStatus::Skipped,
-                    "the key's extension does not match the template's format (Csv)",
-                ),
+                settle(FileStatus::Skipped, "the key's extension does not match the template's format (Csv)"),
             ),
             (
                 "unknown extension is read with the template",
@@ -380,27 +289,14 @@ mod tests {
                 None,
                 Decision::Import,
             ),
-            (
-                "gzipped csv",
-                object("a.CSV.gz", "e", t("11:00:00")),
-                None,
-                Decision::Import,
-            ),
+            ("gzipped csv", object("a.CSV.gz", "e", t("11:00:00")), None, Decision::Import),
             (
                 "over the size limit",
                 big,
                 None,
-                settle(
-                    FileStatus::Failed,
-                    "object is 1001 bytes, over the limit of 1000 bytes",
-                ),
+                settle(FileStatus::Failed, "object is 1001 bytes, over the limit of 1000 bytes"),
             ),
-            (
-                "skipped once stays settled",
-                object("in/", "e", t("11:00:00")),
-                Some("e"),
-                Decision::AlreadyDone,
-            ),
+            ("skipped once stays settled", object("in/", "e", t("11:00:00")), Some("e"), Decision::AlreadyDone),
         ];
         for (name, object, imported, expected) in cases {
             assert_eq!(
@@ -421,13 +317,7 @@ mod tests {
             object("dir/", "e", t("09:30:00")),
         ];
         let imported = HashMap::from([("done.csv".to_string(), "e".to_string())]);
-        let s = select(
-            objects,
-            t("00:00:00"),
-            &imported,
-            &csv_template(),
-            &SelectionConfig::default(),
-        );
+        let s = select(objects, t("00:00:00"), &imported, &csv_template(), &SelectionConfig::default());
         let keys: Vec<_> = s.import.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["b.csv", "a.csv", "c.csv"]);
         assert_eq!(s.already_done, 1);
@@ -437,48 +327,14 @@ mod tests {
     #[test]
     fn watermark_moves_to_listing_start_floored_never_past_unfinished_never_back() {
         let cases = [
-            (
-                "first run, all done",
-                None,
-                t("10:00:00.700"),
-                None,
-                t("10:00:00"),
-            ),
-            (
-                "unfinished object holds it back",
-                None,
-                t("10:00:00.700"),
-                Some(t("09:15:00")),
-                t("09:15:00"),
-            ),
-            (
-                "unfinished object newer than the start",
-                None,
-                t("10:00:00"),
-                Some(t("10:00:05")),
-                t("10:00:00"),
-            ),
-            (
-                "never backwards",
-                Some(t("09:30:00")),
-                t("10:00:00"),
-                Some(t("09:00:00")),
-                t("09:30:00"),
-            ),
-            (
-                "moves forward",
-                Some(t("09:30:00")),
-                t("10:00:00.5"),
-                None,
-                t("10:00:00"),
-            ),
+            ("first run, all done", None, t("10:00:00.700"), None, t("10:00:00")),
+            ("unfinished object holds it back", None, t("10:00:00.700"), Some(t("09:15:00")), t("09:15:00")),
+            ("unfinished object newer than the start", None, t("10:00:00"), Some(t("10:00:05")), t("10:00:00")),
+            ("never backwards", Some(t("09:30:00")), t("10:00:00"), Some(t("09:00:00")), t("09:30:00")),
+            ("moves forward", Some(t("09:30:00")), t("10:00:00.5"), None, t("10:00:00")),
         ];
         for (name, previous, started, unfinished, expected) in cases {
-            assert_eq!(
-                next_watermark(previous, started, unfinished),
-                expected,
-                "case '{name}'"
-            );
+            assert_eq!(next_watermark(previous, started, unfinished), expected, "case '{name}'");
         }
     }
 
@@ -486,20 +342,11 @@ mod tests {
     fn same_second_write_after_listing_is_caught_even_without_overlap() {
         // A listing starts at 10:00:00.700; an object written at 10:00:00.900 is not in it and S3
         // stamps it 10:00:00. With zero overlap the next sync must still select it.
-        let config = SelectionConfig {
-            overlap: TimeDelta::zero(),
-            ..SelectionConfig::default()
-        };
+        let config = SelectionConfig { overlap: TimeDelta::zero(), ..SelectionConfig::default() };
         let watermark = next_watermark(None, t("10:00:00.700"), None);
         let late = object("late.csv", "e", t("10:00:00"));
         assert_eq!(
-            decide(
-                &late,
-                cutoff(Some(watermark), t("11:00:00"), &config),
-                None,
-                &csv_template(),
-                &config
-            ),
+            decide(&late, cutoff(Some(watermark), t("11:00:00"), &config), None, &csv_template(), &config),
             Decision::Import
         );
     }

@@ -161,10 +161,7 @@ pub struct TemplateError {
 pub struct TemplateErrors(pub Vec<TemplateError>);
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> TemplateError {
-    TemplateError {
-        field: field.into(),
-        message: message.into(),
-    }
+    TemplateError { field: field.into(), message: message.into() }
 }
 
 impl Template {
@@ -182,29 +179,17 @@ impl Template {
     pub fn validate(&self) -> Result<(), TemplateErrors> {
         let mut errors = Vec::new();
         if !is_identifier(&self.id, 128) {
-            errors.push(err(
-                "id",
-                "must be 1-128 characters of letters, digits, '-', '_' or '.'",
-            ));
+            errors.push(err("id", "must be 1-128 characters of letters, digits, '-', '_' or '.'"));
         }
         if !is_identifier(&self.record_type, 64) {
-            errors.push(err(
-                "record_type",
-                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
-            ));
+            errors.push(err("record_type", "must be 1-64 characters of letters, digits, '-', '_' or '.'"));
         }
-        for (name, value) in [
-            ("delimiter", self.format.delimiter),
-            ("quote", self.format.quote),
-        ] {
+        for (name, value) in [("delimiter", self.format.delimiter), ("quote", self.format.quote)] {
             if let Some(c) = value {
                 if !self.format.is_delimited() {
                     errors.push(err(format!("format.{name}"), "applies only to csv and tsv"));
                 } else if !c.is_ascii() || c == '\n' || c == '\r' {
-                    errors.push(err(
-                        format!("format.{name}"),
-                        "must be one ASCII character other than a line break",
-                    ));
+                    errors.push(err(format!("format.{name}"), "must be one ASCII character other than a line break"));
                 }
             }
         }
@@ -228,71 +213,43 @@ impl Template {
             } else if self.format.is_delimited() && !self.format.header {
                 match column.source.parse::<usize>() {
                     Ok(n) if n >= 1 => {}
-                    _ => errors.push(err(
-                        at("source"),
-                        "without a header row, must be a column number from 1",
-                    )),
+                    _ => errors.push(err(at("source"), "without a header row, must be a column number from 1")),
                 }
             }
             if !is_identifier(&column.field, 255) {
-                errors.push(err(
-                    at("field"),
-                    "must be 1-255 characters of letters, digits, '-', '_' or '.'",
-                ));
+                errors.push(err(at("field"), "must be 1-255 characters of letters, digits, '-', '_' or '.'"));
             } else if !fields.insert(column.field.as_str()) {
-                errors.push(err(
-                    at("field"),
-                    format!("duplicate field '{}'", column.field),
-                ));
+                errors.push(err(at("field"), format!("duplicate field '{}'", column.field)));
             }
             match column.field_type {
                 FieldType::Enum if column.values.is_empty() => {
                     errors.push(err(at("values"), "an enum needs its allowed values"))
                 }
                 FieldType::Enum => {}
-                _ if !column.values.is_empty() => {
-                    errors.push(err(at("values"), "applies only to enum columns"))
-                }
+                _ if !column.values.is_empty() => errors.push(err(at("values"), "applies only to enum columns")),
                 _ => {}
             }
-            if column.format.is_some()
-                && !matches!(column.field_type, FieldType::Date | FieldType::Timestamp)
-            {
-                errors.push(err(
-                    at("format"),
-                    "applies only to date and timestamp columns",
-                ));
+            if column.format.is_some() && !matches!(column.field_type, FieldType::Date | FieldType::Timestamp) {
+                errors.push(err(at("format"), "applies only to date and timestamp columns"));
             }
             if let Some(format) = &column.format {
-                if chrono::format::StrftimeItems::new(format)
-                    .any(|item| matches!(item, chrono::format::Item::Error))
-                {
-                    errors.push(err(
-                        at("format"),
-                        format!("'{format}' is not a valid chrono format"),
-                    ));
+                if chrono::format::StrftimeItems::new(format).any(|item| matches!(item, chrono::format::Item::Error)) {
+                    errors.push(err(at("format"), format!("'{format}' is not a valid chrono format")));
                 }
             }
             if let Some(default) = &column.default {
                 if let Err(reason) = crate::mapping::parse_value(column, default) {
-                    errors.push(err(
-                        at("default"),
-                        format!("is not a valid {}: {reason}", type_name(column.field_type)),
-                    ));
+                    errors
+                        .push(err(at("default"), format!("is not a valid {}: {reason}", type_name(column.field_type))));
                 }
             }
         }
         for (i, key) in self.primary_key.iter().enumerate() {
             match self.columns.iter().find(|c| &c.field == key) {
-                None => errors.push(err(
-                    format!("primary_key[{i}]"),
-                    format!("'{key}' is not a field of columns"),
-                )),
+                None => errors.push(err(format!("primary_key[{i}]"), format!("'{key}' is not a field of columns"))),
                 Some(c) if !c.required && c.default.is_none() => errors.push(err(
                     format!("primary_key[{i}]"),
-                    format!(
-                        "'{key}' must be required or have a default, so every record has a key"
-                    ),
+                    format!("'{key}' must be required or have a default, so every record has a key"),
                 )),
                 Some(_) => {}
             }
@@ -318,10 +275,7 @@ pub(crate) fn type_name(t: FieldType) -> &'static str {
 }
 
 fn is_identifier(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]
@@ -359,63 +313,24 @@ mod tests {
     fn each_invalid_template_names_the_field_at_fault() {
         let cases: &[(&str, &str, &str)] = &[
             (r#""id": "payments-v1""#, r#""id": "bad id!""#, "id:"),
-            (
-                r#""type": "csv""#,
-                r#""type": "xml""#,
-                "unknown variant `xml`",
-            ),
-            (
-                r#""type": "csv"}"#,
-                r#""type": "csv", "delimter": ";"}"#,
-                "unknown field `delimter`",
-            ),
-            (
-                r#""type": "csv"}"#,
-                r#""type": "json", "delimiter": ";"}"#,
-                "format.delimiter: applies only to csv",
-            ),
-            (
-                r#""type": "csv"}"#,
-                r#""type": "csv", "delimiter": "\"" }"#,
-                "format.quote: must differ",
-            ),
-            (
-                r#""values": ["paid", "refunded"], "#,
-                "",
-                "columns[2].values: an enum needs",
-            ),
-            (
-                r#""default": "paid""#,
-                r#""default": "lost""#,
-                "columns[2].default: is not a valid enum value",
-            ),
-            (
-                r#""field": "amount""#,
-                r#""field": "payment_id""#,
-                "columns[1].field: duplicate field",
-            ),
-            (
-                r#""primary_key": ["payment_id"]"#,
-                r#""primary_key": ["nope"]"#,
-                "primary_key[0]: 'nope' is not a field",
-            ),
+            (r#""type": "csv""#, r#""type": "xml""#, "unknown variant `xml`"),
+            (r#""type": "csv"}"#, r#""type": "csv", "delimter": ";"}"#, "unknown field `delimter`"),
+            (r#""type": "csv"}"#, r#""type": "json", "delimiter": ";"}"#, "format.delimiter: applies only to csv"),
+            (r#""type": "csv"}"#, r#""type": "csv", "delimiter": "\"" }"#, "format.quote: must differ"),
+            (r#""values": ["paid", "refunded"], "#, "", "columns[2].values: an enum needs"),
+            (r#""default": "paid""#, r#""default": "lost""#, "columns[2].default: is not a valid enum value"),
+            (r#""field": "amount""#, r#""field": "payment_id""#, "columns[1].field: duplicate field"),
+            (r#""primary_key": ["payment_id"]"#, r#""primary_key": ["nope"]"#, "primary_key[0]: 'nope' is not a field"),
             (
                 r#""primary_key": ["payment_id"]"#,
                 r#""primary_key": ["status"], "max_errors_recorded": 5000"#,
                 "max_errors_recorded: must be at most 1000",
             ),
-            (
-                r#""type": "decimal""#,
-                r#""type": "integer", "format": "%d""#,
-                "columns[1].format: applies only to date",
-            ),
+            (r#""type": "decimal""#, r#""type": "integer", "format": "%d""#, "columns[1].format: applies only to date"),
         ];
         for (from, to, expected) in cases {
             let json = VALID.replacen(from, to, 1);
-            assert_ne!(
-                json, VALID,
-                "case {from} -> {to} did not change the document"
-            );
+            assert_ne!(json, VALID, "case {from} -> {to} did not change the document");
             let found = problems(&json);
             assert!(
                 found.iter().any(|p| p.contains(expected)),
@@ -428,27 +343,15 @@ mod tests {
     fn headerless_csv_needs_column_numbers() {
         let json = VALID.replace(r#""type": "csv""#, r#""type": "csv", "header": false"#);
         let found = problems(&json);
-        assert!(
-            found
-                .iter()
-                .any(|p| p.starts_with("columns[0].source: without a header row")),
-            "{found:?}"
-        );
+        assert!(found.iter().any(|p| p.starts_with("columns[0].source: without a header row")), "{found:?}");
     }
 
     #[test]
     fn primary_key_must_always_have_a_value() {
-        let json = VALID
-            .replace(
-                r#""primary_key": ["payment_id"]"#,
-                r#""primary_key": ["amount"]"#,
-            )
-            .replace(
-                r#""field": "amount", "type": "decimal", "required": true"#,
-                r#""field": "amount", "type": "decimal""#,
-            );
-        assert!(problems(&json)
-            .iter()
-            .any(|p| p.contains("primary_key[0]: 'amount' must be required")));
+        let json = VALID.replace(r#""primary_key": ["payment_id"]"#, r#""primary_key": ["amount"]"#).replace(
+            r#""field": "amount", "type": "decimal", "required": true"#,
+            r#""field": "amount", "type": "decimal""#,
+        );
+        assert!(problems(&json).iter().any(|p| p.contains("primary_key[0]: 'amount' must be required")));
     }
 }

@@ -1,0 +1,112 @@
+//! Settings from the environment and the one factory for SDK clients, so the endpoint override
+//! (AWS_ENDPOINT_URL, used for moto) and path-style S3 are decided in one place.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_s3::config::Region;
+use chrono::TimeDelta;
+use connector_core::engine::SyncConfig;
+
+/// Names of the tables and the sync's tunables, read from `S3C_*` environment variables.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub state_table: String,
+    pub records_table: String,
+    pub sync: SyncConfig,
+}
+
+pub const DEFAULT_STATE_TABLE: &str = "s3-connector-state";
+pub const DEFAULT_RECORDS_TABLE: &str = "s3-connector-records";
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {message}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().map(Some).map_err(|e| SettingsError { name, message: format!("'{v}': {e}") }),
+        Err(_) => Ok(None),
+    }
+}
+
+impl Settings {
+    /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_OVERLAP_SECONDS`,
+    /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES` and `S3C_WRITE_CONCURRENCY`.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let mut sync = SyncConfig::default();
+        if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
+            sync.selection.overlap = TimeDelta::seconds(s);
+        }
+        if let Some(s) = number::<i64>("S3C_INITIAL_LOOKBACK_SECONDS")? {
+            sync.selection.initial_lookback = TimeDelta::seconds(s);
+        }
+        if let Some(b) = number::<u64>("S3C_MAX_OBJECT_BYTES")? {
+            sync.selection.max_object_bytes = b;
+        }
+        if let Some(n) = number::<usize>("S3C_WRITE_CONCURRENCY")? {
+            sync.write_concurrency = n.clamp(1, 64);
+        }
+        Ok(Settings {
+            state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
+            records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),
+            sync,
+        })
+    }
+}
+
+/// The shared SDK configuration and the clients built from it.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub sdk: SdkConfig,
+}
+
+impl Aws {
+    /// Loads the standard chain: credentials, region, and AWS_ENDPOINT_URL when set.
+    pub async fn from_env() -> Aws {
+        Aws { sdk: aws_config::defaults(BehaviorVersion::latest()).load().await }
+    }
+
+    pub fn from_sdk(sdk: SdkConfig) -> Aws {
+        Aws { sdk }
+    }
+
+    /// An endpoint override means a local emulator, which needs path-style S3 addressing.
+    fn local(&self) -> bool {
+        self.sdk.endpoint_url().is_some()
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        // More attempts than the default 3: a throttled table is worth waiting for.
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(8))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.sdk)
+    }
+
+    /// An S3 client for a customer's bucket: their region, credentials from their role.
+    pub fn s3(&self, region: &str, credentials: impl ProvideCredentials + 'static) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .force_path_style(self.local())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// An S3 client with our own credentials (for the demo and tests that seed buckets).
+    pub fn s3_own(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.local()).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}

@@ -1,0 +1,107 @@
+//! One place that turns SDK errors into the core's error kinds. Classified by HTTP status as well as by
+//! error code: some responses (moto's STS AccessDenied among them) carry no parsable code.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use connector_core::ports::{SourceError, SourceErrorKind, StoreError, StoreErrorKind};
+
+/// Status and code of an SDK error, when the service answered.
+fn status_and_code<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> (Option<u16>, Option<String>) {
+    match e {
+        SdkError::ServiceError(service) => {
+            (Some(service.raw().status().as_u16()), service.err().code().map(str::to_owned))
+        }
+        SdkError::ResponseError(r) => (Some(r.raw().status().as_u16()), None),
+        _ => (None, None),
+    }
+}
+
+/// A one-line description keeping the service's code and message.
+pub fn describe<E: ProvideErrorMetadata + std::error::Error>(e: &SdkError<E, HttpResponse>) -> String {
+    match e {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            match (service.err().code(), service.err().message()) {
+                (Some(code), Some(message)) => format!("{code} (HTTP {status}): {message}"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                _ => format!("HTTP {status}"),
+            }
+        }
+        SdkError::TimeoutError(_) => "request timed out".to_owned(),
+        SdkError::DispatchFailure(d) => format!("request not sent: {:?}", d.as_other()),
+        other => format!("{other}"),
+    }
+}
+
+fn is_transient(status: Option<u16>, code: Option<&str>, dispatch_or_timeout: bool) -> bool {
+    const THROTTLING: &[&str] = &[
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "TransactionInProgressException",
+    ];
+    dispatch_or_timeout || status.is_some_and(|s| s >= 500 || s == 429) || code.is_some_and(|c| THROTTLING.contains(&c))
+}
+
+fn is_dispatch_or_timeout<E, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+}
+
+/// Classifies an S3 or STS error for the engine.
+pub fn source_error<E>(context: String, e: SdkError<E, HttpResponse>) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (status, code) = status_and_code(&e);
+    let kind = match (status, code.as_deref()) {
+        (_, Some("NoSuchBucket")) => SourceErrorKind::NoSuchBucket,
+        (_, Some("NoSuchKey" | "PreconditionFailed")) | (Some(412), _) => SourceErrorKind::ObjectGone,
+        (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"))
+        | (Some(301), _) => SourceErrorKind::WrongRegion,
+        (
+            _,
+            Some(
+                "AccessDenied"
+                | "AllAccessDisabled"
+                | "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "AccountProblem"
+                | "InvalidClientTokenId"
+                | "RegionDisabledException",
+            ),
+        )
+        | (Some(403), _) => SourceErrorKind::AccessDenied,
+        (status, code) if is_transient(status, code, is_dispatch_or_timeout(&e)) => SourceErrorKind::Transient,
+        _ => SourceErrorKind::Other,
+    };
+    let message = format!("{context}: {}", describe(&e));
+    SourceError { kind, message, source: Some(Box::new(e)) }
+}
+
+/// Classifies a DynamoDB error for the engine.
+pub fn store_error<E>(context: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (status, code) = status_and_code(&e);
+    let kind = match code.as_deref() {
+        Some("ConditionalCheckFailedException") => StoreErrorKind::Conflict,
+        Some("TransactionCanceledException") if describe(&e).contains("ConditionalCheckFailed") => {
+            StoreErrorKind::Conflict
+        }
+        code if is_transient(status, code, is_dispatch_or_timeout(&e)) => StoreErrorKind::Transient,
+        _ => StoreErrorKind::Other,
+    };
+    StoreError { kind, message: format!("{context}: {}", describe(&e)), source: Some(Box::new(e)) }
+}
+
+/// An item that does not have the shape we wrote.
+pub fn corrupt_item(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(StoreErrorKind::Other, format!("{context}: unexpected item shape: {e}"))
+}

@@ -1,0 +1,355 @@
+//! The state table: one DynamoDB table holding connections, their unique names, templates, leases,
+//! the import ledger (one outcome per object key) and sync runs.
+//!
+//! | item        | pk                 | sk                               | notes                              |
+//! |-------------|--------------------|----------------------------------|------------------------------------|
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until (ms), status_key/name for the by-status index |
+//! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put) |
+//! | template    | `TEMPLATE#<id>`    | `TEMPLATE`                       | the JSON document as given          |
+//! | outcome     | `CONN#<id>`        | `OBJ#<key>`                      | latest outcome for the key; the ledger; TTL `expires_at` |
+//! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339>#<run>`  | one per sync run                    |
+
+use crate::errors::{corrupt_item, store_error};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+use connector_core::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
+use connector_core::ports::{Lease, RunEnd, StoreError, StoreErrorKind, SyncStore};
+use connector_core::template::Template;
+use std::collections::HashMap;
+use tracing::instrument;
+
+pub const STATUS_INDEX: &str = "by-status";
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn connection_key(id: &str) -> Item {
+    key(format!("CONN#{id}"), "CONN")
+}
+
+fn status_key(status: ConnectionStatus) -> AttributeValue {
+    s(format!("STATUS#{}", status.as_str()))
+}
+
+/// The state table.
+#[derive(Clone, Debug)]
+pub struct StateTable {
+    pub client: Client,
+    pub table: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateConnectionError {
+    #[error("a connection named '{0}' already exists")]
+    NameTaken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl StateTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        StateTable { client, table: table.into() }
+    }
+
+    async fn get(&self, key: Item, context: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(context, e))?;
+        Ok(output.item)
+    }
+
+    /// Saves a template (already validated), replacing one with the same id.
+    pub async fn put_template(&self, template: &Template) -> Result<(), StoreError> {
+        let document = serde_json::to_string(template).map_err(|e| corrupt_item("template", e))?;
+        let mut item = key(format!("TEMPLATE#{}", template.id), "TEMPLATE");
+        item.insert("document".into(), s(document));
+        item.insert("updated_at".into(), s(Utc::now().to_rfc3339()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("saving template", e))?;
+        Ok(())
+    }
+
+    /// Creates a connection; its name is claimed by a conditional write in the same transaction, so
+    /// two creations with one name cannot both succeed.
+    pub async fn create_connection(&self, connection: &Connection) -> Result<(), CreateConnectionError> {
+        let mut item: Item = serde_dynamo::to_item(connection).map_err(|e| corrupt_item("connection", e))?;
+        item.extend(connection_key(&connection.id));
+        item.insert("status_key".into(), status_key(connection.status));
+        let mut name = key(format!("NAME#{}", connection.name), "NAME");
+        name.insert("connection_id".into(), s(&connection.id));
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| corrupt_item("connection", e))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let result =
+            self.client.transact_write_items().transact_items(put(name)?).transact_items(put(item)?).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match store_error("creating connection", e) {
+                conflict if conflict.kind == StoreErrorKind::Conflict => {
+                    Err(CreateConnectionError::NameTaken(connection.name.clone()))
+                }
+                other => Err(other.into()),
+            },
+        }
+    }
+
+    /// The latest outcome of every object of a connection, by key.
+    pub async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError> {
+        self.query_prefix(connection_id, "OBJ#", true, None).await
+    }
+
+    /// The most recent runs of a connection, newest first.
+    pub async fn runs(&self, connection_id: &str, limit: i32) -> Result<Vec<SyncRun>, StoreError> {
+        self.query_prefix(connection_id, "RUN#", false, Some(limit)).await
+    }
+
+    async fn query_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        connection_id: &str,
+        prefix: &str,
+        forward: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<T>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(format!("CONN#{connection_id}")))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(forward)
+            .set_limit(limit)
+            .into_paginator()
+            .items()
+            .send();
+        let mut pages = pages;
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_error("querying state", e))?;
+            out.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item(prefix, e))?);
+            if limit.is_some_and(|l| out.len() >= l as usize) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+#[async_trait]
+impl SyncStore for StateTable {
+    #[instrument(skip(self))]
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.get(connection_key(id), "reading connection")
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e)))
+            .transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
+        let Some(item) = self.get(key(format!("TEMPLATE#{id}"), "TEMPLATE"), "reading template").await? else {
+            return Ok(None);
+        };
+        let Some(AttributeValue::S(document)) = item.get("document") else {
+            return Err(corrupt_item("template", "no document"));
+        };
+        Template::from_json(document).map(Some).map_err(|e| corrupt_item("template", e))
+    }
+
+    #[instrument(skip(self))]
+    async fn acquire_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(id)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner)",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(millis(until)))
+            .expression_attribute_values(":now", n(millis(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Lease::Acquired),
+            Err(e) => {
+                let error = store_error("taking the lease", e);
+                if error.kind != StoreErrorKind::Conflict {
+                    return Err(error);
+                }
+                let item = self.get(connection_key(id), "reading the lease").await?.ok_or(error)?;
+                let holder = match item.get("lease_owner") {
+                    Some(AttributeValue::S(o)) => o.clone(),
+                    _ => "unknown".into(),
+                };
+                let until = match item.get("lease_until") {
+                    Some(AttributeValue::N(ms)) => {
+                        ms.parse().ok().and_then(DateTime::from_timestamp_millis).unwrap_or_default()
+                    }
+                    _ => DateTime::default(),
+                };
+                Ok(Lease::Held { owner: holder, until })
+            }
+        }
+    }
+
+    #[instrument(skip(self, keys), fields(keys = keys.len()))]
+    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&str> = keys.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(
+                    chunk.iter().map(|k| key(format!("CONN#{connection_id}"), &format!("OBJ#{k}"))).collect(),
+                ))
+                .projection_expression("#key, etag")
+                .expression_attribute_names("#key", "key")
+                .consistent_read(true)
+                .build()
+                .map_err(|e| corrupt_item("ledger lookup", e))?;
+            for attempt in 0.. {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request.clone())
+                    .send()
+                    .await
+                    .map_err(|e| store_error("reading the import ledger", e))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    if let (Some(AttributeValue::S(k)), Some(AttributeValue::S(etag))) =
+                        (item.get("key"), item.get("etag"))
+                    {
+                        found.insert(k.clone(), etag.clone());
+                    }
+                }
+                match output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        if attempt >= 10 {
+                            return Err(StoreError::new(
+                                StoreErrorKind::Transient,
+                                "ledger lookup: keys left unprocessed after 10 attempts",
+                            ));
+                        }
+                        tokio::time::sleep(crate::records::backoff(attempt)).await;
+                        request = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    #[instrument(skip(self, outcome), fields(key = %outcome.key))]
+    async fn record_outcome(
+        &self,
+        connection_id: &str,
+        outcome: &FileOutcome,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
+        item.extend(key(format!("CONN#{connection_id}"), &format!("OBJ#{}", outcome.key)));
+        item.insert("expires_at".into(), n(expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("recording an outcome", e))?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(connection_id = %end.connection.id, run_id = %end.run.run_id))]
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError> {
+        let mut run: Item = serde_dynamo::to_item(end.run).map_err(|e| corrupt_item("run", e))?;
+        let started = end.run.started_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        run.extend(key(format!("CONN#{}", end.connection.id), &format!("RUN#{started}#{}", end.run.run_id)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(run))
+            .send()
+            .await
+            .map_err(|e| store_error("recording the run", e))?;
+
+        let sync: AttributeValue =
+            serde_dynamo::to_attribute_value(&end.connection.sync).map_err(|e| corrupt_item("sync state", e))?;
+        let change_status = end.connection.status != end.status_before;
+        let update = |with_status: bool| {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(&end.connection.id)))
+                .expression_attribute_values(":owner", s(owner))
+                .expression_attribute_values(":sync", sync.clone());
+            if with_status {
+                request = request
+                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until")
+                    .condition_expression("lease_owner = :owner AND #status = :before")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(end.connection.status.as_str()))
+                    .expression_attribute_values(":status_key", status_key(end.connection.status))
+                    .expression_attribute_values(":before", s(end.status_before.as_str()));
+            } else {
+                request = request
+                    .update_expression("SET #sync = :sync REMOVE lease_owner, lease_until")
+                    .condition_expression("lease_owner = :owner");
+            }
+            request.expression_attribute_names("#sync", "sync").send()
+        };
+        match update(change_status).await.map_err(|e| store_error("finishing the run", e)) {
+            // An operator changed the status during the run (paused it): keep theirs, save ours.
+            Err(e) if change_status && e.kind == StoreErrorKind::Conflict => {
+                update(false).await.map_err(|e| store_error("finishing the run", e))?;
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Creating a connection from an operator's input: validation and normalisation (pure), and the
+//! names we generate. The random parts (id, external id) are passed in by the caller.
+
+use crate::model::{Connection, ConnectionStatus, SyncState};
+use chrono::{DateTime, Utc};
+
+/// What an operator gives to connect a bucket.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionInput {
+    pub name: String,
+    pub account_id: String,
+    pub bucket: String,
+    pub region: String,
+    pub folder: Option<String>,
+    pub template_id: String,
+}
+
+/// An input problem, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Prefix of every role name we generate; the worker's IAM policy may assume only roles with it.
+pub const ROLE_PREFIX: &str = "s3-connector-";
+
+/// Builds a pending connection, or says which fields are wrong.
+pub fn new_connection(
+    input: ConnectionInput,
+    id: String,
+    external_id: String,
+    now: DateTime<Utc>,
+) -> Result<Connection, Vec<InputError>> {
+    let mut errors = Vec::new();
+    let mut fail = |field, message: &str| errors.push(InputError { field, message: message.to_owned() });
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        fail("name", "must be 1-100 characters without control characters");
+    }
+    if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        fail("account_id", "must be the 12 digits of an AWS account id");
+    }
+    if !valid_bucket_name(&input.bucket) {
+        fail("bucket", "is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')");
+    }
+    if !valid_region(&input.region) {
+        fail("region", "is not an AWS region name like us-east-1");
+    }
+    let folder = match input.folder.as_deref().map(normalise_folder) {
+        None => None,
+        Some(Ok(folder)) => folder,
+        Some(Err(message)) => {
+            fail("folder", message);
+            None
+        }
+    };
+    if input.template_id.trim().is_empty() {
+        fail("template", "is required");
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Connection {
+        role_name: format!("{ROLE_PREFIX}{id}").chars().take(64).collect(),
+        id,
+        name,
+        account_id: input.account_id,
+        bucket: input.bucket,
+        region: input.region,
+        folder,
+        external_id,
+        template_id: input.template_id.trim().to_owned(),
+        status: ConnectionStatus::Pending,
+        created_at: now,
+        sync: SyncState::default(),
+    })
+}
+
+/// `/a//b` -> `a/b/`; empty or `/` -> the whole bucket.
+pub fn normalise_folder(folder: &str) -> Result<Option<String>, &'static str> {
+    let parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err("must not contain '.' or '..' segments");
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let prefix = format!("{}/", parts.join("/"));
+    if prefix.len() > 1024 {
+        return Err("is longer than an S3 key may be");
+    }
+    Ok(Some(prefix))
+}
+
+fn valid_bucket_name(b: &str) -> bool {
+    let ok_chars = b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-');
+    let edges = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&b.len())
+        && ok_chars
+        && edges(b.bytes().next())
+        && edges(b.bytes().last())
+        && !b.contains("..")
+        && !b.split('.').all(|p| p.parse::<u8>().is_ok())
+}
+
+fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> ConnectionInput {
+        ConnectionInput {
+            name: " Acme ".into(),
+            account_id: "123456789012".into(),
+            bucket: "acme-exports".into(),
+            region: "eu-west-1".into(),
+            folder: Some("/payments//daily".into()),
+            template_id: "payments".into(),
+        }
+    }
+
+    #[test]
+    fn valid_input_is_normalised() {
+        let c = new_connection(input(), "c1".into(), "x".into(), Utc::now()).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.folder.as_deref(), c.role_name.as_str()),
+            ("Acme", Some("payments/daily/"), "s3-connector-c1")
+        );
+        assert_eq!(c.status, ConnectionStatus::Pending);
+        assert_eq!(c.role_arn(), "arn:aws:iam::123456789012:role/s3-connector-c1");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(&str, fn(&mut ConnectionInput))> = vec![
+            ("name", |i| i.name = " ".into()),
+            ("account_id", |i| i.account_id = "12345".into()),
+            ("account_id", |i| i.account_id = "12345678901a".into()),
+            ("bucket", |i| i.bucket = "Acme".into()),
+            ("bucket", |i| i.bucket = "192.168.1.1".into()),
+            ("bucket", |i| i.bucket = "ab".into()),
+            ("region", |i| i.region = "europe".into()),
+            ("folder", |i| i.folder = Some("a/../b".into())),
+            ("template", |i| i.template_id = "".into()),
+        ];
+        for (field, change) in cases {
+            let mut i = input();
+            change(&mut i);
+            let errors = new_connection(i.clone(), "c".into(), "x".into(), Utc::now()).unwrap_err();
+            assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), vec![field], "{i:?}");
+        }
+    }
+
+    #[test]
+    fn empty_folder_means_the_whole_bucket() {
+        assert_eq!(normalise_folder("/"), Ok(None));
+        assert_eq!(normalise_folder("a"), Ok(Some("a/".into())));
+    }
+}
