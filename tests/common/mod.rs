@@ -1,0 +1,199 @@
+//! Harness of the integration tests: a real moto server (started by scripts/test.sh, or by a test
+//! that needs its own), and per-test tables and buckets named with a uuid so tests run in parallel.
+#![allow(dead_code)]
+
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, TimeDelta, Utc};
+use connector_aws::config::{Aws, Settings};
+use connector_aws::{tables, Connector};
+use connector_core::connections::ConnectionInput;
+use connector_core::engine::{SyncConfig, SyncError, SyncOutcome};
+use connector_core::model::{Connection, SyncRun};
+use connector_core::template::Template;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+pub const ACCOUNT: &str = "123456789012";
+
+pub const PAYMENTS_TEMPLATE: &str = r#"{
+    "id": "payments", "record_type": "payment", "format": {"type": "csv"},
+    "columns": [
+        {"source": "id", "field": "payment_id", "type": "string", "required": true},
+        {"source": "amount", "field": "amount", "type": "decimal", "required": true},
+        {"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur"], "default": "usd"}
+    ]
+}"#;
+
+/// The moto endpoint of this test run.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the integration tests with scripts/test.sh, which starts moto server")
+    })
+}
+
+pub async fn aws_at(endpoint: &str, key: &str, secret: &str) -> Aws {
+    let credentials = aws_sdk_s3::config::Credentials::new(key, secret, None, None, "test");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    Aws::from_sdk(sdk)
+}
+
+/// One test's world: its own tables, bucket and connection on a moto server.
+pub struct World {
+    pub aws: Aws,
+    pub connector: Connector,
+    pub bucket: String,
+    pub s3: aws_sdk_s3::Client,
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl World {
+    pub async fn new(sync: SyncConfig) -> World {
+        World::at(aws_at(&endpoint(), "testing", "testing").await, sync).await
+    }
+
+    pub async fn at(aws: Aws, sync: SyncConfig) -> World {
+        let settings = Settings { state_table: unique("state"), records_table: unique("records"), sync };
+        let connector = Connector::new(aws.clone(), settings);
+        tables::create_tables(&aws.dynamodb(), &connector.settings.state_table, &connector.settings.records_table)
+            .await
+            .expect("creating tables");
+        connector.state.put_template(&Template::from_json(PAYMENTS_TEMPLATE).unwrap()).await.unwrap();
+        let bucket = unique("bucket");
+        let s3 = aws.s3_own();
+        s3.create_bucket().bucket(&bucket).send().await.expect("creating bucket");
+        World { aws, connector, bucket, s3 }
+    }
+
+    pub async fn connection(&self, folder: Option<&str>) -> Connection {
+        self.connection_to(&self.bucket.clone(), folder).await
+    }
+
+    pub async fn connection_to(&self, bucket: &str, folder: Option<&str>) -> Connection {
+        let input = ConnectionInput {
+            name: unique("customer"),
+            account_id: ACCOUNT.into(),
+            bucket: bucket.into(),
+            region: "us-east-1".into(),
+            folder: folder.map(str::to_owned),
+            template_id: "payments".into(),
+        };
+        self.connector.create_connection(input).await.expect("creating connection")
+    }
+
+    /// Puts an object and returns its LastModified as S3 recorded it.
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> DateTime<Utc> {
+        self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body.into())).send().await.unwrap();
+        self.last_modified(key).await
+    }
+
+    pub async fn last_modified(&self, key: &str) -> DateTime<Utc> {
+        let head = self.s3.head_object().bucket(&self.bucket).key(key).send().await.unwrap();
+        let t = head.last_modified.unwrap();
+        DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap()
+    }
+
+    pub async fn sync(&self, connection_id: &str) -> Result<SyncOutcome, SyncError> {
+        self.connector.sync(connection_id).await
+    }
+
+    pub async fn completed(&self, connection_id: &str) -> SyncRun {
+        match self.sync(connection_id).await {
+            Ok(SyncOutcome::Completed(run)) => run,
+            other => panic!("expected a completed sync, got {other:?}"),
+        }
+    }
+
+    /// Every record of the connection, as (record id, data) sorted by id.
+    pub async fn records(&self, connection_id: &str) -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = self
+            .connector
+            .records
+            .all(connection_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r["sk"].as_str().unwrap().to_owned(), r["data"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Sleeps until just after the next whole second, so what follows starts early in a second.
+pub async fn at_next_second() {
+    let now = Utc::now();
+    let next = now.timestamp_millis() / 1000 * 1000 + 1000 + 20;
+    tokio::time::sleep(Duration::from_millis((next - now.timestamp_millis()) as u64)).await;
+}
+
+/// A test sync configuration: the first sync looks back `lookback`, later ones `overlap` before the
+/// watermark.
+pub fn config(lookback: TimeDelta, overlap: TimeDelta) -> SyncConfig {
+    let mut config = SyncConfig::default();
+    config.selection.initial_lookback = lookback;
+    config.selection.overlap = overlap;
+    config
+}
+
+/// A moto server of a test's own, for server-wide switches like IAM enforcement.
+pub struct OwnMoto {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl OwnMoto {
+    pub async fn start() -> OwnMoto {
+        let bin = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| ".venv/bin/moto_server".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e} (run scripts/test.sh, which installs moto)"));
+        let moto = OwnMoto { endpoint: format!("http://127.0.0.1:{port}"), child };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("moto server on port {port} did not start");
+    }
+
+    /// Turns IAM enforcement on (`"0"`: from now on) or off (`"inf"`), server-wide.
+    pub fn set_auth(&self, value: &str) {
+        post(&self.endpoint, "/moto-api/reset-auth", "text/plain", value);
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP POST to moto's own control API (not an AWS API).
+fn post(endpoint: &str, path: &str, content_type: &str, body: &str) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{path}: {response}");
+}

@@ -1,0 +1,267 @@
+//! End-to-end syncs against moto server: real S3 listings and timestamps, real STS, real DynamoDB.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::TimeDelta;
+use common::*;
+use connector_core::engine::{SyncError, SyncOutcome};
+use connector_core::model::{ConnectionStatus, FileStatus, SyncResult};
+use connector_core::ports::{Lease, SyncStore};
+use std::io::Write;
+use std::time::Duration;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn ids(records: &[(String, serde_json::Value)]) -> Vec<&str> {
+    records.iter().map(|(_, data)| data["payment_id"].as_str().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_only() {
+    // GIVEN an old file, then (seconds later) new files in and out of the folder
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let old = world.put("in/old.csv", "id,amount\nold,1\n").await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    world.put("in/a.csv", "id,amount,currency\na1,1.10,eur\na2,2,\n").await;
+    world.put("in/sub/b.csv.gz", gzip(b"\xef\xbb\xbfid,amount\r\nb1,3\r\n")).await;
+    world.put("other/c.csv", "id,amount\nc1,4\n").await;
+    world.put("in/", "").await;
+    // The lookback is set so that the first file is older than it: moto, like S3, cannot backdate.
+    let lookback = chrono::Utc::now() - (old + TimeDelta::seconds(1));
+    let world = World { connector: world_with_lookback(&world, lookback), ..world };
+    let connection = world.connection(Some("in")).await;
+
+    // WHEN the first sync runs
+    let run = world.completed(&connection.id).await;
+
+    // THEN the new files under the folder are imported, and nothing else
+    assert_eq!(run.result, SyncResult::Succeeded, "{run:?}");
+    assert_eq!(run.counts.objects_listed, 4, "the listing is limited to the folder");
+    assert_eq!((run.counts.files_imported, run.counts.files_skipped, run.counts.rows_imported), (2, 1, 3));
+    let records = world.records(&connection.id).await;
+    assert_eq!(ids(&records), ["a1", "a2", "b1"]);
+    assert_eq!(records[0].1["amount"], serde_json::json!(1.1));
+    assert_eq!(records[0].1["currency"], "eur");
+    assert_eq!(records[1].1["currency"], "usd", "default applied");
+    let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();
+    assert!(outcomes.iter().all(|o| o.key != "in/old.csv"), "the old file is out of the window");
+    let placeholder = outcomes.iter().find(|o| o.key == "in/").unwrap();
+    assert_eq!((placeholder.status, placeholder.reason.as_deref()), (FileStatus::Skipped, Some("folder placeholder")));
+    let shown = world.connector.state.connection(&connection.id).await.unwrap().unwrap();
+    assert_eq!(shown.status, ConnectionStatus::Active);
+    assert_eq!(shown.sync.last_result, Some(SyncResult::Succeeded));
+    assert_eq!(shown.sync.watermark, run.watermark_after);
+}
+
+fn world_with_lookback(world: &World, lookback: TimeDelta) -> connector_aws::Connector {
+    let mut settings = world.connector.settings.clone();
+    settings.sync.selection.initial_lookback = lookback;
+    connector_aws::Connector::new(world.aws.clone(), settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_sync_imports_only_what_is_new_including_same_second_and_replaced_files() {
+    // Zero overlap: only the whole-second rule can catch a file written in the listing's second.
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
+    world.put("a.csv", "id,amount\na1,1\n").await;
+    let connection = world.connection(None).await;
+
+    let mut caught_same_second = false;
+    for attempt in 0..5 {
+        at_next_second().await;
+        let first = world.completed(&connection.id).await;
+        let name = format!("late-{attempt}.csv");
+        let late = world.put(&name, format!("id,amount\nlate{attempt},1\n")).await;
+        let watermark = first.watermark_after.unwrap();
+        assert!(late >= watermark, "a file written after the listing is not older than the watermark");
+        let second = world.completed(&connection.id).await;
+        let imported: Vec<_> = world.records(&connection.id).await.into_iter().map(|(id, _)| id).collect();
+        assert!(imported.iter().any(|id| id.starts_with(&name)), "{name} was imported by the next sync: {imported:?}");
+        assert_eq!(second.counts.files_imported, 1, "only {name} is new: {second:?}");
+        if late == watermark {
+            caught_same_second = true;
+            break;
+        }
+    }
+    assert!(caught_same_second, "never managed to write a file in the same second as a listing began");
+
+    // A replaced file (new ETag) is imported again; nothing else is.
+    world.put("a.csv", "id,amount\na1,100\na3,3\n").await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!((run.counts.files_imported, run.counts.rows_imported), (1, 2), "{run:?}");
+
+    // Nothing new: nothing written.
+    let before = world.records(&connection.id).await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!((run.counts.objects_selected, run.counts.rows_imported), (0, 0));
+    assert_eq!(world.records(&connection.id).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_a_finished_sync_again_writes_no_duplicate() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let rows: String = (0..60).map(|i| format!("p{i},{i}.5\n")).collect();
+    world.put("p.csv", format!("id,amount\n{rows}")).await;
+    let connection = world.connection(None).await;
+    world.completed(&connection.id).await;
+    let first = world.records(&connection.id).await;
+    assert_eq!(first.len(), 60);
+
+    // Again, as a repeated invocation would.
+    let run = world.completed(&connection.id).await;
+    assert_eq!(run.counts.rows_imported, 0);
+
+    // Again after losing the ledger, as a worker that crashed after writing records but before
+    // recording the outcome would: the rows are written again, onto the same items.
+    let state = world.aws.dynamodb();
+    state
+        .delete_item()
+        .table_name(&world.connector.settings.state_table)
+        .key("pk", AttributeValue::S(format!("CONN#{}", connection.id)))
+        .key("sk", AttributeValue::S("OBJ#p.csv".into()))
+        .send()
+        .await
+        .unwrap();
+    let run = world.completed(&connection.id).await;
+    assert_eq!(run.counts.rows_imported, 60, "the file was imported again");
+    assert_eq!(world.records(&connection.id).await, first, "onto the same 60 records");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_fails_alone_while_the_others_import() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("1-good.csv", "id,amount\ng1,1\n").await;
+    world.put("2-no-id-column.csv", "amount\n1\n").await;
+    let truncated = gzip(&b"id,amount\nt,1\n".repeat(2000));
+    world.put("3-truncated.csv.gz", truncated[..truncated.len() / 2].to_vec()).await;
+    world.put("4-bad-rows.csv", "id,amount,currency\nr1,1,usd\nr2,abc,usd\nr3,3,gbp\n,4,usd\n").await;
+    world.put("5-picture.png", vec![0x89, b'P', b'N', b'G']).await;
+    let connection = world.connection(None).await;
+
+    let run = world.completed(&connection.id).await;
+
+    assert_eq!(run.result, SyncResult::Partial);
+    let c = &run.counts;
+    assert_eq!((c.files_imported, c.files_partial, c.files_failed, c.files_skipped), (1, 1, 2, 1), "{run:?}");
+    assert_eq!(ids(&world.records(&connection.id).await), ["g1", "r1"]);
+    let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();
+    let by_key = |k: &str| outcomes.iter().find(|o| o.key == k).unwrap().clone();
+    assert!(by_key("2-no-id-column.csv").reason.unwrap().contains("header lacks required column(s): id"));
+    assert!(by_key("3-truncated.csv.gz").reason.unwrap().contains("cannot decode the file"));
+    let partial = by_key("4-bad-rows.csv");
+    let errors: Vec<_> =
+        partial.row_errors.iter().map(|e| (e.row, e.line, e.column.clone().unwrap_or_default())).collect();
+    assert_eq!(errors, [(2, 3, "amount".into()), (3, 4, "currency".into()), (4, 5, "id".into())]);
+    assert!(partial.row_errors[1].reason.contains("'gbp' is not one of usd, eur"));
+    assert_eq!(by_key("5-picture.png").status, FileStatus::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_sets_needs_reauth_and_advances_nothing() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let connection = world.connection_to(&unique("gone"), None).await;
+
+    let run = world.completed(&connection.id).await;
+
+    assert_eq!(run.result, SyncResult::NeedsReauth);
+    assert!(run.error.as_deref().unwrap().contains("NoSuchBucket"), "{run:?}");
+    let shown = world.connector.state.connection(&connection.id).await.unwrap().unwrap();
+    assert_eq!((shown.status, shown.sync.watermark), (ConnectionStatus::NeedsReauth, None));
+    assert_eq!(
+        world.sync(&connection.id).await.unwrap(),
+        SyncOutcome::NotSyncable { status: ConnectionStatus::NeedsReauth }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_stops_a_second_worker() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("a.csv", "id,amount\na,1\n").await;
+    let connection = world.connection(None).await;
+    let now = chrono::Utc::now();
+    let lease = world.connector.state.acquire_lease(&connection.id, "other-worker", now, now + TimeDelta::minutes(5));
+    assert_eq!(lease.await.unwrap(), Lease::Acquired);
+
+    match world.sync(&connection.id).await {
+        Ok(SyncOutcome::LeaseHeld { owner, .. }) => assert_eq!(owner, "other-worker"),
+        other => panic!("expected the lease to stop the sync, got {other:?}"),
+    }
+    assert!(world.records(&connection.id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_started_at_once_sync_once() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let rows: String = (0..200).map(|i| format!("p{i},{i}\n")).collect();
+    world.put("a.csv", format!("id,amount\n{rows}")).await;
+    let connection = world.connection(None).await;
+
+    let (a, b) = tokio::join!(world.sync(&connection.id), world.sync(&connection.id));
+
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let completed = outcomes.iter().filter(|o| matches!(o, SyncOutcome::Completed(_))).count();
+    let held = outcomes.iter().filter(|o| matches!(o, SyncOutcome::LeaseHeld { .. })).count();
+    assert_eq!((completed, held), (1, 1), "{outcomes:?}");
+    assert_eq!(world.records(&connection.id).await.len(), 200);
+}
+
+/// IAM enforcement is server-wide in moto, so this test has a moto of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_role_sets_needs_reauth_and_the_right_external_id_works() {
+    let moto = OwnMoto::start().await;
+    let admin = aws_at(&moto.endpoint, "admin", "admin").await;
+    let iam = aws_sdk_iam::Client::new(&admin.sdk);
+    // The worker's own identity: a user allowed to assume roles and use the tables.
+    iam.create_user().user_name("worker").send().await.unwrap();
+    let user_arn = format!("arn:aws:iam::{ACCOUNT}:user/worker");
+    iam.put_user_policy()
+        .user_name("worker")
+        .policy_name("worker")
+        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
+    let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
+    let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("a.csv", "id,amount\na,1\n").await;
+    let good = world.connection(None).await;
+    let mut bad = world.connection(None).await;
+
+    // The customer's role trusts our user with the good connection's external id only.
+    for connection in [&good, &bad] {
+        let trust = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {{"AWS": "{user_arn}"}}, "Action": "sts:AssumeRole", "Condition": {{"StringEquals": {{"sts:ExternalId": "{}"}}}}}}]}}"#,
+            good.external_id
+        );
+        iam.create_role().role_name(&connection.role_name).assume_role_policy_document(trust).send().await.unwrap();
+        iam.put_role_policy()
+            .role_name(&connection.role_name)
+            .policy_name("read")
+            .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+    }
+    moto.set_auth("0");
+
+    let denied = world.completed(&bad.id).await;
+    assert_eq!(denied.result, SyncResult::NeedsReauth, "{denied:?}");
+    assert!(denied.error.as_deref().unwrap().contains("assuming role"), "{denied:?}");
+    bad = world.connector.state.connection(&bad.id).await.unwrap().unwrap();
+    assert_eq!(bad.status, ConnectionStatus::NeedsReauth);
+
+    let allowed = world.completed(&good.id).await;
+    assert_eq!((allowed.result, allowed.counts.rows_imported), (SyncResult::Succeeded, 1), "{allowed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_connection_is_reported_not_retried() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    assert!(matches!(world.sync("nope").await, Err(SyncError::ConnectionNotFound(_))));
+}
