@@ -75,7 +75,7 @@ impl RecordsTable {
                 .await
                 .map_err(|e| store_error("reading records", e))?;
             for item in output.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item("record", e))?);
+                out.push(item_json(item));
             }
         }
         Ok(out)
@@ -95,8 +95,7 @@ impl RecordsTable {
                 .items()
                 .send();
             while let Some(item) = pages.next().await {
-                let item = item.map_err(|e| store_error("reading records", e))?;
-                out.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item("record", e))?);
+                out.push(item_json(item.map_err(|e| store_error("reading records", e))?));
             }
         }
         Ok(out)
@@ -159,9 +158,42 @@ impl RecordSink for RecordsTable {
     }
 }
 
+/// An item as JSON for people and tests. Numbers stay exact: one that a JSON reader would round
+/// (through a float) is shown as a string of its digits.
+pub fn item_json(item: HashMap<String, AttributeValue>) -> serde_json::Value {
+    serde_json::Value::Object(item.into_iter().map(|(k, v)| (k, attribute_json(v))).collect())
+}
+
+fn attribute_json(value: AttributeValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        AttributeValue::S(s) => J::String(s),
+        AttributeValue::N(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
+            (Ok(i), _) => J::from(i),
+            (_, Ok(f)) if f.is_finite() && f.to_string() == n => J::from(f),
+            _ => J::String(n),
+        },
+        AttributeValue::Bool(b) => J::Bool(b),
+        AttributeValue::Null(_) => J::Null,
+        AttributeValue::M(m) => item_json(m),
+        AttributeValue::L(l) => J::Array(l.into_iter().map(attribute_json).collect()),
+        AttributeValue::Ss(ss) => J::from(ss),
+        other => J::String(format!("{other:?}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_that_a_float_would_round_are_shown_as_strings() {
+        let n = |s: &str| attribute_json(AttributeValue::N(s.into()));
+        assert_eq!(n("12"), serde_json::json!(12));
+        assert_eq!(n("12.5"), serde_json::json!(12.5));
+        assert_eq!(n("120.000000000000000001"), serde_json::json!("120.000000000000000001"));
+        assert_eq!(n("99999999999999999999"), serde_json::json!("99999999999999999999"));
+    }
 
     #[test]
     fn partition_keys_are_stable_and_spread() {

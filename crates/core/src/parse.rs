@@ -122,6 +122,9 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
         .has_headers(false)
         // Ragged rows become row errors naming the row, not a reader error.
         .flexible(true)
+        // Records end at '\n' only; a '\r' before it is cut from the last field below. With the
+        // default (any of CR, LF, CRLF) the csv crate reports every record after a CRLF one line short.
+        .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(256 * 1024)
         .from_reader(input);
     let mut record = csv::ByteRecord::new();
@@ -135,6 +138,10 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
         (positions, None)
     };
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        let last = record.len() - 1;
+        if last == 0 && matches!(record.get(0), Some(b"" | b"\r")) {
+            continue; // a blank line
+        }
         let row = tally.next_row();
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if let Some(width) = width.filter(|&w| w != record.len()) {
@@ -148,11 +155,13 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
         let result = mapper.map_row(
             row,
             line,
-            |i| match positions[i].and_then(|p| record.get(p)) {
+            |i| match positions[i].and_then(|p| record.get(p).map(|b| (p, b))) {
                 None => Ok(None),
-                Some(bytes) => std::str::from_utf8(bytes)
-                    .map(|s| Some(Cow::Borrowed(s)))
-                    .map_err(|e| format!("invalid UTF-8 at byte {} of the value", e.valid_up_to())),
+                Some((p, bytes)) => {
+                    std::str::from_utf8(if p == last { bytes.strip_suffix(b"\r").unwrap_or(bytes) } else { bytes })
+                        .map(|s| Some(Cow::Borrowed(s)))
+                        .map_err(|e| format!("invalid UTF-8 at byte {} of the value", e.valid_up_to()))
+                }
             },
             || format!("{prefix}#{row}"),
         );
@@ -433,7 +442,9 @@ mod tests {
     fn csv_edge_cases() {
         let cases: &[(&str, &[u8], &[(&str, Option<&str>)], u64)] = &[
             ("quoted comma and newline", b"id,amount\n\"a,\nb\",1.5\n", &[("a,\nb", Some("1.5"))], 0),
-            ("crlf", b"id,amount\r\nx,1\r\ny,2\r\n", &[("x", Some("1")), ("y", Some("2"))], 0),
+            ("crlf", b"id,amount\r\nx,1\r\ny,2\r\n\r\n", &[("x", Some("1")), ("y", Some("2"))], 0),
+            ("crlf, quoted last field", b"id,amount\r\n\"a\r\nb\",\"1\"\r\n", &[("a\r\nb", Some("1"))], 0),
+            ("blank lines", b"id,amount\n\nx,1\n\n", &[("x", Some("1"))], 0),
             ("no final newline", b"id,amount\nx,1", &[("x", Some("1"))], 0),
             ("empty file", b"", &[], 0),
             ("header only", b"id,amount\n", &[], 0),
@@ -469,6 +480,13 @@ mod tests {
             },
         ];
         assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn crlf_files_report_the_right_lines() {
+        let (summary, _) = parse(&csv(), b"id,amount\r\nx,1\r\ny,bad\r\n\"multi\r\nline\",1\r\nz,bad\r\n");
+        let lines: Vec<_> = summary.unwrap().row_errors.iter().map(|e| (e.row, e.line)).collect();
+        assert_eq!(lines, [(2, 3), (4, 6)]);
     }
 
     #[test]

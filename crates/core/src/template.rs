@@ -22,10 +22,9 @@ pub enum FormatKind {
 /// Text encodings a template may declare. Only UTF-8 for now: a file that is not valid UTF-8 gets
 /// row errors naming the column, rather than silently mangled text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     #[default]
-    #[serde(alias = "utf8", alias = "UTF-8")]
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
     Utf8,
 }
 
