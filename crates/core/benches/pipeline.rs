@@ -1,0 +1,88 @@
+//! parse -> validate -> map throughput on generated 1M-row CSV and JSON Lines inputs, one core.
+//! Run by scripts/bench.sh, which writes the figures to BENCHMARKS.md.
+
+use connector_core::mapping::Mapper;
+use connector_core::parse::{parse_rows, ParseOptions};
+use connector_core::template::Template;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::io::Cursor;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+pub const ROWS: usize = 1_000_000;
+
+fn template(format: &str) -> Mapper {
+    Mapper::new(
+        Template::from_json(&format!(
+            r#"{{"id": "bench", "record_type": "payment", "format": {{"type": "{format}"}},
+            "columns": [
+                {{"source": "id", "field": "payment_id", "type": "string", "required": true}},
+                {{"source": "amount", "field": "amount", "type": "decimal", "required": true}},
+                {{"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur", "gbp"]}},
+                {{"source": "quantity", "field": "quantity", "type": "integer"}},
+                {{"source": "captured", "field": "captured", "type": "boolean"}},
+                {{"source": "paid_at", "field": "paid_at", "type": "timestamp"}},
+                {{"source": "customer", "field": "customer", "type": "string"}}
+            ]}}"#
+        ))
+        .unwrap(),
+    )
+}
+
+/// The same rows as scripts/bench.sh gives the Python baseline.
+fn row(i: usize) -> (String, String, &'static str, usize, &'static str, String, String) {
+    (
+        format!("py_{i:08}"),
+        format!("{}.{:02}", i % 10_000, i % 100),
+        ["usd", "eur", "gbp"][i % 3],
+        i % 17,
+        if i % 2 == 0 { "true" } else { "false" },
+        format!("2026-11-{:02}T{:02}:{:02}:{:02}Z", 1 + i % 28, i % 24, i % 60, (i / 60) % 60),
+        format!("cus_{}", i % 50_000),
+    )
+}
+
+fn csv_input() -> Vec<u8> {
+    let mut out = String::from("id,amount,currency,quantity,captured,paid_at,customer\n");
+    for i in 0..ROWS {
+        let (id, amount, currency, quantity, captured, paid_at, customer) = row(i);
+        out.push_str(&format!("{id},{amount},{currency},{quantity},{captured},{paid_at},{customer}\n"));
+    }
+    out.into_bytes()
+}
+
+fn jsonl_input() -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..ROWS {
+        let (id, amount, currency, quantity, captured, paid_at, customer) = row(i);
+        out.push_str(&format!(
+            "{{\"id\":\"{id}\",\"amount\":{amount},\"currency\":\"{currency}\",\"quantity\":{quantity},\"captured\":{captured},\"paid_at\":\"{paid_at}\",\"customer\":\"{customer}\"}}\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+fn run(mapper: &Mapper, input: &[u8]) -> u64 {
+    let mut reader = Cursor::new(input);
+    let mut records = 0u64;
+    let summary = parse_rows(&mut reader, mapper, "bench#etag", ParseOptions::default(), &mut |record| {
+        records += record.values.len() as u64;
+        std::hint::black_box(record);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!((summary.rows_read, summary.rows_rejected), (ROWS as u64, 0));
+    records
+}
+
+fn pipeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_validate_map");
+    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(ROWS as u64));
+    for (name, mapper, input) in [("csv", template("csv"), csv_input()), ("json_lines", template("json_lines"), jsonl_input())] {
+        group.bench_function(name, |b| b.iter(|| run(&mapper, &input)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
