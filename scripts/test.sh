@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
 local_aws_start
+echo "== cfn-lint template.yaml" >&2
+"$VENV/bin/cfn-lint" template.yaml
 cargo test --workspace --all-targets "$@"

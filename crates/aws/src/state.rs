@@ -77,19 +77,24 @@ impl StateTable {
         Ok(output.item)
     }
 
-    /// Saves a template (already validated), replacing one with the same id.
-    pub async fn put_template(&self, template: &Template) -> Result<(), StoreError> {
-        let document = serde_json::to_string(template).map_err(|e| corrupt_item("template", e))?;
-        let mut item = key(format!("TEMPLATE#{}", template.id), "TEMPLATE");
-        item.insert("document".into(), s(document));
-        item.insert("updated_at".into(), s(Utc::now().to_rfc3339()));
+    async fn put(&self, item: Item, context: &str) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| store_error("saving template", e))?;
+            .map_err(|e| store_error(context, e))?;
+        Ok(())
+    }
+
+    /// Saves a template (already validated), replacing one with the same id.
+    pub async fn put_template(&self, template: &Template) -> Result<(), StoreError> {
+        let document = serde_json::to_string(template).map_err(|e| corrupt_item("template", e))?;
+        let mut item = key(format!("TEMPLATE#{}", template.id), "TEMPLATE");
+        item.insert("document".into(), s(document));
+        item.insert("updated_at".into(), s(Utc::now().to_rfc3339()));
+        self.put(item, "saving template").await?;
         Ok(())
     }
 
@@ -294,13 +299,7 @@ impl SyncStore for StateTable {
         let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
         item.extend(key(format!("CONN#{connection_id}"), &format!("OBJ#{}", outcome.key)));
         item.insert("expires_at".into(), n(expires_at.timestamp()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("recording an outcome", e))?;
+        self.put(item, "recording an outcome").await?;
         Ok(())
     }
 
@@ -309,13 +308,7 @@ impl SyncStore for StateTable {
         let mut run: Item = serde_dynamo::to_item(end.run).map_err(|e| corrupt_item("run", e))?;
         let started = end.run.started_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         run.extend(key(format!("CONN#{}", end.connection.id), &format!("RUN#{started}#{}", end.run.run_id)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(run))
-            .send()
-            .await
-            .map_err(|e| store_error("recording the run", e))?;
+        self.put(run, "recording the run").await?;
 
         let sync: AttributeValue =
             serde_dynamo::to_attribute_value(&end.connection.sync).map_err(|e| corrupt_item("sync state", e))?;

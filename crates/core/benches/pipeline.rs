@@ -78,7 +78,9 @@ fn run(mapper: &Mapper, input: &[u8]) -> u64 {
 fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_validate_map");
     group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(ROWS as u64));
-    for (name, mapper, input) in [("csv", template("csv"), csv_input()), ("json_lines", template("json_lines"), jsonl_input())] {
+    for (name, mapper, input) in
+        [("csv", template("csv"), csv_input()), ("json_lines", template("json_lines"), jsonl_input())]
+    {
         group.bench_function(name, |b| b.iter(|| run(&mapper, &input)));
     }
     group.finish();
