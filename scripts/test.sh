@@ -7,4 +7,4 @@ source scripts/local-aws.sh
 local_aws_start
 echo "== cfn-lint template.yaml" >&2
 "$VENV/bin/cfn-lint" template.yaml
-cargo test --workspace --all-targets "$@"
+cargo test --workspace "$@"

@@ -170,7 +170,7 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
         AttributeValue::S(s) => J::String(s),
         AttributeValue::N(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
             (Ok(i), _) => J::from(i),
-            (_, Ok(f)) if f.is_finite() && f.to_string() == n => J::from(f),
+            (_, Ok(f)) if f.is_finite() && f.to_string() == trim_fraction(&n) => J::from(f),
             _ => J::String(n),
         },
         AttributeValue::Bool(b) => J::Bool(b),
@@ -179,6 +179,15 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
         AttributeValue::L(l) => J::Array(l.into_iter().map(attribute_json).collect()),
         AttributeValue::Ss(ss) => J::from(ss),
         other => J::String(format!("{other:?}")),
+    }
+}
+
+/// `1.10` -> `1.1`, `2.0` -> `2`: the digits a float prints back, for numbers stored unnormalised.
+fn trim_fraction(n: &str) -> &str {
+    if n.contains('.') && !n.contains(['e', 'E']) {
+        n.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        n
     }
 }
 
@@ -191,6 +200,7 @@ mod tests {
         let n = |s: &str| attribute_json(AttributeValue::N(s.into()));
         assert_eq!(n("12"), serde_json::json!(12));
         assert_eq!(n("12.5"), serde_json::json!(12.5));
+        assert_eq!(n("1.10"), serde_json::json!(1.1));
         assert_eq!(n("120.000000000000000001"), serde_json::json!("120.000000000000000001"));
         assert_eq!(n("99999999999999999999"), serde_json::json!("99999999999999999999"));
     }
