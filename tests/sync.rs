@@ -192,6 +192,24 @@ async fn a_held_lease_stops_a_second_worker() {
         other => panic!("expected the lease to stop the sync, got {other:?}"),
     }
     assert!(world.records(&connection.id).await.is_empty());
+
+    // A lease left by a crashed worker expires: once past its end, the next worker syncs.
+    let expired = (chrono::Utc::now() - TimeDelta::minutes(1)).timestamp_millis();
+    world
+        .aws
+        .dynamodb()
+        .update_item()
+        .table_name(&world.connector.settings.state_table)
+        .key("pk", AttributeValue::S(format!("CONN#{}", connection.id)))
+        .key("sk", AttributeValue::S("CONN".into()))
+        .update_expression("SET lease_owner = :o, lease_until = :u")
+        .expression_attribute_values(":o", AttributeValue::S("crashed-worker".into()))
+        .expression_attribute_values(":u", AttributeValue::N(expired.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let run = world.completed(&connection.id).await;
+    assert_eq!(run.counts.rows_imported, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ fn row(i: usize) -> (String, String, &'static str, usize, &'static str, String, 
         format!("{}.{:02}", i % 10_000, i % 100),
         ["usd", "eur", "gbp"][i % 3],
         i % 17,
-        if i % 2 == 0 { "true" } else { "false" },
+        if i.is_multiple_of(2) { "true" } else { "false" },
         format!("2026-11-{:02}T{:02}:{:02}:{:02}Z", 1 + i % 28, i % 24, i % 60, (i / 60) % 60),
         format!("cus_{}", i % 50_000),
     )
