@@ -184,7 +184,8 @@ async fn a_held_lease_stops_a_second_worker() {
     world.put("a.csv", "id,amount\na,1\n").await;
     let connection = world.connection(None).await;
     let now = chrono::Utc::now();
-    let lease = world.connector.state.acquire_lease(&connection.id, "other-worker", now, now + TimeDelta::minutes(5));
+    let lease =
+        world.connector.state.acquire_lease(&connection.id, "other-worker", now, now + TimeDelta::minutes(5), None);
     assert_eq!(lease.await.unwrap(), Lease::Acquired);
 
     match world.sync(&connection.id).await {

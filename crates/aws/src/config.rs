@@ -90,6 +90,12 @@ impl Aws {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
+    /// Lambda, for the dispatcher's invocations. `AWS_ENDPOINT_URL_LAMBDA` points it elsewhere than
+    /// the other services (`cargo lambda watch` locally, while moto serves the rest).
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.sdk)
+    }
+
     pub fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.sdk)
     }

@@ -7,12 +7,14 @@
 //! - [`state`]: the state table (connections, names, templates, leases, ledger, runs);
 //! - [`records`]: the records table and its BatchWriteItem writer;
 //! - [`tables`]: table creation for `init`, the demo and tests;
+//! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
 //! [`Connector`] wires them into the core's [`connector_core::engine::Engine`].
 
 pub mod config;
 pub mod errors;
+pub mod invoke;
 pub mod records;
 pub mod s3;
 pub mod state;
@@ -48,8 +50,14 @@ impl Connector {
         Ok(Connector::new(Aws::from_env().await, Settings::from_env()?))
     }
 
-    /// Runs one sync of one connection (what the worker Lambda does).
+    /// Runs one sync of one connection, as an operator asks for it.
     pub async fn sync(&self, connection_id: &str) -> Result<SyncOutcome, SyncError> {
+        self.sync_for(connection_id, None).await
+    }
+
+    /// Runs one sync of one connection (what the worker Lambda does); `schedule_run` is the
+    /// scheduled event that asked for it, so a second delivery of that event does nothing.
+    pub async fn sync_for(&self, connection_id: &str, schedule_run: Option<&str>) -> Result<SyncOutcome, SyncError> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let engine = Engine {
             store: &self.state,
@@ -58,7 +66,7 @@ impl Connector {
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
-        engine.sync(connection_id, &run_id).await
+        engine.sync(connection_id, &run_id, schedule_run).await
     }
 }
 
@@ -109,4 +117,35 @@ pub fn new_external_id() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs workers in this process instead of through Lambda: `s3-connector sync --all` and tests.
+pub struct InProcessWorkers<'a> {
+    pub connector: &'a Connector,
+}
+
+#[async_trait::async_trait]
+impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
+    async fn invoke(
+        &self,
+        request: &connector_core::dispatch::WorkerRequest,
+    ) -> Result<(), connector_core::dispatch::InvokeError> {
+        // A failed run is not retried here: in Lambda the invocation's own retries would do that.
+        match self.connector.sync_for(&request.connection_id, request.schedule_run.as_deref()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(connector_core::dispatch::InvokeError { retryable: false, message: e.to_string() }),
+        }
+    }
+}
+
+impl Connector {
+    /// One scheduled fan-out over the active connections.
+    pub async fn dispatch(
+        &self,
+        workers: &dyn connector_core::dispatch::WorkerInvoker,
+        schedule_run: &str,
+        config: &connector_core::dispatch::DispatchConfig,
+    ) -> Result<connector_core::dispatch::DispatchSummary, connector_core::ports::StoreError> {
+        connector_core::dispatch::dispatch(&self.state, workers, &SystemClock, schedule_run, config).await
+    }
 }

@@ -14,10 +14,9 @@ use aws_sdk_dynamodb::Client;
 use chrono::SecondsFormat;
 use connector_core::mapping::Value;
 use connector_core::ports::{RecordBatch, RecordSink, StoreError, StoreErrorKind};
-use rand::Rng;
+use connector_core::retry::backoff;
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::time::Duration;
 
 pub const SHARDS: u64 = 64;
 const MAX_ATTEMPTS: u32 = 12;
@@ -28,12 +27,6 @@ pub fn partition_key(connection_id: &str, record_id: &str) -> String {
     let mut hasher = fnv::FnvHasher::default();
     hasher.write(record_id.as_bytes());
     format!("{connection_id}#{:02x}", hasher.finish() % SHARDS)
-}
-
-/// Exponential backoff with full jitter: up to 50 ms x 2^attempt, capped at 5 s.
-pub fn backoff(attempt: u32) -> Duration {
-    let cap = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
-    Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
 }
 
 fn attribute(value: &Value) -> AttributeValue {
@@ -211,12 +204,5 @@ mod tests {
         let shards: std::collections::HashSet<_> =
             (0..10_000).map(|i| partition_key("c", &format!("k#e#{i}"))).collect();
         assert_eq!(shards.len(), SHARDS as usize, "10,000 rows should touch every shard");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(0) <= Duration::from_millis(50));
-        assert!(backoff(20) <= Duration::from_secs(5));
-        assert!(backoff(20) >= Duration::from_millis(2_500));
     }
 }

@@ -11,12 +11,14 @@
 
 use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
+use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
 use connector_core::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use connector_core::ports::{Lease, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use connector_core::template::Template;
+use futures::stream::BoxStream;
 use std::collections::HashMap;
 use tracing::instrument;
 
@@ -128,6 +130,23 @@ impl StateTable {
         }
     }
 
+    /// Sets a connection's status (and its place in the by-status index).
+    pub async fn set_status(&self, connection_id: &str, status: ConnectionStatus) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(connection_id)))
+            .update_expression("SET #status = :status, status_key = :status_key")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":status_key", status_key(status))
+            .send()
+            .await
+            .map_err(|e| store_error("setting the status", e))?;
+        Ok(())
+    }
+
     /// The latest outcome of every object of a connection, by key.
     pub async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError> {
         self.query_prefix(connection_id, "OBJ#", true, None).await
@@ -174,6 +193,88 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// The lease and dispatch fields of a connection item.
+#[derive(serde::Deserialize)]
+struct LeaseFields {
+    id: String,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    #[serde(default)]
+    sync: LeaseSync,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LeaseSync {
+    last_schedule_run: Option<String>,
+}
+
+struct Candidate {
+    lease_owner: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    last_schedule_run: Option<String>,
+    id: String,
+}
+
+fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
+    let fields: LeaseFields = serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e))?;
+    Ok(Candidate {
+        id: fields.id,
+        lease_owner: fields.lease_owner,
+        lease_until: fields.lease_until.and_then(DateTime::from_timestamp_millis),
+        last_schedule_run: fields.sync.last_schedule_run,
+    })
+}
+
+#[async_trait]
+impl ConnectionIndex for StateTable {
+    fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("status_key = :status")
+            .expression_attribute_values(":status", status_key(status))
+            .projection_expression("#id, lease_owner, lease_until, #sync.last_schedule_run")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#sync", "sync")
+            .into_paginator()
+            .items()
+            .send();
+        let stream = futures::stream::unfold(items, |mut items| async move {
+            let item = items.next().await?;
+            let candidate = item.map_err(|e| store_error("reading the status index", e)).and_then(dispatch_candidate);
+            Some((
+                candidate.map(|c| DispatchCandidate {
+                    id: c.id,
+                    lease_until: c.lease_until,
+                    last_schedule_run: c.last_schedule_run,
+                }),
+                items,
+            ))
+        });
+        Box::pin(stream)
+    }
+
+    async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("status_key = :status")
+            .expression_attribute_values(":status", status_key(status))
+            .select(Select::Count)
+            .into_paginator()
+            .send();
+        let mut total = 0u64;
+        while let Some(page) = pages.next().await {
+            total += page.map_err(|e| store_error("counting connections", e))?.count.max(0) as u64;
+        }
+        Ok(total)
+    }
+}
+
 #[async_trait]
 impl SyncStore for StateTable {
     #[instrument(skip(self))]
@@ -202,41 +303,43 @@ impl SyncStore for StateTable {
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
+        schedule_run: Option<&str>,
     ) -> Result<Lease, StoreError> {
-        let result = self
+        let free = "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner)";
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(connection_key(id)))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner)",
-            )
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(millis(until)))
-            .expression_attribute_values(":now", n(millis(now)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Lease::Acquired),
-            Err(e) => {
-                let error = store_error("taking the lease", e);
-                if error.kind != StoreErrorKind::Conflict {
-                    return Err(error);
-                }
-                let item = self.get(connection_key(id), "reading the lease").await?.ok_or(error)?;
-                let holder = match item.get("lease_owner") {
-                    Some(AttributeValue::S(o)) => o.clone(),
-                    _ => "unknown".into(),
-                };
-                let until = match item.get("lease_until") {
-                    Some(AttributeValue::N(ms)) => {
-                        ms.parse().ok().and_then(DateTime::from_timestamp_millis).unwrap_or_default()
-                    }
-                    _ => DateTime::default(),
-                };
-                Ok(Lease::Held { owner: holder, until })
-            }
+            .expression_attribute_values(":now", n(millis(now)));
+        request = match schedule_run {
+            None => request.condition_expression(free),
+            Some(run) => request
+                .condition_expression(format!(
+                    "{free} AND (attribute_not_exists(#sync.last_schedule_run) OR #sync.last_schedule_run <> :run)"
+                ))
+                .expression_attribute_names("#sync", "sync")
+                .expression_attribute_values(":run", s(run)),
+        };
+        let error = match request.send().await {
+            Ok(_) => return Ok(Lease::Acquired),
+            Err(e) => store_error("taking the lease", e),
+        };
+        if error.kind != StoreErrorKind::Conflict {
+            return Err(error);
+        }
+        // Say why: another live lease, or this scheduled event already ran.
+        let item = self.get(connection_key(id), "reading the lease").await?.ok_or(error)?;
+        let candidate = dispatch_candidate(item)?;
+        match (candidate.lease_until, candidate.last_schedule_run) {
+            (_, Some(last)) if schedule_run == Some(last.as_str()) => Ok(Lease::AlreadyRan { schedule_run: last }),
+            (until, _) => Ok(Lease::Held {
+                owner: candidate.lease_owner.unwrap_or_else(|| "unknown".into()),
+                until: until.unwrap_or_default(),
+            }),
         }
     }
 
@@ -279,7 +382,7 @@ impl SyncStore for StateTable {
                                 "ledger lookup: keys left unprocessed after 10 attempts",
                             ));
                         }
-                        tokio::time::sleep(crate::records::backoff(attempt)).await;
+                        tokio::time::sleep(connector_core::retry::backoff(attempt)).await;
                         request = rest;
                     }
                     _ => break,

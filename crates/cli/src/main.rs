@@ -6,8 +6,9 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
-use connector_aws::{tables, Connector, CreateError};
+use connector_aws::{tables, Connector, CreateError, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
+use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};
 use connector_core::ports::SyncStore;
 use connector_core::template::Template;
@@ -43,9 +44,16 @@ enum Command {
     /// Connections.
     #[command(subcommand)]
     Connections(ConnectionCommand),
-    /// Sync one connection now, in this process (what the worker Lambda does).
+    /// Sync one connection now, in this process (what the worker Lambda does); with --all, every
+    /// active connection, as the daily dispatcher does, with the workers in this process.
     Sync {
-        connection_id: String,
+        #[arg(required_unless_present = "all")]
+        connection_id: Option<String>,
+        #[arg(long, conflicts_with = "connection_id")]
+        all: bool,
+        /// With --all: connections synced at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
         #[arg(long)]
         json: bool,
     },
@@ -196,12 +204,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Sync { connection_id, json } => {
+        Command::Sync { all: true, concurrency, json, .. } => {
+            let schedule_run = format!("cli-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+            let config = DispatchConfig { concurrency, ..DispatchConfig::default() };
+            let summary =
+                connector.dispatch(&InProcessWorkers { connector: &connector }, &schedule_run, &config).await?;
+            if json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "dispatch {}: {} connections, {} synced, {} failed, skipped {:?}",
+                    summary.schedule_run, summary.found, summary.invoked, summary.failed, summary.skipped
+                );
+                for (id, error) in &summary.failures {
+                    println!("  {id}: {error}");
+                }
+            }
+            return Ok(if summary.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        }
+        Command::Sync { connection_id, json, .. } => {
+            let connection_id = connection_id.ok_or_else(|| BadInput("a connection id or --all is needed".into()))?;
             let outcome = connector.sync(&connection_id).await;
             let (value, code) = match &outcome {
                 Ok(SyncOutcome::Completed(run)) => (json!({"outcome": "completed", "run": run}), ExitCode::SUCCESS),
                 Ok(SyncOutcome::LeaseHeld { owner, until }) => {
                     (json!({"outcome": "lease_held", "owner": owner, "until": until}), ExitCode::SUCCESS)
+                }
+                Ok(SyncOutcome::AlreadySynced { schedule_run }) => {
+                    (json!({"outcome": "already_synced", "schedule_run": schedule_run}), ExitCode::SUCCESS)
                 }
                 Ok(SyncOutcome::NotSyncable { status }) => {
                     (json!({"outcome": "not_syncable", "status": status}), ExitCode::SUCCESS)

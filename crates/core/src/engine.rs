@@ -64,6 +64,8 @@ pub enum SyncOutcome {
     Completed(SyncRun),
     /// Another worker holds the lease; nothing was done.
     LeaseHeld { owner: String, until: DateTime<Utc> },
+    /// A run for this scheduled event already finished (a second delivery); nothing was done.
+    AlreadySynced { schedule_run: String },
     /// The connection's status does not allow a sync (paused, needs_reauth).
     NotSyncable { status: ConnectionStatus },
 }
@@ -106,8 +108,14 @@ struct RunState {
 }
 
 impl Engine<'_> {
-    /// Syncs one connection. `run_id` identifies the run and owns the lease.
-    pub async fn sync(&self, connection_id: &str, run_id: &str) -> Result<SyncOutcome, SyncError> {
+    /// Syncs one connection. `run_id` identifies the run and owns the lease; `schedule_run`, the
+    /// scheduled event that asked for it, if any (EventBridge delivers at least once).
+    pub async fn sync(
+        &self,
+        connection_id: &str,
+        run_id: &str,
+        schedule_run: Option<&str>,
+    ) -> Result<SyncOutcome, SyncError> {
         let connection = self
             .store
             .connection(connection_id)
@@ -124,11 +132,16 @@ impl Engine<'_> {
             })?;
         let started = self.clock.now();
         let lease_until = started + self.config.lease_duration;
-        if let Lease::Held { owner, until } =
-            self.store.acquire_lease(&connection.id, run_id, started, lease_until).await?
-        {
-            info!(%owner, %until, "lease held by another worker; exiting");
-            return Ok(SyncOutcome::LeaseHeld { owner, until });
+        match self.store.acquire_lease(&connection.id, run_id, started, lease_until, schedule_run).await? {
+            Lease::Acquired => {}
+            Lease::Held { owner, until } => {
+                info!(%owner, %until, "lease held by another worker; exiting");
+                return Ok(SyncOutcome::LeaseHeld { owner, until });
+            }
+            Lease::AlreadyRan { schedule_run } => {
+                info!(%schedule_run, "already synced for this scheduled event; exiting");
+                return Ok(SyncOutcome::AlreadySynced { schedule_run });
+            }
         }
         let mut state =
             RunState { counts: RunCounts::default(), oldest_unfinished: None, listing_started: None, lease_until };
@@ -174,6 +187,10 @@ impl Engine<'_> {
         updated.sync.last_error = run.error.clone();
         updated.sync.last_run_id = Some(run.run_id.clone());
         updated.sync.last_counts = run.counts.clone();
+        if result != SyncResult::Failed {
+            updated.sync.last_schedule_run =
+                schedule_run.map(str::to_owned).or(connection.sync.last_schedule_run.clone());
+        }
         self.store
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, run_id)
             .await?;
@@ -254,12 +271,13 @@ impl Engine<'_> {
             return Ok(());
         }
         let until = now + self.config.lease_duration;
-        match self.store.acquire_lease(&connection.id, run_id, now, until).await.map_err(store_stop)? {
+        match self.store.acquire_lease(&connection.id, run_id, now, until, None).await.map_err(store_stop)? {
             Lease::Acquired => {
                 state.lease_until = until;
                 Ok(())
             }
             Lease::Held { owner, .. } => Err(Stop::Transient(format!("lease lost to {owner}"))),
+            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given when renewing"),
         }
     }
 
@@ -395,7 +413,10 @@ impl Engine<'_> {
             Ok(summary)
         });
         let imported_at = self.clock.now();
-        let batches = stream::unfold(receiver, |mut r| async move { r.recv().await.map(|b| (b, r)) });
+        // poll_fn, not unfold with an async closure: with the latter rustc cannot prove the sync
+        // future Send for every lifetime, which callers behind async_trait need.
+        let mut receiver = receiver;
+        let batches = stream::poll_fn(move |cx| receiver.poll_recv(cx));
         let written = batches
             .flat_map(|batch| stream::iter(chunks(batch)))
             .map(|records| {
@@ -404,7 +425,7 @@ impl Engine<'_> {
                 async move { self.sink.put(batch).await.map(|()| n) }
             })
             .buffer_unordered(self.config.write_concurrency.max(1))
-            .try_fold(0u64, |total, n| async move { Ok(total + n) })
+            .try_fold(0u64, |total, n| futures::future::ready(Ok(total + n)))
             .await;
         let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         let written = written.map_err(store_stop)?;
@@ -544,7 +565,7 @@ mod tests {
             }
         }
         async fn sync(&self, run: &str) -> Result<SyncOutcome, SyncError> {
-            self.engine().sync("c1", run).await
+            self.engine().sync("c1", run, None).await
         }
         async fn completed(&self, run: &str) -> SyncRun {
             match self.sync(run).await {
@@ -628,7 +649,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_lease_stops_a_second_worker() {
         let w = World::new("skip_row");
-        w.store.acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00")).await.unwrap();
+        w.store.acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00"), None).await.unwrap();
         assert_eq!(
             w.sync("run1").await.unwrap(),
             SyncOutcome::LeaseHeld { owner: "other".into(), until: t("10T12:10:00") }
@@ -636,6 +657,31 @@ mod tests {
         // An expired lease left by a crashed worker does not block.
         w.clock.set(t("10T12:10:01"));
         assert!(matches!(w.sync("run2").await, Ok(SyncOutcome::Completed(_))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_delivery_of_a_scheduled_event_starts_no_second_sync() {
+        let w = World::new("skip_row");
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+        let first = w.engine().sync("c1", "run1", Some("event-1")).await.unwrap();
+        assert!(matches!(first, SyncOutcome::Completed(_)), "{first:?}");
+        let again = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+        assert_eq!(again, SyncOutcome::AlreadySynced { schedule_run: "event-1".into() });
+        let next_day = w.engine().sync("c1", "run3", Some("event-2")).await.unwrap();
+        assert!(matches!(next_day, SyncOutcome::Completed(_)), "{next_day:?}");
+        // Unscheduled syncs (operators, retries) always run.
+        assert!(matches!(w.engine().sync("c1", "run4", None).await.unwrap(), SyncOutcome::Completed(_)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_scheduled_run_can_be_retried_for_the_same_event() {
+        let w = World::new("skip_row");
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+        *w.sink.fail_after.lock().unwrap() = Some(0);
+        assert!(matches!(w.engine().sync("c1", "run1", Some("event-1")).await, Err(SyncError::Retryable(_))));
+        *w.sink.fail_after.lock().unwrap() = None;
+        let retry = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+        assert!(matches!(retry, SyncOutcome::Completed(ref r) if r.counts.rows_imported == 1), "{retry:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

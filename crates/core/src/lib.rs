@@ -1,11 +1,13 @@
 //! Pure core of s3-connector.
 pub mod connections;
 pub mod decode;
+pub mod dispatch;
 pub mod engine;
 pub mod mapping;
 pub mod memory;
 pub mod model;
 pub mod parse;
 pub mod ports;
+pub mod retry;
 pub mod selection;
 pub mod template;

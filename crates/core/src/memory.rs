@@ -49,7 +49,12 @@ impl SyncStore for MemoryStore {
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
+        schedule_run: Option<&str>,
     ) -> Result<Lease, StoreError> {
+        let last = self.connections.lock().unwrap().get(id).and_then(|c| c.sync.last_schedule_run.clone());
+        if let Some(run) = schedule_run.filter(|r| last.as_deref() == Some(*r)) {
+            return Ok(Lease::AlreadyRan { schedule_run: run.to_owned() });
+        }
         let mut leases = self.leases.lock().unwrap();
         match leases.get(id) {
             Some((holder, expiry)) if holder != owner && *expiry > now => {

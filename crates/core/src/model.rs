@@ -110,6 +110,10 @@ pub struct SyncState {
     pub last_result: Option<SyncResult>,
     pub last_error: Option<String>,
     pub last_run_id: Option<String>,
+    /// The scheduled event (EventBridge id) of the last run that finished, so a second delivery of
+    /// the same event starts no second sync. Not set by a run that failed and will be retried.
+    #[serde(default)]
+    pub last_schedule_run: Option<String>,
     #[serde(default)]
     pub last_counts: RunCounts,
 }

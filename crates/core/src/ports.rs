@@ -98,7 +98,14 @@ impl StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lease {
     Acquired,
-    Held { owner: String, until: DateTime<Utc> },
+    Held {
+        owner: String,
+        until: DateTime<Utc>,
+    },
+    /// The connection already finished a run for this scheduled event.
+    AlreadyRan {
+        schedule_run: String,
+    },
 }
 
 /// What a finished run writes back to the connection.
@@ -117,13 +124,15 @@ pub struct RunEnd<'a> {
 pub trait SyncStore: Send + Sync {
     async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
     async fn template(&self, id: &str) -> Result<Option<Template>, StoreError>;
-    /// Takes or renews the lease if it is free, expired, or already `owner`'s.
+    /// Takes or renews the lease if it is free, expired, or already `owner`'s, and, when
+    /// `schedule_run` is given, only if the connection's last finished run was not for that event.
     async fn acquire_lease(
         &self,
         connection_id: &str,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
+        schedule_run: Option<&str>,
     ) -> Result<Lease, StoreError>;
     /// The ETag of each key's recorded outcome, for the given keys.
     async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError>;

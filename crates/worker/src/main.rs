@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let connector = Connector::from_env().await?;
     let connector = &connector;
-    run(service_fn(move |event: LambdaEvent<handler::WorkerEvent>| async move {
+    run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
         handler::handle(connector, event.payload).await.map_err(Error::from)
     }))
     .await

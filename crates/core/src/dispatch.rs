@@ -1,0 +1,256 @@
+//! The daily fan-out: every active connection gets one asynchronous worker invocation.
+//!
+//! Connections are read page by page from the by-status index (never a scan), filtered (lease held,
+//! already synced for this scheduled event), and invoked with bounded concurrency; throttled
+//! invokes are retried with backoff. Paused, pending and needs_reauth connections are only counted.
+
+use crate::model::ConnectionStatus;
+use crate::ports::{Clock, StoreError};
+use crate::retry::backoff;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+/// What a worker invocation carries (events/worker-invoke.json).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub connection_id: String,
+    /// The scheduled event that asked for this sync; a second delivery of it starts no second sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_run: Option<String>,
+}
+
+/// A connection as the dispatcher reads it from the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchCandidate {
+    pub id: String,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_schedule_run: Option<String>,
+}
+
+/// Connections by status, read page by page.
+#[async_trait]
+pub trait ConnectionIndex: Send + Sync {
+    fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>>;
+    async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct InvokeError {
+    /// Worth retrying after a pause (throttling, 5xx).
+    pub retryable: bool,
+    pub message: String,
+}
+
+/// Starts a worker without waiting for it.
+#[async_trait]
+pub trait WorkerInvoker: Send + Sync {
+    async fn invoke(&self, request: &WorkerRequest) -> Result<(), InvokeError>;
+}
+
+/// What a dispatch did; returned by the dispatcher Lambda and logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchSummary {
+    pub schedule_run: String,
+    /// Connections of any status.
+    pub found: u64,
+    pub invoked: u64,
+    /// By reason: paused, pending, needs_reauth, lease_held, already_synced.
+    pub skipped: BTreeMap<String, u64>,
+    pub failed: u64,
+    /// The first failures, with their connection and error.
+    pub failures: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Invocations in flight.
+    pub concurrency: usize,
+    /// Attempts per invocation for retryable errors.
+    pub max_attempts: u32,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig { concurrency: 64, max_attempts: 8 }
+    }
+}
+
+const FAILURES_KEPT: usize = 20;
+
+enum Step {
+    Invoked,
+    Skipped(&'static str),
+    Failed(String, String),
+}
+
+/// Fans out one worker invocation per active connection for the scheduled event `schedule_run`.
+pub async fn dispatch(
+    index: &dyn ConnectionIndex,
+    invoker: &dyn WorkerInvoker,
+    clock: &dyn Clock,
+    schedule_run: &str,
+    config: &DispatchConfig,
+) -> Result<DispatchSummary, StoreError> {
+    let mut summary = DispatchSummary { schedule_run: schedule_run.to_owned(), ..DispatchSummary::default() };
+    for status in [ConnectionStatus::Paused, ConnectionStatus::Pending, ConnectionStatus::NeedsReauth] {
+        let n = index.count(status).await?;
+        summary.found += n;
+        if n > 0 {
+            summary.skipped.insert(status.as_str().to_owned(), n);
+        }
+    }
+    let now = clock.now();
+    let steps = index
+        .connections(ConnectionStatus::Active)
+        .map_ok(|candidate| async move {
+            if candidate.last_schedule_run.as_deref() == Some(schedule_run) {
+                return Ok(Step::Skipped("already_synced"));
+            }
+            if candidate.lease_until.is_some_and(|until| until > now) {
+                return Ok(Step::Skipped("lease_held"));
+            }
+            let request =
+                WorkerRequest { connection_id: candidate.id.clone(), schedule_run: Some(schedule_run.to_owned()) };
+            Ok(match invoke_with_retries(invoker, &request, config.max_attempts).await {
+                Ok(()) => Step::Invoked,
+                Err(e) => Step::Failed(candidate.id, e.message),
+            })
+        })
+        .try_buffer_unordered(config.concurrency.max(1));
+    let mut steps = std::pin::pin!(steps);
+    while let Some(step) = steps.try_next().await? {
+        summary.found += 1;
+        match step {
+            Step::Invoked => summary.invoked += 1,
+            Step::Skipped(reason) => *summary.skipped.entry(reason.to_owned()).or_default() += 1,
+            Step::Failed(id, error) => {
+                warn!(connection_id = %id, %error, "worker invocation failed");
+                summary.failed += 1;
+                if summary.failures.len() < FAILURES_KEPT {
+                    summary.failures.push((id, error));
+                }
+            }
+        }
+    }
+    info!(?summary, "dispatch finished");
+    Ok(summary)
+}
+
+async fn invoke_with_retries(
+    invoker: &dyn WorkerInvoker,
+    request: &WorkerRequest,
+    max_attempts: u32,
+) -> Result<(), InvokeError> {
+    let mut attempt = 0;
+    loop {
+        match invoker.invoke(request).await {
+            Err(e) if e.retryable && attempt + 1 < max_attempts => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::FixedClock;
+    use futures::stream;
+    use std::sync::Mutex;
+
+    struct Index(Vec<DispatchCandidate>, u64);
+
+    #[async_trait]
+    impl ConnectionIndex for Index {
+        fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>> {
+            assert_eq!(status, ConnectionStatus::Active);
+            Box::pin(stream::iter(self.0.clone().into_iter().map(Ok)))
+        }
+        async fn count(&self, _status: ConnectionStatus) -> Result<u64, StoreError> {
+            Ok(self.1)
+        }
+    }
+
+    /// Throttles every connection's first `throttles` invocations; fails "broken" for good.
+    #[derive(Default)]
+    struct Invoker {
+        throttles: u32,
+        calls: Mutex<Vec<WorkerRequest>>,
+    }
+
+    #[async_trait]
+    impl WorkerInvoker for Invoker {
+        async fn invoke(&self, request: &WorkerRequest) -> Result<(), InvokeError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(request.clone());
+            let attempts = calls.iter().filter(|c| c.connection_id == request.connection_id).count() as u32;
+            if request.connection_id == "broken" {
+                return Err(InvokeError { retryable: false, message: "function not found".into() });
+            }
+            if attempts <= self.throttles {
+                return Err(InvokeError { retryable: true, message: "TooManyRequestsException".into() });
+            }
+            Ok(())
+        }
+    }
+
+    fn candidate(id: &str, lease_until: Option<&str>, last: Option<&str>) -> DispatchCandidate {
+        DispatchCandidate {
+            id: id.into(),
+            lease_until: lease_until.map(|t| t.parse().unwrap()),
+            last_schedule_run: last.map(Into::into),
+        }
+    }
+
+    #[tokio::test]
+    async fn invokes_active_connections_and_says_why_it_skipped_the_others() {
+        let index = Index(
+            vec![
+                candidate("a", None, None),
+                candidate("b", Some("2026-06-01T11:00:00Z"), Some("yesterday")),
+                candidate("held", Some("2026-06-01T12:05:00Z"), None),
+                candidate("done", None, Some("event-1")),
+                candidate("broken", None, None),
+            ],
+            2,
+        );
+        let invoker = Invoker { throttles: 2, ..Invoker::default() };
+        let clock = FixedClock::at("2026-06-01T12:00:00Z".parse().unwrap());
+        let config = DispatchConfig { concurrency: 4, max_attempts: 5 };
+        let summary = dispatch(&index, &invoker, &clock, "event-1", &config).await.unwrap();
+
+        assert_eq!((summary.found, summary.invoked, summary.failed), (11, 2, 1));
+        let skipped: Vec<_> = summary.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            skipped,
+            [("already_synced", 1), ("lease_held", 1), ("needs_reauth", 2), ("paused", 2), ("pending", 2)]
+        );
+        assert_eq!(summary.failures, [("broken".to_string(), "function not found".to_string())]);
+        let calls = invoker.calls.lock().unwrap();
+        assert_eq!(
+            calls.iter().filter(|c| c.connection_id == "a").count(),
+            3,
+            "two throttled attempts, then one that went through"
+        );
+        assert!(calls.iter().all(|c| c.schedule_run.as_deref() == Some("event-1")));
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_last_attempt() {
+        let index = Index(vec![candidate("a", None, None)], 0);
+        let invoker = Invoker { throttles: 10, ..Invoker::default() };
+        let clock = FixedClock::at(Utc::now());
+        let summary =
+            dispatch(&index, &invoker, &clock, "e", &DispatchConfig { concurrency: 1, max_attempts: 3 }).await.unwrap();
+        assert_eq!((summary.invoked, summary.failed), (0, 1));
+        assert_eq!(invoker.calls.lock().unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,51 @@
+//! The dispatcher's handler: a scheduled event in, one worker invocation per active connection out.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use connector_aws::Connector;
+use connector_core::dispatch::{DispatchConfig, DispatchSummary, WorkerInvoker};
+
+/// Identifies one schedule run: EventBridge gives a second delivery of an event the same id.
+pub fn schedule_run(event: &EventBridgeEvent) -> String {
+    match (&event.id, &event.time) {
+        (Some(id), _) => id.clone(),
+        (None, Some(time)) => format!("{}@{}", event.source, time.to_rfc3339()),
+        (None, None) => format!("{}@unknown", event.source),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("reading connections: {0}")]
+    Store(#[from] connector_core::ports::StoreError),
+    /// Some invocations failed. A retry of the dispatch re-invokes only those: the others are
+    /// running (lease held) or done (already synced for this event).
+    #[error("{} of {} worker invocations failed, first: {:?}", .0.failed, .0.found, .0.failures.first())]
+    Invocations(DispatchSummary),
+}
+
+pub async fn handle(
+    connector: &Connector,
+    workers: &dyn WorkerInvoker,
+    config: &DispatchConfig,
+    event: EventBridgeEvent,
+) -> Result<DispatchSummary, DispatchError> {
+    let summary = connector.dispatch(workers, &schedule_run(&event), config).await?;
+    if summary.failed > 0 {
+        return Err(DispatchError::Invocations(summary));
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheduled_event_fixture_parses_and_names_its_run() {
+        let event: EventBridgeEvent = serde_json::from_str(include_str!("../../../events/scheduled.json")).unwrap();
+        assert_eq!(event.detail_type, "Scheduled Event");
+        assert_eq!(schedule_run(&event), "89d1a02d-5ec7-412e-82f5-13505f849b41");
+        let value: serde_json::Value = serde_json::from_str(include_str!("../../../events/scheduled.json")).unwrap();
+        assert_eq!(serde_json::to_value(&event).unwrap()["id"], value["id"], "round-trips");
+    }
+}

@@ -1,0 +1,38 @@
+//! Dispatcher Lambda: run by the EventBridge schedule, invokes the worker once per active connection.
+//! `S3C_WORKER_FUNCTION` names the worker; `S3C_DISPATCH_CONCURRENCY` bounds invocations in flight.
+
+mod handler;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use connector_aws::invoke::LambdaInvoker;
+use connector_aws::Connector;
+use connector_core::dispatch::DispatchConfig;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let connector = Connector::from_env().await?;
+    let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
+    let mut config = DispatchConfig::default();
+    if let Ok(n) = std::env::var("S3C_DISPATCH_CONCURRENCY") {
+        config.concurrency = n.parse().map_err(|e| format!("S3C_DISPATCH_CONCURRENCY '{n}': {e}"))?;
+    }
+    let workers = LambdaInvoker { client: connector.aws.lambda(), function };
+    let (connector, workers, config) = (&connector, &workers, &config);
+    run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
+        handler::handle(connector, workers, config, event.payload).await.map_err(Error::from)
+    }))
+    .await
+}
+
+/// JSON logs under Lambda's JSON log format, plain text otherwise.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,79 @@
+//! The daily fan-out against moto: the dispatcher's logic reading the by-status index, with the
+//! workers in-process (as `s3-connector sync --all` runs them).
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+use connector_aws::InProcessWorkers;
+use connector_core::dispatch::DispatchConfig;
+use connector_core::model::{ConnectionStatus, SyncResult};
+use connector_core::ports::{Lease, SyncStore};
+
+fn skipped(summary: &connector_core::dispatch::DispatchSummary) -> Vec<(&str, u64)> {
+    summary.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_twice() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("a/1.csv", "id,amount\na1,1\n").await;
+    world.put("b/1.csv", "id,amount\nb1,1\n").await;
+    world.put("c/1.csv", "id,amount\nc1,1\n").await;
+    let mut active = Vec::new();
+    for folder in ["a", "b"] {
+        let c = world.connection(Some(folder)).await;
+        world.connector.state.set_status(&c.id, ConnectionStatus::Active).await.unwrap();
+        active.push(c);
+    }
+    let paused = world.connection(Some("c")).await;
+    world.connector.state.set_status(&paused.id, ConnectionStatus::Paused).await.unwrap();
+    let _pending = world.connection(Some("c")).await;
+    let workers = InProcessWorkers { connector: &world.connector };
+    let config = DispatchConfig { concurrency: 2, ..DispatchConfig::default() };
+
+    // WHEN the scheduled event arrives
+    let summary = world.connector.dispatch(&workers, "event-1", &config).await.unwrap();
+
+    // THEN each active connection is synced, the others counted as skipped
+    assert_eq!((summary.found, summary.invoked, summary.failed), (4, 2, 0), "{summary:?}");
+    assert_eq!(skipped(&summary), [("paused", 1), ("pending", 1)]);
+    for c in &active {
+        let c = world.connector.state.connection(&c.id).await.unwrap().unwrap();
+        assert_eq!(c.sync.last_result, Some(SyncResult::Succeeded));
+        assert_eq!(c.sync.last_schedule_run.as_deref(), Some("event-1"));
+        assert_eq!(world.records(&c.id).await.len(), 1);
+    }
+    assert!(world.records(&paused.id).await.is_empty());
+
+    // WHEN EventBridge delivers the same event again: no second sync.
+    let again = world.connector.dispatch(&workers, "event-1", &config).await.unwrap();
+    assert_eq!((again.invoked, skipped(&again)), (0, vec![("already_synced", 2), ("paused", 1), ("pending", 1)]));
+    for c in &active {
+        assert_eq!(world.connector.state.runs(&c.id, 10).await.unwrap().len(), 1, "one run per scheduled event");
+    }
+
+    // Even if a duplicate slips past the dispatcher's read, the worker's lease refuses it.
+    let duplicate = world.connector.sync_for(&active[0].id, Some("event-1")).await.unwrap();
+    assert!(matches!(duplicate, connector_core::engine::SyncOutcome::AlreadySynced { .. }), "{duplicate:?}");
+
+    // The next day's event syncs them again.
+    let next = world.connector.dispatch(&workers, "event-2", &config).await.unwrap();
+    assert_eq!(next.invoked, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_whose_lease_is_held_are_skipped() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let busy = world.connection(None).await;
+    world.connector.state.set_status(&busy.id, ConnectionStatus::Active).await.unwrap();
+    let now = chrono::Utc::now();
+    let lease =
+        world.connector.state.acquire_lease(&busy.id, "running-worker", now, now + TimeDelta::minutes(10), None);
+    assert_eq!(lease.await.unwrap(), Lease::Acquired);
+    let workers = InProcessWorkers { connector: &world.connector };
+
+    let summary = world.connector.dispatch(&workers, "event-1", &DispatchConfig::default()).await.unwrap();
+
+    assert_eq!((summary.invoked, skipped(&summary)), (0, vec![("lease_held", 1)]));
+}
