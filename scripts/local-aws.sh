@@ -14,6 +14,26 @@ local_aws_install() {
   fi
 }
 
+# cargo-lambda (local Lambda emulator and cross builds) into the same virtualenv, and on PATH.
+lambda_tools_install() {
+  local_aws_install
+  if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+    echo "installing cargo-lambda into .venv (once, about a minute)" >&2
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==1.9.2"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+# AWS SAM CLI, in a virtualenv of its own (its dependencies pin differently from moto's).
+sam_install() {
+  if [ ! -x "$ROOT/.venv-sam/bin/sam" ]; then
+    echo "installing aws-sam-cli into .venv-sam (once, about 90 s)" >&2
+    python3 -m venv "$ROOT/.venv-sam"
+    "$ROOT/.venv-sam/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
+  fi
+  export SAM_CLI_TELEMETRY=0
+}
+
 local_aws_start() {
   local_aws_install
   local port

@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, and integration tests against a moto server this script installs
-# (into .venv) and starts on a free loopback port, then stops.
+# Runs every test: the template checks, unit tests, and integration tests against a moto server
+# (installed into .venv and started on a free loopback port, then stopped), including the real
+# Lambda binaries under cargo lambda watch; then builds both functions for Lambda (x86_64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
+lambda_tools_install
+sam_install
 local_aws_start
-echo "== cfn-lint template.yaml" >&2
+
+echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 "$VENV/bin/cfn-lint" template.yaml
+AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
+
+echo "== cargo test" >&2
 cargo test --workspace "$@"
+
+echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
+cargo lambda build --release -p worker -p dispatcher
+ls -l target/lambda/worker/bootstrap target/lambda/dispatcher/bootstrap

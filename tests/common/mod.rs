@@ -197,3 +197,63 @@ fn post(endpoint: &str, path: &str, content_type: &str, body: &str) {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{path}: {response}");
 }
+
+/// The real Lambda binaries of the workspace under `cargo lambda watch` (cargo-lambda from the
+/// project's .venv), serving the Lambda Invoke API on a loopback port.
+pub struct LambdaWatch {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl LambdaWatch {
+    /// Starts the emulator; the functions see `env`, and compile on their first invocation.
+    pub async fn start(env: &[(&str, String)]) -> LambdaWatch {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new("cargo");
+        command.args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()]);
+        // The dispatcher invokes the worker through this same emulator; everything else is moto.
+        command.args(["--env-var", &format!("AWS_ENDPOINT_URL_LAMBDA={endpoint}")]);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        for (key, value) in env {
+            command.args(["--env-var", &format!("{key}={value}")]);
+        }
+        let log = std::fs::File::create(format!("target/cargo-lambda-watch-{port}.log")).unwrap();
+        let child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting cargo lambda watch: {e} (scripts/test.sh installs cargo-lambda into .venv)")
+            });
+        let watch = LambdaWatch { endpoint, child };
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return watch;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cargo lambda watch did not listen on {port}; see target/cargo-lambda-watch-{port}.log");
+    }
+
+    /// A Lambda client for the emulator, with long timeouts: a function compiles on first use.
+    pub async fn client(&self) -> aws_sdk_lambda::Client {
+        let sdk = aws_at(&self.endpoint, "testing", "testing").await.sdk;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(900))
+            .read_timeout(Duration::from_secs(900))
+            .build();
+        let config = aws_sdk_lambda::config::Builder::from(&sdk).timeout_config(timeouts).build();
+        aws_sdk_lambda::Client::from_conf(config)
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        // cargo lambda watch runs the functions as children of its own: end the whole group.
+        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
