@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The demo: starts local AWS (moto), seeds a customer's bucket with the example files, saves the
 # templates, connects two folders, syncs them, and prints their status, files and a sample of records.
+# Then "the next day": new files arrive, and the scheduled event runs the real dispatcher and worker
+# Lambdas under cargo lambda watch, which sync every active connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
+lambda_tools_install
 local_aws_start
 
 echo "== building the CLI"
@@ -34,9 +37,11 @@ connect() {
   cli connections create --name "$1" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
     --folder "$2" --template "$3" --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
+IDS=()
 for spec in "acme payments:exports/payments:payments" "acme customers:exports/customers:customers"; do
   IFS=: read -r name folder template <<< "$spec"
   id=$(connect "$name" "$folder" "$template")
+  IDS+=("$id")
   echo
   echo "== connection '$name' ($id): s3://$BUCKET/$folder with template $template"
   echo "-- s3-connector sync $id"
@@ -50,3 +55,42 @@ for spec in "acme payments:exports/payments:payments" "acme customers:exports/cu
   echo "-- s3-connector sync $id (again: nothing new, nothing written)"
   cli sync "$id"
 done
+
+echo
+echo "== the next day: new files arrive"
+"$VENV/bin/python" - "$BUCKET" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3")
+s3.put_object(Bucket=sys.argv[1], Key="exports/payments/2026-11-05.csv",
+              Body=b"payment_id,amount,currency\npy_010,10.00,usd\npy_011,11.00,eur\n")
+s3.put_object(Bucket=sys.argv[1], Key="exports/customers/customers-2.jsonl",
+              Body=b'{"id": "cus_9", "email": "new@example.com", "plan": "free"}\n')
+print("  s3://%s/exports/payments/2026-11-05.csv\n  s3://%s/exports/customers/customers-2.jsonl" % (sys.argv[1], sys.argv[1]))
+PY
+
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher and worker Lambdas, against moto"
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" \
+  --env-var S3C_WORKER_FUNCTION=worker \
+  --env-var AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" --env-var AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$PORT" \
+  --env-var AWS_ACCESS_KEY_ID=testing --env-var AWS_SECRET_ACCESS_KEY=testing --env-var AWS_REGION=us-east-1 \
+  > .local/cargo-lambda-watch.log 2>&1 &
+WATCH_PID=$!
+trap 'kill $WATCH_PID 2>/dev/null; local_aws_stop' EXIT
+for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT" > /dev/null 2>&1 && break; sleep 0.2; done
+
+echo "-- cargo lambda invoke dispatcher --data-file events/scheduled.json (the daily EventBridge event)"
+cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/scheduled.json
+echo
+echo "-- waiting for the workers"
+for id in "${IDS[@]}"; do
+  for _ in $(seq 1 600); do
+    cli connections show "$id" --json | "$VENV/bin/python" -c 'import json,sys; s=json.load(sys.stdin)["sync"]; sys.exit(0 if s.get("last_schedule_run") else 1)' && break
+    sleep 0.5
+  done
+  echo "-- s3-connector connections show $id"
+  cli connections show "$id"
+done
+echo "-- the same scheduled event delivered again: nothing is synced twice"
+cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/scheduled.json
+echo
