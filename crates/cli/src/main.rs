@@ -195,10 +195,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_json(&connection)?;
             } else {
                 let s = &connection.sync;
+                let c = &s.last_counts;
                 println!("{} ({}) {}", connection.name, connection.id, connection.status.as_str());
                 println!("  s3://{}/{}", connection.bucket, connection.folder.as_deref().unwrap_or(""));
-                println!("  last sync: {:?} {:?} -> {:?}", s.last_result, s.last_sync_started, s.last_sync_finished);
-                println!("  counts: {:?}", s.last_counts);
+                match (s.last_result, s.last_sync_started, s.last_sync_finished) {
+                    (Some(result), Some(started), Some(finished)) => println!(
+                        "  last sync: {} at {} ({} ms)",
+                        serde_json::to_value(result)?.as_str().unwrap_or("?"),
+                        started.format("%Y-%m-%d %H:%M:%S UTC"),
+                        (finished - started).num_milliseconds()
+                    ),
+                    _ => println!("  last sync: never"),
+                }
+                println!(
+                    "  objects: {} listed, {} selected; files: {} imported, {} partial, {} failed, {} skipped",
+                    c.objects_listed,
+                    c.objects_selected,
+                    c.files_imported,
+                    c.files_partial,
+                    c.files_failed,
+                    c.files_skipped
+                );
+                println!("  rows: {} read, {} imported, {} rejected", c.rows_read, c.rows_imported, c.rows_rejected);
+                if let Some(w) = s.watermark {
+                    println!("  watermark: {}", w.format("%Y-%m-%d %H:%M:%S UTC"));
+                }
                 if let Some(e) = &s.last_error {
                     println!("  last error: {e}");
                 }
