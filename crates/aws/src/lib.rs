@@ -70,6 +70,18 @@ impl Connector {
     }
 }
 
+/// Tracing for the Lambda functions: JSON under Lambda's JSON log format, plain text otherwise;
+/// `RUST_LOG` filters (default info).
+pub fn init_lambda_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Why a connection could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {

@@ -130,6 +130,19 @@ impl StateTable {
         }
     }
 
+    /// A query of the by-status index for one status.
+    fn status_query(
+        &self,
+        status: ConnectionStatus,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("status_key = :status")
+            .expression_attribute_values(":status", status_key(status))
+    }
+
     /// Sets a connection's status (and its place in the by-status index).
     pub async fn set_status(&self, connection_id: &str, status: ConnectionStatus) -> Result<(), StoreError> {
         self.client
@@ -229,12 +242,7 @@ fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
 impl ConnectionIndex for StateTable {
     fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STATUS_INDEX)
-            .key_condition_expression("status_key = :status")
-            .expression_attribute_values(":status", status_key(status))
+            .status_query(status)
             .projection_expression("#id, lease_owner, lease_until, #sync.last_schedule_run")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#sync", "sync")
@@ -257,16 +265,7 @@ impl ConnectionIndex for StateTable {
     }
 
     async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STATUS_INDEX)
-            .key_condition_expression("status_key = :status")
-            .expression_attribute_values(":status", status_key(status))
-            .select(Select::Count)
-            .into_paginator()
-            .send();
+        let mut pages = self.status_query(status).select(Select::Count).into_paginator().send();
         let mut total = 0u64;
         while let Some(page) = pages.next().await {
             total += page.map_err(|e| store_error("counting connections", e))?.count.max(0) as u64;

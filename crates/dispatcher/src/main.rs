@@ -11,7 +11,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    connector_aws::init_lambda_tracing();
     let connector = Connector::from_env().await?;
     let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
     let mut config = DispatchConfig::default();
@@ -24,15 +24,4 @@ async fn main() -> Result<(), Error> {
         handler::handle(connector, workers, config, event.payload).await.map_err(Error::from)
     }))
     .await
-}
-
-/// JSON logs under Lambda's JSON log format, plain text otherwise.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time();
-    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
