@@ -234,54 +234,84 @@ async fn two_workers_started_at_once_sync_once() {
     assert_eq!(world.records(&connection.id).await.len(), 200);
 }
 
-/// IAM enforcement is server-wide in moto, so this test has a moto of its own.
+/// IAM enforcement is server-wide in moto, so this test has a moto of its own. The customer's roles
+/// are made from the documents `connections create` generates, so this also proves them sufficient.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_denied_role_sets_needs_reauth_and_the_right_external_id_works() {
+async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permission_sets_needs_reauth() {
     let moto = OwnMoto::start().await;
     let admin = aws_at(&moto.endpoint, "admin", "admin").await;
     let iam = aws_sdk_iam::Client::new(&admin.sdk);
     // The worker's own identity: a user allowed to assume roles and use the tables.
     iam.create_user().user_name("worker").send().await.unwrap();
-    let user_arn = format!("arn:aws:iam::{ACCOUNT}:user/worker");
     iam.put_user_policy()
         .user_name("worker")
         .policy_name("worker")
-        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
+        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
         .send()
         .await
         .unwrap();
     let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
     let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
     let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    world.put("a.csv", "id,amount\na,1\n").await;
-    let good = world.connection(None).await;
-    let mut bad = world.connection(None).await;
+    let mut settings = world.connector.settings.clone();
+    settings.trust_principal = Some(format!("arn:aws:iam::{ACCOUNT}:user/worker"));
+    let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
+    world.put("in/a.csv", "id,amount\na,1\n").await;
+    world.put("out/b.csv", "id,amount\nb,1\n").await;
+    let create = |folder: &str| {
+        let input = connector_core::connections::ConnectionInput {
+            name: unique("customer"),
+            account_id: ACCOUNT.into(),
+            bucket: world.bucket.clone(),
+            region: "us-east-1".into(),
+            folder: Some(folder.into()),
+            template_id: "payments".into(),
+        };
+        world.connector.create_connection_with_policies(input)
+    };
+    let good = create("in").await.unwrap();
+    let wrong_external_id = create("in").await.unwrap();
+    let no_get_object = create("in").await.unwrap();
 
-    // The customer's role trusts our user with the good connection's external id only.
-    for connection in [&good, &bad] {
-        let trust = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {{"AWS": "{user_arn}"}}, "Action": "sts:AssumeRole", "Condition": {{"StringEquals": {{"sts:ExternalId": "{}"}}}}}}]}}"#,
-            good.external_id
-        );
-        iam.create_role().role_name(&connection.role_name).assume_role_policy_document(trust).send().await.unwrap();
-        iam.put_role_policy()
-            .role_name(&connection.role_name)
-            .policy_name("read")
-            .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}]}"#)
-            .send()
-            .await
-            .unwrap();
-    }
+    let role =
+        |created: &connector_aws::CreatedConnection, trust: &serde_json::Value, permissions: &serde_json::Value| {
+            let (iam, name) = (iam.clone(), created.connection.role_name.clone());
+            let (trust, permissions) = (trust.to_string(), permissions.to_string());
+            async move {
+                iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
+                iam.put_role_policy()
+                    .role_name(&name)
+                    .policy_name("s3-connector")
+                    .policy_document(permissions)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        };
+    // As the customer pastes them, except: one trusts another connection's external id, one lacks GetObject.
+    role(&good, &good.trust_policy, &good.permission_policy).await;
+    role(&wrong_external_id, &good.trust_policy, &wrong_external_id.permission_policy).await;
+    let mut list_only = no_get_object.permission_policy.clone();
+    list_only["Statement"].as_array_mut().unwrap().truncate(1);
+    role(&no_get_object, &no_get_object.trust_policy, &list_only).await;
     moto.set_auth("0");
 
-    let denied = world.completed(&bad.id).await;
+    let allowed = world.completed(&good.connection.id).await;
+    assert_eq!(
+        (allowed.result, allowed.counts.objects_listed, allowed.counts.rows_imported),
+        (SyncResult::Succeeded, 1, 1),
+        "{allowed:?}"
+    );
+
+    let denied = world.completed(&wrong_external_id.connection.id).await;
     assert_eq!(denied.result, SyncResult::NeedsReauth, "{denied:?}");
     assert!(denied.error.as_deref().unwrap().contains("assuming role"), "{denied:?}");
-    bad = world.connector.state.connection(&bad.id).await.unwrap().unwrap();
-    assert_eq!(bad.status, ConnectionStatus::NeedsReauth);
+    let shown = world.connector.state.connection(&wrong_external_id.connection.id).await.unwrap().unwrap();
+    assert_eq!(shown.status, ConnectionStatus::NeedsReauth);
 
-    let allowed = world.completed(&good.id).await;
-    assert_eq!((allowed.result, allowed.counts.rows_imported), (SyncResult::Succeeded, 1), "{allowed:?}");
+    let unreadable = world.completed(&no_get_object.connection.id).await;
+    assert_eq!((unreadable.result, unreadable.counts.rows_imported), (SyncResult::NeedsReauth, 0), "{unreadable:?}");
+    assert!(unreadable.error.as_deref().unwrap().contains("reading s3://"), "{unreadable:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

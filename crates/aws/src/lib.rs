@@ -95,7 +95,48 @@ pub enum CreateError {
     Store(#[from] connector_core::ports::StoreError),
 }
 
+/// A created connection and what the customer needs to create its role.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatedConnection {
+    pub connection: connector_core::model::Connection,
+    pub role_arn: String,
+    pub permission_policy: serde_json::Value,
+    pub trust_policy: serde_json::Value,
+}
+
 impl Connector {
+    /// The principal customers' trust policies name: S3C_TRUST_PRINCIPAL, or the caller's identity.
+    pub async fn trust_principal(&self) -> Result<String, CreateError> {
+        if let Some(principal) = &self.settings.trust_principal {
+            return Ok(principal.clone());
+        }
+        let identity = self.aws.sts().get_caller_identity().send().await.map_err(|e| {
+            CreateError::Store(connector_core::ports::StoreError::new(
+                connector_core::ports::StoreErrorKind::Other,
+                format!(
+                    "finding our own identity for the trust policy (set S3C_TRUST_PRINCIPAL): {}",
+                    errors::describe(&e)
+                ),
+            ))
+        })?;
+        Ok(identity.arn.unwrap_or_default())
+    }
+
+    /// Creates a connection and the documents its role needs.
+    pub async fn create_connection_with_policies(
+        &self,
+        input: connector_core::connections::ConnectionInput,
+    ) -> Result<CreatedConnection, CreateError> {
+        let principal = self.trust_principal().await?;
+        let connection = self.create_connection(input).await?;
+        Ok(CreatedConnection {
+            role_arn: connection.role_arn(),
+            permission_policy: connector_core::policies::permission_policy(&connection),
+            trust_policy: connector_core::policies::trust_policy(&principal, &connection),
+            connection,
+        })
+    }
+
     /// Validates the input and creates a pending connection with a fresh id and external id.
     pub async fn create_connection(
         &self,

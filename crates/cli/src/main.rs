@@ -162,27 +162,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => {
             let input = ConnectionInput { name, account_id, bucket, region, folder, template_id: template };
-            let connection = match connector.create_connection(input).await {
+            let created = match connector.create_connection_with_policies(input).await {
                 Ok(c) => c,
                 Err(e @ (CreateError::Invalid(_) | CreateError::UnknownTemplate(_) | CreateError::Create(_))) => {
                     return Err(BadInput(e.to_string()).into())
                 }
                 Err(e) => return Err(e).context("creating connection"),
             };
+            let connection = &created.connection;
             let out = json!({
                 "id": connection.id,
                 "name": connection.name,
                 "status": connection.status,
                 "external_id": connection.external_id,
                 "role_name": connection.role_name,
-                "role_arn": connection.role_arn(),
+                "role_arn": created.role_arn,
+                "permission_policy": created.permission_policy,
+                "trust_policy": created.trust_policy,
             });
             if json {
                 print_json(&out)?;
             } else {
                 println!("connection {} created ({})", connection.id, connection.status.as_str());
-                println!("  role to create: {}", connection.role_arn());
-                println!("  external id:    {}", connection.external_id);
+                println!("Ask the customer to create the IAM role {} with:", created.role_arn);
+                println!("  permission policy:\n{}", serde_json::to_string_pretty(&created.permission_policy)?);
+                println!("  custom trust policy:\n{}", serde_json::to_string_pretty(&created.trust_policy)?);
             }
         }
         Command::Connections(ConnectionCommand::Show { connection_id, json }) => {

@@ -105,11 +105,52 @@ fn valid_bucket_name(b: &str) -> bool {
         && !b.split('.').all(|p| p.parse::<u8>().is_ok())
 }
 
+/// AWS regions a bucket can live in (commercial, GovCloud, China, European Sovereign Cloud). New
+/// regions are added here as AWS opens them.
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
 fn valid_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|c| c.is_ascii_digit()))
+    AWS_REGIONS.contains(&r)
 }
 
 #[cfg(test)]
@@ -148,6 +189,7 @@ mod tests {
             ("bucket", |i| i.bucket = "192.168.1.1".into()),
             ("bucket", |i| i.bucket = "ab".into()),
             ("region", |i| i.region = "europe".into()),
+            ("region", |i| i.region = "eu-west-9".into()),
             ("folder", |i| i.folder = Some("a/../b".into())),
             ("template", |i| i.template_id = "".into()),
         ];

@@ -7,6 +7,7 @@ pub mod mapping;
 pub mod memory;
 pub mod model;
 pub mod parse;
+pub mod policies;
 pub mod ports;
 pub mod retry;
 pub mod selection;
