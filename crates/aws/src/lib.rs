@@ -15,6 +15,7 @@
 pub mod config;
 pub mod errors;
 pub mod invoke;
+pub mod manage;
 pub mod records;
 pub mod s3;
 pub mod state;

@@ -5,7 +5,8 @@
 //! |-------------|--------------------|----------------------------------|------------------------------------|
 //! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until (ms), status_key/name for the by-status index |
 //! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put) |
-//! | template    | `TEMPLATE#<id>`    | `TEMPLATE`                       | the JSON document as given          |
+//! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
+//! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
 //! | outcome     | `CONN#<id>`        | `OBJ#<key>`                      | latest outcome for the key; the ledger; TTL `expires_at` |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339>#<run>`  | one per sync run                    |
 
@@ -90,13 +91,82 @@ impl StateTable {
         Ok(())
     }
 
-    /// Saves a template (already validated), replacing one with the same id.
-    pub async fn put_template(&self, template: &Template) -> Result<(), StoreError> {
+    /// Saves a template (already validated) as its next version; returns the version. Two saves of
+    /// one template cannot both take the same version (conditional write on the current one).
+    pub async fn put_template(&self, template: &Template) -> Result<u32, StoreError> {
         let document = serde_json::to_string(template).map_err(|e| corrupt_item("template", e))?;
-        let mut item = key(format!("TEMPLATE#{}", template.id), "TEMPLATE");
-        item.insert("document".into(), s(document));
-        item.insert("updated_at".into(), s(Utc::now().to_rfc3339()));
-        self.put(item, "saving template").await?;
+        let current = self.get(key("TEMPLATES".into(), &template.id), "reading template").await?;
+        let previous = current.as_ref().and_then(|item| match item.get("version") {
+            Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
+            _ => None,
+        });
+        let version = previous.unwrap_or(0) + 1;
+        let now = s(Utc::now().to_rfc3339());
+        let mut latest = key("TEMPLATES".into(), &template.id);
+        latest.insert("document".into(), s(&document));
+        latest.insert("version".into(), n(version as i64));
+        latest.insert("updated_at".into(), now.clone());
+        let mut history = key(format!("TEMPLATE#{}", template.id), &format!("V#{version:06}"));
+        history.insert("document".into(), s(document));
+        history.insert("version".into(), n(version as i64));
+        history.insert("saved_at".into(), now);
+        let condition = match previous {
+            None => "attribute_not_exists(pk)".to_owned(),
+            Some(_) => "version = :previous".to_owned(),
+        };
+        let mut put_latest =
+            Put::builder().table_name(&self.table).set_item(Some(latest)).condition_expression(condition);
+        if let Some(p) = previous {
+            put_latest = put_latest.expression_attribute_values(":previous", n(p as i64));
+        }
+        let put_latest = put_latest.build().map_err(|e| corrupt_item("template", e))?;
+        let put_history = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(history))
+            .build()
+            .map_err(|e| corrupt_item("template", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_latest).build())
+            .transact_items(TransactWriteItem::builder().put(put_history).build())
+            .send()
+            .await
+            .map_err(|e| store_error("saving template", e))?;
+        Ok(version)
+    }
+
+    /// Every template's current version: (template, version).
+    pub async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("TEMPLATES"))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(template_item(item.map_err(|e| store_error("listing templates", e))?)?);
+        }
+        Ok(out)
+    }
+
+    /// A template's current version and its number.
+    pub async fn template_version(&self, id: &str) -> Result<Option<(Template, u32)>, StoreError> {
+        self.get(key("TEMPLATES".into(), id), "reading template").await?.map(template_item).transpose()
+    }
+
+    /// Deletes a template's current version (its history stays, for the record).
+    pub async fn delete_template(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key("TEMPLATES".into(), id)))
+            .send()
+            .await
+            .map_err(|e| store_error("deleting template", e))?;
         Ok(())
     }
 
@@ -202,6 +272,17 @@ impl StateTable {
     }
 }
 
+fn template_item(item: Item) -> Result<(Template, u32), StoreError> {
+    let Some(AttributeValue::S(document)) = item.get("document") else {
+        return Err(corrupt_item("template", "no document"));
+    };
+    let version = match item.get("version") {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(1),
+        _ => 1,
+    };
+    Ok((Template::from_json(document).map_err(|e| corrupt_item("template", e))?, version))
+}
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -286,7 +367,7 @@ impl SyncStore for StateTable {
 
     #[instrument(skip(self))]
     async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
-        let Some(item) = self.get(key(format!("TEMPLATE#{id}"), "TEMPLATE"), "reading template").await? else {
+        let Some(item) = self.get(key("TEMPLATES".into(), id), "reading template").await? else {
             return Ok(None);
         };
         let Some(AttributeValue::S(document)) = item.get("document") else {

@@ -6,11 +6,11 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
+use connector_aws::manage::ManageError;
 use connector_aws::{tables, Connector, CreateError, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};
-use connector_core::ports::SyncStore;
 use connector_core::template::Template;
 use serde_json::json;
 use std::process::ExitCode;
@@ -73,8 +73,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TemplateCommand {
-    /// Validate and save a template from a JSON file.
+    /// Validate and save a template from a JSON file, as its next version.
     Put { file: std::path::PathBuf },
+    /// Every template's current version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One template's current document.
+    Show { template_id: String },
+    /// Delete a template (refused while a connection uses it).
+    Delete { template_id: String },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +112,61 @@ enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every connection with its status and last sync.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the connection sees: the first objects and what the next sync would do with each;
+    /// with --sample KEY, that object's first rows parsed against the template.
+    Preview {
+        connection_id: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        sample: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check access, set active and run the first import (in this process).
+    Activate {
+        connection_id: String,
+    },
+    /// Check access of a needs_reauth connection again and set it active.
+    Reauth {
+        connection_id: String,
+    },
+    Pause {
+        connection_id: String,
+    },
+    Resume {
+        connection_id: String,
+    },
+    Rename {
+        connection_id: String,
+        name: String,
+    },
+    /// Use another template from the next sync on.
+    SetTemplate {
+        connection_id: String,
+        template_id: String,
+    },
+    /// Delete the connection, its sync state and ledger; its records too with --purge-records.
+    Delete {
+        connection_id: String,
+        #[arg(long)]
+        purge_records: bool,
+    },
+    /// The connection's recent sync runs, newest first.
+    Runs {
+        connection_id: String,
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An error that is the operator's input: exit code 2.
@@ -128,6 +192,14 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Management errors the operator can fix are bad input (exit 2); store errors are failures.
+fn manage_error(e: ManageError) -> anyhow::Error {
+    match e {
+        ManageError::Store(e) => anyhow::Error::new(e),
+        other => BadInput(other.to_string()).into(),
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -149,8 +221,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Templates(TemplateCommand::Put { file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let template = Template::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-            connector.state.put_template(&template).await.context("saving template")?;
-            println!("template {} saved", template.id);
+            let version = connector.state.put_template(&template).await.context("saving template")?;
+            println!("template {} saved (version {version})", template.id);
         }
         Command::Connections(ConnectionCommand::Create {
             name,
@@ -190,11 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Connections(ConnectionCommand::Show { connection_id, json }) => {
-            let connection = connector
-                .state
-                .connection(&connection_id)
-                .await?
-                .ok_or_else(|| BadInput(format!("no connection {connection_id}")))?;
+            let connection = connector.connection(&connection_id).await.map_err(manage_error)?;
             if json {
                 print_json(&connection)?;
             } else {
@@ -226,6 +294,163 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(e) = &s.last_error {
                     println!("  last error: {e}");
+                }
+            }
+        }
+        Command::Templates(TemplateCommand::List { json }) => {
+            let templates = connector.state.templates().await?;
+            if json {
+                let out: Vec<_> = templates.iter().map(|(t, v)| json!({"template": t, "version": v})).collect();
+                print_json(&out)?;
+            } else {
+                for (t, v) in templates {
+                    println!(
+                        "{:<24} v{v:<4} {:?} -> {} ({} columns)",
+                        t.id,
+                        t.format.kind,
+                        t.record_type,
+                        t.columns.len()
+                    );
+                }
+            }
+        }
+        Command::Templates(TemplateCommand::Show { template_id }) => {
+            let (template, version) = connector
+                .state
+                .template_version(&template_id)
+                .await?
+                .ok_or_else(|| BadInput(format!("no template '{template_id}'")))?;
+            print_json(&json!({"template": template, "version": version}))?;
+        }
+        Command::Templates(TemplateCommand::Delete { template_id }) => {
+            connector.delete_template(&template_id).await.map_err(manage_error)?;
+            println!("template {template_id} deleted");
+        }
+        Command::Connections(ConnectionCommand::List { json }) => {
+            let connections = connector.connections().await.map_err(manage_error)?;
+            if json {
+                print_json(&connections)?;
+            } else {
+                for c in connections {
+                    let last = match (c.sync.last_result, c.sync.last_sync_finished) {
+                        (Some(r), Some(t)) => format!(
+                            "{} at {}",
+                            serde_json::to_value(r)?.as_str().unwrap_or("?"),
+                            t.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        _ => "never synced".to_owned(),
+                    };
+                    println!(
+                        "{:<22} {:<12} {:<24} s3://{}/{}  {last}",
+                        c.id,
+                        c.status.as_str(),
+                        c.name,
+                        c.bucket,
+                        c.folder.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Command::Connections(ConnectionCommand::Preview { connection_id, limit, sample, rows, json }) => {
+            let preview =
+                connector.preview(&connection_id, limit, sample.as_deref(), rows).await.map_err(manage_error)?;
+            if json {
+                print_json(&preview)?;
+            } else {
+                println!(
+                    "access works; the first {} objects{}:",
+                    preview.objects.len(),
+                    if preview.more { " (more follow)" } else { "" }
+                );
+                for o in &preview.objects {
+                    println!(
+                        "  {} {:>10} {}  {:<10} {}{}",
+                        if o.would_select { "+" } else { "-" },
+                        o.size,
+                        o.last_modified.format("%Y-%m-%d %H:%M:%S"),
+                        o.format,
+                        o.key,
+                        o.note.as_ref().map(|n| format!("  ({n})")).unwrap_or_default()
+                    );
+                }
+                if let Some(sample) = &preview.sample {
+                    println!("sample of {}:", sample.key);
+                    if let Some(e) = &sample.file_error {
+                        println!("  the file would fail: {e}");
+                    }
+                    for row in &sample.rows {
+                        println!("  {}", serde_json::to_string(row)?);
+                    }
+                    for e in &sample.row_errors {
+                        println!(
+                            "  row {} line {} {}: {}",
+                            e.row,
+                            e.line,
+                            e.column.as_deref().unwrap_or("-"),
+                            e.reason
+                        );
+                    }
+                }
+            }
+        }
+        Command::Connections(ConnectionCommand::Activate { connection_id }) => {
+            let connection = connector
+                .activate(&connection_id, &InProcessWorkers { connector: &connector })
+                .await
+                .map_err(manage_error)?;
+            println!(
+                "connection {} is {}; first import: {:?}",
+                connection.id,
+                connection.status.as_str(),
+                connection.sync.last_result
+            );
+        }
+        Command::Connections(ConnectionCommand::Reauth { connection_id }) => {
+            let c = connector.reauthenticate(&connection_id).await.map_err(manage_error)?;
+            println!("connection {} is {}; the next sync resumes from its watermark", c.id, c.status.as_str());
+        }
+        Command::Connections(ConnectionCommand::Pause { connection_id }) => {
+            let c = connector.pause(&connection_id).await.map_err(manage_error)?;
+            println!("connection {} is {}", c.id, c.status.as_str());
+        }
+        Command::Connections(ConnectionCommand::Resume { connection_id }) => {
+            let c = connector.resume(&connection_id).await.map_err(manage_error)?;
+            println!("connection {} is {}", c.id, c.status.as_str());
+        }
+        Command::Connections(ConnectionCommand::Rename { connection_id, name }) => {
+            let c = connector.rename(&connection_id, &name).await.map_err(manage_error)?;
+            println!("connection {} is named '{}'", c.id, c.name);
+        }
+        Command::Connections(ConnectionCommand::SetTemplate { connection_id, template_id }) => {
+            let c = connector.change_template(&connection_id, &template_id).await.map_err(manage_error)?;
+            println!("connection {} uses template {}", c.id, c.template_id);
+        }
+        Command::Connections(ConnectionCommand::Delete { connection_id, purge_records }) => {
+            let purged = connector.delete_connection(&connection_id, purge_records).await.map_err(manage_error)?;
+            println!(
+                "connection {connection_id} deleted{}",
+                if purge_records { format!(" with its {purged} records") } else { String::new() }
+            );
+        }
+        Command::Connections(ConnectionCommand::Runs { connection_id, limit, json }) => {
+            let runs = connector.state.runs(&connection_id, limit).await?;
+            if json {
+                print_json(&runs)?;
+            } else {
+                for r in runs {
+                    let c = &r.counts;
+                    println!(
+                        "{} {:<12} files {} imported {} partial {} failed {} skipped; rows {} imported {} rejected{}",
+                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                        serde_json::to_value(r.result)?.as_str().unwrap_or("?"),
+                        c.files_imported,
+                        c.files_partial,
+                        c.files_failed,
+                        c.files_skipped,
+                        c.rows_imported,
+                        c.rows_rejected,
+                        r.error.map(|e| format!("  ({e})")).unwrap_or_default()
+                    );
                 }
             }
         }

@@ -35,10 +35,13 @@ pub fn new_connection(
 ) -> Result<Connection, Vec<InputError>> {
     let mut errors = Vec::new();
     let mut fail = |field, message: &str| errors.push(InputError { field, message: message.to_owned() });
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        fail("name", "must be 1-100 characters without control characters");
-    }
+    let name = match normalise_name(&input.name) {
+        Ok(name) => name,
+        Err(message) => {
+            fail("name", message);
+            String::new()
+        }
+    };
     if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
         fail("account_id", "must be the 12 digits of an AWS account id");
     }
@@ -76,6 +79,15 @@ pub fn new_connection(
         created_at: now,
         sync: SyncState::default(),
     })
+}
+
+/// A connection name, trimmed: 1-100 characters without control characters.
+pub fn normalise_name(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err("must be 1-100 characters without control characters");
+    }
+    Ok(name.to_owned())
 }
 
 /// `/a//b` -> `a/b/`; empty or `/` -> the whole bucket.
@@ -205,5 +217,30 @@ mod tests {
     fn empty_folder_means_the_whole_bucket() {
         assert_eq!(normalise_folder("/"), Ok(None));
         assert_eq!(normalise_folder("a"), Ok(Some("a/".into())));
+    }
+}
+
+/// Says, for people, what an access error means for this connection: which of account, role,
+/// external id, bucket or region to check. The external id itself is never put in the message.
+pub fn explain_access(connection: &Connection, error: &crate::ports::SourceError) -> String {
+    use crate::ports::SourceErrorKind::*;
+    let bucket = &connection.bucket;
+    let place = format!("s3://{bucket}/{}", connection.folder.as_deref().unwrap_or(""));
+    match error.kind {
+        AccessDenied if error.message.starts_with("assuming role") => format!(
+            "cannot assume role {}: check that the role exists in account {}, that its trust policy names our \
+             principal, and that it requires this connection's external id ({})",
+            connection.role_arn(),
+            connection.account_id,
+            error.message
+        ),
+        AccessDenied => format!(
+            "the role may not read {place}, or bucket {bucket} is not owned by account {}: check the role's \
+             permission policy and the bucket's account ({})",
+            connection.account_id, error.message
+        ),
+        NoSuchBucket => format!("bucket {bucket} does not exist ({})", error.message),
+        WrongRegion => format!("bucket {bucket} is not in region {} ({})", connection.region, error.message),
+        _ => error.message.clone(),
     }
 }

@@ -208,14 +208,14 @@ impl Engine<'_> {
         run_id: &str,
         state: &mut RunState,
     ) -> Result<(), Stop> {
-        let source = self.connector.connect(connection).await.map_err(source_stop)?;
+        let source = self.connector.connect(connection).await.map_err(|e| access_stop(connection, e))?;
         let cutoff = selection::cutoff(connection.sync.watermark, self.clock.now(), &self.config.selection);
         let listing_started = self.clock.now();
         // Keep only candidates: memory follows what is new, not the size of the bucket.
         let mut candidates = Vec::new();
         let mut listing = source.list(connection.folder.as_deref());
         while let Some(object) = listing.next().await {
-            let object = object.map_err(source_stop)?;
+            let object = object.map_err(|e| access_stop(connection, e))?;
             state.counts.objects_listed += 1;
             if object.last_modified >= cutoff {
                 candidates.push(object);
@@ -382,7 +382,7 @@ impl Engine<'_> {
         let body = match source.open(object).await {
             Ok(body) => body,
             Err(e) if e.kind == SourceErrorKind::ObjectGone => return Ok(Pass::Gone(e.message)),
-            Err(e) => return Err(source_stop(e)),
+            Err(e) => return Err(access_stop(connection, e)),
         };
         let transport_failure = Arc::new(Mutex::new(None));
         let reader = tokio_util::io::SyncIoBridge::new(FailureTap { inner: body, failure: transport_failure.clone() });
@@ -468,15 +468,12 @@ fn chunks(mut records: Vec<Record>) -> Vec<Vec<Record>> {
     out
 }
 
-fn source_stop(e: SourceError) -> Stop {
-    let message = match &e.source {
-        Some(source) => format!("{}: {source}", e.message),
-        None => e.message.clone(),
-    };
+/// Access problems stop the run with a message saying what to check; anything else may be retried.
+fn access_stop(connection: &Connection, e: SourceError) -> Stop {
     if e.kind.breaks_access() {
-        Stop::Access(message)
+        Stop::Access(crate::connections::explain_access(connection, &e))
     } else {
-        Stop::Transient(message)
+        Stop::Transient(e.message)
     }
 }
 

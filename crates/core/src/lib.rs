@@ -9,6 +9,7 @@ pub mod model;
 pub mod parse;
 pub mod policies;
 pub mod ports;
+pub mod preview;
 pub mod retry;
 pub mod selection;
 pub mod template;

@@ -1,0 +1,428 @@
+//! Connection management, the one library behind the CLI and the HTTP API: list, preview, activate,
+//! pause and resume, rename, change template, re-authenticate, delete; template versions.
+
+use crate::errors::store_error;
+use crate::state::STATUS_INDEX;
+use crate::Connector;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest};
+use connector_core::connections::{explain_access, normalise_name};
+use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
+use connector_core::model::{Connection, ConnectionStatus};
+use connector_core::ports::{SourceConnector, StoreError, StoreErrorKind, SyncStore};
+use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Why a management call failed. Every variant but `Store` is the caller's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("no {what} '{id}'")]
+    NotFound { what: &'static str, id: String },
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    /// The request does not fit the current state (resume an active connection, delete a template
+    /// in use, a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// Our access to the customer's bucket does not work; the message says what to check.
+    #[error("{0}")]
+    Access(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a preview shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub connection_id: String,
+    /// The first listed objects.
+    pub objects: Vec<ObjectPreview>,
+    /// Whether the listing went on past them.
+    pub more: bool,
+    pub sample: Option<SamplePreview>,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+impl Connector {
+    /// A connection, or NotFound.
+    pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
+        self.state.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
+    }
+
+    /// Every connection, by status then name.
+    pub async fn connections(&self) -> Result<Vec<Connection>, ManageError> {
+        let mut out = Vec::new();
+        for status in [
+            ConnectionStatus::Active,
+            ConnectionStatus::NeedsReauth,
+            ConnectionStatus::Pending,
+            ConnectionStatus::Paused,
+        ] {
+            let mut items = self
+                .state
+                .client
+                .query()
+                .table_name(&self.state.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("status_key = :status")
+                .expression_attribute_values(":status", s(format!("STATUS#{}", status.as_str())))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = items.next().await {
+                let item = item.map_err(|e| store_error("listing connections", e))?;
+                out.push(serde_dynamo::from_item(item).map_err(|e| crate::errors::corrupt_item("connection", e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Assumes the role and lists one page: Ok when the connection's access works.
+    pub async fn check_access(&self, connection: &Connection) -> Result<(), ManageError> {
+        let source =
+            self.sources.connect(connection).await.map_err(|e| ManageError::Access(explain_access(connection, &e)))?;
+        let mut listing = source.list(connection.folder.as_deref());
+        match listing.next().await {
+            Some(Err(e)) if e.kind.breaks_access() => Err(ManageError::Access(explain_access(connection, &e))),
+            Some(Err(e)) => Err(ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lists what the connection can see (the first `limit` objects, with what the next sync would
+    /// do with each) and, if `sample_key` is given, parses its first `sample_rows` rows.
+    pub async fn preview(
+        &self,
+        id: &str,
+        limit: usize,
+        sample_key: Option<&str>,
+        sample_rows: usize,
+    ) -> Result<Preview, ManageError> {
+        let connection = self.connection(id).await?;
+        let template = self.template_of(&connection).await?;
+        let source = self
+            .sources
+            .connect(&connection)
+            .await
+            .map_err(|e| ManageError::Access(explain_access(&connection, &e)))?;
+        let mut listing = source.list(connection.folder.as_deref());
+        let mut objects = Vec::new();
+        let mut more = false;
+        while let Some(object) = listing.next().await {
+            let object = object.map_err(|e| match e.kind.breaks_access() {
+                true => ManageError::Access(explain_access(&connection, &e)),
+                false => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
+            })?;
+            if objects.len() == limit {
+                more = true;
+                break;
+            }
+            objects.push(object);
+        }
+        drop(listing);
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        let imported = self.state.imported_etags(&connection.id, &keys).await?;
+        let cutoff = connector_core::selection::cutoff(
+            connection.sync.watermark,
+            chrono::Utc::now(),
+            &self.settings.sync.selection,
+        );
+        let previews = objects
+            .iter()
+            .map(|o| object_preview(o, cutoff, &imported, &template, &self.settings.sync.selection))
+            .collect();
+        let sample = match sample_key {
+            None => None,
+            Some(key) => {
+                let object = match objects.iter().find(|o| o.key == key) {
+                    Some(o) => o.clone(),
+                    None => connector_core::model::ObjectMeta {
+                        key: key.to_owned(),
+                        etag: "*".to_owned(),
+                        size: 0,
+                        last_modified: chrono::Utc::now(),
+                        storage_class: None,
+                    },
+                };
+                let body = source.open(&object).await.map_err(|e| match e.kind {
+                    connector_core::ports::SourceErrorKind::ObjectGone => ManageError::Invalid {
+                        field: "sample",
+                        message: format!("no object '{key}' in the connection's bucket"),
+                    },
+                    _ if e.kind.breaks_access() => ManageError::Access(explain_access(&connection, &e)),
+                    _ => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
+                })?;
+                Some(sample(body, key, &template, sample_rows).await)
+            }
+        };
+        Ok(Preview { connection_id: connection.id, objects: previews, more, sample })
+    }
+
+    async fn template_of(&self, connection: &Connection) -> Result<connector_core::template::Template, ManageError> {
+        self.state
+            .template(&connection.template_id)
+            .await?
+            .ok_or_else(|| ManageError::NotFound { what: "template", id: connection.template_id.clone() })
+    }
+
+    /// The dashboard's Done: checks access, sets the connection active, and starts its first import
+    /// through `workers` (asynchronous in Lambda, in-process in the CLI).
+    pub async fn activate(&self, id: &str, workers: &dyn WorkerInvoker) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        if connection.status != ConnectionStatus::Pending {
+            return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status.as_str())));
+        }
+        self.check_access(&connection).await?;
+        self.transition(id, &[ConnectionStatus::Pending], ConnectionStatus::Active).await?;
+        workers.invoke(&WorkerRequest { connection_id: id.to_owned(), schedule_run: None }).await.map_err(|e| {
+            ManageError::Store(StoreError::new(StoreErrorKind::Transient, format!("starting the first import: {e}")))
+        })?;
+        self.connection(id).await
+    }
+
+    /// Checks access of a needs_reauth connection again and sets it active; its next sync resumes
+    /// from its watermark.
+    pub async fn reauthenticate(&self, id: &str) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        if connection.status != ConnectionStatus::NeedsReauth {
+            return Err(ManageError::Conflict(format!(
+                "connection is {}, not needs_reauth",
+                connection.status.as_str()
+            )));
+        }
+        self.check_access(&connection).await?;
+        self.transition(id, &[ConnectionStatus::NeedsReauth], ConnectionStatus::Active).await?;
+        self.connection(id).await
+    }
+
+    pub async fn pause(&self, id: &str) -> Result<Connection, ManageError> {
+        self.transition(
+            id,
+            &[ConnectionStatus::Active, ConnectionStatus::Pending, ConnectionStatus::NeedsReauth],
+            ConnectionStatus::Paused,
+        )
+        .await?;
+        self.connection(id).await
+    }
+
+    pub async fn resume(&self, id: &str) -> Result<Connection, ManageError> {
+        self.transition(id, &[ConnectionStatus::Paused], ConnectionStatus::Active).await?;
+        self.connection(id).await
+    }
+
+    /// Moves a connection to `to` only from one of `from` (a conditional write: no lost update).
+    async fn transition(&self, id: &str, from: &[ConnectionStatus], to: ConnectionStatus) -> Result<(), ManageError> {
+        let current = self.connection(id).await?;
+        if !from.contains(&current.status) {
+            return Err(ManageError::Conflict(format!(
+                "connection is {}; cannot become {}",
+                current.status.as_str(),
+                to.as_str()
+            )));
+        }
+        let result = self
+            .state
+            .client
+            .update_item()
+            .table_name(&self.state.table)
+            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
+            .update_expression("SET #status = :to, status_key = :to_key")
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":to_key", s(format!("STATUS#{}", to.as_str())))
+            .expression_attribute_values(":from", s(current.status.as_str()))
+            .send()
+            .await;
+        match result.map_err(|e| store_error("changing status", e)) {
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                Err(ManageError::Conflict("the connection changed meanwhile; try again".into()))
+            }
+            other => other.map(|_| ()).map_err(ManageError::Store),
+        }
+    }
+
+    /// Renames a connection; the new name is claimed by a conditional write, the old one released,
+    /// in one transaction.
+    pub async fn rename(&self, id: &str, name: &str) -> Result<Connection, ManageError> {
+        let name = normalise_name(name)
+            .map_err(|message| ManageError::Invalid { field: "name", message: message.to_owned() })?;
+        let connection = self.connection(id).await?;
+        if connection.name == name {
+            return Ok(connection);
+        }
+        let table = &self.state.table;
+        let build =
+            |e: aws_sdk_dynamodb::error::BuildError| ManageError::Store(crate::errors::corrupt_item("rename", e));
+        let mut new_name = key(format!("NAME#{name}"), "NAME");
+        new_name.insert("connection_id".into(), s(id));
+        let claim = Put::builder()
+            .table_name(table)
+            .set_item(Some(new_name))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let release = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key(format!("NAME#{}", connection.name), "NAME")))
+            .condition_expression("connection_id = :id")
+            .expression_attribute_values(":id", s(id))
+            .build()
+            .map_err(build)?;
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
+            .update_expression("SET #name = :new")
+            .condition_expression("#name = :old")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":new", s(&name))
+            .expression_attribute_values(":old", s(&connection.name))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .state
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result.map_err(|e| store_error("renaming", e)) {
+            Ok(_) => {}
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                return Err(ManageError::Conflict(format!("a connection named '{name}' already exists")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.connection(id).await
+    }
+
+    /// Points a connection at another template (which must exist).
+    pub async fn change_template(&self, id: &str, template_id: &str) -> Result<Connection, ManageError> {
+        if self.state.template(template_id).await?.is_none() {
+            return Err(ManageError::Invalid { field: "template", message: format!("no template '{template_id}'") });
+        }
+        self.connection(id).await?;
+        self.state
+            .client
+            .update_item()
+            .table_name(&self.state.table)
+            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
+            .update_expression("SET template_id = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", s(template_id))
+            .send()
+            .await
+            .map_err(|e| store_error("changing template", e))?;
+        self.connection(id).await
+    }
+
+    /// Deletes a connection, its name, sync state, runs and import ledger; its imported records too
+    /// when `purge_records` is set. Returns how many records were deleted.
+    pub async fn delete_connection(&self, id: &str, purge_records: bool) -> Result<u64, ManageError> {
+        let connection = self.connection(id).await?;
+        let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
+        let mut items = self
+            .state
+            .client
+            .query()
+            .table_name(&self.state.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("CONN#{id}")))
+            .projection_expression("pk, sk")
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            keys.push(item.map_err(|e| store_error("listing the connection's state", e))?);
+        }
+        // The connection item last: a failure half-way leaves it there to delete again.
+        keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
+        delete_keys(&self.state.client, &self.state.table, keys).await?;
+        let mut purged = 0;
+        if purge_records {
+            for shard in 0..crate::records::SHARDS {
+                let mut records = self
+                    .records
+                    .client
+                    .query()
+                    .table_name(&self.records.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(format!("{id}#{shard:02x}")))
+                    .projection_expression("pk, sk")
+                    .into_paginator()
+                    .items()
+                    .send();
+                let mut keys = Vec::new();
+                while let Some(item) = records.next().await {
+                    keys.push(item.map_err(|e| store_error("listing records", e))?);
+                }
+                purged += keys.len() as u64;
+                delete_keys(&self.records.client, &self.records.table, keys).await?;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Saves a validated template as its next version.
+    pub async fn put_template(&self, template: &connector_core::template::Template) -> Result<u32, ManageError> {
+        Ok(self.state.put_template(template).await?)
+    }
+
+    /// Deletes a template, refused while a connection uses it.
+    pub async fn delete_template(&self, id: &str) -> Result<(), ManageError> {
+        if self.state.template_version(id).await?.is_none() {
+            return Err(ManageError::NotFound { what: "template", id: id.to_owned() });
+        }
+        let users: Vec<String> =
+            self.connections().await?.into_iter().filter(|c| c.template_id == id).map(|c| c.name).collect();
+        if !users.is_empty() {
+            return Err(ManageError::Conflict(format!("template '{id}' is used by: {}", users.join(", "))));
+        }
+        Ok(self.state.delete_template(id).await?)
+    }
+}
+
+/// BatchWriteItem deletes, 25 a request, unprocessed ones retried.
+async fn delete_keys(client: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+    for chunk in keys.chunks(25) {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(k.clone()))
+                    .build()
+                    .map_err(|e| crate::errors::corrupt_item("delete", e))?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for attempt in 0.. {
+            let output = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| store_error("deleting", e))?;
+            pending = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            if attempt >= 10 {
+                return Err(StoreError::new(StoreErrorKind::Transient, "deletes left unprocessed after 10 attempts"));
+            }
+            tokio::time::sleep(connector_core::retry::backoff(attempt)).await;
+        }
+    }
+    Ok(())
+}

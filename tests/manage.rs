@@ -1,0 +1,130 @@
+//! Connection management against moto: the lifecycle the dashboard (CLI, API) drives.
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+use connector_aws::manage::ManageError;
+use connector_aws::InProcessWorkers;
+use connector_core::model::{ConnectionStatus, SyncResult};
+use connector_core::template::Template;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\na1,1\na2,oops\n").await;
+    world.put("in/b.parquet", "PAR1").await;
+    world.put("out/c.csv", "id,amount\nc1,1\n").await;
+    let c = world.connection(Some("in")).await;
+    assert_eq!(c.status, ConnectionStatus::Pending);
+
+    // Preview: the folder's objects, what the next sync would do, a sample with its row errors.
+    let preview = world.connector.preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    let seen: Vec<_> = preview.objects.iter().map(|o| (o.key.as_str(), o.would_select)).collect();
+    assert_eq!(seen, [("in/a.csv", true), ("in/b.parquet", false)]);
+    assert!(preview.objects[1].note.as_deref().unwrap().contains("would be skipped"));
+    let sample = preview.sample.unwrap();
+    assert_eq!(sample.rows.len(), 1);
+    assert_eq!(sample.rows[0]["payment_id"], "a1");
+    assert_eq!(sample.row_errors[0].column.as_deref(), Some("amount"));
+    let missing = world.connector.preview(&c.id, 10, Some("in/none.csv"), 5).await;
+    assert!(matches!(missing, Err(ManageError::Invalid { field: "sample", .. })), "{missing:?}");
+
+    // Activate: access checked, status active, the first import done (in-process).
+    let workers = InProcessWorkers { connector: &world.connector };
+    let active = world.connector.activate(&c.id, &workers).await.unwrap();
+    assert_eq!((active.status, active.sync.last_result), (ConnectionStatus::Active, Some(SyncResult::Partial)));
+    assert_eq!(world.records(&c.id).await.len(), 1);
+    assert!(matches!(world.connector.activate(&c.id, &workers).await, Err(ManageError::Conflict(_))));
+
+    // Pause and resume; a paused connection does not sync.
+    assert_eq!(world.connector.pause(&c.id).await.unwrap().status, ConnectionStatus::Paused);
+    assert!(matches!(world.sync(&c.id).await, Ok(connector_core::engine::SyncOutcome::NotSyncable { .. })));
+    assert!(matches!(world.connector.pause(&c.id).await, Err(ManageError::Conflict(_))));
+    assert_eq!(world.connector.resume(&c.id).await.unwrap().status, ConnectionStatus::Active);
+
+    // Rename: unique names, enforced by the conditional write.
+    let other = world.connection(None).await;
+    let taken = world.connector.rename(&c.id, &other.name).await;
+    assert!(matches!(taken, Err(ManageError::Conflict(ref m)) if m.contains("already exists")), "{taken:?}");
+    assert_eq!(world.connector.rename(&c.id, "  Acme renamed ").await.unwrap().name, "Acme renamed");
+    assert!(matches!(world.connector.rename(&c.id, " ").await, Err(ManageError::Invalid { field: "name", .. })));
+    // The old name is free again.
+    let reuse = world.connector.create_connection(connector_core::connections::ConnectionInput {
+        name: c.name.clone(),
+        account_id: ACCOUNT.into(),
+        bucket: world.bucket.clone(),
+        region: "us-east-1".into(),
+        folder: None,
+        template_id: "payments".into(),
+    });
+    assert!(reuse.await.is_ok());
+
+    // Another template, which must exist.
+    let unknown = world.connector.change_template(&c.id, "nope").await;
+    assert!(matches!(unknown, Err(ManageError::Invalid { field: "template", .. })), "{unknown:?}");
+    let mut json_template = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
+    json_template.id = "payments-v2".into();
+    world.connector.put_template(&json_template).await.unwrap();
+    assert_eq!(world.connector.change_template(&c.id, "payments-v2").await.unwrap().template_id, "payments-v2");
+
+    // Delete: state and ledger gone; records stay unless purged.
+    world.connector.delete_connection(&c.id, false).await.unwrap();
+    assert!(matches!(world.connector.connection(&c.id).await, Err(ManageError::NotFound { .. })));
+    assert!(world.connector.state.outcomes(&c.id).await.unwrap().is_empty());
+    assert!(world.connector.state.runs(&c.id, 10).await.unwrap().is_empty());
+    assert_eq!(world.records(&c.id).await.len(), 1, "records stay");
+    let purged = world.connector.delete_connection(&other.id, true).await.unwrap();
+    assert_eq!(purged, 0);
+    assert!(world.connector.connections().await.unwrap().iter().all(|x| x.id != c.id && x.id != other.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_with_purge_removes_the_records() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let rows: String = (0..40).map(|i| format!("p{i},{i}\n")).collect();
+    world.put("p.csv", format!("id,amount\n{rows}")).await;
+    let c = world.connection(None).await;
+    world.completed(&c.id).await;
+    assert_eq!(world.records(&c.id).await.len(), 40);
+    assert_eq!(world.connector.delete_connection(&c.id, true).await.unwrap(), 40);
+    assert!(world.records(&c.id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthentication_checks_access_and_the_next_sync_resumes() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let bucket = unique("later");
+    let c = world.connection_to(&bucket, None).await;
+    let run = world.completed(&c.id).await;
+    assert_eq!(run.result, SyncResult::NeedsReauth);
+    assert!(run.error.as_deref().unwrap().starts_with(&format!("bucket {bucket} does not exist")), "{run:?}");
+
+    let still = world.connector.reauthenticate(&c.id).await;
+    assert!(matches!(still, Err(ManageError::Access(ref m)) if m.contains("does not exist")), "{still:?}");
+
+    // The customer creates the bucket: access works again.
+    world.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    world.s3.put_object().bucket(&bucket).key("a.csv").body(b"id,amount\na,1\n".to_vec().into()).send().await.unwrap();
+    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    let run = world.completed(&c.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 1));
+    assert!(matches!(world.connector.reauthenticate(&c.id).await, Err(ManageError::Conflict(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_versioned_and_not_deleted_while_used() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let template = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
+    assert_eq!(world.connector.put_template(&template).await.unwrap(), 2, "the harness saved version 1");
+    let listed = world.connector.state.templates().await.unwrap();
+    assert_eq!(listed.iter().map(|(t, v)| (t.id.as_str(), *v)).collect::<Vec<_>>(), [("payments", 2)]);
+
+    let c = world.connection(None).await;
+    let refused = world.connector.delete_template("payments").await;
+    assert!(matches!(refused, Err(ManageError::Conflict(ref m)) if m.contains(&c.name)), "{refused:?}");
+    world.connector.delete_connection(&c.id, false).await.unwrap();
+    world.connector.delete_template("payments").await.unwrap();
+    assert!(world.connector.state.template_version("payments").await.unwrap().is_none());
+    assert!(matches!(world.connector.delete_template("payments").await, Err(ManageError::NotFound { .. })));
+}
