@@ -165,6 +165,31 @@ fn valid_region(r: &str) -> bool {
     AWS_REGIONS.contains(&r)
 }
 
+/// Says, for people, what an access error means for this connection: which of account, role,
+/// external id, bucket or region to check. The external id itself is never put in the message.
+pub fn explain_access(connection: &Connection, error: &crate::ports::SourceError) -> String {
+    use crate::ports::SourceErrorKind::*;
+    let bucket = &connection.bucket;
+    let place = format!("s3://{bucket}/{}", connection.folder.as_deref().unwrap_or(""));
+    match error.kind {
+        AccessDenied if error.message.starts_with("assuming role") => format!(
+            "cannot assume role {}: check that the role exists in account {}, that its trust policy names our \
+             principal, and that it requires this connection's external id ({})",
+            connection.role_arn(),
+            connection.account_id,
+            error.message
+        ),
+        AccessDenied => format!(
+            "the role may not read {place}, or bucket {bucket} is not owned by account {}: check the role's \
+             permission policy and the bucket's account ({})",
+            connection.account_id, error.message
+        ),
+        NoSuchBucket => format!("bucket {bucket} does not exist ({})", error.message),
+        WrongRegion => format!("bucket {bucket} is not in region {} ({})", connection.region, error.message),
+        _ => error.message.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,30 +242,5 @@ mod tests {
     fn empty_folder_means_the_whole_bucket() {
         assert_eq!(normalise_folder("/"), Ok(None));
         assert_eq!(normalise_folder("a"), Ok(Some("a/".into())));
-    }
-}
-
-/// Says, for people, what an access error means for this connection: which of account, role,
-/// external id, bucket or region to check. The external id itself is never put in the message.
-pub fn explain_access(connection: &Connection, error: &crate::ports::SourceError) -> String {
-    use crate::ports::SourceErrorKind::*;
-    let bucket = &connection.bucket;
-    let place = format!("s3://{bucket}/{}", connection.folder.as_deref().unwrap_or(""));
-    match error.kind {
-        AccessDenied if error.message.starts_with("assuming role") => format!(
-            "cannot assume role {}: check that the role exists in account {}, that its trust policy names our \
-             principal, and that it requires this connection's external id ({})",
-            connection.role_arn(),
-            connection.account_id,
-            error.message
-        ),
-        AccessDenied => format!(
-            "the role may not read {place}, or bucket {bucket} is not owned by account {}: check the role's \
-             permission policy and the bucket's account ({})",
-            connection.account_id, error.message
-        ),
-        NoSuchBucket => format!("bucket {bucket} does not exist ({})", error.message),
-        WrongRegion => format!("bucket {bucket} is not in region {} ({})", connection.region, error.message),
-        _ => error.message.clone(),
     }
 }
