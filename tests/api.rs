@@ -1,0 +1,153 @@
+//! The management API, in-process: each route driven by its sample request in events/api/, against
+//! moto, with the workers in-process.
+
+mod common;
+
+use api::{handle, Api};
+use chrono::TimeDelta;
+use common::*;
+use connector_aws::InProcessWorkers;
+use serde_json::{json, Value};
+
+fn request(name: &str, replacements: &[(&str, &str)]) -> lambda_http::Request {
+    let mut text = std::fs::read_to_string(format!("events/api/{name}.json")).unwrap();
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/api/{name}.json: {e}"))
+}
+
+async fn call(api: &Api<'_>, request: lambda_http::Request) -> (u16, Value) {
+    let response = handle(api, request).await;
+    let status = response.status().as_u16();
+    let body: &[u8] = response.body().as_ref();
+    (status, serde_json::from_slice(body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_walks_a_connection_through_its_life() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
+    let workers = InProcessWorkers { connector: &world.connector };
+    let api = Api { connector: &world.connector, workers: &workers };
+    let bucket = world.bucket.clone();
+
+    let (status, created) = call(&api, request("create-connection", &[("BUCKET", &bucket)])).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["connection"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["connection"]["status"], "pending");
+    assert_eq!(created["permission_policy"]["Statement"][1]["Resource"], format!("arn:aws:s3:::{bucket}/in/*"));
+    assert_eq!(
+        created["trust_policy"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        created["connection"]["external_id"]
+    );
+    let at = |name: &str| request(name, &[("CONNECTION_ID", &id)]);
+
+    let (status, list) = call(&api, at("list-connections")).await;
+    assert_eq!((status, list["connections"][0]["id"].as_str()), (200, Some(id.as_str())));
+    let (status, preview) = call(&api, at("preview-connection")).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["objects"][0]["would_select"], true);
+    assert_eq!(preview["sample"]["row_errors"][0]["column"], "amount");
+    let (status, active) = call(&api, at("activate-connection")).await;
+    assert_eq!((status, active["connection"]["status"].as_str()), (200, Some("active")), "{active}");
+    let (_, files) = call(&api, at("connection-files")).await;
+    assert_eq!(files["files"][0]["status"], "partial");
+    let (_, runs) = call(&api, at("connection-runs")).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+    let (_, shown) = call(&api, at("show-connection")).await;
+    assert_eq!(shown["recent_runs"][0]["result"], "partial");
+    let (status, paused) = call(&api, at("pause-connection")).await;
+    assert_eq!((status, paused["connection"]["status"].as_str()), (200, Some("paused")));
+    let (status, resumed) = call(&api, at("resume-connection")).await;
+    assert_eq!((status, resumed["connection"]["status"].as_str()), (200, Some("active")));
+    let (status, edited) = call(&api, at("edit-connection")).await;
+    assert_eq!((status, edited["connection"]["name"].as_str()), (200, Some("Acme payments (EU)")));
+    let (status, reauth) = call(&api, at("reauthenticate-connection")).await;
+    assert_eq!((status, reauth["error"]["code"].as_str()), (409, Some("conflict")), "only needs_reauth connections");
+
+    let (_, templates) = call(&api, at("list-templates")).await;
+    assert_eq!(templates["templates"][0]["template"]["id"], "payments");
+    let (status, put) = call(&api, at("put-template")).await;
+    assert_eq!((status, put["version"].as_u64()), (200, Some(2)), "{put}");
+    let (_, shown) = call(&api, at("show-template")).await;
+    assert_eq!(shown["version"], 2);
+    let (status, refused) = call(&api, at("delete-template")).await;
+    assert_eq!(status, 409, "in use: {refused}");
+
+    let (status, deleted) = call(&api, at("delete-connection")).await;
+    assert_eq!((status, deleted["records_purged"].as_u64()), (200, Some(1)), "{deleted}");
+    let (status, _) = call(&api, at("show-connection")).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&api, at("delete-template")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let workers = InProcessWorkers { connector: &world.connector };
+    let api = Api { connector: &world.connector, workers: &workers };
+    let existing = world.connection(None).await;
+    let body = |change: &dyn Fn(&mut Value)| {
+        let mut body = json!({"name": "n", "account_id": "123456789012", "bucket": world.bucket, "region": "us-east-1", "template": "payments"});
+        change(&mut body);
+        body.to_string()
+    };
+    let create = |body: String| {
+        let mut r = request("create-connection", &[]);
+        *r.body_mut() = lambda_http::Body::Text(body);
+        r
+    };
+    let cases: Vec<(&str, lambda_http::Request, u16, &str)> = vec![
+        ("short account id", create(body(&|b| b["account_id"] = json!("123"))), 400, "account_id"),
+        ("bad bucket name", create(body(&|b| b["bucket"] = json!("Not_A_Bucket"))), 400, "bucket"),
+        ("unknown region", create(body(&|b| b["region"] = json!("mars-1"))), 400, "region"),
+        ("hostile folder", create(body(&|b| b["folder"] = json!("../etc"))), 400, "folder"),
+        ("unknown field", create(body(&|b| b["acount_id"] = json!("x"))), 400, "acount_id"),
+        (
+            "missing field",
+            create(body(&|b| {
+                b.as_object_mut().unwrap().remove("bucket");
+            })),
+            400,
+            "bucket",
+        ),
+        ("not JSON", create("{".into()), 400, "body"),
+        ("unknown template", create(body(&|b| b["template"] = json!("nope"))), 400, "template"),
+        ("name taken", create(body(&|b| b["name"] = json!(existing.name))), 409, "name"),
+        (
+            "bad limit",
+            request(
+                "connection-runs",
+                &[("CONNECTION_ID", &existing.id), ("\"5\"", "\"many\""), ("limit=5", "limit=many")],
+            ),
+            400,
+            "limit",
+        ),
+        (
+            "template id differs from the path",
+            request("put-template", &[("/templates/payments", "/templates/other")]),
+            400,
+            "id",
+        ),
+    ];
+    for (name, request, status, field) in cases {
+        let (got, body) = call(&api, request).await;
+        assert_eq!((got, body["error"]["field"].as_str()), (status, Some(field)), "case {name}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "case {name}: {body}");
+    }
+    let invalid_template = {
+        let mut r = request("put-template", &[]);
+        *r.body_mut() = lambda_http::Body::Text(r#"{"id": "payments", "record_type": "p", "format": {"type": "csv"}, "columns": [{"source": "a", "field": "a", "type": "enum"}]}"#.into());
+        r
+    };
+    let (status, body) = call(&api, invalid_template).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("columns[0].values")), "{body}");
+    let (status, body) = call(&api, request("show-connection", &[("CONNECTION_ID", "nope")])).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // Nothing changed: one connection, template version 1.
+    assert_eq!(world.connector.connections().await.unwrap().len(), 1);
+    assert_eq!(world.connector.state.template_version("payments").await.unwrap().unwrap().1, 1);
+}
