@@ -103,9 +103,9 @@ fn body<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, ApiError> 
     })
 }
 
-fn query_number<T: std::str::FromStr>(request: &Request, name: &str, default: T, max: T) -> Result<T, ApiError>
+fn query_number<T>(request: &Request, name: &str, default: T, max: T) -> Result<T, ApiError>
 where
-    T: PartialOrd + Copy,
+    T: std::str::FromStr + PartialOrd + Copy,
 {
     match request.query_string_parameters_ref().and_then(|q| q.first(name)) {
         None => Ok(default),
