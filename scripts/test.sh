@@ -17,5 +17,5 @@ echo "== cargo test" >&2
 cargo test --workspace "$@"
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
-cargo lambda build --release -p worker -p dispatcher
-ls -l target/lambda/worker/bootstrap target/lambda/dispatcher/bootstrap
+cargo lambda build --release -p worker -p dispatcher -p api
+ls -l target/lambda/worker/bootstrap target/lambda/dispatcher/bootstrap target/lambda/api/bootstrap

@@ -151,3 +151,31 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     assert_eq!(world.connector.connections().await.unwrap().len(), 1);
     assert_eq!(world.connector.state.template_version("payments").await.unwrap().unwrap().1, 1);
 }
+
+/// The OpenAPI document and the API agree: every sample request is a documented operation, and every
+/// documented operation has a sample request.
+#[test]
+fn openapi_documents_exactly_the_routes_of_the_sample_requests() {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string("crates/api/openapi.json").unwrap()).unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|m| *m != "parameters") {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut sampled: Vec<(String, String)> = std::fs::read_dir("events/api")
+        .unwrap()
+        .map(|entry| {
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+            let path = event["rawPath"]
+                .as_str()
+                .unwrap()
+                .replace("CONNECTION_ID", "{id}")
+                .replace("/templates/payments", "/templates/{id}");
+            (event["requestContext"]["http"]["method"].as_str().unwrap().to_owned(), path)
+        })
+        .collect();
+    documented.sort();
+    sampled.sort();
+    assert_eq!(documented, sampled);
+}

@@ -254,7 +254,7 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
     let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let mut settings = world.connector.settings.clone();
-    settings.trust_principal = Some(format!("arn:aws:iam::{ACCOUNT}:user/worker"));
+    settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
     let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
     world.put("in/a.csv", "id,amount\na,1\n").await;
     world.put("out/b.csv", "id,amount\nb,1\n").await;

@@ -61,7 +61,7 @@ impl World {
 
     pub async fn at(aws: Aws, sync: SyncConfig) -> World {
         let settings =
-            Settings { state_table: unique("state"), records_table: unique("records"), trust_principal: None, sync };
+            Settings { state_table: unique("state"), records_table: unique("records"), trust_principals: vec![], sync };
         let connector = Connector::new(aws.clone(), settings);
         tables::create_tables(&aws.dynamodb(), &connector.settings.state_table, &connector.settings.records_table)
             .await

@@ -13,9 +13,9 @@ use connector_core::engine::SyncConfig;
 pub struct Settings {
     pub state_table: String,
     pub records_table: String,
-    /// The principal customers' trust policies name (the stack's CustomerTrustPrincipal output);
-    /// when unset, the caller's own identity (local use).
-    pub trust_principal: Option<String>,
+    /// The principals customers' trust policies name (the stack's CustomerTrustPrincipals output,
+    /// comma-separated); when empty, the caller's own identity (local use).
+    pub trust_principals: Vec<String>,
     pub sync: SyncConfig,
 }
 
@@ -40,7 +40,7 @@ where
 }
 
 impl Settings {
-    /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPAL`, `S3C_OVERLAP_SECONDS`,
+    /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_OVERLAP_SECONDS`,
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES` and `S3C_WRITE_CONCURRENCY`.
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
@@ -59,7 +59,13 @@ impl Settings {
         Ok(Settings {
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),
-            trust_principal: std::env::var("S3C_TRUST_PRINCIPAL").ok().filter(|p| !p.is_empty()),
+            trust_principals: std::env::var("S3C_TRUST_PRINCIPALS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
             sync,
         })
     }

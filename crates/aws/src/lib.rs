@@ -106,21 +106,21 @@ pub struct CreatedConnection {
 }
 
 impl Connector {
-    /// The principal customers' trust policies name: S3C_TRUST_PRINCIPAL, or the caller's identity.
-    pub async fn trust_principal(&self) -> Result<String, CreateError> {
-        if let Some(principal) = &self.settings.trust_principal {
-            return Ok(principal.clone());
+    /// The principals customers' trust policies name: S3C_TRUST_PRINCIPALS, or the caller's identity.
+    pub async fn trust_principals(&self) -> Result<Vec<String>, CreateError> {
+        if !self.settings.trust_principals.is_empty() {
+            return Ok(self.settings.trust_principals.clone());
         }
         let identity = self.aws.sts().get_caller_identity().send().await.map_err(|e| {
             CreateError::Store(connector_core::ports::StoreError::new(
                 connector_core::ports::StoreErrorKind::Other,
                 format!(
-                    "finding our own identity for the trust policy (set S3C_TRUST_PRINCIPAL): {}",
+                    "finding our own identity for the trust policy (set S3C_TRUST_PRINCIPALS): {}",
                     errors::describe(&e)
                 ),
             ))
         })?;
-        Ok(identity.arn.unwrap_or_default())
+        Ok(vec![identity.arn.unwrap_or_default()])
     }
 
     /// Creates a connection and the documents its role needs.
@@ -128,12 +128,12 @@ impl Connector {
         &self,
         input: connector_core::connections::ConnectionInput,
     ) -> Result<CreatedConnection, CreateError> {
-        let principal = self.trust_principal().await?;
+        let principals = self.trust_principals().await?;
         let connection = self.create_connection(input).await?;
         Ok(CreatedConnection {
             role_arn: connection.role_arn(),
             permission_policy: connector_core::policies::permission_policy(&connection),
-            trust_policy: connector_core::policies::trust_policy(&principal, &connection),
+            trust_policy: connector_core::policies::trust_policy(&principals, &connection),
             connection,
         })
     }

@@ -31,9 +31,13 @@ pub fn permission_policy(connection: &Connection) -> Value {
     })
 }
 
-/// The role's trust policy: `principal` (the worker's execution role) may assume it with the
-/// connection's external id, and only with it.
-pub fn trust_policy(principal: &str, connection: &Connection) -> Value {
+/// The role's trust policy: `principals` (the execution roles of the worker and of the API, which
+/// previews) may assume it with the connection's external id, and only with it.
+pub fn trust_policy(principals: &[String], connection: &Connection) -> Value {
+    let principal = match principals {
+        [one] => json!(one),
+        many => json!(many),
+    };
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -90,11 +94,13 @@ mod tests {
 
     #[test]
     fn trust_requires_our_principal_and_the_external_id() {
-        let policy = trust_policy("arn:aws:iam::999999999999:role/s3-connector-worker", &connection(None));
+        let policy = trust_policy(&["arn:aws:iam::999999999999:role/s3-connector-worker".into()], &connection(None));
         assert_eq!(
             policy["Statement"][0],
             json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:role/s3-connector-worker"},
                    "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "ext-123"}}})
         );
+        let both = trust_policy(&["arn:worker".into(), "arn:api".into()], &connection(None));
+        assert_eq!(both["Statement"][0]["Principal"]["AWS"], json!(["arn:worker", "arn:api"]));
     }
 }
