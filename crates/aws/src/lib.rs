@@ -123,13 +123,15 @@ impl Connector {
         Ok(vec![identity.arn.unwrap_or_default()])
     }
 
-    /// Creates a connection and the documents its role needs.
+    /// Creates a connection and the documents its role needs. The input is checked before anything
+    /// else, so a bad field costs no AWS call.
     pub async fn create_connection_with_policies(
         &self,
         input: connector_core::connections::ConnectionInput,
     ) -> Result<CreatedConnection, CreateError> {
+        let connection = validated(input)?;
         let principals = self.trust_principals().await?;
-        let connection = self.create_connection(input).await?;
+        self.save_new(&connection).await?;
         Ok(CreatedConnection {
             role_arn: connection.role_arn(),
             permission_policy: connector_core::policies::permission_policy(&connection),
@@ -143,20 +145,27 @@ impl Connector {
         &self,
         input: connector_core::connections::ConnectionInput,
     ) -> Result<connector_core::model::Connection, CreateError> {
-        use connector_core::ports::SyncStore;
-        let connection = connector_core::connections::new_connection(
-            input,
-            new_connection_id(),
-            new_external_id(),
-            chrono::Utc::now(),
-        )
-        .map_err(CreateError::Invalid)?;
-        if self.state.template(&connection.template_id).await?.is_none() {
-            return Err(CreateError::UnknownTemplate(connection.template_id));
-        }
-        self.state.create_connection(&connection).await?;
+        let connection = validated(input)?;
+        self.save_new(&connection).await?;
         Ok(connection)
     }
+
+    async fn save_new(&self, connection: &connector_core::model::Connection) -> Result<(), CreateError> {
+        use connector_core::ports::SyncStore;
+        if self.state.template(&connection.template_id).await?.is_none() {
+            return Err(CreateError::UnknownTemplate(connection.template_id.clone()));
+        }
+        self.state.create_connection(connection).await?;
+        Ok(())
+    }
+}
+
+/// A new pending connection from the input, with a fresh id and external id, or the fields at fault.
+fn validated(
+    input: connector_core::connections::ConnectionInput,
+) -> Result<connector_core::model::Connection, CreateError> {
+    connector_core::connections::new_connection(input, new_connection_id(), new_external_id(), chrono::Utc::now())
+        .map_err(CreateError::Invalid)
 }
 
 /// A short, unique connection id.

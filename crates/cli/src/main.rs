@@ -219,7 +219,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("tables ready: {} {}", connector.settings.state_table, connector.settings.records_table);
         }
         Command::Templates(TemplateCommand::Put { file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| BadInput(format!("reading {}: {e}", file.display())))?;
             let template = Template::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
             let version = connector.state.put_template(&template).await.context("saving template")?;
             println!("template {} saved (version {version})", template.id);

@@ -1,0 +1,61 @@
+//! The CLI's contract with scripts: bad input exits 2 with a message naming the field, before any
+//! AWS call (no endpoint is reachable here).
+
+use std::process::Command;
+
+fn s3_connector(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
+        .args(args)
+        // Nothing listens here: a command that reached AWS would fail differently (exit 1).
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_field() {
+    let create = |account: &str, bucket: &str, region: &str| {
+        s3_connector(&[
+            "connections",
+            "create",
+            "--name",
+            "acme",
+            "--account-id",
+            account,
+            "--bucket",
+            bucket,
+            "--region",
+            region,
+            "--template",
+            "t",
+        ])
+    };
+    let cases = [
+        (create("123", "acme-exports", "us-east-1"), "account_id: must be the 12 digits"),
+        (create("123456789012", "Bad_Bucket", "us-east-1"), "bucket: is not a valid S3 bucket name"),
+        (create("123456789012", "acme-exports", "mars-1"), "region: is not an AWS region"),
+        (
+            s3_connector(&["templates", "put", "examples/templates/does-not-exist.json"]),
+            "reading examples/templates/does-not-exist.json",
+        ),
+        (s3_connector(&["sync"]), "required"),
+    ];
+    for ((code, stderr), expected) in cases {
+        assert!(stderr.contains(expected), "expected '{expected}' in: {stderr}");
+        assert_eq!(code, Some(2), "{stderr}");
+    }
+}
+
+#[test]
+fn an_invalid_template_file_exits_2_naming_the_field() {
+    let path = std::env::temp_dir().join(format!("s3c-bad-template-{}.json", std::process::id()));
+    std::fs::write(&path, r#"{"id": "t", "record_type": "r", "format": {"type": "csv"}, "columns": [{"source": "a", "field": "a", "type": "enum"}]}"#).unwrap();
+    let (code, stderr) = s3_connector(&["templates", "put", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("columns[0].values: an enum needs its allowed values"), "{stderr}");
+}
