@@ -309,6 +309,17 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let shown = world.connector.state.connection(&wrong_external_id.connection.id).await.unwrap().unwrap();
     assert_eq!(shown.status, ConnectionStatus::NeedsReauth);
 
+    // The dashboard's checks say the same: preview and re-authentication are refused with what to check.
+    let preview = world.connector.preview(&wrong_external_id.connection.id, 10, None, 5).await;
+    assert!(
+        matches!(&preview, Err(connector_aws::manage::ManageError::Access(m)) if m.contains("external id")),
+        "{preview:?}"
+    );
+    let reauth = world.connector.reauthenticate(&wrong_external_id.connection.id).await;
+    assert!(matches!(&reauth, Err(connector_aws::manage::ManageError::Access(_))), "{reauth:?}");
+    let preview = world.connector.preview(&good.connection.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    assert_eq!((preview.objects.len(), preview.sample.unwrap().rows.len()), (1, 1), "the folder only, readable");
+
     let unreadable = world.completed(&no_get_object.connection.id).await;
     assert_eq!((unreadable.result, unreadable.counts.rows_imported), (SyncResult::NeedsReauth, 0), "{unreadable:?}");
     assert!(unreadable.error.as_deref().unwrap().contains("reading s3://"), "{unreadable:?}");
