@@ -333,41 +333,15 @@ impl Connector {
     pub async fn delete_connection(&self, id: &str, purge_records: bool) -> Result<u64, ManageError> {
         let connection = self.connection(id).await?;
         let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
-        let mut items = self
-            .state
-            .client
-            .query()
-            .table_name(&self.state.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("CONN#{id}")))
-            .projection_expression("pk, sk")
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = items.next().await {
-            keys.push(item.map_err(|e| store_error("listing the connection's state", e))?);
-        }
+        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}")).await?);
         // The connection item last: a failure half-way leaves it there to delete again.
         keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
         delete_keys(&self.state.client, &self.state.table, keys).await?;
         let mut purged = 0;
         if purge_records {
             for shard in 0..crate::records::SHARDS {
-                let mut records = self
-                    .records
-                    .client
-                    .query()
-                    .table_name(&self.records.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(format!("{id}#{shard:02x}")))
-                    .projection_expression("pk, sk")
-                    .into_paginator()
-                    .items()
-                    .send();
-                let mut keys = Vec::new();
-                while let Some(item) = records.next().await {
-                    keys.push(item.map_err(|e| store_error("listing records", e))?);
-                }
+                let keys =
+                    partition_keys(&self.records.client, &self.records.table, format!("{id}#{shard:02x}")).await?;
                 purged += keys.len() as u64;
                 delete_keys(&self.records.client, &self.records.table, keys).await?;
             }
@@ -392,6 +366,24 @@ impl Connector {
         }
         Ok(self.state.delete_template(id).await?)
     }
+}
+
+/// The keys of every item under one partition key.
+async fn partition_keys(client: &aws_sdk_dynamodb::Client, table: &str, pk: String) -> Result<Vec<Item>, StoreError> {
+    let mut items = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", s(pk))
+        .projection_expression("pk, sk")
+        .into_paginator()
+        .items()
+        .send();
+    let mut keys = Vec::new();
+    while let Some(item) = items.next().await {
+        keys.push(item.map_err(|e| store_error("listing keys to delete", e))?);
+    }
+    Ok(keys)
 }
 
 /// BatchWriteItem deletes, 25 a request, unprocessed ones retried.
