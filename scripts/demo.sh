@@ -33,19 +33,22 @@ echo "== s3-connector init; templates put"
 cli init
 for t in examples/templates/*.json; do cli templates put "$t"; done
 
-connect() {
-  cli connections create --name "$1" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
-    --folder "$2" --template "$3" --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["id"])'
-}
 IDS=()
-for spec in "acme payments:exports/payments:payments" "acme customers:exports/customers:customers"; do
-  IFS=: read -r name folder template <<< "$spec"
-  id=$(connect "$name" "$folder" "$template")
-  IDS+=("$id")
+for spec in "acme payments:exports/payments:payments:exports/payments/2026-11-01.csv" \
+            "acme customers:exports/customers:customers:exports/customers/customers.jsonl"; do
+  IFS=: read -r name folder template sample <<< "$spec"
   echo
-  echo "== connection '$name' ($id): s3://$BUCKET/$folder with template $template"
-  echo "-- s3-connector sync $id"
-  cli sync "$id"
+  echo "== connecting '$name': s3://$BUCKET/$folder with template $template, as the dashboard does"
+  echo "-- s3-connector connections create --name '$name' ... (prints the role and its two policies to create)"
+  cli connections create --name "$name" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
+    --folder "$folder" --template "$template" --json > .local/created.json
+  id=$("$VENV/bin/python" -c 'import json; print(json.load(open(".local/created.json"))["id"])')
+  IDS+=("$id")
+  "$VENV/bin/python" -c 'import json; c = json.load(open(".local/created.json")); print("  role:", c["role_arn"]); print("  permission policy:", json.dumps(c["permission_policy"]))'
+  echo "-- s3-connector connections preview $id --sample $sample"
+  cli connections preview "$id" --sample "$sample"
+  echo "-- s3-connector connections activate $id (checks access, runs the first import)"
+  cli connections activate "$id"
   echo "-- s3-connector connections show $id"
   cli connections show "$id"
   echo "-- s3-connector files $id"
