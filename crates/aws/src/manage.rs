@@ -2,7 +2,7 @@
 //! pause and resume, rename, change template, re-authenticate, delete; template versions.
 
 use crate::errors::store_error;
-use crate::state::STATUS_INDEX;
+use crate::state::{connection_key, key, s, Item};
 use crate::Connector;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest};
 use connector_core::connections::{explain_access, normalise_name};
@@ -12,7 +12,6 @@ use connector_core::ports::{SourceConnector, StoreError, StoreErrorKind, SyncSto
 use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use futures::StreamExt;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// Why a management call failed. Every variant but `Store` is the caller's to fix.
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +42,6 @@ pub struct Preview {
     pub sample: Option<SamplePreview>,
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
 impl Connector {
     /// A connection, or NotFound.
     pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
@@ -68,17 +57,7 @@ impl Connector {
             ConnectionStatus::Pending,
             ConnectionStatus::Paused,
         ] {
-            let mut items = self
-                .state
-                .client
-                .query()
-                .table_name(&self.state.table)
-                .index_name(STATUS_INDEX)
-                .key_condition_expression("status_key = :status")
-                .expression_attribute_values(":status", s(format!("STATUS#{}", status.as_str())))
-                .into_paginator()
-                .items()
-                .send();
+            let mut items = self.state.status_query(status).into_paginator().items().send();
             while let Some(item) = items.next().await {
                 let item = item.map_err(|e| store_error("listing connections", e))?;
                 out.push(serde_dynamo::from_item(item).map_err(|e| crate::errors::corrupt_item("connection", e))?);
@@ -183,7 +162,7 @@ impl Connector {
             return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status.as_str())));
         }
         self.check_access(&connection).await?;
-        self.transition(id, &[ConnectionStatus::Pending], ConnectionStatus::Active).await?;
+        self.transition(&connection, &[ConnectionStatus::Pending], ConnectionStatus::Active).await?;
         workers.invoke(&WorkerRequest { connection_id: id.to_owned(), schedule_run: None }).await.map_err(|e| {
             ManageError::Store(StoreError::new(StoreErrorKind::Transient, format!("starting the first import: {e}")))
         })?;
@@ -201,13 +180,14 @@ impl Connector {
             )));
         }
         self.check_access(&connection).await?;
-        self.transition(id, &[ConnectionStatus::NeedsReauth], ConnectionStatus::Active).await?;
+        self.transition(&connection, &[ConnectionStatus::NeedsReauth], ConnectionStatus::Active).await?;
         self.connection(id).await
     }
 
     pub async fn pause(&self, id: &str) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
         self.transition(
-            id,
+            &connection,
             &[ConnectionStatus::Active, ConnectionStatus::Pending, ConnectionStatus::NeedsReauth],
             ConnectionStatus::Paused,
         )
@@ -216,13 +196,18 @@ impl Connector {
     }
 
     pub async fn resume(&self, id: &str) -> Result<Connection, ManageError> {
-        self.transition(id, &[ConnectionStatus::Paused], ConnectionStatus::Active).await?;
+        let connection = self.connection(id).await?;
+        self.transition(&connection, &[ConnectionStatus::Paused], ConnectionStatus::Active).await?;
         self.connection(id).await
     }
 
     /// Moves a connection to `to` only from one of `from` (a conditional write: no lost update).
-    async fn transition(&self, id: &str, from: &[ConnectionStatus], to: ConnectionStatus) -> Result<(), ManageError> {
-        let current = self.connection(id).await?;
+    async fn transition(
+        &self,
+        current: &Connection,
+        from: &[ConnectionStatus],
+        to: ConnectionStatus,
+    ) -> Result<(), ManageError> {
         if !from.contains(&current.status) {
             return Err(ManageError::Conflict(format!(
                 "connection is {}; cannot become {}",
@@ -230,25 +215,11 @@ impl Connector {
                 to.as_str()
             )));
         }
-        let result = self
-            .state
-            .client
-            .update_item()
-            .table_name(&self.state.table)
-            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
-            .update_expression("SET #status = :to, status_key = :to_key")
-            .condition_expression("#status = :from")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":to_key", s(format!("STATUS#{}", to.as_str())))
-            .expression_attribute_values(":from", s(current.status.as_str()))
-            .send()
-            .await;
-        match result.map_err(|e| store_error("changing status", e)) {
+        match self.state.change_status(&current.id, Some(current.status), to).await {
             Err(e) if e.kind == StoreErrorKind::Conflict => {
                 Err(ManageError::Conflict("the connection changed meanwhile; try again".into()))
             }
-            other => other.map(|_| ()).map_err(ManageError::Store),
+            other => other.map_err(ManageError::Store),
         }
     }
 
@@ -281,7 +252,7 @@ impl Connector {
             .map_err(build)?;
         let update = Update::builder()
             .table_name(table)
-            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
+            .set_key(Some(connection_key(id)))
             .update_expression("SET #name = :new")
             .condition_expression("#name = :old")
             .expression_attribute_names("#name", "name")
@@ -318,7 +289,7 @@ impl Connector {
             .client
             .update_item()
             .table_name(&self.state.table)
-            .set_key(Some(key(format!("CONN#{id}"), "CONN")))
+            .set_key(Some(connection_key(id)))
             .update_expression("SET template_id = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", s(template_id))

@@ -25,9 +25,9 @@ use tracing::instrument;
 
 pub const STATUS_INDEX: &str = "by-status";
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -35,11 +35,11 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn key(pk: String, sk: &str) -> Item {
+pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn connection_key(id: &str) -> Item {
+pub(crate) fn connection_key(id: &str) -> Item {
     key(format!("CONN#{id}"), "CONN")
 }
 
@@ -201,7 +201,7 @@ impl StateTable {
     }
 
     /// A query of the by-status index for one status.
-    fn status_query(
+    pub(crate) fn status_query(
         &self,
         status: ConnectionStatus,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
@@ -215,18 +215,33 @@ impl StateTable {
 
     /// Sets a connection's status (and its place in the by-status index).
     pub async fn set_status(&self, connection_id: &str, status: ConnectionStatus) -> Result<(), StoreError> {
-        self.client
+        self.change_status(connection_id, None, status).await
+    }
+
+    /// Moves a connection to `to`; with `from`, only if it still has that status (a conditional
+    /// write: `Conflict` otherwise, no lost update).
+    pub(crate) async fn change_status(
+        &self,
+        connection_id: &str,
+        from: Option<ConnectionStatus>,
+        to: ConnectionStatus,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(connection_key(connection_id)))
             .update_expression("SET #status = :status, status_key = :status_key")
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":status_key", status_key(status))
-            .send()
-            .await
-            .map_err(|e| store_error("setting the status", e))?;
+            .expression_attribute_values(":status", s(to.as_str()))
+            .expression_attribute_values(":status_key", status_key(to));
+        let request = match from {
+            None => request.condition_expression("attribute_exists(pk)"),
+            Some(from) => {
+                request.condition_expression("#status = :from").expression_attribute_values(":from", s(from.as_str()))
+            }
+        };
+        request.send().await.map_err(|e| store_error("changing the status", e))?;
         Ok(())
     }
 
