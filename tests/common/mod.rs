@@ -60,8 +60,14 @@ impl World {
     }
 
     pub async fn at(aws: Aws, sync: SyncConfig) -> World {
-        let settings =
-            Settings { state_table: unique("state"), records_table: unique("records"), trust_principals: vec![], sync };
+        let settings = Settings {
+            state_table: unique("state"),
+            records_table: unique("records"),
+            trust_principals: vec![],
+            sync,
+            list_page_size: None,
+            hand_over_margin: std::time::Duration::from_secs(60),
+        };
         let connector = Connector::new(aws.clone(), settings);
         tables::create_tables(&aws.dynamodb(), &connector.settings.state_table, &connector.settings.records_table)
             .await

@@ -17,10 +17,16 @@ pub struct Settings {
     /// comma-separated); when empty, the caller's own identity (local use).
     pub trust_principals: Vec<String>,
     pub sync: SyncConfig,
+    /// Keys per listing page (S3's maximum, 1,000, when unset).
+    pub list_page_size: Option<i32>,
+    /// How long before the Lambda deadline the worker stops and hands over to its next invocation:
+    /// time to finish the batch in hand, drain the writes in flight and save the checkpoint.
+    pub hand_over_margin: std::time::Duration,
 }
 
 pub const DEFAULT_STATE_TABLE: &str = "s3-connector-state";
 pub const DEFAULT_RECORDS_TABLE: &str = "s3-connector-records";
+pub const DEFAULT_HAND_OVER_MARGIN_SECONDS: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}: {message}")]
@@ -41,7 +47,9 @@ where
 
 impl Settings {
     /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_OVERLAP_SECONDS`,
-    /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES` and `S3C_WRITE_CONCURRENCY`.
+    /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
+    /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
+    /// `S3C_HANDOFF_ROWS` and `S3C_HAND_OVER_MARGIN_SECONDS`.
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -56,6 +64,15 @@ impl Settings {
         if let Some(n) = number::<usize>("S3C_WRITE_CONCURRENCY")? {
             sync.write_concurrency = n.clamp(1, 64);
         }
+        if let Some(n) = number::<usize>("S3C_LIST_CONCURRENCY")? {
+            sync.list_concurrency = n.clamp(1, 64);
+        }
+        if let Some(fan_out) = number::<bool>("S3C_LIST_FAN_OUT")? {
+            sync.list_fan_out = fan_out;
+        }
+        if let Some(n) = number::<usize>("S3C_HANDOFF_ROWS")? {
+            sync.handoff_rows = n.max(1);
+        }
         Ok(Settings {
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),
@@ -67,6 +84,10 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             sync,
+            list_page_size: number::<i32>("S3C_LIST_PAGE_SIZE")?.map(|n| n.clamp(1, 1000)),
+            hand_over_margin: std::time::Duration::from_secs(
+                number::<u64>("S3C_HAND_OVER_MARGIN_SECONDS")?.unwrap_or(DEFAULT_HAND_OVER_MARGIN_SECONDS),
+            ),
         })
     }
 }

@@ -22,7 +22,7 @@ pub mod state;
 pub mod tables;
 
 use config::{Aws, Settings};
-use connector_core::engine::{Engine, SyncError, SyncOutcome};
+use connector_core::engine::{Engine, Invocation, SyncError, SyncOutcome};
 use connector_core::ports::SystemClock;
 
 /// Everything a sync needs, built once per process (a Lambda container or the CLI).
@@ -40,7 +40,7 @@ impl Connector {
         Connector {
             state: state::StateTable::new(dynamodb.clone(), &settings.state_table),
             records: records::RecordsTable::new(dynamodb, &settings.records_table),
-            sources: s3::RoleConnector { aws: aws.clone() },
+            sources: s3::RoleConnector { aws: aws.clone(), page_size: settings.list_page_size },
             aws,
             settings,
         }
@@ -59,7 +59,18 @@ impl Connector {
     /// Runs one sync of one connection (what the worker Lambda does); `schedule_run` is the
     /// scheduled event that asked for it, so a second delivery of that event does nothing.
     pub async fn sync_for(&self, connection_id: &str, schedule_run: Option<&str>) -> Result<SyncOutcome, SyncError> {
-        let run_id = uuid::Uuid::new_v4().to_string();
+        self.sync_invocation(connection_id, schedule_run, None).await
+    }
+
+    /// One invocation's part of a sync: it goes on with a run a checkpoint left, if any, and hands
+    /// over at `hand_over_at` (the worker Lambda's deadline less the margin); `None` runs to the end.
+    pub async fn sync_invocation(
+        &self,
+        connection_id: &str,
+        schedule_run: Option<&str>,
+        hand_over_at: Option<std::time::Instant>,
+    ) -> Result<SyncOutcome, SyncError> {
+        let invocation_id = uuid::Uuid::new_v4().to_string();
         let engine = Engine {
             store: &self.state,
             sink: &self.records,
@@ -67,7 +78,8 @@ impl Connector {
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
-        engine.sync(connection_id, &run_id, schedule_run).await
+        let call = Invocation { connection_id, invocation_id: &invocation_id, schedule_run, hand_over_at };
+        engine.run_invocation(call).await
     }
 }
 

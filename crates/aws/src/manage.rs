@@ -2,13 +2,13 @@
 //! pause and resume, rename, change template, re-authenticate, delete; template versions.
 
 use crate::errors::store_error;
-use crate::state::{connection_key, key, s, Item};
+use crate::state::{connection_key, delete_keys, key, partition_keys, s};
 use crate::Connector;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use connector_core::connections::{explain_access, normalise_name};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
 use connector_core::model::{Connection, ConnectionStatus};
-use connector_core::ports::{SourceConnector, StoreError, StoreErrorKind, SyncStore};
+use connector_core::ports::{list_all, SourceConnector, StoreError, StoreErrorKind, SyncStore};
 use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use futures::StreamExt;
 use serde::Serialize;
@@ -70,7 +70,7 @@ impl Connector {
     pub async fn check_access(&self, connection: &Connection) -> Result<(), ManageError> {
         let source =
             self.sources.connect(connection).await.map_err(|e| ManageError::Access(explain_access(connection, &e)))?;
-        let mut listing = source.list(connection.folder.as_deref());
+        let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
         match listing.next().await {
             Some(Err(e)) if e.kind.breaks_access() => Err(ManageError::Access(explain_access(connection, &e))),
             Some(Err(e)) => Err(ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message))),
@@ -94,7 +94,7 @@ impl Connector {
             .connect(&connection)
             .await
             .map_err(|e| ManageError::Access(explain_access(&connection, &e)))?;
-        let mut listing = source.list(connection.folder.as_deref());
+        let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
         let mut objects = Vec::new();
         let mut more = false;
         while let Some(object) = listing.next().await {
@@ -133,7 +133,7 @@ impl Connector {
                         storage_class: None,
                     },
                 };
-                let body = source.open(&object).await.map_err(|e| match e.kind {
+                let body = source.open(&object, 0).await.map_err(|e| match e.kind {
                     connector_core::ports::SourceErrorKind::ObjectGone => ManageError::Invalid {
                         field: "sample",
                         message: format!("no object '{key}' in the connection's bucket"),
@@ -304,15 +304,15 @@ impl Connector {
     pub async fn delete_connection(&self, id: &str, purge_records: bool) -> Result<u64, ManageError> {
         let connection = self.connection(id).await?;
         let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
-        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}")).await?);
+        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}"), None).await?);
         // The connection item last: a failure half-way leaves it there to delete again.
         keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
         delete_keys(&self.state.client, &self.state.table, keys).await?;
         let mut purged = 0;
         if purge_records {
             for shard in 0..crate::records::SHARDS {
-                let keys =
-                    partition_keys(&self.records.client, &self.records.table, format!("{id}#{shard:02x}")).await?;
+                let keys = partition_keys(&self.records.client, &self.records.table, format!("{id}#{shard:02x}"), None)
+                    .await?;
                 purged += keys.len() as u64;
                 delete_keys(&self.records.client, &self.records.table, keys).await?;
             }
@@ -337,55 +337,4 @@ impl Connector {
         }
         Ok(self.state.delete_template(id).await?)
     }
-}
-
-/// The keys of every item under one partition key.
-async fn partition_keys(client: &aws_sdk_dynamodb::Client, table: &str, pk: String) -> Result<Vec<Item>, StoreError> {
-    let mut items = client
-        .query()
-        .table_name(table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", s(pk))
-        .projection_expression("pk, sk")
-        .into_paginator()
-        .items()
-        .send();
-    let mut keys = Vec::new();
-    while let Some(item) = items.next().await {
-        keys.push(item.map_err(|e| store_error("listing keys to delete", e))?);
-    }
-    Ok(keys)
-}
-
-/// BatchWriteItem deletes, 25 a request, unprocessed ones retried.
-async fn delete_keys(client: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
-    for chunk in keys.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|k| {
-                let delete = DeleteRequest::builder()
-                    .set_key(Some(k.clone()))
-                    .build()
-                    .map_err(|e| crate::errors::corrupt_item("delete", e))?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<_, StoreError>>()?;
-        for attempt in 0.. {
-            let output = client
-                .batch_write_item()
-                .request_items(table, pending)
-                .send()
-                .await
-                .map_err(|e| store_error("deleting", e))?;
-            pending = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-            if pending.is_empty() {
-                break;
-            }
-            if attempt >= 10 {
-                return Err(StoreError::new(StoreErrorKind::Transient, "deletes left unprocessed after 10 attempts"));
-            }
-            tokio::time::sleep(connector_core::retry::backoff(attempt)).await;
-        }
-    }
-    Ok(())
 }

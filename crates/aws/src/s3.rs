@@ -7,14 +7,14 @@ use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
 use chrono::{DateTime, Utc};
 use connector_core::model::{Connection, ObjectMeta};
-use connector_core::ports::{ObjectBody, ObjectSource, SourceConnector, SourceError};
-use futures::stream::{self, BoxStream};
-use futures::TryStreamExt;
+use connector_core::ports::{ListCursor, ListPage, ObjectBody, ObjectSource, SourceConnector, SourceError};
 use tracing::instrument;
 
 /// Opens connections' buckets through their roles.
 pub struct RoleConnector {
     pub aws: Aws,
+    /// Keys a listing page asks for (S3's default and maximum: 1,000).
+    pub page_size: Option<i32>,
 }
 
 /// STS session names allow `[\w+=,.@-]`, 2 to 64 characters; they show in the customer's CloudTrail.
@@ -52,6 +52,7 @@ impl SourceConnector for RoleConnector {
             client: self.aws.s3(&connection.region, credentials),
             bucket: connection.bucket.clone(),
             owner: connection.account_id.clone(),
+            page_size: self.page_size,
         }))
     }
 }
@@ -62,6 +63,7 @@ pub struct S3Source {
     pub bucket: String,
     /// Sent as ExpectedBucketOwner on every call: a bucket re-created by another account is refused.
     pub owner: String,
+    pub page_size: Option<i32>,
 }
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
@@ -70,46 +72,37 @@ fn to_chrono(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
 
 #[async_trait]
 impl ObjectSource for S3Source {
-    fn list<'a>(&'a self, prefix: Option<&'a str>) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
-        let pages = self
+    async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError> {
+        let page = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .set_prefix(prefix.map(str::to_owned))
+            .set_prefix(Some(cursor.prefix.clone()).filter(|p| !p.is_empty()))
+            .set_continuation_token(cursor.token.clone())
+            .set_delimiter(cursor.fan_out.then(|| "/".to_owned()))
+            .set_max_keys(self.page_size)
             .expected_bucket_owner(&self.owner)
-            .into_paginator()
-            .send();
-        let bucket = self.bucket.clone();
-        let pages = stream::unfold(Some(pages), move |pages| {
-            let bucket = bucket.clone();
-            async move {
-                let mut pages = pages?;
-                match pages.next().await? {
-                    Ok(page) => Some((Ok(page), Some(pages))),
-                    Err(e) => Some((Err(source_error(format!("listing bucket {bucket}"), e)), None)),
-                }
-            }
+            .send()
+            .await
+            .map_err(|e| source_error(format!("listing bucket {}", self.bucket), e))?;
+        let objects = page.contents.unwrap_or_default().into_iter().filter_map(|o| {
+            Some(ObjectMeta {
+                key: o.key?,
+                etag: o.e_tag.unwrap_or_default(),
+                size: o.size.unwrap_or(0).max(0) as u64,
+                last_modified: o.last_modified.as_ref().map(to_chrono)?,
+                storage_class: o.storage_class.map(|c| c.as_str().to_owned()),
+            })
         });
-        Box::pin(
-            pages
-                .map_ok(|page| {
-                    let objects = page.contents.unwrap_or_default().into_iter().filter_map(|o| {
-                        Some(Ok(ObjectMeta {
-                            key: o.key?,
-                            etag: o.e_tag.unwrap_or_default(),
-                            size: o.size.unwrap_or(0).max(0) as u64,
-                            last_modified: o.last_modified.as_ref().map(to_chrono)?,
-                            storage_class: o.storage_class.map(|c| c.as_str().to_owned()),
-                        }))
-                    });
-                    stream::iter(objects)
-                })
-                .try_flatten(),
-        )
+        Ok(ListPage {
+            objects: objects.collect(),
+            prefixes: page.common_prefixes.unwrap_or_default().into_iter().filter_map(|p| p.prefix).collect(),
+            next_token: page.next_continuation_token.filter(|_| page.is_truncated == Some(true)),
+        })
     }
 
-    #[instrument(skip_all, fields(key = %object.key))]
-    async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError> {
+    #[instrument(skip_all, fields(key = %object.key, from))]
+    async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
         let output = self
             .client
             .get_object()
@@ -117,6 +110,7 @@ impl ObjectSource for S3Source {
             .key(&object.key)
             // Exactly the listed version: a replaced object is the next sync's business.
             .if_match(&object.etag)
+            .set_range((from > 0).then(|| format!("bytes={from}-")))
             .expected_bucket_owner(&self.owner)
             .send()
             .await

@@ -9,6 +9,7 @@
 //! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
 //! | outcome     | `CONN#<id>`        | `OBJ#<key>`                      | latest outcome for the key; the ledger; TTL `expires_at` |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339>#<run>`  | one per sync run                    |
+//! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n>`    | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 
 use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
@@ -16,14 +17,72 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, Tr
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
-use connector_core::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
+use connector_core::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, SyncRun};
 use connector_core::ports::{Lease, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use connector_core::template::Template;
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 use tracing::instrument;
 
+/// The keys of every item under one partition key, or of those whose sort key starts with `sk_prefix`.
+pub(crate) async fn partition_keys(
+    client: &Client,
+    table: &str,
+    pk: String,
+    sk_prefix: Option<&str>,
+) -> Result<Vec<Item>, StoreError> {
+    let mut query = client.query().table_name(table).expression_attribute_values(":pk", s(pk));
+    query = match sk_prefix {
+        Some(prefix) => query
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":prefix", s(prefix)),
+        None => query.key_condition_expression("pk = :pk"),
+    };
+    let mut items = query.projection_expression("pk, sk").into_paginator().items().send();
+    let mut keys = Vec::new();
+    while let Some(item) = items.next().await {
+        keys.push(item.map_err(|e| store_error("listing keys to delete", e))?);
+    }
+    Ok(keys)
+}
+
+/// BatchWriteItem deletes, 25 a request, unprocessed ones retried.
+pub(crate) async fn delete_keys(client: &Client, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+    for chunk in keys.chunks(25) {
+        let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+            .iter()
+            .map(|k| {
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(k.clone()))
+                    .build()
+                    .map_err(|e| crate::errors::corrupt_item("delete", e))?;
+                Ok(aws_sdk_dynamodb::types::WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for attempt in 0.. {
+            let output = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| store_error("deleting", e))?;
+            pending = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            if attempt >= 10 {
+                return Err(StoreError::new(StoreErrorKind::Transient, "deletes left unprocessed after 10 attempts"));
+            }
+            tokio::time::sleep(connector_core::retry::backoff(attempt)).await;
+        }
+    }
+    Ok(())
+}
+
 pub const STATUS_INDEX: &str = "by-status";
+
+/// A DynamoDB item holds at most 400 KB; a checkpoint (its pending objects) may be larger.
+const CHECKPOINT_PIECE: usize = 350 * 1024;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -62,7 +121,26 @@ pub enum CreateConnectionError {
     Store(#[from] StoreError),
 }
 
+fn checkpoint_sk(generation: &str, piece: usize) -> String {
+    format!("CHECKPOINT#{generation}#{piece:05}")
+}
+
 impl StateTable {
+    /// Deletes a connection's checkpoint pieces, but those of `keep`'s generation.
+    async fn delete_checkpoints(&self, connection_id: &str, keep: Option<&str>) -> Result<(), StoreError> {
+        let keys =
+            partition_keys(&self.client, &self.table, format!("CONN#{connection_id}"), Some("CHECKPOINT#")).await?;
+        let kept = keep.map(|generation| format!("CHECKPOINT#{generation}#"));
+        let stale = keys
+            .into_iter()
+            .filter(|k| match (k.get("sk"), &kept) {
+                (Some(AttributeValue::S(sk)), Some(kept)) => !sk.starts_with(kept.as_str()),
+                _ => true,
+            })
+            .collect();
+        delete_keys(&self.client, &self.table, stale).await
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         StateTable { client, table: table.into() }
     }
@@ -521,7 +599,7 @@ impl SyncStore for StateTable {
                 .expression_attribute_values(":sync", sync.clone());
             if with_status {
                 request = request
-                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until")
+                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until, checkpoint_generation, checkpoint_pieces")
                     .condition_expression("lease_owner = :owner AND #status = :before")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":status", s(end.connection.status.as_str()))
@@ -529,7 +607,9 @@ impl SyncStore for StateTable {
                     .expression_attribute_values(":before", s(end.status_before.as_str()));
             } else {
                 request = request
-                    .update_expression("SET #sync = :sync REMOVE lease_owner, lease_until")
+                    .update_expression(
+                        "SET #sync = :sync REMOVE lease_owner, lease_until, checkpoint_generation, checkpoint_pieces",
+                    )
                     .condition_expression("lease_owner = :owner");
             }
             request.expression_attribute_names("#sync", "sync").send()
@@ -538,9 +618,68 @@ impl SyncStore for StateTable {
             // An operator changed the status during the run (paused it): keep theirs, save ours.
             Err(e) if change_status && e.kind == StoreErrorKind::Conflict => {
                 update(false).await.map_err(|e| store_error("finishing the run", e))?;
-                Ok(())
             }
-            other => other.map(|_| ()),
+            other => other.map(|_| ())?,
         }
+        // The run is over: its checkpoints, if it handed over, are no longer named by anything.
+        self.delete_checkpoints(&end.connection.id, None).await
+    }
+
+    #[instrument(skip(self))]
+    async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(item) = self.get(connection_key(connection_id), "reading the checkpoint").await? else {
+            return Ok(None);
+        };
+        let (Some(AttributeValue::S(generation)), Some(AttributeValue::N(pieces))) =
+            (item.get("checkpoint_generation"), item.get("checkpoint_pieces"))
+        else {
+            return Ok(None);
+        };
+        let pieces: usize = pieces.parse().map_err(|e| corrupt_item("checkpoint", e))?;
+        let mut json = Vec::new();
+        for i in 0..pieces {
+            let piece = self
+                .get(key(format!("CONN#{connection_id}"), &checkpoint_sk(generation, i)), "reading the checkpoint")
+                .await?
+                .ok_or_else(|| corrupt_item("checkpoint", format!("piece {i} of {generation} is missing")))?;
+            let Some(AttributeValue::B(bytes)) = piece.get("data") else {
+                return Err(corrupt_item("checkpoint", "a piece has no data"));
+            };
+            json.extend_from_slice(bytes.as_ref());
+        }
+        serde_json::from_slice(&json).map(Some).map_err(|e| corrupt_item("checkpoint", e))
+    }
+
+    #[instrument(skip(self, checkpoint), fields(run_id = %checkpoint.run_id))]
+    async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(checkpoint).map_err(|e| corrupt_item("checkpoint", e))?;
+        // The pieces go under this invocation's own name first; then one conditional write names them
+        // and lets the lease go, so a reader sees the old checkpoint or the new one, never a mix.
+        let pieces: Vec<&[u8]> = json.chunks(CHECKPOINT_PIECE).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut item = key(format!("CONN#{connection_id}"), &checkpoint_sk(owner, i));
+            item.insert("data".into(), AttributeValue::B(aws_smithy_types::Blob::new(*piece)));
+            self.put(item, "saving the checkpoint").await?;
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(connection_id)))
+            .update_expression(
+                "SET checkpoint_generation = :generation, checkpoint_pieces = :pieces REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":generation", s(owner))
+            .expression_attribute_values(":pieces", n(pieces.len() as i64))
+            .send()
+            .await
+            .map_err(|e| store_error("handing over", e))?;
+        // Earlier checkpoints of the run are no longer named; a failure here leaves litter that the
+        // run's end removes.
+        if let Err(e) = self.delete_checkpoints(connection_id, Some(owner)).await {
+            tracing::warn!(error = %e, "could not delete earlier checkpoints");
+        }
+        Ok(())
     }
 }

@@ -478,6 +478,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = connector.sync(&connection_id).await;
             let (value, code) = match &outcome {
                 Ok(SyncOutcome::Completed(run)) => (json!({"outcome": "completed", "run": run}), ExitCode::SUCCESS),
+                // Not without a deadline, which the CLI does not set; here for completeness.
+                Ok(SyncOutcome::HandedOver { run_id, hand_overs, counts }) => (
+                    json!({"outcome": "handed_over", "run_id": run_id, "hand_overs": hand_overs, "counts": counts}),
+                    ExitCode::SUCCESS,
+                ),
                 Ok(SyncOutcome::LeaseHeld { owner, until }) => {
                     (json!({"outcome": "lease_held", "owner": owner, "until": until}), ExitCode::SUCCESS)
                 }

@@ -37,16 +37,50 @@ fn peek<R: Read>(
     Ok((head, Cursor::new(replay).chain(reader)))
 }
 
+/// A decoded object body and how it was encoded, which a hand-over needs to find its place again.
+pub struct Decoded<'a> {
+    pub text: Box<dyn BufRead + Send + 'a>,
+    pub gzip: bool,
+    /// Bytes of byte-order mark removed.
+    pub bom: u64,
+}
+
 /// Wraps a raw object body in the decoding chain: [gzip] -> BOM removed -> buffered.
-pub fn decoded<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Box<dyn BufRead + Send + 'a>> {
+pub fn decode<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Decoded<'a>> {
     let (head, raw) = peek(raw, GZIP_MAGIC.len(), |_| true)?;
-    let text: Box<dyn Read + Send + 'a> = match detect_compression(&head) {
+    let compression = detect_compression(&head);
+    let text: Box<dyn Read + Send + 'a> = match compression {
         // Multi-member: `cat a.gz b.gz` is a valid gzip file and must yield both members.
         Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::with_capacity(BUFFER, raw))),
         Compression::None => Box::new(raw),
     };
-    let (_, text) = peek(text, UTF8_BOM.len(), |head| head != UTF8_BOM)?;
-    Ok(Box::new(BufReader::with_capacity(BUFFER, text)))
+    let (head, text) = peek(text, UTF8_BOM.len(), |head| head != UTF8_BOM)?;
+    let bom = if head == UTF8_BOM { UTF8_BOM.len() as u64 } else { 0 };
+    Ok(Decoded { text: Box::new(BufReader::with_capacity(BUFFER, text)), gzip: compression == Compression::Gzip, bom })
+}
+
+/// [`decode`], for callers that need only the text.
+pub fn decoded<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Box<dyn BufRead + Send + 'a>> {
+    decode(raw).map(|d| d.text)
+}
+
+/// The decoded text from `offset` on, after a hand-over. A plain object's `raw` body already starts
+/// there (a ranged GET from `offset` + the byte-order mark); a gzip stream cannot be entered in the
+/// middle, so its `raw` body starts at byte 0 and the text before `offset` is decoded and dropped.
+pub fn decoded_from<'a, R: Read + Send + 'a>(
+    raw: R,
+    gzip: bool,
+    offset: u64,
+) -> io::Result<Box<dyn BufRead + Send + 'a>> {
+    if !gzip {
+        return Ok(Box::new(BufReader::with_capacity(BUFFER, raw)));
+    }
+    let mut text = decode(raw)?.text;
+    let skipped = io::copy(&mut (&mut text).take(offset), &mut io::sink())?;
+    if skipped < offset {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than its checkpoint"));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ pub async fn dispatch(
     Ok(summary)
 }
 
-async fn invoke_with_retries(
+pub async fn invoke_with_retries(
     invoker: &dyn WorkerInvoker,
     request: &WorkerRequest,
     max_attempts: u32,

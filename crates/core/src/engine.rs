@@ -1,8 +1,8 @@
 //! The sync engine: one run of one connection, from lease to watermark, over the ports.
 //!
 //! ```text
-//! lease -> assume role -> list (keep candidates) -> ledger lookup -> select
-//!   -> for each object, oldest first: GetObject -> [gzip] -> [BOM] -> parser -> mapper
+//! lease -> [checkpoint] -> assume role -> list prefixes in parallel, page by page (keep what is new)
+//!   -> for each selected object, oldest first: GetObject -> [gzip] -> [BOM] -> parser -> mapper
 //!        -> batches of 25 -> several BatchWriteItems in flight -> outcome in the ledger
 //!   -> run record + sync state + watermark, lease released
 //! ```
@@ -10,16 +10,27 @@
 //! Parsing is synchronous (csv, serde_json) and runs on a blocking thread reading the S3 body through
 //! a bridge; records flow to the async writers through a bounded channel, so memory stays bounded by
 //! the channel and the writes in flight, whatever the object's size.
+//!
+//! A run may outlive one invocation (Lambda stops at 15 minutes). Given a time to hand over, the
+//! engine stops at the next listing page or record boundary once it has passed, waits for the writes
+//! in flight, and saves a [`Checkpoint`]: the prefixes still to list with their continuation tokens,
+//! the selected objects not finished, and the byte offset of the next record of the object in
+//! progress. The next invocation takes the lease and goes on from there; every row before the offset
+//! was written, none after it was, and record ids do not depend on the invocation.
 
-use crate::decode::decoded;
+use crate::decode::{decode, decoded_from};
 use crate::mapping::{Mapper, Record};
-use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, RunCounts, SyncResult, SyncRun};
+use crate::model::{
+    Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta,
+    RunCounts, SyncResult, SyncRun,
+};
 use crate::parse::{parse_rows, FileError, ParseOptions, ParseSummary};
 use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::{stream, StreamExt, TryStreamExt};
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -41,8 +52,13 @@ pub struct SyncConfig {
     pub lease_duration: TimeDelta,
     /// How long past the overlap an outcome stays in the ledger (its DynamoDB TTL).
     pub ledger_retention: TimeDelta,
-    /// Records handed from the parser thread to the writers at a time.
+    /// Records handed from the parser thread to the writers at a time; also how often the parser
+    /// looks at the clock for a hand-over.
     pub handoff_rows: usize,
+    /// Listing pages fetched at once, one per prefix.
+    pub list_concurrency: usize,
+    /// List the folder's first level with a delimiter and each sub-folder on its own, in parallel.
+    pub list_fan_out: bool,
 }
 
 impl Default for SyncConfig {
@@ -53,6 +69,8 @@ impl Default for SyncConfig {
             lease_duration: TimeDelta::minutes(20),
             ledger_retention: TimeDelta::days(30),
             handoff_rows: 1000,
+            list_concurrency: 8,
+            list_fan_out: true,
         }
     }
 }
@@ -62,6 +80,9 @@ impl Default for SyncConfig {
 pub enum SyncOutcome {
     /// The run finished (succeeded, partial or needs_reauth) and was recorded.
     Completed(SyncRun),
+    /// The time to hand over came: the run's checkpoint is saved and the lease released; another
+    /// invocation goes on with it.
+    HandedOver { run_id: String, hand_overs: u32, counts: RunCounts },
     /// Another worker holds the lease; nothing was done.
     LeaseHeld { owner: String, until: DateTime<Utc> },
     /// A run for this scheduled event already finished (a second delivery); nothing was done.
@@ -89,6 +110,8 @@ pub enum SyncError {
 enum Stop {
     Access(String),
     Transient(String),
+    /// Time to hand over to the next invocation; the checkpoint is up to date.
+    HandOver,
 }
 
 pub struct Engine<'a> {
@@ -99,23 +122,53 @@ pub struct Engine<'a> {
     pub config: SyncConfig,
 }
 
-/// Accumulates a run as it goes.
+/// Accumulates a run as it goes: what a checkpoint saves, and what only this invocation needs.
 struct RunState {
-    counts: RunCounts,
+    progress: Checkpoint,
+    /// This invocation, which holds the lease.
+    owner: String,
+    pending: VecDeque<ObjectMeta>,
     oldest_unfinished: Option<DateTime<Utc>>,
-    listing_started: Option<DateTime<Utc>>,
     lease_until: DateTime<Utc>,
+    hand_over_at: Option<Instant>,
+    /// Whether this invocation has done anything yet; it hands over only after it has, so every
+    /// invocation moves the run on.
+    progressed: bool,
+}
+
+impl RunState {
+    fn hand_over_due(&self) -> bool {
+        self.progressed && self.hand_over_at.is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+/// One invocation's part of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'r> {
+    pub connection_id: &'r str,
+    /// Owns the lease; a new run takes it as its run id, a resumed run keeps its own.
+    pub invocation_id: &'r str,
+    /// The scheduled event that asked for the sync, if any (EventBridge delivers at least once).
+    pub schedule_run: Option<&'r str>,
+    /// When to stop and hand over to a new invocation; `None` runs to the end.
+    pub hand_over_at: Option<Instant>,
 }
 
 impl Engine<'_> {
-    /// Syncs one connection. `run_id` identifies the run and owns the lease; `schedule_run`, the
-    /// scheduled event that asked for it, if any (EventBridge delivers at least once).
+    /// Syncs one connection to the end in this call. `run_id` identifies the run and owns the lease.
     pub async fn sync(
         &self,
         connection_id: &str,
         run_id: &str,
         schedule_run: Option<&str>,
     ) -> Result<SyncOutcome, SyncError> {
+        self.run_invocation(Invocation { connection_id, invocation_id: run_id, schedule_run, hand_over_at: None }).await
+    }
+
+    /// Syncs one connection, or goes on with the run a checkpoint left, until it finishes or it is
+    /// time to hand over.
+    pub async fn run_invocation(&self, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
+        let connection_id = call.connection_id;
         let connection = self
             .store
             .connection(connection_id)
@@ -132,7 +185,8 @@ impl Engine<'_> {
             })?;
         let started = self.clock.now();
         let lease_until = started + self.config.lease_duration;
-        match self.store.acquire_lease(&connection.id, run_id, started, lease_until, schedule_run).await? {
+        let owner = call.invocation_id;
+        match self.store.acquire_lease(&connection.id, owner, started, lease_until, call.schedule_run).await? {
             Lease::Acquired => {}
             Lease::Held { owner, until } => {
                 info!(%owner, %until, "lease held by another worker; exiting");
@@ -143,33 +197,65 @@ impl Engine<'_> {
                 return Ok(SyncOutcome::AlreadySynced { schedule_run });
             }
         }
-        let mut state =
-            RunState { counts: RunCounts::default(), oldest_unfinished: None, listing_started: None, lease_until };
+        // Read under the lease: a checkpoint is only written by the lease's holder.
+        let mut progress = match self.store.checkpoint(&connection.id).await? {
+            Some(checkpoint) => {
+                info!(run_id = %checkpoint.run_id, hand_overs = checkpoint.hand_overs, "going on from a checkpoint");
+                checkpoint
+            }
+            None => Checkpoint {
+                run_id: owner.to_owned(),
+                started_at: started,
+                schedule_run: call.schedule_run.map(str::to_owned),
+                hand_overs: 0,
+                counts: RunCounts::default(),
+                cutoff: selection::cutoff(connection.sync.watermark, started, &self.config.selection),
+                listing_started: started,
+                listing: vec![ListCursor::new(connection.folder.as_deref(), self.config.list_fan_out)],
+                pending: Vec::new(),
+                file: None,
+            },
+        };
+        let mut state = RunState {
+            pending: std::mem::take(&mut progress.pending).into(),
+            progress,
+            owner: owner.to_owned(),
+            oldest_unfinished: None,
+            lease_until,
+            hand_over_at: call.hand_over_at,
+            progressed: false,
+        };
+        let run_id = state.progress.run_id.clone();
         let stop = self
-            .run(&connection, &template, run_id, &mut state)
-            .instrument(info_span!("sync", connection_id = %connection.id, run_id))
+            .run(&connection, &template, &mut state)
+            .instrument(info_span!("sync", connection_id = %connection.id, %run_id))
             .await
             .err();
         let (result, error) = match stop {
-            None if state.counts.files_failed + state.counts.files_partial > 0 => (SyncResult::Partial, None),
+            Some(Stop::HandOver) => return self.hand_over(&connection, owner, state).await,
+            None if state.progress.counts.files_failed + state.progress.counts.files_partial > 0 => {
+                (SyncResult::Partial, None)
+            }
             None => (SyncResult::Succeeded, None),
             Some(Stop::Access(e)) => (SyncResult::NeedsReauth, Some(e)),
             Some(Stop::Transient(e)) => (SyncResult::Failed, Some(e)),
         };
+        let progress = &state.progress;
         let watermark_before = connection.sync.watermark;
         // Access problems advance nothing; otherwise a completed listing moves the watermark, never
         // past what is unfinished.
-        let watermark_after = match (result, state.listing_started) {
+        let listed = progress.listing.is_empty().then_some(progress.listing_started);
+        let watermark_after = match (result, listed) {
             (SyncResult::NeedsReauth, _) | (_, None) => watermark_before,
             (_, Some(listed)) => Some(selection::next_watermark(watermark_before, listed, state.oldest_unfinished)),
         };
         let run = SyncRun {
-            run_id: run_id.to_owned(),
+            run_id: run_id.clone(),
             connection_id: connection.id.clone(),
-            started_at: started,
+            started_at: progress.started_at,
             finished_at: self.clock.now(),
             result,
-            counts: state.counts,
+            counts: progress.counts.clone(),
             error,
             watermark_before,
             watermark_after,
@@ -189,10 +275,10 @@ impl Engine<'_> {
         updated.sync.last_counts = run.counts.clone();
         if result != SyncResult::Failed {
             updated.sync.last_schedule_run =
-                schedule_run.map(str::to_owned).or(connection.sync.last_schedule_run.clone());
+                progress.schedule_run.clone().or(connection.sync.last_schedule_run.clone());
         }
         self.store
-            .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, run_id)
+            .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
         if result == SyncResult::Failed {
@@ -201,77 +287,147 @@ impl Engine<'_> {
         Ok(SyncOutcome::Completed(run))
     }
 
-    async fn run(
-        &self,
-        connection: &Connection,
-        template: &Template,
-        run_id: &str,
-        state: &mut RunState,
-    ) -> Result<(), Stop> {
-        let source = self.connector.connect(connection).await.map_err(|e| access_stop(connection, e))?;
-        let cutoff = selection::cutoff(connection.sync.watermark, self.clock.now(), &self.config.selection);
-        let listing_started = self.clock.now();
-        // Keep only candidates: memory follows what is new, not the size of the bucket.
-        let mut candidates = Vec::new();
-        let mut listing = source.list(connection.folder.as_deref());
-        while let Some(object) = listing.next().await {
-            let object = object.map_err(|e| access_stop(connection, e))?;
-            state.counts.objects_listed += 1;
-            if object.last_modified >= cutoff {
-                candidates.push(object);
-            }
-        }
-        drop(listing);
-        state.listing_started = Some(listing_started);
-        let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-        let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
-        let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
-        state.counts.objects_selected = (selection.import.len() + selection.settle.len()) as u64;
+    /// Saves where the run stands and lets the lease go, for the next invocation.
+    async fn hand_over(&self, connection: &Connection, owner: &str, state: RunState) -> Result<SyncOutcome, SyncError> {
+        let mut checkpoint = state.progress;
+        checkpoint.pending = state.pending.into();
+        checkpoint.hand_overs += 1;
+        self.store.hand_over(&connection.id, owner, &checkpoint).await?;
         info!(
-            listed = state.counts.objects_listed,
-            to_import = selection.import.len(),
-            to_settle = selection.settle.len(),
-            already_done = selection.already_done,
-            %cutoff,
-            "selected objects"
+            hand_overs = checkpoint.hand_overs,
+            prefixes_to_list = checkpoint.listing.len(),
+            objects_pending = checkpoint.pending.len(),
+            file = checkpoint.file.as_ref().map(|f| f.key.as_str()).unwrap_or(""),
+            offset = checkpoint.file.as_ref().map(|f| f.position.offset).unwrap_or(0),
+            "handing over to the next invocation"
         );
-        for (object, status, reason) in &selection.settle {
-            let outcome = self.outcome(
-                object,
-                *status,
-                Some(reason.clone()),
-                &ParseSummary::default(),
-                0,
-                run_id,
-                Instant::now(),
-            );
-            self.record(connection, &outcome, state).await?;
-        }
+        Ok(SyncOutcome::HandedOver {
+            run_id: checkpoint.run_id,
+            hand_overs: checkpoint.hand_overs,
+            counts: checkpoint.counts,
+        })
+    }
+
+    async fn run(&self, connection: &Connection, template: &Template, state: &mut RunState) -> Result<(), Stop> {
+        let source = self.connector.connect(connection).await.map_err(|e| access_stop(connection, e))?;
+        self.list(source.as_ref(), connection, template, state).await?;
         let mapper = Arc::new(Mapper::new(template.clone()));
-        for (i, object) in selection.import.iter().enumerate() {
+        while let Some(object) = state.pending.front().cloned() {
+            if state.progress.file.is_none() && state.hand_over_due() {
+                return Err(Stop::HandOver);
+            }
+            let resume = state.progress.file.take().filter(|f| f.key == object.key && f.etag == object.etag);
             let result = async {
-                self.renew_lease(connection, run_id, state).await?;
-                let outcome = self.import(source.as_ref(), connection, template, &mapper, object, run_id).await?;
-                self.record(connection, &outcome, state).await
+                self.renew_lease(connection, state).await?;
+                let run_id = state.progress.run_id.clone();
+                let hand_over_at = state.hand_over_at;
+                match self
+                    .import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at)
+                    .await?
+                {
+                    FileRun::Done(outcome) => self.record(connection, &outcome, state).await,
+                    FileRun::Paused(checkpoint) => {
+                        state.progress.file = Some(*checkpoint);
+                        Err(Stop::HandOver)
+                    }
+                }
             }
             .instrument(info_span!("object", key = %object.key, etag = %object.etag, size = object.size))
             .await;
-            if let Err(stop) = result {
-                // This object and every later one stay unfinished; the watermark waits for them.
-                state.oldest_unfinished = selection.import[i..].iter().map(|o| o.last_modified).min();
-                return Err(stop);
+            match result {
+                Ok(()) => {
+                    state.pending.pop_front();
+                    state.progressed = true;
+                }
+                Err(Stop::HandOver) => return Err(Stop::HandOver),
+                Err(stop) => {
+                    // This object and every later one stay unfinished; the watermark waits for them.
+                    state.oldest_unfinished = state.pending.iter().map(|o| o.last_modified).min();
+                    return Err(stop);
+                }
             }
         }
         Ok(())
     }
 
-    async fn renew_lease(&self, connection: &Connection, run_id: &str, state: &mut RunState) -> Result<(), Stop> {
+    /// Lists what the run has still to list, a page per prefix at a time and several prefixes at once,
+    /// keeping only the selected objects: memory follows what is new, not the size of the bucket.
+    async fn list(
+        &self,
+        source: &dyn ObjectSource,
+        connection: &Connection,
+        template: &Template,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let cutoff = state.progress.cutoff;
+        while !state.progress.listing.is_empty() {
+            if state.hand_over_due() {
+                return Err(Stop::HandOver);
+            }
+            let take = self.config.list_concurrency.clamp(1, state.progress.listing.len());
+            let cursors: Vec<ListCursor> = state.progress.listing.drain(..take).collect();
+            let pages = futures::future::join_all(cursors.iter().map(|cursor| source.list_page(cursor))).await;
+            let mut candidates = Vec::new();
+            let mut failure = None;
+            for (mut cursor, page) in cursors.into_iter().zip(pages) {
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // Listed again by the next attempt, from the same token.
+                        failure.get_or_insert(e);
+                        state.progress.listing.push(cursor);
+                        continue;
+                    }
+                };
+                state.progress.counts.objects_listed += page.objects.len() as u64;
+                candidates.extend(page.objects.into_iter().filter(|o| o.last_modified >= cutoff));
+                state.progress.listing.extend(page.prefixes.into_iter().map(|p| ListCursor::new(Some(&p), false)));
+                if let Some(token) = page.next_token {
+                    cursor.token = Some(token);
+                    state.progress.listing.push(cursor);
+                }
+            }
+            if let Some(e) = failure {
+                return Err(access_stop(connection, e));
+            }
+            let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
+            let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
+            let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
+            state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
+            for (object, status, reason) in &selection.settle {
+                let outcome = self.outcome(
+                    object,
+                    *status,
+                    Some(reason.clone()),
+                    &ParseSummary::default(),
+                    0,
+                    &state.progress.run_id,
+                    0,
+                );
+                self.record(connection, &outcome, state).await?;
+            }
+            state.pending.extend(selection.import);
+            state.progressed = true;
+        }
+        // Oldest first, ties by key, across every page and prefix.
+        state.pending.make_contiguous().sort_by(selection::processing_order);
+        info!(
+            listed = state.progress.counts.objects_listed,
+            to_import = state.pending.len(),
+            selected = state.progress.counts.objects_selected,
+            %cutoff,
+            "listing complete"
+        );
+        Ok(())
+    }
+
+    async fn renew_lease(&self, connection: &Connection, state: &mut RunState) -> Result<(), Stop> {
         let now = self.clock.now();
         if state.lease_until - now > self.config.lease_duration / 2 {
             return Ok(());
         }
         let until = now + self.config.lease_duration;
-        match self.store.acquire_lease(&connection.id, run_id, now, until, None).await.map_err(store_stop)? {
+        match self.store.acquire_lease(&connection.id, &state.owner, now, until, None).await.map_err(store_stop)? {
             Lease::Acquired => {
                 state.lease_until = until;
                 Ok(())
@@ -284,13 +440,14 @@ impl Engine<'_> {
     async fn record(&self, connection: &Connection, outcome: &FileOutcome, state: &mut RunState) -> Result<(), Stop> {
         let expires = outcome.finished_at + self.config.selection.overlap + self.config.ledger_retention;
         self.store.record_outcome(&connection.id, outcome, expires).await.map_err(store_stop)?;
-        state.counts.add_file(outcome);
+        state.progress.counts.add_file(outcome);
         info!(status = ?outcome.status, rows_imported = outcome.rows_imported, rows_rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), "object finished");
         Ok(())
     }
 
-    /// Imports one object. A bad file is an `Ok` outcome with status failed; only errors that should
-    /// stop the run (access, transient) are `Err`.
+    /// Imports one object, or goes on with it from a checkpoint. A bad file is a `Done` outcome with
+    /// status failed; only errors that should stop the run (access, transient) are `Err`.
+    #[allow(clippy::too_many_arguments)]
     async fn import(
         &self,
         source: &dyn ObjectSource,
@@ -299,45 +456,50 @@ impl Engine<'_> {
         mapper: &Arc<Mapper>,
         object: &ObjectMeta,
         run_id: &str,
-    ) -> Result<FileOutcome, Stop> {
+        resume: Option<FileCheckpoint>,
+        hand_over_at: Option<Instant>,
+    ) -> Result<FileRun, Stop> {
         let started = Instant::now();
-        if template.row_policy == RowPolicy::FailFile {
+        let elapsed_before = resume.as_ref().map_or(0, |f| f.elapsed_ms);
+        let elapsed = || elapsed_before + started.elapsed().as_millis() as u64;
+        let done = |status, reason, summary: &ParseSummary, written| {
+            Ok(FileRun::Done(self.outcome(object, status, reason, summary, written, run_id, elapsed())))
+        };
+        let mut resume = resume;
+        let validating = resume.as_ref().is_none_or(|f| !f.writing);
+        if template.row_policy == RowPolicy::FailFile && validating {
             // Validate the whole file first, so a bad row means not one record of it lands.
-            let check = self.pass(source, connection, template, mapper, object, false).await?;
-            match check {
-                Pass::Gone(reason) => {
-                    return Ok(self.outcome(
-                        object,
-                        FileStatus::Skipped,
-                        Some(reason),
-                        &ParseSummary::default(),
-                        0,
-                        run_id,
-                        started,
-                    ))
+            let from = resume.take();
+            match self.pass(source, connection, template, mapper, object, false, from.as_ref(), hand_over_at).await? {
+                Pass::Gone(reason) => return done(FileStatus::Skipped, Some(reason), &ParseSummary::default(), 0),
+                Pass::Paused(checkpoint) => {
+                    return Ok(FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms: elapsed(), ..checkpoint })))
                 }
                 Pass::Parsed { summary, file_error: Some(e), .. } => {
-                    return Ok(self.outcome(object, FileStatus::Failed, Some(e), &summary, 0, run_id, started))
+                    return done(FileStatus::Failed, Some(e), &summary, 0)
                 }
                 Pass::Parsed { summary, .. } if summary.rows_rejected > 0 => {
                     let reason = "a row was rejected and the template's row policy is fail_file".to_owned();
-                    return Ok(self.outcome(object, FileStatus::Failed, Some(reason), &summary, 0, run_id, started));
+                    return done(FileStatus::Failed, Some(reason), &summary, 0);
                 }
                 Pass::Parsed { .. } => {}
             }
         }
         let (status, reason, summary, written) = match self
-            .pass(source, connection, template, mapper, object, true)
+            .pass(source, connection, template, mapper, object, true, resume.as_ref(), hand_over_at)
             .await?
         {
             Pass::Gone(reason) => (FileStatus::Skipped, Some(reason), ParseSummary::default(), 0),
+            Pass::Paused(checkpoint) => {
+                return Ok(FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms: elapsed(), ..checkpoint })))
+            }
             Pass::Parsed { summary, file_error: Some(e), written } => (FileStatus::Failed, Some(e), summary, written),
             Pass::Parsed { summary, written, .. } if summary.rows_rejected > 0 => {
                 (FileStatus::Partial, None, summary, written)
             }
             Pass::Parsed { summary, written, .. } => (FileStatus::Imported, None, summary, written),
         };
-        Ok(self.outcome(object, status, reason, &summary, written, run_id, started))
+        done(status, reason, &summary, written)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -349,7 +511,7 @@ impl Engine<'_> {
         summary: &ParseSummary,
         rows_imported: u64,
         run_id: &str,
-        started: Instant,
+        duration_ms: u64,
     ) -> FileOutcome {
         FileOutcome {
             key: object.key.clone(),
@@ -362,14 +524,17 @@ impl Engine<'_> {
             rows_imported,
             rows_rejected: summary.rows_rejected,
             row_errors: summary.row_errors.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms,
             run_id: run_id.to_owned(),
             finished_at: self.clock.now(),
         }
     }
 
-    /// One streaming pass over an object: parse and map on a blocking thread, and when `write` is set,
-    /// write the records with up to `write_concurrency` batches in flight.
+    /// One streaming pass over an object, from its start or from a checkpoint: parse and map on a
+    /// blocking thread, and when `write` is set, write the records with up to `write_concurrency`
+    /// batches in flight. Past `hand_over_at` it stops at the next batch boundary, once every record
+    /// before it is written.
+    #[allow(clippy::too_many_arguments)]
     async fn pass(
         &self,
         source: &dyn ObjectSource,
@@ -378,8 +543,18 @@ impl Engine<'_> {
         mapper: &Arc<Mapper>,
         object: &ObjectMeta,
         write: bool,
+        resume: Option<&FileCheckpoint>,
+        hand_over_at: Option<Instant>,
     ) -> Result<Pass, Stop> {
-        let body = match source.open(object).await {
+        // A plain object is fetched from the checkpoint's byte on; gzip has to be decoded from its start.
+        let from = resume.filter(|f| !f.gzip).map_or(0, |f| f.bom + f.position.offset);
+        // A hand-over after the last row leaves nothing to fetch (S3 refuses a range past the end).
+        let opened = if from > 0 && from >= object.size {
+            Ok(Box::pin(tokio::io::empty()) as ObjectBody)
+        } else {
+            source.open(object, from).await
+        };
+        let body = match opened {
             Ok(body) => body,
             Err(e) if e.kind == SourceErrorKind::ObjectGone => return Ok(Pass::Gone(e.message)),
             Err(e) => return Err(access_stop(connection, e)),
@@ -390,19 +565,46 @@ impl Engine<'_> {
         let mapper = mapper.clone();
         let id_prefix = format!("{}#{}", object.key, object.etag.trim_matches('"'));
         let handoff = self.config.handoff_rows.max(WRITE_BATCH);
-        let options = ParseOptions { stop_at_first_row_error: !write && template.row_policy == RowPolicy::FailFile };
-        let parser = tokio::task::spawn_blocking(move || -> Result<ParseSummary, FileError> {
-            let mut input = decoded(reader)?;
-            let mut batch = Vec::with_capacity(handoff);
-            let mut emit = |record: Record| {
-                if !write {
-                    return ControlFlow::Continue(());
+        let stop_at_first_row_error = !write && template.row_policy == RowPolicy::FailFile;
+        let resume = resume.cloned();
+        let written_before = resume.as_ref().map_or(0, |f| f.rows_imported);
+        let parser = tokio::task::spawn_blocking(move || -> Result<(ParseSummary, bool, u64), FileError> {
+            let (mut input, gzip, bom) = match &resume {
+                None => {
+                    let decoded = decode(reader)?;
+                    (decoded.text, decoded.gzip, decoded.bom)
                 }
-                batch.push(record);
-                if batch.len() >= handoff
-                    && sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(handoff))).is_err()
-                {
-                    return ControlFlow::Break(()); // the writers stopped: their error is reported
+                Some(f) => (decoded_from(reader, f.gzip, f.position.offset)?, f.gzip, f.bom),
+            };
+            let options = ParseOptions {
+                stop_at_first_row_error,
+                resume: resume.map(|f| {
+                    let so_far = ParseSummary {
+                        rows_read: f.rows_read,
+                        rows_rejected: f.rows_rejected,
+                        row_errors: f.row_errors,
+                        ..ParseSummary::default()
+                    };
+                    (f.position, so_far)
+                }),
+            };
+            let mut batch = Vec::with_capacity(handoff);
+            let mut since_check = 0;
+            let mut emit = |record: Record| {
+                if write {
+                    batch.push(record);
+                    if batch.len() >= handoff
+                        && sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(handoff))).is_err()
+                    {
+                        return ControlFlow::Break(()); // the writers stopped: their error is reported
+                    }
+                }
+                since_check += 1;
+                if since_check >= handoff {
+                    since_check = 0;
+                    if hand_over_at.is_some_and(|at| Instant::now() >= at) {
+                        return ControlFlow::Break(());
+                    }
                 }
                 ControlFlow::Continue(())
             };
@@ -410,7 +612,7 @@ impl Engine<'_> {
             if !batch.is_empty() {
                 let _ = sender.blocking_send(batch);
             }
-            Ok(summary)
+            Ok((summary, gzip, bom))
         });
         let imported_at = self.clock.now();
         // poll_fn, not unfold with an async closure: with the latter rustc cannot prove the sync
@@ -425,7 +627,7 @@ impl Engine<'_> {
                 async move { self.sink.put(batch).await.map(|()| n) }
             })
             .buffer_unordered(self.config.write_concurrency.max(1))
-            .try_fold(0u64, |total, n| futures::future::ready(Ok(total + n)))
+            .try_fold(written_before, |total, n| futures::future::ready(Ok(total + n)))
             .await;
         let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         let written = written.map_err(store_stop)?;
@@ -433,7 +635,24 @@ impl Engine<'_> {
             return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)));
         }
         Ok(match parsed {
-            Ok(summary) => Pass::Parsed { summary, file_error: None, written },
+            // Every record before the position is written (the writers drained above).
+            Ok((summary, gzip, bom)) if summary.resume_at.is_some() => {
+                let position = summary.resume_at.clone().unwrap_or_default();
+                Pass::Paused(FileCheckpoint {
+                    key: object.key.clone(),
+                    etag: object.etag.clone(),
+                    writing: write,
+                    position,
+                    gzip,
+                    bom,
+                    rows_read: summary.rows_read,
+                    rows_rejected: summary.rows_rejected,
+                    row_errors: summary.row_errors,
+                    rows_imported: written,
+                    elapsed_ms: 0,
+                })
+            }
+            Ok((summary, ..)) => Pass::Parsed { summary, file_error: None, written },
             Err(e) => {
                 warn!(error = %e, "file failed");
                 Pass::Parsed { summary: ParseSummary::default(), file_error: Some(file_error_reason(&e)), written }
@@ -442,9 +661,21 @@ impl Engine<'_> {
     }
 }
 
+/// How far one invocation got with an object.
+enum FileRun {
+    Done(FileOutcome),
+    Paused(Box<FileCheckpoint>),
+}
+
 enum Pass {
     Gone(String),
-    Parsed { summary: ParseSummary, file_error: Option<String>, written: u64 },
+    Parsed {
+        summary: ParseSummary,
+        file_error: Option<String>,
+        written: u64,
+    },
+    /// Stopped at a record boundary to hand over.
+    Paused(FileCheckpoint),
 }
 
 fn file_error_reason(e: &FileError) -> String {
@@ -711,5 +942,87 @@ mod tests {
         assert_eq!(run.counts.files_imported, 1, "only the unfinished file is imported again");
         assert_eq!(w.record_ids().len(), 101);
         assert_eq!(w.status(), ConnectionStatus::Active);
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Files in a root folder and sub-folders (several listing pages and prefixes), a large file, a
+    /// gzip one, and one with a bad row.
+    fn fill(bucket: &MemoryBucket) {
+        for i in 0..12 {
+            let folder = ["in/", "in/a/", "in/b/x/"][i % 3];
+            let body = format!("id,amount\nsmall{i},{i}\n");
+            bucket.put(&format!("{folder}{i:02}.csv"), &format!("\"s{i}\""), t("09T00:00:00"), body.as_bytes());
+        }
+        let rows: String = (0..500).map(|i| format!("big{i},{i}.5\r\n")).collect();
+        bucket.put("in/big.csv", "\"big\"", t("09T01:00:00"), format!("\u{feff}id,amount\r\n{rows}").as_bytes());
+        let rows: String = (0..300).map(|i| format!("gz{i},{i}\n")).collect();
+        bucket.put("in/b/zipped.csv.gz", "\"gz\"", t("09T02:00:00"), &gzip(format!("id,amount\n{rows}").as_bytes()));
+        let rows: String = (0..100).map(|i| format!("bad{i},{}\n", if i == 70 { "x" } else { "1" })).collect();
+        bucket.put("in/a/bad.csv", "\"bad\"", t("09T03:00:00"), format!("id,amount\n{rows}").as_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
+        for policy in ["skip_row", "fail_file"] {
+            let whole = World::new(policy);
+            fill(&whole.bucket);
+            let expected = whole.completed("whole").await;
+
+            let pieces = World::new(policy);
+            fill(&pieces.bucket);
+            *pieces.bucket.page_size.lock().unwrap() = 2;
+            let config = SyncConfig { handoff_rows: WRITE_BATCH, list_concurrency: 2, ..SyncConfig::default() };
+            let engine = Engine { config, ..pieces.engine() };
+            let (mut mid_listing, mut mid_file, mut invocations) = (0, 0, 0);
+            let run = loop {
+                invocations += 1;
+                let invocation = format!("invocation-{invocations}");
+                // The time to hand over has always come: each invocation does one step and stops.
+                let call = Invocation {
+                    connection_id: "c1",
+                    invocation_id: &invocation,
+                    schedule_run: None,
+                    hand_over_at: Some(Instant::now()),
+                };
+                match engine.run_invocation(call).await.unwrap() {
+                    SyncOutcome::HandedOver { run_id, hand_overs, .. } => {
+                        assert_eq!((run_id.as_str(), hand_overs), ("invocation-1", invocations));
+                        let checkpoint = pieces.store.checkpoints.lock().unwrap()["c1"].clone();
+                        mid_listing += usize::from(!checkpoint.listing.is_empty());
+                        mid_file += usize::from(checkpoint.file.is_some_and(|f| f.position.offset > 0));
+                        assert!(pieces.store.leases.lock().unwrap().is_empty(), "the lease is let go");
+                    }
+                    SyncOutcome::Completed(run) => break run,
+                    other => panic!("{other:?}"),
+                }
+            };
+            assert!(mid_listing >= 3 && mid_file >= 10, "{policy}: {mid_listing} listing, {mid_file} file hand-overs");
+            assert_eq!(*pieces.sink.records.lock().unwrap(), *whole.sink.records.lock().unwrap(), "{policy}");
+            assert_eq!(run.run_id, "invocation-1");
+            assert_eq!(
+                (run.result, &run.counts, run.watermark_after),
+                (expected.result, &expected.counts, expected.watermark_after)
+            );
+            let outcomes = |w: &World| {
+                let mut all: Vec<_> = w
+                    .store
+                    .outcomes
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .map(|o| (o.key.clone(), o.status, o.rows_read, o.rows_imported, o.row_errors.clone()))
+                    .collect();
+                all.sort_by(|a, b| a.0.cmp(&b.0));
+                all
+            };
+            assert_eq!(outcomes(&pieces), outcomes(&whole), "{policy}");
+            assert!(pieces.store.checkpoints.lock().unwrap().is_empty(), "the finished run's checkpoint is gone");
+        }
     }
 }

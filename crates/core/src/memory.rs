@@ -1,12 +1,11 @@
 //! In-memory implementations of the ports, for unit tests of the engine and anything built on it.
 
 use crate::mapping::{Record, Value};
-use crate::model::{Connection, FileOutcome, ObjectMeta, SyncRun};
+use crate::model::{Checkpoint, Connection, FileOutcome, ObjectMeta, SyncRun};
 use crate::ports::*;
 use crate::template::Template;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -18,6 +17,7 @@ pub struct MemoryStore {
     pub leases: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
     pub runs: Mutex<Vec<SyncRun>>,
+    pub checkpoints: Mutex<HashMap<String, Checkpoint>>,
 }
 
 impl MemoryStore {
@@ -97,6 +97,23 @@ impl SyncStore for MemoryStore {
         }
         self.connections.lock().unwrap().insert(end.connection.id.clone(), end.connection.clone());
         self.runs.lock().unwrap().push(end.run.clone());
+        self.checkpoints.lock().unwrap().remove(&end.connection.id);
+        Ok(())
+    }
+
+    async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.checkpoints.lock().unwrap().get(connection_id).cloned())
+    }
+
+    async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get(connection_id) {
+            Some((holder, _)) if holder == owner => {
+                leases.remove(connection_id);
+            }
+            _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
+        }
+        self.checkpoints.lock().unwrap().insert(connection_id.to_owned(), checkpoint.clone());
         Ok(())
     }
 }
@@ -132,6 +149,8 @@ impl RecordSink for MemorySink {
 #[derive(Default)]
 pub struct MemoryBucket {
     pub objects: Mutex<BTreeMap<String, (ObjectMeta, Vec<u8>)>>,
+    /// Objects a listing page holds at most (S3: 1,000); 0 means 1,000.
+    pub page_size: Mutex<usize>,
     /// When set, connecting fails with this kind.
     pub deny: Mutex<Option<SourceErrorKind>>,
 }
@@ -163,19 +182,57 @@ impl SourceConnector for MemoryBucket {
 
 #[async_trait]
 impl ObjectSource for MemorySource<'_> {
-    fn list<'a>(&'a self, prefix: Option<&'a str>) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
+    /// As S3 does: keys in order, after the token (here the last key of the previous page); with
+    /// `fan_out`, keys below a '/' after the prefix roll up into one common prefix each.
+    async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError> {
+        let page_size = match *self.0.page_size.lock().unwrap() {
+            0 => 1000,
+            n => n,
+        };
         let objects = self.0.objects.lock().unwrap();
-        let listed: Vec<_> = objects
-            .values()
-            .filter(|(m, _)| prefix.is_none_or(|p| m.key.starts_with(p)))
-            .map(|(m, _)| Ok(m.clone()))
-            .collect();
-        Box::pin(stream::iter(listed))
+        let after = cursor.token.clone().unwrap_or_default();
+        let mut page = ListPage::default();
+        let mut entries = 0;
+        let mut last = None;
+        for (key, (meta, _)) in objects.range(after.clone()..) {
+            let rolled_up = page.prefixes.last().is_some_and(|p| key.starts_with(p.as_str()));
+            if key.as_str() <= after.as_str() && cursor.token.is_some() || !key.starts_with(&cursor.prefix) || rolled_up
+            {
+                continue;
+            }
+            if entries == page_size {
+                page.next_token = last;
+                return Ok(page);
+            }
+            let rest = &key[cursor.prefix.len()..];
+            match rest.find('/').filter(|_| cursor.fan_out) {
+                Some(slash) => {
+                    let prefix = format!("{}{}", cursor.prefix, &rest[..=slash]);
+                    // The next page starts after every key under this prefix, as in S3.
+                    last = Some(format!("{prefix}\u{10FFFF}"));
+                    page.prefixes.push(prefix);
+                    entries += 1;
+                    continue;
+                }
+                None => {
+                    page.objects.push(meta.clone());
+                    entries += 1;
+                }
+            }
+            last = Some(key.clone());
+        }
+        Ok(page)
     }
 
-    async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError> {
+    async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
         match self.0.objects.lock().unwrap().get(&object.key) {
-            Some((meta, body)) if meta.etag == object.etag => Ok(Box::pin(std::io::Cursor::new(body.clone()))),
+            Some((meta, body)) if meta.etag == object.etag => {
+                // As S3 answers a range that starts past the end: 416.
+                match body.get(from as usize..).filter(|rest| !rest.is_empty() || from == 0) {
+                    Some(rest) => Ok(Box::pin(std::io::Cursor::new(rest.to_vec()))),
+                    None => Err(SourceError::new(SourceErrorKind::Other, "InvalidRange: range not satisfiable")),
+                }
+            }
             _ => Err(SourceError::new(SourceErrorKind::ObjectGone, "object deleted or replaced since listing")),
         }
     }

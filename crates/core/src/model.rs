@@ -190,3 +190,81 @@ pub struct SyncRun {
     pub watermark_before: Option<DateTime<Utc>>,
     pub watermark_after: Option<DateTime<Utc>>,
 }
+
+/// Where a listing of one prefix stands: what to ask S3 for next. Saved in a run's checkpoint, so a
+/// listing too large for one invocation goes on in the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    /// The key prefix listed ("" for the whole bucket).
+    pub prefix: String,
+    /// ListObjectsV2's continuation token; `None` before the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// List only this level (delimiter '/'): sub-folders come back as prefixes to list on their own,
+    /// in parallel.
+    #[serde(default)]
+    pub fan_out: bool,
+}
+
+impl ListCursor {
+    pub fn new(prefix: Option<&str>, fan_out: bool) -> Self {
+        ListCursor { prefix: prefix.unwrap_or_default().to_owned(), token: None, fan_out }
+    }
+}
+
+/// A record boundary in a decoded file: where parsing goes on after a hand-over.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsePosition {
+    /// Bytes of the decoded text (after gzip and the byte-order mark) before the next record; for a
+    /// JSON array, just after the last element read.
+    pub offset: u64,
+    /// Lines before the next record, so row errors keep their line numbers.
+    pub line: u64,
+    /// A delimited file's header, read once at the start of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Vec<String>>,
+}
+
+/// How far an object got before a hand-over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    pub key: String,
+    pub etag: String,
+    /// The writing pass; `false` during the validation pass of a `fail_file` template.
+    pub writing: bool,
+    pub position: ParsePosition,
+    /// Whether the object is gzip: decoded offsets cannot be fetched by range then, so the object is
+    /// read again from its start and the decoded bytes before `position.offset` are skipped.
+    pub gzip: bool,
+    /// Bytes of byte-order mark before the decoded text (plain objects).
+    pub bom: u64,
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub row_errors: Vec<RowError>,
+    pub rows_imported: u64,
+    /// Time spent on the object in earlier invocations.
+    pub elapsed_ms: u64,
+}
+
+/// What a run that outlives one invocation leaves for the next: written when it hands over, read by
+/// the next invocation, removed when the run finishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_run: Option<String>,
+    /// Invocations that handed over so far.
+    pub hand_overs: u32,
+    pub counts: RunCounts,
+    /// The selection cutoff and listing start of the run's first invocation.
+    pub cutoff: DateTime<Utc>,
+    pub listing_started: DateTime<Utc>,
+    /// Prefixes still to list; empty once the listing is complete.
+    pub listing: Vec<ListCursor>,
+    /// Selected objects not finished yet, in import order once the listing is complete.
+    pub pending: Vec<ObjectMeta>,
+    /// The object in progress (the first of `pending`), if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileCheckpoint>,
+}

@@ -6,7 +6,7 @@
 //! the file unreadable (an unterminated JSON array, a missing header column) is a [`FileError`].
 
 use crate::mapping::{FieldError, Mapper, Record};
-use crate::model::RowError;
+use crate::model::{ParsePosition, RowError};
 use crate::template::FormatKind;
 use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -27,6 +27,8 @@ pub struct ParseSummary {
     pub row_errors: Vec<RowError>,
     /// Parsing stopped early: at the first row error when asked to, or because `emit` said stop.
     pub stopped: bool,
+    /// Where to go on when `emit` said stop: just after the row it was given.
+    pub resume_at: Option<ParsePosition>,
 }
 
 /// A problem that makes the rest of a file unreadable.
@@ -40,16 +42,21 @@ pub enum FileError {
     Io(#[from] io::Error),
 }
 
-/// How to parse: stop at the first rejected row (the validation pass of `fail_file` templates).
-#[derive(Debug, Clone, Copy, Default)]
+/// How to parse.
+#[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
+    /// Stop at the first rejected row (the validation pass of `fail_file` templates).
     pub stop_at_first_row_error: bool,
+    /// Go on after a hand-over: the input starts at this position of the file, and the summary is
+    /// what was read before it (rows go on being numbered from there).
+    pub resume: Option<(ParsePosition, ParseSummary)>,
 }
 
 struct Tally<'e> {
     summary: ParseSummary,
     max_errors: usize,
     stop_on_error: bool,
+    emit_stopped: bool,
     emit: &'e mut dyn FnMut(Record) -> ControlFlow<()>,
 }
 
@@ -71,9 +78,20 @@ impl Tally<'_> {
         }
     }
 
+    /// Notes where to go on, when it was `emit` that said stop (not a row error).
+    fn stopped_at(&mut self, position: ParsePosition) {
+        if self.emit_stopped {
+            self.summary.resume_at = Some(position);
+        }
+    }
+
     fn accept(&mut self, row: u64, line: u64, result: Result<Record, FieldError>) -> ControlFlow<()> {
         let flow = match result {
-            Ok(record) => (self.emit)(record),
+            Ok(record) => {
+                let flow = (self.emit)(record);
+                self.emit_stopped = flow.is_break();
+                flow
+            }
             Err(e) => self.reject(e.at(row, line)),
         };
         if flow.is_break() {
@@ -92,16 +110,18 @@ pub fn parse_rows(
     options: ParseOptions,
     emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
 ) -> Result<ParseSummary, FileError> {
+    let (start, so_far) = options.resume.unwrap_or_default();
     let mut tally = Tally {
-        summary: ParseSummary::default(),
+        summary: ParseSummary { stopped: false, resume_at: None, ..so_far },
         max_errors: mapper.template.max_errors_recorded,
         stop_on_error: options.stop_at_first_row_error,
+        emit_stopped: false,
         emit,
     };
     match mapper.template.format.kind {
-        FormatKind::Csv | FormatKind::Tsv => parse_delimited(input, mapper, fallback_id_prefix, &mut tally)?,
-        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, &mut tally)?,
-        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, &mut tally)?,
+        FormatKind::Csv | FormatKind::Tsv => parse_delimited(input, mapper, fallback_id_prefix, start, &mut tally)?,
+        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, start, &mut tally)?,
+        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, start, &mut tally)?,
     }
     Ok(tally.summary)
 }
@@ -114,7 +134,13 @@ fn csv_error(e: csv::Error) -> FileError {
     }
 }
 
-fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally: &mut Tally) -> Result<(), FileError> {
+fn parse_delimited(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    prefix: &str,
+    start: ParsePosition,
+    tally: &mut Tally,
+) -> Result<(), FileError> {
     let format = &mapper.template.format;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter_byte())
@@ -128,11 +154,15 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
         .buffer_capacity(256 * 1024)
         .from_reader(input);
     let mut record = csv::ByteRecord::new();
-    let (positions, width) = if format.header {
+    let mut header = start.header;
+    if format.header && header.is_none() {
         if !reader.read_byte_record(&mut record).map_err(csv_error)? {
             return Ok(()); // empty file: no header, no rows
         }
-        (resolve_header(&record, mapper)?, Some(record.len()))
+        header = Some(record.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect());
+    }
+    let (positions, width) = if let Some(names) = &header {
+        (resolve_header(names, mapper)?, Some(names.len()))
     } else {
         let positions = mapper.columns().iter().map(|c| c.source.parse::<usize>().ok().map(|n| n - 1)).collect();
         (positions, None)
@@ -143,7 +173,7 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
             continue; // a blank line
         }
         let row = tally.next_row();
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = start.line + record.position().map(|p| p.line()).unwrap_or(0);
         if let Some(width) = width.filter(|&w| w != record.len()) {
             let reason = format!("expected {width} fields as in the header, found {}", record.len());
             if tally.reject(RowError { row, line, column: None, reason }).is_break() {
@@ -166,6 +196,12 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
             || format!("{prefix}#{row}"),
         );
         if tally.accept(row, line, result).is_break() {
+            let next = reader.position();
+            tally.stopped_at(ParsePosition {
+                offset: start.offset + next.byte(),
+                line: start.line + next.line() - 1,
+                header,
+            });
             return Ok(());
         }
     }
@@ -174,8 +210,7 @@ fn parse_delimited(input: &mut dyn BufRead, mapper: &Mapper, prefix: &str, tally
 
 /// Finds each template column in the header. A required column without a default must be present;
 /// a column the template reads must not appear twice.
-fn resolve_header(header: &csv::ByteRecord, mapper: &Mapper) -> Result<Vec<Option<usize>>, FileError> {
-    let names: Vec<String> = header.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect();
+fn resolve_header(names: &[String], mapper: &Mapper) -> Result<Vec<Option<usize>>, FileError> {
     let mut missing = Vec::new();
     let mut positions = Vec::new();
     for column in mapper.columns() {
@@ -199,15 +234,18 @@ fn parse_json_lines(
     input: &mut dyn BufRead,
     mapper: &Mapper,
     prefix: &str,
+    start: ParsePosition,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
     let mut buffer = Vec::with_capacity(4096);
-    let mut line = 0u64;
+    let (mut offset, mut line) = (start.offset, start.line);
     loop {
         buffer.clear();
-        if input.read_until(b'\n', &mut buffer)? == 0 {
+        let n = input.read_until(b'\n', &mut buffer)?;
+        if n == 0 {
             return Ok(());
         }
+        offset += n as u64;
         line += 1;
         if buffer.iter().all(u8::is_ascii_whitespace) {
             continue; // blank lines separate nothing in JSON Lines
@@ -218,27 +256,54 @@ fn parse_json_lines(
             Err(e) => Err(FieldError { column: None, reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()) }),
         };
         if tally.accept(row, line, result).is_break() {
+            tally.stopped_at(ParsePosition { offset, line, header: None });
             return Ok(());
         }
     }
 }
 
+/// What a resumed JSON array is read after: the input then starts just after an element, at a comma
+/// or the closing bracket, and this makes it an array again whose first element is not a row.
+const RESUMED_ARRAY: &[u8] = b"[null";
+
 fn parse_json_array(
     input: &mut dyn BufRead,
     mapper: &Mapper,
     prefix: &str,
+    start: ParsePosition,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
-    if input.fill_buf()?.is_empty() {
+    let resumed = start.offset > 0;
+    if !resumed && input.fill_buf()?.is_empty() {
         return Ok(()); // a 0-byte file has no rows
     }
-    let line = Rc::new(Cell::new(1u64));
-    let mut deserializer = serde_json::Deserializer::from_reader(LineCounter { inner: input, line: line.clone() });
+    let prefix_len = if resumed { RESUMED_ARRAY.len() as u64 } else { 0 };
+    let counter = Rc::new(Counter { line: Cell::new(start.line.max(1)), bytes: Cell::new(0), last: Cell::new(0) });
+    let reader: Box<dyn Read + '_> =
+        if resumed { Box::new(io::Cursor::new(RESUMED_ARRAY).chain(input)) } else { Box::new(input) };
+    let mut deserializer =
+        serde_json::Deserializer::from_reader(CountingReader { inner: reader, counter: counter.clone() });
+    let mut skip_first = resumed;
     let mut on_element = |element: Box<RawValue>| {
+        if std::mem::take(&mut skip_first) {
+            return ControlFlow::Continue(());
+        }
         let row = tally.next_row();
-        let at = line.get();
+        let at = counter.line.get();
         let result = map_json_object(element.get(), mapper, row, at, prefix);
-        tally.accept(row, at, result)
+        let flow = tally.accept(row, at, result);
+        if flow.is_break() {
+            // serde_json reads one byte past a number to see where it ends; that byte is not the
+            // element's.
+            let peeked = element.get().ends_with(|c: char| c.is_ascii_digit());
+            let (mut offset, mut line) = (counter.bytes.get() - prefix_len, counter.line.get());
+            if peeked {
+                offset -= 1;
+                line -= u64::from(counter.last.get() == b'\n');
+            }
+            tally.stopped_at(ParsePosition { offset: start.offset + offset, line, header: None });
+        }
+        flow
     };
     let visited = deserializer.deserialize_seq(ArrayVisitor { on_element: &mut on_element });
     let malformed = |e: serde_json::Error| {
@@ -250,6 +315,9 @@ fn parse_json_array(
     };
     match visited {
         Ok(ArrayEnd::Stopped) => Ok(()),
+        // serde_json checks for the closing bracket after a visitor that stopped early; the rest of
+        // the array was left unread on purpose.
+        Err(_) if tally.summary.stopped => Ok(()),
         Ok(ArrayEnd::Complete) => deserializer.end().map_err(malformed),
         Err(e) => Err(malformed(e)),
     }
@@ -282,17 +350,28 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
     }
 }
 
-/// Counts the lines serde_json has consumed, to place row errors in a JSON array.
-struct LineCounter<'a> {
-    inner: &'a mut dyn BufRead,
-    line: Rc<Cell<u64>>,
+/// What serde_json has consumed of a JSON array: lines, to place row errors, and bytes, to resume.
+struct Counter {
+    line: Cell<u64>,
+    bytes: Cell<u64>,
+    last: Cell<u8>,
 }
 
-impl Read for LineCounter<'_> {
+struct CountingReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    counter: Rc<Counter>,
+}
+
+impl Read for CountingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let newlines = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.line.set(self.line.get() + newlines);
+        let read = &buf[..n];
+        let counter = &self.counter;
+        counter.line.set(counter.line.get() + read.iter().filter(|&&b| b == b'\n').count() as u64);
+        counter.bytes.set(counter.bytes.get() + n as u64);
+        if let Some(&last) = read.last() {
+            counter.last.set(last);
+        }
         Ok(n)
     }
 }
@@ -613,11 +692,101 @@ mod tests {
     #[test]
     fn stop_at_first_row_error_for_validation_pass() {
         let mut reader = Cursor::new(b"id,amount\n,1\nb,2\n".to_vec());
-        let summary = parse_rows(&mut reader, &csv(), "k", ParseOptions { stop_at_first_row_error: true }, &mut |_| {
-            ControlFlow::Continue(())
-        })
+        let summary = parse_rows(
+            &mut reader,
+            &csv(),
+            "k",
+            ParseOptions { stop_at_first_row_error: true, ..ParseOptions::default() },
+            &mut |_| ControlFlow::Continue(()),
+        )
         .unwrap();
         assert!(summary.stopped);
         assert_eq!((summary.rows_read, summary.rows_rejected), (1, 1));
+    }
+
+    /// Parses `input` stopping after every `every` accepted rows and going on from the position it
+    /// gives, as a hand-over does, over the bytes from that offset on.
+    fn parse_in_pieces(m: &Mapper, input: &[u8], every: usize) -> (ParseSummary, Vec<Record>, usize) {
+        let mut records = Vec::new();
+        let mut resume: Option<(ParsePosition, ParseSummary)> = None;
+        for pieces in 1.. {
+            let offset = resume.as_ref().map_or(0, |(p, _)| p.offset as usize);
+            let mut reader = Cursor::new(input[offset..].to_vec());
+            let mut taken = 0;
+            let options = ParseOptions { resume: resume.take(), ..ParseOptions::default() };
+            let summary = parse_rows(&mut reader, m, "k#e", options, &mut |r| {
+                records.push(r);
+                taken += 1;
+                if taken == every {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+            match summary.resume_at.clone() {
+                Some(position) => resume = Some((position, summary)),
+                None => return (summary, records, pieces),
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn a_parse_stopped_at_any_row_goes_on_from_its_position_with_the_same_rows_and_errors() {
+        let rows: Vec<(String, String)> = (1..=40)
+            .map(|i| (format!("r{i}"), if i % 7 == 0 { "bad".to_string() } else { format!("{i}.5") }))
+            .collect();
+        let delimited = |sep: &str, crlf: bool| {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut text = format!("id{sep}amount{end}");
+            for (i, (id, amount)) in rows.iter().enumerate() {
+                // A quoted field spanning lines and a blank line move line numbers away from rows.
+                let id = if i == 3 { format!("\"{id}\n\"") } else { id.clone() };
+                text += &format!("{id}{sep}{amount}{end}");
+                if i == 10 {
+                    text += end;
+                }
+            }
+            text
+        };
+        let number = |amount: &str| if amount == "bad" { "\"bad\"".to_string() } else { amount.to_string() };
+        let lines: String =
+            rows.iter().map(|(id, a)| format!("{{\"id\": \"{id}\", \"amount\": {}}}\n\n", number(a))).collect();
+        // Numbers last, so serde_json reads one byte past each element; and elements over lines.
+        let array = format!(
+            "[\n{}\n]\n",
+            rows.iter()
+                .map(|(id, a)| format!("{{\"id\": \"{id}\",\n \"amount\": {}}}", number(a)))
+                .collect::<Vec<_>>()
+                .join(" ,\n")
+        );
+        let cases = [
+            ("csv", csv(), delimited(",", false)),
+            ("csv crlf", csv(), delimited(",", true)),
+            ("tsv", mapper(r#"{"type": "tsv"}"#, ""), delimited("\t", false)),
+            ("json lines", mapper(r#"{"type": "json_lines"}"#, ""), lines),
+            ("json array", mapper(r#"{"type": "json"}"#, ""), array),
+        ];
+        for (name, m, text) in cases {
+            let (whole, whole_records) = parse(&m, text.as_bytes());
+            let whole = whole.unwrap();
+            assert_eq!((whole.rows_read, whole.rows_rejected), (40, 5), "{name}");
+            for every in [1, 2, 5, 33] {
+                let (summary, records, pieces) = parse_in_pieces(&m, text.as_bytes(), every);
+                assert!(pieces > 1, "{name}: never stopped");
+                assert_eq!(
+                    records.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                    whole_records.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                    "{name}, stopping every {every} rows"
+                );
+                assert_eq!(ids_and_amounts(&records), ids_and_amounts(&whole_records), "{name}, every {every}");
+                assert_eq!(
+                    (summary.rows_read, summary.rows_rejected, &summary.row_errors),
+                    (whole.rows_read, whole.rows_rejected, &whole.row_errors),
+                    "{name}, every {every}: the same rows rejected, at the same rows and lines"
+                );
+            }
+        }
     }
 }

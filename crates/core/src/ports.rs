@@ -2,7 +2,8 @@
 //! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
 
 use crate::mapping::Record;
-use crate::model::{Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
+pub use crate::model::ListCursor;
+use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
 use crate::template::Template;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -55,13 +56,39 @@ impl SourceError {
     }
 }
 
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Sub-folders (common prefixes), when the cursor fans out.
+    pub prefixes: Vec<String>,
+    /// The token of the next page; `None` when this was the last.
+    pub next_token: Option<String>,
+}
+
 /// A bucket (or folder) as the connection's role sees it.
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
-    /// Every object under `prefix`, page by page; S3 cannot filter by LastModified.
-    fn list<'a>(&'a self, prefix: Option<&'a str>) -> BoxStream<'a, Result<ObjectMeta, SourceError>>;
-    /// The body of exactly the listed version (same ETag), or `ObjectGone`.
-    async fn open(&self, object: &ObjectMeta) -> Result<ObjectBody, SourceError>;
+    /// One page of the listing at `cursor`. S3 cannot filter by LastModified.
+    async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError>;
+    /// The body of exactly the listed version (same ETag) from byte `from` on, or `ObjectGone`.
+    async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError>;
+}
+
+/// Every object under `prefix`, page by page, one prefix at a time (for previews; the engine lists in
+/// parallel and resumably).
+pub fn list_all<'a>(
+    source: &'a dyn ObjectSource,
+    prefix: Option<&str>,
+) -> BoxStream<'a, Result<ObjectMeta, SourceError>> {
+    let pages = futures::stream::try_unfold(Some(ListCursor::new(prefix, false)), move |cursor| async move {
+        let Some(mut cursor) = cursor else { return Ok(None) };
+        let page = source.list_page(&cursor).await?;
+        cursor.token = page.next_token;
+        let next = cursor.token.is_some().then_some(cursor);
+        Ok(Some((futures::stream::iter(page.objects.into_iter().map(Ok)), next)))
+    });
+    Box::pin(futures::TryStreamExt::try_flatten(pages))
 }
 
 /// Opens a connection's bucket: assumes its role and checks nothing else.
@@ -144,9 +171,14 @@ pub trait SyncStore: Send + Sync {
         outcome: &FileOutcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Writes the run and the connection's new status and sync state, and releases the lease, only if
-    /// `owner` still holds it (otherwise `Conflict`: no lost update).
+    /// Writes the run and the connection's new status and sync state, drops the run's checkpoint, and
+    /// releases the lease, only if `owner` still holds it (otherwise `Conflict`: no lost update).
     async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError>;
+    /// The checkpoint a run left when it handed over to the next invocation, if any.
+    async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError>;
+    /// Saves the checkpoint (replacing any earlier one) and releases the lease, only if `owner` still
+    /// holds it (otherwise `Conflict`), so that the next invocation can take both.
+    async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError>;
 }
 
 /// At most 25 records of one object, ready to write.

@@ -1,32 +1,60 @@
-//! The worker's handler: one event, one connection synced.
+//! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
+//! allows, the rest handed over to a new invocation of the worker.
 
 use connector_aws::Connector;
-use connector_core::dispatch::WorkerRequest;
+use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::{SyncError, SyncOutcome};
-use connector_core::model::SyncRun;
+use connector_core::model::{RunCounts, SyncRun};
 use serde::Serialize;
+use std::time::Instant;
 
 /// What the worker returns (and logs).
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerResponse {
     pub connection_id: String,
-    /// completed | lease_held | already_synced | not_syncable | connection_not_found
+    /// completed | handed_over | lease_held | already_synced | not_syncable | connection_not_found
     pub outcome: &'static str,
     pub detail: Option<String>,
     pub run: Option<SyncRun>,
+    /// The run's counts so far, when it handed over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<RunCounts>,
 }
 
-/// Syncs the connection. A run that failed on a transient error is an `Err`, so Lambda retries the
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The checkpoint is saved but the next invocation could not be started: failing makes Lambda
+    /// retry this one, which goes on from the checkpoint.
+    #[error("handing over to the next invocation: {0}")]
+    HandOver(InvokeError),
+}
+
+/// Syncs the connection until it is done or `hand_over_at` passes, then starts the next invocation
+/// through `next`. A run that failed on a transient error is an `Err`, so Lambda retries the
 /// invocation; everything a retry cannot change (lease held, paused, unknown connection) is `Ok`.
-pub async fn handle(connector: &Connector, request: WorkerRequest) -> Result<WorkerResponse, SyncError> {
+pub async fn handle(
+    connector: &Connector,
+    request: WorkerRequest,
+    hand_over_at: Option<Instant>,
+    next: &dyn WorkerInvoker,
+) -> Result<WorkerResponse, WorkerError> {
     let response = |outcome, detail: Option<String>, run| WorkerResponse {
         connection_id: request.connection_id.clone(),
         outcome,
         detail,
         run,
+        counts: None,
     };
-    match connector.sync_for(&request.connection_id, request.schedule_run.as_deref()).await {
+    let synced = connector.sync_invocation(&request.connection_id, request.schedule_run.as_deref(), hand_over_at).await;
+    match synced {
         Ok(SyncOutcome::Completed(run)) => Ok(response("completed", None, Some(run))),
+        Ok(SyncOutcome::HandedOver { run_id, hand_overs, counts }) => {
+            invoke_with_retries(next, &request, 5).await.map_err(WorkerError::HandOver)?;
+            let detail = format!("run {run_id} goes on in invocation {} of the worker", hand_overs + 1);
+            Ok(WorkerResponse { counts: Some(counts), ..response("handed_over", Some(detail), None) })
+        }
         Ok(SyncOutcome::LeaseHeld { owner, until }) => {
             Ok(response("lease_held", Some(format!("another sync ({owner}) holds the lease until {until}")), None))
         }
@@ -39,8 +67,16 @@ pub async fn handle(connector: &Connector, request: WorkerRequest) -> Result<Wor
         Err(SyncError::ConnectionNotFound(id)) => {
             Ok(response("connection_not_found", Some(format!("no connection {id}")), None))
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// When to hand over: `margin` before the invocation's deadline (milliseconds since the epoch, as
+/// the Lambda context gives it).
+pub fn hand_over_at(deadline_ms: u64, margin: std::time::Duration) -> Instant {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let left = std::time::Duration::from_millis(deadline_ms).saturating_sub(now);
+    Instant::now() + left.saturating_sub(margin)
 }
 
 #[cfg(test)]
@@ -54,5 +90,15 @@ mod tests {
         let event: WorkerRequest =
             serde_json::from_str(include_str!("../../../events/worker-invoke-scheduled.json")).unwrap();
         assert_eq!(event.schedule_run.as_deref(), Some("89d1a02d-5ec7-412e-82f5-13505f849b41"));
+    }
+
+    #[test]
+    fn hands_over_the_margin_before_the_deadline() {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let at = hand_over_at(now_ms + 900_000, std::time::Duration::from_secs(60));
+        let left = at.duration_since(Instant::now()).as_secs();
+        assert!((838..=840).contains(&left), "{left}");
+        // A deadline already closer than the margin hands over after the first step.
+        assert!(hand_over_at(now_ms + 10_000, std::time::Duration::from_secs(60)) <= Instant::now());
     }
 }

@@ -1,7 +1,9 @@
-//! Worker Lambda: `{"connection_id": "..."}` in, one sync of that connection out.
+//! Worker Lambda: `{"connection_id": "..."}` in, one sync of that connection out. A sync that needs
+//! more than one invocation's time hands over to a new invocation of this same function.
 
 mod handler;
 
+use connector_aws::invoke::LambdaInvoker;
 use connector_aws::Connector;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -10,8 +12,14 @@ async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
     let connector = Connector::from_env().await?;
     let connector = &connector;
+    // Lambda names the function it runs; the next part of a run goes to the same function.
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "worker".into());
+    let next = LambdaInvoker { client: connector.aws.lambda(), function };
+    let next = &next;
+    let margin = connector.settings.hand_over_margin;
     run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
-        handler::handle(connector, event.payload).await.map_err(Error::from)
+        let hand_over_at = handler::hand_over_at(event.context.deadline, margin);
+        handler::handle(connector, event.payload, Some(hand_over_at), next).await.map_err(Error::from)
     }))
     .await
 }
