@@ -258,8 +258,18 @@ impl LambdaWatch {
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
-        // cargo lambda watch runs the functions as children of its own: end the whole group.
-        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        // SIGTERM lets cargo lambda watch stop the function instances it started (each in a session
+        // of its own, so a signal to its process group would not reach them); SIGKILL if it hangs.
+        // Not `/usr/bin/kill -TERM -PGID`: Debian 12's procps-ng 4.0.2 turns that into kill(-1), a
+        // signal to every process of the user, which ended whole CI runs.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let margin = connector.settings.hand_over_margin;
     run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
         let hand_over_at = handler::hand_over_at(event.context.deadline, margin);
-        handler::handle(connector, event.payload, Some(hand_over_at), next).await.map_err(Error::from)
+        handler::handle(connector, event.payload, hand_over_at, next).await.map_err(Error::from)
     }))
     .await
 }
