@@ -1,80 +1,224 @@
 #!/usr/bin/env bash
-# Measures and writes BENCHMARKS.md:
-#  1. parse -> validate -> map throughput, one core, 1M generated rows (criterion), CSV and JSON Lines;
-#  2. the same work in Python (csv.DictReader / json.loads + the same mapping), same rows;
-#  3. peak RSS of the worker (s3-connector sync, release build) importing a large object from moto;
-#  4. the dispatcher's fan-out over 10,000 active connections (release build under cargo lambda watch).
+# Measures and writes BENCHMARKS.md. Sections (every one by default; BENCH_ONLY=writes,cpu runs some):
+#  parse   parse -> validate -> map throughput, one core, 1M generated rows (criterion), CSV and JSON
+#          Lines, beside the same work in Python (csv.DictReader / json.loads + the same mapping),
+#          also with boto3's TypeSerializer on each mapped row;
+#  memory  peak RSS of the worker (s3-connector sync, release build) importing a large object from moto;
+#  fanout  the dispatcher's fan-out over 10,000 active connections (release build under cargo lambda watch);
+#  writes  write pipelining: the records writer with 8/16/32 BatchWriteItems in flight against a local
+#          endpoint answering after 10 ms (crates/bench: ddb-latency, write-pipeline), beside boto3
+#          with as many threads; and a whole sync (object from moto) against the same endpoint;
+#  cpu     whole-worker CPU cost: the engine reading a CSV object from moto and writing through the
+#          records writer to that endpoint (crates/bench: worker-cpu), CPU seconds per row, beside the
+#          same work in Python.
+# Each section saves its figures in target/bench-results/SECTION.json; BENCHMARKS.md is written from
+# every saved section, so a partial run keeps the other sections' last figures.
 # Usage: scripts/bench.sh [object size in MB, default 500] [connections, default 10000]
+# Environment: BENCH_ONLY, BENCH_WRITE_ROWS (100000), BENCH_WRITE_LATENCY_MS (10), BENCH_CPU_ROWS
+# (200000), BENCH_CPU_LATENCY_MS (1), BENCH_CPU_REPEAT (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${1:-500}
 CONNECTIONS=${2:-10000}
+SECTIONS="parse memory fanout writes cpu"
+WRITE_ROWS=${BENCH_WRITE_ROWS:-100000}
+WRITE_LATENCY_MS=${BENCH_WRITE_LATENCY_MS:-10}
+CPU_ROWS=${BENCH_CPU_ROWS:-200000}
+CPU_LATENCY_MS=${BENCH_CPU_LATENCY_MS:-1}
+CPU_REPEAT=${BENCH_CPU_REPEAT:-3}
+RESULTS=target/bench-results
 source scripts/local-aws.sh
-lambda_tools_install
-local_aws_start
+local_aws_install
+mkdir -p "$RESULTS" "$ROOT/.local"
 
-echo "== criterion: parse -> validate -> map" >&2
-cargo bench -p connector-core --bench pipeline >&2
-estimate() { "$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate'])" "target/criterion/parse_validate_map/$1/new/estimates.json"; }
-CSV_NS=$(estimate csv)
-JSONL_NS=$(estimate json_lines)
+BENCH_ONLY=${BENCH_ONLY:-}
+for s in ${BENCH_ONLY//,/ }; do
+  [[ " $SECTIONS " == *" $s "* ]] || { echo "BENCH_ONLY: unknown section '$s' (sections: $SECTIONS)" >&2; exit 2; }
+done
+want() { [ -z "$BENCH_ONLY" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 
-echo "== python baseline" >&2
-BASELINE=$("$VENV/bin/python" scripts/bench/baseline.py 1000000)
+# save SECTION NAME=JSON... : writes target/bench-results/SECTION.json with the date and each value
+# (one JSON document; NAME[]=... for JSON lines, kept as a list).
+save() {
+  "$VENV/bin/python" - "$RESULTS/$1.json" "${@:2}" <<'PY'
+import datetime, json, sys
+out = {"measured": datetime.date.today().isoformat()}
+for arg in sys.argv[2:]:
+    name, _, value = arg.partition("=")
+    if name.endswith("[]"):
+        out[name[:-2]] = [json.loads(line) for line in value.splitlines() if line.strip()]
+    else:
+        out[name] = json.loads(value)
+with open(sys.argv[1], "w") as f:
+    json.dump(out, f, indent=1)
+PY
+}
 
-echo "== peak memory of a sync of a ${SIZE_MB} MB object" >&2
-cargo build --release --quiet -p s3-connector -p worker -p dispatcher
-MEMORY=$("$VENV/bin/python" scripts/bench/memory.py "$SIZE_MB" target/release/s3-connector)
+# The fixed-latency BatchWriteItem endpoint (crates/bench/src/bin/ddb-latency.rs), for the writes and
+# cpu sections only: DDB_ENDPOINT is its URL until ddb_latency_stop.
+DDB_PID=
+ddb_latency_start() {
+  local out="$ROOT/.local/ddb-latency.url"
+  rm -f "$out"
+  target/release/ddb-latency --latency-ms "$1" > "$out" 2> "$ROOT/.local/ddb-latency.log" &
+  DDB_PID=$!
+  for _ in $(seq 1 100); do [ -s "$out" ] && break; sleep 0.1; done
+  DDB_ENDPOINT=$(head -1 "$out")
+  [ -n "$DDB_ENDPOINT" ] || { echo "ddb-latency did not start; see .local/ddb-latency.log" >&2; return 1; }
+  echo "ddb-latency on $DDB_ENDPOINT, answering after $1 ms (pid $DDB_PID)" >&2
+}
+ddb_latency_stop() {
+  if [ -n "$DDB_PID" ]; then
+    kill "$DDB_PID" 2>/dev/null || true
+    wait "$DDB_PID" 2>/dev/null || true
+    DDB_PID=
+  fi
+}
+cleanup() { ddb_latency_stop; local_aws_stop; }
+# The one-minute load average before a section: its figures are only as good as the machine is quiet.
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+trap cleanup EXIT
+if want memory || want fanout || want writes || want cpu; then
+  if want fanout; then lambda_tools_install; fi
+  local_aws_start
+  trap cleanup EXIT # local_aws_start sets its own
+fi
 
-echo "== dispatcher fan-out over $CONNECTIONS connections" >&2
-FANOUT=$("$VENV/bin/python" scripts/bench/fanout.py "$CONNECTIONS" target/release/s3-connector)
+if want parse; then
+  echo "== criterion: parse -> validate -> map" >&2
+  cargo bench -p connector-core --bench pipeline >&2
+  estimate() { "$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate'])" "target/criterion/parse_validate_map/$1/new/estimates.json"; }
+  CSV_NS=$(estimate csv)
+  JSONL_NS=$(estimate json_lines)
+  echo "== python baseline" >&2
+  BASELINE=$("$VENV/bin/python" scripts/bench/baseline.py 1000000)
+  save parse "csv_ns=$CSV_NS" "jsonl_ns=$JSONL_NS" "python[]=$BASELINE"
+fi
+
+if want memory || want fanout; then
+  cargo build --release --quiet -p s3-connector -p worker -p dispatcher
+fi
+if want memory; then
+  echo "== peak memory of a sync of a ${SIZE_MB} MB object" >&2
+  save memory "result=$("$VENV/bin/python" scripts/bench/memory.py "$SIZE_MB" target/release/s3-connector)"
+fi
+if want fanout; then
+  echo "== dispatcher fan-out over $CONNECTIONS connections" >&2
+  save fanout "result=$("$VENV/bin/python" scripts/bench/fanout.py "$CONNECTIONS" target/release/s3-connector)"
+fi
+
+if want cpu; then
+  # The same benches with mimalloc as the allocator, to show what the system allocator costs.
+  cargo build --release --quiet -p bench --features mimalloc
+  cp target/release/worker-cpu target/release/worker-cpu-mimalloc
+fi
+if want writes || want cpu; then
+  cargo build --release --quiet -p bench
+fi
+
+if want writes; then
+  echo "== write pipelining: $WRITE_ROWS rows, ${WRITE_LATENCY_MS} ms a BatchWriteItem" >&2
+  LOAD=$(load_average)
+  ddb_latency_start "$WRITE_LATENCY_MS"
+  RUST=$(target/release/write-pipeline --endpoint "$DDB_ENDPOINT" --rows "$WRITE_ROWS" --in-flight 8,16,32)
+  LEVELS=$("$VENV/bin/python" -c 'import json,sys; print(",".join(str(json.loads(l)["in_flight"]) for l in sys.stdin))' <<< "$RUST")
+  echo "== python baseline: boto3, $LEVELS threads" >&2
+  PYTHON=$("$VENV/bin/python" scripts/bench/writes.py "$DDB_ENDPOINT" "$WRITE_ROWS" "$LEVELS")
+  echo "== the whole engine against the same endpoint (object from moto)" >&2
+  ENGINE=$(target/release/worker-cpu --endpoint "$DDB_ENDPOINT" --rows "$WRITE_ROWS")
+  ENGINE=${ENGINE%%$'\n'*} # the sync into the records table; the second line is the counting sink's
+  ddb_latency_stop
+  save writes "rows=$WRITE_ROWS" "latency_ms=$WRITE_LATENCY_MS" "rust[]=$RUST" "python[]=$PYTHON" "engine=$ENGINE" "load=$LOAD"
+fi
+
+if want cpu; then
+  echo "== whole-worker CPU: $CPU_ROWS rows from moto, ${CPU_LATENCY_MS} ms a BatchWriteItem" >&2
+  LOAD=$(load_average)
+  ddb_latency_start "$CPU_LATENCY_MS"
+  cpu_run() { "$@" --endpoint "$DDB_ENDPOINT" --rows "$CPU_ROWS" --repeat "$CPU_REPEAT"; }
+  SHIPPED=$(cpu_run target/release/worker-cpu)
+  RUNS="$SHIPPED
+$(cpu_run target/release/worker-cpu --runtime current-thread)
+$(cpu_run target/release/worker-cpu-mimalloc)
+$(cpu_run target/release/worker-cpu-mimalloc --runtime current-thread)"
+  read -r BUCKET KEY < <("$VENV/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["bucket"], d["key"])' <<< "$SHIPPED")
+  echo "== python baseline: s3://$BUCKET/$KEY" >&2
+  PYTHON=$("$VENV/bin/python" scripts/bench/cpu.py "$DDB_ENDPOINT" "$BUCKET" "$KEY" "$CPU_ROWS")
+  ddb_latency_stop
+  save cpu "rows=$CPU_ROWS" "latency_ms=$CPU_LATENCY_MS" "repeat=$CPU_REPEAT" "runs[]=$RUNS" "python=$PYTHON" "load=$LOAD"
+fi
 
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
-"$VENV/bin/python" - "$CSV_NS" "$JSONL_NS" "$BASELINE" "$MEMORY" "$CPU" "$(nproc)" "$FANOUT" > BENCHMARKS.md <<'PY'
-import json, sys, datetime
-csv_ns, jsonl_ns, baseline, memory, cpu, cores, fanout = sys.argv[1:8]
-f = json.loads(fanout)
-rows = 1_000_000
-csv_rate = rows / (float(csv_ns) / 1e9)
-jsonl_rate = rows / (float(jsonl_ns) / 1e9)
-py = {b["name"]: b for b in map(json.loads, baseline.strip().splitlines())}
-py_csv = py["python_csv_dictreader"]["rows_per_second"]
-py_json = py["python_json_loads"]["rows_per_second"]
-m = json.loads(memory)
+"$VENV/bin/python" - "$RESULTS" "$CPU" "$(nproc)" > BENCHMARKS.md <<'PY'
+import datetime, json, os, statistics, sys
+results, cpu, cores = sys.argv[1:4]
+
+def load(section):
+    path = os.path.join(results, f"{section}.json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+def missing(section):
+    return f"Not measured yet: `BENCH_ONLY={section} scripts/bench.sh`.\n"
+
 print(f"""# Benchmarks
 
 Written by `scripts/bench.sh` on {datetime.date.today()}, on {cores} cores of {cpu or 'an unknown CPU'}.
-Re-run it to refresh every figure below; nothing here is edited by hand.
+Re-run it to refresh every figure below (`BENCH_ONLY=parse,memory,fanout,writes,cpu` picks sections; a
+section not run keeps its last figures and its date); nothing here is edited by hand.
+""")
 
-## parse -> validate -> map, one core
-
-1,000,000 generated payment rows, 7 columns (string, exact decimal, enum, integer, boolean,
-RFC 3339 timestamp, string), decoded from memory, mapped to typed records, no writes.
+print("## parse -> validate -> map, one core\n")
+p = load("parse")
+if p is None:
+    print(missing("parse"))
+else:
+    rows = 1_000_000
+    csv_rate = rows / (float(p["csv_ns"]) / 1e9)
+    jsonl_rate = rows / (float(p["jsonl_ns"]) / 1e9)
+    py = {b["name"]: b["rows_per_second"] for b in p["python"]}
+    print(f"""Measured {p['measured']}. 1,000,000 generated payment rows, 7 columns (string, exact decimal, enum,
+integer, boolean, RFC 3339 timestamp, string), decoded from memory, mapped to typed records, no writes.
 Command: `cargo bench -p connector-core --bench pipeline` (criterion, mean of 10 samples).
 The Python baseline does the same rows and mapping with the standard library
-(`scripts/bench/baseline.py`): `csv.DictReader` or `json.loads`, `Decimal`, `int`, `datetime.fromisoformat`.
+(`python scripts/bench/baseline.py 1000000`): `csv.DictReader` or `json.loads`, `Decimal`, `int`,
+`datetime.fromisoformat`; and again with each mapped row serialised by boto3's `TypeSerializer` (the
+timestamp as its RFC 3339 text), the part of a Python DynamoDB writer that the connector's mapping
+replaces.
 
-| format | s3-connector | Python baseline | ratio | target |
-|---|---|---|---|---|
-| CSV | {csv_rate:,.0f} rows/s | {py_csv:,.0f} rows/s | {csv_rate / py_csv:.1f}x | 1,000,000 rows/s |
-| JSON Lines | {jsonl_rate:,.0f} rows/s | {py_json:,.0f} rows/s | {jsonl_rate / py_json:.1f}x | |
+| format | s3-connector | Python | ratio | Python + TypeSerializer | ratio | target |
+|---|---|---|---|---|---|---|""")
+    for name, rate, key, target in [("CSV", csv_rate, "python_csv_dictreader", "≥ 1,500,000 rows/s"),
+                                    ("JSON Lines", jsonl_rate, "python_json_loads", "≥ 700,000 rows/s")]:
+        base, ser = py[key], py.get(key + "_serializer")
+        ser_cells = f"{ser:,.0f} rows/s | {rate / ser:.1f}x" if ser else "- | -"
+        print(f"| {name} | {rate:,.0f} rows/s | {base:,.0f} rows/s | {rate / base:.1f}x | {ser_cells} | {target} |")
+    print()
 
-## Peak memory of a sync of one large object
-
-`python scripts/bench/memory.py {m['object_bytes'] // (1024 * 1024)} target/release/s3-connector` under moto
-(started by `scripts/bench.sh`): one CSV object of {m['object_bytes']:,} bytes, {m['rows']:,} wide rows
+print("## Peak memory of a sync of one large object\n")
+m = load("memory")
+if m is None:
+    print(missing("memory"))
+else:
+    d = m["result"]
+    print(f"""Measured {m['measured']}. `python scripts/bench/memory.py {d['object_bytes'] // (1024 * 1024)} target/release/s3-connector` under moto
+(started by `scripts/bench.sh`): one CSV object of {d['object_bytes']:,} bytes, {d['rows']:,} wide rows
 (a 50 KB unmapped column keeps the number of DynamoDB writes within what moto takes), synced by the
 release CLI in-process, as the worker does. Peak RSS is the child's `ru_maxrss`.
 
 | object | rows imported | wall time (moto) | peak RSS | target |
 |---|---|---|---|---|
-| {m['object_bytes'] / 1e6:,.0f} MB | {m['rows_imported']:,} | {m['seconds']:.1f} s | {m['peak_rss_mb']:.1f} MB | < 100 MB |
+| {d['object_bytes'] / 1e6:,.0f} MB | {d['rows_imported']:,} | {d['seconds']:.1f} s | {d['peak_rss_mb']:.1f} MB | < 100 MB |
 
 The wall time is moto's, not AWS's: moto serves the object and takes the writes on the same two cores.
+""")
 
-## Dispatcher fan-out
-
-`python scripts/bench/fanout.py {f['connections']} target/release/s3-connector` under moto: {f['connections']:,} active
+print("## Dispatcher fan-out\n")
+f = load("fanout")
+if f is None:
+    print(missing("fanout"))
+else:
+    d = f["result"]
+    print(f"""Measured {f['measured']}. `python scripts/bench/fanout.py {d['connections']} target/release/s3-connector` under moto: {d['connections']:,} active
 connections in the state table; the real dispatcher (release build) runs under `cargo lambda watch`,
 gets `events/scheduled.json`, pages through the by-status index and invokes a `worker` function
 registered in moto's Lambda API asynchronously (InvocationType Event, 64 in flight). moto accepts each
@@ -83,10 +227,120 @@ before it answers, one instance per function, so it would time worker runs rathe
 
 | connections | invoked | failed | dispatcher invocation | invocations/s | Lambda timeout |
 |---|---|---|---|---|---|
-| {f['connections']:,} | {f['invoked']:,} | {f['failed']} | {f['seconds']:.1f} s | {f['invocations_per_second']:,.0f} | 900 s |
+| {d['connections']:,} | {d['invoked']:,} | {d['failed']} | {d['seconds']:.1f} s | {d['invocations_per_second']:,.0f} | 900 s |
 
 The rate is moto's: a Python client invoking one at a time against the same moto gets about the same
 (about 7 ms an invocation), so the endpoint, not the dispatcher, sets this figure.
 """)
+
+print("## Write pipelining\n")
+w = load("writes")
+if w is None:
+    print(missing("writes"))
+else:
+    lat = w["latency_ms"]
+    py = {r["in_flight"]: r for r in w["python"]}
+    print(f"""Measured {w['measured']}. The records writer (`RecordsTable`, the worker's `RecordSink`) through the
+DynamoDB client the product builds (`Aws::dynamodb`: the SDK's default HTTP client, 8 attempts), driven
+as the engine drives it (batches of 25, `buffer_unordered(in flight)`), writes {w['rows']:,} mapped payment
+rows to `ddb-latency`, a local endpoint that answers each BatchWriteItem `{{"UnprocessedItems":{{}}}}`
+{lat:g} ms after its request arrives and counts the items (every row is checked to have arrived).
+The ideal is in flight x 25 / {lat:g} ms. The Python baseline builds the same items with boto3's
+`TypeSerializer` and calls `batch_write_item` from as many threads as requests in flight, one boto3
+client with a connection per thread, against the same endpoint in the same run.
+Commands (`scripts/bench.sh` starts the endpoint and passes its URL):
+`target/release/ddb-latency --latency-ms {lat:g}`,
+`target/release/write-pipeline --endpoint URL --rows {w['rows']} --in-flight 8,16,32`,
+`python scripts/bench/writes.py URL {w['rows']} {','.join(str(r['in_flight']) for r in w['rust'])}`.
+
+| in flight | ideal | s3-connector | of ideal | Python (boto3) | of ideal | ratio | target |
+|---|---|---|---|---|---|---|---|""")
+    for r in w["rust"]:
+        b = py.get(r["in_flight"])
+        pycells = f"{b['rows_per_second']:,.0f} rows/s | {b['percent_of_ideal']:.0f}% | {r['rows_per_second'] / b['rows_per_second']:.1f}x" if b else "- | - | -"
+        print(f"| {r['in_flight']} | {r['ideal_rows_per_second']:,.0f} rows/s | {r['rows_per_second']:,.0f} rows/s | "
+              f"{r['percent_of_ideal']:.1f}% | {pycells} | ≥ 90% of ideal |")
+    e = w.get("engine")
+    if e:
+        ideal = e["write_concurrency"] * 25 / (e["latency_ms"] / 1e3)
+        rate = e["rows"] / e["wall_seconds"]
+        print(f"| {e['write_concurrency']}, the whole engine (below) | {ideal:,.0f} rows/s | {rate:,.0f} rows/s | "
+              f"{100 * rate / ideal:.1f}% | - | - | - | ≥ 90% of ideal |")
+        print(f"""
+The last row is a whole sync of one connection (`target/release/worker-cpu --endpoint URL --rows
+{e['rows']}`, its first line: the engine with its default configuration, its S3 source reading a
+{e['object_bytes'] / 1e6:.1f} MB CSV object from moto, AssumeRole and listing included) against the same endpoint:
+rows imported over the sync's wall time.""")
+    print(f"""
+Where a request's time goes (s3-connector, per BatchWriteItem, from `write-pipeline`'s own output):
+the endpoint held it (from its request head to its answer), the writer's `put` took it (what the
+caller saw), and a slot of the pipeline took it (wall time x in flight / requests). The difference
+between the first two is the client's own work on the request (building the items, serialising,
+signing, the HTTP exchange); what the endpoint adds beyond {lat:g} ms is its own.
+
+| in flight | held by the endpoint | `put` | pipeline slot | client CPU per request | most held at once | new connections |
+|---|---|---|---|---|---|---|""")
+    for r in w["rust"]:
+        print(f"| {r['in_flight']} | {r['held_ms']:.2f} ms | {r['put_ms']:.2f} ms | {r['slot_ms']:.2f} ms | "
+              f"{r['client_cpu_seconds'] * 1e6 / r['requests']:.0f} µs | {r['endpoint_max_in_flight']} | {r['connections_opened']} |")
+    if "load" in w:
+        print(f"\nOne-minute load average of the machine when these measurements began: {w['load']:.2f} ({cores} cores).")
+    print(f"""
+"Most held at once" is the endpoint's high-water mark of requests waiting for their answer during the
+measurement; "new connections" counts the connections that carried their first BatchWriteItem during
+it (the pool was warmed with two batches per slot first, in both benches).
+""")
+
+print("## Whole-worker CPU cost\n")
+c = load("cpu")
+if c is None:
+    print(missing("cpu"))
+else:
+    groups = {}
+    for r in c["runs"]:
+        groups.setdefault((r["allocator"], r["runtime"], r["sink"]), []).append(r)
+    def median(allocator, runtime, sink):
+        runs = groups.get((allocator, runtime, sink))
+        return statistics.median(r["rows_per_cpu_second"] for r in runs) if runs else None
+    first = c["runs"][0]
+    py = c["python"]
+    shipped = median("system", "multi_thread", "records_table")
+    load_note = (f" One-minute load average of the machine when these measurements began: {c['load']:.2f} "
+                 f"({cores} cores)." if "load" in c else "")
+    print(f"""Measured {c['measured']}. The real sync engine (`Engine::sync`, default configuration: {first['write_concurrency']} writes in flight)
+with the real S3 source (AssumeRole, ListObjectsV2, GetObject from moto) and the records writer,
+the state in memory (`MemoryStore`): one CSV object of {c['rows']:,} payment rows ({first['object_bytes'] / 1e6:.1f} MB), written
+to `ddb-latency` answering after {c['latency_ms']:g} ms. The figure is the bench process's user + system CPU
+seconds (getrusage, every thread) during the sync, over the rows; median of {c['repeat']} syncs. moto and
+the endpoint run in their own processes and are not counted.
+Command (with `AWS_ENDPOINT_URL` set to moto and the endpoint started as above):
+`target/release/worker-cpu --endpoint URL --rows {c['rows']} --repeat {c['repeat']}`.
+The Python baseline does the same work on the same object in the same run
+(`python scripts/bench/cpu.py URL BUCKET KEY {c['rows']}`): `GetObject` streamed into `csv.DictReader`, the
+same mapping, the same items with `TypeSerializer`, `batch_write_item` of 25 from 8 threads.
+
+| | s3-connector | Python | ratio | target |
+|---|---|---|---|---|
+| rows per CPU-second | {shipped:,.0f} | {py['rows_per_cpu_second']:,.0f} | {shipped / py['rows_per_cpu_second']:.1f}x | ≥ 120,000 |
+| CPU per row | {1e6 / shipped:.2f} µs | {py['cpu_microseconds_per_row']:.1f} µs | | ≤ 8.33 µs |
+
+Where the CPU goes: the same sync into a sink that only counts (reading, decoding, parsing and mapping,
+no writes), and both again with the tokio runtime on one thread (`--runtime current-thread`; the
+worker's `#[tokio::main]` builds the multi-thread runtime, one worker thread per core) and with
+mimalloc as the allocator (`cargo build --release -p bench --features mimalloc`; the worker uses the
+system allocator). The endpoint is plain HTTP on loopback: the TLS of a real DynamoDB endpoint is not
+in these figures.{load_note} Medians of rows per CPU-second:
+
+| allocator | tokio runtime | whole sync | without the writes | the writes alone, per row |
+|---|---|---|---|---|""")
+    for allocator, runtime in [("system", "multi_thread"), ("system", "current_thread"),
+                               ("mimalloc", "multi_thread"), ("mimalloc", "current_thread")]:
+        whole, reads = median(allocator, runtime, "records_table"), median(allocator, runtime, "count_only")
+        if whole is None or reads is None:
+            continue
+        label = " (as the worker ships)" if (allocator, runtime) == ("system", "multi_thread") else ""
+        print(f"| {allocator} | {runtime.replace('_', '-')}{label} | {whole:,.0f} | {reads:,.0f} | "
+              f"{1e6 / whole - 1e6 / reads:.2f} µs |")
+    print()
 PY
 cat BENCHMARKS.md

@@ -1,0 +1,134 @@
+//! Write pipelining: the product's records writer ([`RecordsTable`], a [`RecordSink`]) driven as the
+//! engine drives it (batches of 25, `buffer_unordered(in_flight)`), through the SDK client the
+//! product builds, against `ddb-latency`. Each in-flight level prints one JSON line: rows/s, the ideal
+//! `in_flight x 25 / latency`, and what the endpoint saw (requests held at once, connections opened).
+//!
+//! Usage: `write-pipeline --endpoint http://127.0.0.1:PORT [--rows 100000] [--in-flight 8,16,32]`
+//! (the engine's default `write_concurrency` is always measured too).
+
+use bench::{endpoint_reset, endpoint_stats, payment_records, payment_template, CpuTime, Runtime, RECORDS_TABLE};
+use clap::Parser;
+use connector_aws::records::RecordsTable;
+use connector_core::engine::{SyncConfig, WRITE_BATCH};
+use connector_core::mapping::Record;
+use connector_core::model::ObjectMeta;
+use connector_core::ports::{RecordBatch, RecordSink, StoreError};
+use connector_core::template::Template;
+use futures::{stream, StreamExt, TryStreamExt};
+use std::time::{Duration, Instant};
+
+const CONNECTION: &str = "benchwrites";
+
+#[derive(Parser)]
+#[command(about = "Rows/s of the records writer against a fixed-latency BatchWriteItem endpoint")]
+struct Args {
+    /// The ddb-latency endpoint.
+    #[arg(long)]
+    endpoint: String,
+    /// Records written per in-flight level.
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// BatchWriteItem requests in flight, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32")]
+    in_flight: Vec<usize>,
+    /// The tokio runtime (the worker's is multi-thread).
+    #[arg(long, value_enum, default_value_t)]
+    runtime: Runtime,
+}
+
+/// Writes every batch with up to `in_flight` puts at once, exactly as `Engine::pass` does; returns
+/// the rows written and the time spent inside `put`, summed over the puts.
+async fn write_all(
+    sink: &dyn RecordSink,
+    template: &Template,
+    object: &ObjectMeta,
+    batches: Vec<Vec<Record>>,
+    in_flight: usize,
+) -> Result<(u64, Duration), StoreError> {
+    let imported_at = chrono::Utc::now();
+    stream::iter(batches)
+        .map(|records| {
+            let n = records.len() as u64;
+            let batch = RecordBatch { connection_id: CONNECTION, template, object, imported_at, records };
+            async move {
+                let started = Instant::now();
+                sink.put(batch).await.map(|()| (n, started.elapsed()))
+            }
+        })
+        .buffer_unordered(in_flight.max(1))
+        .try_fold((0, Duration::ZERO), |(rows, busy), (n, put)| futures::future::ready(Ok((rows + n, busy + put))))
+        .await
+}
+
+fn batches(records: &[Record]) -> Vec<Vec<Record>> {
+    records.chunks(WRITE_BATCH).map(<[Record]>::to_vec).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.runtime.build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let object = ObjectMeta {
+        key: "bench/payments.csv".into(),
+        etag: "\"bench\"".into(),
+        size: 0,
+        last_modified: chrono::Utc::now(),
+        storage_class: None,
+    };
+    let template = payment_template();
+    let records = payment_records(args.rows, "bench/payments.csv#bench")?;
+    let sink = RecordsTable::new(bench::dynamodb_client(&args.endpoint).await, RECORDS_TABLE);
+    let mut levels = vec![SyncConfig::default().write_concurrency];
+    levels.extend(&args.in_flight);
+    levels.sort_unstable();
+    levels.dedup();
+    for in_flight in levels {
+        // Warm the client's connection pool to this level first, as a long import would have it.
+        let warm = records[..(in_flight * 2 * WRITE_BATCH).min(records.len())].to_vec();
+        write_all(&sink, &template, &object, batches(&warm), in_flight).await?;
+        let work = batches(&records);
+        let before = endpoint_reset(&args.endpoint).await?;
+        let cpu = CpuTime::now();
+        let started = Instant::now();
+        let (written, in_put) = write_all(&sink, &template, &object, work, in_flight).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = CpuTime::now().since(cpu);
+        let after = endpoint_stats(&args.endpoint).await?;
+        let received = after.items - before.items;
+        anyhow::ensure!(
+            written == args.rows as u64 && received == written,
+            "wrote {written} of {} rows; the endpoint received {received}",
+            args.rows
+        );
+        let rate = written as f64 / seconds;
+        let ideal = (in_flight * WRITE_BATCH) as f64 / (after.latency_ms / 1e3);
+        let requests = after.requests - before.requests;
+        println!(
+            "{}",
+            serde_json::json!({
+                "in_flight": in_flight,
+                "runtime": args.runtime.name(),
+                "allocator": bench::ALLOCATOR_NAME,
+                "rows": written,
+                "seconds": seconds,
+                "rows_per_second": rate,
+                "latency_ms": after.latency_ms,
+                "ideal_rows_per_second": ideal,
+                "percent_of_ideal": 100.0 * rate / ideal,
+                "requests": requests,
+                // Per request: how long a slot of the pipeline took, how long the put took as the
+                // caller saw it, and how long the endpoint held it.
+                "slot_ms": seconds * 1e3 * in_flight as f64 / requests as f64,
+                "put_ms": in_put.as_secs_f64() * 1e3 / requests as f64,
+                "held_ms": (after.held_seconds - before.held_seconds) * 1e3 / requests as f64,
+                "endpoint_max_in_flight": after.max_in_flight,
+                "connections_opened": after.connections - before.connections,
+                "client_cpu_seconds": cpu.total(),
+                "endpoint_cpu_seconds": after.cpu_seconds - before.cpu_seconds,
+            })
+        );
+    }
+    Ok(())
+}
