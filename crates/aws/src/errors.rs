@@ -96,6 +96,7 @@ where
             StoreErrorKind::Conflict
         }
         code if is_transient(status, code, is_dispatch_or_timeout(&e)) => StoreErrorKind::Transient,
+        Some("ValidationException") => StoreErrorKind::Rejected,
         _ => StoreErrorKind::Other,
     };
     StoreError { kind, message: format!("{context}: {}", describe(&e)), source: Some(Box::new(e)) }

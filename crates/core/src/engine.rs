@@ -29,7 +29,7 @@ use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::{stream, StreamExt, TryStreamExt};
+use futures::{stream, StreamExt};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -364,6 +364,9 @@ impl Engine<'_> {
             if state.hand_over_due() {
                 return Err(Stop::HandOver);
             }
+            // A failure after the pages are taken puts the listing back where it was: a run that
+            // stops with a listing unfinished does not move the watermark past what it did not see.
+            let listing_before = state.progress.listing.clone();
             let take = self.config.list_concurrency.clamp(1, state.progress.listing.len());
             let cursors: Vec<ListCursor> = state.progress.listing.drain(..take).collect();
             let pages = futures::future::join_all(cursors.iter().map(|cursor| source.list_page(cursor))).await;
@@ -388,10 +391,17 @@ impl Engine<'_> {
                 }
             }
             if let Some(e) = failure {
+                state.progress.listing = listing_before;
                 return Err(access_stop(connection, e));
             }
             let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-            let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
+            let imported = match self.store.imported_etags(&connection.id, &keys).await {
+                Ok(imported) => imported,
+                Err(e) => {
+                    state.progress.listing = listing_before;
+                    return Err(store_stop(e));
+                }
+            };
             let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
             state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
             for (object, status, reason) in &selection.settle {
@@ -404,7 +414,10 @@ impl Engine<'_> {
                     &state.progress.run_id,
                     0,
                 );
-                self.record(connection, &outcome, state).await?;
+                if let Err(stop) = self.record(connection, &outcome, state).await {
+                    state.progress.listing = listing_before;
+                    return Err(stop);
+                }
             }
             state.pending.extend(selection.import);
             state.progressed = true;
@@ -619,18 +632,43 @@ impl Engine<'_> {
         // future Send for every lifetime, which callers behind async_trait need.
         let mut receiver = receiver;
         let batches = stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        let written = batches
+        let mut writes = batches
             .flat_map(|batch| stream::iter(chunks(batch)))
             .map(|records| {
                 let n = records.len() as u64;
                 let batch = RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
                 async move { self.sink.put(batch).await.map(|()| n) }
             })
-            .buffer_unordered(self.config.write_concurrency.max(1))
-            .try_fold(written_before, |total, n| futures::future::ready(Ok(total + n)))
-            .await;
+            .buffer_unordered(self.config.write_concurrency.max(1));
+        let mut written = written_before;
+        let mut write_error = None;
+        while let Some(put) = writes.next().await {
+            match put {
+                Ok(n) => written += n,
+                Err(e) => {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        // Dropping the writers drops the channel's receiver: the parser stops at its next batch.
+        drop(writes);
         let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
-        let written = written.map_err(store_stop)?;
+        match write_error {
+            None => {}
+            // Records DynamoDB refuses would be refused again: the file fails alone, saying why.
+            Some(e) if e.kind == StoreErrorKind::Rejected => {
+                warn!(error = %e, "records refused; the file fails");
+                let summary = parsed.map(|(summary, ..)| summary).unwrap_or_default();
+                let reason = format!("DynamoDB refused records of this file ({written} were written): {e}");
+                return Ok(Pass::Parsed {
+                    summary: ParseSummary { resume_at: None, ..summary },
+                    file_error: Some(reason),
+                    written,
+                });
+            }
+            Some(e) => return Err(store_stop(e)),
+        }
         if let Some(failure) = transport_failure.lock().map(|f| f.clone()).unwrap_or(None) {
             return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)));
         }
@@ -942,6 +980,40 @@ mod tests {
         assert_eq!(run.counts.files_imported, 1, "only the unfinished file is imported again");
         assert_eq!(w.record_ids().len(), 101);
         assert_eq!(w.status(), ConnectionStatus::Active);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_failure_in_the_listing_moves_no_watermark_past_what_it_did_not_see() {
+        let w = World::new("skip_row");
+        // 120 days old: only a first sync's lookback selects it, so a watermark moved past it loses it.
+        w.bucket.put("in/old.csv", "\"eo\"", t("10T00:00:00") - TimeDelta::days(80), b"id,amount\no,1\n");
+        w.bucket.put("in/new.csv", "\"en\"", t("09T00:00:00"), b"id,amount\nn,1\n");
+        *w.store.fail_ledger_reads.lock().unwrap() = true;
+        let Err(SyncError::Retryable(run)) = w.sync("run1").await else { panic!("expected a retryable failure") };
+        assert_eq!((run.result, run.watermark_after), (SyncResult::Failed, None), "{run:?}");
+
+        *w.store.fail_ledger_reads.lock().unwrap() = false;
+        w.clock.set(t("12T00:00:00"));
+        let run = w.completed("run2").await;
+        assert_eq!(run.counts.files_imported, 2, "{run:?}");
+        assert_eq!(w.record_ids(), ["in/new.csv#en#1", "in/old.csv#eo#1"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_the_store_refuses_fail_their_file_alone() {
+        let w = World::new("skip_row");
+        let rows: String = (0..200).map(|i| format!("r{i},{i}\n")).collect();
+        w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
+        w.bucket.put("in/b.csv", "\"eb\"", t("09T00:00:01"), b"id,amount\nb,1\n");
+        *w.sink.refuse_ids_containing.lock().unwrap() = Some("in/a.csv#ea#150".into());
+        let run = w.completed("run1").await;
+        assert_eq!((run.result, run.counts.files_failed, run.counts.files_imported), (SyncResult::Partial, 1, 1));
+        let failed = w.store.outcome("c1", "in/a.csv").unwrap();
+        assert_eq!(failed.status, FileStatus::Failed);
+        assert!(failed.reason.as_deref().unwrap().starts_with("DynamoDB refused records of this file"), "{failed:?}");
+        assert!(failed.rows_imported < 200, "{failed:?}");
+        assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "a failed file does not hold the watermark");
+        assert!(w.record_ids().contains(&"in/b.csv#eb#1".to_string()));
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

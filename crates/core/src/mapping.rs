@@ -31,6 +31,20 @@ impl Value {
     }
 }
 
+impl Value {
+    /// At least the bytes DynamoDB counts for the value (numbers are stored in fewer bytes than
+    /// their text, so their text length is an upper bound).
+    pub fn size(&self) -> usize {
+        match self {
+            Value::Str(s) | Value::Decimal(s) => s.len(),
+            Value::Int(_) => 21,
+            Value::Bool(_) => 1,
+            Value::Date(_) => 10,
+            Value::Timestamp(_) => 35,
+        }
+    }
+}
+
 /// One mapped row: its id, where it came from, and one value per template column (None = absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -52,9 +66,9 @@ pub fn parse_value(column: &Column, text: &str) -> Result<Value, String> {
             .parse::<i64>()
             .map(Value::Int)
             .map_err(|_| format!("'{}' is not an integer in the 64-bit range", shorten(text))),
-        FieldType::Decimal => normalise_decimal(trimmed)
-            .map(Value::Decimal)
-            .ok_or_else(|| format!("'{}' is not a decimal number of at most 38 digits", shorten(text))),
+        FieldType::Decimal => normalise_decimal(trimmed).map(Value::Decimal).ok_or_else(|| {
+            format!("'{}' is not a decimal number of at most 38 digits between 1E-130 and 1E+126", shorten(text))
+        }),
         FieldType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Ok(Value::Bool(true)),
             "false" | "f" | "no" | "n" | "0" => Ok(Value::Bool(false)),
@@ -108,8 +122,18 @@ fn normalise_decimal(text: &str) -> Option<String> {
         }
     }
     let significant = format!("{int}{frac}");
-    if significant.trim_start_matches('0').trim_end_matches('0').len() > 38 {
+    let digits = significant.trim_start_matches('0');
+    if digits.trim_end_matches('0').len() > 38 {
         return None;
+    }
+    // DynamoDB stores magnitudes from 1E-130 to below 1E+126: the exponent of the leading digit
+    // (scientific notation) must lie in -130..=125. Zero has none.
+    if !digits.is_empty() {
+        let exp: i64 = exponent.map_or(Some(0), |e| e.parse().ok())?;
+        let leading = int.len() as i64 - (significant.len() - digits.len()) as i64 - 1;
+        if !(-130..=125).contains(&(leading + exp)) {
+            return None;
+        }
     }
     Some(text.strip_prefix('+').unwrap_or(text).to_owned())
 }
@@ -198,9 +222,28 @@ impl Mapper {
             }
             id
         };
+        if id.len() > MAX_RECORD_ID_BYTES {
+            let reason = format!("the record id is {} bytes; DynamoDB takes at most {MAX_RECORD_ID_BYTES}", id.len());
+            return Err(FieldError { column: None, reason });
+        }
+        let size: usize =
+            columns.iter().zip(&values).map(|(c, v)| v.as_ref().map_or(0, |v| c.field.len() + v.size())).sum();
+        if size > MAX_RECORD_BYTES {
+            let reason = format!(
+                "the record's fields are {size} bytes; at most {MAX_RECORD_BYTES} fit in a DynamoDB item (400 KB with the record's source attributes)"
+            );
+            return Err(FieldError { column: None, reason });
+        }
         Ok(Record { id, row, line, values })
     }
 }
+
+/// DynamoDB's limit on a sort key, which the record id is.
+pub const MAX_RECORD_ID_BYTES: usize = 1024;
+
+/// What a record's fields may take of a DynamoDB item's 400 KB; the rest is for its keys and source
+/// attributes (object key and ETag, row, import time).
+pub const MAX_RECORD_BYTES: usize = 380_000;
 
 #[cfg(test)]
 mod tests {
@@ -233,6 +276,10 @@ mod tests {
                 Value::Decimal("12345678901234567890.123456789012345678".into()),
             ),
             (Decimal, "-1.5e10", Value::Decimal("-1.5e10".into())),
+            (Decimal, "9.99e125", Value::Decimal("9.99e125".into())),
+            (Decimal, "0.01e-128", Value::Decimal("0.01e-128".into())),
+            (Decimal, "0e999", Value::Decimal("0e999".into())),
+            (Decimal, "000.000", Value::Decimal("000.000".into())),
             (Boolean, "Yes", Value::Bool(true)),
             (Boolean, "0", Value::Bool(false)),
             (Date, "2026-02-28", Value::Date(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap())),
@@ -249,6 +296,9 @@ mod tests {
             (Decimal, "1.2.3", "not a decimal"),
             (Decimal, "123456789012345678901234567890123456789", "at most 38 digits"),
             (Decimal, "NaN", "not a decimal"),
+            (Decimal, "1e500", "between 1E-130 and 1E+126"),
+            (Decimal, "1e126", "between 1E-130 and 1E+126"),
+            (Decimal, "0.001e-128", "between 1E-130 and 1E+126"),
             (Boolean, "maybe", "not a boolean"),
             (Date, "2026-02-30", "not a date"),
             (Timestamp, "2026-01-02 03:04", "not a timestamp"),
@@ -301,5 +351,22 @@ mod tests {
         let bad = m.map_row(3, 4, |i| Ok(Some(Cow::Borrowed(["x", "y", ""][i]))), String::new).unwrap_err();
         assert_eq!(bad.column.as_deref(), Some("n"));
         assert!(bad.reason.contains("'y' is not an integer"), "{bad:?}");
+    }
+
+    #[test]
+    fn rows_that_do_not_fit_a_dynamodb_item_are_rejected() {
+        let m = mapper();
+        let long_id = "k".repeat(MAX_RECORD_ID_BYTES + 1);
+        let row = [long_id.as_str(), "1", ""];
+        let e = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap_err();
+        assert!(e.reason.contains("record id is 1025 bytes"), "{e:?}");
+        let huge = "x".repeat(MAX_RECORD_BYTES);
+        let row = ["a", "1", huge.as_str()];
+        let e = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap_err();
+        assert!(e.reason.contains("fit in a DynamoDB item"), "{e:?}");
+        // Just under the limit is a record.
+        let fits = "x".repeat(MAX_RECORD_BYTES - 200);
+        let row = ["a", "1", fits.as_str()];
+        assert!(m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).is_ok());
     }
 }

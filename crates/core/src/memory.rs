@@ -18,6 +18,8 @@ pub struct MemoryStore {
     pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
     pub runs: Mutex<Vec<SyncRun>>,
     pub checkpoints: Mutex<HashMap<String, Checkpoint>>,
+    /// When set, reading the ledger fails (to test a store failure in the middle of a listing).
+    pub fail_ledger_reads: Mutex<bool>,
 }
 
 impl MemoryStore {
@@ -68,6 +70,9 @@ impl SyncStore for MemoryStore {
     }
 
     async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+        if *self.fail_ledger_reads.lock().unwrap() {
+            return Err(StoreError::new(StoreErrorKind::Transient, "ledger read throttled"));
+        }
         let outcomes = self.outcomes.lock().unwrap();
         Ok(keys
             .iter()
@@ -125,6 +130,8 @@ pub struct MemorySink {
     pub writes: Mutex<u64>,
     /// Fail every write after this many records (to test transient write failures).
     pub fail_after: Mutex<Option<u64>>,
+    /// Refuse (as DynamoDB refuses an invalid item) every batch holding a record id with this text.
+    pub refuse_ids_containing: Mutex<Option<String>>,
 }
 
 #[async_trait]
@@ -134,6 +141,11 @@ impl RecordSink for MemorySink {
         if let Some(limit) = *self.fail_after.lock().unwrap() {
             if *writes + batch.records.len() as u64 > limit {
                 return Err(StoreError::new(StoreErrorKind::Transient, "throttled"));
+            }
+        }
+        if let Some(text) = self.refuse_ids_containing.lock().unwrap().as_deref() {
+            if batch.records.iter().any(|r| r.id.contains(text)) {
+                return Err(StoreError::new(StoreErrorKind::Rejected, "ValidationException: item too large"));
             }
         }
         *writes += batch.records.len() as u64;

@@ -103,6 +103,9 @@ pub enum StoreErrorKind {
     Transient,
     /// A conditional write lost (the lease moved to another owner).
     Conflict,
+    /// The service refused what was written (DynamoDB's ValidationException): the same items
+    /// would be refused again, so a retry cannot help; the file they came from fails instead.
+    Rejected,
     Other,
 }
 
