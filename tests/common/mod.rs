@@ -64,6 +64,7 @@ impl World {
             state_table: unique("state"),
             records_table: unique("records"),
             trust_principals: vec![],
+            role_prefix: connector_core::connections::ROLE_PREFIX.into(),
             sync,
             list_page_size: None,
             hand_over_margin: std::time::Duration::from_secs(60),

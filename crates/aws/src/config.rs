@@ -6,6 +6,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_s3::config::Region;
 use chrono::TimeDelta;
+use connector_core::connections::{valid_role_prefix, ROLE_PREFIX};
 use connector_core::engine::SyncConfig;
 
 /// Names of the tables and the sync's tunables, read from `S3C_*` environment variables.
@@ -16,6 +17,9 @@ pub struct Settings {
     /// The principals customers' trust policies name (the stack's CustomerTrustPrincipals output,
     /// comma-separated); when empty, the caller's own identity (local use).
     pub trust_principals: Vec<String>,
+    /// Prefix of the role names generated for new connections (`S3C_ROLE_PREFIX`): the deployment's
+    /// RolePrefix, the only roles its worker may assume.
+    pub role_prefix: String,
     pub sync: SyncConfig,
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
@@ -46,7 +50,7 @@ where
 }
 
 impl Settings {
-    /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_OVERLAP_SECONDS`,
+    /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_ROLE_PREFIX`, `S3C_OVERLAP_SECONDS`,
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS` and `S3C_HAND_OVER_MARGIN_SECONDS`.
@@ -73,7 +77,14 @@ impl Settings {
         if let Some(n) = number::<usize>("S3C_HANDOFF_ROWS")? {
             sync.handoff_rows = n.max(1);
         }
+        let role_prefix = std::env::var("S3C_ROLE_PREFIX").unwrap_or_else(|_| ROLE_PREFIX.to_owned());
+        if !valid_role_prefix(&role_prefix) {
+            let message =
+                format!("'{role_prefix}' must be 1-32 of the characters IAM role names allow ([A-Za-z0-9+=,.@_-])");
+            return Err(SettingsError { name: "S3C_ROLE_PREFIX", message });
+        }
         Ok(Settings {
+            role_prefix,
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),
             trust_principals: std::env::var("S3C_TRUST_PRINCIPALS")

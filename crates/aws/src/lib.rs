@@ -141,7 +141,7 @@ impl Connector {
         &self,
         input: connector_core::connections::ConnectionInput,
     ) -> Result<CreatedConnection, CreateError> {
-        let connection = validated(input)?;
+        let connection = validated(input, &self.settings.role_prefix)?;
         let principals = self.trust_principals().await?;
         self.save_new(&connection).await?;
         Ok(CreatedConnection {
@@ -157,7 +157,7 @@ impl Connector {
         &self,
         input: connector_core::connections::ConnectionInput,
     ) -> Result<connector_core::model::Connection, CreateError> {
-        let connection = validated(input)?;
+        let connection = validated(input, &self.settings.role_prefix)?;
         self.save_new(&connection).await?;
         Ok(connection)
     }
@@ -175,8 +175,10 @@ impl Connector {
 /// A new pending connection from the input, with a fresh id and external id, or the fields at fault.
 fn validated(
     input: connector_core::connections::ConnectionInput,
+    role_prefix: &str,
 ) -> Result<connector_core::model::Connection, CreateError> {
-    connector_core::connections::new_connection(input, new_connection_id(), new_external_id(), chrono::Utc::now())
+    let (id, external_id) = (new_connection_id(), new_external_id());
+    connector_core::connections::new_connection(input, id, external_id, role_prefix, chrono::Utc::now())
         .map_err(CreateError::Invalid)
 }
 

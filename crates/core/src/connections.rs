@@ -23,14 +23,21 @@ pub struct InputError {
     pub message: String,
 }
 
-/// Prefix of every role name we generate; the worker's IAM policy may assume only roles with it.
+/// The default prefix of the role names we generate; the worker's IAM policy may assume only roles
+/// with the deployment's prefix (template.yaml's RolePrefix, passed as S3C_ROLE_PREFIX).
 pub const ROLE_PREFIX: &str = "s3-connector-";
 
-/// Builds a pending connection, or says which fields are wrong.
+/// Whether `prefix` can start an IAM role name: 1-32 of the characters role names allow.
+pub fn valid_role_prefix(prefix: &str) -> bool {
+    (1..=32).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_".contains(&b))
+}
+
+/// Builds a pending connection whose role name is `role_prefix` + its id, or says which fields are wrong.
 pub fn new_connection(
     input: ConnectionInput,
     id: String,
     external_id: String,
+    role_prefix: &str,
     now: DateTime<Utc>,
 ) -> Result<Connection, Vec<InputError>> {
     let mut errors = Vec::new();
@@ -66,7 +73,7 @@ pub fn new_connection(
         return Err(errors);
     }
     Ok(Connection {
-        role_name: format!("{ROLE_PREFIX}{id}").chars().take(64).collect(),
+        role_name: format!("{role_prefix}{id}").chars().take(64).collect(),
         id,
         name,
         account_id: input.account_id,
@@ -207,7 +214,7 @@ mod tests {
 
     #[test]
     fn valid_input_is_normalised() {
-        let c = new_connection(input(), "c1".into(), "x".into(), Utc::now()).unwrap();
+        let c = new_connection(input(), "c1".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap();
         assert_eq!(
             (c.name.as_str(), c.folder.as_deref(), c.role_name.as_str()),
             ("Acme", Some("payments/daily/"), "s3-connector-c1")
@@ -233,7 +240,7 @@ mod tests {
         for (field, change) in cases {
             let mut i = input();
             change(&mut i);
-            let errors = new_connection(i.clone(), "c".into(), "x".into(), Utc::now()).unwrap_err();
+            let errors = new_connection(i.clone(), "c".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap_err();
             assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), vec![field], "{i:?}");
         }
     }

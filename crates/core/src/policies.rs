@@ -63,7 +63,8 @@ mod tests {
             folder: folder.map(Into::into),
             template_id: "payments".into(),
         };
-        new_connection(input, "c1".into(), "ext-123".into(), chrono::Utc::now()).unwrap()
+        new_connection(input, "c1".into(), "ext-123".into(), crate::connections::ROLE_PREFIX, chrono::Utc::now())
+            .unwrap()
     }
 
     #[test]

@@ -103,6 +103,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
             connector_aws::new_connection_id(),
             "0".repeat(64),
+            connector_core::connections::ROLE_PREFIX,
             chrono::Utc::now(),
         )
         .map_err(|e| anyhow::anyhow!("bench connection: {e:?}"))?;
