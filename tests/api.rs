@@ -94,6 +94,11 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
         change(&mut body);
         body.to_string()
     };
+    let edit = |id: &str, body: Value| {
+        let mut r = request("edit-connection", &[("CONNECTION_ID", id)]);
+        *r.body_mut() = lambda_http::Body::Text(body.to_string());
+        r
+    };
     let create = |body: String| {
         let mut r = request("create-connection", &[]);
         *r.body_mut() = lambda_http::Body::Text(body);
@@ -114,6 +119,27 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
             "bucket",
         ),
         ("not JSON", create("{".into()), 400, "body"),
+        ("a number for a string", create(body(&|b| b["account_id"] = json!(123456789012u64))), 400, "account_id"),
+        (
+            "rename with an unknown template",
+            edit(&existing.id, json!({"name": "renamed", "template": "nope"})),
+            400,
+            "template",
+        ),
+        ("edit with a bad field type", edit(&existing.id, json!({"name": 5})), 400, "name"),
+        (
+            "purge_records not a boolean",
+            request(
+                "delete-connection",
+                &[
+                    ("CONNECTION_ID", &existing.id),
+                    ("purge_records=true", "purge_records=yes"),
+                    ("\"purge_records\": \"true\"", "\"purge_records\": \"yes\""),
+                ],
+            ),
+            400,
+            "purge_records",
+        ),
         ("unknown template", create(body(&|b| b["template"] = json!("nope"))), 400, "template"),
         ("name taken", create(body(&|b| b["name"] = json!(existing.name))), 409, "name"),
         (
@@ -147,8 +173,10 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     let (status, body) = call(&api, request("show-connection", &[("CONNECTION_ID", "nope")])).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 
-    // Nothing changed: one connection, template version 1.
-    assert_eq!(world.connector.connections().await.unwrap().len(), 1);
+    // Nothing changed: one connection, its name and template as they were, template version 1.
+    let connections = world.connector.connections().await.unwrap();
+    assert_eq!(connections.len(), 1);
+    assert_eq!((&connections[0].name, &connections[0].template_id), (&existing.name, &existing.template_id));
     assert_eq!(world.connector.state.template_version("payments").await.unwrap().unwrap().1, 1);
 }
 

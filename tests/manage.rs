@@ -7,6 +7,7 @@ use common::*;
 use connector_aws::manage::ManageError;
 use connector_aws::InProcessWorkers;
 use connector_core::model::{ConnectionStatus, SyncResult};
+use connector_core::ports::SyncStore;
 use connector_core::template::Template;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +88,13 @@ async fn deleting_with_purge_removes_the_records() {
     let c = world.connection(None).await;
     world.completed(&c.id).await;
     assert_eq!(world.records(&c.id).await.len(), 40);
+    // Not while a sync runs: the delete takes the connection's lease first.
+    let now = chrono::Utc::now();
+    world.connector.state.acquire_lease(&c.id, "a-worker", now, now + TimeDelta::minutes(5), None).await.unwrap();
+    let refused = world.connector.delete_connection(&c.id, true).await;
+    assert!(matches!(refused, Err(ManageError::Conflict(ref m)) if m.contains("a-worker")), "{refused:?}");
+    assert_eq!(world.records(&c.id).await.len(), 40, "a refused delete changes nothing");
+    world.connector.state.acquire_lease(&c.id, "a-worker", now, now, None).await.unwrap(); // the sync ends
     assert_eq!(world.connector.delete_connection(&c.id, true).await.unwrap(), 40);
     assert!(world.records(&c.id).await.is_empty());
 }
@@ -110,6 +118,24 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
     let run = world.completed(&c.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 1));
     assert!(matches!(world.connector.reauthenticate(&c.id).await, Err(ManageError::Conflict(_))));
+    let watermark = run.watermark_after.expect("a finished sync sets the watermark");
+
+    // Access breaks again (the bucket goes): the failed run moves nothing.
+    world.s3.delete_object().bucket(&bucket).key("a.csv").send().await.unwrap();
+    world.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let run = world.completed(&c.id).await;
+    assert_eq!((run.result, run.watermark_after), (SyncResult::NeedsReauth, Some(watermark)));
+    // Fixed, with the old file back and a new one: the next sync goes on from the watermark and
+    // imports only what it has not imported.
+    world.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    for (key, body) in [("a.csv", "id,amount\na,1\n"), ("b.csv", "id,amount\nb,2\n")] {
+        world.s3.put_object().bucket(&bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
+    }
+    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    let run = world.completed(&c.id).await;
+    assert_eq!(run.watermark_before, Some(watermark), "{run:?}");
+    assert_eq!((run.result, run.counts.files_imported, run.counts.rows_imported), (SyncResult::Succeeded, 1, 1));
+    assert_eq!(world.connector.state.outcomes(&c.id).await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,4 +153,18 @@ async fn templates_are_versioned_and_not_deleted_while_used() {
     world.connector.delete_template("payments").await.unwrap();
     assert!(world.connector.state.template_version("payments").await.unwrap().is_none());
     assert!(matches!(world.connector.delete_template("payments").await, Err(ManageError::NotFound { .. })));
+    // Saved again after the delete: the numbering goes on, and the history keeps every version.
+    assert_eq!(world.connector.put_template(&template).await.unwrap(), 3);
+    let history = world
+        .aws
+        .dynamodb()
+        .query()
+        .table_name(&world.connector.settings.state_table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S("TEMPLATE#payments".into()))
+        .send()
+        .await
+        .unwrap();
+    let versions: Vec<String> = history.items().iter().map(|i| i["sk"].as_s().unwrap().clone()).collect();
+    assert_eq!(versions, ["V#000001", "V#000002", "V#000003"]);
 }

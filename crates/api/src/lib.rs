@@ -1,5 +1,5 @@
 //! The connection management HTTP API (API Gateway HTTP API, IAM authorization), over the same
-//! library as the CLI ([`connector_aws::manage`]). Routes and their JSON are in `openapi.yaml`.
+//! library as the CLI ([`connector_aws::manage`]). Routes and their JSON are in `openapi.json`.
 //!
 //! Every error is a JSON body `{"error": {"code", "message", "field"?, "details"?}}` with a 4xx status
 //! for the caller's mistakes (400 invalid input naming the field, 404, 409 conflict, 422 access to
@@ -93,14 +93,10 @@ fn error_response(e: ApiError) -> Response<Body> {
     json_response(e.status, &json!({ "error": error }))
 }
 
-/// Parses a JSON body; serde's message names the missing or unknown field.
+/// Parses a JSON body; an error names the field at fault.
 fn body<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, ApiError> {
-    let bytes: &[u8] = request.body().as_ref();
-    serde_json::from_slice(bytes).map_err(|e| {
-        let message = e.to_string();
-        let field = message.split('`').nth(1).unwrap_or("body").to_owned();
-        ApiError::invalid(field, format!("request body: {message}"))
-    })
+    connector_core::input::from_json(request.body().as_ref())
+        .map_err(|e| ApiError::invalid(e.field.clone(), format!("{}: {}", e.field, e.message)))
 }
 
 fn query_number<T>(request: &Request, name: &str, default: T, max: T) -> Result<T, ApiError>
@@ -179,16 +175,15 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             if edit.name.is_none() && edit.template.is_none() {
                 return Err(ApiError::invalid("body", "give a name or a template to change"));
             }
-            if let Some(name) = &edit.name {
-                c.rename(id, name).await?;
-            }
-            if let Some(template) = &edit.template {
-                c.change_template(id, template).await?;
-            }
-            ok(json!({ "connection": to_json(&c.connection(id).await?)? }))
+            let connection = c.edit(id, edit.name.as_deref(), edit.template.as_deref()).await?;
+            ok(json!({ "connection": to_json(&connection)? }))
         }
         (&Method::DELETE, ["connections", id]) => {
-            let purge = request.query_string_parameters_ref().and_then(|q| q.first("purge_records")) == Some("true");
+            let purge = match request.query_string_parameters_ref().and_then(|q| q.first("purge_records")) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(ApiError::invalid("purge_records", "purge_records: must be true or false")),
+            };
             let purged = c.delete_connection(id, purge).await?;
             ok(json!({ "deleted": id, "records_purged": purged }))
         }

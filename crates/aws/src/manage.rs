@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use connector_core::connections::{explain_access, normalise_name};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
 use connector_core::model::{Connection, ConnectionStatus};
-use connector_core::ports::{list_all, SourceConnector, StoreError, StoreErrorKind, SyncStore};
+use connector_core::ports::{list_all, Lease, SourceConnector, StoreError, StoreErrorKind, SyncStore};
 use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use futures::StreamExt;
 use serde::Serialize;
@@ -223,91 +223,118 @@ impl Connector {
         }
     }
 
-    /// Renames a connection; the new name is claimed by a conditional write, the old one released,
-    /// in one transaction.
+    /// Renames a connection; see [`Connector::edit`].
     pub async fn rename(&self, id: &str, name: &str) -> Result<Connection, ManageError> {
-        let name = normalise_name(name)
+        self.edit(id, Some(name), None).await
+    }
+
+    /// Points a connection at another template (which must exist); see [`Connector::edit`].
+    pub async fn change_template(&self, id: &str, template_id: &str) -> Result<Connection, ManageError> {
+        self.edit(id, None, Some(template_id)).await
+    }
+
+    /// Changes a connection's name, template, or both, all or nothing: everything is checked first,
+    /// then one write (a transaction when the name changes: the new name is claimed by a conditional
+    /// write and the old one released).
+    pub async fn edit(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        template_id: Option<&str>,
+    ) -> Result<Connection, ManageError> {
+        let name = name
+            .map(normalise_name)
+            .transpose()
             .map_err(|message| ManageError::Invalid { field: "name", message: message.to_owned() })?;
-        let connection = self.connection(id).await?;
-        if connection.name == name {
-            return Ok(connection);
+        if let Some(template_id) = template_id {
+            if self.state.template(template_id).await?.is_none() {
+                let message = format!("no template '{template_id}'");
+                return Err(ManageError::Invalid { field: "template", message });
+            }
         }
+        let connection = self.connection(id).await?;
         let table = &self.state.table;
-        let build =
-            |e: aws_sdk_dynamodb::error::BuildError| ManageError::Store(crate::errors::corrupt_item("rename", e));
-        let mut new_name = key(format!("NAME#{name}"), "NAME");
-        new_name.insert("connection_id".into(), s(id));
-        let claim = Put::builder()
-            .table_name(table)
-            .set_item(Some(new_name))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build)?;
-        let release = Delete::builder()
-            .table_name(table)
-            .set_key(Some(key(format!("NAME#{}", connection.name), "NAME")))
-            .condition_expression("connection_id = :id")
-            .expression_attribute_values(":id", s(id))
-            .build()
-            .map_err(build)?;
-        let update = Update::builder()
+        let build = |e: aws_sdk_dynamodb::error::BuildError| ManageError::Store(crate::errors::corrupt_item("edit", e));
+        // The connection item's update, guarded by what was read: a concurrent edit is a conflict.
+        let mut update = Update::builder()
             .table_name(table)
             .set_key(Some(connection_key(id)))
-            .update_expression("SET #name = :new")
             .condition_expression("#name = :old")
             .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":new", s(&name))
-            .expression_attribute_values(":old", s(&connection.name))
-            .build()
-            .map_err(build)?;
-        let result = self
+            .expression_attribute_values(":old", s(&connection.name));
+        let mut sets = Vec::new();
+        let new_name = name.filter(|n| *n != connection.name);
+        if let Some(name) = &new_name {
+            sets.push("#name = :new");
+            update = update.expression_attribute_values(":new", s(name));
+        }
+        if let Some(template_id) = template_id {
+            sets.push("template_id = :template");
+            update = update.expression_attribute_values(":template", s(template_id));
+        }
+        if sets.is_empty() {
+            return Ok(connection);
+        }
+        let update = update.update_expression(format!("SET {}", sets.join(", "))).build().map_err(build)?;
+        let mut transaction = self
             .state
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().delete(release).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result.map_err(|e| store_error("renaming", e)) {
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(name) = &new_name {
+            let mut claimed = key(format!("NAME#{name}"), "NAME");
+            claimed.insert("connection_id".into(), s(id));
+            let claim = Put::builder()
+                .table_name(table)
+                .set_item(Some(claimed))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build)?;
+            let release = Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(format!("NAME#{}", connection.name), "NAME")))
+                .condition_expression("connection_id = :id")
+                .expression_attribute_values(":id", s(id))
+                .build()
+                .map_err(build)?;
+            transaction = transaction
+                .transact_items(TransactWriteItem::builder().put(claim).build())
+                .transact_items(TransactWriteItem::builder().delete(release).build());
+        }
+        match transaction.send().await.map_err(|e| store_error("editing connection", e)) {
             Ok(_) => {}
             Err(e) if e.kind == StoreErrorKind::Conflict => {
-                return Err(ManageError::Conflict(format!("a connection named '{name}' already exists")))
+                return Err(match &new_name {
+                    Some(name) => ManageError::Conflict(format!(
+                        "a connection named '{name}' already exists, or the connection changed meanwhile"
+                    )),
+                    None => ManageError::Conflict("the connection changed meanwhile; try again".into()),
+                })
             }
             Err(e) => return Err(e.into()),
         }
         self.connection(id).await
     }
 
-    /// Points a connection at another template (which must exist).
-    pub async fn change_template(&self, id: &str, template_id: &str) -> Result<Connection, ManageError> {
-        if self.state.template(template_id).await?.is_none() {
-            return Err(ManageError::Invalid { field: "template", message: format!("no template '{template_id}'") });
-        }
-        self.connection(id).await?;
-        self.state
-            .client
-            .update_item()
-            .table_name(&self.state.table)
-            .set_key(Some(connection_key(id)))
-            .update_expression("SET template_id = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", s(template_id))
-            .send()
-            .await
-            .map_err(|e| store_error("changing template", e))?;
-        self.connection(id).await
-    }
-
     /// Deletes a connection, its name, sync state, runs and import ledger; its imported records too
     /// when `purge_records` is set. Returns how many records were deleted.
+    ///
+    /// It takes the connection's lease first, so it is refused while a sync runs and no sync starts
+    /// while it deletes; records are purged before the connection goes, so a purge that fails half
+    /// way can be asked for again.
     pub async fn delete_connection(&self, id: &str, purge_records: bool) -> Result<u64, ManageError> {
         let connection = self.connection(id).await?;
-        let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
-        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}"), None).await?);
-        // The connection item last: a failure half-way leaves it there to delete again.
-        keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
-        delete_keys(&self.state.client, &self.state.table, keys).await?;
+        let now = chrono::Utc::now();
+        // One owner for every delete: a delete that failed half way holds the lease, and is retried.
+        match self.state.acquire_lease(id, "delete", now, now + self.settings.sync.lease_duration, None).await? {
+            Lease::Acquired => {}
+            Lease::Held { owner, until } => {
+                return Err(ManageError::Conflict(format!(
+                    "a sync ({owner}) is running until {until} at the latest; delete the connection after it ends"
+                )))
+            }
+            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
+        }
         let mut purged = 0;
         if purge_records {
             for shard in 0..crate::records::SHARDS {
@@ -317,12 +344,22 @@ impl Connector {
                 delete_keys(&self.records.client, &self.records.table, keys).await?;
             }
         }
+        let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
+        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}"), None).await?);
+        // The connection item last: a failure half-way leaves it there to delete again.
+        keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
+        delete_keys(&self.state.client, &self.state.table, keys).await?;
         Ok(purged)
     }
 
     /// Saves a validated template as its next version.
     pub async fn put_template(&self, template: &connector_core::template::Template) -> Result<u32, ManageError> {
-        Ok(self.state.put_template(template).await?)
+        match self.state.put_template(template).await {
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                Err(ManageError::Conflict(format!("template '{}' was saved meanwhile; try again", template.id)))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Deletes a template, refused while a connection uses it.

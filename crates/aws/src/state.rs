@@ -178,7 +178,28 @@ impl StateTable {
             Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
             _ => None,
         });
-        let version = previous.unwrap_or(0) + 1;
+        // Numbering goes on from the history, which outlives a deleted template: a template saved
+        // again after a delete gets the next number, and no saved version is ever overwritten.
+        let last_saved = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("TEMPLATE#{}", template.id)))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("reading template history", e))?
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| match item.get("version") {
+                Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
+                _ => None,
+            });
+        let version = previous.max(last_saved).unwrap_or(0) + 1;
         let now = s(Utc::now().to_rfc3339());
         let mut latest = key("TEMPLATES".into(), &template.id);
         latest.insert("document".into(), s(&document));
@@ -201,6 +222,7 @@ impl StateTable {
         let put_history = Put::builder()
             .table_name(&self.table)
             .set_item(Some(history))
+            .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| corrupt_item("template", e))?;
         self.client

@@ -434,6 +434,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Connections(ConnectionCommand::Runs { connection_id, limit, json }) => {
+            connector.connection(&connection_id).await.map_err(manage_error)?;
             let runs = connector.state.runs(&connection_id, limit).await?;
             if json {
                 print_json(&runs)?;
@@ -524,6 +525,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
         Command::Files { connection_id, json } => {
+            connector.connection(&connection_id).await.map_err(manage_error)?;
             let outcomes = connector.state.outcomes(&connection_id).await?;
             if json {
                 print_json(&outcomes)?;
@@ -550,7 +552,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Records { connection_id, limit } => {
-            print_json(&connector.records.sample(&connection_id, limit).await?)?;
+            let records = connector.records.sample(&connection_id, limit).await?;
+            // A deleted connection's records stay (unless purged) and can still be read.
+            if records.is_empty() {
+                connector.connection(&connection_id).await.map_err(manage_error)?;
+            }
+            print_json(&records)?;
         }
     }
     Ok(ExitCode::SUCCESS)

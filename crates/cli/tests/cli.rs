@@ -59,3 +59,32 @@ fn an_invalid_template_file_exits_2_naming_the_field() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("columns[0].values: an enum needs its allowed values"), "{stderr}");
 }
+
+/// Against the moto server scripts/test.sh starts: commands given an unknown connection id exit 2.
+#[test]
+fn unknown_connections_exit_2() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with scripts/test.sh, which starts moto server");
+    let suffix = format!("{}-{}", std::process::id(), std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("S3C_STATE_TABLE", format!("cli-state-{suffix}"))
+            .env("S3C_RECORDS_TABLE", format!("cli-records-{suffix}"))
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    assert_eq!(run(&["init"]).0, Some(0));
+    for args in [
+        &["files", "nope"][..],
+        &["records", "nope"],
+        &["connections", "runs", "nope"],
+        &["connections", "show", "nope"],
+    ] {
+        let (code, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("no connection 'nope'"), "{args:?}: {stderr}");
+    }
+}

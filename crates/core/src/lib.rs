@@ -3,6 +3,7 @@ pub mod connections;
 pub mod decode;
 pub mod dispatch;
 pub mod engine;
+pub mod input;
 pub mod mapping;
 pub mod memory;
 pub mod model;

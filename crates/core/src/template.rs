@@ -166,9 +166,9 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> TemplateError {
 impl Template {
     /// Parses and validates a template document.
     pub fn from_json(text: &str) -> Result<Template, TemplateErrors> {
-        let template: Template = serde_json::from_str(text).map_err(|e| {
-            // serde_json names unknown and missing fields in its message; keep its position too.
-            TemplateErrors(vec![err("template", format!("{e}"))])
+        let template: Template = crate::input::from_json(text.as_bytes()).map_err(|e| {
+            let field = if e.field == "body" { "template".to_owned() } else { e.field };
+            TemplateErrors(vec![err(field, e.message)])
         })?;
         template.validate()?;
         Ok(template)
@@ -312,8 +312,10 @@ mod tests {
     fn each_invalid_template_names_the_field_at_fault() {
         let cases: &[(&str, &str, &str)] = &[
             (r#""id": "payments-v1""#, r#""id": "bad id!""#, "id:"),
-            (r#""type": "csv""#, r#""type": "xml""#, "unknown variant `xml`"),
-            (r#""type": "csv"}"#, r#""type": "csv", "delimter": ";"}"#, "unknown field `delimter`"),
+            (r#""type": "csv""#, r#""type": "xml""#, "format.type: unknown variant `xml`"),
+            (r#""type": "csv"}"#, r#""type": "csv", "delimter": ";"}"#, "format.delimter: unknown field `delimter`"),
+            (r#""type": "decimal""#, r#""type": "float""#, "columns[1].type: unknown variant `float`"),
+            (r#""required": true"#, r#""required": "yes""#, "columns[0].required: invalid type"),
             (r#""type": "csv"}"#, r#""type": "json", "delimiter": ";"}"#, "format.delimiter: applies only to csv"),
             (r#""type": "csv"}"#, r#""type": "csv", "delimiter": "\"" }"#, "format.quote: must differ"),
             (r#""values": ["paid", "refunded"], "#, "", "columns[2].values: an enum needs"),
