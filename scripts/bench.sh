@@ -242,7 +242,7 @@ else:
     py = {r["in_flight"]: r for r in w["python"]}
     print(f"""Measured {w['measured']}. The records writer (`RecordsTable`, the worker's `RecordSink`) through the
 DynamoDB client the product builds (`Aws::dynamodb`: the SDK's default HTTP client, 8 attempts), driven
-as the engine drives it (batches of 25, `buffer_unordered(in flight)`), writes {w['rows']:,} mapped payment
+through the engine's own write path (`write_in_lanes`: one lane per request in flight, batches of 25), writes {w['rows']:,} mapped payment
 rows to `ddb-latency`, a local endpoint that answers each BatchWriteItem `{{"UnprocessedItems":{{}}}}`
 {lat:g} ms after its request arrives and counts the items (every row is checked to have arrived).
 The ideal is in flight x 25 / {lat:g} ms. The Python baseline builds the same items with boto3's

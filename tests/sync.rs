@@ -330,3 +330,23 @@ async fn an_unknown_connection_is_reported_not_retried() {
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     assert!(matches!(world.sync("nope").await, Err(SyncError::ConnectionNotFound(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let keyed = PAYMENTS_TEMPLATE.replace(r#""id": "payments""#, r#""id": "keyed", "primary_key": ["payment_id"]"#);
+    world.connector.put_template(&connector_core::template::Template::from_json(&keyed).unwrap()).await.unwrap();
+    // 30 keys updated 10 times each: duplicates within one BatchWriteItem and across batches in flight.
+    let rows: String = (0..300).map(|i| format!("k{},{i}\n", i % 30)).collect();
+    world.put("updates.csv", format!("id,amount\n{rows}")).await;
+    let c = world.connection(None).await;
+    world.connector.change_template(&c.id, "keyed").await.unwrap();
+    let run = world.completed(&c.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 300), "{run:?}");
+    let records = world.records(&c.id).await;
+    assert_eq!(records.len(), 30);
+    for (id, data) in &records {
+        let k: u64 = id.trim_start_matches('k').parse().unwrap();
+        assert_eq!(data["amount"], serde_json::json!(270 + k), "{id}: {data}");
+    }
+}

@@ -101,13 +101,16 @@ impl RecordSink for RecordsTable {
         let imported_at = AttributeValue::S(batch.imported_at.to_rfc3339_opts(SecondsFormat::Millis, true));
         let columns = &batch.template.columns;
         // BatchWriteItem rejects two requests for one key: the last row of a primary key wins.
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(batch.records.len());
-        for (i, record) in batch.records.iter().enumerate() {
-            by_id.insert(&record.id, i);
+        // Without a primary key ids are object key # ETag # row, unique by construction.
+        let mut last_of_id: HashMap<&str, usize> = HashMap::new();
+        if !batch.template.primary_key.is_empty() {
+            for (i, record) in batch.records.iter().enumerate() {
+                last_of_id.insert(&record.id, i);
+            }
         }
-        let mut requests = Vec::with_capacity(by_id.len());
+        let mut requests = Vec::with_capacity(batch.records.len());
         for (i, record) in batch.records.iter().enumerate() {
-            if by_id.get(record.id.as_str()) != Some(&i) {
+            if last_of_id.get(record.id.as_str()).is_some_and(|&last| last != i) {
                 continue;
             }
             let data = columns

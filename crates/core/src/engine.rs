@@ -29,10 +29,10 @@ use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::{stream, StreamExt};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -628,31 +628,10 @@ impl Engine<'_> {
             Ok((summary, gzip, bom))
         });
         let imported_at = self.clock.now();
-        // poll_fn, not unfold with an async closure: with the latter rustc cannot prove the sync
-        // future Send for every lifetime, which callers behind async_trait need.
-        let mut receiver = receiver;
-        let batches = stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        let mut writes = batches
-            .flat_map(|batch| stream::iter(chunks(batch)))
-            .map(|records| {
-                let n = records.len() as u64;
-                let batch = RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
-                async move { self.sink.put(batch).await.map(|()| n) }
-            })
-            .buffer_unordered(self.config.write_concurrency.max(1));
-        let mut written = written_before;
-        let mut write_error = None;
-        while let Some(put) = writes.next().await {
-            match put {
-                Ok(n) => written += n,
-                Err(e) => {
-                    write_error = Some(e);
-                    break;
-                }
-            }
-        }
-        // Dropping the writers drops the channel's receiver: the parser stops at its next batch.
-        drop(writes);
+        let make_batch =
+            |records| RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
+        let (written, write_error) = self.write_records(receiver, make_batch).await;
+        let written = written_before + written;
         let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         match write_error {
             None => {}
@@ -699,6 +678,72 @@ impl Engine<'_> {
     }
 }
 
+impl Engine<'_> {
+    async fn write_records<'b>(
+        &self,
+        receiver: mpsc::Receiver<Vec<Record>>,
+        make_batch: impl Fn(Vec<Record>) -> RecordBatch<'b> + Send + Sync,
+    ) -> (u64, Option<StoreError>) {
+        write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch).await
+    }
+}
+
+/// Writes the records that arrive on `receiver` with `lanes` BatchWriteItems in flight. Records are
+/// spread over the lanes by a hash of their id, and each lane writes one batch of up to 25 at a
+/// time, in order: the rows of one primary key reach the table in file order, so the last one wins
+/// whatever the concurrency. Returns the records written and the first write error; on an error the
+/// writers stop, and dropping `receiver` stops its sender at its next send.
+pub async fn write_in_lanes<'b>(
+    sink: &dyn RecordSink,
+    lanes: usize,
+    mut receiver: mpsc::Receiver<Vec<Record>>,
+    make_batch: impl Fn(Vec<Record>) -> RecordBatch<'b> + Send + Sync,
+) -> (u64, Option<StoreError>) {
+    let lanes = lanes.max(1);
+    let written = AtomicU64::new(0);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..lanes).map(|_| mpsc::channel::<Vec<Record>>(1)).unzip();
+    let split = async move {
+        let mut buffers: Vec<Vec<Record>> = (0..lanes).map(|_| Vec::with_capacity(WRITE_BATCH)).collect();
+        while let Some(records) = receiver.recv().await {
+            for record in records {
+                let lane = lane_of(&record.id, lanes);
+                buffers[lane].push(record);
+                if buffers[lane].len() == WRITE_BATCH {
+                    let full = std::mem::replace(&mut buffers[lane], Vec::with_capacity(WRITE_BATCH));
+                    if senders[lane].send(full).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        for (lane, rest) in buffers.into_iter().enumerate().filter(|(_, rest)| !rest.is_empty()) {
+            if senders[lane].send(rest).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let (make_batch, written_ref) = (&make_batch, &written);
+    let writers = futures::future::try_join_all(receivers.into_iter().map(|mut lane| async move {
+        while let Some(records) = lane.recv().await {
+            let n = records.len() as u64;
+            sink.put(make_batch(records)).await?;
+            written_ref.fetch_add(n, Ordering::Relaxed);
+        }
+        Ok::<(), StoreError>(())
+    }));
+    let result = futures::future::try_join(split, writers).await;
+    (written.load(Ordering::Relaxed), result.err())
+}
+
+/// The write lane of a record id: a stable hash, so one key always goes the same lane.
+fn lane_of(id: &str, lanes: usize) -> usize {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(id.as_bytes());
+    (hasher.finish() % lanes as u64) as usize
+}
+
 /// How far one invocation got with an object.
 enum FileRun {
     Done(FileOutcome),
@@ -722,19 +767,6 @@ fn file_error_reason(e: &FileError) -> String {
         FileError::Io(io) => format!("cannot decode the file: {io}"),
         other => other.to_string(),
     }
-}
-
-/// Splits a handoff into BatchWriteItem-sized chunks.
-fn chunks(mut records: Vec<Record>) -> Vec<Vec<Record>> {
-    let mut out = Vec::with_capacity(records.len().div_ceil(WRITE_BATCH));
-    while records.len() > WRITE_BATCH {
-        let rest = records.split_off(WRITE_BATCH);
-        out.push(std::mem::replace(&mut records, rest));
-    }
-    if !records.is_empty() {
-        out.push(records);
-    }
-    out
 }
 
 /// Access problems stop the run with a message saying what to check; anything else may be retried.
@@ -1014,6 +1046,29 @@ mod tests {
         assert!(failed.rows_imported < 200, "{failed:?}");
         assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "a failed file does not hold the watermark");
         assert!(w.record_ids().contains(&"in/b.csv#eb#1".to_string()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_row_of_a_primary_key_wins_whatever_the_write_concurrency() {
+        let keyed = Template::from_json(
+            r#"{"id": "tpl", "record_type": "payment", "format": {"type": "csv"}, "primary_key": ["id"],
+            "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                        {"source": "amount", "field": "amount", "type": "decimal", "required": true}]}"#,
+        )
+        .unwrap();
+        let w = World { store: MemoryStore::with(connection(), keyed), ..World::new("skip_row") };
+        // 20 keys, each updated 50 times: the file's last amount of each key must be the one stored.
+        let rows: String = (0..1000).map(|i| format!("k{},{i}\n", i % 20)).collect();
+        w.bucket.put("in/updates.csv", "\"eu\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
+        *w.sink.jitter.lock().unwrap() = true;
+        let engine = Engine { config: SyncConfig { handoff_rows: 100, ..SyncConfig::default() }, ..w.engine() };
+        engine.sync("c1", "run1", None).await.unwrap();
+        let records = w.sink.records.lock().unwrap();
+        assert_eq!(records.len(), 20);
+        for k in 0..20 {
+            let amount = &records[&("c1".to_owned(), format!("k{k}"))][1];
+            assert_eq!(amount, &Some(crate::mapping::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
+        }
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

@@ -132,11 +132,19 @@ pub struct MemorySink {
     pub fail_after: Mutex<Option<u64>>,
     /// Refuse (as DynamoDB refuses an invalid item) every batch holding a record id with this text.
     pub refuse_ids_containing: Mutex<Option<String>>,
+    /// Answer each batch after 0-4 ms (a hash of its first id), so batches finish out of order.
+    pub jitter: Mutex<bool>,
 }
 
 #[async_trait]
 impl RecordSink for MemorySink {
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
+        let jitter = *self.jitter.lock().unwrap();
+        if let Some(first) = batch.records.first().filter(|_| jitter) {
+            let delay =
+                first.id.bytes().chain(first.row.to_le_bytes()).fold(7u64, |h, b| h.wrapping_mul(31) ^ b as u64);
+            tokio::time::sleep(std::time::Duration::from_millis(delay % 5)).await;
+        }
         let mut writes = self.writes.lock().unwrap();
         if let Some(limit) = *self.fail_after.lock().unwrap() {
             if *writes + batch.records.len() as u64 > limit {

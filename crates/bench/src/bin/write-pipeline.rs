@@ -1,23 +1,28 @@
-//! Write pipelining: the product's records writer ([`RecordsTable`], a [`RecordSink`]) driven as the
-//! engine drives it (batches of 25, `buffer_unordered(in_flight)`), through the SDK client the
-//! product builds, against `ddb-latency`. Each in-flight level prints one JSON line: rows/s, the ideal
-//! `in_flight x 25 / latency`, and what the endpoint saw (requests held at once, connections opened).
+//! Write pipelining: the product's records writer ([`RecordsTable`], a [`RecordSink`]) driven by the
+//! engine's own write path ([`write_in_lanes`]: records spread over as many lanes as BatchWriteItems
+//! in flight, batches of 25), through the SDK client the product builds, against `ddb-latency`. Each
+//! in-flight level prints one JSON line: rows/s, the ideal `in_flight x 25 / latency`, and what the
+//! endpoint saw (requests held at once, connections opened).
 //!
 //! Usage: `write-pipeline --endpoint http://127.0.0.1:PORT [--rows 100000] [--in-flight 8,16,32]`
 //! (the engine's default `write_concurrency` is always measured too).
 
+use async_trait::async_trait;
 use bench::{endpoint_reset, endpoint_stats, payment_records, payment_template, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
 use connector_aws::records::RecordsTable;
-use connector_core::engine::{SyncConfig, WRITE_BATCH};
+use connector_core::engine::{write_in_lanes, SyncConfig, WRITE_BATCH};
 use connector_core::mapping::Record;
 use connector_core::model::ObjectMeta;
 use connector_core::ports::{RecordBatch, RecordSink, StoreError};
 use connector_core::template::Template;
-use futures::{stream, StreamExt, TryStreamExt};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const CONNECTION: &str = "benchwrites";
+
+/// Records the parser hands to the writers at a time (the engine's default `handoff_rows`).
+const HANDOFF: usize = 1000;
 
 #[derive(Parser)]
 #[command(about = "Rows/s of the records writer against a fixed-latency BatchWriteItem endpoint")]
@@ -36,32 +41,52 @@ struct Args {
     runtime: Runtime,
 }
 
-/// Writes every batch with up to `in_flight` puts at once, exactly as `Engine::pass` does; returns
-/// the rows written and the time spent inside `put`, summed over the puts.
+/// The sink it wraps, timing each put: what the caller of `put` saw, summed over the puts.
+struct TimedSink<'a> {
+    inner: &'a dyn RecordSink,
+    busy_nanos: AtomicU64,
+}
+
+#[async_trait]
+impl RecordSink for TimedSink<'_> {
+    async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put(batch).await;
+        self.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+}
+
+/// Writes every record through the engine's write path with `in_flight` lanes, fed in handoffs as
+/// the parser feeds it; returns the rows written and the time spent inside `put`, summed.
 async fn write_all(
     sink: &dyn RecordSink,
     template: &Template,
     object: &ObjectMeta,
-    batches: Vec<Vec<Record>>,
+    handoffs: Vec<Vec<Record>>,
     in_flight: usize,
 ) -> Result<(u64, Duration), StoreError> {
     let imported_at = chrono::Utc::now();
-    stream::iter(batches)
-        .map(|records| {
-            let n = records.len() as u64;
-            let batch = RecordBatch { connection_id: CONNECTION, template, object, imported_at, records };
-            async move {
-                let started = Instant::now();
-                sink.put(batch).await.map(|()| (n, started.elapsed()))
+    let timed = TimedSink { inner: sink, busy_nanos: AtomicU64::new(0) };
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let feed = async move {
+        for handoff in handoffs {
+            if sender.send(handoff).await.is_err() {
+                break;
             }
-        })
-        .buffer_unordered(in_flight.max(1))
-        .try_fold((0, Duration::ZERO), |(rows, busy), (n, put)| futures::future::ready(Ok((rows + n, busy + put))))
-        .await
+        }
+    };
+    let make_batch = |records| RecordBatch { connection_id: CONNECTION, template, object, imported_at, records };
+    let ((written, error), ()) =
+        futures::future::join(write_in_lanes(&timed, in_flight, receiver, make_batch), feed).await;
+    match error {
+        Some(e) => Err(e),
+        None => Ok((written, Duration::from_nanos(timed.busy_nanos.load(Ordering::Relaxed)))),
+    }
 }
 
-fn batches(records: &[Record]) -> Vec<Vec<Record>> {
-    records.chunks(WRITE_BATCH).map(<[Record]>::to_vec).collect()
+fn handoffs(records: &[Record]) -> Vec<Vec<Record>> {
+    records.chunks(HANDOFF).map(<[Record]>::to_vec).collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,8 +112,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for in_flight in levels {
         // Warm the client's connection pool to this level first, as a long import would have it.
         let warm = records[..(in_flight * 2 * WRITE_BATCH).min(records.len())].to_vec();
-        write_all(&sink, &template, &object, batches(&warm), in_flight).await?;
-        let work = batches(&records);
+        write_all(&sink, &template, &object, handoffs(&warm), in_flight).await?;
+        let work = handoffs(&records);
         let before = endpoint_reset(&args.endpoint).await?;
         let cpu = CpuTime::now();
         let started = Instant::now();
