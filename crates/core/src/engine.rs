@@ -321,10 +321,15 @@ impl Engine<'_> {
                 self.renew_lease(connection, state).await?;
                 let run_id = state.progress.run_id.clone();
                 let hand_over_at = state.hand_over_at;
-                match self
-                    .import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at)
-                    .await?
-                {
+                let import =
+                    self.import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at);
+                // A file may take longer than the lease (a run without a deadline: the CLI): the
+                // lease is renewed while it is read, and losing it stops the run.
+                let file_run = tokio::select! {
+                    imported = import => imported?,
+                    lost = self.keep_lease(&connection.id, &state.owner, state.lease_until) => return Err(lost),
+                };
+                match file_run {
                     FileRun::Done(outcome) => self.record(connection, &outcome, state).await,
                     FileRun::Paused(checkpoint) => {
                         state.progress.file = Some(*checkpoint);
@@ -447,6 +452,32 @@ impl Engine<'_> {
             }
             Lease::Held { owner, .. } => Err(Stop::Transient(format!("lease lost to {owner}"))),
             Lease::AlreadyRan { .. } => unreachable!("no schedule run is given when renewing"),
+        }
+    }
+
+    /// Renews the lease half-way through each term until it is lost, then says why; never returns
+    /// while the lease holds (it runs beside an import and ends with it).
+    async fn keep_lease(&self, connection_id: &str, owner: &str, mut until: DateTime<Utc>) -> Stop {
+        let term = self.config.lease_duration;
+        let mut failures = 0;
+        loop {
+            let wait = (until - term / 2 - self.clock.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait.max(std::time::Duration::from_millis(100))).await;
+            let now = self.clock.now();
+            match self.store.acquire_lease(connection_id, owner, now, now + term, None).await {
+                Ok(Lease::Acquired) => {
+                    until = now + term;
+                    failures = 0;
+                }
+                Ok(Lease::Held { owner, .. }) => return Stop::Transient(format!("lease lost to {owner}")),
+                Ok(Lease::AlreadyRan { .. }) => unreachable!("no schedule run is given when renewing"),
+                // Tried again at once, then every 100 ms, while the lease has time left.
+                Err(e) if failures < 20 && now < until => {
+                    warn!(error = %e, "renewing the lease failed; trying again");
+                    failures += 1;
+                }
+                Err(e) => return store_stop(e),
+            }
         }
     }
 
@@ -1069,6 +1100,30 @@ mod tests {
             let amount = &records[&("c1".to_owned(), format!("k{k}"))][1];
             assert_eq!(amount, &Some(crate::mapping::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_longer_than_the_lease_keeps_it() {
+        let w = World::new("skip_row");
+        w.store.connections.lock().unwrap().get_mut("c1").unwrap().created_at = Utc::now();
+        let rows: String = (0..3200).map(|i| format!("r{i},{i}\n")).collect();
+        w.bucket.put(
+            "in/slow.csv",
+            "\"es\"",
+            Utc::now() - TimeDelta::hours(1),
+            format!("id,amount\n{rows}").as_bytes(),
+        );
+        // 128 batches over 8 lanes, 150 ms each: 2.4 s of writes against a 1 s lease.
+        *w.sink.delay_ms.lock().unwrap() = 150;
+        let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
+        let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
+        let second = Engine { clock: &SystemClock, config, ..w.engine() };
+        let (first, other) = tokio::join!(engine.sync("c1", "run1", None), async {
+            tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+            second.sync("c1", "run2", None).await
+        });
+        assert!(matches!(other, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "run1"), "{other:?}");
+        assert!(matches!(first, Ok(SyncOutcome::Completed(ref r)) if r.counts.rows_imported == 3200), "{first:?}");
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

@@ -134,6 +134,8 @@ pub struct MemorySink {
     pub refuse_ids_containing: Mutex<Option<String>>,
     /// Answer each batch after 0-4 ms (a hash of its first id), so batches finish out of order.
     pub jitter: Mutex<bool>,
+    /// Answer each batch after this many milliseconds (a slow table).
+    pub delay_ms: Mutex<u64>,
 }
 
 #[async_trait]
@@ -144,6 +146,10 @@ impl RecordSink for MemorySink {
             let delay =
                 first.id.bytes().chain(first.row.to_le_bytes()).fold(7u64, |h, b| h.wrapping_mul(31) ^ b as u64);
             tokio::time::sleep(std::time::Duration::from_millis(delay % 5)).await;
+        }
+        let delay = *self.delay_ms.lock().unwrap();
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         let mut writes = self.writes.lock().unwrap();
         if let Some(limit) = *self.fail_after.lock().unwrap() {
