@@ -57,6 +57,7 @@ async fn every_route_walks_a_connection_through_its_life() {
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     let (_, shown) = call(&api, at("show-connection")).await;
     assert_eq!(shown["recent_runs"][0]["result"], "partial");
+    assert_eq!(shown["last_run_files"], files["files"], "the first run finished every file");
     let (status, paused) = call(&api, at("pause-connection")).await;
     assert_eq!((status, paused["connection"]["status"].as_str()), (200, Some("paused")));
     let (status, resumed) = call(&api, at("resume-connection")).await;

@@ -323,6 +323,12 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let unreadable = world.completed(&no_get_object.connection.id).await;
     assert_eq!((unreadable.result, unreadable.counts.rows_imported), (SyncResult::NeedsReauth, 0), "{unreadable:?}");
     assert!(unreadable.error.as_deref().unwrap().contains("reading s3://"), "{unreadable:?}");
+    // The access check reads a byte too: re-authenticating a role that can list but not read fails.
+    let reauth = world.connector.reauthenticate(&no_get_object.connection.id).await;
+    assert!(
+        matches!(&reauth, Err(connector_aws::manage::ManageError::Access(m)) if m.contains("may not read")),
+        "{reauth:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,9 +166,12 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             Ok((StatusCode::CREATED, to_json(&created)?))
         }
         (&Method::GET, ["connections", id]) => {
-            let connection = c.connection(id).await?;
-            let runs = c.state.runs(id, 10).await.map_err(ManageError::from)?;
-            ok(json!({ "connection": to_json(&connection)?, "recent_runs": to_json(&runs)? }))
+            let shown = c.show(id, 10).await?;
+            ok(json!({
+                "connection": to_json(&shown.connection)?,
+                "recent_runs": to_json(&shown.recent_runs)?,
+                "last_run_files": to_json(&shown.last_run_files)?,
+            }))
         }
         (&Method::PATCH, ["connections", id]) => {
             let edit: EditConnection = body(request)?;

@@ -42,7 +42,28 @@ pub struct Preview {
     pub sample: Option<SamplePreview>,
 }
 
+/// What `show` tells of a connection: the connection (its status and last sync), its most recent
+/// runs, and the outcome of each object its last run finished, with their row errors.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionDetail {
+    #[serde(flatten)]
+    pub connection: Connection,
+    pub recent_runs: Vec<connector_core::model::SyncRun>,
+    pub last_run_files: Vec<connector_core::model::FileOutcome>,
+}
+
 impl Connector {
+    /// A connection with its recent runs and its last run's per-object outcomes.
+    pub async fn show(&self, id: &str, runs: i32) -> Result<ConnectionDetail, ManageError> {
+        let connection = self.connection(id).await?;
+        let recent_runs = self.state.runs(id, runs).await?;
+        let last_run_files = match &connection.sync.last_run_id {
+            None => Vec::new(),
+            Some(run) => self.state.outcomes(id).await?.into_iter().filter(|o| &o.run_id == run).collect(),
+        };
+        Ok(ConnectionDetail { connection, recent_runs, last_run_files })
+    }
+
     /// A connection, or NotFound.
     pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
         self.state.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
@@ -66,16 +87,40 @@ impl Connector {
         Ok(out)
     }
 
-    /// Assumes the role and lists one page: Ok when the connection's access works.
+    /// Assumes the role, lists, and reads the last byte of the first file listed (if any): Ok when
+    /// the connection can do everything a sync does.
     pub async fn check_access(&self, connection: &Connection) -> Result<(), ManageError> {
-        let source =
-            self.sources.connect(connection).await.map_err(|e| ManageError::Access(explain_access(connection, &e)))?;
+        let failed = |e: connector_core::ports::SourceError| match e.kind.breaks_access() {
+            true => ManageError::Access(explain_access(connection, &e)),
+            false => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
+        };
+        let source = self.sources.connect(connection).await.map_err(failed)?;
         let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
-        match listing.next().await {
-            Some(Err(e)) if e.kind.breaks_access() => Err(ManageError::Access(explain_access(connection, &e))),
-            Some(Err(e)) => Err(ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message))),
-            _ => Ok(()),
+        let mut first_file = None;
+        while let Some(object) = listing.next().await {
+            let object = object.map_err(failed)?;
+            if object.size > 0 && !object.key.ends_with('/') {
+                first_file = Some(object);
+                break;
+            }
         }
+        drop(listing);
+        if let Some(object) = first_file {
+            match source.open(&object, object.size - 1).await {
+                // Replaced or deleted since the listing: the read itself was allowed.
+                Err(e) if e.kind == connector_core::ports::SourceErrorKind::ObjectGone => {}
+                Err(e) => return Err(failed(e)),
+                Ok(mut body) => {
+                    tokio::io::copy(&mut body, &mut tokio::io::sink()).await.map_err(|e| {
+                        ManageError::Store(StoreError::new(
+                            StoreErrorKind::Transient,
+                            format!("reading {}: {e}", object.key),
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Lists what the connection can see (the first `limit` objects, with what the next sync would

@@ -169,6 +169,44 @@ enum ConnectionCommand {
     },
 }
 
+/// One line for a sync run.
+fn run_line(r: &connector_core::model::SyncRun) -> anyhow::Result<String> {
+    let c = &r.counts;
+    Ok(format!(
+        "{} {:<12} files {} imported {} partial {} failed {} skipped; rows {} imported {} rejected{}",
+        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+        serde_json::to_value(r.result)?.as_str().unwrap_or("?"),
+        c.files_imported,
+        c.files_partial,
+        c.files_failed,
+        c.files_skipped,
+        c.rows_imported,
+        c.rows_rejected,
+        r.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
+    ))
+}
+
+/// An object's outcome, then one line per recorded row error.
+fn print_outcome(o: &connector_core::model::FileOutcome, indent: &str) {
+    println!(
+        "{indent}{:<9} {:>8} rows {:>6} rejected  {}{}",
+        format!("{:?}", o.status).to_lowercase(),
+        o.rows_imported,
+        o.rows_rejected,
+        o.key,
+        o.reason.as_ref().map(|r| format!("  ({r})")).unwrap_or_default()
+    );
+    for e in &o.row_errors {
+        println!(
+            "{indent}          row {} line {} {}: {}",
+            e.row,
+            e.line,
+            e.column.as_deref().unwrap_or_default(),
+            e.reason
+        );
+    }
+}
+
 /// An error that is the operator's input: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -263,10 +301,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Connections(ConnectionCommand::Show { connection_id, json }) => {
-            let connection = connector.connection(&connection_id).await.map_err(manage_error)?;
+            let shown = connector.show(&connection_id, 5).await.map_err(manage_error)?;
             if json {
-                print_json(&connection)?;
+                print_json(&shown)?;
             } else {
+                let connection = &shown.connection;
                 let s = &connection.sync;
                 let c = &s.last_counts;
                 println!("{} ({}) {}", connection.name, connection.id, connection.status.as_str());
@@ -295,6 +334,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(e) = &s.last_error {
                     println!("  last error: {e}");
+                }
+                if !shown.recent_runs.is_empty() {
+                    println!("  recent runs:");
+                    for r in &shown.recent_runs {
+                        println!("    {}", run_line(r)?);
+                    }
+                }
+                if !shown.last_run_files.is_empty() {
+                    println!("  files of the last run:");
+                    for o in &shown.last_run_files {
+                        print_outcome(o, "    ");
+                    }
                 }
             }
         }
@@ -440,19 +491,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_json(&runs)?;
             } else {
                 for r in runs {
-                    let c = &r.counts;
-                    println!(
-                        "{} {:<12} files {} imported {} partial {} failed {} skipped; rows {} imported {} rejected{}",
-                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
-                        serde_json::to_value(r.result)?.as_str().unwrap_or("?"),
-                        c.files_imported,
-                        c.files_partial,
-                        c.files_failed,
-                        c.files_skipped,
-                        c.rows_imported,
-                        c.rows_rejected,
-                        r.error.map(|e| format!("  ({e})")).unwrap_or_default()
-                    );
+                    println!("{}", run_line(&r)?);
                 }
             }
         }
@@ -530,24 +569,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&outcomes)?;
             } else {
-                for o in outcomes {
-                    println!(
-                        "{:<9} {:>8} rows {:>6} rejected  {}{}",
-                        format!("{:?}", o.status).to_lowercase(),
-                        o.rows_imported,
-                        o.rows_rejected,
-                        o.key,
-                        o.reason.map(|r| format!("  ({r})")).unwrap_or_default()
-                    );
-                    for e in o.row_errors {
-                        println!(
-                            "          row {} line {} {}: {}",
-                            e.row,
-                            e.line,
-                            e.column.unwrap_or_default(),
-                            e.reason
-                        );
-                    }
+                for o in &outcomes {
+                    print_outcome(o, "");
                 }
             }
         }

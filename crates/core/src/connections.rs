@@ -213,6 +213,24 @@ mod tests {
     }
 
     #[test]
+    fn access_errors_say_what_to_check() {
+        use crate::ports::{SourceError, SourceErrorKind::*};
+        let c = new_connection(input(), "c1".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap();
+        let cases = [
+            (AccessDenied, "assuming role arn:...: AccessDenied (HTTP 403)", "cannot assume role arn:aws:iam::123456789012:role/s3-connector-c1: check that the role exists in account 123456789012, that its trust policy names our principal, and that it requires this connection's external id"),
+            (AccessDenied, "listing bucket acme-exports: AccessDenied (HTTP 403)", "the role may not read s3://acme-exports/payments/daily/, or bucket acme-exports is not owned by account 123456789012"),
+            (NoSuchBucket, "listing bucket acme-exports: NoSuchBucket (HTTP 404)", "bucket acme-exports does not exist"),
+            (WrongRegion, "listing bucket acme-exports: PermanentRedirect (HTTP 301)", "bucket acme-exports is not in region eu-west-1"),
+            (Transient, "listing bucket acme-exports: SlowDown (HTTP 503)", "listing bucket acme-exports: SlowDown (HTTP 503)"),
+        ];
+        for (kind, message, expected) in cases {
+            let explained = explain_access(&c, &SourceError::new(kind, message));
+            assert!(explained.starts_with(expected), "{kind:?}: {explained}");
+            assert!(explained.contains(message), "the service's own message is kept: {explained}");
+        }
+    }
+
+    #[test]
     fn valid_input_is_normalised() {
         let c = new_connection(input(), "c1".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap();
         assert_eq!(
