@@ -3,24 +3,29 @@
 #  parse   parse -> validate -> map throughput, one core, 1M generated rows (criterion), CSV and JSON
 #          Lines, beside the same work in Python (csv.DictReader / json.loads + the same mapping),
 #          also with boto3's TypeSerializer on each mapped row;
-#  memory  peak RSS of the worker (s3-connector sync, release build) importing a large object from moto;
+#  memory  peak RSS of a whole sync (s3-connector sync, release build), writes to moto included, of a
+#          500 MB and a 5 GB object served by s3-model (crates/bench), beside the same in Python;
 #  fanout  the dispatcher's fan-out over 10,000 active connections (release build under cargo lambda watch);
 #  writes  write pipelining: the records writer with 8/16/32 BatchWriteItems in flight against a local
 #          endpoint answering after 10 ms (crates/bench: ddb-latency, write-pipeline), beside boto3
 #          with as many threads; and a whole sync (object from moto) against the same endpoint;
 #  cpu     whole-worker CPU cost: the engine reading a CSV object from moto and writing through the
 #          records writer to that endpoint (crates/bench: worker-cpu), CPU seconds per row, beside the
-#          same work in Python.
+#          same work in Python;
+#  readahead  one GetObject stream against ranged GETs fetched ahead (crates/bench: read-ahead), on
+#          s3-model with S3's first-byte latency and 80 or 25 MB/s per connection;
+#  listing peak memory of a sync listing 10,000 to 1,000,000 objects of which 300 are new
+#          (crates/bench: listing-memory), beside the same listing kept in Python.
 # Each section saves its figures in target/bench-results/SECTION.json; BENCHMARKS.md is written from
 # every saved section, so a partial run keeps the other sections' last figures.
-# Usage: scripts/bench.sh [object size in MB, default 500] [connections, default 10000]
+# Usage: scripts/bench.sh [object sizes in MB, default "500 5000"] [connections, default 10000]
 # Environment: BENCH_ONLY, BENCH_WRITE_ROWS (100000), BENCH_WRITE_LATENCY_MS (10), BENCH_CPU_ROWS
 # (200000), BENCH_CPU_LATENCY_MS (1), BENCH_CPU_REPEAT (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZE_MB=${1:-500}
+SIZES_MB=${1:-500 5000}
 CONNECTIONS=${2:-10000}
-SECTIONS="parse memory fanout writes cpu"
+SECTIONS="parse memory fanout writes cpu readahead listing"
 WRITE_ROWS=${BENCH_WRITE_ROWS:-100000}
 WRITE_LATENCY_MS=${BENCH_WRITE_LATENCY_MS:-10}
 CPU_ROWS=${BENCH_CPU_ROWS:-200000}
@@ -96,11 +101,12 @@ if want parse; then
 fi
 
 if want memory || want fanout; then
-  cargo build --release --quiet -p s3-connector -p worker -p dispatcher
+  cargo build --release --quiet -p s3-connector -p worker -p dispatcher -p bench
 fi
 if want memory; then
-  echo "== peak memory of a sync of a ${SIZE_MB} MB object" >&2
-  save memory "result=$("$VENV/bin/python" scripts/bench/memory.py "$SIZE_MB" target/release/s3-connector)"
+  echo "== peak memory of a sync of objects of $SIZES_MB MB" >&2
+  # shellcheck disable=SC2086 # one argument per size
+  save memory "results[]=$("$VENV/bin/python" scripts/bench/memory.py target/release/s3-connector $SIZES_MB)"
 fi
 if want fanout; then
   echo "== dispatcher fan-out over $CONNECTIONS connections" >&2
@@ -108,12 +114,42 @@ if want fanout; then
 fi
 
 if want cpu; then
-  # The same benches with mimalloc as the allocator, to show what the system allocator costs.
-  cargo build --release --quiet -p bench --features mimalloc
-  cp target/release/worker-cpu target/release/worker-cpu-mimalloc
+  # The same bench with glibc's allocator, to show what the worker's mimalloc saves.
+  cargo build --release --quiet -p bench --features system-allocator
+  cp target/release/worker-cpu target/release/worker-cpu-system
 fi
-if want writes || want cpu; then
+if want writes || want cpu || want readahead || want listing; then
   cargo build --release --quiet -p bench
+fi
+
+if want readahead; then
+  echo "== one stream against ranged GETs fetched ahead" >&2
+  RUNS=
+  for MBPS in 80 25; do
+    target/release/s3-model --rows 2000000 --mb-per-second "$MBPS" --ttfb-ms 20 > "$ROOT/.local/s3-model.out" 2> "$ROOT/.local/s3-model.log" &
+    MODEL_PID=$!
+    for _ in $(seq 1 100); do [ "$(wc -l < "$ROOT/.local/s3-model.out")" -ge 2 ] && break; sleep 0.1; done
+    MODEL=$(head -1 "$ROOT/.local/s3-model.out"); MODEL_SIZE=$(sed -n 2p "$ROOT/.local/s3-model.out")
+    for IN_FLIGHT in 1 2 4 8; do
+      RUN=$(target/release/read-ahead --endpoint "$MODEL" --size "$MODEL_SIZE" --chunk-mib 4 --in-flight "$IN_FLIGHT")
+      RUNS="$RUNS$("$VENV/bin/python" -c 'import json,sys; d=json.loads(sys.argv[1]); d["connection_mb_per_second"]=float(sys.argv[2]); print(json.dumps(d))' "$RUN" "$MBPS")
+"
+    done
+    kill "$MODEL_PID"; wait "$MODEL_PID" 2>/dev/null || true
+  done
+  save readahead "runs[]=$RUNS" "load=$(load_average)"
+fi
+
+if want listing; then
+  echo "== memory of a sync listing a large bucket" >&2
+  RUST= PYTHON=
+  for OBJECTS in 10000 100000 1000000; do
+    RUST="$RUST$(target/release/listing-memory --objects "$OBJECTS" --new 300)
+"
+    PYTHON="$PYTHON$("$VENV/bin/python" scripts/bench/listing.py "$OBJECTS" 300)
+"
+  done
+  save listing "rust[]=$RUST" "python[]=$PYTHON"
 fi
 
 if want writes; then
@@ -138,9 +174,9 @@ if want cpu; then
   cpu_run() { "$@" --endpoint "$DDB_ENDPOINT" --rows "$CPU_ROWS" --repeat "$CPU_REPEAT"; }
   SHIPPED=$(cpu_run target/release/worker-cpu)
   RUNS="$SHIPPED
-$(cpu_run target/release/worker-cpu --runtime current-thread)
-$(cpu_run target/release/worker-cpu-mimalloc)
-$(cpu_run target/release/worker-cpu-mimalloc --runtime current-thread)"
+$(cpu_run target/release/worker-cpu --runtime multi-thread)
+$(cpu_run target/release/worker-cpu-system)
+$(cpu_run target/release/worker-cpu-system --runtime multi-thread)"
   read -r BUCKET KEY < <("$VENV/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["bucket"], d["key"])' <<< "$SHIPPED")
   echo "== python baseline: s3://$BUCKET/$KEY" >&2
   PYTHON=$("$VENV/bin/python" scripts/bench/cpu.py "$DDB_ENDPOINT" "$BUCKET" "$KEY" "$CPU_ROWS")
@@ -194,23 +230,83 @@ replaces.
         print(f"| {name} | {rate:,.0f} rows/s | {base:,.0f} rows/s | {rate / base:.1f}x | {ser_cells} | {target} |")
     print()
 
-print("## Peak memory of a sync of one large object\n")
+print("## Peak memory of a sync of one large object, writes included\n")
 m = load("memory")
-if m is None:
+if m is None or "results" not in m:
     print(missing("memory"))
 else:
-    d = m["result"]
-    print(f"""Measured {m['measured']}. `python scripts/bench/memory.py {d['object_bytes'] // (1024 * 1024)} target/release/s3-connector` under moto
-(started by `scripts/bench.sh`): one CSV object of {d['object_bytes']:,} bytes, {d['rows']:,} wide rows
-(a 50 KB unmapped column keeps the number of DynamoDB writes within what moto takes), synced by the
-release CLI in-process, as the worker does. Peak RSS is the child's `ru_maxrss`.
+    sizes = " ".join(str(d["object_bytes"] // 1_000_000) for d in m["results"])
+    print(f"""Measured {m['measured']}. `python scripts/bench/memory.py target/release/s3-connector {sizes}` (moto started
+by `scripts/bench.sh`): the release CLI's `sync`, the worker's code run in-process with the worker's
+allocator, imports one CSV object of payment rows padded to 50,000 bytes by an unmapped column (so that
+the number of DynamoDB writes stays within what moto takes), read with the worker's default ranged
+GETs (4 MiB, 4 in flight), and writes every row to the records table in moto (the count is checked).
+The object comes from `s3-model` (crates/bench: ListObjectsV2 and ranged GetObject with a 20 ms first
+byte, rows generated as they are sent), because moto keeps objects in memory and reads a whole object
+for each ranged GET; STS and DynamoDB are moto's. Peak RSS is the sync process's own (`os.wait4`).
+The Python baseline does the same work in its own process: boto3's streamed GetObject into
+`csv.DictReader`, the same mapping, `TypeSerializer` items, `batch_write_item` of 25 from 8 threads.
 
-| object | rows imported | wall time (moto) | peak RSS | target |
-|---|---|---|---|---|
-| {d['object_bytes'] / 1e6:,.0f} MB | {d['rows_imported']:,} | {d['seconds']:.1f} s | {d['peak_rss_mb']:.1f} MB | < 100 MB |
-
-The wall time is moto's, not AWS's: moto serves the object and takes the writes on the same two cores.
+| object | rows imported | s3-connector: wall time | peak RSS | Python: wall time | peak RSS | target |
+|---|---|---|---|---|---|---|""")
+    for d in m["results"]:
+        print(f"| {d['object_bytes'] / 1e9:,.1f} GB | {d['rows_imported']:,} | {d['seconds']:.1f} s | {d['peak_rss_mb']:.1f} MB | "
+              f"{d['python_seconds']:.1f} s | {d['python_peak_rss_mb']:.1f} MB | < 64 MB |")
+    print("""
+The wall times include moto taking the writes on the same two cores; they are not AWS's.
 """)
+
+print("## Ranged GETs fetched ahead\n")
+r = load("readahead")
+if r is None:
+    print(missing("readahead"))
+else:
+    first = r["runs"][0]
+    print(f"""Measured {r['measured']}. `target/release/read-ahead --endpoint URL --size BYTES --chunk-mib 4 --in-flight N`,
+one process per line: the product's S3 source (`S3Source::open`) reads one object of {first['rows']:,} payment rows
+({first['object_bytes'] / 1e6:.0f} MB) from `s3-model` (20 ms to the first byte of every answer, then at most the
+given bandwidth per connection), and the engine's chain (SyncIoBridge -> decode -> CSV parser -> mapper, on a
+blocking thread) maps every row. One stream is one GetObject; the others are 4 MiB ranged GETs with N in
+flight (the worker's default: 4). S3's single-connection throughput is commonly 50-90 MB/s; 25 MB/s stands
+for a slower path (another region, a busy network). One-minute load average at the start: {r['load']:.2f}.
+
+| bandwidth per connection | reading | rows/s | MB/s | vs one stream | peak RSS |
+|---|---|---|---|---|---|""")
+    base = {}
+    for d in r["runs"]:
+        mbps = d["connection_mb_per_second"]
+        if d["in_flight"] == 1:
+            base[mbps] = d["rows_per_second"]
+        print(f"| {mbps:g} MB/s | {d['mode']} | {d['rows_per_second']:,.0f} | {d['mb_per_second']:.0f} | "
+              f"{d['rows_per_second'] / base.get(mbps, d['rows_per_second']):.2f}x | {d['peak_rss_mb']:.1f} MB |")
+    print("""
+The parser and the model share this machine's two cores, so where the connection is fast the parser,
+not the network, sets the rate.
+""")
+
+print("## Listing a large bucket\n")
+l = load("listing")
+if l is None:
+    print(missing("listing"))
+else:
+    py = {d["objects"]: d for d in l["python"]}
+    print(f"""Measured {l['measured']}. `target/release/listing-memory --objects N --new 300`, one process per size: the
+real engine (default configuration: the folder's first level listed with a delimiter, then 8 of its 100
+sub-folders at once, pages of 1,000, a ledger lookup per page) syncs a connection whose watermark is an
+hour old over a generated bucket of N objects, all 30 days old but 300 that are 10 minutes old; the state is in
+memory, the records counted. The bucket is an in-process source that makes each ListObjectsV2 page when
+it is asked for, so nothing but the engine holds the listing; it measures the engine's memory and CPU,
+not S3's listing speed (about 1,000 keys per request and tens of milliseconds per page: a million keys
+over 8 prefixes at once is a minute or two). The Python baseline (`python scripts/bench/listing.py N 300`)
+pages through the same generated listing, shaped as boto3's pages, keeping what is new.
+
+| objects listed | new | pages | s3-connector: peak RSS | time | Python: peak RSS | time |
+|---|---|---|---|---|---|---|""")
+    for d in l["rust"]:
+        p = py.get(d["objects"], {})
+        print(f"| {d['objects_listed']:,} | {d['objects_selected']} | {d['pages']:,} | {d['peak_rss_mb']:.1f} MB | "
+              f"{d['seconds']:.2f} s | {p.get('peak_rss_mb', 0):.1f} MB | {p.get('seconds', 0):.2f} s |")
+    print()
 
 print("## Dispatcher fan-out\n")
 f = load("fanout")
@@ -304,7 +400,7 @@ else:
         return statistics.median(r["rows_per_cpu_second"] for r in runs) if runs else None
     first = c["runs"][0]
     py = c["python"]
-    shipped = median("system", "multi_thread", "records_table")
+    shipped = median("mimalloc", "current_thread", "records_table")
     load_note = (f" One-minute load average of the machine when these measurements began: {c['load']:.2f} "
                  f"({cores} cores)." if "load" in c else "")
     print(f"""Measured {c['measured']}. The real sync engine (`Engine::sync`, default configuration: {first['write_concurrency']} writes in flight)
@@ -325,20 +421,19 @@ same mapping, the same items with `TypeSerializer`, `batch_write_item` of 25 fro
 | CPU per row | {1e6 / shipped:.2f} µs | {py['cpu_microseconds_per_row']:.1f} µs | | ≤ 8.33 µs |
 
 Where the CPU goes: the same sync into a sink that only counts (reading, decoding, parsing and mapping,
-no writes), and both again with the tokio runtime on one thread (`--runtime current-thread`; the
-worker's `#[tokio::main]` builds the multi-thread runtime, one worker thread per core) and with
-mimalloc as the allocator (`cargo build --release -p bench --features mimalloc`; the worker uses the
-system allocator). The endpoint is plain HTTP on loopback: the TLS of a real DynamoDB endpoint is not
+no writes), and both again with tokio's multi-thread runtime (`--runtime multi-thread`, one worker
+thread per core; the worker runs the current-thread runtime) and with glibc's allocator
+(`cargo build --release -p bench --features system-allocator`; the worker uses mimalloc). The endpoint is plain HTTP on loopback: the TLS of a real DynamoDB endpoint is not
 in these figures.{load_note} Medians of rows per CPU-second:
 
 | allocator | tokio runtime | whole sync | without the writes | the writes alone, per row |
 |---|---|---|---|---|""")
-    for allocator, runtime in [("system", "multi_thread"), ("system", "current_thread"),
-                               ("mimalloc", "multi_thread"), ("mimalloc", "current_thread")]:
+    for allocator, runtime in [("mimalloc", "current_thread"), ("mimalloc", "multi_thread"),
+                               ("system", "current_thread"), ("system", "multi_thread")]:
         whole, reads = median(allocator, runtime, "records_table"), median(allocator, runtime, "count_only")
         if whole is None or reads is None:
             continue
-        label = " (as the worker ships)" if (allocator, runtime) == ("system", "multi_thread") else ""
+        label = " (as the worker ships)" if (allocator, runtime) == ("mimalloc", "current_thread") else ""
         print(f"| {allocator} | {runtime.replace('_', '-')}{label} | {whole:,.0f} | {reads:,.0f} | "
               f"{1e6 / whole - 1e6 / reads:.2f} µs |")
     print()

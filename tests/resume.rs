@@ -43,6 +43,9 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     settings.list_page_size = Some(2);
     settings.sync.handoff_rows = 25;
     settings.sync.list_concurrency = 2;
+    // Large objects read as ranged GETs of 512 bytes, three at once (the uninterrupted run reads each
+    // object as one stream): the same bytes, from any offset a hand-over resumes at.
+    settings.read_ahead = connector_aws::s3::ReadAhead { chunk_bytes: 512, in_flight: 3 };
     let stepwise = Connector::new(world.aws.clone(), settings);
     let (mut mid_listing, mut mid_file, mut invocations) = (0, 0, 0);
     let run = loop {

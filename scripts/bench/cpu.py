@@ -4,8 +4,7 @@ with boto3's TypeSerializer, batch_write_item of 25 with IN_FLIGHT requests in f
 as the engine's writers) to the same ddb-latency endpoint. Prints the CPU seconds of this process
 (getrusage: user + system, every thread) per row.
 Usage: cpu.py ENDPOINT BUCKET KEY ROWS [IN_FLIGHT, default 8]   (AWS_ENDPOINT_URL set to moto)"""
-import csv, io, json, resource, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
+import json, resource, sys, time
 from datetime import datetime, timezone
 import boto3
 from boto3.dynamodb.types import TypeSerializer
@@ -26,30 +25,7 @@ def sync():
     imported_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     builder = ddb.ItemBuilder(TypeSerializer(), "benchcpupython", "payment", key, head["ETag"], imported_at)
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
-    slots = threading.BoundedSemaphore(in_flight)
-    failures = []
-    def write(requests):
-        try:
-            ddb.write_batch(dynamodb, requests)
-        except Exception as e:  # the first failure is reported below
-            failures.append(e)
-        finally:
-            slots.release()
-    written, batch = 0, []
-    with ThreadPoolExecutor(in_flight) as pool:
-        reader = csv.DictReader(io.TextIOWrapper(body, encoding="utf-8", newline=""))
-        for row, r in enumerate(reader, start=1):
-            batch.append(builder.put_request(row, baseline.map_row(r)))
-            if len(batch) == BATCH:
-                slots.acquire()
-                pool.submit(write, batch)
-                written, batch = written + len(batch), []
-        if batch:
-            slots.acquire()
-            pool.submit(write, batch)
-            written += len(batch)
-    if failures:
-        raise failures[0]
+    written = ddb.import_object(dynamodb, builder, body, baseline.map_row, in_flight)
     return written
 
 before_items = ddb.endpoint_stats(endpoint)["items"]

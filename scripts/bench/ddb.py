@@ -1,8 +1,9 @@
-"""DynamoDB for the Python baselines (writes.py, cpu.py): a records-table item built as the connector's
+"""DynamoDB for the Python baselines (writes.py, cpu.py, memory.py): a records-table item built as the connector's
 writer builds it (crates/aws/src/records.rs: pk = connection # FNV-1a shard of the record id, sk =
 record id, the source's key, ETag and row, the import time, the mapped fields as a map) and serialised
 with boto3's TypeSerializer; a client for the latency endpoint (ddb-latency) and its statistics."""
-import json, urllib.request
+import csv, io, json, threading, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 import boto3
 from botocore.config import Config
 from baseline import storable
@@ -49,6 +50,35 @@ def write_batch(client, requests):
     pending = {TABLE: requests}
     while pending:
         pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+def import_object(dynamodb, builder, body, map_row, in_flight, batch_size=25):
+    """Streams an object body (bytes) through csv.DictReader and map_row, and writes the items with
+    batch_write_item, `in_flight` requests at once from a thread pool, as the engine's writers do.
+    Returns the rows written; the first write failure is raised."""
+    slots, failures = threading.BoundedSemaphore(in_flight), []
+    def write(requests):
+        try:
+            write_batch(dynamodb, requests)
+        except Exception as e:  # the first failure is raised below
+            failures.append(e)
+        finally:
+            slots.release()
+    written, batch = 0, []
+    with ThreadPoolExecutor(in_flight) as pool:
+        reader = csv.DictReader(io.TextIOWrapper(body, encoding="utf-8", newline=""))
+        for row, r in enumerate(reader, start=1):
+            batch.append(builder.put_request(row, map_row(r)))
+            if len(batch) == batch_size:
+                slots.acquire()
+                pool.submit(write, batch)
+                written, batch = written + len(batch), []
+        if batch:
+            slots.acquire()
+            pool.submit(write, batch)
+            written += len(batch)
+    if failures:
+        raise failures[0]
+    return written
 
 def client(endpoint, pool):
     """boto3's DynamoDB client for the endpoint: a connection per thread in flight (botocore keeps

@@ -1,50 +1,97 @@
-"""Peak memory of the worker (s3-connector sync, in-process) importing one large object from moto.
+"""Peak memory of a whole sync of one large object, writes included, beside a Python baseline.
 
-Generates a CSV of wide rows (a large unmapped column keeps the number of DynamoDB writes small
-enough for moto), uploads it, syncs, checks every row landed, and prints the child's peak RSS."""
-import json, os, resource, subprocess, sys, time
-import boto3
+The release CLI's `sync` (the worker's code, run in-process) imports the object that s3-model
+(crates/bench) serves as S3 would (ListObjectsV2, ranged GetObject, a first-byte latency): payment rows
+padded to ROW_BYTES with an unmapped column, generated as they are sent. STS and DynamoDB are moto's
+(AWS_ENDPOINT_URL, started by scripts/bench.sh); AWS_ENDPOINT_URL_S3 sends S3 to the model, because
+moto keeps objects in memory and answers each ranged GET by reading the whole object. Every row is
+written to the records table in moto, and the count is checked. The figure is the sync process's
+own peak RSS (os.wait4's ru_maxrss).
 
-size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-cli = sys.argv[2]
-row_padding = 50_000
-path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"s3c-bench-{size_mb}mb.csv")
-rows = 0
-with open(path, "w") as f:
-    f.write("id,amount,padding\n")
-    written = 0
-    pad = "x" * row_padding
-    while written < size_mb * 1024 * 1024:
-        line = f"r{rows},{rows % 1000}.25,{pad}\n"
-        f.write(line)
-        written += len(line)
-        rows += 1
-size = os.path.getsize(path)
+The Python baseline does the same work in its own process: boto3 GetObject streamed into
+csv.DictReader, the same mapping, TypeSerializer items, batch_write_item of 25 from 8 threads.
 
-s3 = boto3.client("s3")
-s3.create_bucket(Bucket="bench-big")
-start = time.perf_counter()
-s3.upload_file(path, "bench-big", "big/wide.csv")
-os.remove(path)
-print(f"uploaded {size} bytes, {rows} rows in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+Usage: memory.py CLI SIZE_MB [SIZE_MB ...]   (prints one JSON line per size)
+       memory.py --python-baseline MODEL_ENDPOINT TABLE ROWS   (the baseline's own process)"""
+import json, os, subprocess, sys, tempfile, time
+from datetime import datetime, timezone
 
-template = {"id": "wide", "record_type": "wide", "format": {"type": "csv"},
-            "columns": [{"source": "id", "field": "id", "type": "string", "required": True},
-                        {"source": "amount", "field": "amount", "type": "decimal", "required": True}]}
-with open("/tmp/s3c-bench-template.json", "w") as f:
-    json.dump(template, f)
-def run(*args):
-    return subprocess.run([cli, *args], check=True, capture_output=True, text=True).stdout
-run("init")
-run("templates", "put", "/tmp/s3c-bench-template.json")
-conn = json.loads(run("connections", "create", "--name", "bench", "--account-id", "123456789012",
-                      "--bucket", "bench-big", "--region", "us-east-1", "--template", "wide", "--json"))
-before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-start = time.perf_counter()
-out = json.loads(run("sync", conn["id"], "--json"))
-elapsed = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-counts = out["run"]["counts"]
-assert counts["rows_imported"] == rows, (counts, rows)
-print(json.dumps({"object_bytes": size, "rows": rows, "rows_imported": counts["rows_imported"],
-                  "seconds": elapsed, "peak_rss_mb": peak_kb / 1024, "earlier_children_peak_mb": before / 1024}))
+ROW_BYTES = 50_000
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = {"id": "payments-bench", "record_type": "payment", "format": {"type": "csv"},
+            "columns": [
+                {"source": "id", "field": "payment_id", "type": "string", "required": True},
+                {"source": "amount", "field": "amount", "type": "decimal", "required": True},
+                {"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur", "gbp"]},
+                {"source": "quantity", "field": "quantity", "type": "integer"},
+                {"source": "captured", "field": "captured", "type": "boolean"},
+                {"source": "paid_at", "field": "paid_at", "type": "timestamp"},
+                {"source": "customer", "field": "customer", "type": "string"}]}
+
+def measured(args, env):
+    """Runs a command; returns (its stdout, its own peak RSS in MiB, wall seconds)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(args, stdout=out, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{args[:3]} failed ({status}): {text[-2000:]}")
+    return text, usage.ru_maxrss / 1024, wall
+
+def python_baseline(model, table, rows):
+    import boto3
+    from boto3.dynamodb.types import TypeSerializer
+    sys.path.insert(0, HERE)
+    import baseline, ddb
+    ddb.TABLE = table
+    s3 = boto3.client("s3", endpoint_url=model, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")  # moto, from AWS_ENDPOINT_URL
+    head = s3.head_object(Bucket="bench", Key="payments.csv")
+    imported_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    builder = ddb.ItemBuilder(TypeSerializer(), "python-baseline", "payment", "payments.csv", head["ETag"], imported_at)
+    body = s3.get_object(Bucket="bench", Key="payments.csv", IfMatch=head["ETag"])["Body"]
+    written = ddb.import_object(dynamodb, builder, body, baseline.map_row, 8)
+    assert written == rows, (written, rows)
+    print(json.dumps({"rows_written": written}))
+
+def main():
+    if sys.argv[1] == "--python-baseline":
+        return python_baseline(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    cli, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
+    model_bin = os.path.join(os.path.dirname(cli), "s3-model")
+    for size_mb in sizes:
+        rows = size_mb * 1_000_000 // ROW_BYTES
+        model = subprocess.Popen([model_bin, "--rows", str(rows), "--row-bytes", str(ROW_BYTES),
+                                  "--mb-per-second", "1000", "--ttfb-ms", "20"], stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint, object_bytes = model.stdout.readline().strip(), int(model.stdout.readline())
+            suffix = f"{os.getpid()}-{size_mb}"
+            env = dict(os.environ, AWS_ENDPOINT_URL_S3=endpoint,
+                       S3C_STATE_TABLE=f"bench-state-{suffix}", S3C_RECORDS_TABLE=f"bench-records-{suffix}")
+            run = lambda *args: subprocess.run([cli, *args], check=True, capture_output=True, text=True, env=env).stdout
+            run("init")
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(TEMPLATE, f)
+            run("templates", "put", f.name)
+            os.remove(f.name)
+            conn = json.loads(run("connections", "create", "--name", f"bench {suffix}", "--account-id", "123456789012",
+                                  "--bucket", "bench", "--region", "us-east-1", "--template", TEMPLATE["id"], "--json"))
+            out, rss, wall = measured([cli, "sync", conn["id"], "--json"], env)
+            counts = json.loads(out)["run"]["counts"]
+            assert counts["rows_imported"] == rows, (counts, rows)
+            py_out, py_rss, py_wall = measured([sys.executable, os.path.abspath(__file__), "--python-baseline",
+                                                endpoint, env["S3C_RECORDS_TABLE"], str(rows)], env)
+            assert json.loads(py_out)["rows_written"] == rows
+            print(json.dumps({"object_bytes": object_bytes, "rows": rows, "rows_imported": counts["rows_imported"],
+                              "seconds": wall, "peak_rss_mb": rss,
+                              "python_seconds": py_wall, "python_peak_rss_mb": py_rss}), flush=True)
+        finally:
+            model.kill()
+            model.wait()
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,7 @@ impl World {
             role_prefix: connector_core::connections::ROLE_PREFIX.into(),
             sync,
             list_page_size: None,
+            read_ahead: Default::default(),
             hand_over_margin: std::time::Duration::from_secs(60),
         };
         let connector = Connector::new(aws.clone(), settings);

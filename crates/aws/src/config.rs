@@ -23,6 +23,8 @@ pub struct Settings {
     pub sync: SyncConfig,
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
+    /// How large objects are read: `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT` (1: one stream).
+    pub read_ahead: crate::s3::ReadAhead,
     /// How long before the Lambda deadline the worker stops and hands over to its next invocation:
     /// time to finish the batch in hand, drain the writes in flight and save the checkpoint.
     pub hand_over_margin: std::time::Duration,
@@ -53,7 +55,7 @@ impl Settings {
     /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_ROLE_PREFIX`, `S3C_OVERLAP_SECONDS`,
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
-    /// `S3C_HANDOFF_ROWS` and `S3C_HAND_OVER_MARGIN_SECONDS`.
+    /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES` and `S3C_GET_IN_FLIGHT`.
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -96,6 +98,13 @@ impl Settings {
                 .collect(),
             sync,
             list_page_size: number::<i32>("S3C_LIST_PAGE_SIZE")?.map(|n| n.clamp(1, 1000)),
+            read_ahead: {
+                let default = crate::s3::ReadAhead::default();
+                crate::s3::ReadAhead {
+                    chunk_bytes: number::<u64>("S3C_GET_CHUNK_BYTES")?.unwrap_or(default.chunk_bytes).max(64 * 1024),
+                    in_flight: number::<usize>("S3C_GET_IN_FLIGHT")?.unwrap_or(default.in_flight).clamp(1, 32),
+                }
+            },
             hand_over_margin: std::time::Duration::from_secs(
                 number::<u64>("S3C_HAND_OVER_MARGIN_SECONDS")?.unwrap_or(DEFAULT_HAND_OVER_MARGIN_SECONDS),
             ),

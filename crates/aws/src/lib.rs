@@ -40,7 +40,11 @@ impl Connector {
         Connector {
             state: state::StateTable::new(dynamodb.clone(), &settings.state_table),
             records: records::RecordsTable::new(dynamodb, &settings.records_table),
-            sources: s3::RoleConnector { aws: aws.clone(), page_size: settings.list_page_size },
+            sources: s3::RoleConnector {
+                aws: aws.clone(),
+                page_size: settings.list_page_size,
+                read_ahead: settings.read_ahead,
+            },
             aws,
             settings,
         }

@@ -5,9 +5,16 @@ use crate::config::Aws;
 use crate::errors::source_error;
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::{DateTime, Utc};
 use connector_core::model::{Connection, ObjectMeta};
+use connector_core::ports::SourceErrorKind;
 use connector_core::ports::{ListCursor, ListPage, ObjectBody, ObjectSource, SourceConnector, SourceError};
+use connector_core::retry::backoff;
+use futures::{StreamExt, TryStreamExt};
 use tracing::instrument;
 
 /// Opens connections' buckets through their roles.
@@ -15,6 +22,28 @@ pub struct RoleConnector {
     pub aws: Aws,
     /// Keys a listing page asks for (S3's default and maximum: 1,000).
     pub page_size: Option<i32>,
+    pub read_ahead: ReadAhead,
+}
+
+/// How a large object is read: as ranged GETs of `chunk_bytes`, `in_flight` of them at once, so the
+/// next chunks arrive while the parser works on this one, and a connection that breaks in the
+/// middle costs one chunk fetched again, not the object. Memory: about `in_flight + 1` chunks.
+/// An object no larger than a chunk, or `in_flight` below 2, is read as one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAhead {
+    pub chunk_bytes: u64,
+    pub in_flight: usize,
+}
+
+impl Default for ReadAhead {
+    fn default() -> Self {
+        ReadAhead { chunk_bytes: 4 * 1024 * 1024, in_flight: 4 }
+    }
+}
+
+impl ReadAhead {
+    /// One GetObject stream per object.
+    pub const ONE_STREAM: ReadAhead = ReadAhead { chunk_bytes: u64::MAX, in_flight: 1 };
 }
 
 /// STS session names allow `[\w+=,.@-]`, 2 to 64 characters; they show in the customer's CloudTrail.
@@ -53,6 +82,7 @@ impl SourceConnector for RoleConnector {
             bucket: connection.bucket.clone(),
             owner: connection.account_id.clone(),
             page_size: self.page_size,
+            read_ahead: self.read_ahead,
         }))
     }
 }
@@ -64,6 +94,7 @@ pub struct S3Source {
     /// Sent as ExpectedBucketOwner on every call: a bucket re-created by another account is refused.
     pub owner: String,
     pub page_size: Option<i32>,
+    pub read_ahead: ReadAhead,
 }
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
@@ -103,20 +134,123 @@ impl ObjectSource for S3Source {
 
     #[instrument(skip_all, fields(key = %object.key, from))]
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&object.key)
-            // Exactly the listed version: a replaced object is the next sync's business.
-            .if_match(&object.etag)
-            .set_range((from > 0).then(|| format!("bytes={from}-")))
-            .expected_bucket_owner(&self.owner)
-            .send()
+        let ReadAhead { chunk_bytes, in_flight } = self.read_ahead;
+        let ranged = in_flight > 1 && object.size.saturating_sub(from) > chunk_bytes;
+        let first_end = if ranged { Some(from + chunk_bytes - 1) } else { None };
+        // The first request is made here, so that a denied or vanished object is an error of
+        // opening it, classified like any other.
+        let first = get_object(&self.client, &self.bucket, &self.owner, object, from, first_end)
             .await
             .map_err(|e| source_error(format!("reading s3://{}/{}", self.bucket, object.key), e))?;
-        Ok(Box::pin(output.body.into_async_read()))
+        let Some(first_end) = first_end else {
+            return Ok(Box::pin(first.body.into_async_read()));
+        };
+        let (client, bucket, owner, object) =
+            (self.client.clone(), self.bucket.clone(), self.owner.clone(), object.clone());
+        let first_range = (from, first_end);
+        let first_body = first.body;
+        let rest = (first_end + 1..object.size).step_by(chunk_bytes as usize).map(move |start| {
+            let end = (start + chunk_bytes).min(object.size) - 1;
+            (start, end)
+        });
+        let ranges = std::iter::once(first_range).chain(rest);
+        let mut first_body = Some(first_body);
+        let chunks = futures::stream::iter(ranges)
+            .map(move |(start, end)| {
+                let (client, bucket, owner, object) = (client.clone(), bucket.clone(), owner.clone(), object.clone());
+                let body = first_body.take();
+                async move { fetch_range(&client, &bucket, &owner, &object, start, end, body).await }
+            })
+            .buffered(in_flight)
+            .map_ok(|segments| futures::stream::iter(segments.into_iter().map(Ok::<_, std::io::Error>)))
+            .try_flatten();
+        Ok(Box::pin(tokio_util::io::StreamReader::new(chunks)))
     }
+}
+
+/// One GetObject of exactly the listed version (If-Match: a replaced object is the next sync's
+/// business), from `start` to `end` inclusive or to the object's end.
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+    object: &ObjectMeta,
+    start: u64,
+    end: Option<u64>,
+) -> Result<GetObjectOutput, SdkError<GetObjectError, HttpResponse>> {
+    let range = match end {
+        Some(end) => Some(format!("bytes={start}-{end}")),
+        None => (start > 0).then(|| format!("bytes={start}-")),
+    };
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(&object.key)
+        .if_match(&object.etag)
+        .set_range(range)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+}
+
+/// Attempts at one chunk: a chunk whose request or body fails is fetched again.
+const CHUNK_ATTEMPTS: u32 = 5;
+
+/// The bytes `start..=end` of an object, as the segments they arrived in; `body` is the first
+/// attempt's, when the request was already made. A request or body that fails is tried again; what
+/// no retry can cure (access, the object replaced) is an error at once.
+async fn fetch_range(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+    object: &ObjectMeta,
+    start: u64,
+    end: u64,
+    mut body: Option<ByteStream>,
+) -> std::io::Result<Vec<bytes::Bytes>> {
+    let expected = end - start + 1;
+    let mut last_error = String::new();
+    for attempt in 0..CHUNK_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt - 1)).await;
+        }
+        let mut stream = match body.take() {
+            Some(stream) => stream,
+            None => match get_object(client, bucket, owner, object, start, Some(end)).await {
+                Ok(output) => output.body,
+                Err(e) => {
+                    let e = source_error(format!("reading s3://{bucket}/{} bytes {start}-{end}", object.key), e);
+                    if e.kind != SourceErrorKind::Transient {
+                        return Err(std::io::Error::other(e.message));
+                    }
+                    last_error = e.message;
+                    continue;
+                }
+            },
+        };
+        let mut segments = Vec::new();
+        let mut received = 0u64;
+        let read = loop {
+            match stream.try_next().await {
+                Ok(Some(bytes)) => {
+                    received += bytes.len() as u64;
+                    segments.push(bytes);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        match read {
+            Ok(()) if received == expected => return Ok(segments),
+            Ok(()) => last_error = format!("{received} of {expected} bytes arrived"),
+            Err(e) => last_error = e,
+        }
+        tracing::warn!(key = %object.key, start, end, attempt, error = %last_error, "chunk read failed; fetching it again");
+    }
+    Err(std::io::Error::other(format!(
+        "reading s3://{bucket}/{} bytes {start}-{end}: {last_error} ({CHUNK_ATTEMPTS} attempts)",
+        object.key
+    )))
 }
 
 #[cfg(test)]

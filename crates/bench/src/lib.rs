@@ -45,27 +45,37 @@ pub fn payment_template() -> Template {
     .expect("the bench template is valid")
 }
 
-/// `rows` generated payment rows as CSV with a header; row `i` is the same as in the criterion bench
-/// and in `scripts/bench/baseline.py`.
-pub fn payments_csv(rows: usize) -> Vec<u8> {
+/// The header of [`payments_csv`].
+pub const PAYMENTS_HEADER: &str = "id,amount,currency,quantity,captured,paid_at,customer";
+
+/// Payment row `i`, without its line end: the same in the criterion bench and in
+/// `scripts/bench/baseline.py`.
+pub fn payment_row(i: usize, out: &mut String) {
     use std::fmt::Write;
+    let _ = write!(
+        out,
+        "py_{i:08},{}.{:02},{},{},{},2026-11-{:02}T{:02}:{:02}:{:02}Z,cus_{}",
+        i % 10_000,
+        i % 100,
+        ["usd", "eur", "gbp"][i % 3],
+        i % 17,
+        if i.is_multiple_of(2) { "true" } else { "false" },
+        1 + i % 28,
+        i % 24,
+        i % 60,
+        (i / 60) % 60,
+        i % 50_000
+    );
+}
+
+/// `rows` generated payment rows as CSV with a header.
+pub fn payments_csv(rows: usize) -> Vec<u8> {
     let mut out = String::with_capacity(rows * 80 + 64);
-    out.push_str("id,amount,currency,quantity,captured,paid_at,customer\n");
+    out.push_str(PAYMENTS_HEADER);
+    out.push('\n');
     for i in 0..rows {
-        let _ = writeln!(
-            out,
-            "py_{i:08},{}.{:02},{},{},{},2026-11-{:02}T{:02}:{:02}:{:02}Z,cus_{}",
-            i % 10_000,
-            i % 100,
-            ["usd", "eur", "gbp"][i % 3],
-            i % 17,
-            if i.is_multiple_of(2) { "true" } else { "false" },
-            1 + i % 28,
-            i % 24,
-            i % 60,
-            (i / 60) % 60,
-            i % 50_000
-        );
+        payment_row(i, &mut out);
+        out.push('\n');
     }
     out.into_bytes()
 }
@@ -96,12 +106,12 @@ pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     Aws::from_sdk(sdk).dynamodb()
 }
 
-/// The tokio runtime a bench runs on. The worker Lambda uses `#[tokio::main]`: the multi-thread
-/// scheduler, one worker per core, with the handler (and so the engine's writes) on the main thread.
+/// The tokio runtime a bench runs on. The worker Lambda's is current-thread (the handler, and so the
+/// engine's writes, on the main thread; the parser on a blocking thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Runtime {
-    #[default]
     MultiThread,
+    #[default]
     CurrentThread,
 }
 
@@ -123,14 +133,13 @@ impl Runtime {
     }
 }
 
-/// mimalloc instead of the system allocator, with `--features mimalloc` (to measure what the
-/// allocator costs; the product's binaries use the system allocator).
-#[cfg(feature = "mimalloc")]
+/// mimalloc, as the worker's binary; `--features system-allocator` measures glibc's instead.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The allocator this build uses.
-pub const ALLOCATOR_NAME: &str = if cfg!(feature = "mimalloc") { "mimalloc" } else { "system" };
+pub const ALLOCATOR_NAME: &str = if cfg!(feature = "system-allocator") { "system" } else { "mimalloc" };
 
 /// User and system CPU time of this process (every thread), from getrusage(RUSAGE_SELF).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -156,6 +165,27 @@ impl CpuTime {
     pub fn since(self, earlier: CpuTime) -> CpuTime {
         CpuTime { user: self.user - earlier.user, system: self.system - earlier.system }
     }
+}
+
+/// A sink that only counts what it is given: the engine's cost without the write path's.
+#[derive(Default)]
+pub struct CountingSink(pub std::sync::atomic::AtomicU64);
+
+#[async_trait::async_trait]
+impl connector_core::ports::RecordSink for CountingSink {
+    async fn put(
+        &self,
+        batch: connector_core::ports::RecordBatch<'_>,
+    ) -> Result<(), connector_core::ports::StoreError> {
+        self.0.fetch_add(batch.records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// This process's peak resident set so far (getrusage's ru_maxrss), in MiB.
+pub fn peak_rss_mb() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map(|u| u.max_rss() as f64 / 1024.0).unwrap_or(0.0)
 }
 
 /// What the latency endpoint has seen since it started (`GET /stats`). `max_in_flight` counts from

@@ -212,6 +212,10 @@ fn print_outcome(o: &connector_core::model::FileOutcome, indent: &str) {
 #[error("{0}")]
 struct BadInput(String);
 
+/// The worker's allocator (see crates/worker), so that `s3-connector sync` measures as the worker runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("S3C_LOG").unwrap_or_else(|_| "warn".into());

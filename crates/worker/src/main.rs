@@ -7,7 +7,15 @@ use connector_aws::invoke::LambdaInvoker;
 use connector_aws::Connector;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+/// mimalloc rather than glibc's allocator: the engine allocates per row and frees on other threads
+/// (records made by the parser thread are written and dropped by the runtime's), where glibc's
+/// arenas cost a third of the worker's CPU (BENCHMARKS.md, whole-worker CPU cost).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// One thread for the runtime: a Lambda of the worker's size has about a third of a vCPU, and the
+/// parser runs on a blocking thread of its own anyway; the multi-thread scheduler only adds wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
     let connector = Connector::from_env().await?;

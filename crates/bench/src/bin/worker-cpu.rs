@@ -12,7 +12,6 @@
 //! [--runtime multi-thread|current-thread]`, with AWS_ENDPOINT_URL set.
 
 use anyhow::Context;
-use async_trait::async_trait;
 use bench::{payment_template, payments_csv, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
 use connector_aws::config::Aws;
@@ -22,8 +21,8 @@ use connector_core::connections::{new_connection, ConnectionInput};
 use connector_core::engine::{Engine, SyncConfig, SyncOutcome};
 use connector_core::memory::MemoryStore;
 use connector_core::model::RunCounts;
-use connector_core::ports::{RecordBatch, RecordSink, SourceConnector, StoreError, SystemClock};
-use std::sync::atomic::{AtomicU64, Ordering};
+use connector_core::ports::{RecordSink, SourceConnector, SystemClock};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -58,18 +57,6 @@ async fn sync_once(
     }
 }
 
-/// A sink that only counts: the engine's cost without the write path's.
-#[derive(Default)]
-struct CountingSink(AtomicU64);
-
-#[async_trait]
-impl RecordSink for CountingSink {
-    async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
-        self.0.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.runtime.build()?.block_on(run(args))
@@ -87,9 +74,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     s3.put_object().bucket(&bucket).key(key).body(body.into()).send().await.context("uploading the object")?;
 
     let template = payment_template();
-    let connector = RoleConnector { aws: aws.clone(), page_size: None };
+    let connector = RoleConnector { aws: aws.clone(), page_size: None, read_ahead: Default::default() };
     let records = RecordsTable::new(bench::dynamodb_client(&args.endpoint).await, RECORDS_TABLE);
-    let counting = CountingSink::default();
+    let counting = bench::CountingSink::default();
     let sinks: [(&str, &dyn RecordSink); 2] = [("records_table", &records), ("count_only", &counting)];
     for (name, sink) in sinks.into_iter().flat_map(|s| std::iter::repeat_n(s, args.repeat)) {
         let connection = new_connection(
