@@ -55,7 +55,8 @@ impl Settings {
     /// Reads `S3C_STATE_TABLE`, `S3C_RECORDS_TABLE`, `S3C_TRUST_PRINCIPALS`, `S3C_ROLE_PREFIX`, `S3C_OVERLAP_SECONDS`,
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
-    /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES` and `S3C_GET_IN_FLIGHT`.
+    /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
+    /// `S3C_MAX_GZIP_RATIO`.
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -78,6 +79,16 @@ impl Settings {
         }
         if let Some(n) = number::<usize>("S3C_HANDOFF_ROWS")? {
             sync.handoff_rows = n.max(1);
+        }
+        if let Some(b) = number::<u64>("S3C_MAX_RECORD_BYTES")? {
+            sync.parse_limits.max_record_bytes = b.max(1024);
+        }
+        if let Some(r) = number::<u64>("S3C_MAX_GZIP_RATIO")? {
+            sync.decode_limits.max_gzip_ratio = r.max(2);
+        }
+        if let Some(s) = number::<i64>("S3C_LEASE_SECONDS")? {
+            // A lease must outlive an invocation (15 minutes) in Lambda; shorter ones are for tests.
+            sync.lease_duration = TimeDelta::seconds(s.max(1));
         }
         let role_prefix = std::env::var("S3C_ROLE_PREFIX").unwrap_or_else(|_| ROLE_PREFIX.to_owned());
         if !valid_role_prefix(&role_prefix) {

@@ -26,7 +26,15 @@ pub fn partition_key(connection_id: &str, record_id: &str) -> String {
     // FNV-1a: stable across builds and platforms (std's SipHash keys are not part of its contract).
     let mut hasher = fnv::FnvHasher::default();
     hasher.write(record_id.as_bytes());
-    format!("{connection_id}#{:02x}", hasher.finish() % SHARDS)
+    let shard = (hasher.finish() % SHARDS) as usize;
+    // Per record: built by hand rather than through format!'s machinery.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(connection_id.len() + 3);
+    key.push_str(connection_id);
+    key.push('#');
+    key.push(HEX[shard >> 4] as char);
+    key.push(HEX[shard & 0xf] as char);
+    key
 }
 
 fn attribute(value: &Value) -> AttributeValue {
@@ -113,11 +121,13 @@ impl RecordSink for RecordsTable {
             if last_of_id.get(record.id.as_str()).is_some_and(|&last| last != i) {
                 continue;
             }
-            let data = columns
-                .iter()
-                .zip(&record.values)
-                .filter_map(|(c, v)| v.as_ref().map(|v| (c.field.clone(), attribute(v))))
-                .collect();
+            // Sized once: collecting from a filtered iterator would grow (and rehash) the map.
+            let mut data = HashMap::with_capacity(columns.len());
+            for (column, value) in columns.iter().zip(&record.values) {
+                if let Some(value) = value {
+                    data.insert(column.field.clone(), attribute(value));
+                }
+            }
             let item = HashMap::from([
                 ("pk".to_owned(), AttributeValue::S(partition_key(batch.connection_id, &record.id))),
                 ("sk".to_owned(), AttributeValue::S(record.id.clone())),
@@ -125,7 +135,7 @@ impl RecordSink for RecordsTable {
                 ("record_type".to_owned(), AttributeValue::S(batch.template.record_type.clone())),
                 ("source_key".to_owned(), AttributeValue::S(batch.object.key.clone())),
                 ("source_etag".to_owned(), AttributeValue::S(batch.object.etag.clone())),
-                ("source_row".to_owned(), AttributeValue::N(record.row.to_string())),
+                ("source_row".to_owned(), AttributeValue::N(itoa::Buffer::new().format(record.row).to_owned())),
                 ("imported_at".to_owned(), imported_at.clone()),
                 ("data".to_owned(), AttributeValue::M(data)),
             ]);

@@ -18,13 +18,13 @@
 //! progress. The next invocation takes the lease and goes on from there; every row before the offset
 //! was written, none after it was, and record ids do not depend on the invocation.
 
-use crate::decode::{decode, decoded_from};
+use crate::decode::{decode_limited, decoded_from, DecodeLimits};
 use crate::mapping::{Mapper, Record};
 use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta,
     RunCounts, SyncResult, SyncRun,
 };
-use crate::parse::{parse_rows, FileError, ParseOptions, ParseSummary};
+use crate::parse::{parse_rows, FileError, ParseLimits, ParseOptions, ParseSummary};
 use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
@@ -59,6 +59,10 @@ pub struct SyncConfig {
     pub list_concurrency: usize,
     /// List the folder's first level with a delimiter and each sub-folder on its own, in parallel.
     pub list_fan_out: bool,
+    /// What one record may take (a longer one fails its file).
+    pub parse_limits: ParseLimits,
+    /// What decoding refuses (a gzip bomb fails its file).
+    pub decode_limits: DecodeLimits,
 }
 
 impl Default for SyncConfig {
@@ -71,6 +75,8 @@ impl Default for SyncConfig {
             handoff_rows: 1000,
             list_concurrency: 8,
             list_fan_out: true,
+            parse_limits: ParseLimits::default(),
+            decode_limits: DecodeLimits::default(),
         }
     }
 }
@@ -611,14 +617,15 @@ impl Engine<'_> {
         let handoff = self.config.handoff_rows.max(WRITE_BATCH);
         let stop_at_first_row_error = !write && template.row_policy == RowPolicy::FailFile;
         let resume = resume.cloned();
+        let (decode_limits, parse_limits) = (self.config.decode_limits, self.config.parse_limits);
         let written_before = resume.as_ref().map_or(0, |f| f.rows_imported);
         let parser = tokio::task::spawn_blocking(move || -> Result<(ParseSummary, bool, u64), FileError> {
             let (mut input, gzip, bom) = match &resume {
                 None => {
-                    let decoded = decode(reader)?;
+                    let decoded = decode_limited(reader, decode_limits)?;
                     (decoded.text, decoded.gzip, decoded.bom)
                 }
-                Some(f) => (decoded_from(reader, f.gzip, f.position.offset)?, f.gzip, f.bom),
+                Some(f) => (decoded_from(reader, f.gzip, f.position.offset, decode_limits)?, f.gzip, f.bom),
             };
             let options = ParseOptions {
                 stop_at_first_row_error,
@@ -631,6 +638,7 @@ impl Engine<'_> {
                     };
                     (f.position, so_far)
                 }),
+                limits: parse_limits,
             };
             let mut batch = Vec::with_capacity(handoff);
             let mut since_check = 0;

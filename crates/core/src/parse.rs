@@ -36,6 +36,10 @@ pub struct ParseSummary {
 pub enum FileError {
     #[error("malformed {format} at line {line}: {reason}")]
     Malformed { format: &'static str, line: u64, reason: String },
+    /// One record (a CSV record, a JSON Lines line, a JSON array element) is longer than the limit:
+    /// a runaway quote, a file without line ends, or not a file of records at all.
+    #[error("{format} record at line {line} is longer than {limit} bytes (S3C_MAX_RECORD_BYTES): an unbalanced quote, or a line that never ends?")]
+    RecordTooLong { format: &'static str, line: u64, limit: u64 },
     #[error("{0}")]
     Header(String),
     #[error("read error: {0}")]
@@ -50,6 +54,42 @@ pub struct ParseOptions {
     /// Go on after a hand-over: the input starts at this position of the file, and the summary is
     /// what was read before it (rows go on being numbered from there).
     pub resume: Option<(ParsePosition, ParseSummary)>,
+    pub limits: ParseLimits,
+}
+
+/// What one record may take, so that memory stays bounded whatever a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Bytes of one record; a longer one fails the file.
+    pub max_record_bytes: u64,
+    /// Nesting of a JSON record's values; a deeper one is a row error.
+    pub max_json_depth: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits { max_record_bytes: 1024 * 1024, max_json_depth: 64 }
+    }
+}
+
+/// The I/O error a reader gives when a record outgrows [`ParseLimits::max_record_bytes`].
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("record too long")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+fn too_long() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, RecordTooLong)
+}
+
+fn is_too_long(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<RecordTooLong>())
 }
 
 struct Tally<'e> {
@@ -101,6 +141,17 @@ impl Tally<'_> {
     }
 }
 
+/// A record's id without a primary key: `object key # ETag # row`. Built per row, without format!.
+fn fallback_id(prefix: &str, row: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let row = digits.format(row);
+    let mut id = String::with_capacity(prefix.len() + 1 + row.len());
+    id.push_str(prefix);
+    id.push('#');
+    id.push_str(row);
+    id
+}
+
 /// Parses a decoded stream with the mapper's template. `fallback_id_prefix` (object key and ETag)
 /// makes record ids when the template has no primary key: `prefix#row`.
 pub fn parse_rows(
@@ -118,20 +169,60 @@ pub fn parse_rows(
         emit_stopped: false,
         emit,
     };
+    let limits = options.limits;
     match mapper.template.format.kind {
-        FormatKind::Csv | FormatKind::Tsv => parse_delimited(input, mapper, fallback_id_prefix, start, &mut tally)?,
-        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, start, &mut tally)?,
-        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, start, &mut tally)?,
+        FormatKind::Csv | FormatKind::Tsv => {
+            parse_delimited(input, mapper, fallback_id_prefix, start, limits, &mut tally)?
+        }
+        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, start, limits, &mut tally)?,
+        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, start, limits, &mut tally)?,
     }
     Ok(tally.summary)
 }
 
-fn csv_error(e: csv::Error) -> FileError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
+/// The csv crate's error as the file's; `line` is where the record in progress began.
+fn csv_error(e: csv::Error, line: u64, limit: u64) -> FileError {
+    let at = e.position().map(|p| p.line()).unwrap_or(line);
     match e.into_kind() {
+        csv::ErrorKind::Io(io) if is_too_long(&io) => FileError::RecordTooLong { format: "CSV", line, limit },
         csv::ErrorKind::Io(io) => FileError::Io(io),
-        other => FileError::Malformed { format: "CSV", line, reason: format!("{other:?}") },
+        other => FileError::Malformed { format: "CSV", line: at, reason: format!("{other:?}") },
     }
+}
+
+/// Reads for the CSV parser, refusing to let one record grow past the limit: the parser says
+/// where each record ends (`record_start`), and the guard fails once it has handed out more than
+/// the limit and a buffer beyond it. Memory stays bounded even by a quote that never closes.
+struct RecordGuard<'a> {
+    inner: &'a mut dyn BufRead,
+    read: u64,
+    record_start: Rc<Cell<u64>>,
+    allowed: u64,
+}
+
+impl Read for RecordGuard<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read - self.record_start.get() > self.allowed {
+            return Err(too_long());
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The CSV reader's buffer: how far ahead of the record in progress it may read.
+const CSV_BUFFER: usize = 256 * 1024;
+
+/// Why a text value cannot be read, with a hint at the likely cause.
+fn text_error(bytes: &[u8], e: std::str::Utf8Error) -> String {
+    if bytes.contains(&0) {
+        return "holds a NUL byte: the file looks like UTF-16 or binary, and the template reads UTF-8".to_owned();
+    }
+    format!(
+        "invalid UTF-8 at byte {} of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252?)",
+        e.valid_up_to()
+    )
 }
 
 fn parse_delimited(
@@ -139,9 +230,14 @@ fn parse_delimited(
     mapper: &Mapper,
     prefix: &str,
     start: ParsePosition,
+    limits: ParseLimits,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
     let format = &mapper.template.format;
+    let record_start = Rc::new(Cell::new(0));
+    let limit = limits.max_record_bytes;
+    let guard =
+        RecordGuard { inner: input, read: 0, record_start: record_start.clone(), allowed: limit + CSV_BUFFER as u64 };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter_byte())
         .quote(format.quote_byte())
@@ -151,15 +247,24 @@ fn parse_delimited(
         // Records end at '\n' only; a '\r' before it is cut from the last field below. With the
         // default (any of CR, LF, CRLF) the csv crate reports every record after a CRLF one line short.
         .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(256 * 1024)
-        .from_reader(input);
+        .buffer_capacity(CSV_BUFFER)
+        .from_reader(guard);
     let mut record = csv::ByteRecord::new();
     let mut header = start.header;
     if format.header && header.is_none() {
-        if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, start.line + 1, limit))? {
             return Ok(()); // empty file: no header, no rows
         }
+        if record.as_slice().contains(&0) {
+            return Err(FileError::Header(
+                "the header holds NUL bytes: the file looks like UTF-16 or binary, and the template reads UTF-8".into(),
+            ));
+        }
         header = Some(record.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect());
+        let end = reader.position().byte();
+        if end - record_start.replace(end) > limit {
+            return Err(FileError::RecordTooLong { format: "CSV", line: start.line + 1, limit });
+        }
     }
     let (positions, width) = if let Some(names) = &header {
         (resolve_header(names, mapper)?, Some(names.len()))
@@ -167,7 +272,15 @@ fn parse_delimited(
         let positions = mapper.columns().iter().map(|c| c.source.parse::<usize>().ok().map(|n| n - 1)).collect();
         (positions, None)
     };
-    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+    loop {
+        let line_now = start.line + reader.position().line();
+        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, line_now, limit))? {
+            break;
+        }
+        let end = reader.position().byte();
+        if end - record_start.replace(end) > limit {
+            return Err(FileError::RecordTooLong { format: "CSV", line: line_now, limit });
+        }
         let last = record.len() - 1;
         if last == 0 && matches!(record.get(0), Some(b"" | b"\r")) {
             continue; // a blank line
@@ -175,7 +288,11 @@ fn parse_delimited(
         let row = tally.next_row();
         let line = start.line + record.position().map(|p| p.line()).unwrap_or(0);
         if let Some(width) = width.filter(|&w| w != record.len()) {
-            let reason = format!("expected {width} fields as in the header, found {}", record.len());
+            let mut reason = format!("expected {width} fields as in the header, found {}", record.len());
+            let breaks = record.as_slice().iter().filter(|&&b| b == b'\n').count();
+            if breaks > 0 {
+                reason.push_str(&format!(" (a quoted value runs over {} lines: an unbalanced quote?)", breaks + 1));
+            }
             if tally.reject(RowError { row, line, column: None, reason }).is_break() {
                 tally.summary.stopped = true;
                 return Ok(());
@@ -188,12 +305,18 @@ fn parse_delimited(
             |i| match positions[i].and_then(|p| record.get(p).map(|b| (p, b))) {
                 None => Ok(None),
                 Some((p, bytes)) => {
-                    std::str::from_utf8(if p == last { bytes.strip_suffix(b"\r").unwrap_or(bytes) } else { bytes })
-                        .map(|s| Some(Cow::Borrowed(s)))
-                        .map_err(|e| format!("invalid UTF-8 at byte {} of the value", e.valid_up_to()))
+                    let bytes = if p == last { bytes.strip_suffix(b"\r").unwrap_or(bytes) } else { bytes };
+                    match std::str::from_utf8(bytes) {
+                        Ok(text) if !text.contains('\0') => Ok(Some(Cow::Borrowed(text))),
+                        Ok(_) => {
+                            Err("holds a NUL byte: the file looks like UTF-16 or binary, and the template reads UTF-8"
+                                .to_owned())
+                        }
+                        Err(e) => Err(text_error(bytes, e)),
+                    }
                 }
             },
-            || format!("{prefix}#{row}"),
+            || fallback_id(prefix, row),
         );
         if tally.accept(row, line, result).is_break() {
             let next = reader.position();
@@ -230,18 +353,47 @@ fn resolve_header(names: &[String], mapper: &Mapper) -> Result<Vec<Option<usize>
     Ok(positions)
 }
 
+/// Reads up to and including the next line end, but no more than `limit` bytes of one line.
+fn read_line_bounded(input: &mut dyn BufRead, buffer: &mut Vec<u8>, limit: u64) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok(n);
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if (n + take) as u64 > limit + 1 {
+            return Err(too_long());
+        }
+        buffer.extend_from_slice(&available[..take]);
+        input.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
+        }
+    }
+}
+
 fn parse_json_lines(
     input: &mut dyn BufRead,
     mapper: &Mapper,
     prefix: &str,
     start: ParsePosition,
+    limits: ParseLimits,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
     let mut buffer = Vec::with_capacity(4096);
     let (mut offset, mut line) = (start.offset, start.line);
+    let limit = limits.max_record_bytes;
     loop {
         buffer.clear();
-        let n = input.read_until(b'\n', &mut buffer)?;
+        let n = read_line_bounded(input, &mut buffer, limit).map_err(|e| match is_too_long(&e) {
+            true => FileError::RecordTooLong { format: "JSON Lines", line: line + 1, limit },
+            false => FileError::Io(e),
+        })?;
         if n == 0 {
             return Ok(());
         }
@@ -252,8 +404,8 @@ fn parse_json_lines(
         }
         let row = tally.next_row();
         let result = match std::str::from_utf8(&buffer) {
-            Ok(text) => map_json_object(text, mapper, row, line, prefix),
-            Err(e) => Err(FieldError { column: None, reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()) }),
+            Ok(text) => map_json_object(text, mapper, row, line, prefix, limits.max_json_depth),
+            Err(e) => Err(FieldError { column: None, reason: text_error(&buffer, e) }),
         };
         if tally.accept(row, line, result).is_break() {
             tally.stopped_at(ParsePosition { offset, line, header: None });
@@ -271,6 +423,7 @@ fn parse_json_array(
     mapper: &Mapper,
     prefix: &str,
     start: ParsePosition,
+    limits: ParseLimits,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
     let resumed = start.offset > 0;
@@ -278,7 +431,13 @@ fn parse_json_array(
         return Ok(()); // a 0-byte file has no rows
     }
     let prefix_len = if resumed { RESUMED_ARRAY.len() as u64 } else { 0 };
-    let counter = Rc::new(Counter { line: Cell::new(start.line.max(1)), bytes: Cell::new(0), last: Cell::new(0) });
+    let counter = Rc::new(Counter {
+        line: Cell::new(start.line.max(1)),
+        bytes: Cell::new(0),
+        last: Cell::new(0),
+        element_start: Cell::new(0),
+        limit: limits.max_record_bytes,
+    });
     let reader: Box<dyn Read + '_> =
         if resumed { Box::new(io::Cursor::new(RESUMED_ARRAY).chain(input)) } else { Box::new(input) };
     let mut deserializer =
@@ -288,9 +447,10 @@ fn parse_json_array(
         if std::mem::take(&mut skip_first) {
             return ControlFlow::Continue(());
         }
+        counter.element_start.set(counter.bytes.get());
         let row = tally.next_row();
         let at = counter.line.get();
-        let result = map_json_object(element.get(), mapper, row, at, prefix);
+        let result = map_json_object(element.get(), mapper, row, at, prefix, limits.max_json_depth);
         let flow = tally.accept(row, at, result);
         if flow.is_break() {
             // serde_json reads one byte past a number to see where it ends; that byte is not the
@@ -306,9 +466,16 @@ fn parse_json_array(
         flow
     };
     let visited = deserializer.deserialize_seq(ArrayVisitor { on_element: &mut on_element });
+    let limit = limits.max_record_bytes;
     let malformed = |e: serde_json::Error| {
         if e.is_io() {
-            FileError::Io(e.into())
+            let line = counter.line.get();
+            let io: io::Error = e.into();
+            if is_too_long(&io) {
+                FileError::RecordTooLong { format: "JSON", line, limit }
+            } else {
+                FileError::Io(io)
+            }
         } else {
             FileError::Malformed { format: "JSON", line: e.line() as u64, reason: e.to_string() }
         }
@@ -350,11 +517,15 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
     }
 }
 
-/// What serde_json has consumed of a JSON array: lines, to place row errors, and bytes, to resume.
+/// What serde_json has consumed of a JSON array: lines, to place row errors, and bytes, to resume
+/// and to hold each element to the record limit.
 struct Counter {
     line: Cell<u64>,
     bytes: Cell<u64>,
     last: Cell<u8>,
+    /// Where the element in progress began (just after the last one).
+    element_start: Cell<u64>,
+    limit: u64,
 }
 
 struct CountingReader<'a> {
@@ -364,6 +535,9 @@ struct CountingReader<'a> {
 
 impl Read for CountingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.counter.bytes.get() - self.counter.element_start.get() > self.counter.limit {
+            return Err(too_long());
+        }
         let n = self.inner.read(buf)?;
         let read = &buf[..n];
         let counter = &self.counter;
@@ -374,6 +548,35 @@ impl Read for CountingReader<'_> {
         }
         Ok(n)
     }
+}
+
+/// Whether JSON `text` nests arrays and objects deeper than `max` (strings skipped). serde_json keeps
+/// raw values without a depth limit; deep nesting is refused here, row by row.
+fn nested_deeper_than(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A JSON object's members as borrowed raw values, in document order; no per-member parse until a
@@ -463,14 +666,25 @@ fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     }
 }
 
-fn map_json_object(text: &str, mapper: &Mapper, row: u64, line: u64, prefix: &str) -> Result<Record, FieldError> {
+fn map_json_object(
+    text: &str,
+    mapper: &Mapper,
+    row: u64,
+    line: u64,
+    prefix: &str,
+    max_depth: usize,
+) -> Result<Record, FieldError> {
+    if nested_deeper_than(text, max_depth) {
+        let reason = format!("nested deeper than {max_depth} levels");
+        return Err(FieldError { column: None, reason });
+    }
     let object = RawObject::parse(text.trim()).map_err(|reason| FieldError { column: None, reason })?;
     let columns = mapper.columns();
     mapper.map_row(
         row,
         line,
         |i| object.lookup(&columns[i].source).and_then(|v| v.map(scalar_text).transpose().map(Option::flatten)),
-        || format!("{prefix}#{row}"),
+        || fallback_id(prefix, row),
     )
 }
 
@@ -555,7 +769,7 @@ mod tests {
                 row: 4,
                 line: 6,
                 column: Some("amount".into()),
-                reason: "invalid UTF-8 at byte 0 of the value".into(),
+                reason: "invalid UTF-8 at byte 0 of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252?)".into(),
             },
         ];
         assert_eq!(errors, expected);
@@ -667,6 +881,106 @@ mod tests {
         }
         let (result, records) = parse(&m, b"");
         assert_eq!((result.unwrap().rows_read, records.len()), (0, 0), "empty file");
+    }
+
+    /// Each kind of bad input, and the level its error lands at: a row error (the file goes on) or a
+    /// file error (the file fails), with a message that says what is wrong.
+    #[test]
+    fn bad_input_gets_an_error_at_its_level() {
+        let small = ParseLimits { max_record_bytes: 1024, max_json_depth: 8 };
+        let parse_with = |m: &Mapper, input: &[u8]| {
+            let mut records = 0;
+            let options = ParseOptions { limits: small, ..ParseOptions::default() };
+            let summary = parse_rows(&mut Cursor::new(input.to_vec()), m, "k#e", options, &mut |_| {
+                records += 1;
+                ControlFlow::Continue(())
+            });
+            (summary, records)
+        };
+        let numbers = Mapper::new(
+            Template::from_json(
+                r#"{"id": "t", "record_type": "r", "format": {"type": "json_lines"}, "columns": [
+                    {"source": "id", "field": "id", "type": "string", "required": true},
+                    {"source": "amount", "field": "amount", "type": "decimal"},
+                    {"source": "count", "field": "count", "type": "integer"}]}"#,
+            )
+            .unwrap(),
+        );
+        let long_line = format!("id,amount\nok,1\n{},1\n", "x".repeat(3000));
+        let runaway_quote = format!("id,amount\nok,1\n\"a,1\n{}", "b,2\n".repeat(500));
+        let long_json_line = format!("{{\"id\": \"{}\"}}\n", "x".repeat(3000));
+        let long_element = format!("[{{\"id\": \"a\"}}, {{\"id\": \"{}\"}}]", "x".repeat(3000));
+        let deep = format!("{{\"id\": \"a\", \"x\": {}1{}}}\n{{\"id\": \"b\"}}\n", "[".repeat(20), "]".repeat(20));
+        let json_lines = mapper(r#"{"type": "json_lines"}"#, "");
+        let csv = csv();
+        let json = mapper(r#"{"type": "json"}"#, "");
+        // (case, mapper, input, records, row error or file error expected to contain)
+        let row_errors: Vec<(&str, &Mapper, &[u8], u64, &str)> = vec![
+            ("csv unbalanced quote", &csv, b"id,amount\nok,1\n\"a,1\nb,2\n", 1, "an unbalanced quote?"),
+            ("csv NUL byte", &csv, b"id,amount\nok,1\nn\0ul,1\n", 1, "holds a NUL byte"),
+            ("csv Latin-1", &csv, b"id,amount\nok,1\ncaf\xe9,1\n", 1, "is the file Latin-1"),
+            ("csv ragged", &csv, b"id,amount\nok,1\na,1,2\n", 1, "expected 2 fields as in the header, found 3"),
+            ("jsonl blank and broken lines", &json_lines, b"{\"id\": \"ok\"}\n\n{\"id\": \n", 1, "invalid JSON"),
+            ("json nested too deep", &json_lines, deep.as_bytes(), 1, "nested deeper than 8 levels"),
+            (
+                "number beyond f64",
+                &numbers,
+                b"{\"id\": \"ok\"}\n{\"id\": \"a\", \"amount\": 1e400}\n",
+                1,
+                "between 1E-130 and 1E+126",
+            ),
+            (
+                "number beyond i64",
+                &numbers,
+                b"{\"id\": \"ok\"}\n{\"id\": \"a\", \"count\": 9223372036854775808}\n",
+                1,
+                "64-bit range",
+            ),
+            (
+                "duplicate keys",
+                &json_lines,
+                b"{\"id\": \"ok\"}\n{\"id\": \"a\", \"id\": \"b\"}\n",
+                1,
+                "appears more than once",
+            ),
+        ];
+        for (case, m, input, records, expected) in row_errors {
+            let (summary, got) = parse_with(m, input);
+            let summary = summary.unwrap_or_else(|e| panic!("{case}: a file error {e}"));
+            assert_eq!((got, summary.rows_rejected), (records, 1), "{case}: {summary:?}");
+            assert!(summary.row_errors[0].reason.contains(expected), "{case}: {:?}", summary.row_errors);
+        }
+        let file_errors: Vec<(&str, &Mapper, &[u8], &str)> = vec![
+            ("csv line over the limit", &csv, long_line.as_bytes(), "longer than 1024 bytes"),
+            (
+                "csv runaway quote over the limit",
+                &csv,
+                runaway_quote.as_bytes(),
+                "an unbalanced quote, or a line that never ends?",
+            ),
+            ("csv header missing a required column", &csv, b"amount\n1\n", "lacks required column(s): id"),
+            ("csv duplicate headers", &csv, b"id,id,amount\n1,2,3\n", "more than once"),
+            ("UTF-16 without a byte-order mark", &csv, b"i\0d\0,\0a\0\n\0", "UTF-16"),
+            (
+                "jsonl line over the limit",
+                &json_lines,
+                long_json_line.as_bytes(),
+                "JSON Lines record at line 1 is longer than 1024 bytes",
+            ),
+            (
+                "json element over the limit",
+                &json,
+                long_element.as_bytes(),
+                "JSON record at line 1 is longer than 1024 bytes",
+            ),
+            ("json truncated", &json, b"[{\"id\": \"a\"}, {\"id\"", "malformed JSON"),
+            ("json not an array", &json, b"{\"id\": \"a\"}", "malformed JSON"),
+        ];
+        for (case, m, input, expected) in file_errors {
+            let (summary, _) = parse_with(m, input);
+            let error = summary.expect_err(case).to_string();
+            assert!(error.contains(expected), "{case}: {error}");
+        }
     }
 
     #[test]
