@@ -2,6 +2,8 @@
 //! that needs its own), and per-test tables and buckets named with a uuid so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, TimeDelta, Utc};
 use connector_aws::config::{Aws, Settings};
@@ -121,16 +123,24 @@ impl World {
     }
 
     /// Every record of the connection, as (record id, data) sorted by id.
+    /// One Scan of the test's own table rather than the 64 partition queries of
+    /// `RecordsTable::all`: moto answers each query by reading the whole table.
     pub async fn records(&self, connection_id: &str) -> Vec<(String, serde_json::Value)> {
-        let mut out: Vec<_> = self
-            .connector
-            .records
-            .all(connection_id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r["sk"].as_str().unwrap().to_owned(), r["data"].clone()))
-            .collect();
+        let mut pages = self
+            .aws
+            .dynamodb()
+            .scan()
+            .table_name(&self.connector.settings.records_table)
+            .filter_expression("connection_id = :c")
+            .expression_attribute_values(":c", aws_sdk_dynamodb::types::AttributeValue::S(connection_id.into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let record = connector_aws::records::item_json(item.unwrap());
+            out.push((record["sk"].as_str().unwrap().to_owned(), record["data"].clone()));
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

@@ -1,0 +1,86 @@
+//! What template.yaml grants, read as CloudFormation reads it (cfn-lint's decoder, from the project's
+//! virtualenv): the worker may assume only roles with the deployment's prefix and use only its own
+//! tables, queue and itself; the dispatcher may only query the status index and invoke the worker;
+//! the daily trigger is an EventBridge rule, whose event the dispatcher reads.
+
+use serde_json::Value;
+
+fn template() -> Value {
+    let python = ".venv/bin/python";
+    let output = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
+             assert not m, m; print(json.dumps(t))",
+            "template.yaml",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e} (scripts/test.sh installs cfn-lint with moto into .venv)"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Every statement of a function's inline policies.
+fn statements(template: &Value, function: &str) -> Vec<Value> {
+    let policies = &template["Resources"][function]["Properties"]["Policies"];
+    policies.as_array().unwrap().iter().flat_map(|p| p["Statement"].as_array().unwrap().clone()).collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
+    let t = template();
+    let worker = statements(&t, "WorkerFunction");
+    for statement in &worker {
+        assert_eq!(statement["Effect"], "Allow");
+        for action in actions(statement) {
+            assert!(!action.contains('*'), "no wildcard actions: {action}");
+            let resource = statement["Resource"].to_string();
+            match action.split(':').next().unwrap() {
+                "sts" => {
+                    assert_eq!(action, "sts:AssumeRole");
+                    assert_eq!(
+                        statement["Resource"]["Fn::Sub"], "arn:${AWS::Partition}:iam::*:role/${RolePrefix}*",
+                        "only roles with the prefix"
+                    );
+                }
+                "dynamodb" => {
+                    assert!(resource.contains("StateTable") || resource.contains("RecordsTable"), "{resource}");
+                }
+                "lambda" => assert!(resource.contains("${AWS::StackName}-worker"), "only itself: {resource}"),
+                "sqs" => assert!(resource.contains("WorkerDeadLetterQueue"), "{resource}"),
+                other => panic!("the worker may not use {other}: {statement}"),
+            }
+        }
+    }
+    // The records table takes only writes from the worker.
+    let on_records: Vec<String> =
+        worker.iter().filter(|s| s["Resource"].to_string().contains("RecordsTable")).flat_map(actions).collect();
+    assert_eq!(on_records, ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]);
+    // The prefix the policies name is the one the code generates role names with.
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["S3C_ROLE_PREFIX"], serde_json::json!({"Ref": "RolePrefix"}));
+    assert_eq!(t["Parameters"]["RolePrefix"]["Default"], connector_core::connections::ROLE_PREFIX);
+}
+
+#[test]
+fn the_dispatcher_may_only_read_the_status_index_and_invoke_the_worker_on_an_eventbridge_rule() {
+    let t = template();
+    let dispatcher = statements(&t, "DispatcherFunction");
+    let granted: Vec<(String, String)> =
+        dispatcher.iter().flat_map(|s| actions(s).into_iter().map(|a| (a, s["Resource"].to_string()))).collect();
+    assert_eq!(granted.len(), 2, "{granted:?}");
+    assert_eq!(granted[0].0, "dynamodb:Query");
+    assert!(granted[0].1.contains("/index/by-status"), "{granted:?}");
+    assert_eq!(granted[1].0, "lambda:InvokeFunction");
+    assert!(granted[1].1.contains("WorkerFunction"), "{granted:?}");
+    let trigger = &t["Resources"]["DispatcherFunction"]["Properties"]["Events"]["Daily"];
+    assert_eq!(trigger["Type"], "Schedule", "an EventBridge rule sends the Scheduled Event the dispatcher reads");
+}
