@@ -32,6 +32,9 @@ CPU_ROWS=${BENCH_CPU_ROWS:-200000}
 CPU_LATENCY_MS=${BENCH_CPU_LATENCY_MS:-1}
 CPU_REPEAT=${BENCH_CPU_REPEAT:-3}
 RESULTS=target/bench-results
+# The allocator settings of the deployed functions (template.yaml, Globals), for every Rust process
+# measured here.
+export MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0
 source scripts/local-aws.sh
 local_aws_install
 mkdir -p "$RESULTS" "$ROOT/.local"
@@ -201,6 +204,8 @@ print(f"""# Benchmarks
 Written by `scripts/bench.sh` on {datetime.date.today()}, on {cores} cores of {cpu or 'an unknown CPU'}.
 Re-run it to refresh every figure below (`BENCH_ONLY=parse,memory,fanout,writes,cpu` picks sections; a
 section not run keeps its last figures and its date); nothing here is edited by hand.
+Every Rust process measured runs with the deployed functions' allocator settings (template.yaml,
+Globals): mimalloc with `MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0`.
 """)
 
 print("## parse -> validate -> map, one core\n")
