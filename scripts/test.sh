@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the template checks, unit tests, and integration tests against a moto server
 # (installed into .venv and started on a free loopback port, then stopped), including the real
-# Lambda binaries under cargo lambda watch; then builds both functions for Lambda (x86_64).
+# Lambda binaries under cargo lambda watch; then fuzzes each parser briefly (FUZZ_SECONDS, 10 each)
+# and builds the functions for Lambda (x86_64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
@@ -15,6 +16,9 @@ AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 
 echo "== cargo test" >&2
 cargo test --workspace "$@"
+
+echo "== cargo fuzz: each target for ${FUZZ_SECONDS:-10}s" >&2
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
 cargo lambda build --release -p worker -p dispatcher -p api

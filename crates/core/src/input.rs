@@ -25,7 +25,9 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonInputError>
         let named = ["missing field `", "unknown field `"]
             .iter()
             .find_map(|lead| message.strip_prefix(lead))
-            .and_then(|rest| rest.split('`').next());
+            .and_then(|rest| rest.split('`').next())
+            // A key that is the empty string is still named (found by the template fuzz target).
+            .map(|name| if name.is_empty() { "\"\"" } else { name });
         let field = match (path, named) {
             // An unknown field is already the last part of the path; a missing one is not.
             (Some(path), Some(name)) if path == name || path.ends_with(&format!(".{name}")) => path,
@@ -66,6 +68,7 @@ mod tests {
         assert_eq!(field(r#"{"name": "a", "items": [{"count": 1}, {"count": "x"}]}"#), "items[1].count");
         assert_eq!(field(r#"{"name": "a", "items": [{}]}"#), "items[0].count");
         assert_eq!(field(r#"{"name": "a", "items": [{"count": 1, "n": 2}]}"#), "items[0].n");
+        assert_eq!(field(r#"{"name": "a", "items": [], "": 1}"#), r#""""#);
         assert_eq!(field("not json"), "body");
         assert_eq!(field("{"), "body");
         assert_eq!(field(r#"{"name": "a", "items": [{"count": 1}"#), "items");
