@@ -705,3 +705,17 @@ impl SyncStore for StateTable {
         Ok(())
     }
 }
+
+/// The store conformance suite (connector_core::conformance) runs against this store on moto
+/// (tests/conformance.rs).
+#[async_trait]
+impl connector_core::conformance::StoreUnderTest for StateTable {
+    async fn save_connection(&self, connection: &Connection, template: &Template) {
+        self.put_template(template).await.expect("saving the template");
+        self.create_connection(connection).await.expect("saving the connection");
+    }
+
+    async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus) {
+        self.set_status(connection_id, status).await.expect("changing the status");
+    }
+}

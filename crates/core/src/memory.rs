@@ -53,7 +53,9 @@ impl SyncStore for MemoryStore {
         until: DateTime<Utc>,
         schedule_run: Option<&str>,
     ) -> Result<Lease, StoreError> {
-        let last = self.connections.lock().unwrap().get(id).and_then(|c| c.sync.last_schedule_run.clone());
+        let Some(last) = self.connections.lock().unwrap().get(id).map(|c| c.sync.last_schedule_run.clone()) else {
+            return Err(StoreError::new(StoreErrorKind::Conflict, format!("no connection {id}")));
+        };
         if let Some(run) = schedule_run.filter(|r| last.as_deref() == Some(*r)) {
             return Ok(Lease::AlreadyRan { schedule_run: run.to_owned() });
         }
@@ -100,7 +102,14 @@ impl SyncStore for MemoryStore {
             }
             _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
         }
-        self.connections.lock().unwrap().insert(end.connection.id.clone(), end.connection.clone());
+        // As DynamoDB's update does: the sync state, and the status only if no operator changed it
+        // during the run; the rest (a rename) is the operator's.
+        if let Some(stored) = self.connections.lock().unwrap().get_mut(&end.connection.id) {
+            stored.sync = end.connection.sync.clone();
+            if stored.status == end.status_before {
+                stored.status = end.connection.status;
+            }
+        }
         self.runs.lock().unwrap().push(end.run.clone());
         self.checkpoints.lock().unwrap().remove(&end.connection.id);
         Ok(())
@@ -279,5 +288,25 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl crate::conformance::StoreUnderTest for MemoryStore {
+    async fn save_connection(&self, connection: &Connection, template: &Template) {
+        self.templates.lock().unwrap().insert(template.id.clone(), template.clone());
+        self.connections.lock().unwrap().insert(connection.id.clone(), connection.clone());
+    }
+
+    async fn set_status_as_operator(&self, connection_id: &str, status: crate::model::ConnectionStatus) {
+        self.connections.lock().unwrap().get_mut(connection_id).expect("a saved connection").status = status;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_memory_store_conforms() {
+        crate::conformance::check_store(&super::MemoryStore::default(), "memory").await;
     }
 }

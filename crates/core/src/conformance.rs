@@ -1,0 +1,281 @@
+//! What every `SyncStore` must do, as one suite: run against the in-memory store by this crate's unit
+//! tests and against DynamoDB (on moto) by tests/conformance.rs, so the fake the engine's tests rely on
+//! behaves as the real store does where it matters: leases, no lost update of a connection's sync
+//! state, one sync per scheduled event, the import ledger, checkpoints.
+
+use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, FileStatus, SyncResult, SyncRun, SyncState};
+use crate::ports::{Lease, RunEnd, StoreErrorKind, SyncStore};
+use crate::template::Template;
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+
+/// A store under test, with the two things the suite needs beyond `SyncStore`: saving a new
+/// connection (as `connections create` does) and an operator's status change (as `pause` does).
+#[async_trait]
+pub trait StoreUnderTest: SyncStore {
+    async fn save_connection(&self, connection: &Connection, template: &Template);
+    async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus);
+}
+
+/// Runs every case; connection ids start with `prefix`, so the suite can share a store with others.
+pub async fn check_store(store: &impl StoreUnderTest, prefix: &str) {
+    leases_exclude_other_owners_until_they_expire(store, &format!("{prefix}-lease")).await;
+    two_writers_of_a_sync_state_lose_no_update(store, &format!("{prefix}-writers")).await;
+    an_operators_status_change_during_a_run_stands(store, &format!("{prefix}-operator")).await;
+    a_scheduled_event_runs_once(store, &format!("{prefix}-schedule")).await;
+    the_ledger_is_per_connection_and_keeps_the_latest_etag(store, &format!("{prefix}-ledger")).await;
+    a_hand_over_saves_the_checkpoint_and_frees_the_lease(store, &format!("{prefix}-checkpoint")).await;
+    two_owners_asking_at_once_get_one_lease(store, &format!("{prefix}-race")).await;
+}
+
+/// Now, in whole seconds: what every store keeps exactly.
+fn now() -> DateTime<Utc> {
+    Utc::now().with_nanosecond(0).expect("zero nanoseconds")
+}
+
+fn template() -> Template {
+    Template::from_json(
+        r#"{"id": "conformance", "record_type": "r", "format": {"type": "csv"},
+            "columns": [{"source": "id", "field": "id", "type": "string", "required": true}]}"#,
+    )
+    .expect("a valid template")
+}
+
+async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionStatus) -> Connection {
+    let connection = Connection {
+        id: id.to_owned(),
+        name: format!("conformance {id}"),
+        account_id: "123456789012".into(),
+        bucket: "conformance".into(),
+        region: "us-east-1".into(),
+        folder: None,
+        role_name: "s3-connector-conformance".into(),
+        external_id: format!("external-{id}"),
+        template_id: "conformance".into(),
+        status,
+        created_at: now(),
+        sync: SyncState::default(),
+    };
+    store.save_connection(&connection, &template()).await;
+    connection
+}
+
+/// A finished run of `connection` by `run_id`: the connection as the run would write it back.
+fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Option<&str>) -> (SyncRun, Connection) {
+    let started = now() - TimeDelta::seconds(30);
+    let mut run = SyncRun {
+        run_id: run_id.to_owned(),
+        connection_id: connection.id.clone(),
+        started_at: started,
+        finished_at: now(),
+        result: SyncResult::Succeeded,
+        counts: Default::default(),
+        error: None,
+        watermark_before: connection.sync.watermark,
+        watermark_after: Some(started),
+    };
+    run.counts.rows_imported = rows;
+    let mut after = connection.clone();
+    after.sync = SyncState {
+        watermark: run.watermark_after,
+        last_sync_started: Some(run.started_at),
+        last_sync_finished: Some(run.finished_at),
+        last_result: Some(run.result),
+        last_error: None,
+        last_run_id: Some(run_id.to_owned()),
+        last_schedule_run: schedule_run.map(str::to_owned),
+        last_counts: run.counts.clone(),
+    };
+    (run, after)
+}
+
+async fn acquire(store: &impl StoreUnderTest, id: &str, owner: &str, for_seconds: i64) -> Lease {
+    let now = now();
+    store.acquire_lease(id, owner, now, now + TimeDelta::seconds(for_seconds), None).await.expect("lease call")
+}
+
+/// Lets a lease go, as an owner whose run ended would: its expiry is already past.
+async fn release(store: &impl StoreUnderTest, id: &str, owner: &str) {
+    let now = now();
+    let lease = store.acquire_lease(id, owner, now - TimeDelta::seconds(2), now - TimeDelta::seconds(1), None).await;
+    assert_eq!(lease.expect("lease call"), Lease::Acquired, "{owner} held the lease of {id}");
+}
+
+async fn stored(store: &impl StoreUnderTest, id: &str) -> Connection {
+    store.connection(id).await.expect("read").expect("the connection exists")
+}
+
+async fn leases_exclude_other_owners_until_they_expire(store: &impl StoreUnderTest, id: &str) {
+    let now = now();
+    let unknown = store.acquire_lease(&format!("{id}-unknown"), "a", now, now + TimeDelta::seconds(60), None).await;
+    assert!(!matches!(unknown, Ok(Lease::Acquired)), "no lease on no connection: {unknown:?}");
+    connection(store, id, ConnectionStatus::Active).await;
+    assert_eq!(acquire(store, id, "a", 60).await, Lease::Acquired);
+    assert!(matches!(acquire(store, id, "b", 60).await, Lease::Held { ref owner, .. } if owner == "a"));
+    assert_eq!(acquire(store, id, "a", 60).await, Lease::Acquired, "the holder renews");
+    // The holder crashes: its lease runs out, and another owner takes it.
+    release(store, id, "a").await;
+    assert_eq!(acquire(store, id, "b", 60).await, Lease::Acquired, "an expired lease is free");
+    assert!(matches!(acquire(store, id, "a", 60).await, Lease::Held { ref owner, .. } if owner == "b"));
+}
+
+/// A worker that lost its lease (it stalled past the expiry, another took over) cannot write the
+/// connection's sync state over the new holder's, before or after the new holder finishes.
+async fn two_writers_of_a_sync_state_lose_no_update(store: &impl StoreUnderTest, id: &str) {
+    let c = connection(store, id, ConnectionStatus::Active).await;
+    assert_eq!(acquire(store, id, "stale", 60).await, Lease::Acquired);
+    release(store, id, "stale").await; // it stalled past its lease
+    assert_eq!(acquire(store, id, "current", 60).await, Lease::Acquired);
+    let (stale_run, stale_after) = finished(&c, "stale-run", 1, None);
+    let (run, after) = finished(&c, "current-run", 2, None);
+
+    let end = |run, connection| RunEnd { run, connection, status_before: ConnectionStatus::Active };
+    let refused =
+        store.finish_run(end(&stale_run, &stale_after), "stale").await.expect_err("a stale finish is refused");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");
+    store.finish_run(end(&run, &after), "current").await.expect("the holder finishes");
+    let refused = store.finish_run(end(&stale_run, &stale_after), "stale").await.expect_err("still refused");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");
+    let again = store.finish_run(end(&run, &after), "current").await.expect_err("a finished run holds no lease");
+    assert_eq!(again.kind, StoreErrorKind::Conflict, "{again}");
+
+    let shown = stored(store, id).await;
+    assert_eq!(shown.sync, after.sync, "the holder's sync state stands");
+    assert_eq!(acquire(store, id, "next", 60).await, Lease::Acquired, "finishing frees the lease");
+}
+
+/// A run began on an active connection; an operator paused it meanwhile. Whatever status the run
+/// would set, the operator's stands, and the run's sync state is saved beside it.
+async fn an_operators_status_change_during_a_run_stands(store: &impl StoreUnderTest, id: &str) {
+    for run_sets in [ConnectionStatus::Active, ConnectionStatus::NeedsReauth] {
+        let id = format!("{id}-{}", run_sets.as_str());
+        let c = connection(store, &id, ConnectionStatus::Active).await;
+        assert_eq!(acquire(store, &id, "worker", 60).await, Lease::Acquired);
+        store.set_status_as_operator(&id, ConnectionStatus::Paused).await;
+        let (run, mut after) = finished(&c, "run", 3, None);
+        after.status = run_sets;
+        let end = RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active };
+        store.finish_run(end, "worker").await.expect("the run finishes");
+        let shown = stored(store, &id).await;
+        assert_eq!(shown.status, ConnectionStatus::Paused, "run set {run_sets:?}");
+        assert_eq!(shown.sync, after.sync, "run set {run_sets:?}");
+    }
+    // With no operator change, the run's own status change is written.
+    let id = format!("{id}-unchanged");
+    let c = connection(store, &id, ConnectionStatus::Active).await;
+    assert_eq!(acquire(store, &id, "worker", 60).await, Lease::Acquired);
+    let (run, mut after) = finished(&c, "run", 0, None);
+    after.status = ConnectionStatus::NeedsReauth;
+    store
+        .finish_run(RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active }, "worker")
+        .await
+        .unwrap();
+    assert_eq!(stored(store, &id).await.status, ConnectionStatus::NeedsReauth);
+}
+
+/// EventBridge delivers at least once: the event a connection finished a run for starts no second.
+async fn a_scheduled_event_runs_once(store: &impl StoreUnderTest, id: &str) {
+    let c = connection(store, id, ConnectionStatus::Active).await;
+    let now = now();
+    let until = now + TimeDelta::seconds(60);
+    assert_eq!(store.acquire_lease(id, "first", now, until, Some("event-1")).await.unwrap(), Lease::Acquired);
+    let (run, after) = finished(&c, "run-1", 1, Some("event-1"));
+    store.finish_run(RunEnd { run: &run, connection: &after, status_before: c.status }, "first").await.unwrap();
+    let again = store.acquire_lease(id, "second", now, until, Some("event-1")).await.unwrap();
+    assert_eq!(again, Lease::AlreadyRan { schedule_run: "event-1".into() });
+    assert_eq!(store.acquire_lease(id, "third", now, until, Some("event-2")).await.unwrap(), Lease::Acquired);
+    release(store, id, "third").await;
+    assert_eq!(store.acquire_lease(id, "operator", now, until, None).await.unwrap(), Lease::Acquired, "a manual sync");
+}
+
+fn outcome(key: &str, etag: &str) -> FileOutcome {
+    FileOutcome {
+        key: key.to_owned(),
+        etag: etag.to_owned(),
+        size: 10,
+        last_modified: now(),
+        status: FileStatus::Imported,
+        reason: None,
+        rows_read: 1,
+        rows_imported: 1,
+        rows_rejected: 0,
+        row_errors: Vec::new(),
+        duration_ms: 1,
+        run_id: "run".into(),
+        finished_at: now(),
+    }
+}
+
+async fn the_ledger_is_per_connection_and_keeps_the_latest_etag(store: &impl StoreUnderTest, id: &str) {
+    let (mine, theirs) = (format!("{id}-mine"), format!("{id}-theirs"));
+    connection(store, &mine, ConnectionStatus::Active).await;
+    connection(store, &theirs, ConnectionStatus::Active).await;
+    let expires = now() + TimeDelta::days(2);
+    // Keys S3 allows: spaces, unicode, dots that look like a path.
+    let keys = ["a.csv", "with space.csv", "ünïcode/データ.csv", "../up/../a.csv"];
+    for key in keys {
+        store.record_outcome(&mine, &outcome(key, "\"v1\""), expires).await.unwrap();
+    }
+    store.record_outcome(&mine, &outcome("a.csv", "\"v2\""), expires).await.unwrap();
+    store.record_outcome(&theirs, &outcome("only-theirs.csv", "\"t\""), expires).await.unwrap();
+
+    let asked =
+        ["a.csv", "with space.csv", "ünïcode/データ.csv", "../up/../a.csv", "a.csv", "only-theirs.csv", "new.csv"];
+    let found = store.imported_etags(&mine, &asked).await.unwrap();
+    let mut found: Vec<(String, String)> = found.into_iter().collect();
+    found.sort();
+    let expected = [
+        ("../up/../a.csv", "\"v1\""),
+        ("a.csv", "\"v2\""),
+        ("with space.csv", "\"v1\""),
+        ("ünïcode/データ.csv", "\"v1\""),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(k, e)| (k.to_string(), e.to_string())).collect();
+    assert_eq!(found, expected, "one connection never sees another's ledger");
+    assert!(store.imported_etags(&theirs, &["a.csv"]).await.unwrap().is_empty());
+}
+
+fn checkpoint(run_id: &str, hand_overs: u32) -> Checkpoint {
+    Checkpoint {
+        run_id: run_id.to_owned(),
+        started_at: now(),
+        schedule_run: None,
+        hand_overs,
+        counts: Default::default(),
+        cutoff: now() - TimeDelta::days(1),
+        listing_started: now(),
+        listing: Vec::new(),
+        pending: Vec::new(),
+        file: None,
+    }
+}
+
+async fn a_hand_over_saves_the_checkpoint_and_frees_the_lease(store: &impl StoreUnderTest, id: &str) {
+    let c = connection(store, id, ConnectionStatus::Active).await;
+    assert_eq!(store.checkpoint(id).await.unwrap(), None);
+    assert_eq!(acquire(store, id, "first", 60).await, Lease::Acquired);
+    let refused = store.hand_over(id, "not-the-holder", &checkpoint("run", 1)).await.expect_err("only the holder");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict);
+    store.hand_over(id, "first", &checkpoint("run", 1)).await.unwrap();
+    assert_eq!(store.checkpoint(id).await.unwrap(), Some(checkpoint("run", 1)));
+
+    assert_eq!(acquire(store, id, "second", 60).await, Lease::Acquired, "the next invocation takes over");
+    store.hand_over(id, "second", &checkpoint("run", 2)).await.unwrap();
+    assert_eq!(store.checkpoint(id).await.unwrap(), Some(checkpoint("run", 2)), "a hand-over replaces the checkpoint");
+
+    assert_eq!(acquire(store, id, "third", 60).await, Lease::Acquired);
+    let (run, after) = finished(&c, "run", 5, None);
+    store.finish_run(RunEnd { run: &run, connection: &after, status_before: c.status }, "third").await.unwrap();
+    assert_eq!(store.checkpoint(id).await.unwrap(), None, "a finished run leaves no checkpoint");
+}
+
+async fn two_owners_asking_at_once_get_one_lease(store: &impl StoreUnderTest, id: &str) {
+    connection(store, id, ConnectionStatus::Active).await;
+    for round in 0..5 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        let (first, second) = tokio::join!(acquire(store, id, &a, 60), acquire(store, id, &b, 60));
+        let acquired = [&first, &second].iter().filter(|l| ***l == Lease::Acquired).count();
+        assert_eq!(acquired, 1, "round {round}: {first:?} {second:?}");
+        release(store, id, if first == Lease::Acquired { &a } else { &b }).await;
+    }
+}

@@ -1,0 +1,14 @@
+//! The store conformance suite (crates/core/src/conformance.rs) against the DynamoDB state store on
+//! moto: the in-memory store the engine's unit tests use passes the same suite, so what those tests
+//! prove about leases, lost updates, scheduled events and checkpoints holds for the real store.
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dynamodb_state_store_conforms() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    connector_core::conformance::check_store(&world.connector.state, &unique("conformance")).await;
+}
