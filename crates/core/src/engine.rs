@@ -24,7 +24,7 @@ use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta,
     RunCounts, SyncResult, SyncRun,
 };
-use crate::parse::{parse_rows, FileError, ParseLimits, ParseOptions, ParseSummary};
+use crate::parse::{parse_rows_counted, FileError, ParseLimits, ParseOptions, ParseSummary};
 use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
@@ -619,7 +619,9 @@ impl Engine<'_> {
         let resume = resume.cloned();
         let (decode_limits, parse_limits) = (self.config.decode_limits, self.config.parse_limits);
         let written_before = resume.as_ref().map_or(0, |f| f.rows_imported);
-        let parser = tokio::task::spawn_blocking(move || -> Result<(ParseSummary, bool, u64), FileError> {
+        // A file error part of the way through comes back beside the summary of the rows before it.
+        type Parsed = (ParseSummary, Option<FileError>, bool, u64);
+        let parser = tokio::task::spawn_blocking(move || -> Result<Parsed, FileError> {
             let (mut input, gzip, bom) = match &resume {
                 None => {
                     let decoded = decode_limited(reader, decode_limits)?;
@@ -660,11 +662,11 @@ impl Engine<'_> {
                 }
                 ControlFlow::Continue(())
             };
-            let summary = parse_rows(&mut input, &mapper, &id_prefix, options, &mut emit)?;
+            let (summary, error) = parse_rows_counted(&mut input, &mapper, &id_prefix, options, &mut emit);
             if !batch.is_empty() {
                 let _ = sender.blocking_send(batch);
             }
-            Ok((summary, gzip, bom))
+            Ok((summary, error, gzip, bom))
         });
         let imported_at = self.clock.now();
         let make_batch =
@@ -692,7 +694,7 @@ impl Engine<'_> {
         }
         Ok(match parsed {
             // Every record before the position is written (the writers drained above).
-            Ok((summary, gzip, bom)) if summary.resume_at.is_some() => {
+            Ok((summary, None, gzip, bom)) if summary.resume_at.is_some() => {
                 let position = summary.resume_at.clone().unwrap_or_default();
                 Pass::Paused(FileCheckpoint {
                     key: object.key.clone(),
@@ -708,7 +710,13 @@ impl Engine<'_> {
                     elapsed_ms: 0,
                 })
             }
-            Ok((summary, ..)) => Pass::Parsed { summary, file_error: None, written },
+            Ok((summary, None, ..)) => Pass::Parsed { summary, file_error: None, written },
+            // The rows before the failure were written; the outcome counts them.
+            Ok((summary, Some(e), ..)) => {
+                warn!(error = %e, rows_read = summary.rows_read, "file failed part of the way through");
+                let summary = ParseSummary { resume_at: None, ..summary };
+                Pass::Parsed { summary, file_error: Some(file_error_reason(&e)), written }
+            }
             Err(e) => {
                 warn!(error = %e, "file failed");
                 Pass::Parsed { summary: ParseSummary::default(), file_error: Some(file_error_reason(&e)), written }
@@ -881,6 +889,7 @@ mod tests {
         sink: MemorySink,
         bucket: MemoryBucket,
         clock: FixedClock,
+        config: SyncConfig,
     }
 
     impl World {
@@ -890,6 +899,7 @@ mod tests {
                 sink: MemorySink::default(),
                 bucket: MemoryBucket::default(),
                 clock: FixedClock::at(t("10T12:00:00.250")),
+                config: SyncConfig::default(),
             }
         }
         fn engine(&self) -> Engine<'_> {
@@ -898,7 +908,7 @@ mod tests {
                 sink: &self.sink,
                 connector: &self.bucket,
                 clock: &self.clock,
-                config: SyncConfig::default(),
+                config: self.config.clone(),
             }
         }
         async fn sync(&self, run: &str) -> Result<SyncOutcome, SyncError> {
@@ -1068,6 +1078,27 @@ mod tests {
         let run = w.completed("run2").await;
         assert_eq!(run.counts.files_imported, 2, "{run:?}");
         assert_eq!(w.record_ids(), ["in/new.csv#en#1", "in/old.csv#eo#1"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_failing_part_of_the_way_counts_the_rows_written_before() {
+        let mut w = World::new("skip_row");
+        w.config.parse_limits.max_record_bytes = 1024;
+        let rows: String = (0..300).map(|i| format!("r{i},{i}\n")).collect();
+        let long = "x".repeat(2000);
+        w.bucket.put(
+            "in/a.csv",
+            "\"ea\"",
+            t("09T00:00:00"),
+            format!("id,amount\n{rows}{long},1\nafter,1\n").as_bytes(),
+        );
+        let run = w.completed("run1").await;
+        let failed = w.store.outcome("c1", "in/a.csv").unwrap();
+        assert_eq!(failed.status, FileStatus::Failed);
+        assert!(failed.reason.as_deref().unwrap().contains("at line 302 is longer than 1024 bytes"), "{failed:?}");
+        assert_eq!((failed.rows_read, failed.rows_imported, failed.rows_rejected), (300, 300, 0));
+        assert_eq!((run.counts.rows_read, run.counts.rows_imported), (300, 300), "{run:?}");
+        assert_eq!(w.record_ids().len(), 300, "the rows before the failure are written, once");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,21 @@ pub fn parse_rows(
     options: ParseOptions,
     emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
 ) -> Result<ParseSummary, FileError> {
+    match parse_rows_counted(input, mapper, fallback_id_prefix, options, emit) {
+        (summary, None) => Ok(summary),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// As [`parse_rows`], but a file error comes with the summary of the rows before it: a file that
+/// fails part of the way through has had those rows emitted, and its outcome counts them.
+pub fn parse_rows_counted(
+    input: &mut dyn BufRead,
+    mapper: &Mapper,
+    fallback_id_prefix: &str,
+    options: ParseOptions,
+    emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+) -> (ParseSummary, Option<FileError>) {
     let (start, so_far) = options.resume.unwrap_or_default();
     let mut tally = Tally {
         summary: ParseSummary { stopped: false, resume_at: None, ..so_far },
@@ -170,14 +185,14 @@ pub fn parse_rows(
         emit,
     };
     let limits = options.limits;
-    match mapper.template.format.kind {
+    let parsed = match mapper.template.format.kind {
         FormatKind::Csv | FormatKind::Tsv => {
-            parse_delimited(input, mapper, fallback_id_prefix, start, limits, &mut tally)?
+            parse_delimited(input, mapper, fallback_id_prefix, start, limits, &mut tally)
         }
-        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, start, limits, &mut tally)?,
-        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, start, limits, &mut tally)?,
-    }
-    Ok(tally.summary)
+        FormatKind::JsonLines => parse_json_lines(input, mapper, fallback_id_prefix, start, limits, &mut tally),
+        FormatKind::Json => parse_json_array(input, mapper, fallback_id_prefix, start, limits, &mut tally),
+    };
+    (tally.summary, parsed.err())
 }
 
 /// The csv crate's error as the file's; `line` is where the record in progress began.
