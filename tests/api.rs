@@ -152,6 +152,44 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
             400,
             "limit",
         ),
+        // Hostile values: control characters, sizes past the bounds, a body past the limit.
+        ("a name with a control character", create(body(&|b| b["name"] = json!("evil\u{7}name"))), 400, "name"),
+        ("a name of 10,000 characters", create(body(&|b| b["name"] = json!("n".repeat(10_000)))), 400, "name"),
+        ("a folder of 2,000 bytes", create(body(&|b| b["folder"] = json!("f/".repeat(1000)))), 400, "folder"),
+        (
+            "an account id with a newline",
+            create(body(&|b| b["account_id"] = json!("123456789012\n"))),
+            400,
+            "account_id",
+        ),
+        ("a body of 1 MB", create(body(&|b| b["padding"] = json!("x".repeat(1 << 20)))), 413, "body"),
+        (
+            "a value nested 10,000 deep",
+            create(
+                body(&|b| {
+                    b["name"] = serde_json::from_str(&format!("{}{}", "[".repeat(100), "]".repeat(100))).unwrap()
+                })
+                .replace(&"[".repeat(100), &"[".repeat(10_000))
+                .replace(&"]".repeat(100), &"]".repeat(10_000)),
+            ),
+            400,
+            "name",
+        ),
+        (
+            "a template of 1,001 columns",
+            {
+                let columns: Vec<Value> = (0..1001)
+                    .map(|i| json!({"source": format!("s{i}"), "field": format!("f{i}"), "type": "string"}))
+                    .collect();
+                let mut r = request("put-template", &[]);
+                let template =
+                    json!({"id": "payments", "record_type": "p", "format": {"type": "csv"}, "columns": columns});
+                *r.body_mut() = lambda_http::Body::Text(template.to_string());
+                r
+            },
+            400,
+            "columns",
+        ),
         (
             "template id differs from the path",
             request("put-template", &[("/templates/payments", "/templates/other")]),

@@ -93,9 +93,25 @@ fn error_response(e: ApiError) -> Response<Body> {
     json_response(e.status, &json!({ "error": error }))
 }
 
+/// The largest request body taken: a template of the most columns allowed fits with room to spare.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// The request's body, refused past [`MAX_BODY_BYTES`] before anything parses it.
+fn raw_body(request: &Request) -> Result<&[u8], ApiError> {
+    let bytes = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        let message = format!("body: is {} bytes; at most {MAX_BODY_BYTES}", bytes.len());
+        return Err(ApiError {
+            field: Some("body".into()),
+            ..ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+        });
+    }
+    Ok(bytes)
+}
+
 /// Parses a JSON body; an error names the field at fault.
 fn body<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, ApiError> {
-    connector_core::input::from_json(request.body().as_ref())
+    connector_core::input::from_json(raw_body(request)?)
         .map_err(|e| ApiError::invalid(e.field.clone(), format!("{}: {}", e.field, e.message)))
 }
 
@@ -231,7 +247,7 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         }
         (&Method::PUT, ["templates", id]) => {
             let text =
-                std::str::from_utf8(request.body().as_ref()).map_err(|_| ApiError::invalid("body", "is not UTF-8"))?;
+                std::str::from_utf8(raw_body(request)?).map_err(|_| ApiError::invalid("body", "is not UTF-8"))?;
             let template = Template::from_json(text).map_err(|errors| ApiError {
                 field: errors.0.first().map(|e| e.field.clone()),
                 details: errors.0.iter().map(|e| json!({"field": e.field, "message": e.message})).collect(),

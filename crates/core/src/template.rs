@@ -201,6 +201,14 @@ impl Template {
         if self.columns.is_empty() {
             errors.push(err("columns", "needs at least one column"));
         }
+        // Bounds on what a caller can make us store and run per row: a template is one DynamoDB item
+        // (400 KB), and every row is checked against every column and enum value.
+        if self.columns.len() > MAX_COLUMNS {
+            errors.push(err("columns", format!("has {} columns; at most {MAX_COLUMNS}", self.columns.len())));
+        }
+        if self.primary_key.len() > MAX_KEY_FIELDS {
+            errors.push(err("primary_key", format!("has {} fields; at most {MAX_KEY_FIELDS}", self.primary_key.len())));
+        }
         if self.max_errors_recorded > 1000 {
             errors.push(err("max_errors_recorded", "must be at most 1000"));
         }
@@ -209,6 +217,8 @@ impl Template {
             let at = |name: &str| format!("columns[{i}].{name}");
             if column.source.is_empty() {
                 errors.push(err(at("source"), "must not be empty"));
+            } else if column.source.len() > MAX_TEXT || column.source.chars().any(char::is_control) {
+                errors.push(err(at("source"), format!("must be at most {MAX_TEXT} bytes without control characters")));
             } else if self.format.is_delimited() && !self.format.header {
                 match column.source.parse::<usize>() {
                     Ok(n) if n >= 1 => {}
@@ -224,19 +234,32 @@ impl Template {
                 FieldType::Enum if column.values.is_empty() => {
                     errors.push(err(at("values"), "an enum needs its allowed values"))
                 }
-                FieldType::Enum => {}
+                FieldType::Enum if column.values.len() > MAX_ENUM_VALUES => errors
+                    .push(err(at("values"), format!("has {} values; at most {MAX_ENUM_VALUES}", column.values.len()))),
+                FieldType::Enum => {
+                    if let Some(j) = column.values.iter().position(|v| v.len() > MAX_TEXT) {
+                        errors.push(err(
+                            format!("columns[{i}].values[{j}]"),
+                            format!("must be at most {MAX_TEXT} bytes"),
+                        ));
+                    }
+                }
                 _ if !column.values.is_empty() => errors.push(err(at("values"), "applies only to enum columns")),
                 _ => {}
             }
             if column.format.is_some() && !matches!(column.field_type, FieldType::Date | FieldType::Timestamp) {
                 errors.push(err(at("format"), "applies only to date and timestamp columns"));
             }
-            if let Some(format) = &column.format {
+            if let Some(format) = column.format.as_ref().filter(|f| f.len() > 128) {
+                errors.push(err(at("format"), format!("is {} bytes; at most 128", format.len())));
+            } else if let Some(format) = &column.format {
                 if chrono::format::StrftimeItems::new(format).any(|item| matches!(item, chrono::format::Item::Error)) {
                     errors.push(err(at("format"), format!("'{format}' is not a valid chrono format")));
                 }
             }
-            if let Some(default) = &column.default {
+            if column.default.as_ref().is_some_and(|d| d.len() > MAX_TEXT) {
+                errors.push(err(at("default"), format!("must be at most {MAX_TEXT} bytes")));
+            } else if let Some(default) = &column.default {
                 if let Err(reason) = crate::mapping::parse_value(column, default) {
                     errors
                         .push(err(at("default"), format!("is not a valid {}: {reason}", type_name(column.field_type))));
@@ -272,6 +295,15 @@ pub(crate) fn type_name(t: FieldType) -> &'static str {
         FieldType::Enum => "enum value",
     }
 }
+
+/// Columns of one template.
+pub const MAX_COLUMNS: usize = 1000;
+/// Fields of a primary key.
+pub const MAX_KEY_FIELDS: usize = 16;
+/// Allowed values of one enum column.
+pub const MAX_ENUM_VALUES: usize = 1000;
+/// Bytes of a source column name, an enum value or a default.
+pub const MAX_TEXT: usize = 1024;
 
 fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
@@ -310,6 +342,19 @@ mod tests {
 
     #[test]
     fn each_invalid_template_names_the_field_at_fault() {
+        let long_source = format!(r#""source": "{}""#, "a".repeat(1025));
+        let many_values =
+            format!(r#""values": [{}]"#, (0..1001).map(|i| format!(r#""v{i}""#)).collect::<Vec<_>>().join(","));
+        let long_value = format!(r#""values": ["paid", "{}"]"#, "r".repeat(1025));
+        let long_default = format!(r#""default": "{}""#, "p".repeat(1025));
+        let long_format = format!(r#""type": "date", "format": "{}""#, "%Y".repeat(65));
+        let long_key = format!(r#""primary_key": [{}]"#, vec![r#""payment_id""#; 17].join(","));
+        let many_columns = format!(
+            r#""columns": [{}"#,
+            (0..1000)
+                .map(|i| format!(r#"{{"source": "s{i}", "field": "f{i}", "type": "string"}}, "#))
+                .collect::<String>()
+        );
         let cases: &[(&str, &str, &str)] = &[
             (r#""id": "payments-v1""#, r#""id": "bad id!""#, "id:"),
             (r#""type": "csv""#, r#""type": "xml""#, "format.type: unknown variant `xml`"),
@@ -328,6 +373,16 @@ mod tests {
                 "max_errors_recorded: must be at most 1000",
             ),
             (r#""type": "decimal""#, r#""type": "integer", "format": "%d""#, "columns[1].format: applies only to date"),
+            // Hostile values: control characters, sizes past the bounds.
+            (r#""source": "amount""#, r#""source": "amo\u0000unt""#, "columns[1].source: must be at most 1024 bytes"),
+            (r#""source": "amount""#, &long_source, "columns[1].source: must be at most 1024 bytes"),
+            (r#""values": ["paid", "refunded"]"#, &many_values, "columns[2].values: has 1001 values; at most 1000"),
+            (r#""values": ["paid", "refunded"]"#, &long_value, "columns[2].values[1]: must be at most 1024 bytes"),
+            (r#""default": "paid""#, &long_default, "columns[2].default: must be at most 1024 bytes"),
+            (r#""primary_key": ["payment_id"]"#, &long_key, "primary_key: has 17 fields; at most 16"),
+            (r#""type": "decimal""#, &long_format, "columns[1].format: is 130 bytes; at most 128"),
+            (r#""columns": ["#, &many_columns, "columns: has 1003 columns; at most 1000"),
+            (r#""id": "payments-v1""#, r#""id": "payments\nv1""#, "id: must be 1-128 characters"),
         ];
         for (from, to, expected) in cases {
             let json = VALID.replacen(from, to, 1);
