@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: the template checks, unit tests, and integration tests against a moto server
+# Runs every test: the template checks, cargo deny, unit tests, and integration tests against a moto server
 # (installed into .venv and started on a free loopback port, then stopped), including the real
 # Lambda binaries under cargo lambda watch; then fuzzes each parser briefly (FUZZ_SECONDS, 10 each)
 # and builds the functions for Lambda (x86_64).
@@ -13,6 +13,9 @@ local_aws_start
 echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 "$VENV/bin/cfn-lint" template.yaml
 AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
+
+echo "== cargo deny: licenses, bans, sources (deny.toml)" >&2
+scripts/deny.sh
 
 echo "== cargo test" >&2
 cargo test --workspace "$@"
