@@ -14,11 +14,11 @@ echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 "$VENV/bin/cfn-lint" template.yaml
 AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 
-echo "== cargo deny: licenses, bans, sources (deny.toml)" >&2
-scripts/deny.sh
-
 echo "== cargo test" >&2
 cargo test --workspace "$@"
+
+echo "== cargo deny: licenses, bans, sources (deny.toml)" >&2
+scripts/deny.sh
 
 echo "== cargo fuzz: each target for ${FUZZ_SECONDS:-10}s" >&2
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
