@@ -8,13 +8,6 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use connector_core::model::{FileStatus, SyncResult};
-use std::io::Write;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {

@@ -9,14 +9,7 @@ use common::*;
 use connector_aws::Connector;
 use connector_core::engine::SyncOutcome;
 use connector_core::ports::SyncStore;
-use std::io::Write;
 use std::time::Instant;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_uninterrupted_run() {

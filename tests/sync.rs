@@ -8,14 +8,7 @@ use common::*;
 use connector_core::engine::{SyncError, SyncOutcome};
 use connector_core::model::{ConnectionStatus, FileStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
-use std::io::Write;
 use std::time::Duration;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn ids(records: &[(String, serde_json::Value)]) -> Vec<&str> {
     records.iter().map(|(_, data)| data["payment_id"].as_str().unwrap()).collect()
@@ -137,7 +130,7 @@ async fn a_bad_file_fails_alone_while_the_others_import() {
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("1-good.csv", "id,amount\ng1,1\n").await;
     world.put("2-no-id-column.csv", "amount\n1\n").await;
-    let truncated = gzip(&b"id,amount\nt,1\n".repeat(2000));
+    let truncated = gzip(format!("id,amount\n{}", "t,1\n".repeat(20_000)).as_bytes());
     world.put("3-truncated.csv.gz", truncated[..truncated.len() / 2].to_vec()).await;
     world.put("4-bad-rows.csv", "id,amount,currency\nr1,1,usd\nr2,abc,usd\nr3,3,gbp\n,4,usd\n").await;
     world.put("5-picture.png", vec![0x89, b'P', b'N', b'G']).await;
@@ -148,11 +141,16 @@ async fn a_bad_file_fails_alone_while_the_others_import() {
     assert_eq!(run.result, SyncResult::Partial);
     let c = &run.counts;
     assert_eq!((c.files_imported, c.files_partial, c.files_failed, c.files_skipped), (1, 1, 2, 1), "{run:?}");
-    assert_eq!(ids(&world.records(&connection.id).await), ["g1", "r1"]);
     let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();
     let by_key = |k: &str| outcomes.iter().find(|o| o.key == k).unwrap().clone();
     assert!(by_key("2-no-id-column.csv").reason.unwrap().contains("header lacks required column(s): id"));
-    assert!(by_key("3-truncated.csv.gz").reason.unwrap().contains("cannot decode the file"));
+    // The rows before the truncation are written and counted; the file fails.
+    let truncated = by_key("3-truncated.csv.gz");
+    assert!(truncated.reason.unwrap().contains("cannot decode the file"));
+    assert_eq!(truncated.rows_read, truncated.rows_imported);
+    let records = world.records(&connection.id).await;
+    let (t, others): (Vec<&str>, Vec<&str>) = ids(&records).into_iter().partition(|id| *id == "t");
+    assert_eq!((others, t.len() as u64), (vec!["g1", "r1"], truncated.rows_imported));
     let partial = by_key("4-bad-rows.csv");
     let errors: Vec<_> =
         partial.row_errors.iter().map(|e| (e.row, e.line, e.column.clone().unwrap_or_default())).collect();

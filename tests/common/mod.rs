@@ -286,3 +286,12 @@ impl Drop for LambdaWatch {
         let _ = self.child.wait();
     }
 }
+
+/// `data` gzipped, as a customer's tool would write it.
+#[allow(dead_code)] // not every test file gzips
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}

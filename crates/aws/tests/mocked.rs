@@ -62,6 +62,12 @@ fn cut_after(first: &'static [u8]) -> GetObjectOutput {
     GetObjectOutput::builder().body(ByteStream::new(body)).build()
 }
 
+/// A raw HTTP answer, which the SDK parses as it would the service's.
+fn answer(status: u16, body: impl Into<String>) -> aws_smithy_runtime_api::http::Response {
+    let status = aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("a valid status");
+    aws_smithy_runtime_api::http::Response::new(status, SdkBody::from(body.into()))
+}
+
 fn s3_error(code: &str) -> String {
     format!(r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected</Message></Error>"#)
 }
@@ -115,13 +121,9 @@ async fn what_no_retry_can_cure_fails_the_read_at_once() {
     let first = mock!(aws_sdk_s3::Client::get_object)
         .match_requests(|r| is_read_of(r, "bytes=0-3"))
         .then_output(|| bytes(b"0123"));
-    let denied =
-        mock!(aws_sdk_s3::Client::get_object).match_requests(|r| is_read_of(r, "bytes=4-7")).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
-                SdkBody::from(s3_error("AccessDenied")),
-            )
-        });
+    let denied = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| is_read_of(r, "bytes=4-7"))
+        .then_http_response(|| answer(403, s3_error("AccessDenied")));
     let last = mock!(aws_sdk_s3::Client::get_object)
         .match_requests(|r| is_read_of(r, "bytes=8-9"))
         .then_output(|| bytes(b"89"));
@@ -132,13 +134,9 @@ async fn what_no_retry_can_cure_fails_the_read_at_once() {
     assert_eq!(denied.num_calls(), 1, "a denied chunk is not asked for again");
 
     // The object replaced after it was listed: its first request fails as ObjectGone.
-    let replaced =
-        mock!(aws_sdk_s3::Client::get_object).match_requests(|r| r.if_match() == Some(ETAG)).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(412).unwrap(),
-                SdkBody::from(s3_error("PreconditionFailed")),
-            )
-        });
+    let replaced = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.if_match() == Some(ETAG))
+        .then_http_response(|| answer(412, s3_error("PreconditionFailed")));
     let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&replaced]);
     let source = s3_source(client, ReadAhead::default());
     let error = source.open(&object(10), 0).await.err().expect("replaced");
@@ -162,12 +160,7 @@ async fn s3_and_sts_errors_are_classified_by_code_and_status() {
     ];
     for (status, code, expected) in cases {
         let body = s3_error(code);
-        let rule = mock!(aws_sdk_s3::Client::list_objects_v2).then_http_response(move || {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
-                SdkBody::from(body.clone()),
-            )
-        });
+        let rule = mock!(aws_sdk_s3::Client::list_objects_v2).then_http_response(move || answer(status, body.clone()));
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule], |c| c
             .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()));
         let error =
@@ -176,14 +169,8 @@ async fn s3_and_sts_errors_are_classified_by_code_and_status() {
         assert!(error.message.contains("listing bucket customer-bucket"), "{}", error.message);
     }
     // STS: a denied AssumeRole (wrong external id or trust policy) is access denied.
-    let denied = mock!(aws_sdk_sts::Client::assume_role).then_http_response(|| {
-        aws_smithy_runtime_api::http::Response::new(
-            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
-            SdkBody::from(
-                r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error></ErrorResponse>"#,
-            ),
-        )
-    });
+    let sts_denied = r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error></ErrorResponse>"#;
+    let denied = mock!(aws_sdk_sts::Client::assume_role).then_http_response(move || answer(403, sts_denied));
     let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&denied]);
     let e =
         sts.assume_role().role_arn("arn:aws:iam::123456789012:role/r").role_session_name("s").send().await.unwrap_err();
@@ -300,12 +287,8 @@ async fn dynamodb_errors_are_classified_by_code_and_status() {
     ];
     for (status, code, expected) in cases {
         let body = format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected"}}"#);
-        let rule = mock!(aws_sdk_dynamodb::Client::update_item).then_http_response(move || {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
-                SdkBody::from(body.clone()),
-            )
-        });
+        let rule =
+            mock!(aws_sdk_dynamodb::Client::update_item).then_http_response(move || answer(status, body.clone()));
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |c| c
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
         let e = client.update_item().table_name("state").send().await.unwrap_err();
