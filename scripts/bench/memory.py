@@ -18,15 +18,9 @@ from datetime import datetime, timezone
 
 ROW_BYTES = 50_000
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATE = {"id": "payments-bench", "record_type": "payment", "format": {"type": "csv"},
-            "columns": [
-                {"source": "id", "field": "payment_id", "type": "string", "required": True},
-                {"source": "amount", "field": "amount", "type": "decimal", "required": True},
-                {"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur", "gbp"]},
-                {"source": "quantity", "field": "quantity", "type": "integer"},
-                {"source": "captured", "field": "captured", "type": "boolean"},
-                {"source": "paid_at", "field": "paid_at", "type": "timestamp"},
-                {"source": "customer", "field": "customer", "type": "string"}]}
+# The template every bench uses (also the Rust benches' own, by include_str!).
+TEMPLATE_FILE = os.path.join(HERE, "..", "..", "crates", "bench", "payment-template.json")
+TEMPLATE_ID = json.load(open(TEMPLATE_FILE))["id"]
 
 def measured(args, env):
     """Runs a command; returns (its stdout, its own peak RSS in MiB, wall seconds)."""
@@ -74,12 +68,9 @@ def main():
                        S3C_STATE_TABLE=f"bench-state-{suffix}", S3C_RECORDS_TABLE=f"bench-records-{suffix}")
             run = lambda *args: subprocess.run([cli, *args], check=True, capture_output=True, text=True, env=env).stdout
             run("init")
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-                json.dump(TEMPLATE, f)
-            run("templates", "put", f.name)
-            os.remove(f.name)
+            run("templates", "put", TEMPLATE_FILE)
             conn = json.loads(run("connections", "create", "--name", f"bench {suffix}", "--account-id", "123456789012",
-                                  "--bucket", "bench", "--region", "us-east-1", "--template", TEMPLATE["id"], "--json"))
+                                  "--bucket", "bench", "--region", "us-east-1", "--template", TEMPLATE_ID, "--json"))
             out, rss, wall = measured([cli, "sync", conn["id"], "--json"], env)
             counts = json.loads(out)["run"]["counts"]
             assert counts["rows_imported"] == rows, (counts, rows)

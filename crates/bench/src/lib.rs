@@ -28,22 +28,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The records table name the benches write to (the latency endpoint accepts any).
 pub const RECORDS_TABLE: &str = "bench-records";
 
-/// The payment template of the criterion bench: 7 columns, no primary key (ids are `key#etag#row`).
+/// The payment template every bench uses (crates/bench/payment-template.json, read by
+/// scripts/bench/memory.py and the criterion bench too): 7 columns, no primary key (ids are
+/// `key#etag#row`).
 pub fn payment_template() -> Template {
-    Template::from_json(
-        r#"{"id": "bench", "record_type": "payment", "format": {"type": "csv"},
-            "columns": [
-                {"source": "id", "field": "payment_id", "type": "string", "required": true},
-                {"source": "amount", "field": "amount", "type": "decimal", "required": true},
-                {"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur", "gbp"]},
-                {"source": "quantity", "field": "quantity", "type": "integer"},
-                {"source": "captured", "field": "captured", "type": "boolean"},
-                {"source": "paid_at", "field": "paid_at", "type": "timestamp"},
-                {"source": "customer", "field": "customer", "type": "string"}
-            ]}"#,
-    )
-    .expect("the bench template is valid")
+    Template::from_json(PAYMENT_TEMPLATE).expect("the bench template is valid")
 }
+
+/// The text of [`payment_template`].
+pub const PAYMENT_TEMPLATE: &str = include_str!("../payment-template.json");
 
 /// The header of [`payments_csv`].
 pub const PAYMENTS_HEADER: &str = "id,amount,currency,quantity,captured,paid_at,customer";

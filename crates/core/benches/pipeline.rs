@@ -11,22 +11,12 @@ use std::time::Duration;
 
 pub const ROWS: usize = 1_000_000;
 
+/// The benches' payment template (crates/bench/payment-template.json) in `format`.
 fn template(format: &str) -> Mapper {
-    Mapper::new(
-        Template::from_json(&format!(
-            r#"{{"id": "bench", "record_type": "payment", "format": {{"type": "{format}"}},
-            "columns": [
-                {{"source": "id", "field": "payment_id", "type": "string", "required": true}},
-                {{"source": "amount", "field": "amount", "type": "decimal", "required": true}},
-                {{"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur", "gbp"]}},
-                {{"source": "quantity", "field": "quantity", "type": "integer"}},
-                {{"source": "captured", "field": "captured", "type": "boolean"}},
-                {{"source": "paid_at", "field": "paid_at", "type": "timestamp"}},
-                {{"source": "customer", "field": "customer", "type": "string"}}
-            ]}}"#
-        ))
-        .unwrap(),
-    )
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("../../bench/payment-template.json")).expect("the bench template is JSON");
+    json["format"]["type"] = format.into();
+    Mapper::new(Template::from_json(&json.to_string()).unwrap())
 }
 
 /// The same rows as scripts/bench.sh gives the Python baseline.

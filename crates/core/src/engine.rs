@@ -375,44 +375,35 @@ impl Engine<'_> {
             if state.hand_over_due() {
                 return Err(Stop::HandOver);
             }
-            // A failure after the pages are taken puts the listing back where it was: a run that
-            // stops with a listing unfinished does not move the watermark past what it did not see.
-            let listing_before = state.progress.listing.clone();
+            // The listing moves on only once its pages are listed, looked up and settled: a run that
+            // stops in between does not move the watermark past what it did not see.
             let take = self.config.list_concurrency.clamp(1, state.progress.listing.len());
-            let cursors: Vec<ListCursor> = state.progress.listing.drain(..take).collect();
+            let cursors = &state.progress.listing[..take];
             let pages = futures::future::join_all(cursors.iter().map(|cursor| source.list_page(cursor))).await;
             let mut candidates = Vec::new();
+            let mut listed_next = Vec::new();
             let mut failure = None;
-            for (mut cursor, page) in cursors.into_iter().zip(pages) {
+            for (cursor, page) in cursors.iter().zip(pages) {
                 let page = match page {
                     Ok(page) => page,
                     Err(e) => {
                         // Listed again by the next attempt, from the same token.
                         failure.get_or_insert(e);
-                        state.progress.listing.push(cursor);
                         continue;
                     }
                 };
                 state.progress.counts.objects_listed += page.objects.len() as u64;
                 candidates.extend(page.objects.into_iter().filter(|o| o.last_modified >= cutoff));
-                state.progress.listing.extend(page.prefixes.into_iter().map(|p| ListCursor::new(Some(&p), false)));
+                listed_next.extend(page.prefixes.into_iter().map(|p| ListCursor::new(Some(&p), false)));
                 if let Some(token) = page.next_token {
-                    cursor.token = Some(token);
-                    state.progress.listing.push(cursor);
+                    listed_next.push(ListCursor { token: Some(token), ..cursor.clone() });
                 }
             }
             if let Some(e) = failure {
-                state.progress.listing = listing_before;
                 return Err(access_stop(connection, e));
             }
             let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-            let imported = match self.store.imported_etags(&connection.id, &keys).await {
-                Ok(imported) => imported,
-                Err(e) => {
-                    state.progress.listing = listing_before;
-                    return Err(store_stop(e));
-                }
-            };
+            let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
             let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
             state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
             for (object, status, reason) in &selection.settle {
@@ -425,11 +416,10 @@ impl Engine<'_> {
                     &state.progress.run_id,
                     0,
                 );
-                if let Err(stop) = self.record(connection, &outcome, state).await {
-                    state.progress.listing = listing_before;
-                    return Err(stop);
-                }
+                self.record(connection, &outcome, state).await?;
             }
+            state.progress.listing.drain(..take);
+            state.progress.listing.extend(listed_next);
             state.pending.extend(selection.import);
             state.progressed = true;
         }
@@ -671,7 +661,8 @@ impl Engine<'_> {
         let imported_at = self.clock.now();
         let make_batch =
             |records| RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
-        let (written, write_error) = self.write_records(receiver, make_batch).await;
+        let (written, write_error) =
+            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch).await;
         let written = written_before + written;
         let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         match write_error {
@@ -722,16 +713,6 @@ impl Engine<'_> {
                 Pass::Parsed { summary: ParseSummary::default(), file_error: Some(file_error_reason(&e)), written }
             }
         })
-    }
-}
-
-impl Engine<'_> {
-    async fn write_records<'b>(
-        &self,
-        receiver: mpsc::Receiver<Vec<Record>>,
-        make_batch: impl Fn(Vec<Record>) -> RecordBatch<'b> + Send + Sync,
-    ) -> (u64, Option<StoreError>) {
-        write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch).await
     }
 }
 

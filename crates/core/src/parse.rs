@@ -229,10 +229,13 @@ impl Read for RecordGuard<'_> {
 /// The CSV reader's buffer: how far ahead of the record in progress it may read.
 const CSV_BUFFER: usize = 256 * 1024;
 
+/// What NUL bytes in a file of text most likely mean.
+const NUL_HINT: &str = "the file looks like UTF-16 or binary, and the template reads UTF-8";
+
 /// Why a text value cannot be read, with a hint at the likely cause.
 fn text_error(bytes: &[u8], e: std::str::Utf8Error) -> String {
     if bytes.contains(&0) {
-        return "holds a NUL byte: the file looks like UTF-16 or binary, and the template reads UTF-8".to_owned();
+        return format!("holds a NUL byte: {NUL_HINT}");
     }
     format!(
         "invalid UTF-8 at byte {} of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252?)",
@@ -271,9 +274,7 @@ fn parse_delimited(
             return Ok(()); // empty file: no header, no rows
         }
         if record.as_slice().contains(&0) {
-            return Err(FileError::Header(
-                "the header holds NUL bytes: the file looks like UTF-16 or binary, and the template reads UTF-8".into(),
-            ));
+            return Err(FileError::Header(format!("the header holds NUL bytes: {NUL_HINT}")));
         }
         header = Some(record.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect());
         let end = reader.position().byte();
@@ -323,10 +324,7 @@ fn parse_delimited(
                     let bytes = if p == last { bytes.strip_suffix(b"\r").unwrap_or(bytes) } else { bytes };
                     match std::str::from_utf8(bytes) {
                         Ok(text) if !text.contains('\0') => Ok(Some(Cow::Borrowed(text))),
-                        Ok(_) => {
-                            Err("holds a NUL byte: the file looks like UTF-16 or binary, and the template reads UTF-8"
-                                .to_owned())
-                        }
+                        Ok(_) => Err(format!("holds a NUL byte: {NUL_HINT}")),
                         Err(e) => Err(text_error(bytes, e)),
                     }
                 }
