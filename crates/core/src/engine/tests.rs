@@ -1,0 +1,386 @@
+use super::*;
+use crate::memory::*;
+use crate::model::SyncState;
+
+fn t(s: &str) -> DateTime<Utc> {
+    format!("2026-06-{s}Z").parse().unwrap()
+}
+
+fn template(policy: &str) -> Template {
+    Template::from_json(&format!(
+        r#"{{"id": "tpl", "record_type": "payment", "format": {{"type": "csv"}}, "row_policy": "{policy}",
+        "columns": [{{"source": "id", "field": "id", "type": "string", "required": true}},
+                    {{"source": "amount", "field": "amount", "type": "decimal", "required": true}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn connection() -> Connection {
+    Connection {
+        id: "c1".into(),
+        name: "acme".into(),
+        account_id: "123456789012".into(),
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        folder: Some("in/".into()),
+        role_name: "r".into(),
+        external_id: "x".into(),
+        template_id: "tpl".into(),
+        status: ConnectionStatus::Pending,
+        created_at: t("01T00:00:00"),
+        sync: SyncState::default(),
+    }
+}
+
+struct World {
+    store: MemoryStore,
+    sink: MemorySink,
+    bucket: MemoryBucket,
+    clock: FixedClock,
+    config: SyncConfig,
+}
+
+impl World {
+    fn new(policy: &str) -> Self {
+        World {
+            store: MemoryStore::with(connection(), template(policy)),
+            sink: MemorySink::default(),
+            bucket: MemoryBucket::default(),
+            clock: FixedClock::at(t("10T12:00:00.250")),
+            config: SyncConfig::default(),
+        }
+    }
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            store: &self.store,
+            sink: &self.sink,
+            connector: &self.bucket,
+            clock: &self.clock,
+            config: self.config.clone(),
+        }
+    }
+    async fn sync(&self, run: &str) -> Result<SyncOutcome, SyncError> {
+        self.engine().sync("c1", run, None).await
+    }
+    async fn completed(&self, run: &str) -> SyncRun {
+        match self.sync(run).await {
+            Ok(SyncOutcome::Completed(run)) => run,
+            other => panic!("expected a completed run, got {other:?}"),
+        }
+    }
+    fn record_ids(&self) -> Vec<String> {
+        self.sink.records.lock().unwrap().keys().map(|(_, id)| id.clone()).collect()
+    }
+    fn status(&self) -> ConnectionStatus {
+        self.store.connections.lock().unwrap()["c1"].status
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_imports_the_folder_within_the_lookback_then_only_what_is_new() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na1,1\na2,2\n");
+    w.bucket.put("in/old.csv", "\"eo\"", t("01T00:00:00") - TimeDelta::days(120), b"id,amount\no,1\n");
+    w.bucket.put("out/x.csv", "\"ex\"", t("09T00:00:00"), b"id,amount\nx,1\n");
+    w.bucket.put("in/", "\"ed\"", t("09T00:00:00"), b"");
+
+    let run = w.completed("run1").await;
+    assert_eq!(run.result, SyncResult::Succeeded);
+    assert_eq!((run.counts.objects_listed, run.counts.files_imported, run.counts.files_skipped), (3, 1, 1));
+    assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/a.csv#ea#2"]);
+    assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "watermark floored to the listing's second");
+    assert_eq!(w.status(), ConnectionStatus::Active);
+    assert_eq!(w.store.outcome("c1", "in/").unwrap().reason.as_deref(), Some("folder placeholder"));
+
+    // Same second as the first listing, a replaced file, and nothing else new.
+    w.bucket.put("in/late.csv", "\"el\"", t("10T12:00:00"), b"id,amount\nl,1\n");
+    w.bucket.put("in/a.csv", "\"ea2\"", t("10T12:00:00"), b"id,amount\na1,10\n");
+    w.clock.set(t("11T12:00:00"));
+    let writes_before = *w.sink.writes.lock().unwrap();
+    let run = w.completed("run2").await;
+    assert_eq!(run.counts.files_imported, 2, "{run:?}");
+    assert_eq!(*w.sink.writes.lock().unwrap() - writes_before, 2, "only the two new rows were written");
+    assert!(w.record_ids().contains(&"in/late.csv#el#1".to_string()));
+    assert!(w.record_ids().contains(&"in/a.csv#ea2#1".to_string()));
+
+    // Nothing new: nothing written.
+    w.clock.set(t("12T12:00:00"));
+    let writes_before = *w.sink.writes.lock().unwrap();
+    let run = w.completed("run3").await;
+    assert_eq!((run.counts.objects_selected, *w.sink.writes.lock().unwrap()), (0, writes_before));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rows_and_bad_files_fail_alone() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/1.csv", "\"e1\"", t("09T00:00:00"), b"id,amount\nok,1\nbad,x\n");
+    w.bucket.put("in/2.csv", "\"e2\"", t("09T00:00:01"), b"amount\n1\n");
+    w.bucket.put("in/3.csv.gz", "\"e3\"", t("09T00:00:02"), &[0x1f, 0x8b, 8, 0, 0, 0]);
+    w.bucket.put("in/4.csv", "\"e4\"", t("09T00:00:03"), b"id,amount\ngood,2\n");
+    let run = w.completed("run1").await;
+    assert_eq!(run.result, SyncResult::Partial);
+    assert_eq!((run.counts.files_imported, run.counts.files_partial, run.counts.files_failed), (1, 1, 2));
+    let partial = w.store.outcome("c1", "in/1.csv").unwrap();
+    assert_eq!(partial.row_errors[0].row, 2);
+    assert_eq!(partial.row_errors[0].line, 3);
+    assert_eq!(partial.row_errors[0].column.as_deref(), Some("amount"));
+    assert!(w.store.outcome("c1", "in/2.csv").unwrap().reason.unwrap().contains("lacks required column(s): id"));
+    assert!(w.store.outcome("c1", "in/3.csv.gz").unwrap().reason.unwrap().starts_with("cannot decode the file"));
+    assert_eq!(w.record_ids(), ["in/1.csv#e1#1", "in/4.csv#e4#1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_file_policy_writes_nothing_from_a_file_with_a_bad_row() {
+    let w = World::new("fail_file");
+    w.bucket.put("in/1.csv", "\"e1\"", t("09T00:00:00"), b"id,amount\nok,1\nbad,x\nok2,3\n");
+    w.bucket.put("in/2.csv", "\"e2\"", t("09T00:00:01"), b"id,amount\ngood,2\n");
+    let run = w.completed("run1").await;
+    assert_eq!((run.counts.files_failed, run.counts.files_imported), (1, 1));
+    assert_eq!(w.record_ids(), ["in/2.csv#e2#1"]);
+    let failed = w.store.outcome("c1", "in/1.csv").unwrap();
+    assert_eq!((failed.rows_imported, failed.row_errors[0].row), (0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_stops_a_second_worker() {
+    let w = World::new("skip_row");
+    w.store.acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00"), None).await.unwrap();
+    assert_eq!(
+        w.sync("run1").await.unwrap(),
+        SyncOutcome::LeaseHeld { owner: "other".into(), until: t("10T12:10:00") }
+    );
+    // An expired lease left by a crashed worker does not block.
+    w.clock.set(t("10T12:10:01"));
+    assert!(matches!(w.sync("run2").await, Ok(SyncOutcome::Completed(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_delivery_of_a_scheduled_event_starts_no_second_sync() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    let first = w.engine().sync("c1", "run1", Some("event-1")).await.unwrap();
+    assert!(matches!(first, SyncOutcome::Completed(_)), "{first:?}");
+    let again = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+    assert_eq!(again, SyncOutcome::AlreadySynced { schedule_run: "event-1".into() });
+    let next_day = w.engine().sync("c1", "run3", Some("event-2")).await.unwrap();
+    assert!(matches!(next_day, SyncOutcome::Completed(_)), "{next_day:?}");
+    // Unscheduled syncs (operators, retries) always run.
+    assert!(matches!(w.engine().sync("c1", "run4", None).await.unwrap(), SyncOutcome::Completed(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scheduled_run_can_be_retried_for_the_same_event() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    *w.sink.fail_after.lock().unwrap() = Some(0);
+    assert!(matches!(w.engine().sync("c1", "run1", Some("event-1")).await, Err(SyncError::Retryable(_))));
+    *w.sink.fail_after.lock().unwrap() = None;
+    let retry = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+    assert!(matches!(retry, SyncOutcome::Completed(ref r) if r.counts.rows_imported == 1), "{retry:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_access_sets_needs_reauth_and_advances_nothing() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    *w.bucket.deny.lock().unwrap() = Some(SourceErrorKind::AccessDenied);
+    let run = w.completed("run1").await;
+    assert_eq!((run.result, run.watermark_after), (SyncResult::NeedsReauth, None));
+    assert_eq!(w.status(), ConnectionStatus::NeedsReauth);
+    assert!(w.record_ids().is_empty());
+    assert_eq!(w.sync("run2").await.unwrap(), SyncOutcome::NotSyncable { status: ConnectionStatus::NeedsReauth });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_write_failure_is_retryable_and_the_retry_duplicates_nothing() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    let rows: String = (0..100).map(|i| format!("b{i},{i}\n")).collect();
+    w.bucket.put("in/b.csv", "\"eb\"", t("09T00:00:01"), format!("id,amount\n{rows}").as_bytes());
+    *w.sink.fail_after.lock().unwrap() = Some(30);
+    let Err(SyncError::Retryable(run)) = w.sync("run1").await else { panic!("expected a retryable failure") };
+    assert_eq!(run.result, SyncResult::Failed);
+    assert_eq!(run.watermark_after, Some(t("09T00:00:01")), "held back at the unfinished object");
+    assert!(w.store.outcome("c1", "in/b.csv").is_none());
+
+    *w.sink.fail_after.lock().unwrap() = None;
+    w.clock.set(t("11T00:00:00"));
+    let run = w.completed("run2").await;
+    assert_eq!(run.counts.files_imported, 1, "only the unfinished file is imported again");
+    assert_eq!(w.record_ids().len(), 101);
+    assert_eq!(w.status(), ConnectionStatus::Active);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_in_the_listing_moves_no_watermark_past_what_it_did_not_see() {
+    let w = World::new("skip_row");
+    // 120 days old: only a first sync's lookback selects it, so a watermark moved past it loses it.
+    w.bucket.put("in/old.csv", "\"eo\"", t("10T00:00:00") - TimeDelta::days(80), b"id,amount\no,1\n");
+    w.bucket.put("in/new.csv", "\"en\"", t("09T00:00:00"), b"id,amount\nn,1\n");
+    *w.store.fail_ledger_reads.lock().unwrap() = true;
+    let Err(SyncError::Retryable(run)) = w.sync("run1").await else { panic!("expected a retryable failure") };
+    assert_eq!((run.result, run.watermark_after), (SyncResult::Failed, None), "{run:?}");
+
+    *w.store.fail_ledger_reads.lock().unwrap() = false;
+    w.clock.set(t("12T00:00:00"));
+    let run = w.completed("run2").await;
+    assert_eq!(run.counts.files_imported, 2, "{run:?}");
+    assert_eq!(w.record_ids(), ["in/new.csv#en#1", "in/old.csv#eo#1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_failing_part_of_the_way_counts_the_rows_written_before() {
+    let mut w = World::new("skip_row");
+    w.config.parse_limits.max_record_bytes = 1024;
+    let rows: String = (0..300).map(|i| format!("r{i},{i}\n")).collect();
+    let long = "x".repeat(2000);
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), format!("id,amount\n{rows}{long},1\nafter,1\n").as_bytes());
+    let run = w.completed("run1").await;
+    let failed = w.store.outcome("c1", "in/a.csv").unwrap();
+    assert_eq!(failed.status, FileStatus::Failed);
+    assert!(failed.reason.as_deref().unwrap().contains("at line 302 is longer than 1024 bytes"), "{failed:?}");
+    assert_eq!((failed.rows_read, failed.rows_imported, failed.rows_rejected), (300, 300, 0));
+    assert_eq!((run.counts.rows_read, run.counts.rows_imported), (300, 300), "{run:?}");
+    assert_eq!(w.record_ids().len(), 300, "the rows before the failure are written, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_store_refuses_fail_their_file_alone() {
+    let w = World::new("skip_row");
+    let rows: String = (0..200).map(|i| format!("r{i},{i}\n")).collect();
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
+    w.bucket.put("in/b.csv", "\"eb\"", t("09T00:00:01"), b"id,amount\nb,1\n");
+    *w.sink.refuse_ids_containing.lock().unwrap() = Some("in/a.csv#ea#150".into());
+    let run = w.completed("run1").await;
+    assert_eq!((run.result, run.counts.files_failed, run.counts.files_imported), (SyncResult::Partial, 1, 1));
+    let failed = w.store.outcome("c1", "in/a.csv").unwrap();
+    assert_eq!(failed.status, FileStatus::Failed);
+    assert!(failed.reason.as_deref().unwrap().starts_with("DynamoDB refused records of this file"), "{failed:?}");
+    assert!(failed.rows_imported < 200, "{failed:?}");
+    assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "a failed file does not hold the watermark");
+    assert!(w.record_ids().contains(&"in/b.csv#eb#1".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_row_of_a_primary_key_wins_whatever_the_write_concurrency() {
+    let keyed = Template::from_json(
+        r#"{"id": "tpl", "record_type": "payment", "format": {"type": "csv"}, "primary_key": ["id"],
+        "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                    {"source": "amount", "field": "amount", "type": "decimal", "required": true}]}"#,
+    )
+    .unwrap();
+    let w = World { store: MemoryStore::with(connection(), keyed), ..World::new("skip_row") };
+    // 20 keys, each updated 50 times: the file's last amount of each key must be the one stored.
+    let rows: String = (0..1000).map(|i| format!("k{},{i}\n", i % 20)).collect();
+    w.bucket.put("in/updates.csv", "\"eu\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
+    *w.sink.jitter.lock().unwrap() = true;
+    let engine = Engine { config: SyncConfig { handoff_rows: 100, ..SyncConfig::default() }, ..w.engine() };
+    engine.sync("c1", "run1", None).await.unwrap();
+    let records = w.sink.records.lock().unwrap();
+    assert_eq!(records.len(), 20);
+    for k in 0..20 {
+        let amount = &records[&("c1".to_owned(), format!("k{k}"))][1];
+        assert_eq!(amount, &Some(crate::mapping::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_longer_than_the_lease_keeps_it() {
+    let w = World::new("skip_row");
+    w.store.connections.lock().unwrap().get_mut("c1").unwrap().created_at = Utc::now();
+    let rows: String = (0..3200).map(|i| format!("r{i},{i}\n")).collect();
+    w.bucket.put("in/slow.csv", "\"es\"", Utc::now() - TimeDelta::hours(1), format!("id,amount\n{rows}").as_bytes());
+    // 128 batches over 8 lanes, 150 ms each: 2.4 s of writes against a 1 s lease.
+    *w.sink.delay_ms.lock().unwrap() = 150;
+    let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
+    let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
+    let second = Engine { clock: &SystemClock, config, ..w.engine() };
+    let (first, other) = tokio::join!(engine.sync("c1", "run1", None), async {
+        tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+        second.sync("c1", "run2", None).await
+    });
+    assert!(matches!(other, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "run1"), "{other:?}");
+    assert!(matches!(first, Ok(SyncOutcome::Completed(ref r)) if r.counts.rows_imported == 3200), "{first:?}");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Files in a root folder and sub-folders (several listing pages and prefixes), a large file, a
+/// gzip one, and one with a bad row.
+fn fill(bucket: &MemoryBucket) {
+    for i in 0..12 {
+        let folder = ["in/", "in/a/", "in/b/x/"][i % 3];
+        let body = format!("id,amount\nsmall{i},{i}\n");
+        bucket.put(&format!("{folder}{i:02}.csv"), &format!("\"s{i}\""), t("09T00:00:00"), body.as_bytes());
+    }
+    let rows: String = (0..500).map(|i| format!("big{i},{i}.5\r\n")).collect();
+    bucket.put("in/big.csv", "\"big\"", t("09T01:00:00"), format!("\u{feff}id,amount\r\n{rows}").as_bytes());
+    let rows: String = (0..300).map(|i| format!("gz{i},{i}\n")).collect();
+    bucket.put("in/b/zipped.csv.gz", "\"gz\"", t("09T02:00:00"), &gzip(format!("id,amount\n{rows}").as_bytes()));
+    let rows: String = (0..100).map(|i| format!("bad{i},{}\n", if i == 70 { "x" } else { "1" })).collect();
+    bucket.put("in/a/bad.csv", "\"bad\"", t("09T03:00:00"), format!("id,amount\n{rows}").as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
+    for policy in ["skip_row", "fail_file"] {
+        let whole = World::new(policy);
+        fill(&whole.bucket);
+        let expected = whole.completed("whole").await;
+
+        let pieces = World::new(policy);
+        fill(&pieces.bucket);
+        *pieces.bucket.page_size.lock().unwrap() = 2;
+        let config = SyncConfig { handoff_rows: WRITE_BATCH, list_concurrency: 2, ..SyncConfig::default() };
+        let engine = Engine { config, ..pieces.engine() };
+        let (mut mid_listing, mut mid_file, mut invocations) = (0, 0, 0);
+        let run = loop {
+            invocations += 1;
+            let invocation = format!("invocation-{invocations}");
+            // The time to hand over has always come: each invocation does one step and stops.
+            let call = Invocation {
+                connection_id: "c1",
+                invocation_id: &invocation,
+                schedule_run: None,
+                hand_over_at: Some(Instant::now()),
+            };
+            match engine.run_invocation(call).await.unwrap() {
+                SyncOutcome::HandedOver { run_id, hand_overs, .. } => {
+                    assert_eq!((run_id.as_str(), hand_overs), ("invocation-1", invocations));
+                    let checkpoint = pieces.store.checkpoints.lock().unwrap()["c1"].clone();
+                    mid_listing += usize::from(!checkpoint.listing.is_empty());
+                    mid_file += usize::from(checkpoint.file.is_some_and(|f| f.position.offset > 0));
+                    assert!(pieces.store.leases.lock().unwrap().is_empty(), "the lease is let go");
+                }
+                SyncOutcome::Completed(run) => break run,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(mid_listing >= 3 && mid_file >= 10, "{policy}: {mid_listing} listing, {mid_file} file hand-overs");
+        assert_eq!(*pieces.sink.records.lock().unwrap(), *whole.sink.records.lock().unwrap(), "{policy}");
+        assert_eq!(run.run_id, "invocation-1");
+        assert_eq!(
+            (run.result, &run.counts, run.watermark_after),
+            (expected.result, &expected.counts, expected.watermark_after)
+        );
+        let outcomes = |w: &World| {
+            let mut all: Vec<_> = w
+                .store
+                .outcomes
+                .lock()
+                .unwrap()
+                .values()
+                .map(|o| (o.key.clone(), o.status, o.rows_read, o.rows_imported, o.row_errors.clone()))
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        };
+        assert_eq!(outcomes(&pieces), outcomes(&whole), "{policy}");
+        assert!(pieces.store.checkpoints.lock().unwrap().is_empty(), "the finished run's checkpoint is gone");
+    }
+}
