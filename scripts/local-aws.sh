@@ -34,12 +34,17 @@ sam_install() {
   export SAM_CLI_TELEMETRY=0
 }
 
+# moto server with DynamoDB's conditional writes atomic, as in AWS (scripts/moto_server.py).
+moto_server_run() {
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$@"
+}
+
 local_aws_start() {
   local_aws_install
   local port
   port=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p "$ROOT/.local"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$ROOT/.local/moto.log" 2>&1 &
+  moto_server_run -H 127.0.0.1 -p "$port" > "$ROOT/.local/moto.log" 2>&1 &
   MOTO_PID=$!
   trap local_aws_stop EXIT
   for _ in $(seq 1 100); do
@@ -52,7 +57,7 @@ local_aws_start() {
   unset AWS_SESSION_TOKEN AWS_PROFILE
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   # Tests that start their own moto (IAM enforcement is server-wide) find the binary here.
-  export MOTO_SERVER_BIN="$VENV/bin/moto_server"
+  export MOTO_SERVER_BIN="$ROOT/scripts/moto-server"
   echo "moto server on $AWS_ENDPOINT_URL (pid $MOTO_PID)" >&2
 }
 

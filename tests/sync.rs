@@ -177,36 +177,36 @@ async fn a_missing_bucket_sets_needs_reauth_and_advances_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_lease_stops_a_second_worker() {
-    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+async fn a_live_lease_stops_a_second_worker_and_a_stopped_one_is_taken_over() {
+    let mut sync = config(TimeDelta::days(90), TimeDelta::hours(24));
+    sync.lease_duration = TimeDelta::seconds(2);
+    let world = World::new(sync).await;
     world.put("a.csv", "id,amount\na,1\n").await;
     let connection = world.connection(None).await;
+    let state = &world.connector.state;
     let now = chrono::Utc::now();
-    let lease =
-        world.connector.state.acquire_lease(&connection.id, "other-worker", now, now + TimeDelta::minutes(5), None);
-    assert_eq!(lease.await.unwrap(), Lease::Acquired);
+    let term = TimeDelta::seconds(2);
+    assert_eq!(
+        state.acquire_lease(&connection.id, "other-worker", now, now + term, None).await.unwrap(),
+        Lease::Acquired
+    );
 
-    match world.sync(&connection.id).await {
+    // A live holder renews every half term: the second worker sees it renew and leaves it alone.
+    let renewing = async {
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = chrono::Utc::now();
+            assert!(state.renew_lease(&connection.id, "other-worker", now, now + term).await.unwrap());
+        }
+    };
+    let (synced, ()) = tokio::join!(world.sync(&connection.id), renewing);
+    match synced {
         Ok(SyncOutcome::LeaseHeld { owner, .. }) => assert_eq!(owner, "other-worker"),
-        other => panic!("expected the lease to stop the sync, got {other:?}"),
+        other => panic!("expected the live lease to stop the sync, got {other:?}"),
     }
     assert!(world.records(&connection.id).await.is_empty());
 
-    // A lease left by a crashed worker expires: once past its end, the next worker syncs.
-    let expired = (chrono::Utc::now() - TimeDelta::minutes(1)).timestamp_millis();
-    world
-        .aws
-        .dynamodb()
-        .update_item()
-        .table_name(&world.connector.settings.state_table)
-        .key("pk", AttributeValue::S(format!("CONN#{}", connection.id)))
-        .key("sk", AttributeValue::S("CONN".into()))
-        .update_expression("SET lease_owner = :o, lease_until = :u")
-        .expression_attribute_values(":o", AttributeValue::S("crashed-worker".into()))
-        .expression_attribute_values(":u", AttributeValue::N(expired.to_string()))
-        .send()
-        .await
-        .unwrap();
+    // The holder stops renewing (killed by its timeout): the next worker waits the lease out and syncs.
     let run = world.completed(&connection.id).await;
     assert_eq!(run.counts.rows_imported, 1);
 }

@@ -170,7 +170,7 @@ pub struct OwnMoto {
 
 impl OwnMoto {
     pub async fn start() -> OwnMoto {
-        let bin = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| ".venv/bin/moto_server".into());
+        let bin = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "scripts/moto-server".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -84,6 +84,62 @@ where
     SourceError { kind, message, source: Some(Box::new(e)) }
 }
 
+/// Classifies an error of reading one object (GetObject). A listing or an AssumeRole that is denied
+/// means the connection is broken; a read that is denied means this object is, while the bucket
+/// stays readable (real buckets answer 403 for one object among many). The message says why and
+/// what fixes it.
+pub fn object_error<E>(context: String, e: SdkError<E, HttpResponse>) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (status, code) = status_and_code(&e);
+    let service_message = match &e {
+        SdkError::ServiceError(service) => service.err().message().unwrap_or_default().to_owned(),
+        _ => String::new(),
+    };
+    let mut error = source_error(context, e);
+    let kms = service_message.contains("KMS")
+        || service_message.contains("kms:")
+        || code.as_deref().is_some_and(|c| c.starts_with("KMS."));
+    let why = match (status, code.as_deref()) {
+        (_, Some("InvalidObjectState")) => Some((
+            SourceErrorKind::ObjectArchived,
+            "the object is in an archive tier (Glacier, Deep Archive or an Intelligent-Tiering archive tier): \
+             restore it (or move it to an instant-access tier) and it is imported; it is tried again at the next syncs",
+        )),
+        (Some(400), Some("InvalidRequest" | "InvalidArgument"))
+            if service_message.contains("Server Side Encryption") =>
+        {
+            Some((
+                SourceErrorKind::ObjectUnsupported,
+                "the object is encrypted with a customer-provided key (SSE-C), which the connector cannot read: \
+             upload it again with SSE-S3 or SSE-KMS encryption",
+            ))
+        }
+        (_, Some("KMS.DisabledException" | "KMS.KMSInvalidStateException" | "KMS.NotFoundException"))
+        | (Some(403), _)
+            if kms =>
+        {
+            Some((
+                SourceErrorKind::ObjectDenied,
+                "the role may not use the KMS key that encrypts the object: allow kms:Decrypt on that key to the role \
+             (in its permission policy and in the key's policy; give the key's ARN when creating the connection)",
+            ))
+        }
+        (Some(403), _) if error.kind == SourceErrorKind::AccessDenied => Some((
+            SourceErrorKind::ObjectDenied,
+            "the role may not read this object: it may belong to another account (set the bucket's Object \
+             Ownership to 'bucket owner enforced'), or a bucket or role policy may deny this key",
+        )),
+        _ => None,
+    };
+    if let Some((kind, fix)) = why {
+        error.kind = kind;
+        error.message = format!("{}: {fix}", error.message);
+    }
+    error
+}
+
 /// Classifies a DynamoDB error for the engine.
 pub fn store_error<E>(context: &str, e: SdkError<E, HttpResponse>) -> StoreError
 where

@@ -168,7 +168,7 @@ impl Connector {
 
     async fn save_new(&self, connection: &connector_core::model::Connection) -> Result<(), CreateError> {
         use connector_core::ports::SyncStore;
-        if self.state.template(&connection.template_id).await?.is_none() {
+        if self.state.template(&connection.template_id, None).await?.is_none() {
             return Err(CreateError::UnknownTemplate(connection.template_id.clone()));
         }
         self.state.create_connection(connection).await?;

@@ -155,7 +155,7 @@ impl Connector {
         }
         drop(listing);
         let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-        let imported = self.state.imported_etags(&connection.id, &keys).await?;
+        let imported = self.state.ledger(&connection.id, &keys).await?;
         let cutoff = connector_core::selection::cutoff(
             connection.sync.watermark,
             chrono::Utc::now(),
@@ -163,7 +163,7 @@ impl Connector {
         );
         let previews = objects
             .iter()
-            .map(|o| object_preview(o, cutoff, &imported, &template, &self.settings.sync.selection))
+            .map(|o| object_preview(o, cutoff, &imported, &template, &self.settings.sync.selection, chrono::Utc::now()))
             .collect();
         let sample = match sample_key {
             None => None,
@@ -176,6 +176,7 @@ impl Connector {
                         size: 0,
                         last_modified: chrono::Utc::now(),
                         storage_class: None,
+                        attempts: 0,
                     },
                 };
                 let body = source.open(&object, 0).await.map_err(|e| match e.kind {
@@ -194,8 +195,9 @@ impl Connector {
 
     async fn template_of(&self, connection: &Connection) -> Result<connector_core::template::Template, ManageError> {
         self.state
-            .template(&connection.template_id)
+            .template(&connection.template_id, None)
             .await?
+            .map(|(template, _)| template)
             .ok_or_else(|| ManageError::NotFound { what: "template", id: connection.template_id.clone() })
     }
 
@@ -292,7 +294,7 @@ impl Connector {
             .transpose()
             .map_err(|message| ManageError::Invalid { field: "name", message: message.to_owned() })?;
         if let Some(template_id) = template_id {
-            if self.state.template(template_id).await?.is_none() {
+            if self.state.template(template_id, None).await?.is_none() {
                 let message = format!("no template '{template_id}'");
                 return Err(ManageError::Invalid { field: "template", message });
             }
@@ -373,7 +375,7 @@ impl Connector {
         // One owner for every delete: a delete that failed half way holds the lease, and is retried.
         match self.state.acquire_lease(id, "delete", now, now + self.settings.sync.lease_duration, None).await? {
             Lease::Acquired => {}
-            Lease::Held { owner, until } => {
+            Lease::Held { owner, until, .. } => {
                 return Err(ManageError::Conflict(format!(
                     "a sync ({owner}) is running until {until} at the latest; delete the connection after it ends"
                 )))

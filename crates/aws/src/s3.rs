@@ -2,7 +2,7 @@
 //! ExpectedBucketOwner = the connection's account id.
 
 use crate::config::Aws;
-use crate::errors::source_error;
+use crate::errors::{object_error, source_error};
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
@@ -123,6 +123,7 @@ impl ObjectSource for S3Source {
                 size: o.size.unwrap_or(0).max(0) as u64,
                 last_modified: o.last_modified.as_ref().map(to_chrono)?,
                 storage_class: o.storage_class.map(|c| c.as_str().to_owned()),
+                attempts: 0,
             })
         });
         Ok(ListPage {
@@ -141,7 +142,7 @@ impl ObjectSource for S3Source {
         // opening it, classified like any other.
         let first = get_object(&self.client, &self.bucket, &self.owner, object, from, first_end)
             .await
-            .map_err(|e| source_error(format!("reading s3://{}/{}", self.bucket, object.key), e))?;
+            .map_err(|e| object_error(format!("reading s3://{}/{}", self.bucket, object.key), e))?;
         let Some(first_end) = first_end else {
             return Ok(Box::pin(first.body.into_async_read()));
         };
@@ -219,9 +220,11 @@ async fn fetch_range(
             None => match get_object(client, bucket, owner, object, start, Some(end)).await {
                 Ok(output) => output.body,
                 Err(e) => {
-                    let e = source_error(format!("reading s3://{bucket}/{} bytes {start}-{end}", object.key), e);
+                    let e = object_error(format!("reading s3://{bucket}/{} bytes {start}-{end}", object.key), e);
                     if e.kind != SourceErrorKind::Transient {
-                        return Err(std::io::Error::other(e.message));
+                        // The engine reads the kind back from the I/O error (a replaced object, a
+                        // denied one) to decide this object's outcome.
+                        return Err(std::io::Error::other(e));
                     }
                     last_error = e.message;
                     continue;

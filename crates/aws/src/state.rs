@@ -7,7 +7,7 @@
 //! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put) |
 //! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
 //! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
-//! | outcome     | `CONN#<id>`        | `OBJ#<key>`                      | latest outcome for the key; the ledger; TTL `expires_at` |
+//! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at` |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339>#<run>`  | one per sync run                    |
 //! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n>`    | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 
@@ -17,8 +17,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, Tr
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
+use connector_core::keys::ledger_sort_key;
 use connector_core::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, SyncRun};
-use connector_core::ports::{Lease, RunEnd, StoreError, StoreErrorKind, SyncStore};
+use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use connector_core::template::Template;
 use futures::stream::BoxStream;
 use std::collections::HashMap;
@@ -80,6 +81,8 @@ pub(crate) async fn delete_keys(client: &Client, table: &str, keys: Vec<Item>) -
 }
 
 pub const STATUS_INDEX: &str = "by-status";
+/// Ledger entries to try again, by time: `recheck_key` = `CONN#<id>`, `recheck_at` in milliseconds.
+pub const RECHECK_INDEX: &str = "by-recheck";
 
 /// A DynamoDB item holds at most 400 KB; a checkpoint (its pending objects) may be larger.
 const CHECKPOINT_PIECE: usize = 350 * 1024;
@@ -408,6 +411,7 @@ struct LeaseFields {
     id: String,
     lease_owner: Option<String>,
     lease_until: Option<i64>,
+    lease_renewed: Option<i64>,
     #[serde(default)]
     sync: LeaseSync,
 }
@@ -420,6 +424,7 @@ struct LeaseSync {
 struct Candidate {
     lease_owner: Option<String>,
     lease_until: Option<DateTime<Utc>>,
+    lease_renewed: Option<DateTime<Utc>>,
     last_schedule_run: Option<String>,
     id: String,
 }
@@ -430,6 +435,7 @@ fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
         id: fields.id,
         lease_owner: fields.lease_owner,
         lease_until: fields.lease_until.and_then(DateTime::from_timestamp_millis),
+        lease_renewed: fields.lease_renewed.and_then(DateTime::from_timestamp_millis),
         last_schedule_run: fields.sync.last_schedule_run,
     })
 }
@@ -481,14 +487,12 @@ impl SyncStore for StateTable {
     }
 
     #[instrument(skip(self))]
-    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
-        let Some(item) = self.get(key("TEMPLATES".into(), id), "reading template").await? else {
-            return Ok(None);
+    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError> {
+        let key = match version {
+            None => key("TEMPLATES".into(), id),
+            Some(v) => key(format!("TEMPLATE#{id}"), &format!("V#{v:06}")),
         };
-        let Some(AttributeValue::S(document)) = item.get("document") else {
-            return Err(corrupt_item("template", "no document"));
-        };
-        Template::from_json(document).map(Some).map_err(|e| corrupt_item("template", e))
+        self.get(key, "reading template").await?.map(template_item).transpose()
     }
 
     #[instrument(skip(self))]
@@ -506,7 +510,7 @@ impl SyncStore for StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(connection_key(id)))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .update_expression("SET lease_owner = :owner, lease_until = :until, lease_renewed = :now")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(millis(until)))
             .expression_attribute_values(":now", n(millis(now)));
@@ -534,12 +538,58 @@ impl SyncStore for StateTable {
             (until, _) => Ok(Lease::Held {
                 owner: candidate.lease_owner.unwrap_or_else(|| "unknown".into()),
                 until: until.unwrap_or_default(),
+                renewed: candidate.lease_renewed,
             }),
         }
     }
 
+    #[instrument(skip(self))]
+    async fn renew_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let renewed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(id)))
+            .update_expression("SET lease_until = :until, lease_renewed = :now")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(millis(until)))
+            .expression_attribute_values(":now", n(millis(now)))
+            .send()
+            .await;
+        match renewed.map_err(|e| store_error("renewing the lease", e)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(id)))
+            .update_expression("REMOVE lease_owner, lease_until, lease_renewed")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match released.map_err(|e| store_error("letting the lease go", e)) {
+            Err(e) if e.kind != StoreErrorKind::Conflict => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     #[instrument(skip(self, keys), fields(keys = keys.len()))]
-    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+    async fn ledger(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, LedgerEntry>, StoreError> {
         let mut found = HashMap::new();
         let mut unique: Vec<&str> = keys.to_vec();
         unique.sort_unstable();
@@ -547,10 +597,11 @@ impl SyncStore for StateTable {
         for chunk in unique.chunks(100) {
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(
-                    chunk.iter().map(|k| key(format!("CONN#{connection_id}"), &format!("OBJ#{k}"))).collect(),
+                    chunk.iter().map(|k| key(format!("CONN#{connection_id}"), &ledger_sort_key(k))).collect(),
                 ))
-                .projection_expression("#key, etag")
+                .projection_expression("#key, etag, #recheck")
                 .expression_attribute_names("#key", "key")
+                .expression_attribute_names("#recheck", "recheck")
                 .consistent_read(true)
                 .build()
                 .map_err(|e| corrupt_item("ledger lookup", e))?;
@@ -566,7 +617,12 @@ impl SyncStore for StateTable {
                     if let (Some(AttributeValue::S(k)), Some(AttributeValue::S(etag))) =
                         (item.get("key"), item.get("etag"))
                     {
-                        found.insert(k.clone(), etag.clone());
+                        let recheck = match item.get("recheck") {
+                            Some(value) => serde_dynamo::from_attribute_value(value.clone())
+                                .map_err(|e| corrupt_item("ledger", e))?,
+                            None => None,
+                        };
+                        found.insert(k.clone(), LedgerEntry { etag: etag.clone(), recheck });
                     }
                 }
                 match output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
@@ -587,6 +643,33 @@ impl SyncStore for StateTable {
         Ok(found)
     }
 
+    #[instrument(skip(self))]
+    async fn due_rechecks(
+        &self,
+        connection_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FileOutcome>, StoreError> {
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(RECHECK_INDEX)
+            .key_condition_expression("recheck_key = :connection AND recheck_at <= :now")
+            .expression_attribute_values(":connection", s(format!("CONN#{connection_id}")))
+            .expression_attribute_values(":now", n(millis(now)))
+            .into_paginator()
+            .items()
+            .send();
+        let mut due = Vec::new();
+        while due.len() < limit {
+            let Some(item) = items.next().await else { break };
+            let item = item.map_err(|e| store_error("reading the objects to try again", e))?;
+            due.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item("outcome", e))?);
+        }
+        Ok(due)
+    }
+
     #[instrument(skip(self, outcome), fields(key = %outcome.key))]
     async fn record_outcome(
         &self,
@@ -595,8 +678,14 @@ impl SyncStore for StateTable {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
-        item.extend(key(format!("CONN#{connection_id}"), &format!("OBJ#{}", outcome.key)));
+        item.extend(key(format!("CONN#{connection_id}"), &ledger_sort_key(&outcome.key)));
         item.insert("expires_at".into(), n(expires_at.timestamp()));
+        // In the index of outcomes to try again while it waits for a time (the whole item is
+        // written each time, so an outcome without one leaves the index).
+        if let Some(at) = outcome.recheck.as_ref().and_then(connector_core::model::Recheck::due_at) {
+            item.insert("recheck_key".into(), s(format!("CONN#{connection_id}")));
+            item.insert("recheck_at".into(), n(millis(at)));
+        }
         self.put(item, "recording an outcome").await?;
         Ok(())
     }
@@ -621,7 +710,7 @@ impl SyncStore for StateTable {
                 .expression_attribute_values(":sync", sync.clone());
             if with_status {
                 request = request
-                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until, checkpoint_generation, checkpoint_pieces")
+                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces")
                     .condition_expression("lease_owner = :owner AND #status = :before")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":status", s(end.connection.status.as_str()))
@@ -630,7 +719,7 @@ impl SyncStore for StateTable {
             } else {
                 request = request
                     .update_expression(
-                        "SET #sync = :sync REMOVE lease_owner, lease_until, checkpoint_generation, checkpoint_pieces",
+                        "SET #sync = :sync REMOVE lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces",
                     )
                     .condition_expression("lease_owner = :owner");
             }
@@ -688,7 +777,7 @@ impl SyncStore for StateTable {
             .table_name(&self.table)
             .set_key(Some(connection_key(connection_id)))
             .update_expression(
-                "SET checkpoint_generation = :generation, checkpoint_pieces = :pieces REMOVE lease_owner, lease_until",
+                "SET checkpoint_generation = :generation, checkpoint_pieces = :pieces REMOVE lease_owner, lease_until, lease_renewed",
             )
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", s(owner))
@@ -713,6 +802,10 @@ impl connector_core::conformance::StoreUnderTest for StateTable {
     async fn save_connection(&self, connection: &Connection, template: &Template) {
         self.put_template(template).await.expect("saving the template");
         self.create_connection(connection).await.expect("saving the connection");
+    }
+
+    async fn save_template_version(&self, template: &Template) {
+        self.put_template(template).await.expect("saving the template");
     }
 
     async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus) {

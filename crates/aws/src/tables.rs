@@ -1,7 +1,7 @@
 //! Creates the two tables (for `s3-connector init`, the demo and tests; SAM declares them in AWS).
 
 use crate::errors::store_error;
-use crate::state::STATUS_INDEX;
+use crate::state::{RECHECK_INDEX, STATUS_INDEX};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification,
@@ -33,6 +33,18 @@ pub async fn create_tables(client: &Client, state_table: &str, records_table: &s
             .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build(),
     )?;
+    // Outcomes to try again by time: only items with `recheck_key` are in it (a sparse index).
+    let recheck_index = build(
+        GlobalSecondaryIndex::builder()
+            .index_name(RECHECK_INDEX)
+            .key_schema(key("recheck_key", KeyType::Hash)?)
+            .key_schema(key("recheck_at", KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build(),
+    )?;
+    let recheck_at = build(
+        AttributeDefinition::builder().attribute_name("recheck_at").attribute_type(ScalarAttributeType::N).build(),
+    )?;
     let state = client
         .create_table()
         .table_name(state_table)
@@ -41,9 +53,12 @@ pub async fn create_tables(client: &Client, state_table: &str, records_table: &s
         .attribute_definitions(attribute("sk")?)
         .attribute_definitions(attribute("status_key")?)
         .attribute_definitions(attribute("name")?)
+        .attribute_definitions(attribute("recheck_key")?)
+        .attribute_definitions(recheck_at)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
-        .global_secondary_indexes(status_index);
+        .global_secondary_indexes(status_index)
+        .global_secondary_indexes(recheck_index);
     let records = client
         .create_table()
         .table_name(records_table)

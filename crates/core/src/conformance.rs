@@ -15,6 +15,8 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 pub trait StoreUnderTest: SyncStore {
     async fn save_connection(&self, connection: &Connection, template: &Template);
     async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus);
+    /// Saves a template as its next version (as `templates put` does).
+    async fn save_template_version(&self, template: &Template);
 }
 
 /// Runs every case; connection ids start with `prefix`, so the suite can share a store with others.
@@ -26,6 +28,45 @@ pub async fn check_store(store: &impl StoreUnderTest, prefix: &str) {
     the_ledger_is_per_connection_and_keeps_the_latest_etag(store, &format!("{prefix}-ledger")).await;
     a_hand_over_saves_the_checkpoint_and_frees_the_lease(store, &format!("{prefix}-checkpoint")).await;
     two_owners_asking_at_once_get_one_lease(store, &format!("{prefix}-race")).await;
+    only_the_holder_renews_or_lets_go(store, &format!("{prefix}-renew")).await;
+    saved_template_versions_stay_readable(store).await;
+    due_rechecks_come_back_by_time(store, &format!("{prefix}-rechecks")).await;
+}
+
+async fn only_the_holder_renews_or_lets_go(store: &impl StoreUnderTest, id: &str) {
+    connection(store, id, ConnectionStatus::Active).await;
+    let now = now();
+    assert_eq!(acquire(store, id, "a", 60).await, Lease::Acquired);
+    assert!(!store.renew_lease(id, "b", now, now + TimeDelta::seconds(60)).await.unwrap(), "b does not hold it");
+    let later = now + TimeDelta::seconds(10);
+    assert!(store.renew_lease(id, "a", later, later + TimeDelta::seconds(60)).await.unwrap());
+    match acquire(store, id, "b", 60).await {
+        Lease::Held { owner, until, renewed } => {
+            assert_eq!((owner.as_str(), until, renewed), ("a", later + TimeDelta::seconds(60), Some(later)));
+        }
+        other => panic!("expected the lease held by a: {other:?}"),
+    }
+    store.release_lease(id, "b").await.unwrap();
+    assert!(matches!(acquire(store, id, "b", 60).await, Lease::Held { .. }), "b cannot let a's lease go");
+    store.release_lease(id, "a").await.unwrap();
+    assert!(!store.renew_lease(id, "a", now, now + TimeDelta::seconds(60)).await.unwrap(), "a let go: no renewal");
+    assert_eq!(acquire(store, id, "b", 60).await, Lease::Acquired, "a let go: b takes it at once");
+    store.release_lease(id, "a").await.expect("letting go of a lease one does not hold does nothing");
+}
+
+/// A run reads with the version it began with, even after a newer one is saved.
+async fn saved_template_versions_stay_readable(store: &impl StoreUnderTest) {
+    let id = "conformance";
+    let (current, version) = store.template(id, None).await.unwrap().expect("the suite's template is saved");
+    assert!(version >= 1);
+    assert_eq!(store.template(id, Some(version)).await.unwrap(), Some((current.clone(), version)));
+    let mut newer = current.clone();
+    newer.record_type = format!("r{}", version + 1);
+    store.save_template_version(&newer).await;
+    assert_eq!(store.template(id, None).await.unwrap(), Some((newer, version + 1)));
+    assert_eq!(store.template(id, Some(version)).await.unwrap(), Some((current, version)), "the old one stays");
+    assert_eq!(store.template(id, Some(version + 50)).await.unwrap(), None);
+    assert_eq!(store.template("no-such-template", None).await.unwrap(), None);
 }
 
 /// Now, in whole seconds: what every store keeps exactly.
@@ -71,6 +112,7 @@ fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Opti
         result: SyncResult::Succeeded,
         counts: Default::default(),
         error: None,
+        template: None,
         watermark_before: connection.sync.watermark,
         watermark_after: Some(started),
     };
@@ -94,11 +136,11 @@ async fn acquire(store: &impl StoreUnderTest, id: &str, owner: &str, for_seconds
     store.acquire_lease(id, owner, now, now + TimeDelta::seconds(for_seconds), None).await.expect("lease call")
 }
 
-/// Lets a lease go, as an owner whose run ended would: its expiry is already past.
+/// Lets a lease go, as an owner whose run ended (or whose lease ran out) would.
 async fn release(store: &impl StoreUnderTest, id: &str, owner: &str) {
     let now = now();
-    let lease = store.acquire_lease(id, owner, now - TimeDelta::seconds(2), now - TimeDelta::seconds(1), None).await;
-    assert_eq!(lease.expect("lease call"), Lease::Acquired, "{owner} held the lease of {id}");
+    assert!(store.renew_lease(id, owner, now, now + TimeDelta::seconds(60)).await.unwrap(), "{owner} held {id}");
+    store.release_lease(id, owner).await.expect("letting the lease go");
 }
 
 async fn stored(store: &impl StoreUnderTest, id: &str) -> Connection {
@@ -203,6 +245,7 @@ fn outcome(key: &str, etag: &str) -> FileOutcome {
         duration_ms: 1,
         run_id: "run".into(),
         finished_at: now(),
+        recheck: None,
     }
 }
 
@@ -221,8 +264,8 @@ async fn the_ledger_is_per_connection_and_keeps_the_latest_etag(store: &impl Sto
 
     let asked =
         ["a.csv", "with space.csv", "ünïcode/データ.csv", "../up/../a.csv", "a.csv", "only-theirs.csv", "new.csv"];
-    let found = store.imported_etags(&mine, &asked).await.unwrap();
-    let mut found: Vec<(String, String)> = found.into_iter().collect();
+    let found = store.ledger(&mine, &asked).await.unwrap();
+    let mut found: Vec<(String, String)> = found.into_iter().map(|(k, e)| (k, e.etag)).collect();
     found.sort();
     let expected = [
         ("../up/../a.csv", "\"v1\""),
@@ -232,20 +275,72 @@ async fn the_ledger_is_per_connection_and_keeps_the_latest_etag(store: &impl Sto
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(k, e)| (k.to_string(), e.to_string())).collect();
     assert_eq!(found, expected, "one connection never sees another's ledger");
-    assert!(store.imported_etags(&theirs, &["a.csv"]).await.unwrap().is_empty());
+    assert!(store.ledger(&theirs, &["a.csv"]).await.unwrap().is_empty());
+}
+
+/// Outcomes to try again come back by time, whatever their key (one of 1,024 bytes too), and leave
+/// once settled for good; those waiting for a condition (format, size limit) are not indexed.
+async fn due_rechecks_come_back_by_time(store: &impl StoreUnderTest, id: &str) {
+    use crate::model::Recheck;
+    connection(store, id, ConnectionStatus::Active).await;
+    let now = now();
+    let expires = now + TimeDelta::days(2);
+    let long_key = format!("in/{}", "k".repeat(1021));
+    let with = |key: &str, recheck| FileOutcome { status: FileStatus::Failed, recheck, ..outcome(key, "\"v1\"") };
+    let retry = |minutes| Some(Recheck::Retry { attempt: 1, next_at: now + TimeDelta::minutes(minutes) });
+    store.record_outcome(id, &with("due.csv", retry(-5)), expires).await.unwrap();
+    store.record_outcome(id, &with(&long_key, retry(-1)), expires).await.unwrap();
+    store.record_outcome(id, &with("later.csv", retry(60)), expires).await.unwrap();
+    store.record_outcome(id, &with("asked.csv", Some(Recheck::Operator { asked_at: now })), expires).await.unwrap();
+    let format = Some(Recheck::FormatChanges { format: crate::template::FormatKind::Csv });
+    store.record_outcome(id, &with("a.parquet", format.clone()), expires).await.unwrap();
+    store.record_outcome(id, &with("final.csv", None), expires).await.unwrap();
+
+    // The index behind it may lag a write by a moment (DynamoDB's global secondary indexes).
+    let mut due = Vec::new();
+    for _ in 0..50 {
+        due = store.due_rechecks(id, now, 100).await.unwrap().into_iter().map(|o| o.key).collect::<Vec<_>>();
+        if due.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    due.sort();
+    let mut expected = vec!["asked.csv".to_owned(), "due.csv".to_owned(), long_key.clone()];
+    expected.sort();
+    assert_eq!(due, expected);
+    assert_eq!(store.due_rechecks(id, now, 1).await.unwrap().len(), 1, "at most the limit");
+    let ledger = store.ledger(id, &[long_key.as_str(), "a.parquet"]).await.unwrap();
+    assert_eq!(ledger[&long_key].recheck, retry(-1), "a key of 1,024 bytes has its ledger entry");
+    assert_eq!(ledger["a.parquet"].recheck, format);
+
+    // Imported at last: it leaves the index.
+    store.record_outcome(id, &outcome("due.csv", "\"v1\""), expires).await.unwrap();
+    for _ in 0..50 {
+        due = store.due_rechecks(id, now, 100).await.unwrap().into_iter().map(|o| o.key).collect();
+        if !due.contains(&"due.csv".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!due.contains(&"due.csv".to_owned()), "{due:?}");
 }
 
 fn checkpoint(run_id: &str, hand_overs: u32) -> Checkpoint {
+    // Fixed times: the suite compares what it saved with what it reads back.
+    let started: DateTime<Utc> = "2026-06-01T10:00:00Z".parse().expect("a time");
     Checkpoint {
         run_id: run_id.to_owned(),
-        started_at: now(),
+        started_at: started,
         schedule_run: None,
         hand_overs,
+        template: Some(crate::model::TemplateRef { id: "conformance".into(), version: 1 }),
         counts: Default::default(),
-        cutoff: now() - TimeDelta::days(1),
-        listing_started: now(),
+        cutoff: started - TimeDelta::days(1),
+        listing_started: started,
         listing: Vec::new(),
         pending: Vec::new(),
+        rechecked: false,
         file: None,
     }
 }

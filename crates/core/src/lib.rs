@@ -5,6 +5,7 @@ pub mod decode;
 pub mod dispatch;
 pub mod engine;
 pub mod input;
+pub mod keys;
 pub mod mapping;
 pub mod memory;
 pub mod model;

@@ -32,6 +32,15 @@ impl Value {
 }
 
 impl Value {
+    /// The value as it identifies a record: equal values give equal text (`100`, `100.00` and
+    /// `1E2` are one decimal).
+    pub fn key_text(&self) -> Cow<'_, str> {
+        match self {
+            Value::Decimal(d) => Cow::Owned(canonical_decimal(d)),
+            other => other.canonical(),
+        }
+    }
+
     /// At least the bytes DynamoDB counts for the value (numbers are stored in fewer bytes than
     /// their text, so their text length is an upper bound).
     pub fn size(&self) -> usize {
@@ -138,6 +147,46 @@ fn normalise_decimal(text: &str) -> Option<String> {
     Some(text.strip_prefix('+').unwrap_or(text).to_owned())
 }
 
+/// One text per decimal value: no sign on zero, no leading or trailing zeros, no exponent unless
+/// the value is very large or very small (`d.ddd` `E` exponent then). Takes what
+/// [`normalise_decimal`] accepted.
+pub fn canonical_decimal(text: &str) -> String {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0');
+    let digits = significant.trim_end_matches('0');
+    if digits.is_empty() {
+        return "0".to_owned();
+    }
+    // The value is `digits` x 10^scale.
+    let scale = exponent - frac.len() as i64 + (significant.len() - digits.len()) as i64;
+    let point = digits.len() as i64 + scale; // digits before the decimal point
+    let plain = if (0..=40).contains(&scale) {
+        format!("{digits}{}", "0".repeat(scale as usize))
+    } else if scale < 0 && point > 0 {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    } else if scale < 0 && point > -40 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else {
+        let rest = if digits.len() > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        format!("{}{rest}E{}", &digits[..1], point - 1)
+    };
+    if negative {
+        format!("-{plain}")
+    } else {
+        plain
+    }
+}
+
 fn shorten(text: &str) -> Cow<'_, str> {
     if text.len() <= 64 {
         Cow::Borrowed(text)
@@ -210,22 +259,25 @@ impl Mapper {
         let id = if self.primary_key.is_empty() {
             fallback_id()
         } else {
-            let mut id = String::new();
+            // The record type first: after a change of template to another type, equal key values
+            // are another record, not an overwrite of this type's. (Record types hold no '#'.)
+            let mut id = self.template.record_type.clone();
+            id.push('#');
             for (n, &i) in self.primary_key.iter().enumerate() {
                 if n > 0 {
                     id.push('|');
                 }
                 // Validation guarantees key columns always have a value.
                 if let Some(v) = &values[i] {
-                    id.push_str(&v.canonical().replace('\\', "\\\\").replace('|', "\\|"));
+                    id.push_str(&v.key_text().replace('\\', "\\\\").replace('|', "\\|"));
                 }
             }
-            id
+            // Key values too long for DynamoDB's sort key are kept by a digest.
+            match crate::keys::bounded(&id, MAX_RECORD_ID_BYTES) {
+                std::borrow::Cow::Borrowed(_) => id,
+                std::borrow::Cow::Owned(bounded) => bounded,
+            }
         };
-        if id.len() > MAX_RECORD_ID_BYTES {
-            let reason = format!("the record id is {} bytes; DynamoDB takes at most {MAX_RECORD_ID_BYTES}", id.len());
-            return Err(FieldError { column: None, reason });
-        }
         let size: usize =
             columns.iter().zip(&values).map(|(c, v)| v.as_ref().map_or(0, |v| c.field.len() + v.size())).sum();
         if size > MAX_RECORD_BYTES {
@@ -342,7 +394,7 @@ mod tests {
         let m = mapper();
         let row = ["a|b", "", "hi"];
         let r = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap();
-        assert_eq!(r.id, "a\\|b");
+        assert_eq!(r.id, "r#a\\|b");
         assert_eq!(r.values, vec![Some(Value::Str("a|b".into())), Some(Value::Int(7)), Some(Value::Str("hi".into()))]);
 
         let missing = m.map_row(3, 4, |i| Ok(if i == 0 { None } else { Some(Cow::Borrowed("1")) }), String::new);
@@ -354,12 +406,46 @@ mod tests {
     }
 
     #[test]
+    fn equal_decimals_are_one_key_and_types_are_apart() {
+        let cases = [
+            ("100", "100"),
+            ("100.00", "100"),
+            ("1E2", "100"),
+            ("+0100.0e0", "100"),
+            ("1.50", "1.5"),
+            ("-0.0", "0"),
+            ("0e999", "0"),
+            ("0.001", "0.001"),
+            ("-12.5e-3", "-0.0125"),
+            ("1.5e100", "1.5E100"),
+            ("1e-100", "1E-100"),
+            ("123.456e2", "12345.6"),
+        ];
+        for (text, canonical) in cases {
+            assert_eq!(canonical_decimal(text), canonical, "{text}");
+        }
+        let keyed = |record_type: &str, amount: &str| {
+            let template = Template::from_json(&format!(
+                r#"{{"id": "t", "record_type": "{record_type}", "format": {{"type": "csv"}}, "primary_key": ["amount"],
+                "columns": [{{"source": "a", "field": "amount", "type": "decimal", "required": true}}]}}"#
+            ))
+            .unwrap();
+            let row = [amount];
+            Mapper::new(template).map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap().id
+        };
+        assert_eq!(keyed("payment", "100"), keyed("payment", "100.00"));
+        assert_eq!(keyed("payment", "100"), "payment#100");
+        assert_ne!(keyed("payment", "100"), keyed("refund", "100"));
+    }
+
+    #[test]
     fn rows_that_do_not_fit_a_dynamodb_item_are_rejected() {
         let m = mapper();
+        // A key longer than DynamoDB's sort key is kept by its digest, not rejected.
         let long_id = "k".repeat(MAX_RECORD_ID_BYTES + 1);
         let row = [long_id.as_str(), "1", ""];
-        let e = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap_err();
-        assert!(e.reason.contains("record id is 1025 bytes"), "{e:?}");
+        let r = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap();
+        assert!(r.id.len() <= MAX_RECORD_ID_BYTES && r.id.starts_with("r#kkk"), "{}", r.id);
         let huge = "x".repeat(MAX_RECORD_BYTES);
         let row = ["a", "1", huge.as_str()];
         let e = m.map_row(1, 2, |i| Ok(Some(Cow::Borrowed(row[i]))), || unreachable!()).unwrap_err();

@@ -1,7 +1,7 @@
 //! In-memory implementations of the ports, for unit tests of the engine and anything built on it.
 
 use crate::mapping::{Record, Value};
-use crate::model::{Checkpoint, Connection, FileOutcome, ObjectMeta, SyncRun};
+use crate::model::{Checkpoint, Connection, FileOutcome, ObjectMeta, Recheck, SyncRun};
 use crate::ports::*;
 use crate::template::Template;
 use async_trait::async_trait;
@@ -13,21 +13,33 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryStore {
     pub connections: Mutex<HashMap<String, Connection>>,
-    pub templates: Mutex<HashMap<String, Template>>,
-    pub leases: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    /// Every saved version of each template, the first being version 1.
+    pub templates: Mutex<HashMap<String, Vec<Template>>>,
+    /// Holder, expiry and last renewal of each connection's lease.
+    pub leases: Mutex<HashMap<String, (String, DateTime<Utc>, DateTime<Utc>)>>,
     pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
     pub runs: Mutex<Vec<SyncRun>>,
     pub checkpoints: Mutex<HashMap<String, Checkpoint>>,
     /// When set, reading the ledger fails (to test a store failure in the middle of a listing).
     pub fail_ledger_reads: Mutex<bool>,
+    /// When set, recording a run's end fails (a store error after the run).
+    pub fail_finish: Mutex<bool>,
 }
 
 impl MemoryStore {
     pub fn with(connection: Connection, template: Template) -> Self {
         let store = MemoryStore::default();
-        store.templates.lock().unwrap().insert(template.id.clone(), template);
+        store.save_template(template);
         store.connections.lock().unwrap().insert(connection.id.clone(), connection);
         store
+    }
+
+    /// Saves a template as its next version; returns the version.
+    pub fn save_template(&self, template: Template) -> u32 {
+        let mut templates = self.templates.lock().unwrap();
+        let versions = templates.entry(template.id.clone()).or_default();
+        versions.push(template);
+        versions.len() as u32
     }
 
     pub fn outcome(&self, connection_id: &str, key: &str) -> Option<FileOutcome> {
@@ -41,8 +53,11 @@ impl SyncStore for MemoryStore {
         Ok(self.connections.lock().unwrap().get(id).cloned())
     }
 
-    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError> {
-        Ok(self.templates.lock().unwrap().get(id).cloned())
+    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError> {
+        let templates = self.templates.lock().unwrap();
+        let Some(versions) = templates.get(id) else { return Ok(None) };
+        let version = version.unwrap_or(versions.len() as u32);
+        Ok(versions.get((version as usize).wrapping_sub(1)).map(|t| (t.clone(), version)))
     }
 
     async fn acquire_lease(
@@ -61,17 +76,42 @@ impl SyncStore for MemoryStore {
         }
         let mut leases = self.leases.lock().unwrap();
         match leases.get(id) {
-            Some((holder, expiry)) if holder != owner && *expiry > now => {
-                Ok(Lease::Held { owner: holder.clone(), until: *expiry })
+            Some((holder, expiry, renewed)) if holder != owner && *expiry > now => {
+                Ok(Lease::Held { owner: holder.clone(), until: *expiry, renewed: Some(*renewed) })
             }
             _ => {
-                leases.insert(id.to_owned(), (owner.to_owned(), until));
+                leases.insert(id.to_owned(), (owner.to_owned(), until, now));
                 Ok(Lease::Acquired)
             }
         }
     }
 
-    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+    async fn renew_lease(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get_mut(connection_id) {
+            Some(lease) if lease.0 == owner => {
+                *lease = (owner.to_owned(), until, now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_lease(&self, connection_id: &str, owner: &str) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if leases.get(connection_id).is_some_and(|(holder, ..)| holder == owner) {
+            leases.remove(connection_id);
+        }
+        Ok(())
+    }
+
+    async fn ledger(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, LedgerEntry>, StoreError> {
         if *self.fail_ledger_reads.lock().unwrap() {
             return Err(StoreError::new(StoreErrorKind::Transient, "ledger read throttled"));
         }
@@ -79,9 +119,29 @@ impl SyncStore for MemoryStore {
         Ok(keys
             .iter()
             .filter_map(|k| {
-                outcomes.get(&(connection_id.to_owned(), k.to_string())).map(|o| (k.to_string(), o.etag.clone()))
+                let o = outcomes.get(&(connection_id.to_owned(), k.to_string()))?;
+                Some((k.to_string(), LedgerEntry { etag: o.etag.clone(), recheck: o.recheck.clone() }))
             })
             .collect())
+    }
+
+    async fn due_rechecks(
+        &self,
+        connection_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FileOutcome>, StoreError> {
+        let outcomes = self.outcomes.lock().unwrap();
+        let mut due: Vec<FileOutcome> = outcomes
+            .iter()
+            .filter(|((c, _), o)| {
+                c == connection_id && o.recheck.as_ref().and_then(Recheck::due_at).is_some_and(|at| at <= now)
+            })
+            .map(|(_, o)| o.clone())
+            .collect();
+        due.sort_by_key(|o| o.recheck.as_ref().and_then(Recheck::due_at));
+        due.truncate(limit);
+        Ok(due)
     }
 
     async fn record_outcome(
@@ -95,9 +155,12 @@ impl SyncStore for MemoryStore {
     }
 
     async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError> {
+        if *self.fail_finish.lock().unwrap() {
+            return Err(StoreError::new(StoreErrorKind::Transient, "finishing the run: throttled"));
+        }
         let mut leases = self.leases.lock().unwrap();
         match leases.get(&end.connection.id) {
-            Some((holder, _)) if holder == owner => {
+            Some((holder, ..)) if holder == owner => {
                 leases.remove(&end.connection.id);
             }
             _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
@@ -122,7 +185,7 @@ impl SyncStore for MemoryStore {
     async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         let mut leases = self.leases.lock().unwrap();
         match leases.get(connection_id) {
-            Some((holder, _)) if holder == owner => {
+            Some((holder, ..)) if holder == owner => {
                 leases.remove(connection_id);
             }
             _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
@@ -188,6 +251,10 @@ pub struct MemoryBucket {
     pub page_size: Mutex<usize>,
     /// When set, connecting fails with this kind.
     pub deny: Mutex<Option<SourceErrorKind>>,
+    /// Each listing page takes this long (a slow listing of a large bucket).
+    pub list_delay_ms: Mutex<u64>,
+    /// Objects that cannot be read, and how (one denied object among many, an archived one).
+    pub unreadable: Mutex<HashMap<String, SourceErrorKind>>,
 }
 
 impl MemoryBucket {
@@ -198,6 +265,7 @@ impl MemoryBucket {
             size: body.len() as u64,
             last_modified: modified,
             storage_class: None,
+            attempts: 0,
         };
         self.objects.lock().unwrap().insert(key.into(), (meta, body.to_vec()));
     }
@@ -220,6 +288,10 @@ impl ObjectSource for MemorySource<'_> {
     /// As S3 does: keys in order, after the token (here the last key of the previous page); with
     /// `fan_out`, keys below a '/' after the prefix roll up into one common prefix each.
     async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError> {
+        let delay = *self.0.list_delay_ms.lock().unwrap();
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         let page_size = match *self.0.page_size.lock().unwrap() {
             0 => 1000,
             n => n,
@@ -260,6 +332,9 @@ impl ObjectSource for MemorySource<'_> {
     }
 
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
+        if let Some(kind) = self.0.unreadable.lock().unwrap().get(&object.key) {
+            return Err(SourceError::new(*kind, format!("reading {}: denied by the test", object.key)));
+        }
         match self.0.objects.lock().unwrap().get(&object.key) {
             Some((meta, body)) if meta.etag == object.etag => {
                 // As S3 answers a range that starts past the end: 416.
@@ -289,13 +364,24 @@ impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
     }
+    /// Moves the clock forward instead of waiting.
+    fn sleep(&self, duration: chrono::TimeDelta) -> futures::future::BoxFuture<'static, ()> {
+        *self.0.lock().unwrap() += duration;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 #[async_trait]
 impl crate::conformance::StoreUnderTest for MemoryStore {
     async fn save_connection(&self, connection: &Connection, template: &Template) {
-        self.templates.lock().unwrap().insert(template.id.clone(), template.clone());
+        if self.templates.lock().unwrap().get(&template.id).and_then(|v| v.last()) != Some(template) {
+            self.save_template(template.clone());
+        }
         self.connections.lock().unwrap().insert(connection.id.clone(), connection.clone());
+    }
+
+    async fn save_template_version(&self, template: &Template) {
+        self.save_template(template.clone());
     }
 
     async fn set_status_as_operator(&self, connection_id: &str, status: crate::model::ConnectionStatus) {

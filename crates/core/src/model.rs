@@ -128,6 +128,42 @@ pub struct ObjectMeta {
     /// Whole-second precision, as S3 stores it. For a multipart upload it is the upload's start.
     pub last_modified: DateTime<Utc>,
     pub storage_class: Option<String>,
+    /// Attempts made so far at this version, when it is being tried again (see [`Recheck::Retry`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Why an object version with an outcome may be decided again although it did not change. An
+/// outcome without one is final until the object is replaced (a new ETag) or an operator asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "when", rename_all = "snake_case")]
+pub enum Recheck {
+    /// Skipped because its extension does not match the template's format: decided again once the
+    /// connection's template reads another format.
+    FormatChanges { format: crate::template::FormatKind },
+    /// Failed for its size: decided again once the size limit is raised past it.
+    LimitRaised { limit: u64 },
+    /// Could not be read for now (the role may not read it, a KMS key, an archive tier): tried again
+    /// from `next_at`, whether or not the object is still in the sync's window.
+    Retry { attempt: u32, next_at: DateTime<Utc> },
+    /// An operator asked for it (`files retry`, `reimport`, the API): decided again by the next sync.
+    Operator { asked_at: DateTime<Utc> },
+}
+
+impl Recheck {
+    /// From when a run takes the object on whatever its place in the listing: the rechecks a store
+    /// indexes by time. The others are decided again when a listing meets the object.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Recheck::Retry { next_at, .. } => Some(*next_at),
+            Recheck::Operator { asked_at } => Some(*asked_at),
+            Recheck::FormatChanges { .. } | Recheck::LimitRaised { .. } => None,
+        }
+    }
 }
 
 /// Final state of one object for one ETag.
@@ -175,6 +211,17 @@ pub struct FileOutcome {
     pub duration_ms: u64,
     pub run_id: String,
     pub finished_at: DateTime<Utc>,
+    /// When this outcome is decided again although the object did not change; none: it is final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<Recheck>,
+}
+
+/// A saved version of a template: what a run reads its files with, from its first invocation to its
+/// last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateRef {
+    pub id: String,
+    pub version: u32,
 }
 
 /// One sync run of one connection.
@@ -182,6 +229,10 @@ pub struct FileOutcome {
 pub struct SyncRun {
     pub run_id: String,
     pub connection_id: String,
+    /// The template version every file of the run was read with (absent in runs recorded before
+    /// versions were pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateRef>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub result: SyncResult,
@@ -256,6 +307,10 @@ pub struct Checkpoint {
     pub schedule_run: Option<String>,
     /// Invocations that handed over so far.
     pub hand_overs: u32,
+    /// The template version the run began with: every invocation reads with it, whatever is saved
+    /// meanwhile (an edit applies from the next run). Absent in checkpoints written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateRef>,
     pub counts: RunCounts,
     /// The selection cutoff and listing start of the run's first invocation.
     pub cutoff: DateTime<Utc>,
@@ -264,6 +319,9 @@ pub struct Checkpoint {
     pub listing: Vec<ListCursor>,
     /// Selected objects not finished yet, in import order once the listing is complete.
     pub pending: Vec<ObjectMeta>,
+    /// Whether the objects due to be tried again (outside the listing's window too) were looked up.
+    #[serde(default)]
+    pub rechecked: bool,
     /// The object in progress (the first of `pending`), if one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileCheckpoint>,

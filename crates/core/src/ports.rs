@@ -6,7 +6,7 @@ pub use crate::model::ListCursor;
 use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
 use crate::template::Template;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -28,6 +28,16 @@ pub enum SourceErrorKind {
     WrongRegion,
     /// The object was deleted or replaced between listing and reading.
     ObjectGone,
+    /// The bucket can be read but not this object, for now: the role may not read it (a KMS key it
+    /// may not use, an object owned by another account, a policy denying this key). The object
+    /// fails alone and is tried again later; the message names the cause and the fix.
+    ObjectDenied,
+    /// The object is in an archive tier (Glacier, Deep Archive, an Intelligent-Tiering archive
+    /// tier) and has no restored copy: skipped, tried again later.
+    ObjectArchived,
+    /// The object can never be read by us as it is (encrypted with a customer-provided key,
+    /// SSE-C): it fails until it is replaced.
+    ObjectUnsupported,
     /// Throttling, 5xx, timeouts, a dropped connection: worth a retry.
     Transient,
     /// Anything else.
@@ -38,6 +48,11 @@ impl SourceErrorKind {
     /// Errors only the customer can fix: the connection needs re-authentication.
     pub fn breaks_access(self) -> bool {
         matches!(self, Self::AccessDenied | Self::NoSuchBucket | Self::WrongRegion)
+    }
+
+    /// Errors of one object that leave the rest of the bucket readable: that object fails alone.
+    pub fn object_only(self) -> bool {
+        matches!(self, Self::ObjectDenied | Self::ObjectArchived | Self::ObjectUnsupported)
     }
 }
 
@@ -124,6 +139,13 @@ impl StoreError {
     }
 }
 
+/// What the ledger holds of a key: the ETag its outcome is for, and what may bring it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub etag: String,
+    pub recheck: Option<crate::model::Recheck>,
+}
+
 /// The result of asking for a connection's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lease {
@@ -131,6 +153,9 @@ pub enum Lease {
     Held {
         owner: String,
         until: DateTime<Utc>,
+        /// When the holder last took or renewed it: a live holder renews every half term, so one
+        /// that has not for longer has stopped (killed by its timeout or its memory).
+        renewed: Option<DateTime<Utc>>,
     },
     /// The connection already finished a run for this scheduled event.
     AlreadyRan {
@@ -153,7 +178,8 @@ pub struct RunEnd<'a> {
 #[async_trait]
 pub trait SyncStore: Send + Sync {
     async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
-    async fn template(&self, id: &str) -> Result<Option<Template>, StoreError>;
+    /// A template's current version (`version` None) or a saved one, with its version number.
+    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError>;
     /// Takes or renews the lease if it is free, expired, or already `owner`'s, and, when
     /// `schedule_run` is given, only if the connection's last finished run was not for that event.
     async fn acquire_lease(
@@ -164,8 +190,30 @@ pub trait SyncStore: Send + Sync {
         until: DateTime<Utc>,
         schedule_run: Option<&str>,
     ) -> Result<Lease, StoreError>;
-    /// The ETag of each key's recorded outcome, for the given keys.
-    async fn imported_etags(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, String>, StoreError>;
+    /// Extends the lease to `until` only if `owner` still holds it; `false` if it does not (a lease
+    /// let go is never taken back by a late renewal).
+    async fn renew_lease(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Lets the lease go if `owner` still holds it (nothing otherwise): a run that stops on an error
+    /// frees the connection for Lambda's retry at once instead of a lease term later.
+    async fn release_lease(&self, connection_id: &str, owner: &str) -> Result<(), StoreError>;
+    /// The ledger entry (ETag of the recorded outcome, and its recheck) of each of the given keys
+    /// that has one. Read consistently.
+    async fn ledger(&self, connection_id: &str, keys: &[&str]) -> Result<HashMap<String, LedgerEntry>, StoreError>;
+    /// Up to `limit` outcomes whose retry has come by `now` or that an operator asked to decide
+    /// again (`Recheck::Retry`, `Recheck::Operator`), whether or not their objects are still in the
+    /// listing's window. May lag a just-recorded outcome (an index): check with [`SyncStore::ledger`].
+    async fn due_rechecks(
+        &self,
+        connection_id: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FileOutcome>, StoreError>;
     /// Records an object's outcome; from then on that key and ETag are never selected again. The entry
     /// may be expired (DynamoDB TTL) after `expires_at`.
     async fn record_outcome(
@@ -203,6 +251,10 @@ pub trait RecordSink: Send + Sync {
 /// The time, injectable for tests.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    /// Waits `duration` of this clock's time (a test clock moves itself forward at once).
+    fn sleep(&self, duration: TimeDelta) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration.to_std().unwrap_or_default()))
+    }
 }
 
 pub struct SystemClock;

@@ -5,6 +5,7 @@ use crate::decode::decoded;
 use crate::mapping::{Mapper, Record};
 use crate::model::{FileStatus, ObjectMeta, RowError};
 use crate::parse::{parse_rows, FileError, ParseOptions};
+use crate::ports::LedgerEntry;
 use crate::ports::ObjectBody;
 use crate::selection::{self, Decision, KeyFormat, SelectionConfig};
 use crate::template::Template;
@@ -30,16 +31,17 @@ pub struct ObjectPreview {
 pub fn object_preview(
     object: &ObjectMeta,
     cutoff: DateTime<Utc>,
-    imported: &HashMap<String, String>,
+    recorded: &HashMap<String, LedgerEntry>,
     template: &Template,
     config: &SelectionConfig,
+    now: DateTime<Utc>,
 ) -> ObjectPreview {
-    let decision = selection::decide(object, cutoff, imported.get(&object.key).map(String::as_str), template, config);
+    let decision = selection::decide(object, cutoff, recorded.get(&object.key), template, config, now);
     let (would_select, note) = match decision {
         Decision::Import => (true, None),
         Decision::OutOfWindow => (false, Some(format!("modified before {cutoff}, outside the sync window"))),
         Decision::AlreadyDone => (false, Some("already imported with this ETag".to_owned())),
-        Decision::Settle { status: FileStatus::Failed, reason } => (true, Some(format!("would fail: {reason}"))),
+        Decision::Settle { status: FileStatus::Failed, reason, .. } => (true, Some(format!("would fail: {reason}"))),
         Decision::Settle { reason, .. } => (false, Some(format!("would be skipped: {reason}"))),
     };
     let lower = object.key.to_ascii_lowercase();

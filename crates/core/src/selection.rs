@@ -11,7 +11,8 @@
 //! - the watermark moves to the listing's start, floored to the second, but never past an object that
 //!   is not finished, and never backwards.
 
-use crate::model::{FileStatus, ObjectMeta};
+use crate::model::{FileStatus, ObjectMeta, Recheck};
+use crate::ports::LedgerEntry;
 use crate::template::{FormatKind, Template};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ pub struct SelectionConfig {
     pub overlap: TimeDelta,
     /// Larger objects fail without being read.
     pub max_object_bytes: u64,
+    /// Attempts at an object that cannot be read for now (denied, archived) before it is left failed.
+    pub retry_attempts: u32,
 }
 
 impl Default for SelectionConfig {
@@ -33,6 +36,7 @@ impl Default for SelectionConfig {
             initial_lookback: TimeDelta::days(90),
             overlap: TimeDelta::hours(24),
             max_object_bytes: 100 * 1024 * 1024 * 1024,
+            retry_attempts: 8,
         }
     }
 }
@@ -55,40 +59,80 @@ pub enum Decision {
     /// Read and import it.
     Import,
     /// Record this outcome without reading the object.
-    Settle { status: FileStatus, reason: String },
+    Settle { status: FileStatus, reason: String, recheck: Option<Recheck> },
+}
+
+/// Whether an outcome's recheck has come: the reason it was settled for no longer holds.
+pub fn recheck_due(
+    recheck: Option<&Recheck>,
+    template: &Template,
+    config: &SelectionConfig,
+    now: DateTime<Utc>,
+) -> bool {
+    match recheck {
+        None => false,
+        Some(Recheck::FormatChanges { format }) => *format != template.format.kind,
+        Some(Recheck::LimitRaised { limit }) => config.max_object_bytes > *limit,
+        Some(Recheck::Retry { next_at, .. }) => now >= *next_at,
+        Some(Recheck::Operator { .. }) => true,
+    }
+}
+
+/// The next attempt at an object that could not be read for now, after `attempts_so_far`: 1, 2, 4
+/// ... hours later (a day at most), `retry_attempts` in all; `None` once they are spent.
+pub fn retry_recheck(attempts_so_far: u32, now: DateTime<Utc>, config: &SelectionConfig) -> Option<Recheck> {
+    let attempt = attempts_so_far + 1;
+    if attempt >= config.retry_attempts {
+        return None;
+    }
+    let wait = TimeDelta::hours(1 << (attempt - 1).min(5)).min(TimeDelta::days(1));
+    Some(Recheck::Retry { attempt, next_at: now + wait })
 }
 
 /// Storage classes whose objects cannot be read without a restore.
 const ARCHIVED: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 
-/// Decides one object. `imported_etag` is the ETag of the key's recorded outcome, if any.
+/// Decides one object. `recorded` is the key's ledger entry, if any; `now` tells whether a retry is due.
 pub fn decide(
     object: &ObjectMeta,
     cutoff: DateTime<Utc>,
-    imported_etag: Option<&str>,
+    recorded: Option<&LedgerEntry>,
     template: &Template,
     config: &SelectionConfig,
+    now: DateTime<Utc>,
 ) -> Decision {
-    let skip = |reason: String| Decision::Settle { status: FileStatus::Skipped, reason };
+    let skip = |reason: String, recheck| Decision::Settle { status: FileStatus::Skipped, reason, recheck };
     if object.last_modified < cutoff {
         return Decision::OutOfWindow;
     }
-    if imported_etag == Some(object.etag.as_str()) {
-        return Decision::AlreadyDone;
+    let this_version = recorded.filter(|r| r.etag == object.etag);
+    if let Some(entry) = this_version {
+        if !recheck_due(entry.recheck.as_ref(), template, config, now) {
+            return Decision::AlreadyDone;
+        }
     }
     if object.key.ends_with('/') {
-        return skip("folder placeholder".into());
+        return skip("folder placeholder".into(), None);
     }
-    if let Some(class) = object.storage_class.as_deref().filter(|c| ARCHIVED.contains(c)) {
-        return skip(format!("archived in storage class {class}; restore it to import"));
+    // An archived object is not read when first seen; once its retry is due it is, and S3 answers
+    // whether a restored copy exists (InvalidObjectState otherwise).
+    let retry_due =
+        this_version.is_some_and(|e| matches!(e.recheck, Some(Recheck::Retry { .. } | Recheck::Operator { .. })));
+    if let Some(class) = object.storage_class.as_deref().filter(|c| ARCHIVED.contains(c) && !retry_due) {
+        let recheck = retry_recheck(object.attempts, now, config);
+        return skip(
+            format!("archived in storage class {class}; restore it to import (tried again at the next syncs)"),
+            recheck,
+        );
     }
     if let Err(reason) = readable_by(&object.key, template.format.kind) {
-        return skip(reason);
+        return skip(reason, Some(Recheck::FormatChanges { format: template.format.kind }));
     }
     if object.size > config.max_object_bytes {
         return Decision::Settle {
             status: FileStatus::Failed,
             reason: format!("object is {} bytes, over the limit of {} bytes", object.size, config.max_object_bytes),
+            recheck: Some(Recheck::LimitRaised { limit: config.max_object_bytes }),
         };
     }
     Decision::Import
@@ -137,27 +181,35 @@ pub fn readable_by(key: &str, kind: FormatKind) -> Result<(), String> {
 pub struct Selection {
     /// To read, oldest first, ties broken by key.
     pub import: Vec<ObjectMeta>,
-    /// To record without reading, in the same order.
-    pub settle: Vec<(ObjectMeta, FileStatus, String)>,
+    /// To record without reading, in the same order, with what may bring each back.
+    pub settle: Vec<(ObjectMeta, FileStatus, String, Option<Recheck>)>,
     /// Candidates that already have an outcome for their ETag.
     pub already_done: u64,
 }
 
-/// Applies [`decide`] to every candidate. `imported` maps keys to the ETag of their recorded outcome.
+/// Applies [`decide`] to every candidate. `recorded` maps keys to their ledger entries.
 pub fn select(
     candidates: Vec<ObjectMeta>,
     cutoff: DateTime<Utc>,
-    imported: &HashMap<String, String>,
+    recorded: &HashMap<String, LedgerEntry>,
     template: &Template,
     config: &SelectionConfig,
+    now: DateTime<Utc>,
 ) -> Selection {
     let mut selection = Selection::default();
-    for object in candidates {
-        match decide(&object, cutoff, imported.get(&object.key).map(String::as_str), template, config) {
+    for mut object in candidates {
+        let entry = recorded.get(&object.key);
+        // A version tried again carries its attempts so far.
+        if let Some(Recheck::Retry { attempt, .. }) =
+            entry.filter(|e| e.etag == object.etag).and_then(|e| e.recheck.as_ref())
+        {
+            object.attempts = *attempt;
+        }
+        match decide(&object, cutoff, entry, template, config, now) {
             Decision::OutOfWindow => {}
             Decision::AlreadyDone => selection.already_done += 1,
             Decision::Import => selection.import.push(object),
-            Decision::Settle { status, reason } => selection.settle.push((object, status, reason)),
+            Decision::Settle { status, reason, recheck } => selection.settle.push((object, status, reason, recheck)),
         }
     }
     selection.import.sort_by(processing_order);
@@ -187,14 +239,21 @@ pub fn next_watermark(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Template;
+    use crate::template::{FormatKind, Template};
 
     fn t(s: &str) -> DateTime<Utc> {
         format!("2026-06-01T{s}Z").parse().unwrap()
     }
 
     fn object(key: &str, etag: &str, modified: DateTime<Utc>) -> ObjectMeta {
-        ObjectMeta { key: key.into(), etag: etag.into(), size: 100, last_modified: modified, storage_class: None }
+        ObjectMeta {
+            key: key.into(),
+            etag: etag.into(),
+            size: 100,
+            last_modified: modified,
+            storage_class: None,
+            attempts: 0,
+        }
     }
 
     fn csv_template() -> Template {
@@ -219,11 +278,21 @@ mod tests {
         let template = csv_template();
         // Cutoff as after a sync whose listing started at 10:00:00.700 with a one-hour overlap.
         let cutoff = t("09:00:00");
-        let settle = |status, reason: &str| Decision::Settle { status, reason: reason.into() };
+        let now = t("12:00:00");
+        let settle = |status, reason: &str, recheck: Option<Recheck>| Decision::Settle {
+            status,
+            reason: reason.into(),
+            recheck,
+        };
+        let done = |etag: &str| Some(LedgerEntry { etag: etag.into(), recheck: None });
+        let recorded = |etag: &str, recheck: Recheck| Some(LedgerEntry { etag: etag.into(), recheck: Some(recheck) });
+        let retry_at = |at: &str| Recheck::Retry { attempt: 2, next_at: t(at) };
+        let first_retry = Some(Recheck::Retry { attempt: 1, next_at: t("13:00:00") });
+        let format = |kind| Recheck::FormatChanges { format: kind };
         let archived =
             |class: &str| ObjectMeta { storage_class: Some(class.into()), ..object("a.csv", "e", t("11:00:00")) };
         let big = ObjectMeta { size: 1001, ..object("big.csv", "e", t("11:00:00")) };
-        let cases: Vec<(&str, ObjectMeta, Option<&str>, Decision)> = vec![
+        let cases: Vec<(&str, ObjectMeta, Option<LedgerEntry>, Decision)> = vec![
             ("new object in window", object("a.csv", "e1", t("11:00:00")), None, Decision::Import),
             ("older than the cutoff", object("a.csv", "e1", t("08:59:59")), None, Decision::OutOfWindow),
             ("exactly at the cutoff second is included", object("a.csv", "e1", t("09:00:00")), None, Decision::Import),
@@ -242,46 +311,62 @@ mod tests {
             (
                 "already imported with this ETag",
                 object("a.csv", "e1", t("11:00:00")),
-                Some("e1"),
+                done("e1"),
                 Decision::AlreadyDone,
             ),
             (
                 "already imported, inside the overlap",
                 object("a.csv", "e1", t("09:30:00")),
-                Some("e1"),
+                done("e1"),
                 Decision::AlreadyDone,
             ),
-            ("replaced under the same key", object("a.csv", "e2", t("11:00:00")), Some("e1"), Decision::Import),
+            ("replaced under the same key", object("a.csv", "e2", t("11:00:00")), done("e1"), Decision::Import),
             (
                 "folder placeholder",
                 object("in/", "e", t("11:00:00")),
                 None,
-                settle(FileStatus::Skipped, "folder placeholder"),
+                settle(FileStatus::Skipped, "folder placeholder", None),
             ),
             (
                 "glacier",
                 archived("GLACIER"),
                 None,
-                settle(FileStatus::Skipped, "archived in storage class GLACIER; restore it to import"),
+                settle(
+                    FileStatus::Skipped,
+                    "archived in storage class GLACIER; restore it to import (tried again at the next syncs)",
+                    first_retry.clone(),
+                ),
             ),
             (
                 "deep archive",
                 archived("DEEP_ARCHIVE"),
                 None,
-                settle(FileStatus::Skipped, "archived in storage class DEEP_ARCHIVE; restore it to import"),
+                settle(
+                    FileStatus::Skipped,
+                    "archived in storage class DEEP_ARCHIVE; restore it to import (tried again at the next syncs)",
+                    first_retry.clone(),
+                ),
             ),
             ("glacier instant retrieval is readable", archived("GLACIER_IR"), None, Decision::Import),
             (
                 "format the template cannot read",
                 object("a.parquet", "e", t("11:00:00")),
                 None,
-                settle(FileStatus::Skipped, "the key's extension does not match the template's format (Csv)"),
+                settle(
+                    FileStatus::Skipped,
+                    "the key's extension does not match the template's format (Csv)",
+                    Some(format(FormatKind::Csv)),
+                ),
             ),
             (
                 "json under a csv template",
                 object("a.json.gz", "e", t("11:00:00")),
                 None,
-                settle(FileStatus::Skipped, "the key's extension does not match the template's format (Csv)"),
+                settle(
+                    FileStatus::Skipped,
+                    "the key's extension does not match the template's format (Csv)",
+                    Some(format(FormatKind::Csv)),
+                ),
             ),
             (
                 "unknown extension is read with the template",
@@ -294,13 +379,82 @@ mod tests {
                 "over the size limit",
                 big,
                 None,
-                settle(FileStatus::Failed, "object is 1001 bytes, over the limit of 1000 bytes"),
+                settle(
+                    FileStatus::Failed,
+                    "object is 1001 bytes, over the limit of 1000 bytes",
+                    Some(Recheck::LimitRaised { limit: 1000 }),
+                ),
             ),
-            ("skipped once stays settled", object("in/", "e", t("11:00:00")), Some("e"), Decision::AlreadyDone),
+            ("skipped once stays settled", object("in/", "e", t("11:00:00")), done("e"), Decision::AlreadyDone),
+            (
+                "skipped for its extension, and the template still reads that format",
+                object("a.json", "e", t("11:00:00")),
+                recorded("e", format(FormatKind::Csv)),
+                Decision::AlreadyDone,
+            ),
+            (
+                "skipped for its extension, and the template now reads another format",
+                object("a.json", "e", t("11:00:00")),
+                recorded("e", format(FormatKind::Json)),
+                settle(
+                    FileStatus::Skipped,
+                    "the key's extension does not match the template's format (Csv)",
+                    Some(format(FormatKind::Csv)),
+                ),
+            ),
+            (
+                "skipped json decided again under a csv template that became json is imported",
+                object("a.csv", "e", t("11:00:00")),
+                recorded("e", format(FormatKind::Json)),
+                Decision::Import,
+            ),
+            (
+                "failed for its size, limit not raised",
+                object("big.csv", "e", t("11:00:00")),
+                recorded("e", Recheck::LimitRaised { limit: 1000 }),
+                Decision::AlreadyDone,
+            ),
+            (
+                "failed for its size, limit raised past it",
+                object("big.csv", "e", t("11:00:00")),
+                recorded("e", Recheck::LimitRaised { limit: 50 }),
+                Decision::Import,
+            ),
+            (
+                "retry not due yet",
+                object("a.csv", "e", t("11:00:00")),
+                recorded("e", retry_at("12:00:01")),
+                Decision::AlreadyDone,
+            ),
+            ("retry due", object("a.csv", "e", t("11:00:00")), recorded("e", retry_at("12:00:00")), Decision::Import),
+            (
+                "retry due but out of the window: the run's recheck pass takes it, not the listing",
+                object("a.csv", "e", t("08:00:00")),
+                recorded("e", retry_at("11:00:00")),
+                Decision::OutOfWindow,
+            ),
+            (
+                "archived, retry due: read to see if restored",
+                archived("GLACIER"),
+                recorded("e", retry_at("11:00:00")),
+                Decision::Import,
+            ),
+            (
+                "an operator asked",
+                object("a.csv", "e", t("11:00:00")),
+                recorded("e", Recheck::Operator { asked_at: t("11:59:00") }),
+                Decision::Import,
+            ),
+            (
+                "a retry of another version does not count",
+                object("a.csv", "e2", t("11:00:00")),
+                recorded("e1", retry_at("13:00:00")),
+                Decision::Import,
+            ),
         ];
         for (name, object, imported, expected) in cases {
             assert_eq!(
-                decide(&object, cutoff, imported, &template, &config),
+                decide(&object, cutoff, imported.as_ref(), &template, &config, now),
                 expected,
                 "case '{name}': {object:?}, imported {imported:?}"
             );
@@ -316,8 +470,8 @@ mod tests {
             object("done.csv", "e", t("09:00:00")),
             object("dir/", "e", t("09:30:00")),
         ];
-        let imported = HashMap::from([("done.csv".to_string(), "e".to_string())]);
-        let s = select(objects, t("00:00:00"), &imported, &csv_template(), &SelectionConfig::default());
+        let imported = HashMap::from([("done.csv".to_string(), LedgerEntry { etag: "e".into(), recheck: None })]);
+        let s = select(objects, t("00:00:00"), &imported, &csv_template(), &SelectionConfig::default(), t("12:00:00"));
         let keys: Vec<_> = s.import.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["b.csv", "a.csv", "c.csv"]);
         assert_eq!(s.already_done, 1);
@@ -346,7 +500,14 @@ mod tests {
         let watermark = next_watermark(None, t("10:00:00.700"), None);
         let late = object("late.csv", "e", t("10:00:00"));
         assert_eq!(
-            decide(&late, cutoff(Some(watermark), t("11:00:00"), &config), None, &csv_template(), &config),
+            decide(
+                &late,
+                cutoff(Some(watermark), t("11:00:00"), &config),
+                None,
+                &csv_template(),
+                &config,
+                t("11:00:00")
+            ),
             Decision::Import
         );
     }

@@ -49,6 +49,7 @@ impl GeneratedBucket {
             size: 32,
             last_modified: self.now - if new { TimeDelta::minutes(10) } else { TimeDelta::days(30) },
             storage_class: Some("STANDARD".into()),
+            attempts: 0,
         }
     }
 }

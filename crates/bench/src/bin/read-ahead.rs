@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         size: args.size,
         last_modified: chrono::Utc::now(),
         storage_class: None,
+        attempts: 0,
     };
     let chunk_bytes = args.chunk_mib * 1024 * 1024;
     let modes = args.in_flight.iter().map(|&in_flight| match in_flight {

@@ -101,6 +101,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         size: 0,
         last_modified: chrono::Utc::now(),
         storage_class: None,
+        attempts: 0,
     };
     let template = payment_template();
     let records = payment_records(args.rows, "bench/payments.csv#bench")?;

@@ -21,8 +21,8 @@
 use crate::decode::{decode_limited, decoded_from, DecodeLimits};
 use crate::mapping::{Mapper, Record};
 use crate::model::{
-    Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta,
-    RunCounts, SyncResult, SyncRun,
+    Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta, Recheck,
+    RunCounts, SyncResult, SyncRun, TemplateRef,
 };
 use crate::parse::{parse_rows_counted, FileError, ParseLimits, ParseOptions, ParseSummary};
 use crate::ports::*;
@@ -39,18 +39,23 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
+mod lease;
 mod writer;
 pub use writer::write_in_lanes;
 
 /// DynamoDB's BatchWriteItem limit.
 pub const WRITE_BATCH: usize = 25;
 
+/// Objects due to be tried again that one run takes on; the rest wait for the next run.
+const MAX_RECHECKS_PER_RUN: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     pub selection: SelectionConfig,
     /// BatchWriteItem requests in flight per object.
     pub write_concurrency: usize,
-    /// How long a lease holds without renewal; longer than a Lambda invocation can run.
+    /// How long a lease holds without renewal. The holder renews it every half term; a holder that
+    /// stops (killed by its timeout or its memory) blocks the connection for at most this long.
     pub lease_duration: TimeDelta,
     /// How long past the overlap an outcome stays in the ledger (its DynamoDB TTL).
     pub ledger_retention: TimeDelta,
@@ -72,7 +77,7 @@ impl Default for SyncConfig {
         SyncConfig {
             selection: SelectionConfig::default(),
             write_concurrency: 8,
-            lease_duration: TimeDelta::minutes(20),
+            lease_duration: TimeDelta::minutes(2),
             ledger_retention: TimeDelta::days(30),
             handoff_rows: 1000,
             list_concurrency: 8,
@@ -108,6 +113,10 @@ pub enum SyncError {
     /// A state store error before or after the run; nothing was recorded, retry.
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+    /// The lease could not be renewed, or another worker took it: this invocation stopped where it
+    /// was, without recording anything. Retry.
+    #[error("{0}")]
+    LeaseLost(String),
     /// The run stopped on an error a retry may cure; it was recorded as failed and the watermark
     /// did not pass the unfinished objects. Lambda should retry the invocation.
     #[error("sync {} failed and will be retried: {}", .0.run_id, .0.error.as_deref().unwrap_or("unknown error"))]
@@ -133,11 +142,8 @@ pub struct Engine<'a> {
 /// Accumulates a run as it goes: what a checkpoint saves, and what only this invocation needs.
 struct RunState {
     progress: Checkpoint,
-    /// This invocation, which holds the lease.
-    owner: String,
     pending: VecDeque<ObjectMeta>,
     oldest_unfinished: Option<DateTime<Utc>>,
-    lease_until: DateTime<Utc>,
     hand_over_at: Option<Instant>,
     /// Whether this invocation has done anything yet; it hands over only after it has, so every
     /// invocation moves the run on.
@@ -186,29 +192,48 @@ impl Engine<'_> {
             info!(status = connection.status.as_str(), "connection is not syncable");
             return Ok(SyncOutcome::NotSyncable { status: connection.status });
         }
-        let template =
-            self.store.template(&connection.template_id).await?.ok_or_else(|| SyncError::TemplateNotFound {
-                connection_id: connection.id.clone(),
-                template_id: connection.template_id.clone(),
-            })?;
-        let started = self.clock.now();
-        let lease_until = started + self.config.lease_duration;
         let owner = call.invocation_id;
-        match self.store.acquire_lease(&connection.id, owner, started, lease_until, call.schedule_run).await? {
-            Lease::Acquired => {}
-            Lease::Held { owner, until } => {
-                info!(%owner, %until, "lease held by another worker; exiting");
-                return Ok(SyncOutcome::LeaseHeld { owner, until });
-            }
-            Lease::AlreadyRan { schedule_run } => {
-                info!(%schedule_run, "already synced for this scheduled event; exiting");
-                return Ok(SyncOutcome::AlreadySynced { schedule_run });
+        let lease_until = match self.take_lease(&connection.id, owner, call.schedule_run).await? {
+            Ok(until) => until,
+            Err(outcome) => return Ok(outcome),
+        };
+        // The lease is ours: it is renewed for as long as the run goes on (listing, reading,
+        // finishing), and every way out lets it go, so that Lambda's retry of a failed invocation
+        // finds the connection free.
+        let leased = self.run_leased(&connection, call);
+        let result = tokio::select! {
+            result = leased => result,
+            lost = self.keep_lease(&connection.id, owner, lease_until) => Err(SyncError::LeaseLost(lost)),
+        };
+        if result.is_err() {
+            if let Err(e) = self.store.release_lease(&connection.id, owner).await {
+                warn!(error = %e, "could not let the lease go; it expires by itself");
             }
         }
+        result
+    }
+
+    /// The run, once the lease is held.
+    async fn run_leased(&self, connection: &Connection, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
+        let owner = call.invocation_id;
+        let started = self.clock.now();
         // Read under the lease: a checkpoint is only written by the lease's holder.
-        let mut progress = match self.store.checkpoint(&connection.id).await? {
-            Some(checkpoint) => {
-                info!(run_id = %checkpoint.run_id, hand_overs = checkpoint.hand_overs, "going on from a checkpoint");
+        let checkpoint = self.store.checkpoint(&connection.id).await?;
+        // A run reads every file with the template version it began with; an edit applies from the
+        // next run.
+        let pinned = checkpoint.as_ref().and_then(|c| c.template.clone());
+        let (template_id, version) = match &pinned {
+            Some(t) => (t.id.as_str(), Some(t.version)),
+            None => (connection.template_id.as_str(), None),
+        };
+        let (template, version) = self.store.template(template_id, version).await?.ok_or_else(|| {
+            SyncError::TemplateNotFound { connection_id: connection.id.clone(), template_id: template_id.to_owned() }
+        })?;
+        let template_ref = TemplateRef { id: template_id.to_owned(), version };
+        let mut progress = match checkpoint {
+            Some(mut checkpoint) => {
+                info!(run_id = %checkpoint.run_id, hand_overs = checkpoint.hand_overs, template = %template_ref.id, template_version = version, "going on from a checkpoint");
+                checkpoint.template = Some(template_ref);
                 checkpoint
             }
             None => Checkpoint {
@@ -216,31 +241,31 @@ impl Engine<'_> {
                 started_at: started,
                 schedule_run: call.schedule_run.map(str::to_owned),
                 hand_overs: 0,
+                template: Some(template_ref),
                 counts: RunCounts::default(),
                 cutoff: selection::cutoff(connection.sync.watermark, started, &self.config.selection),
                 listing_started: started,
                 listing: vec![ListCursor::new(connection.folder.as_deref(), self.config.list_fan_out)],
                 pending: Vec::new(),
+                rechecked: false,
                 file: None,
             },
         };
         let mut state = RunState {
             pending: std::mem::take(&mut progress.pending).into(),
             progress,
-            owner: owner.to_owned(),
             oldest_unfinished: None,
-            lease_until,
             hand_over_at: call.hand_over_at,
             progressed: false,
         };
         let run_id = state.progress.run_id.clone();
         let stop = self
-            .run(&connection, &template, &mut state)
+            .run(connection, &template, &mut state)
             .instrument(info_span!("sync", connection_id = %connection.id, %run_id))
             .await
             .err();
         let (result, error) = match stop {
-            Some(Stop::HandOver) => return self.hand_over(&connection, owner, state).await,
+            Some(Stop::HandOver) => return self.hand_over(connection, owner, state).await,
             None if state.progress.counts.files_failed + state.progress.counts.files_partial > 0 => {
                 (SyncResult::Partial, None)
             }
@@ -260,6 +285,7 @@ impl Engine<'_> {
         let run = SyncRun {
             run_id: run_id.clone(),
             connection_id: connection.id.clone(),
+            template: progress.template.clone(),
             started_at: progress.started_at,
             finished_at: self.clock.now(),
             result,
@@ -326,17 +352,11 @@ impl Engine<'_> {
             }
             let resume = state.progress.file.take().filter(|f| f.key == object.key && f.etag == object.etag);
             let result = async {
-                self.renew_lease(connection, state).await?;
                 let run_id = state.progress.run_id.clone();
                 let hand_over_at = state.hand_over_at;
-                let import =
-                    self.import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at);
-                // A file may take longer than the lease (a run without a deadline: the CLI): the
-                // lease is renewed while it is read, and losing it stops the run.
-                let file_run = tokio::select! {
-                    imported = import => imported?,
-                    lost = self.keep_lease(&connection.id, &state.owner, state.lease_until) => return Err(lost),
-                };
+                let file_run = self
+                    .import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at)
+                    .await?;
                 match file_run {
                     FileRun::Done(outcome) => self.record(connection, &outcome, state).await,
                     FileRun::Paused(checkpoint) => {
@@ -404,26 +424,13 @@ impl Engine<'_> {
             if let Some(e) = failure {
                 return Err(access_stop(connection, e));
             }
-            let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-            let imported = self.store.imported_etags(&connection.id, &keys).await.map_err(store_stop)?;
-            let selection = selection::select(candidates, cutoff, &imported, template, &self.config.selection);
-            state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
-            for (object, status, reason) in &selection.settle {
-                let outcome = self.outcome(
-                    object,
-                    *status,
-                    Some(reason.clone()),
-                    &ParseSummary::default(),
-                    0,
-                    &state.progress.run_id,
-                    0,
-                );
-                self.record(connection, &outcome, state).await?;
-            }
+            self.select(connection, template, cutoff, candidates, state).await?;
             state.progress.listing.drain(..take);
             state.progress.listing.extend(listed_next);
-            state.pending.extend(selection.import);
             state.progressed = true;
+        }
+        if !state.progress.rechecked {
+            self.add_due_rechecks(connection, template, state).await?;
         }
         // Oldest first, ties by key, across every page and prefix.
         state.pending.make_contiguous().sort_by(selection::processing_order);
@@ -437,46 +444,60 @@ impl Engine<'_> {
         Ok(())
     }
 
-    async fn renew_lease(&self, connection: &Connection, state: &mut RunState) -> Result<(), Stop> {
+    /// Applies the selection rule to candidates: what to read joins the pending objects, what is
+    /// settled without reading is recorded at once.
+    async fn select(
+        &self,
+        connection: &Connection,
+        template: &Template,
+        cutoff: DateTime<Utc>,
+        candidates: Vec<ObjectMeta>,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
+        let recorded = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
         let now = self.clock.now();
-        if state.lease_until - now > self.config.lease_duration / 2 {
-            return Ok(());
+        let selection = selection::select(candidates, cutoff, &recorded, template, &self.config.selection, now);
+        state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
+        for (object, status, reason, recheck) in selection.settle {
+            let outcome =
+                self.outcome(&object, status, Some(reason), &ParseSummary::default(), 0, &state.progress.run_id, 0);
+            self.record(connection, &FileOutcome { recheck, ..outcome }, state).await?;
         }
-        let until = now + self.config.lease_duration;
-        match self.store.acquire_lease(&connection.id, &state.owner, now, until, None).await.map_err(store_stop)? {
-            Lease::Acquired => {
-                state.lease_until = until;
-                Ok(())
-            }
-            Lease::Held { owner, .. } => Err(Stop::Transient(format!("lease lost to {owner}"))),
-            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given when renewing"),
-        }
+        state.pending.extend(selection.import);
+        Ok(())
     }
 
-    /// Renews the lease half-way through each term until it is lost, then says why; never returns
-    /// while the lease holds (it runs beside an import and ends with it).
-    async fn keep_lease(&self, connection_id: &str, owner: &str, mut until: DateTime<Utc>) -> Stop {
-        let term = self.config.lease_duration;
-        let mut failures = 0;
-        loop {
-            let wait = (until - term / 2 - self.clock.now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait.max(std::time::Duration::from_millis(100))).await;
-            let now = self.clock.now();
-            match self.store.acquire_lease(connection_id, owner, now, now + term, None).await {
-                Ok(Lease::Acquired) => {
-                    until = now + term;
-                    failures = 0;
-                }
-                Ok(Lease::Held { owner, .. }) => return Stop::Transient(format!("lease lost to {owner}")),
-                Ok(Lease::AlreadyRan { .. }) => unreachable!("no schedule run is given when renewing"),
-                // Tried again at once, then every 100 ms, while the lease has time left.
-                Err(e) if failures < 20 && now < until => {
-                    warn!(error = %e, "renewing the lease failed; trying again");
-                    failures += 1;
-                }
-                Err(e) => return store_stop(e),
-            }
+    /// Objects whose retry has come, or that an operator asked for, join the run even when the
+    /// listing's window has passed them: a failed object is tried again without holding the
+    /// watermark back. Each is decided again with its ledger entry, read consistently.
+    async fn add_due_rechecks(
+        &self,
+        connection: &Connection,
+        template: &Template,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let now = self.clock.now();
+        let due = self.store.due_rechecks(&connection.id, now, MAX_RECHECKS_PER_RUN).await.map_err(store_stop)?;
+        let listed: std::collections::HashSet<&str> = state.pending.iter().map(|o| o.key.as_str()).collect();
+        let candidates: Vec<ObjectMeta> = due
+            .into_iter()
+            .filter(|o| !listed.contains(o.key.as_str()))
+            .map(|o| ObjectMeta {
+                key: o.key,
+                etag: o.etag,
+                size: o.size,
+                last_modified: o.last_modified,
+                storage_class: None,
+                attempts: 0,
+            })
+            .collect();
+        if !candidates.is_empty() {
+            info!(objects = candidates.len(), "objects due to be tried again");
+            self.select(connection, template, DateTime::<Utc>::MIN_UTC, candidates, state).await?;
         }
+        state.progress.rechecked = true;
+        Ok(())
     }
 
     async fn record(&self, connection: &Connection, outcome: &FileOutcome, state: &mut RunState) -> Result<(), Stop> {
@@ -505,7 +526,29 @@ impl Engine<'_> {
         let elapsed_before = resume.as_ref().map_or(0, |f| f.elapsed_ms);
         let elapsed = || elapsed_before + started.elapsed().as_millis() as u64;
         let done = |status, reason, summary: &ParseSummary, written| {
-            Ok(FileRun::Done(self.outcome(object, status, reason, summary, written, run_id, elapsed())))
+            Ok(FileRun::Done(Box::new(self.outcome(object, status, reason, summary, written, run_id, elapsed()))))
+        };
+        // An object that cannot be read (replaced, denied, archived, SSE-C) fails or is skipped
+        // alone; what may change without a new version is tried again later.
+        let unreadable = |kind: SourceErrorKind, reason: String, summary: &ParseSummary, written| {
+            let status = match kind {
+                SourceErrorKind::ObjectArchived => FileStatus::Skipped,
+                SourceErrorKind::ObjectGone if summary.rows_read == 0 => FileStatus::Skipped,
+                _ => FileStatus::Failed,
+            };
+            let (recheck, reason) = match kind {
+                SourceErrorKind::ObjectDenied | SourceErrorKind::ObjectArchived => self.retry(object, reason),
+                SourceErrorKind::ObjectGone if summary.rows_read > 0 => (
+                    None,
+                    format!(
+                        "{reason}: the object was replaced or deleted while it was read ({written} rows of this \
+                         version were written); a new version is imported by the next sync"
+                    ),
+                ),
+                _ => (None, reason),
+            };
+            let outcome = self.outcome(object, status, Some(reason), summary, written, run_id, elapsed());
+            Ok(FileRun::Done(Box::new(FileOutcome { recheck, ..outcome })))
         };
         let mut resume = resume;
         let validating = resume.as_ref().is_none_or(|f| !f.writing);
@@ -513,12 +556,20 @@ impl Engine<'_> {
             // Validate the whole file first, so a bad row means not one record of it lands.
             let from = resume.take();
             match self.pass(source, connection, template, mapper, object, false, from.as_ref(), hand_over_at).await? {
-                Pass::Gone(reason) => return done(FileStatus::Skipped, Some(reason), &ParseSummary::default(), 0),
+                Pass::Unreadable { kind, reason } => return unreadable(kind, reason, &ParseSummary::default(), 0),
                 Pass::Paused(checkpoint) => {
                     return Ok(FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms: elapsed(), ..checkpoint })))
                 }
+                Pass::Parsed { summary, file_error: Some(e), object: Some(kind), .. } => {
+                    return unreadable(kind, e, &summary, 0)
+                }
                 Pass::Parsed { summary, file_error: Some(e), .. } => {
-                    return done(FileStatus::Failed, Some(e), &summary, 0)
+                    let reason = format!(
+                        "{e}; none of the {} rows read was imported (the row policy fail_file writes nothing of a \
+                         failing file)",
+                        summary.rows_read
+                    );
+                    return done(FileStatus::Failed, Some(reason), &summary, 0);
                 }
                 Pass::Parsed { summary, .. } if summary.rows_rejected > 0 => {
                     let reason = "a row was rejected and the template's row policy is fail_file".to_owned();
@@ -527,21 +578,41 @@ impl Engine<'_> {
                 Pass::Parsed { .. } => {}
             }
         }
-        let (status, reason, summary, written) = match self
-            .pass(source, connection, template, mapper, object, true, resume.as_ref(), hand_over_at)
-            .await?
-        {
-            Pass::Gone(reason) => (FileStatus::Skipped, Some(reason), ParseSummary::default(), 0),
-            Pass::Paused(checkpoint) => {
-                return Ok(FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms: elapsed(), ..checkpoint })))
-            }
-            Pass::Parsed { summary, file_error: Some(e), written } => (FileStatus::Failed, Some(e), summary, written),
-            Pass::Parsed { summary, written, .. } if summary.rows_rejected > 0 => {
-                (FileStatus::Partial, None, summary, written)
-            }
-            Pass::Parsed { summary, written, .. } => (FileStatus::Imported, None, summary, written),
-        };
+        let (status, reason, summary, written) =
+            match self.pass(source, connection, template, mapper, object, true, resume.as_ref(), hand_over_at).await? {
+                Pass::Unreadable { kind, reason } => return unreadable(kind, reason, &ParseSummary::default(), 0),
+                Pass::Paused(checkpoint) => {
+                    return Ok(FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms: elapsed(), ..checkpoint })))
+                }
+                Pass::Parsed { summary, file_error: Some(e), written, object: Some(kind) } => {
+                    return unreadable(kind, e, &summary, written)
+                }
+                Pass::Parsed { summary, file_error: Some(e), written, .. } => {
+                    (FileStatus::Failed, Some(e), summary, written)
+                }
+                Pass::Parsed { summary, written, .. } if summary.rows_rejected > 0 => {
+                    (FileStatus::Partial, None, summary, written)
+                }
+                Pass::Parsed { summary, written, .. } => (FileStatus::Imported, None, summary, written),
+            };
         done(status, reason, &summary, written)
+    }
+
+    /// The recheck of an object that could not be read for now (see [`selection::retry_recheck`]);
+    /// once the attempts are spent, the reason says so.
+    fn retry(&self, object: &ObjectMeta, reason: String) -> (Option<Recheck>, String) {
+        match selection::retry_recheck(object.attempts, self.clock.now(), &self.config.selection) {
+            Some(recheck) => (Some(recheck), reason),
+            None => {
+                let attempts = object.attempts + 1;
+                (
+                    None,
+                    format!(
+                        "{reason} (no more automatic attempts after {attempts}; `s3-connector files retry` asks again)"
+                    ),
+                )
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -569,6 +640,7 @@ impl Engine<'_> {
             duration_ms,
             run_id: run_id.to_owned(),
             finished_at: self.clock.now(),
+            recheck: None,
         }
     }
 
@@ -598,14 +670,16 @@ impl Engine<'_> {
         };
         let body = match opened {
             Ok(body) => body,
-            Err(e) if e.kind == SourceErrorKind::ObjectGone => return Ok(Pass::Gone(e.message)),
+            Err(e) if e.kind == SourceErrorKind::ObjectGone || e.kind.object_only() => {
+                return Ok(Pass::Unreadable { kind: e.kind, reason: e.message })
+            }
             Err(e) => return Err(access_stop(connection, e)),
         };
         let transport_failure = Arc::new(Mutex::new(None));
         let reader = tokio_util::io::SyncIoBridge::new(FailureTap { inner: body, failure: transport_failure.clone() });
         let (sender, receiver) = mpsc::channel::<Vec<Record>>(2);
         let mapper = mapper.clone();
-        let id_prefix = format!("{}#{}", object.key, object.etag.trim_matches('"'));
+        let id_prefix = crate::keys::record_id_prefix(&object.key, &object.etag);
         let handoff = self.config.handoff_rows.max(WRITE_BATCH);
         let stop_at_first_row_error = !write && template.row_policy == RowPolicy::FailFile;
         let resume = resume.cloned();
@@ -678,12 +752,22 @@ impl Engine<'_> {
                     summary: ParseSummary { resume_at: None, ..summary },
                     file_error: Some(reason),
                     written,
+                    object: None,
                 });
             }
             Some(e) => return Err(store_stop(e)),
         }
-        if let Some(failure) = transport_failure.lock().map(|f| f.clone()).unwrap_or(None) {
-            return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)));
+        match transport_failure.lock().map(|f| f.clone()).unwrap_or(None) {
+            None => {}
+            // This object can no longer be read; the rows written before are counted.
+            Some((kind, failure)) if kind == SourceErrorKind::ObjectGone || kind.object_only() => {
+                let summary = parsed.map(|(summary, ..)| summary).unwrap_or_default();
+                let summary = ParseSummary { resume_at: None, ..summary };
+                return Ok(Pass::Parsed { summary, file_error: Some(failure), written, object: Some(kind) });
+            }
+            Some((_, failure)) => {
+                return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)))
+            }
         }
         Ok(match parsed {
             // Every record before the position is written (the writers drained above).
@@ -703,16 +787,17 @@ impl Engine<'_> {
                     elapsed_ms: 0,
                 })
             }
-            Ok((summary, None, ..)) => Pass::Parsed { summary, file_error: None, written },
+            Ok((summary, None, ..)) => Pass::Parsed { summary, file_error: None, written, object: None },
             // The rows before the failure were written; the outcome counts them.
             Ok((summary, Some(e), ..)) => {
                 warn!(error = %e, rows_read = summary.rows_read, "file failed part of the way through");
                 let summary = ParseSummary { resume_at: None, ..summary };
-                Pass::Parsed { summary, file_error: Some(file_error_reason(&e)), written }
+                Pass::Parsed { summary, file_error: Some(file_error_reason(&e)), written, object: None }
             }
             Err(e) => {
                 warn!(error = %e, "file failed");
-                Pass::Parsed { summary: ParseSummary::default(), file_error: Some(file_error_reason(&e)), written }
+                let file_error = Some(file_error_reason(&e));
+                Pass::Parsed { summary: ParseSummary::default(), file_error, written, object: None }
             }
         })
     }
@@ -720,16 +805,20 @@ impl Engine<'_> {
 
 /// How far one invocation got with an object.
 enum FileRun {
-    Done(FileOutcome),
+    Done(Box<FileOutcome>),
     Paused(Box<FileCheckpoint>),
 }
 
 enum Pass {
-    Gone(String),
+    /// The object could not be opened: replaced or deleted since the listing, denied, archived, SSE-C.
+    Unreadable { kind: SourceErrorKind, reason: String },
     Parsed {
         summary: ParseSummary,
         file_error: Option<String>,
         written: u64,
+        /// Set when the file failed because the object itself could no longer be read part of the
+        /// way through (replaced, denied).
+        object: Option<SourceErrorKind>,
     },
     /// Stopped at a record boundary to hand over.
     Paused(FileCheckpoint),
@@ -760,15 +849,18 @@ fn store_stop(e: StoreError) -> Stop {
 /// corrupt file when both surface as I/O errors from the decoder.
 struct FailureTap {
     inner: ObjectBody,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<(SourceErrorKind, String)>>>,
 }
 
 impl AsyncRead for FailureTap {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let polled = self.inner.as_mut().poll_read(cx, buf);
         if let Poll::Ready(Err(e)) = &polled {
+            // The source says what failed (a replaced object, a denied chunk); anything else is
+            // the transport's and worth a retry.
+            let kind = e.get_ref().and_then(|inner| inner.downcast_ref::<SourceError>()).map(|s| s.kind);
             if let Ok(mut failure) = self.failure.lock() {
-                *failure = Some(e.to_string());
+                *failure = Some((kind.unwrap_or(SourceErrorKind::Transient), e.to_string()));
             }
         }
         polled

@@ -1,6 +1,6 @@
 use super::*;
 use crate::memory::*;
-use crate::model::SyncState;
+use crate::model::{Recheck, SyncState};
 
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-06-{s}Z").parse().unwrap()
@@ -142,16 +142,100 @@ async fn fail_file_policy_writes_nothing_from_a_file_with_a_bad_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_lease_stops_a_second_worker() {
+async fn a_lease_whose_holder_stopped_renewing_is_waited_out_and_taken_over() {
     let w = World::new("skip_row");
-    w.store.acquire_lease("c1", "other", t("10T12:00:00"), t("10T12:10:00"), None).await.unwrap();
-    assert_eq!(
-        w.sync("run1").await.unwrap(),
-        SyncOutcome::LeaseHeld { owner: "other".into(), until: t("10T12:10:00") }
-    );
-    // An expired lease left by a crashed worker does not block.
-    w.clock.set(t("10T12:10:01"));
-    assert!(matches!(w.sync("run2").await, Ok(SyncOutcome::Completed(_))));
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    // A worker killed by its timeout: it took the lease at 11:59 and never renewed it.
+    let term = w.config.lease_duration;
+    w.store.acquire_lease("c1", "killed", t("10T11:59:00"), t("10T11:59:00") + term, None).await.unwrap();
+    // Lambda's retry comes a minute later: it must sync, not answer "another sync is running".
+    let run = w.completed("retry").await;
+    assert_eq!(run.counts.files_imported, 1, "{run:?}");
+    assert!(w.clock.now() > t("10T11:59:00") + term, "it waited for the lease to run out: {}", w.clock.now());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_after_the_run_lets_the_lease_go_for_the_retry() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    *w.store.fail_finish.lock().unwrap() = true;
+    assert!(matches!(w.sync("run1").await, Err(SyncError::Store(_))));
+    assert!(w.store.leases.lock().unwrap().is_empty(), "the failed invocation let the lease go");
+    *w.store.fail_finish.lock().unwrap() = false;
+    let before = w.clock.now();
+    let run = w.completed("retry").await;
+    assert_eq!(w.clock.now(), before, "the retry did not wait for a lease");
+    assert_eq!((run.counts.objects_listed, run.result), (1, SyncResult::Succeeded), "{run:?}");
+    assert_eq!(w.record_ids().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_renewed_while_listing() {
+    let w = World::new("skip_row");
+    w.store.connections.lock().unwrap().get_mut("c1").unwrap().created_at = Utc::now();
+    for i in 0..10 {
+        w.bucket.put(
+            &format!("in/{i}.csv"),
+            &format!("\"e{i}\""),
+            Utc::now() - TimeDelta::hours(1),
+            b"id,amount\na,1\n",
+        );
+    }
+    // Ten pages of 300 ms: 3 s of listing against a 1 s lease.
+    *w.bucket.page_size.lock().unwrap() = 1;
+    *w.bucket.list_delay_ms.lock().unwrap() = 300;
+    let config = SyncConfig { lease_duration: TimeDelta::seconds(1), list_fan_out: false, ..SyncConfig::default() };
+    let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
+    let second = Engine { clock: &SystemClock, config, ..w.engine() };
+    let (first, other) = tokio::join!(engine.sync("c1", "run1", None), async {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        second.sync("c1", "run2", None).await
+    });
+    assert!(matches!(other, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "run1"), "{other:?}");
+    assert!(matches!(first, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 10), "{first:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reads_with_the_template_version_it_began_with() {
+    // The case: a fail_file file validated for 25 of 100 rows, handed over, then a template
+    // saved with skip_row before the next invocation. The run must go on with fail_file and import
+    // all 100 rows, not write from the validation pass's offset.
+    let w = World::new("fail_file");
+    let rows: String = (0..100).map(|i| format!("r{i},{i}\n")).collect();
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
+    let engine = Engine { config: SyncConfig { handoff_rows: 25, ..SyncConfig::default() }, ..w.engine() };
+    let call = |id: &'static str, hand_over_at| Invocation {
+        connection_id: "c1",
+        invocation_id: id,
+        schedule_run: None,
+        hand_over_at,
+    };
+    // Invocations that each do one step, until the file is handed over part of the way through.
+    for n in 1.. {
+        let invocation = engine.run_invocation(call(["inv-1", "inv-2", "inv-3"][n - 1], Some(Instant::now())));
+        assert!(matches!(invocation.await.unwrap(), SyncOutcome::HandedOver { .. }));
+        let checkpoint = w.store.checkpoints.lock().unwrap()["c1"].clone();
+        if let Some(file) = checkpoint.file {
+            assert!(!file.writing && file.rows_read == 25, "{file:?}");
+            break;
+        }
+    }
+
+    let mut edited = template("skip_row");
+    edited.record_type = "refund".into();
+    assert_eq!(w.store.save_template(edited), 2);
+    let SyncOutcome::Completed(run) = engine.run_invocation(call("last", None)).await.unwrap() else {
+        panic!("expected the run to finish")
+    };
+    assert_eq!(run.template, Some(TemplateRef { id: "tpl".into(), version: 1 }));
+    let outcome = w.store.outcome("c1", "in/a.csv").unwrap();
+    assert_eq!((outcome.status, outcome.rows_read, outcome.rows_imported), (FileStatus::Imported, 100, 100));
+    assert_eq!(w.record_ids().len(), 100, "every row landed");
+
+    // The edit applies from the next run.
+    w.clock.set(t("11T12:00:00"));
+    let next = w.completed("run-2").await;
+    assert_eq!(next.template, Some(TemplateRef { id: "tpl".into(), version: 2 }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +363,7 @@ async fn the_last_row_of_a_primary_key_wins_whatever_the_write_concurrency() {
     let records = w.sink.records.lock().unwrap();
     assert_eq!(records.len(), 20);
     for k in 0..20 {
-        let amount = &records[&("c1".to_owned(), format!("k{k}"))][1];
+        let amount = &records[&("c1".to_owned(), format!("payment#k{k}"))][1];
         assert_eq!(amount, &Some(crate::mapping::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
     }
 }
@@ -383,4 +467,58 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
         assert_eq!(outcomes(&pieces), outcomes(&whole), "{policy}");
         assert!(pieces.store.checkpoints.lock().unwrap().is_empty(), "the finished run's checkpoint is gone");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_role_cannot_read_fails_alone_and_is_tried_again_later() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    w.bucket.put("in/kms.csv", "\"ek\"", t("09T00:00:01"), b"id,amount\nk,1\n");
+    w.bucket.put("in/sse-c.csv", "\"es\"", t("09T00:00:02"), b"id,amount\ns,1\n");
+    w.bucket.put("in/z.csv", "\"ez\"", t("09T00:00:03"), b"id,amount\nz,1\n");
+    w.bucket.unreadable.lock().unwrap().insert("in/kms.csv".into(), SourceErrorKind::ObjectDenied);
+    w.bucket.unreadable.lock().unwrap().insert("in/sse-c.csv".into(), SourceErrorKind::ObjectUnsupported);
+    let run = w.completed("run1").await;
+    assert_eq!((run.result, run.counts.files_imported, run.counts.files_failed), (SyncResult::Partial, 2, 2));
+    assert_eq!(w.status(), ConnectionStatus::Active, "one object does not break the connection");
+    assert_eq!(run.watermark_after, Some(t("10T12:00:00")), "nor hold the watermark");
+    let denied = w.store.outcome("c1", "in/kms.csv").unwrap();
+    assert_eq!(denied.status, FileStatus::Failed);
+    assert_eq!(denied.recheck, Some(Recheck::Retry { attempt: 1, next_at: t("10T13:00:00.250") }));
+    assert_eq!(w.store.outcome("c1", "in/sse-c.csv").unwrap().recheck, None, "SSE-C waits for a new version");
+
+    // Days later the object is out of the window, and the role may read it now: it is tried again
+    // and imported, once; the SSE-C one is not read again.
+    w.bucket.unreadable.lock().unwrap().remove("in/kms.csv");
+    w.bucket.unreadable.lock().unwrap().remove("in/sse-c.csv");
+    w.clock.set(t("14T12:00:00"));
+    let later = w.completed("run2").await;
+    assert_eq!((later.counts.files_imported, later.counts.objects_selected), (1, 1), "{later:?}");
+    assert_eq!(w.store.outcome("c1", "in/kms.csv").unwrap().status, FileStatus::Imported);
+    assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/kms.csv#ek#1", "in/z.csv#ez#1"]);
+    let again = w.completed("run3").await;
+    assert_eq!(again.counts.objects_selected, 0, "nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_after_their_attempts_and_an_archived_object_is_read_once_restored() {
+    let mut w = World::new("skip_row");
+    w.config.selection.retry_attempts = 3;
+    w.bucket.put("in/denied.csv", "\"ed\"", t("09T00:00:00"), b"id,amount\nd,1\n");
+    w.bucket.unreadable.lock().unwrap().insert("in/denied.csv".into(), SourceErrorKind::ObjectDenied);
+    w.bucket.put("in/cold.csv", "\"ec\"", t("09T00:00:01"), b"id,amount\nc,1\n");
+    w.bucket.objects.lock().unwrap().get_mut("in/cold.csv").unwrap().0.storage_class = Some("GLACIER".into());
+    let first = w.completed("run1").await;
+    assert_eq!((first.counts.files_failed, first.counts.files_skipped), (1, 1));
+    let cold = w.store.outcome("c1", "in/cold.csv").unwrap();
+    assert!(matches!(cold.recheck, Some(Recheck::Retry { attempt: 1, .. })), "{cold:?}");
+    // The archived object is restored (its listing still says GLACIER): the retry reads it.
+    for (day, run) in [("11", "run2"), ("12", "run3"), ("13", "run4")] {
+        w.clock.set(t(&format!("{day}T12:00:00")));
+        w.completed(run).await;
+    }
+    assert_eq!(w.store.outcome("c1", "in/cold.csv").unwrap().status, FileStatus::Imported);
+    let denied = w.store.outcome("c1", "in/denied.csv").unwrap();
+    assert_eq!((denied.status, denied.recheck.clone()), (FileStatus::Failed, None), "attempts spent: {denied:?}");
+    assert!(denied.reason.as_deref().unwrap().contains("no more automatic attempts after 3"), "{denied:?}");
 }

@@ -1,0 +1,76 @@
+//! The connection's lease: one run at a time. Taken before a run, renewed every half term for as
+//! long as the run goes on, let go when it ends. A lease whose holder stopped renewing (an
+//! invocation killed by its timeout or its memory) is waited out and taken over, rather than
+//! answered with "another sync is running": Lambda's retry of the killed invocation must sync.
+
+use super::{Engine, SyncError, SyncOutcome};
+use crate::ports::Lease;
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::{info, warn};
+
+impl Engine<'_> {
+    /// Takes the lease, or says why not: `Ok(Err(outcome))` when a live run holds it or this
+    /// scheduled event already ran.
+    pub(super) async fn take_lease(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        schedule_run: Option<&str>,
+    ) -> Result<Result<DateTime<Utc>, SyncOutcome>, SyncError> {
+        let term = self.config.lease_duration;
+        let mut seen_renewal = None;
+        // At most three looks: now, when a live holder must have renewed, when the lease expires.
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let until = now + term;
+            let (holder, held_until, renewed) =
+                match self.store.acquire_lease(connection_id, owner, now, until, schedule_run).await? {
+                    Lease::Acquired => return Ok(Ok(until)),
+                    Lease::AlreadyRan { schedule_run } => {
+                        info!(%schedule_run, "already synced for this scheduled event; exiting");
+                        return Ok(Err(SyncOutcome::AlreadySynced { schedule_run }));
+                    }
+                    Lease::Held { owner, until, renewed } => (owner, until, renewed.unwrap_or(until - term)),
+                };
+            // The holder's own term (its settings may differ from ours).
+            let holder_term = (held_until - renewed).max(TimeDelta::milliseconds(1));
+            if seen_renewal.is_some_and(|seen| renewed > seen) {
+                info!(%holder, until = %held_until, "lease held by a live run; exiting");
+                return Ok(Err(SyncOutcome::LeaseHeld { owner: holder, until: held_until }));
+            }
+            // A live holder renews every half term; give it a quarter term more before calling it
+            // stopped, then wait until its lease runs out.
+            let renewal_due = renewed + holder_term / 2 + holder_term / 4;
+            let wait_until = if seen_renewal.is_none() && now < renewal_due { renewal_due } else { held_until };
+            seen_renewal = Some(renewed);
+            info!(%holder, %renewed, until = %held_until, "lease held; waiting to see whether its holder renews it");
+            self.clock.sleep((wait_until - now).max(TimeDelta::zero()) + TimeDelta::milliseconds(100)).await;
+        }
+        Err(SyncError::LeaseLost("the lease stayed held without being renewed; retry".into()))
+    }
+
+    /// Renews the lease half-way through each term until it is lost, then says why; never returns
+    /// while the lease holds (it runs beside the run and ends with it).
+    pub(super) async fn keep_lease(&self, connection_id: &str, owner: &str, mut until: DateTime<Utc>) -> String {
+        let term = self.config.lease_duration;
+        let mut failures = 0;
+        loop {
+            let wait = (until - term / 2 - self.clock.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait.max(std::time::Duration::from_millis(100))).await;
+            let now = self.clock.now();
+            match self.store.renew_lease(connection_id, owner, now, now + term).await {
+                Ok(true) => {
+                    until = now + term;
+                    failures = 0;
+                }
+                Ok(false) => return "the lease was lost to another worker".into(),
+                // Tried again at once, then every 100 ms, while the lease has time left.
+                Err(e) if failures < 20 && now < until => {
+                    warn!(error = %e, "renewing the lease failed; trying again");
+                    failures += 1;
+                }
+                Err(e) => return format!("renewing the lease: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""moto server, with DynamoDB's writes made atomic as they are in AWS.
+
+moto serves requests on threads and evaluates a conditional write (the connection's lease, the
+ledger, a template version) and applies it without a lock, so two writers racing for one lease can
+both win there, where DynamoDB lets exactly one. This runs moto's own WSGI application with one lock
+around DynamoDB requests; everything else (S3 streams, STS, Lambda) stays concurrent.
+
+Usage: moto_server.py -H HOST -p PORT   (the same flags as moto_server)
+"""
+import argparse
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-H", "--host", default="127.0.0.1")
+parser.add_argument("-p", "--port", type=int, required=True)
+args = parser.parse_args()
+
+moto = DomainDispatcherApplication(create_backend_app)
+dynamodb = threading.Lock()
+
+
+def app(environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with dynamodb:
+            # The whole answer is made under the lock; DynamoDB's answers are small.
+            return list(moto(environ, start_response))
+    return moto(environ, start_response)
+
+
+run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
