@@ -256,6 +256,9 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
     world.put("in/a.csv", "id,amount\na,1\n").await;
     world.put("out/b.csv", "id,amount\nb,1\n").await;
+    world.put("mixed/a.csv", "id,amount\nm1,1\n").await;
+    world.put("mixed/secret.csv", "id,amount\ns,1\n").await;
+    world.put("mixed/z.csv", "id,amount\nm2,1\n").await;
     let create = |folder: &str| {
         let input = connector_core::connections::ConnectionInput {
             name: unique("customer"),
@@ -270,6 +273,7 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let good = create("in").await.unwrap();
     let wrong_external_id = create("in").await.unwrap();
     let no_get_object = create("in").await.unwrap();
+    let one_denied = create("mixed").await.unwrap();
 
     let role =
         |created: &connector_aws::CreatedConnection, trust: &serde_json::Value, permissions: &serde_json::Value| {
@@ -292,6 +296,13 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let mut list_only = no_get_object.permission_policy.clone();
     list_only["Statement"].as_array_mut().unwrap().truncate(1);
     role(&no_get_object, &no_get_object.trust_policy, &list_only).await;
+    // One object among others that the role may not read (as a KMS key or another owner would do).
+    let mut all_but_one = one_denied.permission_policy.clone();
+    all_but_one["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+        "Effect": "Deny", "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{}/mixed/secret.csv", world.bucket),
+    }));
+    role(&one_denied, &one_denied.trust_policy, &all_but_one).await;
     moto.set_auth("0");
 
     let allowed = world.completed(&good.connection.id).await;
@@ -318,15 +329,60 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     let preview = world.connector.preview(&good.connection.id, 10, Some("in/a.csv"), 5).await.unwrap();
     assert_eq!((preview.objects.len(), preview.sample.unwrap().rows.len()), (1, 1), "the folder only, readable");
 
+    // A role that may list but not read: each object fails alone, saying why; listing works, so the
+    // connection stays active (only AssumeRole, the listing or the bucket make it needs_reauth).
     let unreadable = world.completed(&no_get_object.connection.id).await;
-    assert_eq!((unreadable.result, unreadable.counts.rows_imported), (SyncResult::NeedsReauth, 0), "{unreadable:?}");
-    assert!(unreadable.error.as_deref().unwrap().contains("reading s3://"), "{unreadable:?}");
-    // The access check reads a byte too: re-authenticating a role that can list but not read fails.
-    let reauth = world.connector.reauthenticate(&no_get_object.connection.id).await;
+    assert_eq!(
+        (unreadable.result, unreadable.counts.files_failed, unreadable.counts.rows_imported),
+        (SyncResult::Partial, 1, 0),
+        "{unreadable:?}"
+    );
+    let outcomes = world.connector.state.outcomes(&no_get_object.connection.id).await.unwrap();
+    assert!(outcomes[0].reason.as_deref().unwrap().contains("may not read this object"), "{outcomes:?}");
+    assert!(matches!(outcomes[0].recheck, Some(connector_core::model::Recheck::Retry { attempt: 1, .. })));
+    // The access check (preview, activate, reauth) reads too: a role that can list but not read fails it.
+    let reauth = world.connector.check_access(&no_get_object.connection).await;
     assert!(
         matches!(&reauth, Err(connector_aws::manage::ManageError::Access(m)) if m.contains("may not read")),
         "{reauth:?}"
     );
+
+    // One denied object among three: it fails alone; the others and the watermark go on.
+    let mixed = world.completed(&one_denied.connection.id).await;
+    assert_eq!(
+        (mixed.result, mixed.counts.files_imported, mixed.counts.files_failed, mixed.counts.rows_imported),
+        (SyncResult::Partial, 2, 1, 2),
+        "{mixed:?}"
+    );
+    assert!(mixed.watermark_after.is_some(), "{mixed:?}");
+    let shown = world.connector.state.connection(&one_denied.connection.id).await.unwrap().unwrap();
+    assert_eq!(shown.status, ConnectionStatus::Active);
+    let secret = world.connector.state.outcomes(&one_denied.connection.id).await.unwrap();
+    let secret = secret.iter().find(|o| o.key == "mixed/secret.csv").unwrap();
+    assert_eq!(secret.status, FileStatus::Failed, "{secret:?}");
+}
+
+/// S3 takes keys of up to 1,024 bytes; DynamoDB's sort keys hold at most 1,024 bytes, `OBJ#` and
+/// record ids included. Such a key imports, and once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_1024_bytes_imports_once() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let key = format!("in/{}.csv", "k".repeat(1024 - "in/".len() - ".csv".len()));
+    assert_eq!(key.len(), 1024);
+    world.put(&key, "id,amount\nlong,1\n").await;
+    world.put("in/z.csv", "id,amount\nz,1\n").await;
+    let connection = world.connection(Some("in")).await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!(
+        (run.result, run.counts.files_imported, run.counts.rows_imported),
+        (SyncResult::Succeeded, 2, 2),
+        "{run:?}"
+    );
+    let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();
+    assert!(outcomes.iter().any(|o| o.key == key), "the whole key is kept: {outcomes:?}");
+    let again = world.completed(&connection.id).await;
+    assert_eq!(again.counts.objects_selected, 0, "{again:?}");
+    assert_eq!(world.records(&connection.id).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,7 +406,7 @@ async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() 
     let records = world.records(&c.id).await;
     assert_eq!(records.len(), 30);
     for (id, data) in &records {
-        let k: u64 = id.trim_start_matches('k').parse().unwrap();
+        let k: u64 = id.trim_start_matches("payment#k").parse().unwrap();
         assert_eq!(data["amount"], serde_json::json!(270 + k), "{id}: {data}");
     }
 }

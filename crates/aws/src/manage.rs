@@ -90,9 +90,11 @@ impl Connector {
     /// Assumes the role, lists, and reads the last byte of the first file listed (if any): Ok when
     /// the connection can do everything a sync does.
     pub async fn check_access(&self, connection: &Connection) -> Result<(), ManageError> {
-        let failed = |e: connector_core::ports::SourceError| match e.kind.breaks_access() {
-            true => ManageError::Access(explain_access(connection, &e)),
-            false => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
+        let failed = |e: connector_core::ports::SourceError| match e.kind {
+            kind if kind.breaks_access() => ManageError::Access(explain_access(connection, &e)),
+            // The access check's object cannot be read: say which and why.
+            kind if kind.object_only() => ManageError::Access(e.message),
+            _ => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
         };
         let source = self.sources.connect(connection).await.map_err(failed)?;
         let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
