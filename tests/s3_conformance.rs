@@ -22,7 +22,7 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use chrono::Utc;
 use common::{aws_at, endpoint, unique, ACCOUNT};
 use connector_aws::config::Aws;
-use connector_aws::s3::{ReadAhead, RoleConnector};
+use connector_aws::s3::{ReadAhead, RoleConnector, S3Source};
 use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
 use connector_core::model::{Connection, ObjectMeta};
 use connector_core::ports::{
@@ -398,4 +398,24 @@ async fn a_missing_key_is_gone_and_a_missing_bucket_is_named(t: &Target) {
         // middle of a run fails its remaining objects, and the next sync needs re-authentication.
         Backend::SeaweedFs => assert_eq!(e.kind, SourceErrorKind::ObjectGone, "{backend:?}: {e:?}"),
     }
+}
+
+/// A dropped connection or an unreachable endpoint is worth a retry, and its message says why
+/// (not "request not sent: None").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_s3_is_transient_and_its_message_names_the_cause() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let aws = aws_at(&format!("http://127.0.0.1:{closed}"), "testing", "testing").await;
+    let credentials = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test");
+    let source = S3Source {
+        client: aws.s3("us-east-1", credentials),
+        bucket: "unreachable".into(),
+        owner: ACCOUNT.into(),
+        page_size: None,
+        read_ahead: ReadAhead::default(),
+    };
+    let e = source.list_page(&ListCursor::new(None, false)).await.expect_err("nothing listens there");
+    assert_eq!(e.kind, SourceErrorKind::Transient, "{e:?}");
+    assert!(e.message.contains("Connection refused"), "the message names the cause: {e}");
+    assert!(e.message.starts_with("listing bucket unreachable: request not sent: "), "{e}");
 }
