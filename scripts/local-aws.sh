@@ -94,6 +94,7 @@ print(*[s.getsockname()[1] for s in sockets])'))
     -admin.ui=false -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" -webdav=false \
     > "$ROOT/.local/seaweedfs.log" 2>&1 &
   SEAWEEDFS_PID=$!
+  SEAWEEDFS_PORTS="${ports[*]}"
   trap local_aws_stop EXIT
   local url="http://127.0.0.1:${ports[6]}/"
   for _ in $(seq 1 200); do
@@ -106,9 +107,12 @@ print(*[s.getsockname()[1] for s in sockets])'))
 }
 
 local_aws_stop() {
+  local port
   if [ -n "${SEAWEEDFS_PID:-}" ]; then
     kill "$SEAWEEDFS_PID" 2>/dev/null || true
     wait "$SEAWEEDFS_PID" 2>/dev/null || true
+    # Its unix sockets, named by port (/tmp/seaweedfs-s3-PORT.sock ...), may outlive it.
+    for port in $SEAWEEDFS_PORTS; do rm -f /tmp/seaweedfs-*-"$port".sock; done
     SEAWEEDFS_PID=
   fi
   if [ -n "${MOTO_PID:-}" ]; then
