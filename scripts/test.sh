@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test: the template checks, cargo deny, unit tests, and integration tests against a moto server
 # (installed into .venv and started on a free loopback port, then stopped), including the real
-# Lambda binaries under cargo lambda watch; then fuzzes each parser briefly (FUZZ_SECONDS, 10 each)
-# and builds the functions for Lambda (x86_64).
+# Lambda binaries under cargo lambda watch, and the S3 source's conformance suite against moto and
+# SeaweedFS (a second S3, installed and started the same way); then fuzzes each parser briefly
+# (FUZZ_SECONDS, 10 each) and builds the functions for Lambda (x86_64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
 lambda_tools_install
 sam_install
 local_aws_start
+seaweedfs_start # S3C_TEST_SEAWEED_ENDPOINT, for tests/s3_conformance.rs
 
 echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 "$VENV/bin/cfn-lint" template.yaml

@@ -1,5 +1,6 @@
 //! Settings from the environment and the one factory for SDK clients, so the endpoint override
-//! (AWS_ENDPOINT_URL, used for moto) and path-style S3 are decided in one place.
+//! (AWS_ENDPOINT_URL, or AWS_ENDPOINT_URL_S3 for S3 alone: moto, SeaweedFS) and path-style S3 are
+//! decided in one place.
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
@@ -123,6 +124,24 @@ impl Settings {
     }
 }
 
+/// The endpoint S3 clients built from `sdk` send to, by the SDK's own rule (aws-sdk-s3's
+/// `From<&SdkConfig>`): an endpoint set in code wins; otherwise S3's own (`AWS_ENDPOINT_URL_S3`, or
+/// `endpoint_url` in the profile's `services` section) before the shared `AWS_ENDPOINT_URL`; none
+/// when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set (aws-config's service config then answers
+/// nothing). `None`: S3's real endpoints.
+fn s3_endpoint(sdk: &SdkConfig) -> Option<String> {
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return sdk.endpoint_url().map(str::to_owned);
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .expect("every field is set");
+    sdk.service_config().and_then(|config| config.load_config(key)).or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
 /// The shared SDK configuration and the clients built from it.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -139,9 +158,10 @@ impl Aws {
         Aws { sdk }
     }
 
-    /// An endpoint override means a local emulator, which needs path-style S3 addressing.
-    fn local(&self) -> bool {
-        self.sdk.endpoint_url().is_some()
+    /// An S3 endpoint override means a local emulator (moto, SeaweedFS), which needs path-style
+    /// addressing: `bucket.localhost` does not resolve.
+    fn s3_path_style(&self) -> bool {
+        s3_endpoint(&self.sdk).is_some()
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
@@ -167,14 +187,111 @@ impl Aws {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_owned()))
             .credentials_provider(credentials)
-            .force_path_style(self.local())
+            .force_path_style(self.s3_path_style())
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
     /// An S3 client with our own credentials (for the demo and tests that seed buckets).
     pub fn s3_own(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.local()).build();
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.s3_path_style()).build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_types::origin::Origin;
+    use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+    use std::sync::{Arc, Mutex};
+
+    /// What aws-config's loader answers from the environment: `AWS_ENDPOINT_URL_S3` for S3's
+    /// endpoint key (the SDK asks it with env `AWS_ENDPOINT_URL` and service id `S3`).
+    #[derive(Debug)]
+    struct ServiceEndpoints(Vec<(&'static str, &'static str)>);
+
+    impl LoadServiceConfig for ServiceEndpoints {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            let (_, url) =
+                self.0.iter().find(|(service, _)| key.env() == "AWS_ENDPOINT_URL" && key.service_id() == *service)?;
+            Some(url.to_string())
+        }
+    }
+
+    /// Records the URI of the first request and stops it before it is sent.
+    #[derive(Debug, Default, Clone)]
+    struct CaptureUri(Arc<Mutex<Option<String>>>);
+
+    impl Intercept for CaptureUri {
+        fn name(&self) -> &'static str {
+            "CaptureUri"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), aws_sdk_s3::error::BoxError> {
+            *self.0.lock().unwrap() = Some(context.request().uri().to_owned());
+            Err("captured; not sent".into())
+        }
+    }
+
+    /// The URI of a ListObjectsV2 of `bucket` sent by `client`.
+    async fn list_uri(client: aws_sdk_s3::Client, bucket: &str) -> String {
+        let capture = CaptureUri::default();
+        let config = client.config().to_builder().interceptor(capture.clone()).build();
+        let _ = aws_sdk_s3::Client::from_conf(config).list_objects_v2().bucket(bucket).send().await;
+        let uri = capture.0.lock().unwrap().clone();
+        uri.expect("the request reached the transmit stage")
+    }
+
+    #[tokio::test]
+    async fn s3_requests_are_path_style_whenever_the_s3_endpoint_is_overridden() {
+        // (shared endpoint and where it came from, S3's own endpoint (AWS_ENDPOINT_URL_S3), expected URI)
+        let cases: &[(Option<(&str, Origin)>, Option<&str>, &str)] = &[
+            (None, None, "https://acme-exports.s3.us-east-1.amazonaws.com/?list-type=2"),
+            (None, Some("http://s3.test:9000"), "http://s3.test:9000/acme-exports/?list-type=2"),
+            (
+                Some(("http://moto.test:5000", Origin::shared_environment_variable())),
+                None,
+                "http://moto.test:5000/acme-exports/?list-type=2",
+            ),
+            (
+                Some(("http://moto.test:5000", Origin::shared_environment_variable())),
+                Some("http://s3.test:9000"),
+                "http://s3.test:9000/acme-exports/?list-type=2",
+            ),
+            // An endpoint set in code wins over the environment, for S3 too.
+            (
+                Some(("http://moto.test:5000", Origin::shared_config())),
+                Some("http://s3.test:9000"),
+                "http://moto.test:5000/acme-exports/?list-type=2",
+            ),
+        ];
+        for (shared, s3, expected) in cases {
+            let mut builder = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                    aws_sdk_s3::config::Credentials::new("key", "secret", None, None, "test"),
+                ))
+                .service_config(ServiceEndpoints(s3.iter().map(|url| ("S3", *url)).collect()));
+            if let Some((url, origin)) = shared {
+                builder.insert_origin("endpoint_url", *origin);
+                builder = builder.endpoint_url(*url);
+            }
+            let aws = Aws::from_sdk(builder.build());
+            let case = format!("shared endpoint {shared:?}, S3 endpoint {s3:?}");
+            let own = list_uri(aws.s3_own(), "acme-exports").await;
+            assert!(own.starts_with(expected), "{case}: our own client sent {own}, expected {expected}");
+            let credentials = aws_sdk_s3::config::Credentials::new("role", "secret", None, None, "test");
+            let customer = list_uri(aws.s3("us-east-1", credentials), "acme-exports").await;
+            assert!(customer.starts_with(expected), "{case}: a customer's client sent {customer}, expected {expected}");
+        }
     }
 }

@@ -29,7 +29,20 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error>(e: &SdkError<E, Htt
             }
         }
         SdkError::TimeoutError(_) => "request timed out".to_owned(),
-        SdkError::DispatchFailure(d) => format!("request not sent: {:?}", d.as_other()),
+        // The connector's error and its causes, down to the I/O error ("Connection refused", a DNS
+        // failure), each once: some causes repeat their source's text in their own.
+        SdkError::DispatchFailure(d) => {
+            let mut message = "request not sent".to_owned();
+            let mut cause = d.as_connector_error().map(|c| c as &dyn std::error::Error);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !message.contains(&text) {
+                    message = format!("{message}: {text}");
+                }
+                cause = c.source();
+            }
+            message
+        }
         other => format!("{other}"),
     }
 }
