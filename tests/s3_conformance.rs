@@ -388,6 +388,7 @@ async fn a_missing_key_is_gone_and_a_missing_bucket_is_named(t: &Target) {
         size: 10,
         last_modified: Utc::now(),
         storage_class: None,
+        attempts: 0,
     };
     let e = source.open(&object, 0).await.err().expect("nothing to open in a missing bucket");
     match backend {
