@@ -46,17 +46,14 @@ sam_install() {
   export SAM_CLI_TELEMETRY=0
 }
 
-# moto server with DynamoDB's conditional writes atomic, as in AWS (scripts/moto_server.py).
-moto_server_run() {
-  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$@"
-}
-
 local_aws_start() {
   local_aws_install
   local port
   port=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p "$ROOT/.local"
-  moto_server_run -H 127.0.0.1 -p "$port" > "$ROOT/.local/moto.log" 2>&1 &
+  # moto with DynamoDB's conditional writes atomic, as in AWS (scripts/moto_server.py); the script
+  # execs Python, so MOTO_PID is the server's own pid and local_aws_stop ends it.
+  "$ROOT/scripts/moto-server" -H 127.0.0.1 -p "$port" > "$ROOT/.local/moto.log" 2>&1 &
   MOTO_PID=$!
   trap local_aws_stop EXIT
   for _ in $(seq 1 100); do
