@@ -6,6 +6,25 @@
 use crate::model::Connection;
 use serde_json::{json, Value};
 
+/// A literal string as IAM reads it in a Resource ARN or a StringLike value, where `*` and `?` are
+/// wildcards and `$` starts a policy variable: each becomes its documented special-character
+/// variable (`${*}`, `${?}`, `${$}`; "IAM policy elements: Variables and tags", policy version
+/// 2012-10-17). Folders are escaped rather than refused: an S3 key may hold any UTF-8, and a
+/// customer's folder named `exports*` is theirs to name; unescaped, it would also grant
+/// `exports-private/`.
+fn iam_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The role's permission policy.
 pub fn permission_policy(connection: &Connection) -> Value {
     let bucket_arn = format!("arn:aws:s3:::{}", connection.bucket);
@@ -17,6 +36,7 @@ pub fn permission_policy(connection: &Connection) -> Value {
     });
     let objects = match &connection.folder {
         Some(folder) => {
+            let folder = iam_literal(folder);
             list["Condition"] = json!({"StringLike": {"s3:prefix": [folder, format!("{folder}*")]}});
             format!("{bucket_arn}/{folder}*")
         }
@@ -80,6 +100,84 @@ mod tests {
                  "Resource": "arn:aws:s3:::acme-exports/exports/daily/*"},
             ])
         );
+    }
+
+    /// How IAM reads a Resource or a StringLike value: `*` any run of characters, `?` any one, and
+    /// `${*}`, `${?}`, `${$}` the literal characters (a sketch of the grammar, for these tests only).
+    fn iam_matches(pattern: &str, value: &str) -> bool {
+        enum Token {
+            Any,
+            One,
+            Char(char),
+        }
+        let mut tokens = Vec::new();
+        let mut rest = pattern;
+        while let Some(c) = rest.chars().next() {
+            let literal = ["${*}", "${?}", "${$}"].iter().find(|e| rest.starts_with(**e));
+            if let Some(escape) = literal {
+                tokens.push(Token::Char(escape.chars().nth(2).unwrap()));
+                rest = &rest[escape.len()..];
+                continue;
+            }
+            tokens.push(match c {
+                '*' => Token::Any,
+                '?' => Token::One,
+                c => Token::Char(c),
+            });
+            rest = &rest[c.len_utf8()..];
+        }
+        fn matches(tokens: &[Token], value: &[char]) -> bool {
+            match tokens.split_first() {
+                None => value.is_empty(),
+                Some((Token::Any, more)) => (0..=value.len()).any(|i| matches(more, &value[i..])),
+                Some((Token::One, more)) => !value.is_empty() && matches(more, &value[1..]),
+                Some((Token::Char(c), more)) => value.first() == Some(c) && matches(more, &value[1..]),
+            }
+        }
+        matches(&tokens, &value.chars().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_folder_holding_wildcards_grants_that_folder_only() {
+        // (folder, a key inside it, a key outside it that an unescaped policy would grant)
+        let cases = [
+            ("exports*", "exports*/a.csv", "exports-private/a.csv"),
+            ("exports?", "exports?/a.csv", "exportsX/a.csv"),
+            ("a/*/b", "a/*/b/c.csv", "a/secret/b/c.csv"),
+            ("${aws:username}", "${aws:username}/a.csv", "operator/a.csv"),
+            ("price$", "price$/a.csv", "price/a.csv"),
+            ("données ☃", "données ☃/a.csv", "données/a.csv"),
+        ];
+        for (folder, inside, outside) in cases {
+            let policy = permission_policy(&connection(Some(folder)));
+            let objects = policy["Statement"][1]["Resource"].as_str().unwrap();
+            let prefixes = policy["Statement"][0]["Condition"]["StringLike"]["s3:prefix"].as_array().unwrap();
+            let listable = |key: &str| prefixes.iter().any(|p| iam_matches(p.as_str().unwrap(), key));
+            let readable = |key: &str| iam_matches(objects, &format!("arn:aws:s3:::acme-exports/{key}"));
+            assert!(readable(inside) && listable(inside), "{folder}: {inside} is granted by {policy}");
+            assert!(!readable(outside) && !listable(outside), "{folder}: {outside} is not granted by {policy}");
+            assert!(listable(&format!("{folder}/")), "{folder}: the folder itself can be listed: {policy}");
+        }
+    }
+
+    #[test]
+    fn special_characters_are_escaped_as_iam_documents() {
+        let cases = [
+            ("exports*", "exports${*}/"),
+            ("what?", "what${?}/"),
+            ("${aws:username}", "${$}{aws:username}/"),
+            ("a*b?c$d/ü", "a${*}b${?}c${$}d/ü/"),
+            ("plain/folder", "plain/folder/"),
+        ];
+        for (folder, escaped) in cases {
+            let policy = permission_policy(&connection(Some(folder)));
+            assert_eq!(
+                policy["Statement"][0]["Condition"]["StringLike"]["s3:prefix"],
+                json!([escaped, format!("{escaped}*")]),
+                "{folder}"
+            );
+            assert_eq!(policy["Statement"][1]["Resource"], format!("arn:aws:s3:::acme-exports/{escaped}*"), "{folder}");
+        }
     }
 
     #[test]
