@@ -172,6 +172,15 @@ fn valid_region(r: &str) -> bool {
     AWS_REGIONS.contains(&r)
 }
 
+/// The partition of a region, which every ARN of its resources starts with (`arn:<partition>:`):
+/// China (`cn-*`) is `aws-cn`, GovCloud (`us-gov-*`) `aws-us-gov`, the European Sovereign Cloud
+/// (`eusc-*`) `aws-eusc`, every other region of [`AWS_REGIONS`] `aws`; the same rules as the
+/// partitions file the AWS SDKs resolve endpoints with. Every ARN we build takes it from here.
+pub fn partition(region: &str) -> &'static str {
+    const PARTITIONS: &[(&str, &str)] = &[("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("eusc-", "aws-eusc")];
+    PARTITIONS.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, partition)| partition)
+}
+
 /// Says, for people, what an access error means for this connection: which of account, role,
 /// external id, bucket or region to check. The external id itself is never put in the message.
 pub fn explain_access(connection: &Connection, error: &crate::ports::SourceError) -> String {
@@ -239,6 +248,59 @@ mod tests {
         );
         assert_eq!(c.status, ConnectionStatus::Pending);
         assert_eq!(c.role_arn(), "arn:aws:iam::123456789012:role/s3-connector-c1");
+    }
+
+    #[test]
+    fn each_region_has_its_partition() {
+        let cases = [
+            ("us-east-1", "aws"),
+            ("ap-southeast-7", "aws"),
+            ("mx-central-1", "aws"),
+            ("il-central-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ];
+        for (region, expected) in cases {
+            assert_eq!(partition(region), expected, "{region}");
+        }
+        let others: Vec<&str> = AWS_REGIONS.iter().copied().filter(|r| partition(r) != "aws").collect();
+        assert_eq!(
+            others,
+            ["cn-north-1", "cn-northwest-1", "eusc-de-east-1", "us-gov-east-1", "us-gov-west-1"],
+            "a region added to AWS_REGIONS outside the aws partition needs its partition here"
+        );
+    }
+
+    #[test]
+    fn every_arn_of_a_connection_is_in_its_regions_partition() {
+        let cases = [
+            ("us-east-1", "aws"),
+            ("eu-west-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ];
+        for (region, partition) in cases {
+            let c = new_connection(
+                ConnectionInput { region: region.into(), ..input() },
+                "c1".into(),
+                "x".into(),
+                ROLE_PREFIX,
+                Utc::now(),
+            )
+            .unwrap();
+            assert_eq!(c.role_arn(), format!("arn:{partition}:iam::123456789012:role/s3-connector-c1"), "{region}");
+            let policy = crate::policies::permission_policy(&c);
+            for statement in policy["Statement"].as_array().unwrap() {
+                let resource = statement["Resource"].as_str().unwrap();
+                assert!(resource.starts_with(&format!("arn:{partition}:s3:::acme-exports")), "{region}: {resource}");
+            }
+        }
     }
 
     #[test]

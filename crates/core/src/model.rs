@@ -48,9 +48,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The role we assume. Always built from the connection's own account id, never taken as input.
+    /// The role we assume. Always built from the connection's own account id, never taken as input,
+    /// in the partition of the bucket's region.
     pub fn role_arn(&self) -> String {
-        format!("arn:aws:iam::{}:role/{}", self.account_id, self.role_name)
+        let partition = crate::connections::partition(&self.region);
+        format!("arn:{partition}:iam::{}:role/{}", self.account_id, self.role_name)
     }
 }
 

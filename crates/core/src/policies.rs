@@ -27,7 +27,8 @@ fn iam_literal(text: &str) -> String {
 
 /// The role's permission policy.
 pub fn permission_policy(connection: &Connection) -> Value {
-    let bucket_arn = format!("arn:aws:s3:::{}", connection.bucket);
+    let partition = crate::connections::partition(&connection.region);
+    let bucket_arn = format!("arn:{partition}:s3:::{}", connection.bucket);
     let mut list = json!({
         "Sid": "ListTheConnectedFolder",
         "Effect": "Allow",
