@@ -103,6 +103,10 @@ enum ConnectionCommand {
         /// Template id.
         #[arg(long)]
         template: String,
+        /// The key ARN of the KMS key the objects are encrypted with (SSE-KMS), in the bucket's
+        /// region: the permission policy then allows kms:Decrypt on that key.
+        #[arg(long, value_name = "ARN")]
+        kms_key_arn: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -274,9 +278,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             region,
             folder,
             template,
+            kms_key_arn,
             json,
         }) => {
-            let input = ConnectionInput { name, account_id, bucket, region, folder, template_id: template };
+            let input =
+                ConnectionInput { name, account_id, bucket, region, folder, template_id: template, kms_key_arn };
             let created = match connector.create_connection_with_policies(input).await {
                 Ok(c) => c,
                 Err(e @ (CreateError::Invalid(_) | CreateError::UnknownTemplate(_) | CreateError::Create(_))) => {
@@ -314,6 +320,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let c = &s.last_counts;
                 println!("{} ({}) {}", connection.name, connection.id, connection.status.as_str());
                 println!("  s3://{}/{}", connection.bucket, connection.folder.as_deref().unwrap_or(""));
+                if let Some(key) = &connection.kms_key_arn {
+                    println!("  KMS key: {key}");
+                }
                 match (s.last_result, s.last_sync_started, s.last_sync_finished) {
                     (Some(result), Some(started), Some(finished)) => println!(
                         "  last sync: {} at {} ({} ms)",

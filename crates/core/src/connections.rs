@@ -13,6 +13,8 @@ pub struct ConnectionInput {
     pub region: String,
     pub folder: Option<String>,
     pub template_id: String,
+    /// The ARN of the KMS key the customer's objects are encrypted with (SSE-KMS), if any.
+    pub kms_key_arn: Option<String>,
 }
 
 /// An input problem, naming the field.
@@ -69,6 +71,15 @@ pub fn new_connection(
     if input.template_id.trim().is_empty() {
         fail("template", "is required");
     }
+    let region = valid_region(&input.region).then_some(input.region.as_str());
+    let kms_key_arn = match input.kms_key_arn.as_deref().map(|arn| normalise_kms_key_arn(arn, region)) {
+        None => None,
+        Some(Ok(arn)) => Some(arn),
+        Some(Err(message)) => {
+            fail("kms_key_arn", &message);
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -80,6 +91,7 @@ pub fn new_connection(
         bucket: input.bucket,
         region: input.region,
         folder,
+        kms_key_arn,
         external_id,
         template_id: input.template_id.trim().to_owned(),
         status: ConnectionStatus::Pending,
@@ -111,6 +123,48 @@ pub fn normalise_folder(folder: &str) -> Result<Option<String>, &'static str> {
         return Err("is longer than an S3 key may be");
     }
     Ok(Some(prefix))
+}
+
+/// A KMS key ARN, trimmed: `arn:<partition>:kms:<region>:<account>:key/<key id>`, in the bucket's
+/// `region` (S3 encrypts an object with a key of its bucket's region) when that region is known.
+/// An alias ARN is refused: the policy grants `kms:Decrypt` on its Resource, and a key is matched
+/// by its key ARN, never by an alias's. Only letters, digits and '-' in the key id, so no IAM
+/// wildcard (`*`, `?`) can widen the grant.
+pub fn normalise_kms_key_arn(arn: &str, region: Option<&str>) -> Result<String, String> {
+    let arn = arn.trim();
+    let example = format!(
+        "arn:{}:kms:{}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        partition(region.unwrap_or("us-east-1")),
+        region.unwrap_or("us-east-1")
+    );
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", arn_partition, "kms", arn_region, account, resource] = parts.as_slice() else {
+        return Err(format!("must be the ARN of a KMS key, like {example}"));
+    };
+    if resource.starts_with("alias/") {
+        return Err(format!(
+            "is an alias ARN; give the ARN of the key itself, like {example} (kms:Decrypt is granted on a key ARN; \
+             an alias ARN as the Resource grants nothing)"
+        ));
+    }
+    let key_id = resource.strip_prefix("key/").unwrap_or_default();
+    let well_formed = arn.len() <= 2048
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !key_id.is_empty()
+        && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed {
+        return Err(format!("must be the ARN of a KMS key, like {example}"));
+    }
+    if let Some(region) = region {
+        if *arn_region != region || *arn_partition != partition(region) {
+            return Err(format!(
+                "must be a key in the bucket's region {region}, like {example}: S3 encrypts objects with a key of \
+                 the bucket's region"
+            ));
+        }
+    }
+    Ok(arn.to_owned())
 }
 
 fn valid_bucket_name(b: &str) -> bool {
@@ -218,6 +272,7 @@ mod tests {
             region: "eu-west-1".into(),
             folder: Some("/payments//daily".into()),
             template_id: "payments".into(),
+            kms_key_arn: None,
         }
     }
 
@@ -316,6 +371,15 @@ mod tests {
             ("region", |i| i.region = "eu-west-9".into()),
             ("folder", |i| i.folder = Some("a/../b".into())),
             ("template", |i| i.template_id = "".into()),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:alias/exports".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("1234abcd-12ab-34cd-56ef-1234567890ab".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:key/*".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:key/".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:1234:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws-cn:kms:eu-west-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:s3:eu-west-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some(String::new())),
         ];
         for (field, change) in cases {
             let mut i = input();
@@ -323,6 +387,49 @@ mod tests {
             let errors = new_connection(i.clone(), "c".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap_err();
             assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), vec![field], "{i:?}");
         }
+    }
+
+    #[test]
+    fn a_kms_key_is_a_key_arn_in_the_buckets_region() {
+        let key = "arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        let padded = format!(" {key}\n");
+        let cases: Vec<(&str, &str, Result<&str, &str>)> = vec![
+            ("cn-north-1", key, Ok(key)),
+            ("cn-north-1", &padded, Ok(key)),
+            (
+                "eu-west-1",
+                "arn:aws:kms:eu-west-1:123456789012:alias/exports",
+                Err("is an alias ARN; give the ARN of the key itself, like arn:aws:kms:eu-west-1:111122223333:key/"),
+            ),
+            ("eu-west-1", "exports", Err("must be the ARN of a KMS key, like arn:aws:kms:eu-west-1:")),
+            ("eu-west-1", key, Err("must be a key in the bucket's region eu-west-1")),
+        ];
+        for (region, arn, expected) in cases {
+            let got = normalise_kms_key_arn(arn, Some(region));
+            match (&got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{region} {arn}"),
+                (Err(got), Err(expected)) => assert!(got.starts_with(expected), "{region} {arn}: {got}"),
+                _ => panic!("{region} {arn}: {got:?}, expected {expected:?}"),
+            }
+        }
+        let c = new_connection(
+            ConnectionInput { region: "cn-north-1".into(), kms_key_arn: Some(key.into()), ..input() },
+            "c1".into(),
+            "x".into(),
+            ROLE_PREFIX,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(c.kms_key_arn.as_deref(), Some(key));
+        let errors = new_connection(
+            ConnectionInput { region: "mars-1".into(), kms_key_arn: Some(key.into()), ..input() },
+            "c1".into(),
+            "x".into(),
+            ROLE_PREFIX,
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), ["region"], "one error for one mistake");
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Connection {
     pub region: String,
     /// Key prefix the connection is limited to, ending in '/', or None for the whole bucket.
     pub folder: Option<String>,
+    /// The KMS key the customer's objects are encrypted with (SSE-KMS): the permission policy allows
+    /// `kms:Decrypt` on it. None without one, and on connections stored before the field existed.
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
     pub role_name: String,
     pub external_id: String,
     pub template_id: String,

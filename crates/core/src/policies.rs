@@ -43,13 +43,17 @@ pub fn permission_policy(connection: &Connection) -> Value {
         }
         None => format!("{bucket_arn}/*"),
     };
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            list,
-            {"Sid": "ReadTheConnectedFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
-        ],
-    })
+    let mut statements = vec![
+        list,
+        json!({"Sid": "ReadTheConnectedFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects}),
+    ];
+    // Validated at create (connections::normalise_kms_key_arn): a key ARN, without wildcards.
+    if let Some(key) = &connection.kms_key_arn {
+        statements.push(
+            json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}),
+        );
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// The role's trust policy: `principals` (the execution roles of the worker and of the API, which
@@ -83,6 +87,7 @@ mod tests {
             region: "eu-west-1".into(),
             folder: folder.map(Into::into),
             template_id: "payments".into(),
+            kms_key_arn: None,
         };
         new_connection(input, "c1".into(), "ext-123".into(), crate::connections::ROLE_PREFIX, chrono::Utc::now())
             .unwrap()
@@ -190,6 +195,33 @@ mod tests {
         assert_eq!(statements[1]["Resource"], "arn:aws:s3:::acme-exports/*");
         let actions: Vec<_> = statements.iter().map(|s| s["Action"].as_str().unwrap()).collect();
         assert_eq!(actions, ["s3:ListBucket", "s3:GetObject"], "no write, no delete, no other bucket");
+    }
+
+    #[test]
+    fn a_kms_key_adds_decrypt_on_that_key_only() {
+        let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut c = connection(Some("exports"));
+        c.kms_key_arn = Some(key.into());
+        let policy = permission_policy(&c);
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 3);
+        assert_eq!(
+            statements[2],
+            json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
+        );
+        assert_eq!(
+            statements[..2],
+            permission_policy(&connection(Some("exports")))["Statement"].as_array().unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn a_connection_stored_before_kms_keys_loads_and_its_policy_is_the_same() {
+        let mut stored = serde_json::to_value(connection(Some("exports"))).unwrap();
+        stored.as_object_mut().unwrap().remove("kms_key_arn");
+        let loaded: Connection = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.kms_key_arn, None);
+        assert_eq!(permission_policy(&loaded), permission_policy(&connection(Some("exports"))));
     }
 
     #[test]
