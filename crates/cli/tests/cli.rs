@@ -150,3 +150,45 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["kms_key_arn"], key);
 }
+
+/// Before `init`, every command that reads or writes a table says, once, to run `s3-connector init`,
+/// rather than DynamoDB's ResourceNotFoundException three times over.
+#[test]
+fn commands_before_init_say_once_to_run_init() {
+    let run = against_moto();
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    let commands: &[&[&str]] = &[
+        &["templates", "put", template],
+        &["templates", "list"],
+        &["templates", "show", "payments"],
+        &["templates", "delete", "payments"],
+        &["connections", "list"],
+        &["connections", "show", "c1"],
+        &["connections", "pause", "c1"],
+        &[
+            "connections",
+            "create",
+            "--name",
+            "acme",
+            "--account-id",
+            "123456789012",
+            "--bucket",
+            "acme-exports",
+            "--region",
+            "us-east-1",
+            "--template",
+            "payments",
+        ],
+        &["files", "c1"],
+        &["records", "c1"],
+        &["sync", "c1"],
+        &["sync", "--all"],
+    ];
+    for args in commands {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches("run `s3-connector init`").count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.matches("ResourceNotFoundException").count() <= 1, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
