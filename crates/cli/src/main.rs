@@ -298,7 +298,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| BadInput(format!("reading {}: {e}", file.display())))?;
             let template = Template::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-            let version = connector.state.put_template(&template).await.context("saving template")?;
+            // The store says what it was doing ("saving template: ..."); this layer adds the file.
+            let version = connector.state.put_template(&template).await.with_context(|| file.display().to_string())?;
             println!("template {} saved (version {version})", template.id);
         }
         Command::Connections(ConnectionCommand::Create {

@@ -192,3 +192,25 @@ fn commands_before_init_say_once_to_run_init() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// Each layer of an error says its part once: the CLI the file, the store what it was doing and
+/// DynamoDB's code and message. (Found with a template within the template bounds whose document
+/// is past DynamoDB's 400 KB item size.)
+#[test]
+fn an_error_names_each_context_once() {
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let columns: Vec<serde_json::Value> = (0..1000)
+        .map(|i| serde_json::json!({"source": format!("s{i:04}{}", "x".repeat(900)), "field": format!("f{i:04}"), "type": "string"}))
+        .collect();
+    let template = serde_json::json!({"id": "wide", "record_type": "r", "format": {"type": "csv"}, "columns": columns});
+    let path = std::env::temp_dir().join(format!("s3c-wide-template-{}.json", std::process::id()));
+    std::fs::write(&path, template.to_string()).unwrap();
+    let (code, _, stderr) = run(&["templates", "put", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("error: {}: saving template: ", path.display())), "{stderr}");
+    for part in ["saving template", "ValidationException", "Item size has exceeded the maximum allowed size"] {
+        assert_eq!(stderr.matches(part).count(), 1, "'{part}' once in: {stderr}");
+    }
+}
