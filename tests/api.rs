@@ -37,6 +37,12 @@ async fn every_route_walks_a_connection_through_its_life() {
     let id = created["connection"]["id"].as_str().unwrap().to_owned();
     assert_eq!(created["connection"]["status"], "pending");
     assert_eq!(created["permission_policy"]["Statement"][1]["Resource"], format!("arn:aws:s3:::{bucket}/in/*"));
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    assert_eq!(
+        created["permission_policy"]["Statement"][2],
+        json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
+    );
+    assert_eq!(created["connection"]["kms_key_arn"], key);
     assert_eq!(
         created["trust_policy"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
         created["connection"]["external_id"]
@@ -58,6 +64,7 @@ async fn every_route_walks_a_connection_through_its_life() {
     let (_, shown) = call(&api, at("show-connection")).await;
     assert_eq!(shown["recent_runs"][0]["result"], "partial");
     assert_eq!(shown["last_run_files"], files["files"], "the first run finished every file");
+    assert_eq!(shown["connection"]["kms_key_arn"], key, "kept, so the policy can be generated again");
     let (status, paused) = call(&api, at("pause-connection")).await;
     assert_eq!((status, paused["connection"]["status"].as_str()), (200, Some("paused")));
     let (status, resumed) = call(&api, at("resume-connection")).await;
@@ -110,6 +117,12 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
         ("bad bucket name", create(body(&|b| b["bucket"] = json!("Not_A_Bucket"))), 400, "bucket"),
         ("unknown region", create(body(&|b| b["region"] = json!("mars-1"))), 400, "region"),
         ("hostile folder", create(body(&|b| b["folder"] = json!("../etc"))), 400, "folder"),
+        (
+            "a KMS alias for a key",
+            create(body(&|b| b["kms_key_arn"] = json!("arn:aws:kms:us-east-1:123456789012:alias/exports"))),
+            400,
+            "kms_key_arn",
+        ),
         ("unknown field", create(body(&|b| b["acount_id"] = json!("x"))), 400, "acount_id"),
         (
             "missing field",

@@ -58,6 +58,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
         region: "us-east-1".into(),
         folder: None,
         template_id: "payments".into(),
+        kms_key_arn: None,
     });
     assert!(reuse.await.is_ok());
 

@@ -131,6 +131,7 @@ fn connection(bucket: &str) -> Connection {
         region: "us-east-1".into(),
         folder: None,
         template_id: "payments".into(),
+        kms_key_arn: None,
     };
     let id = connector_aws::new_connection_id();
     new_connection(input, id, connector_aws::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()

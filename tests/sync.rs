@@ -267,6 +267,7 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
             region: "us-east-1".into(),
             folder: Some(folder.into()),
             template_id: "payments".into(),
+            kms_key_arn: None,
         };
         world.connector.create_connection_with_policies(input)
     };

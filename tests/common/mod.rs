@@ -95,6 +95,7 @@ impl World {
             region: "us-east-1".into(),
             folder: folder.map(str::to_owned),
             template_id: "payments".into(),
+            kms_key_arn: None,
         };
         self.connector.create_connection(input).await.expect("creating connection")
     }

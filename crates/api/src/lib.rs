@@ -142,6 +142,8 @@ struct CreateConnection {
     #[serde(default)]
     folder: Option<String>,
     template: String,
+    #[serde(default)]
+    kms_key_arn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +179,7 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
                 region: input.region,
                 folder: input.folder,
                 template_id: input.template,
+                kms_key_arn: input.kms_key_arn,
             };
             let created = c.create_connection_with_policies(input).await?;
             Ok((StatusCode::CREATED, to_json(&created)?))

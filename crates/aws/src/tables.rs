@@ -1,4 +1,5 @@
-//! Creates the two tables (for `s3-connector init`, the demo and tests; SAM declares them in AWS).
+//! Creates the two tables (for `s3-connector init`, the demo and tests; SAM declares them in AWS),
+//! and tells a missing table from other errors.
 
 use crate::errors::store_error;
 use crate::state::{RECHECK_INDEX, STATUS_INDEX};
@@ -20,6 +21,14 @@ fn attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     build(KeySchemaElement::builder().attribute_name(name).key_type(kind).build())
+}
+
+/// Whether `error` or an error it was caused by is DynamoDB's ResourceNotFoundException: a table
+/// that does not exist (for the CLI, one `init` has not created). Typed, so S3's or Lambda's
+/// not-found errors are not taken for it; every DynamoDB operation's error leads to the same type.
+pub fn is_missing_table(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| e.is::<aws_sdk_dynamodb::types::error::ResourceNotFoundException>())
 }
 
 /// Creates the state and records tables unless they exist, waits until they are active, and turns on

@@ -298,3 +298,31 @@ async fn dynamodb_errors_are_classified_by_code_and_status() {
         assert!(error.message.starts_with("taking the lease: ") && error.message.contains(code), "{}", error.message);
     }
 }
+
+#[tokio::test]
+async fn a_missing_table_is_told_apart_whatever_the_operation() {
+    use connector_aws::tables::is_missing_table;
+    let dynamodb_error =
+        |code: &str| format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected"}}"#);
+    let (not_found, conflict) =
+        (dynamodb_error("ResourceNotFoundException"), dynamodb_error("ConditionalCheckFailedException"));
+    let not_found_too = not_found.clone();
+    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_http_response(move || answer(400, not_found.clone()));
+    let transact = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .then_http_response(move || answer(400, not_found_too.clone()));
+    let update = mock!(aws_sdk_dynamodb::Client::update_item).then_http_response(move || answer(400, conflict.clone()));
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&get, &transact, &update], |c| c
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
+    let e = client.get_item().table_name("state").send().await.unwrap_err();
+    assert!(is_missing_table(&store_error("reading connection", e)));
+    let e = client.transact_write_items().send().await.unwrap_err();
+    assert!(is_missing_table(&store_error("saving template", e)));
+    let e = client.update_item().table_name("state").send().await.unwrap_err();
+    assert!(!is_missing_table(&store_error("taking the lease", e)));
+
+    let no_bucket = s3_error("NoSuchBucket");
+    let list = mock!(aws_sdk_s3::Client::list_objects_v2).then_http_response(move || answer(404, no_bucket.clone()));
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&list]);
+    let e = s3.list_objects_v2().bucket("customer-bucket").send().await.unwrap_err();
+    assert!(!is_missing_table(&source_error("listing bucket customer-bucket".into(), e)), "not a table");
+}

@@ -11,6 +11,7 @@ use connector_aws::{tables, Connector, CreateError, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};
+use connector_core::ports::{SourceError, StoreError};
 use connector_core::template::Template;
 use serde_json::json;
 use std::process::ExitCode;
@@ -103,6 +104,10 @@ enum ConnectionCommand {
         /// Template id.
         #[arg(long)]
         template: String,
+        /// The key ARN of the KMS key the objects are encrypted with (SSE-KMS), in the bucket's
+        /// region: the permission policy then allows kms:Decrypt on that key.
+        #[arg(long, value_name = "ARN")]
+        kms_key_arn: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -221,17 +226,46 @@ async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("S3C_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
+    let tables = [cli.tables.state_table.clone(), cli.tables.records_table.clone()];
     match run(cli).await {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<BadInput>().is_some() => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", report(&e, &tables));
+            if e.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// An error for people, on one line, every command alike, each layer's part said once:
+/// - a table that does not exist (DynamoDB's ResourceNotFoundException, anywhere in the chain) is
+///   told as such, with what to do;
+/// - a layer whose message its outer layer already holds (thiserror's `"state store: {0}"` over
+///   its own source) is left out;
+/// - the chain ends at the core's `StoreError` or `SourceError`, whose message already holds the
+///   service's code and message (`connector_aws::errors::describe`): the SDK errors under it would
+///   say them twice more.
+fn report(e: &anyhow::Error, [state_table, records_table]: &[String; 2]) -> String {
+    if tables::is_missing_table(e.as_ref()) {
+        return format!(
+            "table {state_table} or {records_table} does not exist (DynamoDB ResourceNotFoundException): run \
+             `s3-connector init` to create them"
+        );
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for layer in e.chain() {
+        let text = layer.to_string();
+        if !parts.last().is_some_and(|outer| outer.contains(&text)) {
+            parts.push(text);
+        }
+        if layer.is::<StoreError>() || layer.is::<SourceError>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// Management errors the operator can fix are bad input (exit 2); store errors are failures.
@@ -264,7 +298,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| BadInput(format!("reading {}: {e}", file.display())))?;
             let template = Template::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-            let version = connector.state.put_template(&template).await.context("saving template")?;
+            // The store says what it was doing ("saving template: ..."); this layer adds the file.
+            let version = connector.state.put_template(&template).await.with_context(|| file.display().to_string())?;
             println!("template {} saved (version {version})", template.id);
         }
         Command::Connections(ConnectionCommand::Create {
@@ -274,9 +309,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             region,
             folder,
             template,
+            kms_key_arn,
             json,
         }) => {
-            let input = ConnectionInput { name, account_id, bucket, region, folder, template_id: template };
+            let input =
+                ConnectionInput { name, account_id, bucket, region, folder, template_id: template, kms_key_arn };
             let created = match connector.create_connection_with_policies(input).await {
                 Ok(c) => c,
                 Err(e @ (CreateError::Invalid(_) | CreateError::UnknownTemplate(_) | CreateError::Create(_))) => {
@@ -314,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let c = &s.last_counts;
                 println!("{} ({}) {}", connection.name, connection.id, connection.status.as_str());
                 println!("  s3://{}/{}", connection.bucket, connection.folder.as_deref().unwrap_or(""));
+                if let Some(key) = &connection.kms_key_arn {
+                    println!("  KMS key: {key}");
+                }
                 match (s.last_result, s.last_sync_started, s.last_sync_finished) {
                     (Some(result), Some(started), Some(finished)) => println!(
                         "  last sync: {} at {} ({} ms)",
@@ -519,7 +559,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sync { connection_id, json, .. } => {
             let connection_id = connection_id.ok_or_else(|| BadInput("a connection id or --all is needed".into()))?;
-            let outcome = connector.sync(&connection_id).await;
+            // A failed run is an outcome to print; any other error ends here with its chain (so a
+            // missing table is told as such).
+            let outcome = match connector.sync(&connection_id).await {
+                Ok(outcome) => Ok(outcome),
+                Err(SyncError::Retryable(run)) => Err(run),
+                Err(SyncError::ConnectionNotFound(_)) => {
+                    return Err(BadInput(format!("no connection {connection_id}")).into())
+                }
+                Err(e) => return Err(e.into()),
+            };
             let (value, code) = match &outcome {
                 Ok(SyncOutcome::Completed(run)) => (json!({"outcome": "completed", "run": run}), ExitCode::SUCCESS),
                 // Not without a deadline, which the CLI does not set; here for completeness.
@@ -536,18 +585,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(SyncOutcome::NotSyncable { status }) => {
                     (json!({"outcome": "not_syncable", "status": status}), ExitCode::SUCCESS)
                 }
-                Err(SyncError::Retryable(run)) => (json!({"outcome": "failed", "run": run}), ExitCode::FAILURE),
-                Err(SyncError::ConnectionNotFound(_)) => {
-                    return Err(BadInput(format!("no connection {connection_id}")).into())
-                }
-                Err(e) => return Err(anyhow::anyhow!("{e}")),
+                Err(run) => (json!({"outcome": "failed", "run": run}), ExitCode::FAILURE),
             };
             if json {
                 print_json(&value)?;
             } else {
                 let run = match &outcome {
                     Ok(SyncOutcome::Completed(run)) => Some(run),
-                    Err(SyncError::Retryable(run)) => Some(run.as_ref()),
+                    Err(run) => Some(run.as_ref()),
                     _ => None,
                 };
                 match run {

@@ -39,6 +39,25 @@ fn bad_input_exits_2_naming_the_field() {
         (create("123456789012", "Bad_Bucket", "us-east-1"), "bucket: is not a valid S3 bucket name"),
         (create("123456789012", "acme-exports", "mars-1"), "region: is not an AWS region"),
         (
+            s3_connector(&[
+                "connections",
+                "create",
+                "--name",
+                "acme",
+                "--account-id",
+                "123456789012",
+                "--bucket",
+                "acme-exports",
+                "--region",
+                "us-east-1",
+                "--template",
+                "t",
+                "--kms-key-arn",
+                "arn:aws:kms:us-east-1:123456789012:alias/exports",
+            ]),
+            "kms_key_arn: is an alias ARN; give the ARN of the key itself",
+        ),
+        (
             s3_connector(&["templates", "put", "examples/templates/does-not-exist.json"]),
             "reading examples/templates/does-not-exist.json",
         ),
@@ -60,13 +79,13 @@ fn an_invalid_template_file_exits_2_naming_the_field() {
     assert!(stderr.contains("columns[0].values: an enum needs its allowed values"), "{stderr}");
 }
 
-/// Against the moto server scripts/test.sh starts: commands given an unknown connection id exit 2.
-#[test]
-fn unknown_connections_exit_2() {
+/// The CLI against the moto server scripts/test.sh starts, with tables of its own (not created
+/// until `init`): (exit code, stdout, stderr).
+fn against_moto() -> impl Fn(&[&str]) -> (Option<i32>, String, String) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL is not set: run the tests with scripts/test.sh, which starts moto server");
     let suffix = format!("{}-{}", std::process::id(), std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
-    let run = |args: &[&str]| {
+    move |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
             .args(args)
             .env("AWS_ENDPOINT_URL", &endpoint)
@@ -74,8 +93,15 @@ fn unknown_connections_exit_2() {
             .env("S3C_RECORDS_TABLE", format!("cli-records-{suffix}"))
             .output()
             .unwrap();
-        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
-    };
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.code(), text(&output.stdout), text(&output.stderr))
+    }
+}
+
+/// Commands given an unknown connection id exit 2.
+#[test]
+fn unknown_connections_exit_2() {
+    let run = against_moto();
     assert_eq!(run(&["init"]).0, Some(0));
     for args in [
         &["files", "nope"][..],
@@ -83,8 +109,108 @@ fn unknown_connections_exit_2() {
         &["connections", "runs", "nope"],
         &["connections", "show", "nope"],
     ] {
-        let (code, stderr) = run(args);
+        let (code, _, stderr) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("no connection 'nope'"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    assert_eq!(run(&["templates", "put", template]).0, Some(0));
+    let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let (code, stdout, stderr) = run(&[
+        "connections",
+        "create",
+        "--name",
+        "acme kms",
+        "--account-id",
+        "123456789012",
+        "--bucket",
+        "acme-exports",
+        "--region",
+        "eu-west-1",
+        "--template",
+        "payments",
+        "--kms-key-arn",
+        key,
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        created["permission_policy"]["Statement"][2],
+        serde_json::json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
+    );
+    let (code, shown, stderr) = run(&["connections", "show", created["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["kms_key_arn"], key);
+}
+
+/// Before `init`, every command that reads or writes a table says, once, to run `s3-connector init`,
+/// rather than DynamoDB's ResourceNotFoundException three times over.
+#[test]
+fn commands_before_init_say_once_to_run_init() {
+    let run = against_moto();
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    let commands: &[&[&str]] = &[
+        &["templates", "put", template],
+        &["templates", "list"],
+        &["templates", "show", "payments"],
+        &["templates", "delete", "payments"],
+        &["connections", "list"],
+        &["connections", "show", "c1"],
+        &["connections", "pause", "c1"],
+        &[
+            "connections",
+            "create",
+            "--name",
+            "acme",
+            "--account-id",
+            "123456789012",
+            "--bucket",
+            "acme-exports",
+            "--region",
+            "us-east-1",
+            "--template",
+            "payments",
+        ],
+        &["files", "c1"],
+        &["records", "c1"],
+        &["sync", "c1"],
+        &["sync", "--all"],
+    ];
+    for args in commands {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches("run `s3-connector init`").count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.matches("ResourceNotFoundException").count() <= 1, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+/// Each layer of an error says its part once: the CLI the file, the store what it was doing and
+/// DynamoDB's code and message. (Found with a template within the template bounds whose document
+/// is past DynamoDB's 400 KB item size.)
+#[test]
+fn an_error_names_each_context_once() {
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let columns: Vec<serde_json::Value> = (0..1000)
+        .map(|i| serde_json::json!({"source": format!("s{i:04}{}", "x".repeat(900)), "field": format!("f{i:04}"), "type": "string"}))
+        .collect();
+    let template = serde_json::json!({"id": "wide", "record_type": "r", "format": {"type": "csv"}, "columns": columns});
+    let path = std::env::temp_dir().join(format!("s3c-wide-template-{}.json", std::process::id()));
+    std::fs::write(&path, template.to_string()).unwrap();
+    let (code, _, stderr) = run(&["templates", "put", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("error: {}: saving template: ", path.display())), "{stderr}");
+    for part in ["saving template", "ValidationException", "Item size has exceeded the maximum allowed size"] {
+        assert_eq!(stderr.matches(part).count(), 1, "'{part}' once in: {stderr}");
     }
 }

@@ -90,6 +90,7 @@ async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionSta
         bucket: "conformance".into(),
         region: "us-east-1".into(),
         folder: None,
+        kms_key_arn: None,
         role_name: "s3-connector-conformance".into(),
         external_id: format!("external-{id}"),
         template_id: "conformance".into(),

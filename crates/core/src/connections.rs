@@ -13,6 +13,8 @@ pub struct ConnectionInput {
     pub region: String,
     pub folder: Option<String>,
     pub template_id: String,
+    /// The ARN of the KMS key the customer's objects are encrypted with (SSE-KMS), if any.
+    pub kms_key_arn: Option<String>,
 }
 
 /// An input problem, naming the field.
@@ -69,6 +71,15 @@ pub fn new_connection(
     if input.template_id.trim().is_empty() {
         fail("template", "is required");
     }
+    let region = valid_region(&input.region).then_some(input.region.as_str());
+    let kms_key_arn = match input.kms_key_arn.as_deref().map(|arn| normalise_kms_key_arn(arn, region)) {
+        None => None,
+        Some(Ok(arn)) => Some(arn),
+        Some(Err(message)) => {
+            fail("kms_key_arn", &message);
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -80,6 +91,7 @@ pub fn new_connection(
         bucket: input.bucket,
         region: input.region,
         folder,
+        kms_key_arn,
         external_id,
         template_id: input.template_id.trim().to_owned(),
         status: ConnectionStatus::Pending,
@@ -111,6 +123,48 @@ pub fn normalise_folder(folder: &str) -> Result<Option<String>, &'static str> {
         return Err("is longer than an S3 key may be");
     }
     Ok(Some(prefix))
+}
+
+/// A KMS key ARN, trimmed: `arn:<partition>:kms:<region>:<account>:key/<key id>`, in the bucket's
+/// `region` (S3 encrypts an object with a key of its bucket's region) when that region is known.
+/// An alias ARN is refused: the policy grants `kms:Decrypt` on its Resource, and a key is matched
+/// by its key ARN, never by an alias's. Only letters, digits and '-' in the key id, so no IAM
+/// wildcard (`*`, `?`) can widen the grant.
+pub fn normalise_kms_key_arn(arn: &str, region: Option<&str>) -> Result<String, String> {
+    let arn = arn.trim();
+    let example = format!(
+        "arn:{}:kms:{}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        partition(region.unwrap_or("us-east-1")),
+        region.unwrap_or("us-east-1")
+    );
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", arn_partition, "kms", arn_region, account, resource] = parts.as_slice() else {
+        return Err(format!("must be the ARN of a KMS key, like {example}"));
+    };
+    if resource.starts_with("alias/") {
+        return Err(format!(
+            "is an alias ARN; give the ARN of the key itself, like {example} (kms:Decrypt is granted on a key ARN; \
+             an alias ARN as the Resource grants nothing)"
+        ));
+    }
+    let key_id = resource.strip_prefix("key/").unwrap_or_default();
+    let well_formed = arn.len() <= 2048
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !key_id.is_empty()
+        && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed {
+        return Err(format!("must be the ARN of a KMS key, like {example}"));
+    }
+    if let Some(region) = region {
+        if *arn_region != region || *arn_partition != partition(region) {
+            return Err(format!(
+                "must be a key in the bucket's region {region}, like {example}: S3 encrypts objects with a key of \
+                 the bucket's region"
+            ));
+        }
+    }
+    Ok(arn.to_owned())
 }
 
 fn valid_bucket_name(b: &str) -> bool {
@@ -172,6 +226,15 @@ fn valid_region(r: &str) -> bool {
     AWS_REGIONS.contains(&r)
 }
 
+/// The partition of a region, which every ARN of its resources starts with (`arn:<partition>:`):
+/// China (`cn-*`) is `aws-cn`, GovCloud (`us-gov-*`) `aws-us-gov`, the European Sovereign Cloud
+/// (`eusc-*`) `aws-eusc`, every other region of [`AWS_REGIONS`] `aws`; the same rules as the
+/// partitions file the AWS SDKs resolve endpoints with. Every ARN we build takes it from here.
+pub fn partition(region: &str) -> &'static str {
+    const PARTITIONS: &[(&str, &str)] = &[("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("eusc-", "aws-eusc")];
+    PARTITIONS.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, partition)| partition)
+}
+
 /// Says, for people, what an access error means for this connection: which of account, role,
 /// external id, bucket or region to check. The external id itself is never put in the message.
 pub fn explain_access(connection: &Connection, error: &crate::ports::SourceError) -> String {
@@ -209,6 +272,7 @@ mod tests {
             region: "eu-west-1".into(),
             folder: Some("/payments//daily".into()),
             template_id: "payments".into(),
+            kms_key_arn: None,
         }
     }
 
@@ -242,6 +306,59 @@ mod tests {
     }
 
     #[test]
+    fn each_region_has_its_partition() {
+        let cases = [
+            ("us-east-1", "aws"),
+            ("ap-southeast-7", "aws"),
+            ("mx-central-1", "aws"),
+            ("il-central-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ];
+        for (region, expected) in cases {
+            assert_eq!(partition(region), expected, "{region}");
+        }
+        let others: Vec<&str> = AWS_REGIONS.iter().copied().filter(|r| partition(r) != "aws").collect();
+        assert_eq!(
+            others,
+            ["cn-north-1", "cn-northwest-1", "eusc-de-east-1", "us-gov-east-1", "us-gov-west-1"],
+            "a region added to AWS_REGIONS outside the aws partition needs its partition here"
+        );
+    }
+
+    #[test]
+    fn every_arn_of_a_connection_is_in_its_regions_partition() {
+        let cases = [
+            ("us-east-1", "aws"),
+            ("eu-west-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ];
+        for (region, partition) in cases {
+            let c = new_connection(
+                ConnectionInput { region: region.into(), ..input() },
+                "c1".into(),
+                "x".into(),
+                ROLE_PREFIX,
+                Utc::now(),
+            )
+            .unwrap();
+            assert_eq!(c.role_arn(), format!("arn:{partition}:iam::123456789012:role/s3-connector-c1"), "{region}");
+            let policy = crate::policies::permission_policy(&c);
+            for statement in policy["Statement"].as_array().unwrap() {
+                let resource = statement["Resource"].as_str().unwrap();
+                assert!(resource.starts_with(&format!("arn:{partition}:s3:::acme-exports")), "{region}: {resource}");
+            }
+        }
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(&str, fn(&mut ConnectionInput))> = vec![
             ("name", |i| i.name = " ".into()),
@@ -254,6 +371,15 @@ mod tests {
             ("region", |i| i.region = "eu-west-9".into()),
             ("folder", |i| i.folder = Some("a/../b".into())),
             ("template", |i| i.template_id = "".into()),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:alias/exports".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("1234abcd-12ab-34cd-56ef-1234567890ab".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:key/*".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:123456789012:key/".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:eu-west-1:1234:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws-cn:kms:eu-west-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some("arn:aws:s3:eu-west-1:123456789012:key/1234abcd".into())),
+            ("kms_key_arn", |i| i.kms_key_arn = Some(String::new())),
         ];
         for (field, change) in cases {
             let mut i = input();
@@ -261,6 +387,49 @@ mod tests {
             let errors = new_connection(i.clone(), "c".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap_err();
             assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), vec![field], "{i:?}");
         }
+    }
+
+    #[test]
+    fn a_kms_key_is_a_key_arn_in_the_buckets_region() {
+        let key = "arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        let padded = format!(" {key}\n");
+        let cases: Vec<(&str, &str, Result<&str, &str>)> = vec![
+            ("cn-north-1", key, Ok(key)),
+            ("cn-north-1", &padded, Ok(key)),
+            (
+                "eu-west-1",
+                "arn:aws:kms:eu-west-1:123456789012:alias/exports",
+                Err("is an alias ARN; give the ARN of the key itself, like arn:aws:kms:eu-west-1:111122223333:key/"),
+            ),
+            ("eu-west-1", "exports", Err("must be the ARN of a KMS key, like arn:aws:kms:eu-west-1:")),
+            ("eu-west-1", key, Err("must be a key in the bucket's region eu-west-1")),
+        ];
+        for (region, arn, expected) in cases {
+            let got = normalise_kms_key_arn(arn, Some(region));
+            match (&got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{region} {arn}"),
+                (Err(got), Err(expected)) => assert!(got.starts_with(expected), "{region} {arn}: {got}"),
+                _ => panic!("{region} {arn}: {got:?}, expected {expected:?}"),
+            }
+        }
+        let c = new_connection(
+            ConnectionInput { region: "cn-north-1".into(), kms_key_arn: Some(key.into()), ..input() },
+            "c1".into(),
+            "x".into(),
+            ROLE_PREFIX,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(c.kms_key_arn.as_deref(), Some(key));
+        let errors = new_connection(
+            ConnectionInput { region: "mars-1".into(), kms_key_arn: Some(key.into()), ..input() },
+            "c1".into(),
+            "x".into(),
+            ROLE_PREFIX,
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), ["region"], "one error for one mistake");
     }
 
     #[test]

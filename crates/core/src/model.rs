@@ -38,6 +38,10 @@ pub struct Connection {
     pub region: String,
     /// Key prefix the connection is limited to, ending in '/', or None for the whole bucket.
     pub folder: Option<String>,
+    /// The KMS key the customer's objects are encrypted with (SSE-KMS): the permission policy allows
+    /// `kms:Decrypt` on it. None without one, and on connections stored before the field existed.
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
     pub role_name: String,
     pub external_id: String,
     pub template_id: String,
@@ -48,9 +52,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The role we assume. Always built from the connection's own account id, never taken as input.
+    /// The role we assume. Always built from the connection's own account id, never taken as input,
+    /// in the partition of the bucket's region.
     pub fn role_arn(&self) -> String {
-        format!("arn:aws:iam::{}:role/{}", self.account_id, self.role_name)
+        let partition = crate::connections::partition(&self.region);
+        format!("arn:{partition}:iam::{}:role/{}", self.account_id, self.role_name)
     }
 }
 

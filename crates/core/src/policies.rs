@@ -6,9 +6,29 @@
 use crate::model::Connection;
 use serde_json::{json, Value};
 
+/// A literal string as IAM reads it in a Resource ARN or a StringLike value, where `*` and `?` are
+/// wildcards and `$` starts a policy variable: each becomes its documented special-character
+/// variable (`${*}`, `${?}`, `${$}`; "IAM policy elements: Variables and tags", policy version
+/// 2012-10-17). Folders are escaped rather than refused: an S3 key may hold any UTF-8, and a
+/// customer's folder named `exports*` is theirs to name; unescaped, it would also grant
+/// `exports-private/`.
+fn iam_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The role's permission policy.
 pub fn permission_policy(connection: &Connection) -> Value {
-    let bucket_arn = format!("arn:aws:s3:::{}", connection.bucket);
+    let partition = crate::connections::partition(&connection.region);
+    let bucket_arn = format!("arn:{partition}:s3:::{}", connection.bucket);
     let mut list = json!({
         "Sid": "ListTheConnectedFolder",
         "Effect": "Allow",
@@ -17,18 +37,23 @@ pub fn permission_policy(connection: &Connection) -> Value {
     });
     let objects = match &connection.folder {
         Some(folder) => {
+            let folder = iam_literal(folder);
             list["Condition"] = json!({"StringLike": {"s3:prefix": [folder, format!("{folder}*")]}});
             format!("{bucket_arn}/{folder}*")
         }
         None => format!("{bucket_arn}/*"),
     };
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            list,
-            {"Sid": "ReadTheConnectedFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
-        ],
-    })
+    let mut statements = vec![
+        list,
+        json!({"Sid": "ReadTheConnectedFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects}),
+    ];
+    // Validated at create (connections::normalise_kms_key_arn): a key ARN, without wildcards.
+    if let Some(key) = &connection.kms_key_arn {
+        statements.push(
+            json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}),
+        );
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// The role's trust policy: `principals` (the execution roles of the worker and of the API, which
@@ -62,6 +87,7 @@ mod tests {
             region: "eu-west-1".into(),
             folder: folder.map(Into::into),
             template_id: "payments".into(),
+            kms_key_arn: None,
         };
         new_connection(input, "c1".into(), "ext-123".into(), crate::connections::ROLE_PREFIX, chrono::Utc::now())
             .unwrap()
@@ -82,6 +108,84 @@ mod tests {
         );
     }
 
+    /// How IAM reads a Resource or a StringLike value: `*` any run of characters, `?` any one, and
+    /// `${*}`, `${?}`, `${$}` the literal characters (a sketch of the grammar, for these tests only).
+    fn iam_matches(pattern: &str, value: &str) -> bool {
+        enum Token {
+            Any,
+            One,
+            Char(char),
+        }
+        let mut tokens = Vec::new();
+        let mut rest = pattern;
+        while let Some(c) = rest.chars().next() {
+            let literal = ["${*}", "${?}", "${$}"].iter().find(|e| rest.starts_with(**e));
+            if let Some(escape) = literal {
+                tokens.push(Token::Char(escape.chars().nth(2).unwrap()));
+                rest = &rest[escape.len()..];
+                continue;
+            }
+            tokens.push(match c {
+                '*' => Token::Any,
+                '?' => Token::One,
+                c => Token::Char(c),
+            });
+            rest = &rest[c.len_utf8()..];
+        }
+        fn matches(tokens: &[Token], value: &[char]) -> bool {
+            match tokens.split_first() {
+                None => value.is_empty(),
+                Some((Token::Any, more)) => (0..=value.len()).any(|i| matches(more, &value[i..])),
+                Some((Token::One, more)) => !value.is_empty() && matches(more, &value[1..]),
+                Some((Token::Char(c), more)) => value.first() == Some(c) && matches(more, &value[1..]),
+            }
+        }
+        matches(&tokens, &value.chars().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_folder_holding_wildcards_grants_that_folder_only() {
+        // (folder, a key inside it, a key outside it that an unescaped policy would grant)
+        let cases = [
+            ("exports*", "exports*/a.csv", "exports-private/a.csv"),
+            ("exports?", "exports?/a.csv", "exportsX/a.csv"),
+            ("a/*/b", "a/*/b/c.csv", "a/secret/b/c.csv"),
+            ("${aws:username}", "${aws:username}/a.csv", "operator/a.csv"),
+            ("price$", "price$/a.csv", "price/a.csv"),
+            ("données ☃", "données ☃/a.csv", "données/a.csv"),
+        ];
+        for (folder, inside, outside) in cases {
+            let policy = permission_policy(&connection(Some(folder)));
+            let objects = policy["Statement"][1]["Resource"].as_str().unwrap();
+            let prefixes = policy["Statement"][0]["Condition"]["StringLike"]["s3:prefix"].as_array().unwrap();
+            let listable = |key: &str| prefixes.iter().any(|p| iam_matches(p.as_str().unwrap(), key));
+            let readable = |key: &str| iam_matches(objects, &format!("arn:aws:s3:::acme-exports/{key}"));
+            assert!(readable(inside) && listable(inside), "{folder}: {inside} is granted by {policy}");
+            assert!(!readable(outside) && !listable(outside), "{folder}: {outside} is not granted by {policy}");
+            assert!(listable(&format!("{folder}/")), "{folder}: the folder itself can be listed: {policy}");
+        }
+    }
+
+    #[test]
+    fn special_characters_are_escaped_as_iam_documents() {
+        let cases = [
+            ("exports*", "exports${*}/"),
+            ("what?", "what${?}/"),
+            ("${aws:username}", "${$}{aws:username}/"),
+            ("a*b?c$d/ü", "a${*}b${?}c${$}d/ü/"),
+            ("plain/folder", "plain/folder/"),
+        ];
+        for (folder, escaped) in cases {
+            let policy = permission_policy(&connection(Some(folder)));
+            assert_eq!(
+                policy["Statement"][0]["Condition"]["StringLike"]["s3:prefix"],
+                json!([escaped, format!("{escaped}*")]),
+                "{folder}"
+            );
+            assert_eq!(policy["Statement"][1]["Resource"], format!("arn:aws:s3:::acme-exports/{escaped}*"), "{folder}");
+        }
+    }
+
     #[test]
     fn without_a_folder_the_whole_bucket_and_nothing_else() {
         let policy = permission_policy(&connection(None));
@@ -91,6 +195,33 @@ mod tests {
         assert_eq!(statements[1]["Resource"], "arn:aws:s3:::acme-exports/*");
         let actions: Vec<_> = statements.iter().map(|s| s["Action"].as_str().unwrap()).collect();
         assert_eq!(actions, ["s3:ListBucket", "s3:GetObject"], "no write, no delete, no other bucket");
+    }
+
+    #[test]
+    fn a_kms_key_adds_decrypt_on_that_key_only() {
+        let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut c = connection(Some("exports"));
+        c.kms_key_arn = Some(key.into());
+        let policy = permission_policy(&c);
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 3);
+        assert_eq!(
+            statements[2],
+            json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
+        );
+        assert_eq!(
+            statements[..2],
+            permission_policy(&connection(Some("exports")))["Statement"].as_array().unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn a_connection_stored_before_kms_keys_loads_and_its_policy_is_the_same() {
+        let mut stored = serde_json::to_value(connection(Some("exports"))).unwrap();
+        stored.as_object_mut().unwrap().remove("kms_key_arn");
+        let loaded: Connection = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.kms_key_arn, None);
+        assert_eq!(permission_policy(&loaded), permission_policy(&connection(Some("exports"))));
     }
 
     #[test]

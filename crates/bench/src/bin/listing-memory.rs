@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         region: "us-east-1".into(),
         folder: Some("in".into()),
         template_id: "t".into(),
+        kms_key_arn: None,
     };
     let mut connection =
         new_connection(input, "bench".into(), "x".into(), ROLE_PREFIX, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;

@@ -87,6 +87,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 region: "us-east-1".into(),
                 folder: Some("payments".into()),
                 template_id: template.id.clone(),
+                kms_key_arn: None,
             },
             connector_aws::new_connection_id(),
             "0".repeat(64),

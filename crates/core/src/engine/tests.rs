@@ -23,6 +23,7 @@ fn connection() -> Connection {
         bucket: "b".into(),
         region: "us-east-1".into(),
         folder: Some("in/".into()),
+        kms_key_arn: None,
         role_name: "r".into(),
         external_id: "x".into(),
         template_id: "tpl".into(),
