@@ -390,6 +390,7 @@ async fn a_missing_key_is_gone_and_a_missing_bucket_is_named(t: &Target) {
         last_modified: Utc::now(),
         storage_class: None,
         attempts: 0,
+        replaces: None,
     };
     let e = source.open(&object, 0).await.err().expect("nothing to open in a missing bucket");
     match backend {

@@ -179,6 +179,7 @@ impl Connector {
                         last_modified: chrono::Utc::now(),
                         storage_class: None,
                         attempts: 0,
+                        replaces: None,
                     },
                 };
                 let body = source.open(&object, 0).await.map_err(|e| match e.kind {

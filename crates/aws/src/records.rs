@@ -105,6 +105,32 @@ impl RecordsTable {
 
 #[async_trait]
 impl RecordSink for RecordsTable {
+    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError> {
+        let prefix = format!("{}#", connector_core::keys::record_id_prefix(object_key, etag));
+        // Ids spread over every shard: one query per shard, only the keys.
+        let mut removed = 0;
+        for shard in 0..SHARDS {
+            let mut items = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("{connection_id}#{shard:02x}")))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+                .projection_expression("pk, sk")
+                .into_paginator()
+                .items()
+                .send();
+            let mut keys = Vec::new();
+            while let Some(item) = items.next().await {
+                keys.push(item.map_err(|e| store_error("finding an earlier version's records", e))?);
+            }
+            removed += keys.len() as u64;
+            crate::state::delete_keys(&self.client, &self.table, keys).await?;
+        }
+        Ok(removed)
+    }
+
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
         let imported_at = AttributeValue::S(batch.imported_at.to_rfc3339_opts(SecondsFormat::Millis, true));
         let columns = &batch.template.columns;

@@ -124,6 +124,7 @@ impl ObjectSource for S3Source {
                 last_modified: o.last_modified.as_ref().map(to_chrono)?,
                 storage_class: o.storage_class.map(|c| c.as_str().to_owned()),
                 attempts: 0,
+                replaces: None,
             })
         });
         Ok(ListPage {

@@ -732,6 +732,25 @@ impl SyncStore for StateTable {
             }
             other => other.map(|_| ())?,
         }
+        // A backfill carried out is cleared, unless an operator asked for another meanwhile.
+        if let Some(since) = end.run.backfill_since.filter(|_| end.run.backfill_done()) {
+            let since = serde_dynamo::to_attribute_value(since).map_err(|e| corrupt_item("backfill", e))?;
+            let cleared = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(connection_key(&end.connection.id)))
+                .update_expression("REMOVE backfill_since")
+                .condition_expression("backfill_since = :since")
+                .expression_attribute_values(":since", since)
+                .send()
+                .await
+                .map_err(|e| store_error("clearing the backfill", e));
+            match cleared {
+                Err(e) if e.kind != StoreErrorKind::Conflict => return Err(e),
+                _ => {}
+            }
+        }
         // The run is over: its checkpoints, if it handed over, are no longer named by anything.
         self.delete_checkpoints(&end.connection.id, None).await
     }

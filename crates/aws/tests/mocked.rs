@@ -33,6 +33,7 @@ fn object(size: u64) -> ObjectMeta {
         last_modified: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
         storage_class: None,
         attempts: 0,
+        replaces: None,
     }
 }
 

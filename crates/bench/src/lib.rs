@@ -173,6 +173,11 @@ impl connector_core::ports::RecordSink for CountingSink {
         self.0.fetch_add(batch.records.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
+
+    /// Nothing is kept, so nothing is removed.
+    async fn remove_version(&self, _: &str, _: &str, _: &str) -> Result<u64, connector_core::ports::StoreError> {
+        Ok(0)
+    }
 }
 
 /// This process's peak resident set so far (getrusage's ru_maxrss), in MiB.

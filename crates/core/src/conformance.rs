@@ -96,6 +96,8 @@ async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionSta
         template_id: "conformance".into(),
         status,
         created_at: now(),
+        overlap_seconds: None,
+        backfill_since: None,
         sync: SyncState::default(),
     };
     store.save_connection(&connection, &template()).await;
@@ -114,6 +116,7 @@ fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Opti
         counts: Default::default(),
         error: None,
         template: None,
+        backfill_since: None,
         watermark_before: connection.sync.watermark,
         watermark_after: Some(started),
     };
@@ -336,6 +339,7 @@ fn checkpoint(run_id: &str, hand_overs: u32) -> Checkpoint {
         schedule_run: None,
         hand_overs,
         template: Some(crate::model::TemplateRef { id: "conformance".into(), version: 1 }),
+        backfill_since: None,
         counts: Default::default(),
         cutoff: started - TimeDelta::days(1),
         listing_started: started,

@@ -96,6 +96,8 @@ pub fn new_connection(
         template_id: input.template_id.trim().to_owned(),
         status: ConnectionStatus::Pending,
         created_at: now,
+        overlap_seconds: None,
+        backfill_since: None,
         sync: SyncState::default(),
     })
 }

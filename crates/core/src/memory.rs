@@ -172,6 +172,9 @@ impl SyncStore for MemoryStore {
             if stored.status == end.status_before {
                 stored.status = end.connection.status;
             }
+            if end.run.backfill_done() && stored.backfill_since == end.run.backfill_since {
+                stored.backfill_since = None;
+            }
         }
         self.runs.lock().unwrap().push(end.run.clone());
         self.checkpoints.lock().unwrap().remove(&end.connection.id);
@@ -241,6 +244,14 @@ impl RecordSink for MemorySink {
         }
         Ok(())
     }
+
+    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError> {
+        let prefix = format!("{}#", crate::keys::record_id_prefix(object_key, etag));
+        let mut records = self.records.lock().unwrap();
+        let before = records.len();
+        records.retain(|(c, id), _| !(c == connection_id && id.starts_with(&prefix)));
+        Ok((before - records.len()) as u64)
+    }
 }
 
 /// A bucket in memory.
@@ -255,6 +266,23 @@ pub struct MemoryBucket {
     pub list_delay_ms: Mutex<u64>,
     /// Objects that cannot be read, and how (one denied object among many, an archived one).
     pub unreadable: Mutex<HashMap<String, SourceErrorKind>>,
+    /// Objects whose body breaks off after this many bytes with this error (an object replaced
+    /// while it is read answers 412 to the next ranged GET).
+    pub break_after: Mutex<HashMap<String, (usize, SourceErrorKind)>>,
+}
+
+/// A body that fails with a source error, as the S3 source's chunk fetch does.
+struct FailingRead(Option<SourceError>);
+
+impl tokio::io::AsyncRead for FailingRead {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let error = self.0.take().unwrap_or_else(|| SourceError::new(SourceErrorKind::Other, "read after failure"));
+        std::task::Poll::Ready(Err(std::io::Error::other(error)))
+    }
 }
 
 impl MemoryBucket {
@@ -266,6 +294,7 @@ impl MemoryBucket {
             last_modified: modified,
             storage_class: None,
             attempts: 0,
+            replaces: None,
         };
         self.objects.lock().unwrap().insert(key.into(), (meta, body.to_vec()));
     }
@@ -339,7 +368,17 @@ impl ObjectSource for MemorySource<'_> {
             Some((meta, body)) if meta.etag == object.etag => {
                 // As S3 answers a range that starts past the end: 416.
                 match body.get(from as usize..).filter(|rest| !rest.is_empty() || from == 0) {
-                    Some(rest) => Ok(Box::pin(std::io::Cursor::new(rest.to_vec()))),
+                    Some(rest) => match self.0.break_after.lock().unwrap().get(&object.key) {
+                        Some(&(at, kind)) => {
+                            use tokio::io::AsyncReadExt;
+                            let head =
+                                std::io::Cursor::new(rest[..at.saturating_sub(from as usize).min(rest.len())].to_vec());
+                            let error =
+                                SourceError::new(kind, format!("reading {}: broken off by the test", object.key));
+                            Ok(Box::pin(head.chain(FailingRead(Some(error)))))
+                        }
+                        None => Ok(Box::pin(std::io::Cursor::new(rest.to_vec()))),
+                    },
                     None => Err(SourceError::new(SourceErrorKind::Other, "InvalidRange: range not satisfiable")),
                 }
             }

@@ -47,11 +47,24 @@ pub struct Connection {
     pub template_id: String,
     pub status: ConnectionStatus,
     pub created_at: DateTime<Utc>,
+    /// How far before the watermark later syncs look again, when not the deployment's default
+    /// (`S3C_OVERLAP_SECONDS`): a multipart upload that takes at most this long is always caught.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_seconds: Option<u64>,
+    /// An operator's backfill: the next run decides again every object modified since then, whatever
+    /// its outcome, and clears it when it finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_since: Option<DateTime<Utc>>,
     #[serde(default)]
     pub sync: SyncState,
 }
 
 impl Connection {
+    /// The overlap of this connection, or `default`.
+    pub fn overlap(&self, default: chrono::TimeDelta) -> chrono::TimeDelta {
+        self.overlap_seconds.map_or(default, |s| chrono::TimeDelta::seconds(s.min(i64::MAX as u64) as i64))
+    }
+
     /// The role we assume. Always built from the connection's own account id, never taken as input,
     /// in the partition of the bucket's region.
     pub fn role_arn(&self) -> String {
@@ -137,6 +150,10 @@ pub struct ObjectMeta {
     /// Attempts made so far at this version, when it is being tried again (see [`Recheck::Retry`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
+    /// The ETag of the version of this key the ledger held before, when this is a new one: once this
+    /// version has its outcome, the records of that one are removed (without a primary key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -239,6 +256,9 @@ pub struct SyncRun {
     /// versions were pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateRef>,
+    /// A backfill the run carried out: it decided again every object modified since then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_since: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub result: SyncResult,
@@ -246,6 +266,13 @@ pub struct SyncRun {
     pub error: Option<String>,
     pub watermark_before: Option<DateTime<Utc>>,
     pub watermark_after: Option<DateTime<Utc>>,
+}
+
+impl SyncRun {
+    /// Whether the run carried out a backfill to its end (a failed run leaves it for its retry).
+    pub fn backfill_done(&self) -> bool {
+        self.backfill_since.is_some() && matches!(self.result, SyncResult::Succeeded | SyncResult::Partial)
+    }
 }
 
 /// Where a listing of one prefix stands: what to ask S3 for next. Saved in a run's checkpoint, so a
@@ -317,6 +344,9 @@ pub struct Checkpoint {
     /// meanwhile (an edit applies from the next run). Absent in checkpoints written before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateRef>,
+    /// The operator's backfill the run carries out, if one was asked for when it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_since: Option<DateTime<Utc>>,
     pub counts: RunCounts,
     /// The selection cutoff and listing start of the run's first invocation.
     pub cutoff: DateTime<Utc>,

@@ -246,6 +246,9 @@ pub struct RecordBatch<'a> {
 #[async_trait]
 pub trait RecordSink: Send + Sync {
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError>;
+    /// Removes the records that one version of an object wrote without a primary key (ids
+    /// `key # etag # row`); returns how many. Idempotent.
+    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError>;
 }
 
 /// The time, injectable for tests.

@@ -199,12 +199,13 @@ pub fn select(
     let mut selection = Selection::default();
     for mut object in candidates {
         let entry = recorded.get(&object.key);
-        // A version tried again carries its attempts so far.
+        // A version tried again carries its attempts so far; a new version, the one it replaces.
         if let Some(Recheck::Retry { attempt, .. }) =
             entry.filter(|e| e.etag == object.etag).and_then(|e| e.recheck.as_ref())
         {
             object.attempts = *attempt;
         }
+        object.replaces = entry.filter(|e| e.etag != object.etag).map(|e| e.etag.clone());
         match decide(&object, cutoff, entry, template, config, now) {
             Decision::OutOfWindow => {}
             Decision::AlreadyDone => selection.already_done += 1,
@@ -253,6 +254,7 @@ mod tests {
             last_modified: modified,
             storage_class: None,
             attempts: 0,
+            replaces: None,
         }
     }
 

@@ -50,6 +50,7 @@ impl GeneratedBucket {
             last_modified: self.now - if new { TimeDelta::minutes(10) } else { TimeDelta::days(30) },
             storage_class: Some("STANDARD".into()),
             attempts: 0,
+            replaces: None,
         }
     }
 }

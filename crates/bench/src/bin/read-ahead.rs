@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         last_modified: chrono::Utc::now(),
         storage_class: None,
         attempts: 0,
+        replaces: None,
     };
     let chunk_bytes = args.chunk_mib * 1024 * 1024;
     let modes = args.in_flight.iter().map(|&in_flight| match in_flight {

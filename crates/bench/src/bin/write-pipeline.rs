@@ -55,6 +55,10 @@ impl RecordSink for TimedSink<'_> {
         self.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         result
     }
+
+    async fn remove_version(&self, connection_id: &str, key: &str, etag: &str) -> Result<u64, StoreError> {
+        self.inner.remove_version(connection_id, key, etag).await
+    }
 }
 
 /// Writes every record through the engine's write path with `in_flight` lanes, fed in handoffs as
@@ -102,6 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         last_modified: chrono::Utc::now(),
         storage_class: None,
         attempts: 0,
+        replaces: None,
     };
     let template = payment_template();
     let records = payment_records(args.rows, "bench/payments.csv#bench")?;

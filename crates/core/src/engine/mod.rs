@@ -243,7 +243,8 @@ impl Engine<'_> {
                 hand_overs: 0,
                 template: Some(template_ref),
                 counts: RunCounts::default(),
-                cutoff: selection::cutoff(connection.sync.watermark, started, &self.config.selection),
+                cutoff: self.cutoff(connection, started),
+                backfill_since: connection.backfill_since,
                 listing_started: started,
                 listing: vec![ListCursor::new(connection.folder.as_deref(), self.config.list_fan_out)],
                 pending: Vec::new(),
@@ -286,6 +287,7 @@ impl Engine<'_> {
             run_id: run_id.clone(),
             connection_id: connection.id.clone(),
             template: progress.template.clone(),
+            backfill_since: progress.backfill_since,
             started_at: progress.started_at,
             finished_at: self.clock.now(),
             result,
@@ -358,7 +360,20 @@ impl Engine<'_> {
                     .import(source.as_ref(), connection, template, &mapper, &object, &run_id, resume, hand_over_at)
                     .await?;
                 match file_run {
-                    FileRun::Done(outcome) => self.record(connection, &outcome, state).await,
+                    FileRun::Done(outcome) => {
+                        // The table says what the bucket holds: a new version's records replace the
+                        // earlier version's, which are removed before the new outcome is recorded
+                        // (a failure here leaves the run to be retried, and the removal with it).
+                        if let Some(earlier) = object.replaces.as_deref().filter(|_| template.primary_key.is_empty()) {
+                            let removed = self
+                                .sink
+                                .remove_version(&connection.id, &object.key, earlier)
+                                .await
+                                .map_err(store_stop)?;
+                            info!(earlier, removed, "records of the earlier version removed");
+                        }
+                        self.record(connection, &outcome, state).await
+                    }
                     FileRun::Paused(checkpoint) => {
                         state.progress.file = Some(*checkpoint);
                         Err(Stop::HandOver)
@@ -455,8 +470,17 @@ impl Engine<'_> {
         state: &mut RunState,
     ) -> Result<(), Stop> {
         let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-        let recorded = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
+        let mut recorded = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
         let now = self.clock.now();
+        // An operator's backfill: every object modified since then is decided again, as if asked
+        // one by one.
+        if let Some(since) = state.progress.backfill_since {
+            for object in candidates.iter().filter(|o| o.last_modified >= since) {
+                if let Some(entry) = recorded.get_mut(&object.key) {
+                    entry.recheck = Some(Recheck::Operator { asked_at: since });
+                }
+            }
+        }
         let selection = selection::select(candidates, cutoff, &recorded, template, &self.config.selection, now);
         state.progress.counts.objects_selected += (selection.import.len() + selection.settle.len()) as u64;
         for (object, status, reason, recheck) in selection.settle {
@@ -466,6 +490,17 @@ impl Engine<'_> {
         }
         state.pending.extend(selection.import);
         Ok(())
+    }
+
+    /// Where the run's window starts: the watermark less the connection's overlap (90 days back on a
+    /// first sync), and no later than an operator's backfill.
+    fn cutoff(&self, connection: &Connection, now: DateTime<Utc>) -> DateTime<Utc> {
+        let selection = SelectionConfig {
+            overlap: connection.overlap(self.config.selection.overlap),
+            ..self.config.selection.clone()
+        };
+        let cutoff = selection::cutoff(connection.sync.watermark, now, &selection);
+        connection.backfill_since.map_or(cutoff, |since| cutoff.min(since))
     }
 
     /// Objects whose retry has come, or that an operator asked for, join the run even when the
@@ -490,6 +525,7 @@ impl Engine<'_> {
                 last_modified: o.last_modified,
                 storage_class: None,
                 attempts: 0,
+                replaces: None,
             })
             .collect();
         if !candidates.is_empty() {
@@ -501,7 +537,8 @@ impl Engine<'_> {
     }
 
     async fn record(&self, connection: &Connection, outcome: &FileOutcome, state: &mut RunState) -> Result<(), Stop> {
-        let expires = outcome.finished_at + self.config.selection.overlap + self.config.ledger_retention;
+        let overlap = connection.overlap(self.config.selection.overlap);
+        let expires = outcome.finished_at + overlap + self.config.ledger_retention;
         self.store.record_outcome(&connection.id, outcome, expires).await.map_err(store_stop)?;
         state.progress.counts.add_file(outcome);
         info!(status = ?outcome.status, rows_imported = outcome.rows_imported, rows_rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), "object finished");

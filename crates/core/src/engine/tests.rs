@@ -29,6 +29,8 @@ fn connection() -> Connection {
         template_id: "tpl".into(),
         status: ConnectionStatus::Pending,
         created_at: t("01T00:00:00"),
+        overlap_seconds: None,
+        backfill_since: None,
         sync: SyncState::default(),
     }
 }
@@ -522,4 +524,65 @@ async fn retries_stop_after_their_attempts_and_an_archived_object_is_read_once_r
     let denied = w.store.outcome("c1", "in/denied.csv").unwrap();
     assert_eq!((denied.status, denied.recheck.clone()), (FileStatus::Failed, None), "attempts spent: {denied:?}");
     assert!(denied.reason.as_deref().unwrap().contains("no more automatic attempts after 3"), "{denied:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_replaced_while_read_counts_what_it_wrote_and_its_new_version_replaces_those_records() {
+    let w = World::new("skip_row");
+    let old: String = (0..3000).map(|i| format!("o{i},{i}\n")).collect();
+    let body = format!("id,amount\n{old}");
+    w.bucket.put("in/a.csv", "\"v1\"", t("09T00:00:00"), body.as_bytes());
+    w.bucket.break_after.lock().unwrap().insert("in/a.csv".into(), (body.len() / 2, SourceErrorKind::ObjectGone));
+    let engine = Engine { config: SyncConfig { handoff_rows: 100, ..SyncConfig::default() }, ..w.engine() };
+    let SyncOutcome::Completed(run) = engine.sync("c1", "run1", None).await.unwrap() else { panic!("a completed run") };
+    let first = w.store.outcome("c1", "in/a.csv").unwrap();
+    assert_eq!(first.status, FileStatus::Failed, "{first:?}");
+    assert!(first.reason.as_deref().unwrap().contains("replaced or deleted while it was read"), "{first:?}");
+    let written = w.record_ids().len() as u64;
+    assert!(written > 0 && first.rows_imported == written, "{first:?}, {written} records");
+    assert!(
+        first.rows_read >= written && run.counts.rows_imported == written,
+        "counts cover every row written: {run:?}"
+    );
+
+    // The new version: imported, and the half of the old one removed.
+    w.bucket.break_after.lock().unwrap().clear();
+    w.bucket.put("in/a.csv", "\"v2\"", t("10T13:00:00"), b"id,amount\nn1,1\nn2,2\n");
+    w.clock.set(t("11T12:00:00"));
+    w.completed("run2").await;
+    assert_eq!(w.record_ids(), ["in/a.csv#v2#1", "in/a.csv#v2#2"], "the table says what the bucket holds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_decides_again_every_object_since_its_date_once() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/old.csv", "\"eo\"", t("02T00:00:00"), b"id,amount\no,1\n");
+    w.bucket.put("in/new.csv", "\"en\"", t("09T00:00:00"), b"id,amount\nn,1\nbad,x\n");
+    w.completed("run1").await;
+    w.clock.set(t("20T12:00:00"));
+    assert_eq!(w.completed("run2").await.counts.objects_selected, 0);
+
+    // The template is fixed (here: the same one); the operator backfills from the 5th.
+    w.store.connections.lock().unwrap().get_mut("c1").unwrap().backfill_since = Some(t("05T00:00:00"));
+    let writes_before = *w.sink.writes.lock().unwrap();
+    let backfill = w.completed("run3").await;
+    assert_eq!(backfill.backfill_since, Some(t("05T00:00:00")));
+    assert_eq!((backfill.counts.objects_selected, backfill.counts.files_partial), (1, 1), "{backfill:?}");
+    assert_eq!(*w.sink.writes.lock().unwrap() - writes_before, 1, "new.csv read again, old.csv not");
+    assert_eq!(w.store.connections.lock().unwrap()["c1"].backfill_since, None, "done: cleared");
+    assert_eq!(w.completed("run4").await.counts.objects_selected, 0, "once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_own_overlap_catches_a_longer_upload() {
+    for (overlap_hours, caught) in [(None, false), (Some(72), true)] {
+        let w = World::new("skip_row");
+        w.store.connections.lock().unwrap().get_mut("c1").unwrap().overlap_seconds = overlap_hours.map(|h| h * 3600);
+        w.completed("run1").await; // watermark 10T12:00:00
+                                   // A multipart upload begun on the 8th, 52 hours before the last listing, completes now.
+        w.bucket.put("in/slow.csv", "\"es\"", t("08T08:00:00"), b"id,amount\ns,1\n");
+        w.clock.set(t("11T12:00:00"));
+        let run = w.completed("run2").await;
+        assert_eq!(run.counts.files_imported == 1, caught, "overlap {overlap_hours:?}: {run:?}");
+    }
 }
