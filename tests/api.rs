@@ -74,6 +74,48 @@ async fn every_route_walks_a_connection_through_its_life() {
     let (status, reauth) = call(&api, at("reauthenticate-connection")).await;
     assert_eq!((status, reauth["error"]["code"].as_str()), (409, Some("conflict")), "only needs_reauth connections");
 
+    // Recovery: nothing failed yet; the partial file is imported again on request, by a sync now.
+    let (status, retried) = call(&api, at("retry-files")).await;
+    assert_eq!((status, retried["asked"].as_array().map(Vec::len)), (200, Some(0)), "{retried}");
+    let (status, reimport) = call(&api, at("reimport-files")).await;
+    assert_eq!((status, &reimport["asked"]), (200, &json!(["in/a.csv"])), "{reimport}");
+    let writes_before = world.records(&id).await.len();
+    let (status, started) = call(&api, at("sync-connection")).await;
+    assert_eq!((status, &started["sync_started"]), (202, &json!(true)), "{started}");
+    let (_, runs) = call(&api, at("connection-runs")).await;
+    assert_eq!(runs["runs"][0]["counts"]["files_partial"], 1, "the reimport ran: {runs}");
+    assert_eq!(world.records(&id).await.len(), writes_before, "the same record, written again");
+    let (_, files) = call(&api, at("connection-files")).await;
+    assert!(files["files"][0].get("recheck").is_none(), "the ask is spent: {files}");
+    let (status, backfill) = call(&api, at("backfill-connection")).await;
+    assert_eq!((status, backfill["connection"]["backfill_since"].as_str()), (200, Some("2026-11-01T00:00:00Z")));
+    let (status, page) = call(&api, at("connection-records")).await;
+    assert_eq!((status, page["records"].as_array().map(Vec::len)), (200, Some(1)), "{page}");
+    let next = page["next"].as_str().expect("a token while the page was full").to_owned();
+    let mut second = at("connection-records");
+    *second.uri_mut() = format!("/connections/{id}/records?limit=1&after={next}").parse().unwrap();
+    let second = lambda_http::RequestExt::with_query_string_parameters(
+        second,
+        std::collections::HashMap::from([("limit".to_string(), "1".to_string()), ("after".to_string(), next)]),
+    );
+    let (status, page) = call(&api, second).await;
+    assert_eq!(
+        (status, page["records"].as_array().map(Vec::len), &page["next"]),
+        (200, Some(0), &Value::Null),
+        "{page}"
+    );
+    let overlap = |body: Value| {
+        let mut r = at("edit-connection");
+        *r.body_mut() = lambda_http::Body::Text(body.to_string());
+        r
+    };
+    let (status, edited) = call(&api, overlap(json!({"overlap_hours": 72}))).await;
+    assert_eq!((status, edited["connection"]["overlap_seconds"].as_u64()), (200, Some(72 * 3600)), "{edited}");
+    let (status, edited) = call(&api, overlap(json!({"overlap_hours": null}))).await;
+    assert_eq!((status, edited["connection"].get("overlap_seconds")), (200, None), "{edited}");
+    let (status, refused) = call(&api, overlap(json!({"overlap_hours": 5000}))).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("overlap_hours")), "{refused}");
+
     let (_, templates) = call(&api, at("list-templates")).await;
     assert_eq!(templates["templates"][0]["template"]["id"], "payments");
     let (status, put) = call(&api, at("put-template")).await;

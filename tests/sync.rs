@@ -411,3 +411,52 @@ async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() 
         assert_eq!(data["amount"], serde_json::json!(270 + k), "{id}: {data}");
     }
 }
+
+/// An operator fixes a template and asks for the failed file again, long after it left the sync's
+/// window: the ask goes through the ledger's index of objects to try again (DynamoDB on moto), the
+/// next sync imports it, once; a backfill decides again what was modified since a date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
+    world.put("in/ok.csv", "id,amount\nok,1\n").await;
+    world.put("in/no-id.csv", "payment,amount\np,1\n").await;
+    let connection = world.connection(Some("in")).await;
+    let first = world.completed(&connection.id).await;
+    assert_eq!((first.counts.files_imported, first.counts.files_failed), (1, 1), "{first:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let quiet = world.completed(&connection.id).await;
+    assert_eq!((quiet.counts.objects_listed, quiet.counts.objects_selected), (2, 0), "out of the window: {quiet:?}");
+
+    // The template is fixed to read that file (its id column is called "payment").
+    let fixed = PAYMENTS_TEMPLATE.replace(r#""source": "id""#, r#""source": "payment""#);
+    world.connector.state.put_template(&connector_core::template::Template::from_json(&fixed).unwrap()).await.unwrap();
+    let asked =
+        world.connector.retry_files(&connection.id, connector_aws::recovery::RetrySelection::Failed).await.unwrap();
+    assert_eq!(asked.asked, ["in/no-id.csv"]);
+    let refused = world
+        .connector
+        .retry_files(&connection.id, connector_aws::recovery::RetrySelection::Keys(vec!["in/ok.csv".into()]))
+        .await
+        .unwrap();
+    assert_eq!(refused.refused.len(), 1, "an imported file is for reimport: {refused:?}");
+    // The index behind the ask may lag by a moment.
+    let mut retried = world.completed(&connection.id).await;
+    for _ in 0..20 {
+        if retried.counts.objects_selected > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        retried = world.completed(&connection.id).await;
+    }
+    assert_eq!((retried.counts.objects_selected, retried.counts.files_imported), (1, 1), "{retried:?}");
+    assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0, "once");
+    assert!(ids(&world.records(&connection.id).await).contains(&"p"));
+
+    // A backfill from before both files: both decided again (ok.csv fails now: no "payment" column).
+    world.connector.backfill(&connection.id, chrono::Utc::now() - TimeDelta::hours(1)).await.unwrap();
+    let backfill = world.completed(&connection.id).await;
+    assert_eq!((backfill.counts.objects_selected, backfill.backfill_since.is_some()), (2, true), "{backfill:?}");
+    let shown = world.connector.connection(&connection.id).await.unwrap();
+    assert_eq!(shown.backfill_since, None, "cleared once carried out");
+    assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0);
+}

@@ -6,6 +6,7 @@
 //! the bucket not working) and 5xx for ours.
 
 use connector_aws::manage::ManageError;
+use connector_aws::recovery::RetrySelection;
 use connector_aws::{Connector, CreateError};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::WorkerInvoker;
@@ -153,6 +154,35 @@ struct EditConnection {
     name: Option<String>,
     #[serde(default)]
     template: Option<String>,
+    /// Hours; `null` goes back to the deployment's default; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    overlap_hours: Option<Option<u32>>,
+}
+
+/// A field given (even as `null`) is `Some`, so that `null` and absent differ.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFiles {
+    #[serde(default)]
+    failed: bool,
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keys {
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Backfill {
+    since: String,
 }
 
 /// Handles one request; never fails: errors are JSON responses.
@@ -194,10 +224,17 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         }
         (&Method::PATCH, ["connections", id]) => {
             let edit: EditConnection = body(request)?;
-            if edit.name.is_none() && edit.template.is_none() {
-                return Err(ApiError::invalid("body", "give a name or a template to change"));
+            if edit.name.is_none() && edit.template.is_none() && edit.overlap_hours.is_none() {
+                return Err(ApiError::invalid("body", "give a name, a template or an overlap to change"));
             }
-            let connection = c.edit(id, edit.name.as_deref(), edit.template.as_deref()).await?;
+            if let Some(hours) = edit.overlap_hours {
+                // Checked before anything changes, so the edit is all or nothing.
+                hours.map(connector_aws::recovery::check_overlap_hours).transpose()?;
+            }
+            let mut connection = c.edit(id, edit.name.as_deref(), edit.template.as_deref()).await?;
+            if let Some(hours) = edit.overlap_hours {
+                connection = c.set_overlap(id, hours).await?;
+            }
             ok(json!({ "connection": to_json(&connection)? }))
         }
         (&Method::DELETE, ["connections", id]) => {
@@ -223,6 +260,33 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             let rows = query_number(request, "rows", 5usize, 100)?;
             let sample = request.query_string_parameters_ref().and_then(|q| q.first("sample")).map(str::to_owned);
             ok(to_json(&c.preview(id, limit, sample.as_deref(), rows).await?)?)
+        }
+        (&Method::POST, ["connections", id, "files", "retry"]) => {
+            let asked: RetryFiles = body(request)?;
+            let selection = match (asked.failed, asked.keys.is_empty()) {
+                (true, true) => RetrySelection::Failed,
+                (false, false) => RetrySelection::Keys(asked.keys),
+                _ => return Err(ApiError::invalid("body", "give either \"failed\": true or \"keys\"")),
+            };
+            ok(to_json(&c.retry_files(id, selection).await?)?)
+        }
+        (&Method::POST, ["connections", id, "reimport"]) => {
+            let asked: Keys = body(request)?;
+            ok(to_json(&c.reimport(id, asked.keys).await?)?)
+        }
+        (&Method::POST, ["connections", id, "backfill"]) => {
+            let asked: Backfill = body(request)?;
+            let since = connector_aws::recovery::parse_since(&asked.since)?;
+            ok(json!({ "connection": to_json(&c.backfill(id, since).await?)? }))
+        }
+        (&Method::POST, ["connections", id, "sync"]) => {
+            let connection = c.sync_now(id, api.workers).await?;
+            Ok((StatusCode::ACCEPTED, json!({ "connection": to_json(&connection)?, "sync_started": true })))
+        }
+        (&Method::GET, ["connections", id, "records"]) => {
+            let limit = query_number(request, "limit", 100usize, 1000)?;
+            let after = request.query_string_parameters_ref().and_then(|q| q.first("after")).map(str::to_owned);
+            ok(to_json(&c.records_page(id, limit, after.as_deref()).await?)?)
         }
         (&Method::POST, ["connections", id, action]) => {
             let connection = match *action {

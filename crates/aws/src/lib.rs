@@ -17,6 +17,7 @@ pub mod errors;
 pub mod invoke;
 pub mod manage;
 pub mod records;
+pub mod recovery;
 pub mod s3;
 pub mod state;
 pub mod tables;

@@ -105,6 +105,11 @@ pub(crate) fn connection_key(id: &str) -> Item {
     key(format!("CONN#{id}"), "CONN")
 }
 
+/// The ledger entry of an object of a connection.
+pub(crate) fn ledger_key(connection_id: &str, object_key: &str) -> Item {
+    key(format!("CONN#{connection_id}"), &ledger_sort_key(object_key))
+}
+
 fn status_key(status: ConnectionStatus) -> AttributeValue {
     s(format!("STATUS#{}", status.as_str()))
 }
@@ -345,6 +350,61 @@ impl StateTable {
             }
         };
         request.send().await.map_err(|e| store_error("changing the status", e))?;
+        Ok(())
+    }
+
+    /// The latest outcome of one object, if it has one.
+    pub async fn outcome(&self, connection_id: &str, key: &str) -> Result<Option<FileOutcome>, StoreError> {
+        let item = self.get(ledger_key(connection_id, key), "reading an outcome").await?;
+        item.map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt_item("outcome", e))).transpose()
+    }
+
+    /// Marks an object's outcome to be decided again by the next sync (an operator's ask), and puts
+    /// it in the index of objects to try again. `false` if the object has no outcome.
+    pub async fn ask_again(&self, connection_id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let recheck = connector_core::model::Recheck::Operator { asked_at: now };
+        let recheck = serde_dynamo::to_attribute_value(recheck).map_err(|e| corrupt_item("recheck", e))?;
+        let asked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ledger_key(connection_id, key)))
+            .update_expression("SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#recheck", "recheck")
+            .expression_attribute_values(":recheck", recheck)
+            .expression_attribute_values(":connection", s(format!("CONN#{connection_id}")))
+            .expression_attribute_values(":at", n(millis(now)))
+            .send()
+            .await;
+        match asked.map_err(|e| store_error("asking for an object again", e)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets (or, with `None`, removes) one top-level attribute of a connection's item, which must exist.
+    pub(crate) async fn set_connection_attribute(
+        &self,
+        connection_id: &str,
+        name: &str,
+        value: Option<AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(connection_id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#attribute", name);
+        let request = match value {
+            Some(value) => {
+                request.update_expression("SET #attribute = :value").expression_attribute_values(":value", value)
+            }
+            None => request.update_expression("REMOVE #attribute"),
+        };
+        request.send().await.map_err(|e| store_error(&format!("setting {name}"), e))?;
         Ok(())
     }
 
@@ -596,9 +656,7 @@ impl SyncStore for StateTable {
         unique.dedup();
         for chunk in unique.chunks(100) {
             let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(
-                    chunk.iter().map(|k| key(format!("CONN#{connection_id}"), &ledger_sort_key(k))).collect(),
-                ))
+                .set_keys(Some(chunk.iter().map(|k| ledger_key(connection_id, k)).collect()))
                 .projection_expression("#key, etag, #recheck")
                 .expression_attribute_names("#key", "key")
                 .expression_attribute_names("#recheck", "recheck")
@@ -678,7 +736,7 @@ impl SyncStore for StateTable {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
-        item.extend(key(format!("CONN#{connection_id}"), &ledger_sort_key(&outcome.key)));
+        item.extend(ledger_key(connection_id, &outcome.key));
         item.insert("expires_at".into(), n(expires_at.timestamp()));
         // In the index of outcomes to try again while it waits for a time (the whole item is
         // written each time, so an outcome without one leaves the index).

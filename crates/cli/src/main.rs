@@ -7,10 +7,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
 use connector_aws::manage::ManageError;
+use connector_aws::recovery::{parse_since, AskedAgain, RetrySelection};
 use connector_aws::{tables, Connector, CreateError, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};
+use connector_core::model::SyncResult;
 use connector_core::ports::{SourceError, StoreError};
 use connector_core::template::Template;
 use serde_json::json;
@@ -58,17 +60,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Per-object outcomes of a connection, with their row errors.
+    /// Per-object outcomes of a connection, with their row errors; `files retry` asks for some again.
+    #[command(args_conflicts_with_subcommands = true)]
     Files {
-        connection_id: String,
+        #[command(subcommand)]
+        action: Option<FilesCommand>,
+        connection_id: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// A sample of a connection's imported records.
+    /// The next sync imports these objects again, even if they are imported already.
+    Reimport {
+        connection_id: String,
+        /// An object key (repeat for more).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The next sync decides again every object modified since DATE (after a template fix).
+    Backfill {
+        connection_id: String,
+        /// A day (2026-11-01, from midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: String,
+    },
+    /// A page of a connection's imported records (JSON: records, and the token of the next page).
     Records {
         connection_id: String,
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// The `next` token of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilesCommand {
+    /// The next sync decides these objects again: every failed one, or the keys given.
+    Retry {
+        connection_id: String,
+        #[arg(long, conflicts_with = "keys", required_unless_present = "keys")]
+        failed: bool,
+        /// An object key (repeat for more).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -89,6 +128,12 @@ enum TemplateCommand {
 
 #[derive(Subcommand)]
 enum ConnectionCommand {
+    /// How many hours before its watermark a connection's syncs look again (a multipart upload that
+    /// takes at most this long is always caught); `default` for the deployment's S3C_OVERLAP_SECONDS.
+    SetOverlap {
+        connection_id: String,
+        hours: String,
+    },
     /// Create a pending connection; prints its id, external id and the role to create.
     Create {
         #[arg(long)]
@@ -274,6 +319,21 @@ fn manage_error(e: ManageError) -> anyhow::Error {
         ManageError::Store(e) => anyhow::Error::new(e),
         other => BadInput(other.to_string()).into(),
     }
+}
+
+/// What came of `files retry` or `reimport`.
+fn print_asked(answer: &AskedAgain, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(answer);
+    }
+    println!("{} object(s) to be decided again by the next sync", answer.asked.len());
+    for key in &answer.not_found {
+        println!("  {key}: no recorded outcome (a sync has not met it)");
+    }
+    for refused in &answer.refused {
+        println!("  {}: {}", refused.key, refused.reason);
+    }
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -513,6 +573,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let c = connector.resume(&connection_id).await.map_err(manage_error)?;
             println!("connection {} is {}", c.id, c.status.as_str());
         }
+        Command::Connections(ConnectionCommand::SetOverlap { connection_id, hours }) => {
+            let hours = match hours.as_str() {
+                "default" => None,
+                h => Some(
+                    h.parse::<u32>()
+                        .map_err(|_| BadInput(format!("overlap: '{h}' is not a number of hours or 'default'")))?,
+                ),
+            };
+            let c = connector.set_overlap(&connection_id, hours).await.map_err(manage_error)?;
+            match c.overlap_seconds {
+                Some(s) => println!("{}: overlap {} hours", c.id, s / 3600),
+                None => println!("{}: overlap of the deployment (S3C_OVERLAP_SECONDS)", c.id),
+            }
+        }
         Command::Connections(ConnectionCommand::Rename { connection_id, name }) => {
             let c = connector.rename(&connection_id, &name).await.map_err(manage_error)?;
             println!("connection {} is named '{}'", c.id, c.name);
@@ -569,8 +643,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            // Exit codes: 0 the run finished (succeeded or partial) or another holds it; 1 it failed
+            // or the connection needs re-authentication; 2 the connection cannot sync (paused).
             let (value, code) = match &outcome {
-                Ok(SyncOutcome::Completed(run)) => (json!({"outcome": "completed", "run": run}), ExitCode::SUCCESS),
+                Ok(SyncOutcome::Completed(run)) => {
+                    let code = match run.result {
+                        SyncResult::NeedsReauth | SyncResult::Failed => ExitCode::FAILURE,
+                        SyncResult::Succeeded | SyncResult::Partial => ExitCode::SUCCESS,
+                    };
+                    (json!({"outcome": "completed", "run": run}), code)
+                }
                 // Not without a deadline, which the CLI does not set; here for completeness.
                 Ok(SyncOutcome::HandedOver { run_id, hand_overs, counts }) => (
                     json!({"outcome": "handed_over", "run_id": run_id, "hand_overs": hand_overs, "counts": counts}),
@@ -583,7 +665,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     (json!({"outcome": "already_synced", "schedule_run": schedule_run}), ExitCode::SUCCESS)
                 }
                 Ok(SyncOutcome::NotSyncable { status }) => {
-                    (json!({"outcome": "not_syncable", "status": status}), ExitCode::SUCCESS)
+                    (json!({"outcome": "not_syncable", "status": status}), ExitCode::from(2))
                 }
                 Err(run) => (json!({"outcome": "failed", "run": run}), ExitCode::FAILURE),
             };
@@ -612,7 +694,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return Ok(code);
         }
-        Command::Files { connection_id, json } => {
+        Command::Files { action: Some(FilesCommand::Retry { connection_id, failed, keys, json }), .. } => {
+            let selection = if failed { RetrySelection::Failed } else { RetrySelection::Keys(keys) };
+            let answer = connector.retry_files(&connection_id, selection).await.map_err(manage_error)?;
+            print_asked(&answer, json)?;
+        }
+        Command::Reimport { connection_id, keys, json } => {
+            let answer = connector.reimport(&connection_id, keys).await.map_err(manage_error)?;
+            print_asked(&answer, json)?;
+        }
+        Command::Backfill { connection_id, since } => {
+            let since = parse_since(&since).map_err(manage_error)?;
+            connector.backfill(&connection_id, since).await.map_err(manage_error)?;
+            println!("the next sync of {connection_id} decides again every object modified since {since}");
+        }
+        Command::Files { action: None, connection_id, json } => {
+            let connection_id = connection_id.ok_or_else(|| BadInput("a connection id is needed".into()))?;
             connector.connection(&connection_id).await.map_err(manage_error)?;
             let outcomes = connector.state.outcomes(&connection_id).await?;
             if json {
@@ -623,13 +720,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Records { connection_id, limit } => {
-            let records = connector.records.sample(&connection_id, limit).await?;
-            // A deleted connection's records stay (unless purged) and can still be read.
-            if records.is_empty() {
-                connector.connection(&connection_id).await.map_err(manage_error)?;
-            }
-            print_json(&records)?;
+        Command::Records { connection_id, limit, after } => {
+            let page = connector.records_page(&connection_id, limit, after.as_deref()).await.map_err(manage_error)?;
+            print_json(&page)?;
         }
     }
     Ok(ExitCode::SUCCESS)

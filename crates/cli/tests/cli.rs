@@ -214,3 +214,62 @@ fn an_error_names_each_context_once() {
         assert_eq!(stderr.matches(part).count(), 1, "'{part}' once in: {stderr}");
     }
 }
+
+/// The recovery commands: bad input and unknown connections exit 2 naming what is wrong; `sync`
+/// exits 1 when the run ends needs_reauth, and 2 once the connection cannot sync.
+#[test]
+fn recovery_commands_and_sync_exit_codes() {
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let bad: &[(&[&str], &str)] = &[
+        (&["files", "retry", "nope", "--failed"], "no connection 'nope'"),
+        (&["reimport", "nope", "--key", "in/a.csv"], "no connection 'nope'"),
+        (&["backfill", "nope", "--since", "2026-11-01"], "no connection 'nope'"),
+        (&["connections", "set-overlap", "nope", "48"], "no connection 'nope'"),
+        (&["backfill", "nope", "--since", "last tuesday"], "since: 'last tuesday' is not a date"),
+        (&["connections", "set-overlap", "nope", "many"], "overlap: 'many' is not a number of hours"),
+        (&["files", "retry", "nope"], "--failed"),
+        (&["records", "nope", "--after", "zz"], "after: is not a page token"),
+    ];
+    for (args, expected) in bad {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    assert_eq!(run(&["templates", "put", template]).0, Some(0));
+    let (code, stdout, stderr) = run(&[
+        "connections",
+        "create",
+        "--name",
+        "no bucket",
+        "--account-id",
+        "123456789012",
+        "--bucket",
+        "s3c-cli-no-such-bucket",
+        "--region",
+        "us-east-1",
+        "--template",
+        "payments",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = created["connection"]["id"].as_str().or(created["id"].as_str()).unwrap().to_owned();
+    let (code, stdout, stderr) = run(&["sync", &id, "--json"]);
+    assert_eq!(code, Some(1), "a run that ends needs_reauth fails: {stdout} {stderr}");
+    assert!(stdout.contains("needs_reauth"), "{stdout}");
+    let (code, stdout, _) = run(&["sync", &id]);
+    assert_eq!(code, Some(2), "a needs_reauth connection cannot sync: {stdout}");
+    let (code, stdout, stderr) = run(&["connections", "set-overlap", &id, "48"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("overlap 48 hours"), "{stdout}");
+    let (code, stdout, stderr) = run(&["backfill", &id, "--since", "2026-11-01"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("since 2026-11-01 00:00:00 UTC"), "{stdout}");
+    let (code, stdout, stderr) = run(&["files", "retry", &id, "--key", "in/never-seen.csv", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let asked: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(asked["not_found"], serde_json::json!(["in/never-seen.csv"]));
+}
