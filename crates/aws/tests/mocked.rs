@@ -327,3 +327,51 @@ async fn a_missing_table_is_told_apart_whatever_the_operation() {
     let e = s3.list_objects_v2().bucket("customer-bucket").send().await.unwrap_err();
     assert!(!is_missing_table(&source_error("listing bucket customer-bucket".into(), e)), "not a table");
 }
+
+/// A read that S3 refuses for this object alone (the bodies AWS documents for each case) is an
+/// error of that object, naming the cause and the fix; a listing refused the same way is the
+/// connection's (needs_reauth).
+#[tokio::test]
+async fn an_object_s3_refuses_is_that_objects_error_with_its_cause() {
+    use SourceErrorKind::*;
+    let error = |code: &str, message: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"#
+        )
+    };
+    let cases = [
+        (
+            403,
+            error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/s3-connector-c1/s is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:123456789012:key/k because no identity-based policy allows the kms:Decrypt action"),
+            ObjectDenied,
+            "KMS key",
+        ),
+        (403, error("AccessDenied", "Access Denied"), ObjectDenied, "another account"),
+        (403, error("InvalidObjectState", "The operation is not valid for the object's access tier"), ObjectArchived, "restore it"),
+        (
+            400,
+            error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."),
+            ObjectUnsupported,
+            "SSE-C",
+        ),
+        (412, error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"), ObjectGone, ""),
+        (503, error("SlowDown", "Please reduce your request rate."), Transient, ""),
+    ];
+    for (status, body, expected, says) in cases {
+        let get_body = body.clone();
+        let get = mock!(aws_sdk_s3::Client::get_object).then_http_response(move || answer(status, get_body.clone()));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get], |c| c
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()));
+        let e = s3_source(client, ReadAhead::default()).open(&object(10), 0).await.err().expect("refused");
+        assert_eq!(e.kind, expected, "HTTP {status}: {}", e.message);
+        assert!(e.message.contains(says), "HTTP {status}: {}", e.message);
+        assert!(e.message.contains("reading s3://customer-bucket/"), "{}", e.message);
+    }
+    // The same 403 on the listing is the connection's.
+    let list =
+        mock!(aws_sdk_s3::Client::list_objects_v2).then_http_response(move || answer(403, s3_error("AccessDenied")));
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&list], |c| c
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()));
+    let e = s3_source(client, ReadAhead::default()).list_page(&ListCursor::new(None, false)).await.expect_err("denied");
+    assert_eq!(e.kind, AccessDenied);
+}

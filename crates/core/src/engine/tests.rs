@@ -586,3 +586,20 @@ async fn a_connections_own_overlap_catches_a_longer_upload() {
         assert_eq!(run.counts.files_imported == 1, caught, "overlap {overlap_hours:?}: {run:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_gzip_under_fail_file_says_why_no_row_was_imported() {
+    let w = World::new("fail_file");
+    let rows: String = (0..1500).map(|i| format!("r{i},{i}\n")).collect();
+    let whole = gzip(format!("id,amount\n{rows}").as_bytes());
+    w.bucket.put("in/cut.csv.gz", "\"ec\"", t("09T00:00:00"), &whole[..whole.len() * 2 / 3]);
+    let run = w.completed("run1").await;
+    let cut = w.store.outcome("c1", "in/cut.csv.gz").unwrap();
+    assert_eq!((cut.status, cut.rows_imported, cut.rows_rejected), (FileStatus::Failed, 0, 0), "{cut:?}");
+    assert!(cut.rows_read > 0, "{cut:?}");
+    let reason = cut.reason.as_deref().unwrap();
+    let expected = format!("none of the {} rows read was imported", cut.rows_read);
+    assert!(reason.contains("cannot decode") && reason.contains(&expected), "{reason}");
+    assert_eq!((run.counts.rows_read, run.counts.rows_imported), (cut.rows_read, 0));
+    assert!(w.record_ids().is_empty());
+}
