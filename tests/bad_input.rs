@@ -28,6 +28,7 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
         world.put(key, body).await;
     }
     world.put("in/empty.csv", "").await;
+    world.put("in/header-only.csv", "\u{feff}id,amount\r\n").await;
     let truncated = gzip(format!("id,amount\n{}", "t,1\n".repeat(5000)).as_bytes());
     world.put("in/truncated.csv.gz", truncated[..truncated.len() / 2].to_vec()).await;
     // 2 MiB of one row repeated, a few KB compressed: hundreds of times its size.
@@ -68,9 +69,13 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
         assert_eq!(status, FileStatus::Failed, "{key}: {reason}");
         assert!(reason.contains(expected), "{key}: {reason}");
     }
-    // An empty file has no rows: imported, nothing to write.
-    let (status, _, empty) = outcome("in/empty.csv");
-    assert_eq!((status, empty.rows_read), (FileStatus::Imported, 0));
+    // An empty file has no header, so nothing says which column is which: it fails, saying so
+    // (README, "Empty files"); a header alone is a file of no rows.
+    let (status, reason, _) = outcome("in/empty.csv");
+    assert_eq!(status, FileStatus::Failed, "{reason}");
+    assert!(reason.contains("the file is empty") && reason.contains("header row"), "{reason}");
+    let (status, _, header_only) = outcome("in/header-only.csv");
+    assert_eq!((status, header_only.rows_read), (FileStatus::Imported, 0));
     // Row-level faults reject their row only, and say where.
     let (status, _, nul) = outcome("in/nul.csv");
     assert_eq!((status, nul.rows_imported, nul.rows_rejected), (FileStatus::Partial, 1, 1));

@@ -3,7 +3,8 @@
 //!
 //! Each parser pushes mapped records to `emit` and keeps a [`ParseSummary`] of what it read and
 //! rejected. Row problems are row errors and parsing goes on; only a problem that makes the rest of
-//! the file unreadable (an unterminated JSON array, a missing header column) is a [`FileError`].
+//! the file unreadable (an unterminated JSON array, a missing header column, an empty file where
+//! the format needs a header row or a JSON document) is a [`FileError`].
 
 use crate::mapping::{FieldError, Mapper, Record};
 use crate::model::{ParsePosition, RowError};
@@ -42,6 +43,10 @@ pub enum FileError {
     RecordTooLong { format: &'static str, line: u64, limit: u64 },
     #[error("{0}")]
     Header(String),
+    /// Nothing but whitespace (or nothing at all: 0 bytes, a byte-order mark alone) where the
+    /// format needs something: a header row, a JSON document. `needs` says what.
+    #[error("the file is empty (no bytes, or only a byte-order mark or whitespace): {needs}")]
+    Empty { needs: &'static str },
     #[error("read error: {0}")]
     Io(#[from] io::Error),
 }
@@ -270,17 +275,29 @@ fn parse_delimited(
     let mut record = csv::ByteRecord::new();
     let mut header = start.header;
     if format.header && header.is_none() {
-        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, start.line + 1, limit))? {
-            return Ok(()); // empty file: no header, no rows
+        // The first line that is not blank; a file without one has no header, so nothing says
+        // which column is which: it fails rather than pass for a file of no rows.
+        loop {
+            let line_now = start.line + reader.position().line();
+            if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, line_now, limit))? {
+                let needs = match mapper.template.format.kind {
+                    FormatKind::Tsv => "a TSV file of this template starts with its header row",
+                    _ => "a CSV file of this template starts with its header row",
+                };
+                return Err(FileError::Empty { needs });
+            }
+            let end = reader.position().byte();
+            if end - record_start.replace(end) > limit {
+                return Err(FileError::RecordTooLong { format: "CSV", line: line_now, limit });
+            }
+            if !is_blank(&record) {
+                break;
+            }
         }
         if record.as_slice().contains(&0) {
             return Err(FileError::Header(format!("the header holds NUL bytes: {NUL_HINT}")));
         }
         header = Some(record.iter().map(|b| String::from_utf8_lossy(b).trim().to_owned()).collect());
-        let end = reader.position().byte();
-        if end - record_start.replace(end) > limit {
-            return Err(FileError::RecordTooLong { format: "CSV", line: start.line + 1, limit });
-        }
     }
     let (positions, width) = if let Some(names) = &header {
         (resolve_header(names, mapper)?, Some(names.len()))
@@ -297,10 +314,10 @@ fn parse_delimited(
         if end - record_start.replace(end) > limit {
             return Err(FileError::RecordTooLong { format: "CSV", line: line_now, limit });
         }
-        let last = record.len() - 1;
-        if last == 0 && matches!(record.get(0), Some(b"" | b"\r")) {
-            continue; // a blank line
+        if is_blank(&record) {
+            continue;
         }
+        let last = record.len() - 1;
         let row = tally.next_row();
         let line = start.line + record.position().map(|p| p.line()).unwrap_or(0);
         if let Some(width) = width.filter(|&w| w != record.len()) {
@@ -342,6 +359,12 @@ fn parse_delimited(
         }
     }
     Ok(())
+}
+
+/// A blank line: one field of nothing but whitespace (a '\r' left by CRLF, spaces). Not a row, as
+/// blank lines are not in JSON Lines; a line with a delimiter is a row of empty fields.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
 }
 
 /// Finds each template column in the header. A required column without a default must be present;
@@ -440,15 +463,15 @@ fn parse_json_array(
     tally: &mut Tally,
 ) -> Result<(), FileError> {
     let resumed = start.offset > 0;
-    if !resumed && input.fill_buf()?.is_empty() {
-        return Ok(()); // a 0-byte file has no rows
-    }
+    // Leading whitespace, counted as if serde_json had read it. An empty document is not JSON: the
+    // file fails, saying so (an array of no objects is `[]`).
+    let (lead_bytes, lead_lines) = if resumed { (0, 0) } else { skip_whitespace(input)? };
     let prefix_len = if resumed { RESUMED_ARRAY.len() as u64 } else { 0 };
     let counter = Rc::new(Counter {
-        line: Cell::new(start.line.max(1)),
-        bytes: Cell::new(0),
+        line: Cell::new(start.line.max(1) + lead_lines),
+        bytes: Cell::new(lead_bytes),
         last: Cell::new(0),
-        element_start: Cell::new(0),
+        element_start: Cell::new(lead_bytes),
         limit: limits.max_record_bytes,
     });
     let reader: Box<dyn Read + '_> =
@@ -500,6 +523,26 @@ fn parse_json_array(
         Err(_) if tally.summary.stopped => Ok(()),
         Ok(ArrayEnd::Complete) => deserializer.end().map_err(malformed),
         Err(e) => Err(malformed(e)),
+    }
+}
+
+/// Consumes the whitespace at the start of `input`: its bytes and line ends, or `Empty` when
+/// nothing else follows.
+fn skip_whitespace(input: &mut dyn BufRead) -> Result<(u64, u64), FileError> {
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Err(FileError::Empty { needs: "a JSON file holds one array of objects ([] when there are none)" });
+        }
+        let blank = available.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        lines += available[..blank].iter().filter(|&&b| b == b'\n').count() as u64;
+        bytes += blank as u64;
+        let more = blank == available.len();
+        input.consume(blank);
+        if !more {
+            return Ok((bytes, lines));
+        }
     }
 }
 
@@ -752,7 +795,6 @@ mod tests {
             ("crlf, quoted last field", b"id,amount\r\n\"a\r\nb\",\"1\"\r\n", &[("a\r\nb", Some("1"))], 0),
             ("blank lines", b"id,amount\n\nx,1\n\n", &[("x", Some("1"))], 0),
             ("no final newline", b"id,amount\nx,1", &[("x", Some("1"))], 0),
-            ("empty file", b"", &[], 0),
             ("header only", b"id,amount\n", &[], 0),
             ("reordered and extra header", b"note,amount,id\nhi,3,z\n", &[("z", Some("3"))], 0),
             ("optional column absent", b"id\nq\n", &[("q", None)], 0),
@@ -892,8 +934,76 @@ mod tests {
             let (result, _) = parse(&m, input);
             assert!(matches!(result, Err(FileError::Malformed { .. })), "{name}: {result:?}");
         }
-        let (result, records) = parse(&m, b"");
-        assert_eq!((result.unwrap().rows_read, records.len()), (0, 0), "empty file");
+    }
+
+    /// A file with no content: 0 bytes, a byte-order mark alone (the decoder removes it), only
+    /// whitespace, or a gzip stream of nothing. What each format makes of it (README, "Empty files"):
+    /// a format that needs something at the start (a CSV/TSV header row, a JSON document) fails the
+    /// file and says so; one whose every line is a record (JSON Lines, CSV/TSV without a header) has
+    /// read zero records, and the file is imported with 0 rows.
+    #[test]
+    fn empty_blank_and_bom_only_files_per_format() {
+        let headerless = r#"{"type": "csv", "header": false}"#;
+        let formats: [(&str, Mapper, Option<&str>); 6] = [
+            ("csv", csv(), Some("the file is empty (no bytes, or only a byte-order mark or whitespace): a CSV file of this template starts with its header row")),
+            ("tsv", mapper(r#"{"type": "tsv"}"#, ""), Some("a TSV file of this template starts with its header row")),
+            ("csv without header", Mapper::new(Template::from_json(&format!(
+                r#"{{"id": "t", "record_type": "r", "format": {headerless},
+                "columns": [{{"source": "1", "field": "id", "type": "string", "required": true}}]}}"#)).unwrap()), None),
+            ("tsv without header", Mapper::new(Template::from_json(
+                r#"{"id": "t", "record_type": "r", "format": {"type": "tsv", "header": false},
+                "columns": [{"source": "1", "field": "id", "type": "string", "required": true}]}"#).unwrap()), None),
+            ("json lines", mapper(r#"{"type": "json_lines"}"#, ""), None),
+            ("json", mapper(r#"{"type": "json"}"#, ""), Some("a JSON file holds one array of objects ([] when there are none)")),
+        ];
+        let gzip_of_nothing = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            io::Write::write_all(&mut e, b"").unwrap();
+            e.finish().unwrap()
+        };
+        let inputs: [(&str, &[u8]); 6] = [
+            ("0 bytes", b""),
+            ("byte-order mark only", b"\xef\xbb\xbf"),
+            ("byte-order mark and line ends", b"\xef\xbb\xbf\r\n\n"),
+            ("spaces and line ends", b"  \n\r\n \r\n\n   "),
+            ("one line end", b"\n"),
+            ("gzip of nothing", &gzip_of_nothing),
+        ];
+        for (format, m, failure) in &formats {
+            for (input_name, raw) in inputs {
+                let mut text = crate::decode::decoded(Cursor::new(raw.to_vec())).unwrap();
+                let mut records = 0;
+                let result = parse_rows(&mut text, m, "k#e", ParseOptions::default(), &mut |_| {
+                    records += 1;
+                    ControlFlow::Continue(())
+                });
+                let case = format!("{format}, {input_name}");
+                match (failure, result) {
+                    (None, Ok(summary)) => {
+                        assert_eq!((summary.rows_read, summary.rows_rejected, records), (0, 0, 0), "{case}")
+                    }
+                    (Some(expected), Err(e @ FileError::Empty { .. })) => {
+                        assert!(e.to_string().contains(expected), "{case}: {e}")
+                    }
+                    (expected, got) => panic!("{case}: expected {expected:?}, got {got:?}"),
+                }
+            }
+        }
+        // Not empty: a header alone, or an empty array, is a file of no rows.
+        for (format, m, input) in [
+            ("csv header only", csv(), &b"id,amount\n"[..]),
+            ("tsv header only after blank lines", mapper(r#"{"type": "tsv"}"#, ""), b"\n  \r\nid\tamount\r\n"),
+            ("json empty array", mapper(r#"{"type": "json"}"#, ""), b" \n[ ]\n"),
+        ] {
+            let (result, records) = parse(&m, input);
+            let summary = result.unwrap_or_else(|e| panic!("{format}: {e}"));
+            assert_eq!((summary.rows_read, records.len()), (0, 0), "{format}");
+        }
+        // Leading blank lines are skipped, and the lines of row errors still count them.
+        let (result, _) = parse(&csv(), b"\n \nid,amount\nx,bad\n");
+        assert_eq!(result.unwrap().row_errors[0].line, 4);
+        let (result, _) = parse(&mapper(r#"{"type": "json"}"#, ""), b"\n\n[\n{\"amount\": 1}]");
+        assert_eq!(result.unwrap().row_errors[0].line, 4);
     }
 
     /// Each kind of bad input, and the level its error lands at: a row error (the file goes on) or a
