@@ -39,7 +39,8 @@ struct TableArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the state and records tables (idempotent).
+    /// Create the state and records tables, or add the indexes tables made by an older version
+    /// lack (idempotent).
     Init,
     /// Data templates.
     #[command(subcommand)]
@@ -349,9 +350,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init => {
             let client = connector.aws.dynamodb();
-            tables::create_tables(&client, &connector.settings.state_table, &connector.settings.records_table)
-                .await
-                .context("creating tables")?;
+            let changed =
+                tables::create_tables(&client, &connector.settings.state_table, &connector.settings.records_table)
+                    .await
+                    .context("creating tables")?;
+            for table in &changed.created {
+                println!("created table {table}");
+            }
+            for (table, index) in &changed.indexes_added {
+                println!("added index {index} to table {table}, which an older version made");
+            }
             println!("tables ready: {} {}", connector.settings.state_table, connector.settings.records_table);
         }
         Command::Templates(TemplateCommand::Put { file }) => {

@@ -1,0 +1,112 @@
+//! `s3-connector init` over tables an older version made, against moto: what is missing is added
+//! (an index), once, and the data already there is found through it.
+
+mod common;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use chrono::{TimeDelta, Utc};
+use common::*;
+use connector_aws::state::StateTable;
+use connector_aws::tables::{self, TablesChanged};
+use connector_core::model::{FileOutcome, FileStatus, Recheck};
+use connector_core::ports::SyncStore;
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap()
+}
+
+fn attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+}
+
+/// The state table as `init` made it before the failure-isolation changes: its keys and the
+/// by-status index, no by-recheck.
+async fn old_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    let by_status = GlobalSecondaryIndex::builder()
+        .index_name("by-status")
+        .key_schema(key("status_key", KeyType::Hash))
+        .key_schema(key("name", KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .unwrap();
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("status_key"))
+        .attribute_definitions(attribute("name"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(by_status)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn waiting_outcome(key: &str) -> FileOutcome {
+    let now = Utc::now();
+    FileOutcome {
+        key: key.into(),
+        etag: "\"e1\"".into(),
+        size: 10,
+        last_modified: now - TimeDelta::days(1),
+        status: FileStatus::Failed,
+        reason: Some("the role may not read this object".into()),
+        rows_read: 0,
+        rows_imported: 0,
+        rows_rejected: 0,
+        row_errors: vec![],
+        duration_ms: 1,
+        run_id: "r1".into(),
+        finished_at: now - TimeDelta::hours(2),
+        recheck: Some(Recheck::Retry { attempt: 1, next_at: now - TimeDelta::hours(1) }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
+    let aws = aws_at(&endpoint(), "testing", "testing").await;
+    let client = aws.dynamodb();
+    let (state, records) = (unique("state"), unique("records"));
+    // GIVEN an old state table holding an outcome whose retry is due (its recheck attributes
+    // written, as a newer worker writes them before anyone ran init again).
+    old_state_table(&client, &state).await;
+    let store = StateTable::new(client.clone(), &state);
+    let expires = Utc::now() + TimeDelta::days(30);
+    store.record_outcome("c1", &waiting_outcome("in/denied.csv"), expires).await.unwrap();
+    let before = store.due_rechecks("c1", Utc::now(), 10).await;
+    assert!(before.is_err(), "no by-recheck index yet: {before:?}");
+
+    // WHEN init runs
+    let changed = tables::create_tables(&client, &state, &records).await.unwrap();
+
+    // THEN the index is added and active, and finds what was there before it
+    assert_eq!(
+        changed,
+        TablesChanged { created: vec![records.clone()], indexes_added: vec![(state.clone(), "by-recheck".into())] }
+    );
+    let described = client.describe_table().table_name(&state).send().await.unwrap().table.unwrap();
+    let mut indexes: Vec<(String, Option<IndexStatus>)> = described
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| (i.index_name().unwrap_or_default().to_owned(), i.index_status().cloned()))
+        .collect();
+    indexes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        indexes,
+        [("by-recheck".to_owned(), Some(IndexStatus::Active)), ("by-status".to_owned(), Some(IndexStatus::Active))]
+    );
+    let due = store.due_rechecks("c1", Utc::now(), 10).await.unwrap();
+    assert_eq!(due.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["in/denied.csv"]);
+    store.record_outcome("c1", &waiting_outcome("in/later.csv"), expires).await.unwrap();
+    assert_eq!(store.due_rechecks("c1", Utc::now(), 10).await.unwrap().len(), 2, "new outcomes go in too");
+
+    // AND init again changes nothing
+    let again = tables::create_tables(&client, &state, &records).await.unwrap();
+    assert_eq!(again, TablesChanged::default());
+}
