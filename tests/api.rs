@@ -55,8 +55,20 @@ async fn every_route_walks_a_connection_through_its_life() {
     assert_eq!(status, 200, "{preview}");
     assert_eq!(preview["objects"][0]["would_select"], true);
     assert_eq!(preview["sample"]["row_errors"][0]["column"], "amount");
+    let read =
+        json!({"objects_listed": 1, "objects": [{"key": "in/a.csv", "size": 20, "result": "readable", "error": null}]});
+    let without_times = |mut access: Value| {
+        access["objects"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|o| drop(o.as_object_mut().unwrap().remove("last_modified")));
+        access
+    };
+    assert_eq!(without_times(preview["access"].clone()), read, "{preview}");
     let (status, active) = call(&api, at("activate-connection")).await;
     assert_eq!((status, active["connection"]["status"].as_str()), (200, Some("active")), "{active}");
+    assert_eq!(without_times(active["access"].clone()), read, "{active}");
     let (_, files) = call(&api, at("connection-files")).await;
     assert_eq!(files["files"][0]["status"], "partial");
     let (_, runs) = call(&api, at("connection-runs")).await;

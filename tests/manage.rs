@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use common::*;
 use connector_aws::manage::ManageError;
 use connector_aws::InProcessWorkers;
+use connector_core::access::AccessResult;
 use connector_core::model::{ConnectionStatus, SyncResult};
 use connector_core::ports::SyncStore;
 use connector_core::template::Template;
@@ -21,6 +22,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
 
     // Preview: the folder's objects, what the next sync would do, a sample with its row errors.
     let preview = world.connector.preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    assert_eq!((preview.access.objects_listed, preview.access.readable()), (2, 2), "{:?}", preview.access);
     let seen: Vec<_> = preview.objects.iter().map(|o| (o.key.as_str(), o.would_select)).collect();
     assert_eq!(seen, [("in/a.csv", true), ("in/b.parquet", false)]);
     assert!(preview.objects[1].note.as_deref().unwrap().contains("would be skipped"));
@@ -34,6 +36,10 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
     // Activate: access checked, status active, the first import done (in-process).
     let workers = InProcessWorkers { connector: &world.connector };
     let active = world.connector.activate(&c.id, &workers).await.unwrap();
+    let readable = [("in/a.csv", AccessResult::Readable), ("in/b.parquet", AccessResult::Readable)];
+    let read: Vec<_> = active.access.objects.iter().map(|o| (o.key.as_str(), o.result)).collect();
+    assert_eq!(read, readable, "each file of the folder read, whatever its format");
+    let active = active.connection;
     assert_eq!((active.status, active.sync.last_result), (ConnectionStatus::Active, Some(SyncResult::Partial)));
     assert_eq!(world.records(&c.id).await.len(), 1);
     assert!(matches!(world.connector.activate(&c.id, &workers).await, Err(ManageError::Conflict(_))));
@@ -115,7 +121,7 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
     // The customer creates the bucket: access works again.
     world.s3.create_bucket().bucket(&bucket).send().await.unwrap();
     world.s3.put_object().bucket(&bucket).key("a.csv").body(b"id,amount\na,1\n".to_vec().into()).send().await.unwrap();
-    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().connection.status, ConnectionStatus::Active);
     let run = world.completed(&c.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 1));
     assert!(matches!(world.connector.reauthenticate(&c.id).await, Err(ManageError::Conflict(_))));
@@ -132,7 +138,7 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
     for (key, body) in [("a.csv", "id,amount\na,1\n"), ("b.csv", "id,amount\nb,2\n")] {
         world.s3.put_object().bucket(&bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
     }
-    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().connection.status, ConnectionStatus::Active);
     let run = world.completed(&c.id).await;
     assert_eq!(run.watermark_before, Some(watermark), "{run:?}");
     assert_eq!((run.result, run.counts.files_imported, run.counts.rows_imported), (SyncResult::Succeeded, 1, 1));

@@ -288,10 +288,11 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             let after = request.query_string_parameters_ref().and_then(|q| q.first("after")).map(str::to_owned);
             ok(to_json(&c.records_page(id, limit, after.as_deref()).await?)?)
         }
+        // Activation and re-authentication: the connection, and the access check's report.
+        (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&c.activate(id, api.workers).await?)?),
+        (&Method::POST, ["connections", id, "reauthenticate"]) => ok(to_json(&c.reauthenticate(id).await?)?),
         (&Method::POST, ["connections", id, action]) => {
             let connection = match *action {
-                "activate" => c.activate(id, api.workers).await?,
-                "reauthenticate" => c.reauthenticate(id).await?,
                 "pause" => c.pause(id).await?,
                 "resume" => c.resume(id).await?,
                 _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no action '{action}'"))),

@@ -5,10 +5,13 @@ use crate::errors::store_error;
 use crate::state::{connection_key, delete_keys, key, partition_keys, s};
 use crate::Connector;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use connector_core::access::{self, AccessReport, SCAN_OBJECTS};
 use connector_core::connections::{explain_access, normalise_name};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
-use connector_core::model::{Connection, ConnectionStatus};
-use connector_core::ports::{list_all, Lease, SourceConnector, StoreError, StoreErrorKind, SyncStore};
+use connector_core::model::{Connection, ConnectionStatus, ObjectMeta};
+use connector_core::ports::{
+    list_all, Lease, ObjectSource, SourceConnector, SourceError, StoreError, StoreErrorKind, SyncStore,
+};
 use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use futures::StreamExt;
 use serde::Serialize;
@@ -40,6 +43,58 @@ pub struct Preview {
     /// Whether the listing went on past them.
     pub more: bool,
     pub sample: Option<SamplePreview>,
+    /// The access check: the objects read, each with its result.
+    pub access: AccessReport,
+}
+
+/// What activation and re-authentication return: the connection, and the access check that let it
+/// become active, with each object it read (some may be unreadable: a sync fails those alone).
+#[derive(Debug, Clone, Serialize)]
+pub struct Activated {
+    pub connection: Connection,
+    pub access: AccessReport,
+}
+
+/// A source error of the access check: what to check when access as a whole is broken, else a
+/// transient failure to try again.
+fn check_failed(connection: &Connection, e: SourceError) -> ManageError {
+    if e.kind.breaks_access() {
+        ManageError::Access(explain_access(connection, &e))
+    } else {
+        ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message))
+    }
+}
+
+/// Up to `max` objects of the connection's folder, in key order, and whether the listing went on.
+async fn list_first(
+    source: &dyn ObjectSource,
+    connection: &Connection,
+    max: usize,
+) -> Result<(Vec<ObjectMeta>, bool), ManageError> {
+    let mut listing = list_all(source, connection.folder.as_deref());
+    let mut objects = Vec::new();
+    while let Some(object) = listing.next().await {
+        let object = object.map_err(|e| check_failed(connection, e))?;
+        if objects.len() == max {
+            return Ok((objects, true));
+        }
+        objects.push(object);
+    }
+    Ok((objects, false))
+}
+
+/// Reads a sample of `listed` ([`connector_core::access`]): the report, or `Access` when the role
+/// reads none of the objects tried, naming each and why.
+async fn read_access(
+    source: &dyn ObjectSource,
+    connection: &Connection,
+    listed: &[ObjectMeta],
+) -> Result<AccessReport, ManageError> {
+    let report = access::check(source, listed).await.map_err(|e| check_failed(connection, e))?;
+    match report.refusal(connection) {
+        Some(message) => Err(ManageError::Access(message)),
+        None => Ok(report),
+    }
 }
 
 /// What `show` tells of a connection: the connection (its status and last sync), its most recent
@@ -87,46 +142,20 @@ impl Connector {
         Ok(out)
     }
 
-    /// Assumes the role, lists, and reads the last byte of the first file listed (if any): Ok when
-    /// the connection can do everything a sync does.
-    pub async fn check_access(&self, connection: &Connection) -> Result<(), ManageError> {
-        let failed = |e: connector_core::ports::SourceError| match e.kind {
-            kind if kind.breaks_access() => ManageError::Access(explain_access(connection, &e)),
-            // The access check's object cannot be read: say which and why.
-            kind if kind.object_only() => ManageError::Access(e.message),
-            _ => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
-        };
-        let source = self.sources.connect(connection).await.map_err(failed)?;
-        let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
-        let mut first_file = None;
-        while let Some(object) = listing.next().await {
-            let object = object.map_err(failed)?;
-            if object.size > 0 && !object.key.ends_with('/') {
-                first_file = Some(object);
-                break;
-            }
-        }
-        drop(listing);
-        if let Some(object) = first_file {
-            match source.open(&object, object.size - 1).await {
-                // Replaced or deleted since the listing: the read itself was allowed.
-                Err(e) if e.kind == connector_core::ports::SourceErrorKind::ObjectGone => {}
-                Err(e) => return Err(failed(e)),
-                Ok(mut body) => {
-                    tokio::io::copy(&mut body, &mut tokio::io::sink()).await.map_err(|e| {
-                        ManageError::Store(StoreError::new(
-                            StoreErrorKind::Transient,
-                            format!("reading {}: {e}", object.key),
-                        ))
-                    })?;
-                }
-            }
-        }
-        Ok(())
+    /// The access check of preview, activation and re-authentication: assumes the role, lists the
+    /// first objects (up to [`SCAN_OBJECTS`]) and reads the last byte of a sample of them
+    /// ([`connector_core::access`]). Ok with each object's result when the role can do what a sync
+    /// does (some objects may still be unreadable: the report shows them); `Access` saying what to
+    /// check when it cannot assume the role, list, reach the bucket, or read any object tried.
+    pub async fn check_access(&self, connection: &Connection) -> Result<AccessReport, ManageError> {
+        let source = self.sources.connect(connection).await.map_err(|e| check_failed(connection, e))?;
+        let (listed, _) = list_first(source.as_ref(), connection, SCAN_OBJECTS).await?;
+        read_access(source.as_ref(), connection, &listed).await
     }
 
-    /// Lists what the connection can see (the first `limit` objects, with what the next sync would
-    /// do with each) and, if `sample_key` is given, parses its first `sample_rows` rows.
+    /// Checks access as [`Connector::check_access`] does (failing as it fails), lists what the
+    /// connection can see (the first `limit` objects, with what the next sync would do with each)
+    /// and, if `sample_key` is given, parses its first `sample_rows` rows. One listing serves both.
     pub async fn preview(
         &self,
         id: &str,
@@ -136,26 +165,12 @@ impl Connector {
     ) -> Result<Preview, ManageError> {
         let connection = self.connection(id).await?;
         let template = self.template_of(&connection).await?;
-        let source = self
-            .sources
-            .connect(&connection)
-            .await
-            .map_err(|e| ManageError::Access(explain_access(&connection, &e)))?;
-        let mut listing = list_all(source.as_ref(), connection.folder.as_deref());
-        let mut objects = Vec::new();
-        let mut more = false;
-        while let Some(object) = listing.next().await {
-            let object = object.map_err(|e| match e.kind.breaks_access() {
-                true => ManageError::Access(explain_access(&connection, &e)),
-                false => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
-            })?;
-            if objects.len() == limit {
-                more = true;
-                break;
-            }
-            objects.push(object);
-        }
-        drop(listing);
+        let source = self.sources.connect(&connection).await.map_err(|e| check_failed(&connection, e))?;
+        // One listing for both: the objects shown, and those the access check chooses from.
+        let (listed, listed_more) = list_first(source.as_ref(), &connection, SCAN_OBJECTS.max(limit)).await?;
+        let access = read_access(source.as_ref(), &connection, &listed).await?;
+        let more = listed_more || listed.len() > limit;
+        let objects = &listed[..listed.len().min(limit)];
         let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         let imported = self.state.ledger(&connection.id, &keys).await?;
         let cutoff = connector_core::selection::cutoff(
@@ -193,7 +208,7 @@ impl Connector {
                 Some(sample(body, key, &template, sample_rows).await)
             }
         };
-        Ok(Preview { connection_id: connection.id, objects: previews, more, sample })
+        Ok(Preview { connection_id: connection.id, objects: previews, more, sample, access })
     }
 
     async fn template_of(&self, connection: &Connection) -> Result<connector_core::template::Template, ManageError> {
@@ -206,22 +221,22 @@ impl Connector {
 
     /// The dashboard's Done: checks access, sets the connection active, and starts its first import
     /// through `workers` (asynchronous in Lambda, in-process in the CLI).
-    pub async fn activate(&self, id: &str, workers: &dyn WorkerInvoker) -> Result<Connection, ManageError> {
+    pub async fn activate(&self, id: &str, workers: &dyn WorkerInvoker) -> Result<Activated, ManageError> {
         let connection = self.connection(id).await?;
         if connection.status != ConnectionStatus::Pending {
             return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status.as_str())));
         }
-        self.check_access(&connection).await?;
+        let access = self.check_access(&connection).await?;
         self.transition(&connection, &[ConnectionStatus::Pending], ConnectionStatus::Active).await?;
         workers.invoke(&WorkerRequest { connection_id: id.to_owned(), schedule_run: None }).await.map_err(|e| {
             ManageError::Store(StoreError::new(StoreErrorKind::Transient, format!("starting the first import: {e}")))
         })?;
-        self.connection(id).await
+        Ok(Activated { connection: self.connection(id).await?, access })
     }
 
     /// Checks access of a needs_reauth connection again and sets it active; its next sync resumes
     /// from its watermark.
-    pub async fn reauthenticate(&self, id: &str) -> Result<Connection, ManageError> {
+    pub async fn reauthenticate(&self, id: &str) -> Result<Activated, ManageError> {
         let connection = self.connection(id).await?;
         if connection.status != ConnectionStatus::NeedsReauth {
             return Err(ManageError::Conflict(format!(
@@ -229,9 +244,9 @@ impl Connector {
                 connection.status.as_str()
             )));
         }
-        self.check_access(&connection).await?;
+        let access = self.check_access(&connection).await?;
         self.transition(&connection, &[ConnectionStatus::NeedsReauth], ConnectionStatus::Active).await?;
-        self.connection(id).await
+        Ok(Activated { connection: self.connection(id).await?, access })
     }
 
     pub async fn pause(&self, id: &str) -> Result<Connection, ManageError> {

@@ -181,13 +181,19 @@ enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check access, set active and run the first import (in this process).
+    /// Check access (each object read, with its result), set active and run the first import (in
+    /// this process).
     Activate {
         connection_id: String,
+        #[arg(long)]
+        json: bool,
     },
-    /// Check access of a needs_reauth connection again and set it active.
+    /// Check access of a needs_reauth connection again (each object read, with its result) and set
+    /// it active.
     Reauth {
         connection_id: String,
+        #[arg(long)]
+        json: bool,
     },
     Pause {
         connection_id: String,
@@ -254,6 +260,25 @@ fn print_outcome(o: &connector_core::model::FileOutcome, indent: &str) {
             e.line,
             e.column.as_deref().unwrap_or_default(),
             e.reason
+        );
+    }
+}
+
+/// The access check's report: what it listed, then each object it read with its result and, for
+/// one it could not read, why.
+fn print_access(access: &connector_core::access::AccessReport) {
+    println!(
+        "access: the role was assumed, {} objects listed, {} of the {} objects tried read",
+        access.objects_listed,
+        access.readable(),
+        access.objects.len()
+    );
+    for o in &access.objects {
+        println!(
+            "  {:<11} {}{}",
+            o.result.as_str(),
+            o.key,
+            o.error.as_ref().map(|e| format!("  ({e})")).unwrap_or_default()
         );
     }
 }
@@ -521,8 +546,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&preview)?;
             } else {
+                print_access(&preview.access);
                 println!(
-                    "access works; the first {} objects{}:",
+                    "the first {} objects{}:",
                     preview.objects.len(),
                     if preview.more { " (more follow)" } else { "" }
                 );
@@ -557,21 +583,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Connections(ConnectionCommand::Activate { connection_id }) => {
-            let connection = connector
+        Command::Connections(ConnectionCommand::Activate { connection_id, json }) => {
+            let activated = connector
                 .activate(&connection_id, &InProcessWorkers { connector: &connector })
                 .await
                 .map_err(manage_error)?;
-            println!(
-                "connection {} is {}; first import: {:?}",
-                connection.id,
-                connection.status.as_str(),
-                connection.sync.last_result
-            );
+            if json {
+                print_json(&activated)?;
+            } else {
+                let connection = &activated.connection;
+                print_access(&activated.access);
+                println!(
+                    "connection {} is {}; first import: {:?}",
+                    connection.id,
+                    connection.status.as_str(),
+                    connection.sync.last_result
+                );
+            }
         }
-        Command::Connections(ConnectionCommand::Reauth { connection_id }) => {
-            let c = connector.reauthenticate(&connection_id).await.map_err(manage_error)?;
-            println!("connection {} is {}; the next sync resumes from its watermark", c.id, c.status.as_str());
+        Command::Connections(ConnectionCommand::Reauth { connection_id, json }) => {
+            let activated = connector.reauthenticate(&connection_id).await.map_err(manage_error)?;
+            if json {
+                print_json(&activated)?;
+            } else {
+                let c = &activated.connection;
+                print_access(&activated.access);
+                println!("connection {} is {}; the next sync resumes from its watermark", c.id, c.status.as_str());
+            }
         }
         Command::Connections(ConnectionCommand::Pause { connection_id }) => {
             let c = connector.pause(&connection_id).await.map_err(manage_error)?;

@@ -1,4 +1,5 @@
 //! Pure core of s3-connector.
+pub mod access;
 pub mod conformance;
 pub mod connections;
 pub mod decode;

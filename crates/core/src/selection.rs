@@ -92,6 +92,11 @@ pub fn retry_recheck(attempts_so_far: u32, now: DateTime<Utc>, config: &Selectio
 /// Storage classes whose objects cannot be read without a restore.
 const ARCHIVED: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 
+/// Whether objects of a listed storage class cannot be read without a restore.
+pub fn is_archive_class(class: &str) -> bool {
+    ARCHIVED.contains(&class)
+}
+
 /// Decides one object. `recorded` is the key's ledger entry, if any; `now` tells whether a retry is due.
 pub fn decide(
     object: &ObjectMeta,

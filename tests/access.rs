@@ -1,0 +1,132 @@
+//! The access check of preview, activation and re-authentication, against moto with IAM enforced
+//! (server-wide, so this test has a moto of its own): it reads a sample of the folder's objects,
+//! reports each one, and refuses a role that reads none of them. The customer's roles are made from
+//! the documents `connections create` generates, as in tests/sync.rs.
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+use connector_aws::manage::ManageError;
+use connector_aws::{CreatedConnection, InProcessWorkers};
+use connector_core::access::{AccessReport, AccessResult, SAMPLE_OBJECTS};
+use connector_core::model::ConnectionStatus;
+
+fn results(report: &AccessReport) -> Vec<(&str, AccessResult)> {
+    report.objects.iter().map(|o| (o.key.as_str(), o.result)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_that_reads_none() {
+    let moto = OwnMoto::start().await;
+    let admin = aws_at(&moto.endpoint, "admin", "admin").await;
+    let iam = aws_sdk_iam::Client::new(&admin.sdk);
+    // Our own identity: a user allowed to assume roles and use the tables.
+    iam.create_user().user_name("worker").send().await.unwrap();
+    iam.put_user_policy()
+        .user_name("worker")
+        .policy_name("worker")
+        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
+    let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
+    let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let mut settings = world.connector.settings.clone();
+    settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
+    let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
+
+    // Seven files, then the newest, one second later: a file the role may not read (as a KMS key
+    // it may not use, or another account's object, would make it). The old check read only the
+    // first file in key order.
+    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+        world.put(&format!("in/{name}.csv"), format!("id,amount\n{name},1\n")).await;
+    }
+    world.put("in/folder/", "").await;
+    at_next_second().await;
+    world.put("in/m-newest-denied.csv", "id,amount\nm,1\n").await;
+    let create = || {
+        world.connector.create_connection_with_policies(connector_core::connections::ConnectionInput {
+            name: unique("customer"),
+            account_id: ACCOUNT.into(),
+            bucket: world.bucket.clone(),
+            region: "us-east-1".into(),
+            folder: Some("in".into()),
+            template_id: "payments".into(),
+            kms_key_arn: None,
+        })
+    };
+    let mixed = create().await.unwrap();
+    let list_only = create().await.unwrap();
+    let role = |created: &CreatedConnection, permissions: &serde_json::Value| {
+        let (iam, name) = (iam.clone(), created.connection.role_name.clone());
+        let (trust, permissions) = (created.trust_policy.to_string(), permissions.to_string());
+        async move {
+            iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
+            iam.put_role_policy()
+                .role_name(&name)
+                .policy_name("s3-connector")
+                .policy_document(permissions)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let mut all_but_one = mixed.permission_policy.clone();
+    all_but_one["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+        "Effect": "Deny", "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{}/in/m-newest-denied.csv", world.bucket),
+    }));
+    role(&mixed, &all_but_one).await;
+    let mut no_get_object = list_only.permission_policy.clone();
+    no_get_object["Statement"].as_array_mut().unwrap().truncate(1);
+    role(&list_only, &no_get_object).await;
+    moto.set_auth("0");
+
+    // One object denied among readable ones: preview, activation and re-authentication pass, and
+    // each reports every object it read, the denied one with its cause and fix.
+    let preview = world.connector.preview(&mixed.connection.id, 3, None, 5).await.unwrap();
+    let access = &preview.access;
+    assert_eq!((preview.objects.len(), preview.more), (3, true));
+    assert_eq!((access.objects_listed, access.objects.len()), (9, SAMPLE_OBJECTS), "{access:#?}");
+    let denied: Vec<_> = access.objects.iter().filter(|o| o.result != AccessResult::Readable).collect();
+    assert_eq!(
+        denied.iter().map(|o| (o.key.as_str(), o.result)).collect::<Vec<_>>(),
+        [("in/m-newest-denied.csv", AccessResult::Denied)],
+        "{access:#?}"
+    );
+    assert!(denied[0].error.as_deref().unwrap().contains("the role may not read this object"), "{denied:?}");
+    let keys: Vec<&str> = access.objects.iter().map(|o| o.key.as_str()).collect();
+    assert!(keys.contains(&"in/a.csv") && !keys.contains(&"in/folder/"), "the first in key order, no folder: {keys:?}");
+
+    let workers = InProcessWorkers { connector: &world.connector };
+    let activated = world.connector.activate(&mixed.connection.id, &workers).await.unwrap();
+    assert_eq!(activated.connection.status, ConnectionStatus::Active);
+    assert!(results(&activated.access).contains(&("in/m-newest-denied.csv", AccessResult::Denied)));
+    world.connector.state.set_status(&mixed.connection.id, ConnectionStatus::NeedsReauth).await.unwrap();
+    let reauthenticated = world.connector.reauthenticate(&mixed.connection.id).await.unwrap();
+    assert_eq!(reauthenticated.connection.status, ConnectionStatus::Active);
+    assert_eq!(results(&reauthenticated.access), results(&activated.access));
+    assert_eq!(reauthenticated.access.readable(), SAMPLE_OBJECTS - 1);
+
+    // A role that may list but read nothing: every check fails, naming each object tried and why;
+    // the connection stays pending.
+    let refused = world.connector.check_access(&list_only.connection).await;
+    let Err(ManageError::Access(message)) = refused else { panic!("{refused:?}") };
+    assert!(
+        message
+            .starts_with(&format!("the role may list s3://{}/in/ but read none of the 5 objects tried", world.bucket)),
+        "{message}"
+    );
+    assert_eq!(message.matches("the role may not read this object").count(), SAMPLE_OBJECTS, "{message}");
+    for key in &keys {
+        assert!(message.contains(&format!("{key} (reading s3://{}/{key}: ", world.bucket)), "{key}: {message}");
+    }
+    let preview = world.connector.preview(&list_only.connection.id, 10, None, 5).await;
+    assert!(matches!(&preview, Err(ManageError::Access(m)) if *m == message), "{preview:?}");
+    let activate = world.connector.activate(&list_only.connection.id, &workers).await;
+    assert!(matches!(&activate, Err(ManageError::Access(m)) if *m == message), "{activate:?}");
+    let still = world.connector.connection(&list_only.connection.id).await.unwrap();
+    assert_eq!(still.status, ConnectionStatus::Pending);
+}
