@@ -1203,6 +1203,8 @@ mod tests {
             ("csv crlf", csv(), delimited(",", true)),
             ("tsv", mapper(r#"{"type": "tsv"}"#, ""), delimited("\t", false)),
             ("json lines", mapper(r#"{"type": "json_lines"}"#, ""), lines),
+            ("json array after blank lines", mapper(r#"{"type": "json"}"#, ""), format!("\r\n \n{array}")),
+            ("csv after blank lines", csv(), format!("\n  \r\n{}", delimited(",", true))),
             ("json array", mapper(r#"{"type": "json"}"#, ""), array),
         ];
         for (name, m, text) in cases {
