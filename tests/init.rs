@@ -65,6 +65,7 @@ fn waiting_outcome(key: &str) -> FileOutcome {
         run_id: "r1".into(),
         finished_at: now - TimeDelta::hours(2),
         recheck: Some(Recheck::Retry { attempt: 1, next_at: now - TimeDelta::hours(1) }),
+        replaces: None,
     }
 }
 

@@ -460,3 +460,22 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     assert_eq!(shown.backfill_since, None, "cleared once carried out");
     assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0);
 }
+
+/// Without a primary key, a replaced file's new version replaces its records: the earlier
+/// version's rows go (found by a query per shard and told apart by source_key from another key
+/// whose ids share the prefix), so the table holds what the bucket holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_files_earlier_records_are_removed() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\nold1,1\nold2,2\nold3,3\n").await;
+    let lookalike = world.put("in/a.csv#x.csv", "id,amount\nother,1\n").await;
+    let connection = world.connection(Some("in")).await;
+    world.completed(&connection.id).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world.put("in/a.csv", "id,amount\nnew1,1\n").await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!(run.counts.files_imported, 1, "{run:?} {lookalike}");
+    let mut kept = ids(&world.records(&connection.id).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    kept.sort();
+    assert_eq!(kept, ["new1", "other"]);
+}

@@ -60,10 +60,11 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
             }
         }
     }
-    // The records table takes only writes from the worker.
+    // The records table takes only writes from the worker, and the query that finds an earlier
+    // version's records to replace.
     let on_records: Vec<String> =
         worker.iter().filter(|s| s["Resource"].to_string().contains("RecordsTable")).flat_map(actions).collect();
-    assert_eq!(on_records, ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]);
+    assert_eq!(on_records, ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"]);
     // The prefix the policies name is the one the code generates role names with.
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(env["S3C_ROLE_PREFIX"], serde_json::json!({"Ref": "RolePrefix"}));

@@ -188,9 +188,15 @@ impl RecordsTable {
 
 #[async_trait]
 impl RecordSink for RecordsTable {
-    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError> {
-        let prefix = format!("{}#", connector_core::keys::record_id_prefix(object_key, etag));
-        // Ids spread over every shard: one query per shard, only the keys.
+    async fn remove_other_versions(
+        &self,
+        connection_id: &str,
+        object_key: &str,
+        keep_etag: &str,
+    ) -> Result<u64, StoreError> {
+        let prefix = connector_core::keys::record_id_key_prefix(object_key);
+        // Ids spread over every shard: one query per shard, for the keys and sources only; another
+        // key whose ids share the prefix (`a.csv` and `a.csv#x`) is told apart by `source_key`.
         let mut removed = 0;
         for shard in 0..SHARDS {
             let mut items = self
@@ -198,8 +204,11 @@ impl RecordSink for RecordsTable {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression("source_key = :key AND source_etag <> :keep")
                 .expression_attribute_values(":pk", AttributeValue::S(format!("{connection_id}#{shard:02x}")))
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+                .expression_attribute_values(":key", AttributeValue::S(object_key.to_owned()))
+                .expression_attribute_values(":keep", AttributeValue::S(keep_etag.to_owned()))
                 .projection_expression("pk, sk")
                 .into_paginator()
                 .items()

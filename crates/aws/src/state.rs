@@ -657,7 +657,7 @@ impl SyncStore for StateTable {
         for chunk in unique.chunks(100) {
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.iter().map(|k| ledger_key(connection_id, k)).collect()))
-                .projection_expression("#key, etag, #recheck")
+                .projection_expression("#key, etag, #recheck, replaces")
                 .expression_attribute_names("#key", "key")
                 .expression_attribute_names("#recheck", "recheck")
                 .consistent_read(true)
@@ -680,7 +680,11 @@ impl SyncStore for StateTable {
                                 .map_err(|e| corrupt_item("ledger", e))?,
                             None => None,
                         };
-                        found.insert(k.clone(), LedgerEntry { etag: etag.clone(), recheck });
+                        let replaces = match item.get("replaces") {
+                            Some(AttributeValue::S(earlier)) => Some(earlier.clone()),
+                            _ => None,
+                        };
+                        found.insert(k.clone(), LedgerEntry { etag: etag.clone(), recheck, replaces });
                     }
                 }
                 match output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {

@@ -175,7 +175,7 @@ impl connector_core::ports::RecordSink for CountingSink {
     }
 
     /// Nothing is kept, so nothing is removed.
-    async fn remove_version(&self, _: &str, _: &str, _: &str) -> Result<u64, connector_core::ports::StoreError> {
+    async fn remove_other_versions(&self, _: &str, _: &str, _: &str) -> Result<u64, connector_core::ports::StoreError> {
         Ok(0)
     }
 }

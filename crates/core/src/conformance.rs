@@ -250,6 +250,7 @@ fn outcome(key: &str, etag: &str) -> FileOutcome {
         run_id: "run".into(),
         finished_at: now(),
         recheck: None,
+        replaces: None,
     }
 }
 

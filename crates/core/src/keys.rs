@@ -45,6 +45,17 @@ pub fn record_id_prefix(object_key: &str, etag: &str) -> String {
     bounded(&prefix, MAX_SORT_KEY_BYTES - 21).into_owned()
 }
 
+/// The start every version's record ids of an object share (`key#`, or the first bytes of it when
+/// ids of that key are bounded by a digest): what to look for before filtering on `source_key`.
+pub fn record_id_key_prefix(object_key: &str) -> String {
+    let common = format!("{object_key}#");
+    let mut keep = (MAX_SORT_KEY_BYTES - 21 - DIGEST_SUFFIX).min(common.len());
+    while !common.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    common[..keep].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +82,11 @@ mod tests {
         let prefix = record_id_prefix(&longest, "\"0123456789abcdef0123456789abcdef-10000\"");
         assert!(prefix.len() + 1 + u64::MAX.to_string().len() <= MAX_SORT_KEY_BYTES);
         assert_eq!(record_id_prefix("in/a.csv", "\"e1\""), "in/a.csv#e1");
+        // Every version's ids of a key, short or long, start with the key's common prefix.
+        for key in ["in/a.csv".to_owned(), longest.clone(), format!("in/{}", "é".repeat(510))] {
+            for etag in ["\"e1\"", "\"0123456789abcdef0123456789abcdef-10000\""] {
+                assert!(record_id_prefix(&key, etag).starts_with(&record_id_key_prefix(&key)), "{key:.20} {etag}");
+            }
+        }
     }
 }

@@ -24,6 +24,10 @@ pub struct MemoryStore {
     pub fail_ledger_reads: Mutex<bool>,
     /// When set, recording a run's end fails (a store error after the run).
     pub fail_finish: Mutex<bool>,
+    /// When set, looking up the objects due to be tried again fails (a throttled index).
+    pub fail_rechecks: Mutex<bool>,
+    /// Recording a run's end takes this long after it lets the lease go (its clean-up).
+    pub finish_tail_ms: Mutex<u64>,
 }
 
 impl MemoryStore {
@@ -120,7 +124,10 @@ impl SyncStore for MemoryStore {
             .iter()
             .filter_map(|k| {
                 let o = outcomes.get(&(connection_id.to_owned(), k.to_string()))?;
-                Some((k.to_string(), LedgerEntry { etag: o.etag.clone(), recheck: o.recheck.clone() }))
+                Some((
+                    k.to_string(),
+                    LedgerEntry { etag: o.etag.clone(), recheck: o.recheck.clone(), replaces: o.replaces.clone() },
+                ))
             })
             .collect())
     }
@@ -131,6 +138,9 @@ impl SyncStore for MemoryStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<FileOutcome>, StoreError> {
+        if *self.fail_rechecks.lock().unwrap() {
+            return Err(StoreError::new(StoreErrorKind::Transient, "reading the index: throttled"));
+        }
         let outcomes = self.outcomes.lock().unwrap();
         let mut due: Vec<FileOutcome> = outcomes
             .iter()
@@ -158,12 +168,14 @@ impl SyncStore for MemoryStore {
         if *self.fail_finish.lock().unwrap() {
             return Err(StoreError::new(StoreErrorKind::Transient, "finishing the run: throttled"));
         }
-        let mut leases = self.leases.lock().unwrap();
-        match leases.get(&end.connection.id) {
-            Some((holder, ..)) if holder == owner => {
-                leases.remove(&end.connection.id);
+        {
+            let mut leases = self.leases.lock().unwrap();
+            match leases.get(&end.connection.id) {
+                Some((holder, ..)) if holder == owner => {
+                    leases.remove(&end.connection.id);
+                }
+                _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
             }
-            _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
         }
         // As DynamoDB's update does: the sync state, and the status only if no operator changed it
         // during the run; the rest (a rename) is the operator's.
@@ -178,6 +190,10 @@ impl SyncStore for MemoryStore {
         }
         self.runs.lock().unwrap().push(end.run.clone());
         self.checkpoints.lock().unwrap().remove(&end.connection.id);
+        let tail = *self.finish_tail_ms.lock().unwrap();
+        if tail > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(tail)).await;
+        }
         Ok(())
     }
 
@@ -245,11 +261,23 @@ impl RecordSink for MemorySink {
         Ok(())
     }
 
-    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError> {
-        let prefix = format!("{}#", crate::keys::record_id_prefix(object_key, etag));
+    async fn remove_other_versions(
+        &self,
+        connection_id: &str,
+        object_key: &str,
+        keep_etag: &str,
+    ) -> Result<u64, StoreError> {
+        // Ids of this key's versions: `key#etag#row` (short keys; the tests use those).
+        let key_prefix = format!("{object_key}#");
+        let keep = format!("{}#", crate::keys::record_id_prefix(object_key, keep_etag));
         let mut records = self.records.lock().unwrap();
         let before = records.len();
-        records.retain(|(c, id), _| !(c == connection_id && id.starts_with(&prefix)));
+        records.retain(|(c, id), _| {
+            let other_version = id.starts_with(&key_prefix)
+                && !id.starts_with(&keep)
+                && id[key_prefix.len()..].matches('#').count() == 1;
+            !(c == connection_id && other_version)
+        });
         Ok((before - records.len()) as u64)
     }
 }

@@ -237,6 +237,11 @@ pub struct FileOutcome {
     /// When this outcome is decided again although the object did not change; none: it is final.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recheck: Option<Recheck>,
+    /// The ETag of an earlier version whose records stay until this key has a version imported
+    /// (this one failed, was skipped or is waiting for a retry): the table keeps the last version
+    /// it could import rather than nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// A saved version of a template: what a run reads its files with, from its first invocation to its

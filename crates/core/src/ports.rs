@@ -144,6 +144,8 @@ impl StoreError {
 pub struct LedgerEntry {
     pub etag: String,
     pub recheck: Option<crate::model::Recheck>,
+    /// An earlier version whose records are still to be removed (see `FileOutcome::replaces`).
+    pub replaces: Option<String>,
 }
 
 /// The result of asking for a connection's lease.
@@ -246,9 +248,15 @@ pub struct RecordBatch<'a> {
 #[async_trait]
 pub trait RecordSink: Send + Sync {
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError>;
-    /// Removes the records that one version of an object wrote without a primary key (ids
-    /// `key # etag # row`); returns how many. Idempotent.
-    async fn remove_version(&self, connection_id: &str, object_key: &str, etag: &str) -> Result<u64, StoreError>;
+    /// Removes the records that versions of an object other than `keep_etag` wrote without a
+    /// primary key (ids `key # etag # row`, `source_key` the object's key); returns how many.
+    /// Idempotent.
+    async fn remove_other_versions(
+        &self,
+        connection_id: &str,
+        object_key: &str,
+        keep_etag: &str,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The time, injectable for tests.

@@ -210,7 +210,12 @@ pub fn select(
         {
             object.attempts = *attempt;
         }
-        object.replaces = entry.filter(|e| e.etag != object.etag).map(|e| e.etag.clone());
+        object.replaces = match entry {
+            Some(e) if e.etag != object.etag => Some(e.etag.clone()),
+            // This version's outcome still carries an earlier version to remove once imported.
+            Some(e) => e.replaces.clone(),
+            None => None,
+        };
         match decide(&object, cutoff, entry, template, config, now) {
             Decision::OutOfWindow => {}
             Decision::AlreadyDone => selection.already_done += 1,
@@ -291,8 +296,10 @@ mod tests {
             reason: reason.into(),
             recheck,
         };
-        let done = |etag: &str| Some(LedgerEntry { etag: etag.into(), recheck: None });
-        let recorded = |etag: &str, recheck: Recheck| Some(LedgerEntry { etag: etag.into(), recheck: Some(recheck) });
+        let done = |etag: &str| Some(LedgerEntry { etag: etag.into(), recheck: None, replaces: None });
+        let recorded = |etag: &str, recheck: Recheck| {
+            Some(LedgerEntry { etag: etag.into(), recheck: Some(recheck), replaces: None })
+        };
         let retry_at = |at: &str| Recheck::Retry { attempt: 2, next_at: t(at) };
         let first_retry = Some(Recheck::Retry { attempt: 1, next_at: t("13:00:00") });
         let format = |kind| Recheck::FormatChanges { format: kind };
@@ -477,7 +484,8 @@ mod tests {
             object("done.csv", "e", t("09:00:00")),
             object("dir/", "e", t("09:30:00")),
         ];
-        let imported = HashMap::from([("done.csv".to_string(), LedgerEntry { etag: "e".into(), recheck: None })]);
+        let imported =
+            HashMap::from([("done.csv".to_string(), LedgerEntry { etag: "e".into(), recheck: None, replaces: None })]);
         let s = select(objects, t("00:00:00"), &imported, &csv_template(), &SelectionConfig::default(), t("12:00:00"));
         let keys: Vec<_> = s.import.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["b.csv", "a.csv", "c.csv"]);

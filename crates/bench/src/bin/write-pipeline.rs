@@ -56,8 +56,8 @@ impl RecordSink for TimedSink<'_> {
         result
     }
 
-    async fn remove_version(&self, connection_id: &str, key: &str, etag: &str) -> Result<u64, StoreError> {
-        self.inner.remove_version(connection_id, key, etag).await
+    async fn remove_other_versions(&self, connection_id: &str, key: &str, keep: &str) -> Result<u64, StoreError> {
+        self.inner.remove_other_versions(connection_id, key, keep).await
     }
 }
 

@@ -6,6 +6,7 @@
 use super::{Engine, SyncError, SyncOutcome};
 use crate::ports::Lease;
 use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
 
 impl Engine<'_> {
@@ -51,14 +52,30 @@ impl Engine<'_> {
 
     /// Renews the lease half-way through each term until it is lost, then says why; never returns
     /// while the lease holds (it runs beside the run and ends with it).
-    pub(super) async fn keep_lease(&self, connection_id: &str, owner: &str, mut until: DateTime<Utc>) -> String {
+    /// Once `finishing` is set (the run writes its end, which lets the lease go), it renews no more
+    /// and never returns: the run's own end is what ends it.
+    pub(super) async fn keep_lease(
+        &self,
+        connection_id: &str,
+        owner: &str,
+        mut until: DateTime<Utc>,
+        finishing: &AtomicBool,
+    ) -> String {
         let term = self.config.lease_duration;
         let mut failures = 0;
         loop {
             let wait = (until - term / 2 - self.clock.now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait.max(std::time::Duration::from_millis(100))).await;
+            if finishing.load(Ordering::SeqCst) {
+                return std::future::pending().await;
+            }
             let now = self.clock.now();
-            match self.store.renew_lease(connection_id, owner, now, now + term).await {
+            let renewed = self.store.renew_lease(connection_id, owner, now, now + term).await;
+            if finishing.load(Ordering::SeqCst) {
+                // The end was written meanwhile (and let the lease go): not a loss.
+                return std::future::pending().await;
+            }
+            match renewed {
                 Ok(true) => {
                     until = now + term;
                     failures = 0;

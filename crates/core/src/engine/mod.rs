@@ -32,6 +32,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -197,13 +198,26 @@ impl Engine<'_> {
             Ok(until) => until,
             Err(outcome) => return Ok(outcome),
         };
-        // The lease is ours: it is renewed for as long as the run goes on (listing, reading,
-        // finishing), and every way out lets it go, so that Lambda's retry of a failed invocation
-        // finds the connection free.
-        let leased = self.run_leased(&connection, call);
+        // The lease is ours: it is renewed for as long as the run goes on (listing, reading), and
+        // every way out lets it go, so that Lambda's retry of a failed invocation finds the
+        // connection free. Once the run writes its end (which lets the lease go), renewing stops.
+        let finishing = AtomicBool::new(false);
+        let leased = async {
+            // Read again under the lease: taking it may have waited out another run, which moved
+            // the watermark, or an operator may have paused the connection meanwhile.
+            let connection = match self.store.connection(connection_id).await? {
+                Some(c) if matches!(c.status, ConnectionStatus::Paused | ConnectionStatus::NeedsReauth) => {
+                    self.store.release_lease(connection_id, owner).await?;
+                    return Ok(SyncOutcome::NotSyncable { status: c.status });
+                }
+                Some(c) => c,
+                None => return Err(SyncError::ConnectionNotFound(connection_id.to_owned())),
+            };
+            self.run_leased(&connection, call, &finishing).await
+        };
         let result = tokio::select! {
             result = leased => result,
-            lost = self.keep_lease(&connection.id, owner, lease_until) => Err(SyncError::LeaseLost(lost)),
+            lost = self.keep_lease(&connection.id, owner, lease_until, &finishing) => Err(SyncError::LeaseLost(lost)),
         };
         if result.is_err() {
             if let Err(e) = self.store.release_lease(&connection.id, owner).await {
@@ -214,7 +228,12 @@ impl Engine<'_> {
     }
 
     /// The run, once the lease is held.
-    async fn run_leased(&self, connection: &Connection, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
+    async fn run_leased(
+        &self,
+        connection: &Connection,
+        call: Invocation<'_>,
+        finishing: &AtomicBool,
+    ) -> Result<SyncOutcome, SyncError> {
         let owner = call.invocation_id;
         let started = self.clock.now();
         // Read under the lease: a checkpoint is only written by the lease's holder.
@@ -265,6 +284,13 @@ impl Engine<'_> {
             .instrument(info_span!("sync", connection_id = %connection.id, %run_id))
             .await
             .err();
+        if matches!(stop, Some(Stop::Access(_) | Stop::Transient(_))) {
+            // Whatever stopped the run (the listing, the objects to try again, a file), what it
+            // selected and did not finish holds the watermark back.
+            let pending = state.pending.iter().map(|o| o.last_modified).min();
+            state.oldest_unfinished = state.oldest_unfinished.into_iter().chain(pending).min();
+        }
+        finishing.store(true, std::sync::atomic::Ordering::SeqCst);
         let (result, error) = match stop {
             Some(Stop::HandOver) => return self.hand_over(connection, owner, state).await,
             None if state.progress.counts.files_failed + state.progress.counts.files_partial > 0 => {
@@ -361,16 +387,21 @@ impl Engine<'_> {
                     .await?;
                 match file_run {
                     FileRun::Done(outcome) => {
-                        // The table says what the bucket holds: a new version's records replace the
-                        // earlier version's, which are removed before the new outcome is recorded
-                        // (a failure here leaves the run to be retried, and the removal with it).
-                        if let Some(earlier) = object.replaces.as_deref().filter(|_| template.primary_key.is_empty()) {
-                            let removed = self
-                                .sink
-                                .remove_version(&connection.id, &object.key, earlier)
-                                .await
-                                .map_err(store_stop)?;
-                            info!(earlier, removed, "records of the earlier version removed");
+                        // The table says what the bucket holds: once a new version is imported, the
+                        // records of the others are removed, before its outcome is recorded (a
+                        // failure here leaves the run to be retried, and the removal with it).
+                        let mut outcome = *outcome;
+                        let imported = matches!(outcome.status, FileStatus::Imported | FileStatus::Partial);
+                        if imported || !template.primary_key.is_empty() {
+                            let earlier = outcome.replaces.take();
+                            if let Some(earlier) = earlier.filter(|_| template.primary_key.is_empty()) {
+                                let removed = self
+                                    .sink
+                                    .remove_other_versions(&connection.id, &object.key, &object.etag)
+                                    .await
+                                    .map_err(store_stop)?;
+                                info!(%earlier, removed, "records of earlier versions removed");
+                            }
                         }
                         self.record(connection, &outcome, state).await
                     }
@@ -513,11 +544,28 @@ impl Engine<'_> {
         state: &mut RunState,
     ) -> Result<(), Stop> {
         let now = self.clock.now();
-        let due = self.store.due_rechecks(&connection.id, now, MAX_RECHECKS_PER_RUN).await.map_err(store_stop)?;
+        // Best effort: the objects to try again wait for the next run rather than stop this one.
+        let due = match self.store.due_rechecks(&connection.id, now, MAX_RECHECKS_PER_RUN).await {
+            Ok(due) => due,
+            Err(e) => {
+                warn!(error = %e, "could not read the objects to try again; the next run looks again");
+                state.progress.rechecked = true;
+                return Ok(());
+            }
+        };
         let listed: std::collections::HashSet<&str> = state.pending.iter().map(|o| o.key.as_str()).collect();
+        // The index lags its table: an entry this run (or another) has since replaced, or whose
+        // retry is no longer due, is left alone.
+        let keys: Vec<&str> = due.iter().map(|o| o.key.as_str()).collect();
+        let current = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
+        let still_due = |o: &FileOutcome| {
+            current.get(&o.key).is_some_and(|entry| {
+                entry.etag == o.etag && matches!(&entry.recheck, Some(r) if r.due_at().is_some_and(|at| at <= now))
+            })
+        };
         let candidates: Vec<ObjectMeta> = due
             .into_iter()
-            .filter(|o| !listed.contains(o.key.as_str()))
+            .filter(|o| !listed.contains(o.key.as_str()) && still_due(o))
             .map(|o| ObjectMeta {
                 key: o.key,
                 etag: o.etag,
@@ -678,6 +726,8 @@ impl Engine<'_> {
             run_id: run_id.to_owned(),
             finished_at: self.clock.now(),
             recheck: None,
+            // Until a version of the key is imported, the earlier version's removal waits.
+            replaces: object.replaces.clone(),
         }
     }
 

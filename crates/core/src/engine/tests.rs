@@ -603,3 +603,47 @@ async fn a_truncated_gzip_under_fail_file_says_why_no_row_was_imported() {
     assert_eq!((run.counts.rows_read, run.counts.rows_imported), (cut.rows_read, 0));
     assert!(w.record_ids().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_lookup_of_objects_to_try_again_loses_nothing() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/old.csv", "\"eo\"", t("10T00:00:00") - TimeDelta::days(30), b"id,amount\no,1\n");
+    w.bucket.put("in/new.csv", "\"en\"", t("09T00:00:00"), b"id,amount\nn,1\n");
+    *w.store.fail_rechecks.lock().unwrap() = true;
+    let run = w.completed("run1").await;
+    assert_eq!((run.result, run.counts.files_imported), (SyncResult::Succeeded, 2), "{run:?}");
+    assert_eq!(w.record_ids().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_versions_records_stay_until_a_new_version_is_imported() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"v1\"", t("09T00:00:00"), b"id,amount\no1,1\no2,2\n");
+    w.completed("run1").await;
+    // v2 arrives archived, then v3 cannot be read: v1's records stay, as the last version imported.
+    w.bucket.put("in/a.csv", "\"v2\"", t("10T13:00:00"), b"id,amount\nn1,1\n");
+    w.bucket.objects.lock().unwrap().get_mut("in/a.csv").unwrap().0.storage_class = Some("GLACIER".into());
+    w.clock.set(t("11T12:00:00"));
+    w.completed("run2").await;
+    assert_eq!(w.record_ids(), ["in/a.csv#v1#1", "in/a.csv#v1#2"]);
+    assert_eq!(w.store.outcome("c1", "in/a.csv").unwrap().replaces.as_deref(), Some("\"v1\""));
+    // Restored: its retry reads it, and only then do v1's records go.
+    w.bucket.objects.lock().unwrap().get_mut("in/a.csv").unwrap().0.storage_class = None;
+    w.clock.set(t("12T12:00:00"));
+    w.completed("run3").await;
+    assert_eq!(w.record_ids(), ["in/a.csv#v2#1"]);
+    assert_eq!(w.store.outcome("c1", "in/a.csv").unwrap().replaces, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_end_takes_time_is_not_lost_to_its_own_lease_renewal() {
+    let w = World::new("skip_row");
+    w.store.connections.lock().unwrap().get_mut("c1").unwrap().created_at = Utc::now();
+    w.bucket.put("in/a.csv", "\"ea\"", Utc::now() - TimeDelta::hours(1), b"id,amount\na,1\n");
+    // The end lets the lease go, then cleans up for 700 ms, past the first renewal (at 500 ms).
+    *w.store.finish_tail_ms.lock().unwrap() = 700;
+    let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
+    let engine = Engine { clock: &SystemClock, config, ..w.engine() };
+    let outcome = engine.sync("c1", "run1", None).await;
+    assert!(matches!(outcome, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 1), "{outcome:?}");
+}
