@@ -369,7 +369,11 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ledger_key(connection_id, key)))
-            .update_expression("SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at")
+            .update_expression(
+                "SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at, asked_at = :at, expires_at = :expires",
+            )
+            // The entry lives long enough for the next syncs to act on the ask.
+            .expression_attribute_values(":expires", n((now + chrono::TimeDelta::days(31)).timestamp()))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#recheck", "recheck")
             .expression_attribute_values(":recheck", recheck)
@@ -739,17 +743,47 @@ impl SyncStore for StateTable {
         outcome: &FileOutcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
-        item.extend(ledger_key(connection_id, &outcome.key));
-        item.insert("expires_at".into(), n(expires_at.timestamp()));
-        // In the index of outcomes to try again while it waits for a time (the whole item is
-        // written each time, so an outcome without one leaves the index).
-        if let Some(at) = outcome.recheck.as_ref().and_then(connector_core::model::Recheck::due_at) {
-            item.insert("recheck_key".into(), s(format!("CONN#{connection_id}")));
-            item.insert("recheck_at".into(), n(millis(at)));
+        let item = |outcome: &FileOutcome| -> Result<Item, StoreError> {
+            let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
+            item.extend(ledger_key(connection_id, &outcome.key));
+            item.insert("expires_at".into(), n(expires_at.timestamp()));
+            // In the index of outcomes to try again while it waits for a time (the whole item is
+            // written each time, so an outcome without one leaves the index).
+            if let Some(at) = outcome.recheck.as_ref().and_then(connector_core::model::Recheck::due_at) {
+                item.insert("recheck_key".into(), s(format!("CONN#{connection_id}")));
+                item.insert("recheck_at".into(), n(millis(at)));
+            }
+            if let Some(connector_core::model::Recheck::Operator { asked_at }) = &outcome.recheck {
+                item.insert("asked_at".into(), n(millis(*asked_at)));
+            }
+            Ok(item)
+        };
+        // An operator's ask made after the object was taken up stands (`asked_at`, set by ask_again).
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(outcome)?))
+            .condition_expression("attribute_not_exists(asked_at) OR asked_at <= :began")
+            .expression_attribute_values(":began", n(millis(outcome.began())))
+            .send()
+            .await
+            .map_err(|e| store_error("recording an outcome", e));
+        match written {
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                let current = self.get(ledger_key(connection_id, &outcome.key), "recording an outcome").await?;
+                let asked_at = current
+                    .as_ref()
+                    .and_then(|i| i.get("asked_at"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|ms| ms.parse().ok())
+                    .and_then(DateTime::from_timestamp_millis)
+                    .unwrap_or_else(Utc::now);
+                let recheck = Some(connector_core::model::Recheck::Operator { asked_at });
+                self.put(item(&FileOutcome { recheck, ..outcome.clone() })?, "recording an outcome").await
+            }
+            other => other.map(|_| ()),
         }
-        self.put(item, "recording an outcome").await?;
-        Ok(())
     }
 
     #[instrument(skip_all, fields(connection_id = %end.connection.id, run_id = %end.run.run_id))]
@@ -887,6 +921,10 @@ impl connector_core::conformance::StoreUnderTest for StateTable {
 
     async fn save_template_version(&self, template: &Template) {
         self.put_template(template).await.expect("saving the template");
+    }
+
+    async fn ask_again(&self, connection_id: &str, key: &str, at: DateTime<Utc>) {
+        assert!(self.ask_again(connection_id, key, at).await.expect("asking again"), "an outcome to ask about");
     }
 
     async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus) {

@@ -17,6 +17,8 @@ pub trait StoreUnderTest: SyncStore {
     async fn set_status_as_operator(&self, connection_id: &str, status: ConnectionStatus);
     /// Saves a template as its next version (as `templates put` does).
     async fn save_template_version(&self, template: &Template);
+    /// An operator asks for an object to be decided again (as `files retry` does).
+    async fn ask_again(&self, connection_id: &str, key: &str, at: DateTime<Utc>);
 }
 
 /// Runs every case; connection ids start with `prefix`, so the suite can share a store with others.
@@ -318,6 +320,14 @@ async fn due_rechecks_come_back_by_time(store: &impl StoreUnderTest, id: &str) {
     let ledger = store.ledger(id, &[long_key.as_str(), "a.parquet"]).await.unwrap();
     assert_eq!(ledger[&long_key].recheck, retry(-1), "a key of 1,024 bytes has its ledger entry");
     assert_eq!(ledger["a.parquet"].recheck, format);
+
+    // An operator asks while a run has the object in hand: the run's outcome keeps the ask.
+    let taken_up =
+        FileOutcome { finished_at: now + TimeDelta::seconds(2), duration_ms: 2_000, ..outcome("due.csv", "\"v1\"") };
+    store.ask_again(id, "due.csv", now + TimeDelta::seconds(1)).await;
+    store.record_outcome(id, &taken_up, expires).await.unwrap();
+    let kept = store.ledger(id, &["due.csv"]).await.unwrap();
+    assert_eq!(kept["due.csv"].recheck, Some(Recheck::Operator { asked_at: now + TimeDelta::seconds(1) }));
 
     // Imported at last: it leaves the index.
     store.record_outcome(id, &outcome("due.csv", "\"v1\""), expires).await.unwrap();

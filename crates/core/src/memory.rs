@@ -160,7 +160,15 @@ impl SyncStore for MemoryStore {
         outcome: &FileOutcome,
         _expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.outcomes.lock().unwrap().insert((connection_id.to_owned(), outcome.key.clone()), outcome.clone());
+        let mut outcomes = self.outcomes.lock().unwrap();
+        let entry = (connection_id.to_owned(), outcome.key.clone());
+        let mut outcome = outcome.clone();
+        if let Some(asked @ Recheck::Operator { asked_at }) = outcomes.get(&entry).and_then(|o| o.recheck.clone()) {
+            if asked_at > outcome.began() {
+                outcome.recheck = Some(asked);
+            }
+        }
+        outcomes.insert(entry, outcome);
         Ok(())
     }
 
@@ -445,6 +453,12 @@ impl crate::conformance::StoreUnderTest for MemoryStore {
             self.save_template(template.clone());
         }
         self.connections.lock().unwrap().insert(connection.id.clone(), connection.clone());
+    }
+
+    async fn ask_again(&self, connection_id: &str, key: &str, at: DateTime<Utc>) {
+        let mut outcomes = self.outcomes.lock().unwrap();
+        let outcome = outcomes.get_mut(&(connection_id.to_owned(), key.to_owned())).expect("a recorded outcome");
+        outcome.recheck = Some(Recheck::Operator { asked_at: at });
     }
 
     async fn save_template_version(&self, template: &Template) {

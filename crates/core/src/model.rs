@@ -177,6 +177,13 @@ pub enum Recheck {
     Operator { asked_at: DateTime<Utc> },
 }
 
+impl FileOutcome {
+    /// When this object was taken up: an operator's ask after it still stands once this is recorded.
+    pub fn began(&self) -> DateTime<Utc> {
+        self.finished_at - chrono::TimeDelta::milliseconds(self.duration_ms.min(i64::MAX as u64) as i64)
+    }
+}
+
 impl Recheck {
     /// From when a run takes the object on whatever its place in the listing: the rechecks a store
     /// indexes by time. The others are decided again when a listing meets the object.

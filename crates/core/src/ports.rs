@@ -217,7 +217,8 @@ pub trait SyncStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<FileOutcome>, StoreError>;
     /// Records an object's outcome; from then on that key and ETag are never selected again. The entry
-    /// may be expired (DynamoDB TTL) after `expires_at`.
+    /// may be expired (DynamoDB TTL) after `expires_at`. An operator's ask made after the object was
+    /// taken up (`finished_at - duration_ms`) is kept: the next run decides it again.
     async fn record_outcome(
         &self,
         connection_id: &str,
