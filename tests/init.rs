@@ -60,6 +60,7 @@ fn waiting_outcome(key: &str) -> FileOutcome {
         rows_read: 0,
         rows_imported: 0,
         rows_rejected: 0,
+        rows_not_imported: 0,
         row_errors: vec![],
         duration_ms: 1,
         run_id: "r1".into(),

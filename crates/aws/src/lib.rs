@@ -214,6 +214,15 @@ impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
     ) -> Result<(), connector_core::dispatch::InvokeError> {
         // A failed run is not retried here: in Lambda the invocation's own retries would do that.
         match self.connector.sync_for(&request.connection_id, request.schedule_run.as_deref()).await {
+            // A run that ended needs_reauth is a failure for whoever started it (`sync --all` exits 1).
+            Ok(connector_core::engine::SyncOutcome::Completed(run))
+                if run.result == connector_core::model::SyncResult::NeedsReauth =>
+            {
+                Err(connector_core::dispatch::InvokeError {
+                    retryable: false,
+                    message: format!("needs_reauth: {}", run.error.unwrap_or_default()),
+                })
+            }
             Ok(_) => Ok(()),
             Err(e) => Err(connector_core::dispatch::InvokeError { retryable: false, message: e.to_string() }),
         }

@@ -400,6 +400,27 @@ impl Connector {
             }
             Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
         }
+        // A purge of a large connection outlasts a lease term: renew it as a run would, so that no
+        // sync takes the connection over half way (it would write into what is being deleted).
+        let term = self.settings.sync.lease_duration;
+        let keep = async {
+            loop {
+                tokio::time::sleep((term / 2).to_std().unwrap_or_default()).await;
+                let now = chrono::Utc::now();
+                if !matches!(self.state.renew_lease(id, "delete", now, now + term).await, Ok(true)) {
+                    // The connection item is gone (the delete's last step) or a renewal failed: the
+                    // delete goes on; a failed delete is retried by the operator.
+                    return std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            deleted = self.delete_leased(id, &connection.name, purge_records) => deleted,
+            () = keep => unreachable!("renewing never ends by itself"),
+        }
+    }
+
+    async fn delete_leased(&self, id: &str, name: &str, purge_records: bool) -> Result<u64, ManageError> {
         let mut purged = 0;
         if purge_records {
             // The records' 64 partitions, eight at a time.
@@ -415,7 +436,7 @@ impl Connector {
                 purged += deleted?;
             }
         }
-        let mut keys = vec![key(format!("NAME#{}", connection.name), "NAME")];
+        let mut keys = vec![key(format!("NAME#{name}"), "NAME")];
         keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}"), None).await?);
         // The connection item last: a failure half-way leaves it there to delete again.
         keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));

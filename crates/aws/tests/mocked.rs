@@ -133,6 +133,10 @@ async fn what_no_retry_can_cure_fails_the_read_at_once() {
     let source = s3_source(client, ReadAhead { chunk_bytes: 4, in_flight: 2 });
     let error = read_all(&source, &object(10), 0).await.expect_err("denied");
     assert!(error.to_string().contains("AccessDenied"), "{error}");
+    // The engine reads the kind back from the I/O error: this object fails alone, it is no
+    // transport failure to retry.
+    let kind = error.get_ref().and_then(|e| e.downcast_ref::<connector_core::ports::SourceError>()).map(|e| e.kind);
+    assert_eq!(kind, Some(SourceErrorKind::ObjectDenied), "{error}");
     assert_eq!(denied.num_calls(), 1, "a denied chunk is not asked for again");
 
     // The object replaced after it was listed: its first request fails as ObjectGone.

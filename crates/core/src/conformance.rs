@@ -247,6 +247,7 @@ fn outcome(key: &str, etag: &str) -> FileOutcome {
         rows_read: 1,
         rows_imported: 1,
         rows_rejected: 0,
+        rows_not_imported: 0,
         row_errors: Vec::new(),
         duration_ms: 1,
         run_id: "run".into(),

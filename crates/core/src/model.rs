@@ -102,6 +102,10 @@ pub struct RunCounts {
     pub rows_read: u64,
     pub rows_imported: u64,
     pub rows_rejected: u64,
+    /// Rows read of files that failed part of the way (or under `fail_file`): neither imported nor
+    /// rejected. rows_read = rows_imported + rows_rejected + rows_not_imported.
+    #[serde(default)]
+    pub rows_not_imported: u64,
 }
 
 impl RunCounts {
@@ -115,6 +119,7 @@ impl RunCounts {
         self.rows_read += outcome.rows_read;
         self.rows_imported += outcome.rows_imported;
         self.rows_rejected += outcome.rows_rejected;
+        self.rows_not_imported += outcome.rows_not_imported;
     }
 }
 
@@ -236,6 +241,10 @@ pub struct FileOutcome {
     pub rows_read: u64,
     pub rows_imported: u64,
     pub rows_rejected: u64,
+    /// Rows read but neither imported nor rejected, because the file failed (its reason says why):
+    /// rows_read = rows_imported + rows_rejected + rows_not_imported.
+    #[serde(default)]
+    pub rows_not_imported: u64,
     /// The first rejected rows, up to the template's `max_errors_recorded`.
     pub row_errors: Vec<RowError>,
     pub duration_ms: u64,

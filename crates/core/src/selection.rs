@@ -125,10 +125,11 @@ pub fn decide(
         this_version.is_some_and(|e| matches!(e.recheck, Some(Recheck::Retry { .. } | Recheck::Operator { .. })));
     if let Some(class) = object.storage_class.as_deref().filter(|c| ARCHIVED.contains(c) && !retry_due) {
         let recheck = retry_recheck(object.attempts, now, config);
-        return skip(
-            format!("archived in storage class {class}; restore it to import (tried again at the next syncs)"),
-            recheck,
-        );
+        let then = match recheck {
+            Some(_) => "tried again at the next syncs",
+            None => "no more automatic attempts; `s3-connector files retry` once restored",
+        };
+        return skip(format!("archived in storage class {class}; restore it to import ({then})"), recheck);
     }
     if let Err(reason) = readable_by(&object.key, template.format.kind) {
         return skip(reason, Some(Recheck::FormatChanges { format: template.format.kind }));

@@ -721,6 +721,7 @@ impl Engine<'_> {
             rows_read: summary.rows_read,
             rows_imported,
             rows_rejected: summary.rows_rejected,
+            rows_not_imported: summary.rows_read.saturating_sub(rows_imported + summary.rows_rejected),
             row_errors: summary.row_errors.clone(),
             duration_ms,
             run_id: run_id.to_owned(),

@@ -601,6 +601,8 @@ async fn a_truncated_gzip_under_fail_file_says_why_no_row_was_imported() {
     let expected = format!("none of the {} rows read was imported", cut.rows_read);
     assert!(reason.contains("cannot decode") && reason.contains(&expected), "{reason}");
     assert_eq!((run.counts.rows_read, run.counts.rows_imported), (cut.rows_read, 0));
+    assert_eq!(cut.rows_not_imported, cut.rows_read, "the counts add up: {cut:?}");
+    assert_eq!(run.counts.rows_not_imported, cut.rows_read);
     assert!(w.record_ids().is_empty());
 }
 
