@@ -81,10 +81,11 @@ impl Engine<'_> {
                     failures = 0;
                 }
                 Ok(false) => return "the lease was lost to another worker".into(),
-                // Tried again at once, then every 100 ms, while the lease has time left.
-                Err(e) if failures < 20 && now < until => {
+                // Tried again, a little later each time, while the lease has time left.
+                Err(e) if now < until => {
                     warn!(error = %e, "renewing the lease failed; trying again");
                     failures += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * failures.min(20))).await;
                 }
                 Err(e) => return format!("renewing the lease: {e}"),
             }

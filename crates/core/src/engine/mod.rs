@@ -853,6 +853,10 @@ impl Engine<'_> {
                 let summary = ParseSummary { resume_at: None, ..summary };
                 return Ok(Pass::Parsed { summary, file_error: Some(failure), written, object: Some(kind) });
             }
+            // The bucket itself went (deleted, another owner's, moved) while the object was read.
+            Some((kind, failure)) if kind.breaks_access() => {
+                return Err(access_stop(connection, SourceError::new(kind, failure)));
+            }
             Some((_, failure)) => {
                 return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)))
             }
