@@ -8,7 +8,7 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use connector_aws::manage::ManageError;
-use connector_aws::{CreatedConnection, InProcessWorkers};
+use connector_aws::InProcessWorkers;
 use connector_core::access::{AccessReport, AccessResult, SAMPLE_OBJECTS};
 use connector_core::model::ConnectionStatus;
 
@@ -18,24 +18,8 @@ fn results(report: &AccessReport) -> Vec<(&str, AccessResult)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_that_reads_none() {
-    let moto = OwnMoto::start().await;
-    let admin = aws_at(&moto.endpoint, "admin", "admin").await;
-    let iam = aws_sdk_iam::Client::new(&admin.sdk);
-    // Our own identity: a user allowed to assume roles and use the tables.
-    iam.create_user().user_name("worker").send().await.unwrap();
-    iam.put_user_policy()
-        .user_name("worker")
-        .policy_name("worker")
-        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
-    let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
-    let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let mut settings = world.connector.settings.clone();
-    settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
-    let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
+    let setup = IamWorld::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let (moto, world) = (&setup.moto, &setup.world);
 
     // Seven files, then the newest, one second later: a file the role may not read (as a KMS key
     // it may not use, or another account's object, would make it). The old check read only the
@@ -46,42 +30,17 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
     world.put("in/folder/", "").await;
     at_next_second().await;
     world.put("in/m-newest-denied.csv", "id,amount\nm,1\n").await;
-    let create = || {
-        world.connector.create_connection_with_policies(connector_core::connections::ConnectionInput {
-            name: unique("customer"),
-            account_id: ACCOUNT.into(),
-            bucket: world.bucket.clone(),
-            region: "us-east-1".into(),
-            folder: Some("in".into()),
-            template_id: "payments".into(),
-            kms_key_arn: None,
-        })
-    };
-    let mixed = create().await.unwrap();
-    let list_only = create().await.unwrap();
-    let role = |created: &CreatedConnection, permissions: &serde_json::Value| {
-        let (iam, name) = (iam.clone(), created.connection.role_name.clone());
-        let (trust, permissions) = (created.trust_policy.to_string(), permissions.to_string());
-        async move {
-            iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
-            iam.put_role_policy()
-                .role_name(&name)
-                .policy_name("s3-connector")
-                .policy_document(permissions)
-                .send()
-                .await
-                .unwrap();
-        }
-    };
+    let mixed = setup.create("in").await;
+    let list_only = setup.create("in").await;
     let mut all_but_one = mixed.permission_policy.clone();
     all_but_one["Statement"].as_array_mut().unwrap().push(serde_json::json!({
         "Effect": "Deny", "Action": "s3:GetObject",
         "Resource": format!("arn:aws:s3:::{}/in/m-newest-denied.csv", world.bucket),
     }));
-    role(&mixed, &all_but_one).await;
+    setup.role(&mixed, &mixed.trust_policy, &all_but_one).await;
     let mut no_get_object = list_only.permission_policy.clone();
     no_get_object["Statement"].as_array_mut().unwrap().truncate(1);
-    role(&list_only, &no_get_object).await;
+    setup.role(&list_only, &list_only.trust_policy, &no_get_object).await;
     moto.set_auth("0");
 
     // One object denied among readable ones: preview, activation and re-authentication pass, and

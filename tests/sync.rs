@@ -236,61 +236,20 @@ async fn two_workers_started_at_once_sync_once() {
 /// are made from the documents `connections create` generates, so this also proves them sufficient.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permission_sets_needs_reauth() {
-    let moto = OwnMoto::start().await;
-    let admin = aws_at(&moto.endpoint, "admin", "admin").await;
-    let iam = aws_sdk_iam::Client::new(&admin.sdk);
-    // The worker's own identity: a user allowed to assume roles and use the tables.
-    iam.create_user().user_name("worker").send().await.unwrap();
-    iam.put_user_policy()
-        .user_name("worker")
-        .policy_name("worker")
-        .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
-    let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
-    let world = World::at(worker, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let mut settings = world.connector.settings.clone();
-    settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
-    let world = World { connector: connector_aws::Connector::new(world.aws.clone(), settings), ..world };
+    let setup = IamWorld::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let (moto, world) = (&setup.moto, &setup.world);
     world.put("in/a.csv", "id,amount\na,1\n").await;
     world.put("out/b.csv", "id,amount\nb,1\n").await;
     world.put("mixed/a.csv", "id,amount\nm1,1\n").await;
     world.put("mixed/secret.csv", "id,amount\ns,1\n").await;
     world.put("mixed/z.csv", "id,amount\nm2,1\n").await;
-    let create = |folder: &str| {
-        let input = connector_core::connections::ConnectionInput {
-            name: unique("customer"),
-            account_id: ACCOUNT.into(),
-            bucket: world.bucket.clone(),
-            region: "us-east-1".into(),
-            folder: Some(folder.into()),
-            template_id: "payments".into(),
-            kms_key_arn: None,
-        };
-        world.connector.create_connection_with_policies(input)
-    };
-    let good = create("in").await.unwrap();
-    let wrong_external_id = create("in").await.unwrap();
-    let no_get_object = create("in").await.unwrap();
-    let one_denied = create("mixed").await.unwrap();
+    let create = |folder: &'static str| setup.create(folder);
+    let good = create("in").await;
+    let wrong_external_id = create("in").await;
+    let no_get_object = create("in").await;
+    let one_denied = create("mixed").await;
 
-    let role =
-        |created: &connector_aws::CreatedConnection, trust: &serde_json::Value, permissions: &serde_json::Value| {
-            let (iam, name) = (iam.clone(), created.connection.role_name.clone());
-            let (trust, permissions) = (trust.to_string(), permissions.to_string());
-            async move {
-                iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
-                iam.put_role_policy()
-                    .role_name(&name)
-                    .policy_name("s3-connector")
-                    .policy_document(permissions)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        };
+    let role = |created, trust, permissions| setup.role(created, trust, permissions);
     // As the customer pastes them, except: one trusts another connection's external id, one lacks GetObject.
     role(&good, &good.trust_policy, &good.permission_policy).await;
     role(&wrong_external_id, &good.trust_policy, &wrong_external_id.permission_policy).await;

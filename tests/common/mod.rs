@@ -296,3 +296,69 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// A world on a moto of its own where IAM will be enforced (server-wide in moto): our identity is
+/// an IAM user, `worker`, allowed to assume roles and use the tables, named by the trust policies
+/// `connections create` generates. Customers' roles are made with [`IamWorld::role`]; then
+/// `moto.set_auth("0")` turns enforcement on.
+pub struct IamWorld {
+    pub moto: OwnMoto,
+    pub iam: aws_sdk_iam::Client,
+    pub world: World,
+}
+
+impl IamWorld {
+    pub async fn new(sync: SyncConfig) -> IamWorld {
+        let moto = OwnMoto::start().await;
+        let admin = aws_at(&moto.endpoint, "admin", "admin").await;
+        let iam = aws_sdk_iam::Client::new(&admin.sdk);
+        iam.create_user().user_name("worker").send().await.unwrap();
+        iam.put_user_policy()
+            .user_name("worker")
+            .policy_name("worker")
+            .policy_document(r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:*", "s3:*"], "Resource": "*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let key = iam.create_access_key().user_name("worker").send().await.unwrap().access_key.unwrap();
+        let worker = aws_at(&moto.endpoint, &key.access_key_id, &key.secret_access_key).await;
+        let world = World::at(worker, sync).await;
+        let mut settings = world.connector.settings.clone();
+        settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
+        let world = World { connector: Connector::new(world.aws.clone(), settings), ..world };
+        IamWorld { moto, iam, world }
+    }
+
+    /// Creates a connection to the world's bucket, folder `folder`.
+    pub async fn create(&self, folder: &str) -> connector_aws::CreatedConnection {
+        let input = ConnectionInput {
+            name: unique("customer"),
+            account_id: ACCOUNT.into(),
+            bucket: self.world.bucket.clone(),
+            region: "us-east-1".into(),
+            folder: Some(folder.into()),
+            template_id: "payments".into(),
+            kms_key_arn: None,
+        };
+        self.world.connector.create_connection_with_policies(input).await.unwrap()
+    }
+
+    /// The customer creates the connection's role with these policies.
+    pub async fn role(
+        &self,
+        created: &connector_aws::CreatedConnection,
+        trust: &serde_json::Value,
+        permissions: &serde_json::Value,
+    ) {
+        let name = &created.connection.role_name;
+        self.iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+        self.iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name("s3-connector")
+            .policy_document(permissions.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+}
