@@ -80,6 +80,15 @@ pub(crate) async fn delete_keys(client: &Client, table: &str, keys: Vec<Item>) -
     Ok(())
 }
 
+/// Whether a conditional write was applied: `false` when its condition did not hold.
+fn applied<T>(written: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub const STATUS_INDEX: &str = "by-status";
 /// Ledger entries to try again, by time: `recheck_key` = `CONN#<id>`, `recheck_at` in milliseconds.
 pub const RECHECK_INDEX: &str = "by-recheck";
@@ -381,11 +390,7 @@ impl StateTable {
             .expression_attribute_values(":at", n(millis(now)))
             .send()
             .await;
-        match asked.map_err(|e| store_error("asking for an object again", e)) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(asked.map_err(|e| store_error("asking for an object again", e)))
     }
 
     /// Sets (or, with `None`, removes) one top-level attribute of a connection's item, which must exist.
@@ -627,11 +632,7 @@ impl SyncStore for StateTable {
             .expression_attribute_values(":now", n(millis(now)))
             .send()
             .await;
-        match renewed.map_err(|e| store_error("renewing the lease", e)) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(renewed.map_err(|e| store_error("renewing the lease", e)))
     }
 
     #[instrument(skip(self))]
@@ -646,10 +647,8 @@ impl SyncStore for StateTable {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match released.map_err(|e| store_error("letting the lease go", e)) {
-            Err(e) if e.kind != StoreErrorKind::Conflict => Err(e),
-            _ => Ok(()),
-        }
+        // Not held by `owner` (any more): nothing to let go.
+        applied(released.map_err(|e| store_error("letting the lease go", e))).map(|_| ())
     }
 
     #[instrument(skip(self, keys), fields(keys = keys.len()))]
@@ -842,10 +841,7 @@ impl SyncStore for StateTable {
                 .send()
                 .await
                 .map_err(|e| store_error("clearing the backfill", e));
-            match cleared {
-                Err(e) if e.kind != StoreErrorKind::Conflict => return Err(e),
-                _ => {}
-            }
+            applied(cleared)?;
         }
         // The run is over: its checkpoints, if it handed over, are no longer named by anything.
         self.delete_checkpoints(&end.connection.id, None).await
