@@ -29,7 +29,7 @@ use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
@@ -470,7 +470,9 @@ impl Engine<'_> {
             if let Some(e) = failure {
                 return Err(access_stop(connection, e));
             }
-            self.select(connection, template, cutoff, candidates, state).await?;
+            let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
+            let recorded = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
+            self.select(connection, template, cutoff, candidates, recorded, state).await?;
             state.progress.listing.drain(..take);
             state.progress.listing.extend(listed_next);
             state.progressed = true;
@@ -490,18 +492,18 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Applies the selection rule to candidates: what to read joins the pending objects, what is
-    /// settled without reading is recorded at once.
+    /// Applies the selection rule to candidates, given their ledger entries (`recorded`, read
+    /// consistently by the caller): what to read joins the pending objects, what is settled
+    /// without reading is recorded at once.
     async fn select(
         &self,
         connection: &Connection,
         template: &Template,
         cutoff: DateTime<Utc>,
         candidates: Vec<ObjectMeta>,
+        mut recorded: HashMap<String, LedgerEntry>,
         state: &mut RunState,
     ) -> Result<(), Stop> {
-        let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
-        let mut recorded = self.store.ledger(&connection.id, &keys).await.map_err(store_stop)?;
         let now = self.clock.now();
         // An operator's backfill: every object modified since then is decided again, as if asked
         // one by one.
@@ -578,7 +580,7 @@ impl Engine<'_> {
             .collect();
         if !candidates.is_empty() {
             info!(objects = candidates.len(), "objects due to be tried again");
-            self.select(connection, template, DateTime::<Utc>::MIN_UTC, candidates, state).await?;
+            self.select(connection, template, DateTime::<Utc>::MIN_UTC, candidates, current, state).await?;
         }
         state.progress.rechecked = true;
         Ok(())
