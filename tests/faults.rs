@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use common::faults::{Fault, Faults};
 use common::*;
 use connector_aws::s3::ReadAhead;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use connector_core::engine::{SyncError, SyncOutcome};
 use connector_core::model::{ConnectionStatus, SyncResult, SyncRun};
 use std::time::Duration;
@@ -24,7 +24,7 @@ async fn faulty_world(faults: &Faults, read_ahead: ReadAhead) -> World {
     let world = World::at(aws, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let mut settings = world.connector.settings.clone();
     settings.read_ahead = read_ahead;
-    World { connector: Connector::new(world.aws.clone(), settings), ..world }
+    World { connector: Deployment::new(world.aws.clone(), settings), ..world }
 }
 
 /// Syncs until a run completes: a run that failed on a transient error is retried, as Lambda

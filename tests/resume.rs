@@ -6,7 +6,7 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use connector_core::engine::SyncOutcome;
 use connector_core::ports::SyncStore;
 use std::time::Instant;
@@ -39,7 +39,7 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     // Large objects read as ranged GETs of 512 bytes, three at once (the uninterrupted run reads each
     // object as one stream): the same bytes, from any offset a hand-over resumes at.
     settings.read_ahead = connector_aws::s3::ReadAhead { chunk_bytes: 512, in_flight: 3 };
-    let stepwise = Connector::new(world.aws.clone(), settings);
+    let stepwise = Deployment::new(world.aws.clone(), settings);
     let (mut mid_listing, mut mid_file, mut invocations) = (0, 0, 0);
     let run = loop {
         invocations += 1;

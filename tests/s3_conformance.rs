@@ -1,4 +1,4 @@
-//! One conformance suite for the S3 source (`connector_aws::s3`: `RoleConnector` assumes the role
+//! One conformance suite for the S3 source (`connector_aws::s3`: `RoleAccess` assumes the role
 //! through STS, `S3Source` lists and reads), run against two independent S3 implementations: moto
 //! and SeaweedFS (`scripts/test.sh` starts both; SeaweedFS's endpoint is in
 //! `S3C_TEST_SEAWEED_ENDPOINT`). STS stays on moto in both runs; against SeaweedFS each service
@@ -22,12 +22,10 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use chrono::Utc;
 use common::{aws_at, endpoint, unique, ACCOUNT};
 use connector_aws::config::Aws;
-use connector_aws::s3::{ReadAhead, RoleConnector, S3Source};
+use connector_aws::s3::{ReadAhead, RoleAccess, S3Source};
 use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
 use connector_core::model::{Connection, ObjectMeta};
-use connector_core::ports::{
-    list_all, ListCursor, ListPage, ObjectSource, SourceConnector, SourceError, SourceErrorKind,
-};
+use connector_core::ports::{list_all, BucketAccess, ListCursor, ListPage, ObjectSource, SourceError, SourceErrorKind};
 use futures::TryStreamExt;
 use tokio::io::AsyncReadExt;
 
@@ -117,8 +115,8 @@ impl Target {
         out.unwrap_or_else(|e| panic!("{:?}: putting {key}: {e:?}", self.backend)).e_tag.unwrap()
     }
 
-    fn connector(&self, page_size: Option<i32>, read_ahead: ReadAhead) -> RoleConnector {
-        RoleConnector { aws: self.aws.clone(), page_size, read_ahead }
+    fn connector(&self, page_size: Option<i32>, read_ahead: ReadAhead) -> RoleAccess {
+        RoleAccess { aws: self.aws.clone(), page_size, read_ahead }
     }
 }
 
@@ -137,7 +135,7 @@ fn connection(bucket: &str) -> Connection {
     new_connection(input, id, connector_aws::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()
 }
 
-async fn connect<'a>(connector: &'a RoleConnector, bucket: &str) -> Box<dyn ObjectSource + 'a> {
+async fn connect<'a>(connector: &'a RoleAccess, bucket: &str) -> Box<dyn ObjectSource + 'a> {
     match connector.connect(&connection(bucket)).await {
         Ok(source) => source,
         Err(e) => panic!("connecting to {bucket}: {e:?}"),

@@ -51,10 +51,10 @@ async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_on
     assert_eq!(shown.sync.watermark, run.watermark_after);
 }
 
-fn world_with_lookback(world: &World, lookback: TimeDelta) -> connector_aws::Connector {
+fn world_with_lookback(world: &World, lookback: TimeDelta) -> connector_aws::Deployment {
     let mut settings = world.connector.settings.clone();
     settings.sync.selection.initial_lookback = lookback;
-    connector_aws::Connector::new(world.aws.clone(), settings)
+    connector_aws::Deployment::new(world.aws.clone(), settings)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

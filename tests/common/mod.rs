@@ -7,7 +7,7 @@ pub mod faults;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, TimeDelta, Utc};
 use connector_aws::config::{Aws, Settings};
-use connector_aws::{tables, Connector};
+use connector_aws::{tables, Deployment};
 use connector_core::connections::ConnectionInput;
 use connector_core::engine::{SyncConfig, SyncError, SyncOutcome};
 use connector_core::model::{Connection, SyncRun};
@@ -47,7 +47,7 @@ pub async fn aws_at(endpoint: &str, key: &str, secret: &str) -> Aws {
 /// One test's world: its own tables, bucket and connection on a moto server.
 pub struct World {
     pub aws: Aws,
-    pub connector: Connector,
+    pub connector: Deployment,
     pub bucket: String,
     pub s3: aws_sdk_s3::Client,
 }
@@ -72,7 +72,7 @@ impl World {
             read_ahead: Default::default(),
             hand_over_margin: std::time::Duration::from_secs(60),
         };
-        let connector = Connector::new(aws.clone(), settings);
+        let connector = Deployment::new(aws.clone(), settings);
         tables::create_tables(&aws.dynamodb(), &connector.settings.state_table, &connector.settings.records_table)
             .await
             .expect("creating tables");
@@ -325,7 +325,7 @@ impl IamWorld {
         let world = World::at(worker, sync).await;
         let mut settings = world.connector.settings.clone();
         settings.trust_principals = vec![format!("arn:aws:iam::{ACCOUNT}:user/worker")];
-        let world = World { connector: Connector::new(world.aws.clone(), settings), ..world };
+        let world = World { connector: Deployment::new(world.aws.clone(), settings), ..world };
         IamWorld { moto, iam, world }
     }
 

@@ -7,7 +7,7 @@
 
 use connector_aws::manage::ManageError;
 use connector_aws::recovery::RetrySelection;
-use connector_aws::{Connector, CreateError};
+use connector_aws::{CreateError, Deployment};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::WorkerInvoker;
 use connector_core::template::Template;
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 /// What the handler works with: the library, and how to start a worker (Lambda, or in-process).
 pub struct Api<'a> {
-    pub connector: &'a Connector,
+    pub connector: &'a Deployment,
     pub workers: &'a dyn WorkerInvoker,
 }
 

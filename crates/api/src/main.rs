@@ -3,13 +3,13 @@
 
 use api::{handle, Api};
 use connector_aws::invoke::LambdaInvoker;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
-    let connector = Connector::from_env().await?;
+    let connector = Deployment::from_env().await?;
     let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
     let workers = LambdaInvoker { client: connector.aws.lambda(), function };
     let api = Api { connector: &connector, workers: &workers };

@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: settings from the environment and the one factory for SDK clients (endpoint
 //!   override for moto, path-style S3);
-//! - [`s3`]: [`s3::RoleConnector`] assumes a connection's role (STS, external id, refreshed
+//! - [`s3`]: [`s3::RoleAccess`] assumes a connection's role (STS, external id, refreshed
 //!   credentials) and gives an [`s3::S3Source`] that lists and reads with ExpectedBucketOwner;
 //! - [`state`]: the state table (connections, names, templates, leases, ledger, runs);
 //! - [`records`]: the records table and its BatchWriteItem writer;
@@ -10,7 +10,7 @@
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
-//! [`Connector`] wires them into the core's [`connector_core::engine::Engine`].
+//! [`Deployment`] wires them into the core's [`connector_core::engine::Engine`].
 
 pub mod config;
 pub mod errors;
@@ -27,21 +27,21 @@ use connector_core::engine::{Engine, Invocation, SyncError, SyncOutcome};
 use connector_core::ports::SystemClock;
 
 /// Everything a sync needs, built once per process (a Lambda container or the CLI).
-pub struct Connector {
+pub struct Deployment {
     pub aws: Aws,
     pub settings: Settings,
     pub state: state::StateTable,
     pub records: records::RecordsTable,
-    pub sources: s3::RoleConnector,
+    pub sources: s3::RoleAccess,
 }
 
-impl Connector {
-    pub fn new(aws: Aws, settings: Settings) -> Connector {
+impl Deployment {
+    pub fn new(aws: Aws, settings: Settings) -> Deployment {
         let dynamodb = aws.dynamodb();
-        Connector {
+        Deployment {
             state: state::StateTable::new(dynamodb.clone(), &settings.state_table),
             records: records::RecordsTable::new(dynamodb, &settings.records_table),
-            sources: s3::RoleConnector {
+            sources: s3::RoleAccess {
                 aws: aws.clone(),
                 page_size: settings.list_page_size,
                 read_ahead: settings.read_ahead,
@@ -52,8 +52,8 @@ impl Connector {
     }
 
     /// Loads the SDK configuration and settings from the environment.
-    pub async fn from_env() -> Result<Connector, config::SettingsError> {
-        Ok(Connector::new(Aws::from_env().await, Settings::from_env()?))
+    pub async fn from_env() -> Result<Deployment, config::SettingsError> {
+        Ok(Deployment::new(Aws::from_env().await, Settings::from_env()?))
     }
 
     /// Runs one sync of one connection, as an operator asks for it.
@@ -79,7 +79,7 @@ impl Connector {
         let engine = Engine {
             store: &self.state,
             sink: &self.records,
-            connector: &self.sources,
+            buckets: &self.sources,
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
@@ -122,7 +122,7 @@ pub struct CreatedConnection {
     pub trust_policy: serde_json::Value,
 }
 
-impl Connector {
+impl Deployment {
     /// The principals customers' trust policies name: S3C_TRUST_PRINCIPALS, or the caller's identity.
     pub async fn trust_principals(&self) -> Result<Vec<String>, CreateError> {
         if !self.settings.trust_principals.is_empty() {
@@ -168,7 +168,7 @@ impl Connector {
     }
 
     async fn save_new(&self, connection: &connector_core::model::Connection) -> Result<(), CreateError> {
-        use connector_core::ports::SyncStore;
+        use connector_core::manage::ports::Templates;
         if self.state.template(&connection.template_id, None).await?.is_none() {
             return Err(CreateError::UnknownTemplate(connection.template_id.clone()));
         }
@@ -203,7 +203,7 @@ pub fn new_external_id() -> String {
 
 /// Runs workers in this process instead of through Lambda: `s3-connector sync --all` and tests.
 pub struct InProcessWorkers<'a> {
-    pub connector: &'a Connector,
+    pub connector: &'a Deployment,
 }
 
 #[async_trait::async_trait]
@@ -229,7 +229,7 @@ impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
     }
 }
 
-impl Connector {
+impl Deployment {
     /// One scheduled fan-out over the active connections.
     pub async fn dispatch(
         &self,

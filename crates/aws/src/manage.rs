@@ -3,14 +3,15 @@
 
 use crate::errors::store_error;
 use crate::state::{connection_key, delete_keys, key, partition_keys, s};
-use crate::Connector;
+use crate::Deployment;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use connector_core::access::{self, AccessReport, SCAN_OBJECTS};
 use connector_core::connections::{explain_access, normalise_name};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
+use connector_core::manage::ports::Templates;
 use connector_core::model::{Connection, ConnectionStatus, ObjectMeta};
 use connector_core::ports::{
-    list_all, Lease, ObjectSource, SourceConnector, SourceError, StoreError, StoreErrorKind, SyncStore,
+    list_all, BucketAccess, Lease, ObjectSource, SourceError, StoreError, StoreErrorKind, SyncStore,
 };
 use connector_core::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use futures::StreamExt;
@@ -107,7 +108,7 @@ pub struct ConnectionDetail {
     pub last_run_files: Vec<connector_core::model::FileOutcome>,
 }
 
-impl Connector {
+impl Deployment {
     /// A connection with its recent runs and its last run's per-object outcomes.
     pub async fn show(&self, id: &str, runs: i32) -> Result<ConnectionDetail, ManageError> {
         let connection = self.connection(id).await?;
@@ -153,7 +154,7 @@ impl Connector {
         read_access(source.as_ref(), connection, &listed).await
     }
 
-    /// Checks access as [`Connector::check_access`] does (failing as it fails), lists what the
+    /// Checks access as [`Deployment::check_access`] does (failing as it fails), lists what the
     /// connection can see (the first `limit` objects, with what the next sync would do with each)
     /// and, if `sample_key` is given, parses its first `sample_rows` rows. One listing serves both.
     pub async fn preview(
@@ -288,12 +289,12 @@ impl Connector {
         }
     }
 
-    /// Renames a connection; see [`Connector::edit`].
+    /// Renames a connection; see [`Deployment::edit`].
     pub async fn rename(&self, id: &str, name: &str) -> Result<Connection, ManageError> {
         self.edit(id, Some(name), None).await
     }
 
-    /// Points a connection at another template (which must exist); see [`Connector::edit`].
+    /// Points a connection at another template (which must exist); see [`Deployment::edit`].
     pub async fn change_template(&self, id: &str, template_id: &str) -> Result<Connection, ManageError> {
         self.edit(id, None, Some(template_id)).await
     }

@@ -3,7 +3,7 @@
 //! Each marks state the worker acts on at its next run; nothing here reads the customer's bucket.
 
 use crate::manage::ManageError;
-use crate::Connector;
+use crate::Deployment;
 use chrono::{DateTime, Utc};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
 use connector_core::model::{Connection, ConnectionStatus, FileStatus};
@@ -63,7 +63,7 @@ fn check_keys(keys: &[String]) -> Result<(), ManageError> {
     Ok(())
 }
 
-impl Connector {
+impl Deployment {
     /// The next sync decides these objects again (failed ones, or the keys given). An imported key
     /// is refused: `reimport` imports it again.
     pub async fn retry_files(&self, id: &str, selection: RetrySelection) -> Result<AskedAgain, ManageError> {

@@ -12,13 +12,13 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::{DateTime, Utc};
 use connector_core::model::{Connection, ObjectMeta};
 use connector_core::ports::SourceErrorKind;
-use connector_core::ports::{ListCursor, ListPage, ObjectBody, ObjectSource, SourceConnector, SourceError};
+use connector_core::ports::{BucketAccess, ListCursor, ListPage, ObjectBody, ObjectSource, SourceError};
 use connector_core::retry::backoff;
 use futures::{StreamExt, TryStreamExt};
 use tracing::instrument;
 
 /// Opens connections' buckets through their roles.
-pub struct RoleConnector {
+pub struct RoleAccess {
     pub aws: Aws,
     /// Keys a listing page asks for (S3's default and maximum: 1,000).
     pub page_size: Option<i32>,
@@ -53,7 +53,7 @@ pub fn session_name(connection_id: &str) -> String {
 }
 
 #[async_trait]
-impl SourceConnector for RoleConnector {
+impl BucketAccess for RoleAccess {
     #[instrument(skip_all, fields(connection_id = %connection.id, account_id = %connection.account_id))]
     async fn connect(&self, connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
         let role_arn = connection.role_arn();

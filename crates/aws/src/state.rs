@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
 use connector_core::keys::ledger_sort_key;
+use connector_core::manage::ports::Templates;
 use connector_core::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, SyncRun};
 use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use connector_core::template::Template;
@@ -546,15 +547,7 @@ impl ConnectionIndex for StateTable {
 }
 
 #[async_trait]
-impl SyncStore for StateTable {
-    #[instrument(skip(self))]
-    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        self.get(connection_key(id), "reading connection")
-            .await?
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e)))
-            .transpose()
-    }
-
+impl Templates for StateTable {
     #[instrument(skip(self))]
     async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError> {
         let key = match version {
@@ -562,6 +555,29 @@ impl SyncStore for StateTable {
             Some(v) => key(format!("TEMPLATE#{id}"), &format!("V#{v:06}")),
         };
         self.get(key, "reading template").await?.map(template_item).transpose()
+    }
+
+    async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError> {
+        StateTable::templates(self).await
+    }
+
+    async fn put_template(&self, template: &Template) -> Result<u32, StoreError> {
+        StateTable::put_template(self, template).await
+    }
+
+    async fn delete_template(&self, id: &str) -> Result<(), StoreError> {
+        StateTable::delete_template(self, id).await
+    }
+}
+
+#[async_trait]
+impl SyncStore for StateTable {
+    #[instrument(skip(self))]
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.get(connection_key(id), "reading connection")
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e)))
+            .transpose()
     }
 
     #[instrument(skip(self))]

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
 use connector_aws::manage::ManageError;
 use connector_aws::recovery::{parse_since, AskedAgain, RetrySelection};
-use connector_aws::{tables, Connector, CreateError, InProcessWorkers};
+use connector_aws::{tables, CreateError, Deployment, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};
@@ -371,7 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::from_env().map_err(|e| BadInput(e.to_string()))?;
     settings.state_table = cli.tables.state_table;
     settings.records_table = cli.tables.records_table;
-    let connector = Connector::new(Aws::from_env().await, settings);
+    let connector = Deployment::new(Aws::from_env().await, settings);
     match cli.command {
         Command::Init => {
             let client = connector.aws.dynamodb();

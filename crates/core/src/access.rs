@@ -197,7 +197,7 @@ mod tests {
     use super::*;
     use crate::connections::{new_connection, ConnectionInput};
     use crate::memory::MemoryBucket;
-    use crate::ports::SourceConnector;
+    use crate::ports::BucketAccess;
     use chrono::TimeZone;
 
     fn at(minute: u32) -> DateTime<Utc> {

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod input;
 pub mod keys;
+pub mod manage;
 pub mod mapping;
 pub mod memory;
 pub mod model;

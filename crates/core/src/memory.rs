@@ -1,5 +1,6 @@
 //! In-memory implementations of the ports, for unit tests of the engine and anything built on it.
 
+use crate::manage::ports::Templates;
 use crate::mapping::{Record, Value};
 use crate::model::{Checkpoint, Connection, FileOutcome, ObjectMeta, Recheck, SyncRun};
 use crate::ports::*;
@@ -15,6 +16,8 @@ pub struct MemoryStore {
     pub connections: Mutex<HashMap<String, Connection>>,
     /// Every saved version of each template, the first being version 1.
     pub templates: Mutex<HashMap<String, Vec<Template>>>,
+    /// Templates whose current version was deleted (their versions stay readable).
+    pub deleted_templates: Mutex<std::collections::HashSet<String>>,
     /// Holder, expiry and last renewal of each connection's lease.
     pub leases: Mutex<HashMap<String, (String, DateTime<Utc>, DateTime<Utc>)>>,
     pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
@@ -40,6 +43,7 @@ impl MemoryStore {
 
     /// Saves a template as its next version; returns the version.
     pub fn save_template(&self, template: Template) -> u32 {
+        self.deleted_templates.lock().unwrap().remove(&template.id);
         let mut templates = self.templates.lock().unwrap();
         let versions = templates.entry(template.id.clone()).or_default();
         versions.push(template);
@@ -52,16 +56,43 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl SyncStore for MemoryStore {
-    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        Ok(self.connections.lock().unwrap().get(id).cloned())
-    }
-
+impl Templates for MemoryStore {
     async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError> {
+        if self.deleted_templates.lock().unwrap().contains(id) && version.is_none() {
+            return Ok(None);
+        }
         let templates = self.templates.lock().unwrap();
         let Some(versions) = templates.get(id) else { return Ok(None) };
         let version = version.unwrap_or(versions.len() as u32);
         Ok(versions.get((version as usize).wrapping_sub(1)).map(|t| (t.clone(), version)))
+    }
+
+    async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError> {
+        let deleted = self.deleted_templates.lock().unwrap().clone();
+        let templates = self.templates.lock().unwrap();
+        let mut out: Vec<(Template, u32)> = templates
+            .iter()
+            .filter(|(id, _)| !deleted.contains(*id))
+            .filter_map(|(_, versions)| versions.last().map(|t| (t.clone(), versions.len() as u32)))
+            .collect();
+        out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        Ok(out)
+    }
+
+    async fn put_template(&self, template: &Template) -> Result<u32, StoreError> {
+        Ok(self.save_template(template.clone()))
+    }
+
+    async fn delete_template(&self, id: &str) -> Result<(), StoreError> {
+        self.deleted_templates.lock().unwrap().insert(id.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SyncStore for MemoryStore {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.connections.lock().unwrap().get(id).cloned())
     }
 
     async fn acquire_lease(
@@ -339,7 +370,7 @@ impl MemoryBucket {
 struct MemorySource<'a>(&'a MemoryBucket);
 
 #[async_trait]
-impl SourceConnector for MemoryBucket {
+impl BucketAccess for MemoryBucket {
     async fn connect(&self, _connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
         match *self.deny.lock().unwrap() {
             Some(kind) => Err(SourceError::new(kind, "denied by the test")),

@@ -1,6 +1,7 @@
 //! The narrow ports the sync engine drives. The AWS crate implements them over S3, STS and
 //! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
 
+use crate::manage::ports::Templates;
 use crate::mapping::Record;
 pub use crate::model::ListCursor;
 use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
@@ -108,11 +109,12 @@ pub fn list_all<'a>(
 
 /// Opens a connection's bucket: assumes its role and checks nothing else.
 #[async_trait]
-pub trait SourceConnector: Send + Sync {
+pub trait BucketAccess: Send + Sync {
     async fn connect(&self, connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreErrorKind {
     /// Throttling, 5xx, timeouts: worth a retry.
     Transient,
@@ -121,6 +123,8 @@ pub enum StoreErrorKind {
     /// The service refused what was written (DynamoDB's ValidationException): the same items
     /// would be refused again, so a retry cannot help; the file they came from fails instead.
     Rejected,
+    /// The caller's input is not the store's to take (a page token it did not give).
+    Invalid,
     Other,
 }
 
@@ -176,12 +180,11 @@ pub struct RunEnd<'a> {
     pub status_before: ConnectionStatus,
 }
 
-/// The state the engine reads and writes: connections, templates, leases, the import ledger, runs.
+/// The state the engine reads and writes: connections, templates (read through [`Templates`]),
+/// leases, the import ledger, runs.
 #[async_trait]
-pub trait SyncStore: Send + Sync {
+pub trait SyncStore: Templates {
     async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
-    /// A template's current version (`version` None) or a saved one, with its version number.
-    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError>;
     /// Takes or renews the lease if it is free, expired, or already `owner`'s, and, when
     /// `schedule_run` is given, only if the connection's last finished run was not for that event.
     async fn acquire_lease(

@@ -1,7 +1,7 @@
 //! The dispatcher's handler: a scheduled event in, one worker invocation per active connection out.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use connector_core::dispatch::{DispatchConfig, DispatchSummary, WorkerInvoker};
 
 /// Identifies one schedule run: EventBridge gives a second delivery of an event the same id.
@@ -24,7 +24,7 @@ pub enum DispatchError {
 }
 
 pub async fn handle(
-    connector: &Connector,
+    connector: &Deployment,
     workers: &dyn WorkerInvoker,
     config: &DispatchConfig,
     event: EventBridgeEvent,

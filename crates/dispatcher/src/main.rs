@@ -5,14 +5,14 @@ mod handler;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use connector_aws::invoke::LambdaInvoker;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use connector_core::dispatch::DispatchConfig;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
-    let connector = Connector::from_env().await?;
+    let connector = Deployment::from_env().await?;
     let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
     let mut config = DispatchConfig::default();
     if let Ok(n) = std::env::var("S3C_DISPATCH_CONCURRENCY") {

@@ -1,7 +1,7 @@
 //! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
 //! allows, the rest handed over to a new invocation of the worker.
 
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::{SyncError, SyncOutcome};
 use connector_core::model::{RunCounts, SyncRun};
@@ -35,7 +35,7 @@ pub enum WorkerError {
 /// through `next`. A run that failed on a transient error is an `Err`, so Lambda retries the
 /// invocation; everything a retry cannot change (lease held, paused, unknown connection) is `Ok`.
 pub async fn handle(
-    connector: &Connector,
+    connector: &Deployment,
     request: WorkerRequest,
     hand_over_at: Option<Instant>,
     next: &dyn WorkerInvoker,

@@ -4,7 +4,7 @@
 mod handler;
 
 use connector_aws::invoke::LambdaInvoker;
-use connector_aws::Connector;
+use connector_aws::Deployment;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 /// mimalloc rather than glibc's allocator: the engine allocates per row and frees on other threads
@@ -18,7 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
-    let connector = Connector::from_env().await?;
+    let connector = Deployment::from_env().await?;
     let connector = &connector;
     // Lambda names the function it runs; the next part of a run goes to the same function.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "worker".into());

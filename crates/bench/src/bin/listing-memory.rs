@@ -16,7 +16,7 @@ use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
 use connector_core::engine::{Engine, SyncConfig, SyncOutcome};
 use connector_core::memory::MemoryStore;
 use connector_core::model::{Connection, ListCursor, ObjectMeta};
-use connector_core::ports::{ListPage, ObjectBody, ObjectSource, SourceConnector, SourceError, SystemClock};
+use connector_core::ports::{BucketAccess, ListPage, ObjectBody, ObjectSource, SourceError, SystemClock};
 use connector_core::template::Template;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -79,7 +79,7 @@ impl ObjectSource for GeneratedBucket {
 }
 
 #[async_trait]
-impl SourceConnector for GeneratedBucket {
+impl BucketAccess for GeneratedBucket {
     async fn connect(&self, _connection: &Connection) -> Result<Box<dyn ObjectSource + '_>, SourceError> {
         Ok(Box::new(GeneratedSource(self)))
     }
@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let bucket = GeneratedBucket { objects: args.objects, new: args.new, now, pages: AtomicU64::new(0) };
     let sink = bench::CountingSink::default();
     let engine =
-        Engine { store: &store, sink: &sink, connector: &bucket, clock: &SystemClock, config: SyncConfig::default() };
+        Engine { store: &store, sink: &sink, buckets: &bucket, clock: &SystemClock, config: SyncConfig::default() };
     let started = Instant::now();
     let run = match engine.sync("bench", "listing-bench", None).await? {
         SyncOutcome::Completed(run) => run,

@@ -16,12 +16,12 @@ use bench::{payment_template, payments_csv, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
 use connector_aws::config::Aws;
 use connector_aws::records::RecordsTable;
-use connector_aws::s3::RoleConnector;
+use connector_aws::s3::RoleAccess;
 use connector_core::connections::{new_connection, ConnectionInput};
 use connector_core::engine::{Engine, SyncConfig, SyncOutcome};
 use connector_core::memory::MemoryStore;
 use connector_core::model::RunCounts;
-use connector_core::ports::{RecordSink, SourceConnector, SystemClock};
+use connector_core::ports::{BucketAccess, RecordSink, SystemClock};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -47,10 +47,10 @@ struct Args {
 async fn sync_once(
     store: &MemoryStore,
     sink: &dyn RecordSink,
-    connector: &dyn SourceConnector,
+    buckets: &dyn BucketAccess,
     connection_id: &str,
 ) -> anyhow::Result<RunCounts> {
-    let engine = Engine { store, sink, connector, clock: &SystemClock, config: SyncConfig::default() };
+    let engine = Engine { store, sink, buckets, clock: &SystemClock, config: SyncConfig::default() };
     match engine.sync(connection_id, "bench-cpu-run", None).await? {
         SyncOutcome::Completed(run) => Ok(run.counts),
         other => anyhow::bail!("the sync did not complete: {other:?}"),
@@ -74,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     s3.put_object().bucket(&bucket).key(key).body(body.into()).send().await.context("uploading the object")?;
 
     let template = payment_template();
-    let connector = RoleConnector { aws: aws.clone(), page_size: None, read_ahead: Default::default() };
+    let buckets = RoleAccess { aws: aws.clone(), page_size: None, read_ahead: Default::default() };
     let records = RecordsTable::new(bench::dynamodb_client(&args.endpoint).await, RECORDS_TABLE);
     let counting = bench::CountingSink::default();
     let sinks: [(&str, &dyn RecordSink); 2] = [("records_table", &records), ("count_only", &counting)];
@@ -100,7 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let items_before = bench::endpoint_stats(&args.endpoint).await?.items;
         let cpu = CpuTime::now();
         let started = Instant::now();
-        let counts = sync_once(&store, sink, &connector, &id).await?;
+        let counts = sync_once(&store, sink, &buckets, &id).await?;
         let wall = started.elapsed().as_secs_f64();
         let cpu = CpuTime::now().since(cpu);
         let stats = bench::endpoint_stats(&args.endpoint).await?;

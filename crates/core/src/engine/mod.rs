@@ -135,7 +135,7 @@ enum Stop {
 pub struct Engine<'a> {
     pub store: &'a dyn SyncStore,
     pub sink: &'a dyn RecordSink,
-    pub connector: &'a dyn SourceConnector,
+    pub buckets: &'a dyn BucketAccess,
     pub clock: &'a dyn Clock,
     pub config: SyncConfig,
 }
@@ -371,7 +371,7 @@ impl Engine<'_> {
     }
 
     async fn run(&self, connection: &Connection, template: &Template, state: &mut RunState) -> Result<(), Stop> {
-        let source = self.connector.connect(connection).await.map_err(|e| access_stop(connection, e))?;
+        let source = self.buckets.connect(connection).await.map_err(|e| access_stop(connection, e))?;
         self.list(source.as_ref(), connection, template, state).await?;
         let mapper = Arc::new(Mapper::new(template.clone()));
         while let Some(object) = state.pending.front().cloned() {

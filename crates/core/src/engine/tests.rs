@@ -57,7 +57,7 @@ impl World {
         Engine {
             store: &self.store,
             sink: &self.sink,
-            connector: &self.bucket,
+            buckets: &self.bucket,
             clock: &self.clock,
             config: self.config.clone(),
         }

@@ -1,0 +1,3 @@
+//! Connection management: the one service every surface (CLI, HTTP API, dashboard) calls.
+
+pub mod ports;

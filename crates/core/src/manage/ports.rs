@@ -1,0 +1,103 @@
+//! The ports connection management drives, beside the engine's ([`crate::ports`]): connections as
+//! operators change them, templates, the history of runs and outcomes, the records read back, and
+//! who customers' trust policies name. The DynamoDB adapters and [`crate::memory`] implement them;
+//! the conformance suite checks both alike.
+
+use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
+use crate::ports::StoreError;
+use crate::template::Template;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The platform's data templates, every saved version kept.
+#[async_trait]
+pub trait Templates: Send + Sync {
+    /// A template's current version (`version` None) or a saved one, with its version number.
+    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError>;
+    /// Every template's current version, by id.
+    async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError>;
+    /// Saves a validated template as its next version and returns it; `Conflict` when another save
+    /// of the same template won.
+    async fn put_template(&self, template: &Template) -> Result<u32, StoreError>;
+    /// Deletes a template's current version; its saved versions stay, for the runs that name them.
+    /// Whether a connection uses it is the caller's to check.
+    async fn delete_template(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// A change to a connection's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionEdit {
+    pub name: Option<String>,
+    pub template_id: Option<String>,
+    /// `Some(None)` goes back to the deployment's default.
+    pub overlap_seconds: Option<Option<u64>>,
+    /// The next run decides again every object modified since then.
+    pub backfill_since: Option<DateTime<Utc>>,
+}
+
+impl ConnectionEdit {
+    pub fn is_empty(&self) -> bool {
+        *self == ConnectionEdit::default()
+    }
+}
+
+/// Connections as operators create and change them.
+#[async_trait]
+pub trait ConnectionAdmin: Send + Sync {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
+    /// Every connection, by status then name.
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
+    /// Saves a new connection and claims its name; `Conflict` when the name is taken.
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Moves a connection to `to` only if its status is still `from`; `Conflict` otherwise.
+    async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError>;
+    /// Applies `edit` in one write, only if the connection is still named `current.name` (a new
+    /// name is claimed and the old one released with it); `Conflict` when the name is taken or the
+    /// connection changed meanwhile.
+    async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError>;
+    /// Marks the recorded outcome of `key` to be decided again by the next run; `false` when the
+    /// connection has no outcome for it.
+    async fn ask_again(&self, id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Deletes the connection's name, ledger, runs and checkpoints, and the connection last (a
+    /// delete that fails half way can be asked for again).
+    async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+}
+
+/// What runs left behind: the runs, and each object's latest outcome.
+#[async_trait]
+pub trait RunHistory: Send + Sync {
+    /// Up to `limit` runs, newest first.
+    async fn runs(&self, connection_id: &str, limit: usize) -> Result<Vec<SyncRun>, StoreError>;
+    /// Every object's latest outcome, by key.
+    async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError>;
+    async fn outcome(&self, connection_id: &str, key: &str) -> Result<Option<FileOutcome>, StoreError>;
+}
+
+/// A page of a connection's records and the token of the next, if any.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordsPage {
+    pub records: Vec<serde_json::Value>,
+    pub next: Option<String>,
+}
+
+/// The imported records, read back and removed.
+#[async_trait]
+pub trait RecordAdmin: Send + Sync {
+    /// Up to `limit` records from `after` (a page's `next`; a token this store did not give is
+    /// `StoreErrorKind::Invalid`).
+    async fn records_page(
+        &self,
+        connection_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RecordsPage, StoreError>;
+    /// Deletes every record of the connection; returns how many.
+    async fn purge_records(&self, connection_id: &str) -> Result<u64, StoreError>;
+}
+
+/// Who may assume customers' roles: the principals their trust policies name.
+#[async_trait]
+pub trait TrustPrincipals: Send + Sync {
+    async fn trust_principals(&self) -> Result<Vec<String>, StoreError>;
+}
