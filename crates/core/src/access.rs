@@ -50,19 +50,16 @@ pub enum AccessResult {
     Failed,
 }
 
-impl AccessResult {
-    /// As serialised: `readable`, `denied`, `archived`, `unsupported`, `gone`, `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessResult::Readable => "readable",
-            AccessResult::Denied => "denied",
-            AccessResult::Archived => "archived",
-            AccessResult::Unsupported => "unsupported",
-            AccessResult::Gone => "gone",
-            AccessResult::Failed => "failed",
-        }
-    }
+crate::model::words!(AccessResult {
+    Readable => "readable",
+    Denied => "denied",
+    Archived => "archived",
+    Unsupported => "unsupported",
+    Gone => "gone",
+    Failed => "failed",
+});
 
+impl AccessResult {
     /// Whether this result says the role cannot read what a sync reads.
     fn against_the_role(self) -> bool {
         matches!(self, AccessResult::Denied | AccessResult::Failed)

@@ -1,3 +1,123 @@
-//! Connection management: the one service every surface (CLI, HTTP API, dashboard) calls.
+//! Connection management: the one service every surface calls (the CLI, the HTTP API, later the
+//! dashboard). Its rules (which status may become which, what an edit checks, what a delete takes)
+//! live here once, over narrow ports ([`ports`]); the surfaces only parse their input and print or
+//! serialise what comes back, and no surface reaches a table past it.
+//!
+//! - [`connections`]: create, list, show, edit, pause and resume, delete;
+//! - [`access`]: preview, activation and re-authentication, which read the customer's bucket;
+//! - [`recovery`]: objects decided again, backfill, sync now, records read back;
+//! - [`templates`]: the platform's data templates;
+//! - [`ports`]: what the service needs from storage and AWS.
 
+pub mod access;
+pub mod connections;
 pub mod ports;
+pub mod recovery;
+pub mod templates;
+#[cfg(test)]
+mod tests;
+
+use crate::dispatch::WorkerInvoker;
+use crate::engine::SyncConfig;
+use crate::model::Connection;
+use crate::ports::{BucketAccess, Clock, StoreError, StoreErrorKind, SyncStore};
+use ports::{ConnectionAdmin, RecordAdmin, RunHistory, TrustPrincipals};
+use serde::Serialize;
+
+/// A field the caller got wrong, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field as the caller named it (`name`, `columns[2].type`, `body` for the whole input).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Why a management call failed. Every variant but `Store` is the caller's to fix (a 4xx, exit 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    #[error("no {what} '{id}'")]
+    NotFound { what: &'static str, id: String },
+    /// The input is wrong: each field at fault, in input order.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// The request does not fit the current state (resume an active connection, delete a template
+    /// in use, a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// Another connection has the name.
+    #[error("a connection named '{0}' already exists")]
+    NameTaken(String),
+    /// Our access to the customer's bucket does not work; the message says what to check.
+    #[error("{0}")]
+    Access(String),
+    /// The store or a service of ours failed: worth trying again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ManageError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ManageError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    /// A store error whose `Conflict` means the caller's request lost to another change.
+    fn conflict_or_store(e: StoreError, conflict: impl FnOnce() -> String) -> Self {
+        if e.kind == StoreErrorKind::Conflict {
+            ManageError::Conflict(conflict())
+        } else {
+            ManageError::Store(e)
+        }
+    }
+}
+
+/// What the service is configured with.
+#[derive(Debug, Clone)]
+pub struct ManageConfig {
+    /// The prefix of generated role names (S3C_ROLE_PREFIX).
+    pub role_prefix: String,
+    /// The engine's settings: the selection rule and read limits a preview applies as a sync
+    /// would, and the lease term a delete holds.
+    pub sync: SyncConfig,
+}
+
+impl Default for ManageConfig {
+    fn default() -> Self {
+        ManageConfig { role_prefix: crate::connections::ROLE_PREFIX.to_owned(), sync: SyncConfig::default() }
+    }
+}
+
+/// Connection management over its ports. Cheap to build: it borrows everything.
+pub struct Management<'a> {
+    /// Connections as operators change them.
+    pub admin: &'a dyn ConnectionAdmin,
+    /// The engine's store: connections, templates, leases, the ledger.
+    pub store: &'a dyn SyncStore,
+    pub history: &'a dyn RunHistory,
+    pub records: &'a dyn RecordAdmin,
+    pub buckets: &'a dyn BucketAccess,
+    /// Starts a sync: an asynchronous worker invocation in Lambda, a run in-process in the CLI.
+    pub workers: &'a dyn WorkerInvoker,
+    pub principals: &'a dyn TrustPrincipals,
+    pub clock: &'a dyn Clock,
+    pub config: &'a ManageConfig,
+}
+
+impl Management<'_> {
+    /// A connection, or NotFound.
+    pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
+        self.admin.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
+    }
+}

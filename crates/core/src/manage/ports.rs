@@ -94,6 +94,8 @@ pub trait RecordAdmin: Send + Sync {
     ) -> Result<RecordsPage, StoreError>;
     /// Deletes every record of the connection; returns how many.
     async fn purge_records(&self, connection_id: &str) -> Result<u64, StoreError>;
+    /// How many records the connection has (read by counting: for a delete to say what it keeps).
+    async fn count_records(&self, connection_id: &str) -> Result<u64, StoreError>;
 }
 
 /// Who may assume customers' roles: the principals their trust policies name.

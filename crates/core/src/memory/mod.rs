@@ -507,4 +507,13 @@ mod tests {
     async fn the_memory_store_conforms() {
         crate::conformance::check_store(&super::MemoryStore::default(), "memory").await;
     }
+
+    #[tokio::test]
+    async fn the_memory_management_ports_conform() {
+        let (store, sink) = (super::MemoryStore::default(), super::MemorySink::default());
+        crate::conformance::check_management(&store, &sink, "memory").await;
+    }
 }
+
+mod admin;
+pub use admin::{FixedPrincipals, RecordedWorkers};

@@ -3,6 +3,9 @@
 //! behaves as the real store does where it matters: leases, no lost update of a connection's sync
 //! state, one sync per scheduled event, the import ledger, checkpoints.
 
+mod management;
+pub use management::check_management;
+
 use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, FileStatus, SyncResult, SyncRun, SyncState};
 use crate::ports::{Lease, RunEnd, StoreErrorKind, SyncStore};
 use crate::template::Template;

@@ -1,0 +1,185 @@
+//! What every implementation of the management ports ([`crate::manage::ports`]) must do, run against
+//! the in-memory ports by this crate's unit tests and against DynamoDB (on moto) by
+//! tests/conformance.rs: unique names that follow a rename and a delete, conditional status changes,
+//! one-write edits, operators' asks, run history, records read back page by page, counted and purged.
+
+use super::{connection, finished, now, template, StoreUnderTest};
+use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
+use crate::mapping::{Record, Value};
+use crate::model::{ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, Recheck};
+use crate::ports::{RecordBatch, RecordSink, RunEnd, StoreErrorKind};
+use chrono::TimeDelta;
+
+/// Runs every case; connection ids and names start with `prefix`.
+pub async fn check_management<S, R>(store: &S, records: &R, prefix: &str)
+where
+    S: StoreUnderTest + ConnectionAdmin + RunHistory,
+    R: RecordAdmin + RecordSink,
+{
+    names_are_unique_and_follow_renames_and_deletes(store, prefix).await;
+    status_changes_are_conditional(store, &format!("{prefix}-status")).await;
+    an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
+    history_and_asks_of_an_operator(store, &format!("{prefix}-history")).await;
+    records_come_back_page_by_page_and_are_purged(records, &format!("{prefix}-records")).await;
+}
+
+async fn names_are_unique_and_follow_renames_and_deletes<S: StoreUnderTest + ConnectionAdmin>(store: &S, prefix: &str) {
+    let first = connection(store, &format!("{prefix}-names-1"), ConnectionStatus::Pending).await;
+    let mut twin = first.clone();
+    twin.id = format!("{prefix}-names-2");
+    let taken = store.create_connection(&twin).await.expect_err("a second connection of the same name");
+    assert_eq!(taken.kind, StoreErrorKind::Conflict, "{taken}");
+    assert!(taken.message.contains(&first.name), "the conflict names the name: {taken}");
+
+    let renamed = format!("{} renamed", first.name);
+    let edit = ConnectionEdit { name: Some(renamed.clone()), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &first, &edit).await.expect("renaming");
+    store.create_connection(&twin).await.expect("the old name is free after a rename");
+    let mut third = twin.clone();
+    third.id = format!("{prefix}-names-3");
+    third.name = renamed.clone();
+    let taken = store.create_connection(&third).await.expect_err("the new name is claimed");
+    assert_eq!(taken.kind, StoreErrorKind::Conflict);
+
+    let listed = store.connections().await.expect("listing");
+    for id in [&first.id, &twin.id] {
+        assert!(listed.iter().any(|c| c.id == *id), "{id} is listed");
+    }
+    let renamed_first = ConnectionAdmin::connection(store, &first.id).await.unwrap().expect("stored");
+    store.delete_connection(&renamed_first).await.expect("deleting");
+    assert_eq!(ConnectionAdmin::connection(store, &first.id).await.unwrap(), None);
+    store.create_connection(&third).await.expect("a deleted connection's name is free");
+}
+
+async fn status_changes_are_conditional<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {
+    connection(store, id, ConnectionStatus::Pending).await;
+    let stale = store.change_status(id, ConnectionStatus::Active, ConnectionStatus::Paused).await;
+    assert_eq!(stale.expect_err("not active").kind, StoreErrorKind::Conflict);
+    store.change_status(id, ConnectionStatus::Pending, ConnectionStatus::Active).await.expect("pending -> active");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!(stored.status, ConnectionStatus::Active);
+    let missing = store.change_status(&format!("{id}-none"), ConnectionStatus::Active, ConnectionStatus::Paused).await;
+    assert!(missing.is_err(), "no connection, no change");
+}
+
+async fn an_edit_is_one_write_against_what_was_read<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {
+    let read = connection(store, id, ConnectionStatus::Active).await;
+    let since = now() - TimeDelta::days(3);
+    let edit = ConnectionEdit {
+        template_id: Some("conformance".into()),
+        overlap_seconds: Some(Some(7200)),
+        backfill_since: Some(since),
+        ..ConnectionEdit::default()
+    };
+    ConnectionAdmin::edit_connection(store, &read, &edit).await.expect("editing");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!((stored.overlap_seconds, stored.backfill_since), (Some(7200), Some(since)));
+    let back = ConnectionEdit { overlap_seconds: Some(None), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &stored, &back).await.expect("back to the default");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!((stored.overlap_seconds, stored.backfill_since), (None, Some(since)), "the backfill stays");
+
+    // An edit made on a read that a rename has overtaken is refused, and changes nothing.
+    let rename = ConnectionEdit { name: Some(format!("{} 2", read.name)), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &read, &rename).await.expect("renaming");
+    let late = ConnectionEdit { overlap_seconds: Some(Some(60)), ..ConnectionEdit::default() };
+    let refused = ConnectionAdmin::edit_connection(store, &read, &late).await.expect_err("read before the rename");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict);
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!(stored.overlap_seconds, None);
+}
+
+async fn history_and_asks_of_an_operator<S: StoreUnderTest + ConnectionAdmin + RunHistory>(store: &S, id: &str) {
+    let mut current = connection(store, id, ConnectionStatus::Active).await;
+    for run in ["run-1", "run-2", "run-3"] {
+        let (mut sync_run, after) = finished(&current, run, 1, None);
+        sync_run.started_at += TimeDelta::seconds(run[4..].parse::<i64>().unwrap());
+        assert_eq!(super::acquire(store, id, run, 60).await, crate::ports::Lease::Acquired);
+        let end = RunEnd { run: &sync_run, connection: &after, status_before: ConnectionStatus::Active };
+        store.finish_run(end, run).await.expect("finishing");
+        current = after;
+    }
+    let runs = store.runs(id, 2).await.expect("runs");
+    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["run-3", "run-2"], "newest first");
+
+    let outcome = |key: &str, status| FileOutcome {
+        key: key.into(),
+        etag: "e1".into(),
+        size: 1,
+        last_modified: now(),
+        status,
+        reason: None,
+        rows_read: 0,
+        rows_imported: 0,
+        rows_rejected: 0,
+        rows_not_imported: 0,
+        row_errors: vec![],
+        duration_ms: 1,
+        run_id: "run-3".into(),
+        finished_at: now(),
+        recheck: None,
+        replaces: None,
+    };
+    let expires = now() + TimeDelta::days(1);
+    store.record_outcome(id, &outcome("b.csv", FileStatus::Failed), expires).await.unwrap();
+    store.record_outcome(id, &outcome("a.csv", FileStatus::Imported), expires).await.unwrap();
+    let keys: Vec<String> = store.outcomes(id).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(keys, ["a.csv", "b.csv"], "by key");
+    assert_eq!(store.outcome(id, "b.csv").await.unwrap().map(|o| o.status), Some(FileStatus::Failed));
+    assert_eq!(store.outcome(id, "c.csv").await.unwrap(), None);
+
+    let asked_at = now();
+    assert!(!ConnectionAdmin::ask_again(store, id, "c.csv", asked_at).await.unwrap(), "nothing to ask for");
+    assert!(ConnectionAdmin::ask_again(store, id, "b.csv", asked_at).await.unwrap());
+    let asked = store.outcome(id, "b.csv").await.unwrap().expect("still recorded");
+    assert_eq!(asked.recheck, Some(Recheck::Operator { asked_at }));
+
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    store.delete_connection(&stored).await.expect("deleting");
+    assert!(store.runs(id, 10).await.unwrap().is_empty(), "its runs go with it");
+    assert!(store.outcomes(id).await.unwrap().is_empty(), "its ledger goes with it");
+}
+
+async fn records_come_back_page_by_page_and_are_purged<R: RecordAdmin + RecordSink>(records: &R, id: &str) {
+    let template = template();
+    let object = ObjectMeta {
+        key: "a.csv".into(),
+        etag: "e1".into(),
+        size: 1,
+        last_modified: now(),
+        storage_class: None,
+        attempts: 0,
+        replaces: None,
+    };
+    let rows: Vec<Record> = (0..7)
+        .map(|i| Record { id: format!("r#{i}"), row: i, line: i + 2, values: vec![Some(Value::Str(format!("v{i}")))] })
+        .collect();
+    for chunk in rows.chunks(5) {
+        let batch = RecordBatch {
+            connection_id: id,
+            template: &template,
+            object: &object,
+            imported_at: now(),
+            records: chunk.to_vec(),
+        };
+        records.put(batch).await.expect("writing");
+    }
+    let mut seen = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = records.records_page(id, 3, after.as_deref()).await.expect("a page");
+        assert!(page.records.len() <= 3);
+        seen += page.records.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 7, "every record once");
+    let forged = records.records_page(id, 3, Some("not a token")).await.expect_err("a token no page gave");
+    assert_eq!(forged.kind, StoreErrorKind::Invalid, "{forged}");
+    assert_eq!(records.count_records(id).await.unwrap(), 7);
+    assert_eq!(records.purge_records(id).await.unwrap(), 7);
+    assert_eq!(records.count_records(id).await.unwrap(), 0);
+    assert!(records.records_page(id, 3, None).await.unwrap().records.is_empty());
+}

@@ -1,0 +1,197 @@
+//! What reads the customer's bucket before it changes anything: the preview, activation (the set-up
+//! wizard's Done) and re-authentication. Each assumes the role, lists the first objects and reads a
+//! sample of them ([`crate::access`]), and says what to check when that fails.
+
+use super::{ManageError, Management};
+use crate::access::{self, AccessReport, SCAN_OBJECTS};
+use crate::connections::explain_access;
+use crate::dispatch::WorkerRequest;
+use crate::model::{Connection, ConnectionStatus, ObjectMeta};
+use crate::ports::{list_all, ObjectSource, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
+use crate::preview::{object_preview, sample, ObjectPreview, SamplePreview};
+use crate::template::Template;
+use futures::StreamExt;
+use serde::Serialize;
+
+/// What a preview shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub connection_id: String,
+    /// The first listed objects, with what the next sync would do with each.
+    pub objects: Vec<ObjectPreview>,
+    /// Whether the listing went on past them.
+    pub more: bool,
+    pub sample: Option<SamplePreview>,
+    /// The access check: the objects read, each with its result.
+    pub access: AccessReport,
+}
+
+/// What activation and re-authentication return: the connection, and the access check that let it
+/// become active, with each object it read (some may be unreadable: a sync fails those alone).
+#[derive(Debug, Clone, Serialize)]
+pub struct Activated {
+    pub connection: Connection,
+    pub access: AccessReport,
+}
+
+/// A source error of the access check: what to check when access as a whole is broken, else a
+/// transient failure to try again (its source kept).
+fn check_failed(connection: &Connection, e: SourceError) -> ManageError {
+    if e.kind.breaks_access() {
+        ManageError::Access(explain_access(connection, &e))
+    } else {
+        let message = format!("reading the bucket: {e}");
+        ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
+    }
+}
+
+/// Up to `max` objects of the connection's folder, in key order, and whether the listing went on.
+async fn list_first(
+    source: &dyn ObjectSource,
+    connection: &Connection,
+    max: usize,
+) -> Result<(Vec<ObjectMeta>, bool), ManageError> {
+    let mut listing = list_all(source, connection.folder.as_deref());
+    let mut objects = Vec::new();
+    while let Some(object) = listing.next().await {
+        let object = object.map_err(|e| check_failed(connection, e))?;
+        if objects.len() == max {
+            return Ok((objects, true));
+        }
+        objects.push(object);
+    }
+    Ok((objects, false))
+}
+
+/// Reads a sample of `listed`: the report, or `Access` when the role reads none of the objects
+/// tried, naming each and why.
+async fn read_access(
+    source: &dyn ObjectSource,
+    connection: &Connection,
+    listed: &[ObjectMeta],
+) -> Result<AccessReport, ManageError> {
+    let report = access::check(source, listed).await.map_err(|e| check_failed(connection, e))?;
+    match report.refusal(connection) {
+        Some(message) => Err(ManageError::Access(message)),
+        None => Ok(report),
+    }
+}
+
+impl Management<'_> {
+    /// The access check of preview, activation and re-authentication: assumes the role, lists the
+    /// first objects (up to [`SCAN_OBJECTS`]) and reads the last byte of a sample of them. Ok with
+    /// each object's result when the role can do what a sync does (some objects may still be
+    /// unreadable: the report shows them); `Access` saying what to check when it cannot assume the
+    /// role, list, reach the bucket, or read any object tried.
+    pub async fn check_access(&self, connection: &Connection) -> Result<AccessReport, ManageError> {
+        let source = self.buckets.connect(connection).await.map_err(|e| check_failed(connection, e))?;
+        let (listed, _) = list_first(source.as_ref(), connection, SCAN_OBJECTS).await?;
+        read_access(source.as_ref(), connection, &listed).await
+    }
+
+    /// Checks access as [`Management::check_access`] does (failing as it fails), lists what the
+    /// connection can see (the first `limit` objects, with what the next sync would do with each)
+    /// and, if `sample_key` is given, parses its first `sample_rows` rows with the limits a sync
+    /// applies. One listing serves both.
+    pub async fn preview(
+        &self,
+        id: &str,
+        limit: usize,
+        sample_key: Option<&str>,
+        sample_rows: usize,
+    ) -> Result<Preview, ManageError> {
+        let connection = self.connection(id).await?;
+        let template = self.current_template(&connection).await?;
+        let source = self.buckets.connect(&connection).await.map_err(|e| check_failed(&connection, e))?;
+        let (listed, listed_more) = list_first(source.as_ref(), &connection, SCAN_OBJECTS.max(limit)).await?;
+        let access = read_access(source.as_ref(), &connection, &listed).await?;
+        let more = listed_more || listed.len() > limit;
+        let objects = &listed[..listed.len().min(limit)];
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        let imported = self.store.ledger(&connection.id, &keys).await?;
+        let now = self.clock.now();
+        let selection = &self.config.sync.selection;
+        let cutoff = crate::selection::cutoff(connection.sync.watermark, now, selection);
+        let previews =
+            objects.iter().map(|o| object_preview(o, cutoff, &imported, &template, selection, now)).collect();
+        let sample = match sample_key {
+            None => None,
+            Some(key) => Some(self.sample(source.as_ref(), &connection, objects, key, &template, sample_rows).await?),
+        };
+        Ok(Preview { connection_id: connection.id, objects: previews, more, sample, access })
+    }
+
+    async fn sample(
+        &self,
+        source: &dyn ObjectSource,
+        connection: &Connection,
+        listed: &[ObjectMeta],
+        key: &str,
+        template: &Template,
+        rows: usize,
+    ) -> Result<SamplePreview, ManageError> {
+        let object = listed.iter().find(|o| o.key == key).cloned().unwrap_or_else(|| ObjectMeta {
+            key: key.to_owned(),
+            etag: "*".to_owned(),
+            size: 0,
+            last_modified: self.clock.now(),
+            storage_class: None,
+            attempts: 0,
+            replaces: None,
+        });
+        let body = source.open(&object, 0).await.map_err(|e| match e.kind {
+            SourceErrorKind::ObjectGone => ManageError::invalid(
+                "sample",
+                format!(
+                    "no object '{key}' in the connection's bucket; a sample is named by its whole key, folder \
+                     included{}",
+                    connection.folder.as_deref().map(|f| format!(" (e.g. '{f}{key}')")).unwrap_or_default()
+                ),
+            ),
+            _ => check_failed(connection, e),
+        })?;
+        Ok(sample(body, key, template, rows).await)
+    }
+
+    /// The connection's template as it is now.
+    async fn current_template(&self, connection: &Connection) -> Result<Template, ManageError> {
+        self.store
+            .template(&connection.template_id, None)
+            .await?
+            .map(|(template, _)| template)
+            .ok_or_else(|| ManageError::NotFound { what: "template", id: connection.template_id.clone() })
+    }
+
+    /// The set-up's Done: checks access, sets the connection active, and starts its first import
+    /// (asynchronous in Lambda, in-process in the CLI).
+    pub async fn activate(&self, id: &str) -> Result<Activated, ManageError> {
+        let connection = self.connection(id).await?;
+        if connection.status != ConnectionStatus::Pending {
+            return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status)));
+        }
+        let access = self.check_access(&connection).await?;
+        self.transition(&connection, ConnectionStatus::Active).await?;
+        self.start_sync(id).await?;
+        Ok(Activated { connection: self.connection(id).await?, access })
+    }
+
+    /// Checks access of a needs_reauth connection again and sets it active; its next sync resumes
+    /// from its watermark.
+    pub async fn reauthenticate(&self, id: &str) -> Result<Activated, ManageError> {
+        let connection = self.connection(id).await?;
+        if connection.status != ConnectionStatus::NeedsReauth {
+            return Err(ManageError::Conflict(format!("connection is {}, not needs_reauth", connection.status)));
+        }
+        let access = self.check_access(&connection).await?;
+        let connection = self.transition(&connection, ConnectionStatus::Active).await?;
+        Ok(Activated { connection, access })
+    }
+
+    /// Starts a sync of the connection through the service's workers.
+    pub(super) async fn start_sync(&self, id: &str) -> Result<(), ManageError> {
+        self.workers.invoke(&WorkerRequest { connection_id: id.to_owned(), schedule_run: None }).await.map_err(|e| {
+            let message = format!("starting a sync: {e}");
+            ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! Connections as operators create and change them: create (with the documents the customer's
+//! role needs), list, show, edit, pause and resume, delete. Activation and re-authentication read
+//! the bucket first and live in [`super::access`].
+
+use super::ports::ConnectionEdit;
+use super::{FieldError, ManageError, Management};
+use crate::connections::{new_connection, normalise_name, ConnectionInput};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, SyncRun};
+use crate::ports::{Lease, StoreErrorKind};
+use serde::Serialize;
+
+/// A created connection and what the customer needs to create its role.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedConnection {
+    pub connection: Connection,
+    pub role_arn: String,
+    pub permission_policy: serde_json::Value,
+    pub trust_policy: serde_json::Value,
+}
+
+/// What `show` tells of a connection: the connection (its status, last sync, template, account and
+/// role), its most recent runs, the outcome of each object its last run finished, and every object
+/// whose latest outcome is failed, whichever run it came from, until it is imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionDetail {
+    pub connection: Connection,
+    pub role_arn: String,
+    pub recent_runs: Vec<SyncRun>,
+    pub last_run_files: Vec<FileOutcome>,
+    pub failed_files: Vec<FileOutcome>,
+}
+
+/// A change an operator asks for; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionChange {
+    pub name: Option<String>,
+    pub template_id: Option<String>,
+    /// Hours before the watermark later syncs look again; `Some(None)`: the deployment's default.
+    pub overlap_hours: Option<Option<u32>>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    pub id: String,
+    pub name: String,
+    /// Records deleted with it (`purge_records`); 0 otherwise.
+    pub records_purged: u64,
+    /// Records left in the records table (all of them without `purge_records`).
+    pub records_kept: u64,
+}
+
+/// The longest overlap: the first sync's whole window.
+pub const MAX_OVERLAP_HOURS: u32 = 90 * 24;
+
+/// A short, unique connection id: 20 hex digits of rand's thread generator.
+pub fn new_connection_id() -> String {
+    random_hex(10)
+}
+
+/// 32 bytes from rand's thread generator (a CSPRNG seeded and reseeded from the OS), hex:
+/// unguessable, one per connection; the trust policy's confused-deputy protection rests on it.
+pub fn new_external_id() -> String {
+    random_hex(32)
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Management<'_> {
+    /// Creates a pending connection and the documents its role needs. The input is checked before
+    /// anything else, so a bad field costs no call.
+    pub async fn create(&self, input: ConnectionInput) -> Result<CreatedConnection, ManageError> {
+        let now = self.clock.now();
+        let connection = new_connection(input, new_connection_id(), new_external_id(), &self.config.role_prefix, now)
+            .map_err(|errors| {
+            ManageError::Invalid(errors.into_iter().map(|e| FieldError::new(e.field, e.message)).collect())
+        })?;
+        self.template_exists(&connection.template_id).await?;
+        let principals = self.principals.trust_principals().await?;
+        self.admin.create_connection(&connection).await.map_err(|e| match e.kind {
+            StoreErrorKind::Conflict => ManageError::NameTaken(connection.name.clone()),
+            _ => ManageError::Store(e),
+        })?;
+        Ok(CreatedConnection {
+            role_arn: connection.role_arn(),
+            permission_policy: crate::policies::permission_policy(&connection),
+            trust_policy: crate::policies::trust_policy(&principals, &connection),
+            connection,
+        })
+    }
+
+    /// `Invalid` naming the template field when there is no such template.
+    pub(super) async fn template_exists(&self, template_id: &str) -> Result<(), ManageError> {
+        if self.store.template(template_id, None).await?.is_none() {
+            return Err(ManageError::invalid(
+                "template",
+                format!("no template '{template_id}'; save it first with `s3-connector templates put`"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every connection, by status then name.
+    pub async fn connections(&self) -> Result<Vec<Connection>, ManageError> {
+        Ok(self.admin.connections().await?)
+    }
+
+    /// A connection with its recent runs, its last run's outcomes and its failed objects.
+    pub async fn show(&self, id: &str, runs: usize) -> Result<ConnectionDetail, ManageError> {
+        let connection = self.connection(id).await?;
+        let recent_runs = self.history.runs(id, runs).await?;
+        let outcomes = self.history.outcomes(id).await?;
+        let last_run = connection.sync.last_run_id.as_deref();
+        let last_run_files = outcomes.iter().filter(|o| Some(o.run_id.as_str()) == last_run).cloned().collect();
+        let failed_files = outcomes.into_iter().filter(|o| o.status == FileStatus::Failed).collect();
+        Ok(ConnectionDetail { role_arn: connection.role_arn(), connection, recent_runs, last_run_files, failed_files })
+    }
+
+    /// Changes a connection's name, template, overlap, or several, all or nothing: everything is
+    /// checked first, then one write (a new name is claimed and the old one released with it).
+    pub async fn edit(&self, id: &str, change: ConnectionChange) -> Result<Connection, ManageError> {
+        let mut errors = Vec::new();
+        let name = match change.name.as_deref().map(normalise_name).transpose() {
+            Ok(name) => name,
+            Err(message) => {
+                errors.push(FieldError::new("name", message));
+                None
+            }
+        };
+        let overlap_seconds = match change.overlap_hours {
+            Some(Some(hours)) if hours > MAX_OVERLAP_HOURS => {
+                errors.push(FieldError::new("overlap_hours", format!("at most {MAX_OVERLAP_HOURS} (90 days)")));
+                None
+            }
+            other => other.map(|hours| hours.map(|h| u64::from(h) * 3600)),
+        };
+        if !errors.is_empty() {
+            return Err(ManageError::Invalid(errors));
+        }
+        if let Some(template_id) = &change.template_id {
+            self.template_exists(template_id).await?;
+        }
+        let connection = self.connection(id).await?;
+        let edit = ConnectionEdit {
+            name: name.filter(|n| *n != connection.name),
+            template_id: change.template_id.filter(|t| *t != connection.template_id),
+            overlap_seconds: overlap_seconds.filter(|o| *o != connection.overlap_seconds),
+            backfill_since: None,
+        };
+        if edit.is_empty() {
+            return Ok(connection);
+        }
+        self.admin.edit_connection(&connection, &edit).await.map_err(|e| match (&edit.name, e.kind) {
+            (Some(name), StoreErrorKind::Conflict) => ManageError::Conflict(format!(
+                "a connection named '{name}' already exists, or the connection changed meanwhile; try again"
+            )),
+            (None, StoreErrorKind::Conflict) => {
+                ManageError::Conflict("the connection changed meanwhile; try again".into())
+            }
+            _ => ManageError::Store(e),
+        })?;
+        self.connection(id).await
+    }
+
+    /// Pauses a connection: no sync starts until it is resumed. Pausing a paused one changes nothing.
+    pub async fn pause(&self, id: &str) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        if connection.status == ConnectionStatus::Paused {
+            return Ok(connection);
+        }
+        self.transition(&connection, ConnectionStatus::Paused).await
+    }
+
+    /// Resumes a paused connection; its next sync goes on from its watermark. Resuming an active one
+    /// changes nothing; a pending one is activated, a needs_reauth one re-authenticated instead.
+    pub async fn resume(&self, id: &str) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        match connection.status {
+            ConnectionStatus::Active => Ok(connection),
+            ConnectionStatus::Paused => self.transition(&connection, ConnectionStatus::Active).await,
+            ConnectionStatus::Pending => {
+                Err(ManageError::Conflict("connection is pending: activate it (its access is checked first)".into()))
+            }
+            ConnectionStatus::NeedsReauth => Err(ManageError::Conflict(
+                "connection is needs_reauth: re-authenticate it (its access is checked first)".into(),
+            )),
+        }
+    }
+
+    /// Moves a connection from its current status to `to` (a conditional write: no lost update).
+    pub(super) async fn transition(
+        &self,
+        current: &Connection,
+        to: ConnectionStatus,
+    ) -> Result<Connection, ManageError> {
+        self.admin
+            .change_status(&current.id, current.status, to)
+            .await
+            .map_err(|e| ManageError::conflict_or_store(e, || "the connection changed meanwhile; try again".into()))?;
+        self.connection(&current.id).await
+    }
+
+    /// Deletes a connection, its name, sync state, runs and import ledger; its imported records too
+    /// when `purge_records` is set.
+    ///
+    /// It takes the connection's lease first, so it is refused while a sync runs and no sync starts
+    /// while it deletes; records are purged before the connection goes, so a purge that fails half
+    /// way can be asked for again.
+    pub async fn delete(&self, id: &str, purge_records: bool) -> Result<Deleted, ManageError> {
+        let connection = self.connection(id).await?;
+        let term = self.config.sync.lease_duration;
+        let now = self.clock.now();
+        // One owner for every delete: a delete that failed half way holds the lease, and is retried.
+        match self.store.acquire_lease(id, DELETE_OWNER, now, now + term, None).await? {
+            Lease::Acquired => {}
+            Lease::Held { owner, until, .. } => {
+                return Err(ManageError::Conflict(format!(
+                    "a sync ({owner}) is running until {until} at the latest; delete the connection after it ends"
+                )))
+            }
+            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
+        }
+        // A purge of a large connection outlasts a lease term: renew it as a run would, so that no
+        // sync takes the connection over half way (it would write into what is being deleted).
+        let keep = async {
+            loop {
+                // A test clock's sleep is ready at once: let the delete run between renewals.
+                tokio::task::yield_now().await;
+                self.clock.sleep(term / 2).await;
+                let now = self.clock.now();
+                if !matches!(self.store.renew_lease(id, DELETE_OWNER, now, now + term).await, Ok(true)) {
+                    // The connection item is gone (the delete's last step) or a renewal failed: the
+                    // delete goes on; a failed delete is retried by the operator.
+                    return std::future::pending::<()>().await;
+                }
+            }
+        };
+        let delete = async {
+            let records_purged = if purge_records { self.records.purge_records(id).await? } else { 0 };
+            let records_kept = self.records.count_records(id).await?;
+            self.admin.delete_connection(&connection).await?;
+            Ok::<_, ManageError>(Deleted {
+                id: connection.id.clone(),
+                name: connection.name.clone(),
+                records_purged,
+                records_kept,
+            })
+        };
+        tokio::select! {
+            deleted = delete => deleted,
+            () = keep => unreachable!("renewing never ends by itself"),
+        }
+    }
+}
+
+/// The lease owner of every delete.
+const DELETE_OWNER: &str = "delete";

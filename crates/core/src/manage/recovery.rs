@@ -1,0 +1,175 @@
+//! What operators use to recover: objects decided again (`files retry`, `reimport`), a backfill, a
+//! sync started now, the outcomes and records read back. Each marks state the worker acts on at its
+//! next run; nothing here reads the customer's bucket.
+
+use super::ports::{ConnectionEdit, RecordsPage};
+use super::{ManageError, Management};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, SyncRun};
+use crate::ports::StoreErrorKind;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// At most this many keys in one request.
+pub const MAX_KEYS: usize = 1000;
+
+/// At most this many records in one page.
+pub const MAX_PAGE: usize = 1000;
+
+/// What came of asking for objects to be decided again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AskedAgain {
+    /// Keys the next sync decides again (reads again, unless their outcome still holds).
+    pub asked: Vec<String>,
+    /// Keys with no recorded outcome: a sync has not met them (a key in the window is imported by
+    /// the next sync anyway).
+    pub not_found: Vec<String>,
+    /// Keys left alone, and why.
+    pub refused: Vec<Refused>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Which objects `files retry` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrySelection {
+    /// Every object whose outcome is failed.
+    Failed,
+    Keys(Vec<String>),
+}
+
+fn check_keys(keys: &[String]) -> Result<(), ManageError> {
+    if keys.is_empty() {
+        return Err(ManageError::invalid("keys", "give at least one key"));
+    }
+    if keys.len() > MAX_KEYS {
+        return Err(ManageError::invalid("keys", format!("at most {MAX_KEYS} keys at once")));
+    }
+    if let Some(bad) = keys.iter().find(|k| k.is_empty() || k.len() > 1024) {
+        let shown: String = bad.chars().take(64).collect();
+        return Err(ManageError::invalid("keys", format!("'{shown}' is not an S3 key (1-1,024 bytes)")));
+    }
+    Ok(())
+}
+
+/// A date for a backfill: RFC 3339, or a day (`2026-11-01`, from its midnight UTC).
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, ManageError> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+        .map_err(|_| ManageError::invalid("since", format!("'{text}' is not a date (2026-11-01) or an RFC 3339 time")))
+}
+
+impl Management<'_> {
+    /// Up to `limit` runs of a connection, newest first.
+    pub async fn runs(&self, id: &str, limit: usize) -> Result<Vec<SyncRun>, ManageError> {
+        self.connection(id).await?;
+        Ok(self.history.runs(id, limit).await?)
+    }
+
+    /// Every object's latest outcome, with its row errors.
+    pub async fn files(&self, id: &str) -> Result<Vec<FileOutcome>, ManageError> {
+        self.connection(id).await?;
+        Ok(self.history.outcomes(id).await?)
+    }
+
+    /// The next sync decides these objects again (failed ones, or the keys given). An imported key
+    /// is refused: `reimport` imports it again.
+    pub async fn retry_files(&self, id: &str, selection: RetrySelection) -> Result<AskedAgain, ManageError> {
+        self.connection(id).await?;
+        let keys = match selection {
+            RetrySelection::Failed => {
+                let outcomes = self.history.outcomes(id).await?;
+                outcomes.into_iter().filter(|o| o.status == FileStatus::Failed).map(|o| o.key).collect()
+            }
+            RetrySelection::Keys(keys) => {
+                check_keys(&keys)?;
+                keys
+            }
+        };
+        self.ask_again(id, keys, false).await
+    }
+
+    /// The next sync imports these objects again, even those imported already (the deterministic
+    /// record ids make that safe: the same items are written again).
+    pub async fn reimport(&self, id: &str, keys: Vec<String>) -> Result<AskedAgain, ManageError> {
+        self.connection(id).await?;
+        check_keys(&keys)?;
+        self.ask_again(id, keys, true).await
+    }
+
+    async fn ask_again(&self, id: &str, keys: Vec<String>, imported_too: bool) -> Result<AskedAgain, ManageError> {
+        let now = self.clock.now();
+        let mut answer = AskedAgain::default();
+        for key in keys {
+            match self.history.outcome(id, &key).await? {
+                None => answer.not_found.push(key),
+                Some(o) if o.status == FileStatus::Imported && !imported_too => {
+                    answer.refused.push(Refused { key, reason: "imported already; `reimport` imports it again".into() })
+                }
+                Some(_) => {
+                    if self.admin.ask_again(id, &key, now).await? {
+                        answer.asked.push(key);
+                    } else {
+                        answer.not_found.push(key);
+                    }
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The next sync decides again every object modified since `since` (after a template fix), with
+    /// its window widened to it; cleared once that sync finishes.
+    pub async fn backfill(&self, id: &str, since: DateTime<Utc>) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        if since > self.clock.now() {
+            return Err(ManageError::invalid("since", "is in the future"));
+        }
+        let edit = ConnectionEdit { backfill_since: Some(since), ..ConnectionEdit::default() };
+        self.admin
+            .edit_connection(&connection, &edit)
+            .await
+            .map_err(|e| ManageError::conflict_or_store(e, || "the connection changed meanwhile; try again".into()))?;
+        self.connection(id).await
+    }
+
+    /// Starts a sync now (an asynchronous worker invocation in Lambda). A paused or needs_reauth
+    /// connection is refused: resume or re-authenticate it first.
+    pub async fn sync_now(&self, id: &str) -> Result<Connection, ManageError> {
+        let connection = self.connection(id).await?;
+        self.check_syncable(&connection)?;
+        self.start_sync(id).await?;
+        Ok(connection)
+    }
+
+    /// `Conflict` saying what to do first when a connection cannot sync now.
+    pub fn check_syncable(&self, connection: &Connection) -> Result<(), ManageError> {
+        let first = match connection.status {
+            ConnectionStatus::Active => return Ok(()),
+            ConnectionStatus::Pending => "activate",
+            ConnectionStatus::Paused => "resume",
+            ConnectionStatus::NeedsReauth => "re-authenticate",
+        };
+        Err(ManageError::Conflict(format!("connection {} is {}; {first} it first", connection.id, connection.status)))
+    }
+
+    /// Up to `limit` records of a connection from `after` (a page's `next`).
+    pub async fn records_page(&self, id: &str, limit: usize, after: Option<&str>) -> Result<RecordsPage, ManageError> {
+        let page = self.records.records_page(id, limit.clamp(1, MAX_PAGE), after).await.map_err(|e| match e.kind {
+            StoreErrorKind::Invalid => ManageError::invalid("after", e.message),
+            _ => ManageError::Store(e),
+        })?;
+        if page.records.is_empty() && after.is_none() {
+            // A deleted connection's records stay (unless purged) and can still be read.
+            self.connection(id).await?;
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,343 @@
+//! The management service against the in-memory ports: its rules, one case each.
+
+use super::connections::{ConnectionChange, MAX_OVERLAP_HOURS};
+use super::recovery::RetrySelection;
+use super::*;
+use crate::connections::ConnectionInput;
+use crate::manage::ports::ConnectionAdmin;
+use crate::memory::*;
+use crate::model::{ConnectionStatus, FileOutcome, FileStatus, SyncRun};
+use crate::ports::{Lease, SyncStore};
+use crate::template::Template;
+use chrono::{DateTime, TimeDelta, Utc};
+
+fn t(s: &str) -> DateTime<Utc> {
+    format!("2026-06-{s}Z").parse().unwrap()
+}
+
+const TEMPLATE: &str = r#"{"id": "tpl", "record_type": "payment", "format": {"type": "csv"},
+    "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                {"source": "amount", "field": "amount", "type": "decimal", "required": true}]}"#;
+
+struct World {
+    store: MemoryStore,
+    sink: MemorySink,
+    bucket: MemoryBucket,
+    workers: RecordedWorkers,
+    principals: FixedPrincipals,
+    clock: FixedClock,
+    config: ManageConfig,
+}
+
+impl World {
+    fn new() -> Self {
+        let store = MemoryStore::default();
+        store.save_template(Template::from_json(TEMPLATE).unwrap());
+        World {
+            store,
+            sink: MemorySink::default(),
+            bucket: MemoryBucket::default(),
+            workers: RecordedWorkers::default(),
+            principals: FixedPrincipals(vec!["arn:aws:iam::111122223333:role/worker".into()]),
+            clock: FixedClock::at(t("10T12:00:00")),
+            config: ManageConfig::default(),
+        }
+    }
+
+    fn service(&self) -> Management<'_> {
+        Management {
+            admin: &self.store,
+            store: &self.store,
+            history: &self.store,
+            records: &self.sink,
+            buckets: &self.bucket,
+            workers: &self.workers,
+            principals: &self.principals,
+            clock: &self.clock,
+            config: &self.config,
+        }
+    }
+
+    async fn created(&self, name: &str) -> crate::model::Connection {
+        self.service().create(input(name)).await.expect("creating").connection
+    }
+
+    fn stored(&self, id: &str) -> crate::model::Connection {
+        self.store.connections.lock().unwrap()[id].clone()
+    }
+
+    fn outcome(&self, id: &str, key: &str, status: FileStatus, run: &str) {
+        let outcome = FileOutcome {
+            key: key.into(),
+            etag: "e1".into(),
+            size: 10,
+            last_modified: t("09T00:00:00"),
+            status,
+            reason: None,
+            rows_read: 1,
+            rows_imported: 1,
+            rows_rejected: 0,
+            rows_not_imported: 0,
+            row_errors: vec![],
+            duration_ms: 1,
+            run_id: run.into(),
+            finished_at: t("09T00:00:01"),
+            recheck: None,
+            replaces: None,
+        };
+        self.store.outcomes.lock().unwrap().insert((id.into(), key.into()), outcome);
+    }
+}
+
+fn input(name: &str) -> ConnectionInput {
+    ConnectionInput {
+        name: name.into(),
+        account_id: "123456789012".into(),
+        bucket: "acme-exports".into(),
+        region: "eu-west-1".into(),
+        folder: Some("in".into()),
+        template_id: "tpl".into(),
+        kms_key_arn: None,
+    }
+}
+
+fn fields(e: &ManageError) -> Vec<&str> {
+    match e {
+        ManageError::Invalid(errors) => errors.iter().map(|e| e.field.as_str()).collect(),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_checks_every_field_first_and_returns_the_roles_documents() {
+    let w = World::new();
+    let bad = ConnectionInput { account_id: "123".into(), bucket: "Not_A_Bucket".into(), ..input("") };
+    let e = w.service().create(bad).await.unwrap_err();
+    assert_eq!(fields(&e), ["name", "account_id", "bucket"], "{e}");
+    assert!(w.store.connections.lock().unwrap().is_empty(), "nothing saved");
+
+    let unknown = ConnectionInput { template_id: "nope".into(), ..input("acme") };
+    let e = w.service().create(unknown).await.unwrap_err();
+    assert_eq!(fields(&e), ["template"]);
+    assert!(e.to_string().contains("templates put"), "says how to make one: {e}");
+
+    let created = w.service().create(input("acme")).await.unwrap();
+    assert_eq!(created.connection.status, ConnectionStatus::Pending);
+    assert_eq!(created.connection.folder.as_deref(), Some("in/"));
+    assert_eq!(created.role_arn, format!("arn:aws:iam::123456789012:role/s3-connector-{}", created.connection.id));
+    let trust = created.trust_policy.to_string();
+    assert!(trust.contains("arn:aws:iam::111122223333:role/worker") && trust.contains(&created.connection.external_id));
+    assert!(created.permission_policy.to_string().contains("acme-exports"));
+    assert_eq!(created.connection.external_id.len(), 64);
+
+    let e = w.service().create(input("acme")).await.unwrap_err();
+    assert!(matches!(&e, ManageError::NameTaken(name) if name == "acme"), "{e:?}");
+}
+
+#[tokio::test]
+async fn an_edit_is_all_or_nothing_and_says_what_conflicts() {
+    let w = World::new();
+    let acme = w.created("acme").await;
+    w.created("globex").await;
+    let both_bad = ConnectionChange {
+        name: Some("\u{7}".into()),
+        overlap_hours: Some(Some(MAX_OVERLAP_HOURS + 1)),
+        ..ConnectionChange::default()
+    };
+    let e = w.service().edit(&acme.id, both_bad).await.unwrap_err();
+    assert_eq!(fields(&e), ["name", "overlap_hours"]);
+    let half_bad = ConnectionChange {
+        name: Some("renamed".into()),
+        template_id: Some("nope".into()),
+        ..ConnectionChange::default()
+    };
+    assert_eq!(fields(&w.service().edit(&acme.id, half_bad).await.unwrap_err()), ["template"]);
+    assert_eq!(w.stored(&acme.id).name, "acme", "nothing changed");
+
+    let taken = ConnectionChange { name: Some("globex".into()), ..ConnectionChange::default() };
+    let e = w.service().edit(&acme.id, taken).await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m.contains("'globex'")), "{e:?}");
+
+    let change = ConnectionChange {
+        name: Some("  acme 2 ".into()),
+        overlap_hours: Some(Some(6)),
+        ..ConnectionChange::default()
+    };
+    let edited = w.service().edit(&acme.id, change).await.unwrap();
+    assert_eq!((edited.name.as_str(), edited.overlap_seconds), ("acme 2", Some(6 * 3600)));
+    let back = ConnectionChange { overlap_hours: Some(None), ..ConnectionChange::default() };
+    assert_eq!(w.service().edit(&acme.id, back).await.unwrap().overlap_seconds, None);
+}
+
+#[tokio::test]
+async fn pausing_twice_is_fine_and_resume_says_what_a_connection_needs_instead() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    let e = w.service().resume(&c.id).await.unwrap_err();
+    assert!(e.to_string().contains("activate it"), "{e}");
+    assert_eq!(w.service().pause(&c.id).await.unwrap().status, ConnectionStatus::Paused);
+    assert_eq!(w.service().pause(&c.id).await.unwrap().status, ConnectionStatus::Paused, "a second pause is no error");
+    let e = w.service().sync_now(&c.id).await.unwrap_err();
+    assert!(e.to_string().contains("is paused; resume it first"), "{e}");
+    assert_eq!(w.service().resume(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    assert_eq!(
+        w.service().resume(&c.id).await.unwrap().status,
+        ConnectionStatus::Active,
+        "resuming again changes nothing"
+    );
+    w.store.change_status(&c.id, ConnectionStatus::Active, ConnectionStatus::NeedsReauth).await.unwrap();
+    let e = w.service().resume(&c.id).await.unwrap_err();
+    assert!(e.to_string().contains("re-authenticate it"), "{e}");
+}
+
+#[tokio::test]
+async fn activation_checks_access_then_starts_the_first_import() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    *w.bucket.deny.lock().unwrap() = Some(crate::ports::SourceErrorKind::AccessDenied);
+    let e = w.service().activate(&c.id).await.unwrap_err();
+    assert!(matches!(e, ManageError::Access(_)), "{e:?}");
+    assert_eq!(w.stored(&c.id).status, ConnectionStatus::Pending, "still pending");
+    assert!(w.workers.requests.lock().unwrap().is_empty());
+
+    *w.bucket.deny.lock().unwrap() = None;
+    w.bucket.put("in/a.csv", "e1", t("09T00:00:00"), b"id,amount\n1,2\n");
+    let activated = w.service().activate(&c.id).await.unwrap();
+    assert_eq!(activated.connection.status, ConnectionStatus::Active);
+    assert_eq!(activated.access.readable(), 1);
+    let requests = w.workers.requests.lock().unwrap().clone();
+    assert_eq!(requests.iter().map(|r| r.connection_id.as_str()).collect::<Vec<_>>(), [c.id.as_str()]);
+    let e = w.service().activate(&c.id).await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m == "connection is active, not pending"), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_preview_sample_is_named_by_its_whole_key() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    w.bucket.put("in/a.csv", "e1", t("09T00:00:00"), b"id,amount\n1,2.50\n");
+    let preview = w.service().preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    assert_eq!(preview.objects.len(), 1);
+    let sample = preview.sample.expect("a sample");
+    assert_eq!((sample.rows.len(), sample.file_error), (1, None));
+    let e = w.service().preview(&c.id, 10, Some("a.csv"), 5).await.unwrap_err();
+    assert_eq!(fields(&e), ["sample"]);
+    assert!(e.to_string().contains("whole key") && e.to_string().contains("'in/a.csv'"), "{e}");
+}
+
+#[tokio::test]
+async fn show_keeps_failed_files_of_earlier_runs_in_view() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    w.outcome(&c.id, "in/old.csv", FileStatus::Failed, "run-1");
+    w.outcome(&c.id, "in/new.csv", FileStatus::Imported, "run-2");
+    w.store.connections.lock().unwrap().get_mut(&c.id).unwrap().sync.last_run_id = Some("run-2".into());
+    let shown = w.service().show(&c.id, 5).await.unwrap();
+    let keys = |files: &[FileOutcome]| files.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&shown.last_run_files), ["in/new.csv"]);
+    assert_eq!(keys(&shown.failed_files), ["in/old.csv"], "a failed file stays in view until imported");
+    assert_eq!(shown.role_arn, c.role_arn());
+}
+
+#[tokio::test]
+async fn retry_asks_for_failed_files_and_refuses_imported_ones() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1");
+    w.outcome(&c.id, "in/good.csv", FileStatus::Imported, "run-1");
+    let asked = w.service().retry_files(&c.id, RetrySelection::Failed).await.unwrap();
+    assert_eq!(asked.asked, ["in/bad.csv"]);
+    let keys = vec!["in/good.csv".to_owned(), "in/never.csv".to_owned()];
+    let asked = w.service().retry_files(&c.id, RetrySelection::Keys(keys.clone())).await.unwrap();
+    assert_eq!((asked.refused.len(), asked.not_found.as_slice()), (1, ["in/never.csv".to_owned()].as_slice()));
+    let asked = w.service().reimport(&c.id, keys).await.unwrap();
+    assert_eq!(asked.asked, ["in/good.csv"]);
+    assert!(w.store.outcome(&c.id, "in/good.csv").unwrap().recheck.is_some());
+    let e = w.service().reimport(&c.id, vec![]).await.unwrap_err();
+    assert_eq!(fields(&e), ["keys"]);
+}
+
+#[tokio::test]
+async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    let now = w.clock.now();
+    let held = w.store.acquire_lease(&c.id, "run-1", now, now + TimeDelta::minutes(2), None).await.unwrap();
+    assert_eq!(held, Lease::Acquired);
+    let e = w.service().delete(&c.id, false).await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m.contains("run-1")), "{e:?}");
+    w.store.release_lease(&c.id, "run-1").await.unwrap();
+
+    w.sink.records.lock().unwrap().insert((c.id.clone(), "payment#1".into()), vec![]);
+    w.sink.records.lock().unwrap().insert(("other".into(), "payment#1".into()), vec![]);
+    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1");
+    w.store.runs.lock().unwrap().push(SyncRun {
+        run_id: "run-1".into(),
+        connection_id: c.id.clone(),
+        template: None,
+        backfill_since: None,
+        started_at: t("09T00:00:00"),
+        finished_at: t("09T00:00:01"),
+        result: crate::model::SyncResult::Succeeded,
+        counts: Default::default(),
+        error: None,
+        watermark_before: None,
+        watermark_after: None,
+    });
+    let deleted = w.service().delete(&c.id, false).await.unwrap();
+    assert_eq!((deleted.records_purged, deleted.records_kept), (0, 1));
+    assert!(w.store.connections.lock().unwrap().is_empty());
+    assert!(w.store.outcomes.lock().unwrap().is_empty() && w.store.runs.lock().unwrap().is_empty());
+    assert_eq!(w.service().records_page(&c.id, 10, None).await.unwrap().records.len(), 1, "records outlive it");
+
+    let c = w.created("acme").await;
+    w.sink.records.lock().unwrap().insert((c.id.clone(), "payment#2".into()), vec![]);
+    let deleted = w.service().delete(&c.id, true).await.unwrap();
+    assert_eq!((deleted.records_purged, deleted.records_kept), (1, 0));
+    assert_eq!(w.sink.records.lock().unwrap().len(), 2, "other connections' records stay");
+}
+
+#[tokio::test]
+async fn records_come_back_page_by_page_and_a_foreign_token_is_the_callers_error() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    for i in 0..5 {
+        w.sink.records.lock().unwrap().insert((c.id.clone(), format!("payment#{i}")), vec![]);
+    }
+    let first = w.service().records_page(&c.id, 3, None).await.unwrap();
+    let second = w.service().records_page(&c.id, 3, first.next.as_deref()).await.unwrap();
+    assert_eq!((first.records.len(), second.records.len(), second.next), (3, 2, None));
+    let e = w.service().records_page(&c.id, 3, Some("forged")).await.unwrap_err();
+    assert_eq!(fields(&e), ["after"]);
+    let e = w.service().records_page("nope", 3, None).await.unwrap_err();
+    assert!(matches!(e, ManageError::NotFound { what: "connection", .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn templates_are_validated_versioned_and_kept_while_used() {
+    let w = World::new();
+    let e = w.service().put_template(r#"{"id": "t2", "record_type": "p", "format": {"type": "csv"}, "columns": [{"source": "a", "field": "a", "type": "enum"}]}"#, None).await.unwrap_err();
+    assert_eq!(fields(&e), ["columns[0].values"]);
+    let e = w.service().put_template(TEMPLATE, Some("other")).await.unwrap_err();
+    assert_eq!(fields(&e), ["id"]);
+    assert_eq!(w.service().put_template(TEMPLATE, Some("tpl")).await.unwrap().version, 2);
+    assert_eq!(w.service().template("tpl", Some(1)).await.unwrap().version, 1);
+    let c = w.created("acme").await;
+    let e = w.service().delete_template("tpl").await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m.contains("acme")), "{e:?}");
+    w.service().delete(&c.id, false).await.unwrap();
+    w.service().delete_template("tpl").await.unwrap();
+    assert!(w.service().templates().await.unwrap().is_empty());
+    assert!(matches!(w.service().template("tpl", None).await, Err(ManageError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn a_backfill_in_the_future_is_refused_and_one_in_the_past_is_kept() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    let e = w.service().backfill(&c.id, t("11T00:00:00")).await.unwrap_err();
+    assert_eq!(fields(&e), ["since"]);
+    let since = recovery::parse_since("2026-06-01").unwrap();
+    assert_eq!(w.service().backfill(&c.id, since).await.unwrap().backfill_since, Some(t("01T00:00:00")));
+    assert_eq!(fields(&recovery::parse_since("June").unwrap_err()), ["since"]);
+}

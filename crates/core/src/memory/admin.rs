@@ -1,0 +1,194 @@
+//! The management ports ([`crate::manage::ports`]) in memory, over the same maps as the engine's.
+
+use super::{MemorySink, MemoryStore};
+use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RecordsPage, RunHistory, TrustPrincipals};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, Recheck, SyncRun};
+use crate::ports::{StoreError, StoreErrorKind};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+fn conflict(message: impl Into<String>) -> StoreError {
+    StoreError::new(StoreErrorKind::Conflict, message)
+}
+
+#[async_trait]
+impl ConnectionAdmin for MemoryStore {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.connections.lock().unwrap().get(id).cloned())
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        let mut all: Vec<Connection> = self.connections.lock().unwrap().values().cloned().collect();
+        let rank = |s: ConnectionStatus| {
+            [
+                ConnectionStatus::Active,
+                ConnectionStatus::NeedsReauth,
+                ConnectionStatus::Pending,
+                ConnectionStatus::Paused,
+            ]
+            .iter()
+            .position(|x| *x == s)
+        };
+        all.sort_by(|a, b| (rank(a.status), &a.name).cmp(&(rank(b.status), &b.name)));
+        Ok(all)
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut connections = self.connections.lock().unwrap();
+        if connections.values().any(|c| c.name == connection.name) || connections.contains_key(&connection.id) {
+            return Err(conflict(format!("a connection named '{}' already exists", connection.name)));
+        }
+        connections.insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError> {
+        match self.connections.lock().unwrap().get_mut(id) {
+            Some(c) if c.status == from => {
+                c.status = to;
+                Ok(())
+            }
+            _ => Err(conflict(format!("connection {id} is not {from}"))),
+        }
+    }
+
+    async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError> {
+        let mut connections = self.connections.lock().unwrap();
+        if let Some(name) = &edit.name {
+            if connections.values().any(|c| c.name == *name && c.id != current.id) {
+                return Err(conflict(format!("a connection named '{name}' already exists")));
+            }
+        }
+        let Some(stored) = connections.get_mut(&current.id).filter(|c| c.name == current.name) else {
+            return Err(conflict("the connection changed meanwhile"));
+        };
+        if let Some(name) = &edit.name {
+            stored.name = name.clone();
+        }
+        if let Some(template_id) = &edit.template_id {
+            stored.template_id = template_id.clone();
+        }
+        if let Some(overlap) = edit.overlap_seconds {
+            stored.overlap_seconds = overlap;
+        }
+        if let Some(since) = edit.backfill_since {
+            stored.backfill_since = Some(since);
+        }
+        Ok(())
+    }
+
+    async fn ask_again(&self, id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut outcomes = self.outcomes.lock().unwrap();
+        match outcomes.get_mut(&(id.to_owned(), key.to_owned())) {
+            Some(outcome) => {
+                outcome.recheck = Some(Recheck::Operator { asked_at: now });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let id = &connection.id;
+        self.outcomes.lock().unwrap().retain(|(c, _), _| c != id);
+        self.runs.lock().unwrap().retain(|r| r.connection_id != *id);
+        self.checkpoints.lock().unwrap().remove(id);
+        self.leases.lock().unwrap().remove(id);
+        self.connections.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunHistory for MemoryStore {
+    async fn runs(&self, connection_id: &str, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
+        let runs = self.runs.lock().unwrap();
+        let mut mine: Vec<SyncRun> = runs.iter().filter(|r| r.connection_id == connection_id).cloned().collect();
+        mine.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        mine.truncate(limit);
+        Ok(mine)
+    }
+
+    async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError> {
+        let outcomes = self.outcomes.lock().unwrap();
+        let mut mine: Vec<FileOutcome> =
+            outcomes.iter().filter(|((c, _), _)| c == connection_id).map(|(_, o)| o.clone()).collect();
+        mine.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(mine)
+    }
+
+    async fn outcome(&self, connection_id: &str, key: &str) -> Result<Option<FileOutcome>, StoreError> {
+        Ok(MemoryStore::outcome(self, connection_id, key))
+    }
+}
+
+#[async_trait]
+impl RecordAdmin for MemorySink {
+    async fn records_page(
+        &self,
+        connection_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RecordsPage, StoreError> {
+        let after = match after {
+            None => None,
+            Some(token) => match token.strip_prefix("m:") {
+                Some(id) => Some(id.to_owned()),
+                None => return Err(StoreError::new(StoreErrorKind::Invalid, format!("'{token}' is no page token"))),
+            },
+        };
+        let records = self.records.lock().unwrap();
+        let mut page: Vec<(String, serde_json::Value)> = records
+            .iter()
+            .filter(|((c, id), _)| c == connection_id && after.as_ref().is_none_or(|a| id > a))
+            .take(limit + 1)
+            .map(|((_, id), values)| {
+                let values: Vec<serde_json::Value> = values
+                    .iter()
+                    .map(|v| v.as_ref().map_or(serde_json::Value::Null, |v| v.canonical().into()))
+                    .collect();
+                (id.clone(), serde_json::json!({"id": id, "values": values}))
+            })
+            .collect();
+        let next = (page.len() > limit).then(|| {
+            page.truncate(limit);
+            format!("m:{}", page.last().map(|(id, _)| id.as_str()).unwrap_or_default())
+        });
+        Ok(RecordsPage { records: page.into_iter().map(|(_, r)| r).collect(), next })
+    }
+
+    async fn purge_records(&self, connection_id: &str) -> Result<u64, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let before = records.len();
+        records.retain(|(c, _), _| c != connection_id);
+        Ok((before - records.len()) as u64)
+    }
+
+    async fn count_records(&self, connection_id: &str) -> Result<u64, StoreError> {
+        Ok(self.records.lock().unwrap().keys().filter(|(c, _)| c == connection_id).count() as u64)
+    }
+}
+
+/// Trust principals fixed at construction.
+pub struct FixedPrincipals(pub Vec<String>);
+
+#[async_trait]
+impl TrustPrincipals for FixedPrincipals {
+    async fn trust_principals(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Workers that only record what they were asked to start.
+#[derive(Default)]
+pub struct RecordedWorkers {
+    pub requests: std::sync::Mutex<Vec<crate::dispatch::WorkerRequest>>,
+}
+
+#[async_trait]
+impl crate::dispatch::WorkerInvoker for RecordedWorkers {
+    async fn invoke(&self, request: &crate::dispatch::WorkerRequest) -> Result<(), crate::dispatch::InvokeError> {
+        self.requests.lock().unwrap().push(request.clone());
+        Ok(())
+    }
+}
