@@ -241,6 +241,17 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// `row 5 (line 6), column amount: not a decimal`: the one way a row error is told to people.
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {} (line {})", self.row, self.line)?;
+        if let Some(column) = &self.column {
+            write!(f, ", column {column}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 /// The recorded outcome of one object version. Also the import ledger entry: an object whose key and
 /// ETag have an outcome is never selected again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

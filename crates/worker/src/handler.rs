@@ -3,23 +3,12 @@
 
 use connector_aws::Deployment;
 use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
+use connector_core::engine::report::SyncReport;
 use connector_core::engine::{SyncError, SyncOutcome};
-use connector_core::model::{RunCounts, SyncRun};
-use serde::Serialize;
 use std::time::Instant;
 
-/// What the worker returns (and logs).
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerResponse {
-    pub connection_id: String,
-    /// completed | handed_over | lease_held | already_synced | not_syncable | connection_not_found
-    pub outcome: &'static str,
-    pub detail: Option<String>,
-    pub run: Option<SyncRun>,
-    /// The run's counts so far, when it handed over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub counts: Option<RunCounts>,
-}
+/// What the worker returns (and logs): the one report of a sync call, as the CLI prints it too.
+pub type WorkerResponse = SyncReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -35,38 +24,20 @@ pub enum WorkerError {
 /// through `next`. A run that failed on a transient error is an `Err`, so Lambda retries the
 /// invocation; everything a retry cannot change (lease held, paused, unknown connection) is `Ok`.
 pub async fn handle(
-    connector: &Deployment,
+    deployment: &Deployment,
     request: WorkerRequest,
     hand_over_at: Option<Instant>,
     next: &dyn WorkerInvoker,
 ) -> Result<WorkerResponse, WorkerError> {
-    let response = |outcome, detail: Option<String>, run| WorkerResponse {
-        connection_id: request.connection_id.clone(),
-        outcome,
-        detail,
-        run,
-        counts: None,
-    };
-    let synced = connector.sync_invocation(&request.connection_id, request.schedule_run.as_deref(), hand_over_at).await;
+    let synced =
+        deployment.sync_invocation(&request.connection_id, request.schedule_run.as_deref(), hand_over_at).await;
+    let report = SyncReport::new(&request.connection_id, &synced);
     match synced {
-        Ok(SyncOutcome::Completed(run)) => Ok(response("completed", None, Some(run))),
-        Ok(SyncOutcome::HandedOver { run_id, hand_overs, counts }) => {
+        Ok(SyncOutcome::HandedOver { .. }) => {
             invoke_with_retries(next, &request, 5).await.map_err(WorkerError::HandOver)?;
-            let detail = format!("run {run_id} goes on in invocation {} of the worker", hand_overs + 1);
-            Ok(WorkerResponse { counts: Some(counts), ..response("handed_over", Some(detail), None) })
+            Ok(report)
         }
-        Ok(SyncOutcome::LeaseHeld { owner, until }) => {
-            Ok(response("lease_held", Some(format!("another sync ({owner}) holds the lease until {until}")), None))
-        }
-        Ok(SyncOutcome::AlreadySynced { schedule_run }) => {
-            Ok(response("already_synced", Some(format!("already synced for scheduled event {schedule_run}")), None))
-        }
-        Ok(SyncOutcome::NotSyncable { status }) => {
-            Ok(response("not_syncable", Some(format!("connection is {}", status.as_str())), None))
-        }
-        Err(SyncError::ConnectionNotFound(id)) => {
-            Ok(response("connection_not_found", Some(format!("no connection {id}")), None))
-        }
+        Ok(_) | Err(SyncError::ConnectionNotFound(_)) => Ok(report),
         Err(e) => Err(e.into()),
     }
 }

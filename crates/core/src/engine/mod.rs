@@ -41,6 +41,7 @@ use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
 mod lease;
+pub mod report;
 mod writer;
 pub use writer::write_in_lanes;
 

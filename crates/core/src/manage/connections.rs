@@ -110,6 +110,18 @@ impl Management<'_> {
         Ok(self.admin.connections().await?)
     }
 
+    /// A page of the connections, by status (its word) then name.
+    pub async fn connections_page(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<super::Page<Connection>, ManageError> {
+        let sort_key = |c: &Connection| format!("{}\u{0}{}\u{0}{}", c.status, c.name, c.id);
+        let mut all = self.admin.connections().await?;
+        all.sort_by_key(sort_key);
+        super::page_of(all, sort_key, limit.clamp(1, super::recovery::MAX_PAGE), after)
+    }
+
     /// A connection with its recent runs, its last run's outcomes and its failed objects.
     pub async fn show(&self, id: &str, runs: usize) -> Result<ConnectionDetail, ManageError> {
         let connection = self.connection(id).await?;

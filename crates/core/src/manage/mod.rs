@@ -121,3 +121,39 @@ impl Management<'_> {
         self.admin.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
     }
 }
+
+/// One page of a list and the token of the next, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// The page of `sorted` (in order of `sort_key`) after the token `after`, up to `limit` items. The
+/// token is the last item's sort key in hex, so a page goes on where the last one ended even when
+/// items come or go between the calls.
+fn page_of<T>(
+    sorted: Vec<T>,
+    sort_key: impl Fn(&T) -> String,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<Page<T>, ManageError> {
+    let after = after.map(from_hex).transpose()?;
+    let mut items: Vec<T> =
+        sorted.into_iter().filter(|item| after.as_ref().is_none_or(|a| sort_key(item) > *a)).take(limit + 1).collect();
+    let next = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|last| sort_key(last).bytes().map(|b| format!("{b:02x}")).collect()).unwrap_or_default()
+    });
+    Ok(Page { items, next })
+}
+
+fn from_hex(token: &str) -> Result<String, ManageError> {
+    let bad = || ManageError::invalid("after", "is not a page token this list gave");
+    if token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes: Result<Vec<u8>, _> =
+        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
+    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+}

@@ -79,6 +79,22 @@ impl Management<'_> {
         Ok(self.history.outcomes(id).await?)
     }
 
+    /// A page of the objects' latest outcomes, by key; only the failed ones with `failed_only`.
+    pub async fn files_page(
+        &self,
+        id: &str,
+        failed_only: bool,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<super::Page<FileOutcome>, ManageError> {
+        let mut outcomes = self.files(id).await?;
+        if failed_only {
+            outcomes.retain(|o| o.status == FileStatus::Failed);
+        }
+        outcomes.sort_by(|a, b| a.key.cmp(&b.key));
+        super::page_of(outcomes, |o| o.key.clone(), limit.clamp(1, MAX_PAGE), after)
+    }
+
     /// The next sync decides these objects again (failed ones, or the keys given). An imported key
     /// is refused: `reimport` imports it again.
     pub async fn retry_files(&self, id: &str, selection: RetrySelection) -> Result<AskedAgain, ManageError> {

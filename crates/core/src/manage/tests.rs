@@ -341,3 +341,30 @@ async fn a_backfill_in_the_future_is_refused_and_one_in_the_past_is_kept() {
     assert_eq!(w.service().backfill(&c.id, since).await.unwrap().backfill_since, Some(t("01T00:00:00")));
     assert_eq!(fields(&recovery::parse_since("June").unwrap_err()), ["since"]);
 }
+
+#[tokio::test]
+async fn lists_come_page_by_page_from_where_the_last_page_ended() {
+    let w = World::new();
+    let mut names = Vec::new();
+    for name in ["delta", "alpha", "charlie", "bravo", "echo"] {
+        names.push(w.created(name).await.name);
+    }
+    let first = w.service().connections_page(2, None).await.unwrap();
+    assert_eq!(first.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["alpha", "bravo"]);
+    // A connection added meanwhile before the cursor is not shown again, nor one skipped.
+    w.created("aardvark").await;
+    let second = w.service().connections_page(2, first.next.as_deref()).await.unwrap();
+    assert_eq!(second.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["charlie", "delta"]);
+    let third = w.service().connections_page(2, second.next.as_deref()).await.unwrap();
+    assert_eq!((third.items.len(), third.next), (1, None));
+    assert_eq!(fields(&w.service().connections_page(2, Some("zz")).await.unwrap_err()), ["after"]);
+
+    let c = &first.items[0];
+    w.outcome(&c.id, "in/b.csv", FileStatus::Failed, "run-1");
+    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1");
+    w.outcome(&c.id, "in/c.csv", FileStatus::Failed, "run-1");
+    let failed = w.service().files_page(&c.id, true, 1, None).await.unwrap();
+    assert_eq!(failed.items[0].key, "in/b.csv");
+    let rest = w.service().files_page(&c.id, true, 1, failed.next.as_deref()).await.unwrap();
+    assert_eq!((rest.items[0].key.as_str(), rest.next), ("in/c.csv", None));
+}
