@@ -150,7 +150,7 @@ fn page_of<T>(
 
 fn from_hex(token: &str) -> Result<String, ManageError> {
     let bad = || ManageError::invalid("after", "is not a page token this list gave");
-    if token.len() % 2 != 0 {
+    if token.len() & 1 == 1 {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> =
