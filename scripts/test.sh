@@ -24,8 +24,8 @@ if cargo tree -e features,no-dev -p worker -p dispatcher -p api -p s3-connector 
   exit 1
 fi
 
-echo "== cargo test" >&2
-cargo test --workspace "$@"
+echo "== cargo test (every integration test must run: S3C_REQUIRE_LOCAL_AWS=1 fails a test that would skip)" >&2
+S3C_REQUIRE_LOCAL_AWS=1 cargo test --workspace "$@"
 
 echo "== cargo deny: licenses, bans, sources (deny.toml)" >&2
 scripts/deny.sh
@@ -35,4 +35,5 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
 cargo lambda build --release -p worker -p dispatcher -p api
-ls -l target/lambda/worker/bootstrap target/lambda/dispatcher/bootstrap target/lambda/api/bootstrap
+TARGET=$(cargo_target_dir)
+ls -l "$TARGET/lambda/worker/bootstrap" "$TARGET/lambda/dispatcher/bootstrap" "$TARGET/lambda/api/bootstrap"
