@@ -17,10 +17,12 @@ echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 
 echo "== the Lambdas and the CLI build without test-support (connector_core::memory, ::conformance)" >&2
-# As `cargo lambda build -p worker -p dispatcher -p api`, sam build and `cargo install --path
-# crates/cli` resolve them: no dev-dependencies, no benchmarks. Any line printed names the culprit.
-if cargo tree -e features,no-dev -p worker -p dispatcher -p api -p s3-connector | grep test-support; then
-  echo "a Lambda or the CLI enables a test-support feature: see cargo tree -e features,no-dev -p worker -i connector-core" >&2
+# The workspace's default members without dev-dependencies, resolved together as a build from the
+# root resolves them (cargo lambda watch's `cargo run --bin worker`); `cargo lambda build -p worker
+# -p dispatcher -p api`, sam build and `cargo install --path crates/cli` resolve a part of them.
+# Any line printed names the culprit.
+if cargo tree -e features,no-dev | grep test-support; then
+  echo "a build of the Lambdas or the CLI enables test-support: see cargo tree -e features,no-dev -i connector-core" >&2
   exit 1
 fi
 
