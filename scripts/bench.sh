@@ -148,7 +148,7 @@ fi
 
 if want listing; then
   echo "== memory of a sync listing a large bucket" >&2
-  RUST= PYTHON=
+  RUST='' PYTHON=''
   for OBJECTS in 10000 100000 1000000; do
     RUST="$RUST$(target/release/listing-memory --objects "$OBJECTS" --new 300)
 "

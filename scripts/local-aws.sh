@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Local AWS for the demo and the tests: moto server from the project's own virtualenv, on a free
 # loopback port. Source this file, then call local_aws_start; it stops when the shell exits.
 # seaweedfs_start adds SeaweedFS, a second S3 independent of moto, for the S3 source's conformance
