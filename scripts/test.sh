@@ -16,8 +16,18 @@ echo "== template.yaml: cfn-lint and sam validate --lint" >&2
 "$VENV/bin/cfn-lint" template.yaml
 AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 
-echo "== cargo test" >&2
-cargo test --workspace "$@"
+echo "== the Lambdas and the CLI build without test-support (connector_core::memory, ::conformance)" >&2
+# The workspace's default members without dev-dependencies, resolved together as a build from the
+# root resolves them (cargo lambda watch's `cargo run --bin worker`); `cargo lambda build -p worker
+# -p dispatcher -p api`, sam build and `cargo install --path crates/cli` resolve a part of them.
+# Any line printed names the culprit.
+if cargo tree -e features,no-dev | grep test-support; then
+  echo "a build of the Lambdas or the CLI enables test-support: see cargo tree -e features,no-dev -i connector-core" >&2
+  exit 1
+fi
+
+echo "== cargo test (every integration test must run: S3C_REQUIRE_LOCAL_AWS=1 fails a test that would skip)" >&2
+S3C_REQUIRE_LOCAL_AWS=1 cargo test --workspace "$@"
 
 echo "== cargo deny: licenses, bans, sources (deny.toml)" >&2
 scripts/deny.sh
@@ -27,4 +37,5 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
 cargo lambda build --release -p worker -p dispatcher -p api
-ls -l target/lambda/worker/bootstrap target/lambda/dispatcher/bootstrap target/lambda/api/bootstrap
+TARGET=$(cargo_target_dir)
+ls -l "$TARGET/lambda/worker/bootstrap" "$TARGET/lambda/dispatcher/bootstrap" "$TARGET/lambda/api/bootstrap"

@@ -18,6 +18,7 @@ fn results(report: &AccessReport) -> Vec<(&str, AccessResult)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_that_reads_none() {
+    needs!(OwnMoto);
     let setup = IamWorld::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let (moto, world) = (&setup.moto, &setup.world);
 

@@ -26,6 +26,7 @@ async fn call(api: &Api<'_>, request: lambda_http::Request) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_walks_a_connection_through_its_life() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
     let workers = InProcessWorkers { connector: &world.connector };
@@ -147,6 +148,7 @@ async fn every_route_walks_a_connection_through_its_life() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let workers = InProcessWorkers { connector: &world.connector };
     let api = Api { connector: &world.connector, workers: &workers };

@@ -11,6 +11,7 @@ use connector_core::model::{FileStatus, SyncResult};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
+    needs!(Moto);
     let mut sync = config(TimeDelta::days(90), TimeDelta::hours(24));
     sync.selection.max_object_bytes = 200_000;
     sync.parse_limits.max_record_bytes = 1024;

@@ -9,6 +9,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dynamodb_state_store_conforms() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     connector_core::conformance::check_store(&world.connector.state, &unique("conformance")).await;
 }

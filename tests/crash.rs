@@ -19,6 +19,7 @@ fn cli() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_in_the_middle_of_a_file_then_run_again_ends_as_one_uninterrupted_run() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let rows: String = (0..6_000).map(|i| format!("k{i:05},{i}.5\n")).collect();
     world.put("big.csv", format!("id,amount\n{rows}")).await;
@@ -30,6 +31,10 @@ async fn a_worker_killed_in_the_middle_of_a_file_then_run_again_ends_as_one_unin
     let settings = &world.connector.settings;
     let mut worker = Command::new(cli())
         .args(["sync", &crashed.id])
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
         .env("S3C_STATE_TABLE", &settings.state_table)
         .env("S3C_RECORDS_TABLE", &settings.records_table)
         .env("S3C_WRITE_CONCURRENCY", "1")

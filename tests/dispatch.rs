@@ -16,6 +16,7 @@ fn skipped(summary: &connector_core::dispatch::DispatchSummary) -> Vec<(&str, u6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_twice() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("a/1.csv", "id,amount\na1,1\n").await;
     world.put("b/1.csv", "id,amount\nb1,1\n").await;
@@ -64,6 +65,7 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_whose_lease_is_held_are_skipped() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let busy = world.connection(None).await;
     world.connector.state.set_status(&busy.id, ConnectionStatus::Active).await.unwrap();

@@ -47,6 +47,7 @@ fn csv_rows(prefix: &str, rows: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_errors_and_a_reset_connection_in_the_middle_of_a_file_lose_and_duplicate_nothing() {
+    needs!(Moto);
     let faults = Faults::default();
     // Ranged reads of 16 KiB, three at once: the large file is read in about 20 chunks.
     let world = faulty_world(&faults, ReadAhead { chunk_bytes: 16 * 1024, in_flight: 3 }).await;
@@ -90,6 +91,7 @@ async fn s3_errors_and_a_reset_connection_in_the_middle_of_a_file_lose_and_dupli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttling_and_unprocessed_items_on_every_batch_write_lose_nothing() {
+    needs!(Moto);
     let faults = Faults::default();
     let world = faulty_world(&faults, ReadAhead::default()).await;
     world.put("a.csv", csv_rows("a", 500)).await;
@@ -126,6 +128,7 @@ async fn dynamodb_throttling_and_unprocessed_items_on_every_batch_write_lose_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_that_expire_during_a_run_are_assumed_again() {
+    needs!(Moto);
     let faults = Faults::default();
     let world = faulty_world(&faults, ReadAhead { chunk_bytes: 16 * 1024, in_flight: 2 }).await;
     world.put("slow.csv", csv_rows("c", 8_000)).await;
@@ -149,6 +152,7 @@ async fn credentials_that_expire_during_a_run_are_assumed_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_editing_a_connection_during_its_sync_loses_nothing_and_neither_does_the_sync() {
+    needs!(Moto);
     let faults = Faults::default();
     let world = faulty_world(&faults, ReadAhead::default()).await;
     world.put("a.csv", csv_rows("a", 100)).await;

@@ -72,6 +72,7 @@ fn waiting_outcome(key: &str) -> FileOutcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
+    needs!(Moto);
     let aws = aws_at(&endpoint(), "testing", "testing").await;
     let client = aws.dynamodb();
     let (state, records) = (unique("state"), unique("records"));

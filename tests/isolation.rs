@@ -27,6 +27,7 @@ fn s<'a>(item: &'a Item, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_writes_only_under_its_own_connection_and_touches_no_other() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("shared/a.csv", "id,amount\np1,1\np2,2\n").await;
     let (a, b) = (world.connection(Some("shared")).await, world.connection(Some("shared")).await);
@@ -71,6 +72,7 @@ async fn a_run_writes_only_under_its_own_connection_and_touches_no_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_ids_are_unguessable_and_never_repeat_and_role_arns_name_the_connections_account() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let mut seen = HashSet::new();
     for _ in 0..50 {

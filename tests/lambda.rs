@@ -24,6 +24,8 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_event_syncs_every_active_connection_through_the_real_lambdas() {
+    needs!(Moto);
+    needs!(CargoLambda);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("a/1.csv", "id,amount\na1,1\na2,2\n").await;
     world.put("b/1.csv", "id,amount\nb1,1\n").await;
@@ -65,8 +67,9 @@ async fn a_scheduled_event_syncs_every_active_connection_through_the_real_lambda
             }
             assert!(
                 Instant::now() < deadline,
-                "worker for {} did not finish; see target/cargo-lambda-watch-*.log",
-                c.id
+                "worker for {} did not finish; see {}/cargo-lambda-watch-*.log",
+                c.id,
+                env!("CARGO_TARGET_TMPDIR")
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -13,6 +13,7 @@ use connector_core::template::Template;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\na1,1\na2,oops\n").await;
     world.put("in/b.parquet", "PAR1").await;
@@ -89,6 +90,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_with_purge_removes_the_records() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let rows: String = (0..40).map(|i| format!("p{i},{i}\n")).collect();
     world.put("p.csv", format!("id,amount\n{rows}")).await;
@@ -108,6 +110,7 @@ async fn deleting_with_purge_removes_the_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reauthentication_checks_access_and_the_next_sync_resumes() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let bucket = unique("later");
     let c = world.connection_to(&bucket, None).await;
@@ -147,6 +150,7 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_are_versioned_and_not_deleted_while_used() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let template = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
     assert_eq!(world.connector.put_template(&template).await.unwrap(), 2, "the harness saved version 1");

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_uninterrupted_run() {
+    needs!(Moto);
     // GIVEN files in a folder and its sub-folders: small ones, a large one, a gzip one, one with bad rows
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     for i in 0..9 {

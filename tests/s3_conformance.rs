@@ -1,10 +1,12 @@
 //! One conformance suite for the S3 source (`connector_aws::s3`: `RoleAccess` assumes the role
 //! through STS, `S3Source` lists and reads), run against two independent S3 implementations: moto
 //! and SeaweedFS (`scripts/test.sh` starts both; SeaweedFS's endpoint is in
-//! `S3C_TEST_SEAWEED_ENDPOINT`). STS stays on moto in both runs; against SeaweedFS each service
-//! has its own endpoint (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_STS`). What the suite proves of both is what the engine relies on:
-//! listing pages and continuation tokens, folders fanned out with a delimiter, ranged reads from an
-//! offset and fetched ahead, If-Match on a replaced object, and errors mapped to the engine's kinds.
+//! `S3C_TEST_SEAWEED_ENDPOINT`, and without it a plain `cargo test` skips the SeaweedFS run). STS
+//! stays on moto in both runs; against SeaweedFS each service has its own endpoint
+//! (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_STS`). What the suite proves of both is what the
+//! engine relies on: listing pages and continuation tokens, folders fanned out with a delimiter,
+//! ranged reads from an offset and fetched ahead, If-Match on a replaced object, and errors mapped
+//! to the engine's kinds.
 //!
 //! Where the two differ (checked here, so a change in either shows):
 //! - the order of a listing: S3 and moto list keys in the order of their UTF-8 bytes, so `in.csv`
@@ -20,7 +22,7 @@ mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use chrono::Utc;
-use common::{aws_at, endpoint, unique, ACCOUNT};
+use common::{aws_at, endpoint, needs, unique, ACCOUNT};
 use connector_aws::config::Aws;
 use connector_aws::s3::{ReadAhead, RoleAccess, S3Source};
 use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
@@ -31,14 +33,15 @@ use tokio::io::AsyncReadExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_s3_source_conforms_on_moto() {
+    needs!(Moto);
     check_s3_source(Backend::Moto, aws_at(&endpoint(), "testing", "testing").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_s3_source_conforms_on_seaweedfs() {
-    let seaweed = std::env::var("S3C_TEST_SEAWEED_ENDPOINT").unwrap_or_else(|_| {
-        panic!("S3C_TEST_SEAWEED_ENDPOINT is not set: run the tests with scripts/test.sh, which starts SeaweedFS")
-    });
+    needs!(Moto);
+    needs!(SeaweedFs);
+    let seaweed = std::env::var("S3C_TEST_SEAWEED_ENDPOINT").unwrap();
     check_s3_source(Backend::SeaweedFs, aws_with_s3_at(&seaweed).await).await;
 }
 

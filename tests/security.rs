@@ -35,6 +35,7 @@ fn xml_value<'a>(xml: &'a str, name: &str) -> &'a str {
 /// One test in this binary: the log subscriber is process-wide.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_sync_logs_no_credential_external_id_or_record_content() {
+    needs!(Moto);
     let captured = Captured::default();
     let writer = captured.clone();
     // Debug for every crate, the SDK's included: more than the Lambdas log (info).

@@ -16,6 +16,7 @@ fn ids(records: &[(String, serde_json::Value)]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_only() {
+    needs!(Moto);
     // GIVEN an old file, then (seconds later) new files in and out of the folder
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let old = world.put("in/old.csv", "id,amount\nold,1\n").await;
@@ -59,6 +60,7 @@ fn world_with_lookback(world: &World, lookback: TimeDelta) -> connector_aws::Dep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_sync_imports_only_what_is_new_including_same_second_and_replaced_files() {
+    needs!(Moto);
     // Zero overlap: only the whole-second rule can catch a file written in the listing's second.
     let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
     world.put("a.csv", "id,amount\na1,1\n").await;
@@ -97,6 +99,7 @@ async fn second_sync_imports_only_what_is_new_including_same_second_and_replaced
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_a_finished_sync_again_writes_no_duplicate() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let rows: String = (0..60).map(|i| format!("p{i},{i}.5\n")).collect();
     world.put("p.csv", format!("id,amount\n{rows}")).await;
@@ -127,6 +130,7 @@ async fn running_a_finished_sync_again_writes_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_file_fails_alone_while_the_others_import() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("1-good.csv", "id,amount\ng1,1\n").await;
     world.put("2-no-id-column.csv", "amount\n1\n").await;
@@ -161,6 +165,7 @@ async fn a_bad_file_fails_alone_while_the_others_import() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_sets_needs_reauth_and_advances_nothing() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let connection = world.connection_to(&unique("gone"), None).await;
 
@@ -178,6 +183,7 @@ async fn a_missing_bucket_sets_needs_reauth_and_advances_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_lease_stops_a_second_worker_and_a_stopped_one_is_taken_over() {
+    needs!(Moto);
     let mut sync = config(TimeDelta::days(90), TimeDelta::hours(24));
     sync.lease_duration = TimeDelta::seconds(2);
     let world = World::new(sync).await;
@@ -213,6 +219,7 @@ async fn a_live_lease_stops_a_second_worker_and_a_stopped_one_is_taken_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_started_at_once_sync_once() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let rows: String = (0..200).map(|i| format!("p{i},{i}\n")).collect();
     world.put("a.csv", format!("id,amount\n{rows}")).await;
@@ -236,6 +243,7 @@ async fn two_workers_started_at_once_sync_once() {
 /// are made from the documents `connections create` generates, so this also proves them sufficient.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permission_sets_needs_reauth() {
+    needs!(OwnMoto);
     let setup = IamWorld::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let (moto, world) = (&setup.moto, &setup.world);
     world.put("in/a.csv", "id,amount\na,1\n").await;
@@ -326,6 +334,7 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
 /// record ids included. Such a key imports, and once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_of_1024_bytes_imports_once() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let key = format!("in/{}.csv", "k".repeat(1024 - "in/".len() - ".csv".len()));
     assert_eq!(key.len(), 1024);
@@ -347,12 +356,14 @@ async fn a_key_of_1024_bytes_imports_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_connection_is_reported_not_retried() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     assert!(matches!(world.sync("nope").await, Err(SyncError::ConnectionNotFound(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let keyed = PAYMENTS_TEMPLATE.replace(r#""id": "payments""#, r#""id": "keyed", "primary_key": ["payment_id"]"#);
     world.connector.put_template(&connector_core::template::Template::from_json(&keyed).unwrap()).await.unwrap();
@@ -376,6 +387,7 @@ async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() 
 /// next sync imports it, once; a backfill decides again what was modified since a date.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
     world.put("in/ok.csv", "id,amount\nok,1\n").await;
     world.put("in/no-id.csv", "payment,amount\np,1\n").await;
@@ -425,6 +437,7 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
 /// whose ids share the prefix), so the table holds what the bucket holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_files_earlier_records_are_removed() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\nold1,1\nold2,2\nold3,3\n").await;
     let lookalike = world.put("in/a.csv#x.csv", "id,amount\nother,1\n").await;

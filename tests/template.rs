@@ -3,6 +3,9 @@
 //! tables, queue and itself; the dispatcher may only query the status index and invoke the worker;
 //! the daily trigger is an EventBridge rule, whose event the dispatcher reads.
 
+mod common;
+
+use common::needs;
 use serde_json::Value;
 
 fn template() -> Value {
@@ -36,6 +39,7 @@ fn actions(statement: &Value) -> Vec<String> {
 
 #[test]
 fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
+    needs!(CfnLint);
     let t = template();
     let worker = statements(&t, "WorkerFunction");
     for statement in &worker {
@@ -73,6 +77,7 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
 
 #[test]
 fn the_dispatcher_may_only_read_the_status_index_and_invoke_the_worker_on_an_eventbridge_rule() {
+    needs!(CfnLint);
     let t = template();
     let dispatcher = statements(&t, "DispatcherFunction");
     let granted: Vec<(String, String)> =

@@ -1,8 +1,14 @@
-//! Harness of the integration tests: a real moto server (started by scripts/test.sh, or by a test
-//! that needs its own), and per-test tables and buckets named with a uuid so tests run in parallel.
+//! Harness of the integration tests: a real moto server (scripts/test.sh's, or one of the test
+//! process's own: see [`local_aws`]), and per-test tables and buckets named with a uuid so tests
+//! run in parallel. Each test begins with `needs!(Moto)` (or what else it needs), which skips it,
+//! or under scripts/test.sh fails it, when that is missing.
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod local_aws;
+
+pub use local_aws::endpoint;
+pub(crate) use local_aws::needs;
 
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -25,13 +31,6 @@ pub const PAYMENTS_TEMPLATE: &str = r#"{
         {"source": "currency", "field": "currency", "type": "enum", "values": ["usd", "eur"], "default": "usd"}
     ]
 }"#;
-
-/// The moto endpoint of this test run.
-pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the integration tests with scripts/test.sh, which starts moto server")
-    })
-}
 
 pub async fn aws_at(endpoint: &str, key: &str, secret: &str) -> Aws {
     let credentials = aws_sdk_s3::config::Credentials::new(key, secret, None, None, "test");
@@ -163,42 +162,21 @@ pub fn config(lookback: TimeDelta, overlap: TimeDelta) -> SyncConfig {
     config
 }
 
-/// A moto server of a test's own, for server-wide switches like IAM enforcement.
+/// A moto server of a test's own, for server-wide switches like IAM enforcement (`needs!(OwnMoto)`).
 pub struct OwnMoto {
     pub endpoint: String,
-    child: Child,
+    moto: local_aws::Moto,
 }
 
 impl OwnMoto {
     pub async fn start() -> OwnMoto {
-        let bin = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "scripts/moto-server".into());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {bin}: {e} (run scripts/test.sh, which installs moto)"));
-        let moto = OwnMoto { endpoint: format!("http://127.0.0.1:{port}"), child };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("moto server on port {port} did not start");
+        let moto = local_aws::Moto::start(None).unwrap_or_else(|e| panic!("{e}"));
+        OwnMoto { endpoint: moto.endpoint.clone(), moto }
     }
 
     /// Turns IAM enforcement on (`"0"`: from now on) or off (`"inf"`), server-wide.
     pub fn set_auth(&self, value: &str) {
         post(&self.endpoint, "/moto-api/reset-auth", "text/plain", value);
-    }
-}
-
-impl Drop for OwnMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -232,13 +210,18 @@ impl LambdaWatch {
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut command = Command::new("cargo");
         command.args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()]);
+        // cargo-lambda from .venv when it is not on PATH (scripts/test.sh puts .venv/bin there).
+        if let Some(path) = local_aws::cargo_lambda_path() {
+            command.env("PATH", path);
+        }
         // The dispatcher invokes the worker through this same emulator; everything else is moto.
         command.args(["--env-var", &format!("AWS_ENDPOINT_URL_LAMBDA={endpoint}")]);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         for (key, value) in env {
             command.args(["--env-var", &format!("{key}={value}")]);
         }
-        let log = std::fs::File::create(format!("target/cargo-lambda-watch-{port}.log")).unwrap();
+        let log_path = format!("{}/cargo-lambda-watch-{port}.log", env!("CARGO_TARGET_TMPDIR"));
+        let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{log_path}: {e}"));
         let child = command
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -254,7 +237,7 @@ impl LambdaWatch {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("cargo lambda watch did not listen on {port}; see target/cargo-lambda-watch-{port}.log");
+        panic!("cargo lambda watch did not listen on {port}; see {log_path}");
     }
 
     /// A Lambda client for the emulator, with long timeouts: a function compiles on first use.

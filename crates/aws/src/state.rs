@@ -924,6 +924,7 @@ impl SyncStore for StateTable {
 
 /// The store conformance suite (connector_core::conformance) runs against this store on moto
 /// (tests/conformance.rs).
+#[cfg(feature = "test-support")]
 #[async_trait]
 impl connector_core::conformance::StoreUnderTest for StateTable {
     async fn save_connection(&self, connection: &Connection, template: &Template) {

@@ -3,6 +3,16 @@
 
 use std::process::Command;
 
+// The root package's local AWS for integration tests: AWS_ENDPOINT_URL's moto, or one started for
+// this process; `needs!(Moto)` skips a test without it (fails it under scripts/test.sh). Its macro
+// names it as the root package's tests do, `crate::common::local_aws`.
+#[path = "../../../tests/common/local_aws.rs"]
+mod local_aws;
+mod common {
+    pub(crate) use super::local_aws;
+}
+use local_aws::needs;
+
 fn s3_connector(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
         .args(args)
@@ -79,16 +89,18 @@ fn an_invalid_template_file_exits_2_naming_the_field() {
     assert!(stderr.contains("columns[0].values: an enum needs its allowed values"), "{stderr}");
 }
 
-/// The CLI against the moto server scripts/test.sh starts, with tables of its own (not created
-/// until `init`): (exit code, stdout, stderr).
+/// The CLI against moto (scripts/test.sh's, or this process's own), with tables of its own (not
+/// created until `init`): (exit code, stdout, stderr).
 fn against_moto() -> impl Fn(&[&str]) -> (Option<i32>, String, String) {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL is not set: run the tests with scripts/test.sh, which starts moto server");
+    let endpoint = local_aws::endpoint();
     let suffix = format!("{}-{}", std::process::id(), std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
     move |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
             .args(args)
             .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
             .env("S3C_STATE_TABLE", format!("cli-state-{suffix}"))
             .env("S3C_RECORDS_TABLE", format!("cli-records-{suffix}"))
             .output()
@@ -101,6 +113,7 @@ fn against_moto() -> impl Fn(&[&str]) -> (Option<i32>, String, String) {
 /// Commands given an unknown connection id exit 2.
 #[test]
 fn unknown_connections_exit_2() {
+    needs!(Moto);
     let run = against_moto();
     assert_eq!(run(&["init"]).0, Some(0));
     for args in [
@@ -117,6 +130,7 @@ fn unknown_connections_exit_2() {
 
 #[test]
 fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
+    needs!(Moto);
     let run = against_moto();
     assert_eq!(run(&["init"]).0, Some(0));
     let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
@@ -155,6 +169,7 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
 /// rather than DynamoDB's ResourceNotFoundException three times over.
 #[test]
 fn commands_before_init_say_once_to_run_init() {
+    needs!(Moto);
     let run = against_moto();
     let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
     let commands: &[&[&str]] = &[
@@ -198,6 +213,7 @@ fn commands_before_init_say_once_to_run_init() {
 /// is past DynamoDB's 400 KB item size.)
 #[test]
 fn an_error_names_each_context_once() {
+    needs!(Moto);
     let run = against_moto();
     assert_eq!(run(&["init"]).0, Some(0));
     let columns: Vec<serde_json::Value> = (0..1000)
@@ -219,6 +235,7 @@ fn an_error_names_each_context_once() {
 /// exits 1 when the run ends needs_reauth, and 2 once the connection cannot sync.
 #[test]
 fn recovery_commands_and_sync_exit_codes() {
+    needs!(Moto);
     let run = against_moto();
     assert_eq!(run(&["init"]).0, Some(0));
     let bad: &[(&[&str], &str)] = &[
