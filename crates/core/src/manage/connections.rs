@@ -42,6 +42,8 @@ pub struct ConnectionChange {
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deleted {
+    /// The connection's id (named as the API has always named it).
+    #[serde(rename = "deleted")]
     pub id: String,
     pub name: String,
     /// Records deleted with it (`purge_records`); 0 otherwise.
