@@ -11,8 +11,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::body::SdkBody;
 use chrono::{TimeZone, Utc};
+use connector_aws::dynamodb::RecordsTable;
 use connector_aws::errors::{source_error, store_error};
-use connector_aws::records::RecordsTable;
 use connector_aws::s3::{ReadAhead, S3Source};
 use connector_core::mapping::{Record, Value};
 use connector_core::model::{ListCursor, ObjectMeta};
@@ -306,7 +306,7 @@ async fn dynamodb_errors_are_classified_by_code_and_status() {
 
 #[tokio::test]
 async fn a_missing_table_is_told_apart_whatever_the_operation() {
-    use connector_aws::tables::is_missing_table;
+    use connector_aws::dynamodb::tables::is_missing_table;
     let dynamodb_error =
         |code: &str| format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected"}}"#);
     let (not_found, conflict) =
