@@ -250,8 +250,9 @@ impl RecordSink for RecordsTable {
     }
 }
 
-/// An item as JSON for people and tests. Numbers stay exact: one that a JSON reader would round
-/// (through a float) is shown as a string of its digits.
+/// An item as JSON for people and tests. Numbers are shown exactly, never through a float: an
+/// integer that fits an i64 as a JSON number, any other number as a string of its digits as stored
+/// (`4.00` stays `"4.00"`).
 pub fn item_json(item: Item) -> serde_json::Value {
     serde_json::Value::Object(item.into_iter().map(|(k, v)| (k, attribute_json(v))).collect())
 }
@@ -260,9 +261,9 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
         AttributeValue::S(s) => J::String(s),
-        AttributeValue::N(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
-            (Ok(i), _) => J::from(i),
-            (_, Ok(f)) if f.is_finite() && f.to_string() == trim_fraction(&n) => J::from(f),
+        AttributeValue::N(n) => match n.parse::<i64>() {
+            // Only the integer's own spelling: `007` or `+7` would not read back as stored.
+            Ok(i) if i.to_string() == n => J::from(i),
             _ => J::String(n),
         },
         AttributeValue::Bool(b) => J::Bool(b),
@@ -274,27 +275,31 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
     }
 }
 
-/// `1.10` -> `1.1`, `2.0` -> `2`: the digits a float prints back, for numbers stored unnormalised.
-fn trim_fraction(n: &str) -> &str {
-    if n.contains('.') && !n.contains(['e', 'E']) {
-        n.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        n
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn numbers_that_a_float_would_round_are_shown_as_strings() {
-        let n = |s: &str| attribute_json(AttributeValue::N(s.into()));
-        assert_eq!(n("12"), serde_json::json!(12));
-        assert_eq!(n("12.5"), serde_json::json!(12.5));
-        assert_eq!(n("1.10"), serde_json::json!(1.1));
-        assert_eq!(n("120.000000000000000001"), serde_json::json!("120.000000000000000001"));
-        assert_eq!(n("99999999999999999999"), serde_json::json!("99999999999999999999"));
+    fn integers_that_fit_an_i64_are_numbers_and_every_other_number_its_digits_as_stored() {
+        let cases = [
+            ("12", serde_json::json!(12)),
+            ("-3", serde_json::json!(-3)),
+            ("0", serde_json::json!(0)),
+            ("9223372036854775807", serde_json::json!(i64::MAX)),
+            ("9223372036854775808", serde_json::json!("9223372036854775808")),
+            ("99999999999999999999", serde_json::json!("99999999999999999999")),
+            ("4.00", serde_json::json!("4.00")),
+            ("1.50", serde_json::json!("1.50")),
+            ("12.5", serde_json::json!("12.5")),
+            ("120.000000000000000001", serde_json::json!("120.000000000000000001")),
+            ("1E+2", serde_json::json!("1E+2")),
+            ("007", serde_json::json!("007")),
+        ];
+        for (stored, shown) in cases {
+            assert_eq!(attribute_json(AttributeValue::N(stored.into())), shown, "N {stored}");
+        }
+        let nested = AttributeValue::M(HashMap::from([("amount".to_owned(), AttributeValue::N("1.50".into()))]));
+        assert_eq!(attribute_json(nested), serde_json::json!({"amount": "1.50"}), "inside a map too");
     }
 
     #[test]
