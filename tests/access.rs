@@ -10,6 +10,7 @@ use common::*;
 use connector_aws::manage::ManageError;
 use connector_aws::InProcessWorkers;
 use connector_core::access::{AccessReport, AccessResult, SAMPLE_OBJECTS};
+use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::ConnectionStatus;
 
 fn results(report: &AccessReport) -> Vec<(&str, AccessResult)> {
@@ -64,7 +65,8 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
     let activated = world.connector.activate(&mixed.connection.id, &workers).await.unwrap();
     assert_eq!(activated.connection.status, ConnectionStatus::Active);
     assert!(results(&activated.access).contains(&("in/m-newest-denied.csv", AccessResult::Denied)));
-    world.connector.state.set_status(&mixed.connection.id, ConnectionStatus::NeedsReauth).await.unwrap();
+    let (active, broken) = (ConnectionStatus::Active, ConnectionStatus::NeedsReauth);
+    world.connector.state.change_status(&mixed.connection.id, active, broken).await.unwrap();
     let reauthenticated = world.connector.reauthenticate(&mixed.connection.id).await.unwrap();
     assert_eq!(reauthenticated.connection.status, ConnectionStatus::Active);
     assert_eq!(results(&reauthenticated.access), results(&activated.access));

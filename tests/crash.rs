@@ -5,6 +5,7 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
+use connector_core::manage::ports::RecordAdmin;
 use connector_core::model::SyncResult;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ async fn a_worker_killed_in_the_middle_of_a_file_then_run_again_ends_as_one_unin
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while world.connector.records.sample(&crashed.id, 1).await.unwrap().is_empty() {
+    while world.connector.records.records_page(&crashed.id, 1, None).await.unwrap().records.is_empty() {
         assert!(worker.try_wait().unwrap().is_none(), "the worker ended before writing");
         assert!(started.elapsed() < Duration::from_secs(60), "no record was written");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use common::*;
 use connector_aws::InProcessWorkers;
 use connector_core::dispatch::DispatchConfig;
+use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
 
@@ -24,11 +25,11 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     let mut active = Vec::new();
     for folder in ["a", "b"] {
         let c = world.connection(Some(folder)).await;
-        world.connector.state.set_status(&c.id, ConnectionStatus::Active).await.unwrap();
+        world.connector.state.change_status(&c.id, c.status, ConnectionStatus::Active).await.unwrap();
         active.push(c);
     }
     let paused = world.connection(Some("c")).await;
-    world.connector.state.set_status(&paused.id, ConnectionStatus::Paused).await.unwrap();
+    world.connector.state.change_status(&paused.id, paused.status, ConnectionStatus::Paused).await.unwrap();
     let _pending = world.connection(Some("c")).await;
     let workers = InProcessWorkers { connector: &world.connector };
     let config = DispatchConfig { concurrency: 2, ..DispatchConfig::default() };
@@ -40,7 +41,7 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     assert_eq!((summary.found, summary.invoked, summary.failed), (4, 2, 0), "{summary:?}");
     assert_eq!(skipped(&summary), [("paused", 1), ("pending", 1)]);
     for c in &active {
-        let c = world.connector.state.connection(&c.id).await.unwrap().unwrap();
+        let c = world.connector.connection(&c.id).await.unwrap();
         assert_eq!(c.sync.last_result, Some(SyncResult::Succeeded));
         assert_eq!(c.sync.last_schedule_run.as_deref(), Some("event-1"));
         assert_eq!(world.records(&c.id).await.len(), 1);
@@ -68,7 +69,7 @@ async fn connections_whose_lease_is_held_are_skipped() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let busy = world.connection(None).await;
-    world.connector.state.set_status(&busy.id, ConnectionStatus::Active).await.unwrap();
+    world.connector.state.change_status(&busy.id, busy.status, ConnectionStatus::Active).await.unwrap();
     let now = chrono::Utc::now();
     let lease =
         world.connector.state.acquire_lease(&busy.id, "running-worker", now, now + TimeDelta::minutes(10), None);

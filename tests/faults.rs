@@ -12,6 +12,7 @@ use common::*;
 use connector_aws::s3::ReadAhead;
 use connector_aws::Deployment;
 use connector_core::engine::{SyncError, SyncOutcome};
+use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult, SyncRun};
 use std::time::Duration;
 
@@ -157,7 +158,7 @@ async fn an_operator_editing_a_connection_during_its_sync_loses_nothing_and_neit
     let world = faulty_world(&faults, ReadAhead::default()).await;
     world.put("a.csv", csv_rows("a", 100)).await;
     let c = world.connection(None).await;
-    world.connector.state.set_status(&c.id, ConnectionStatus::Active).await.unwrap();
+    world.connector.state.change_status(&c.id, c.status, ConnectionStatus::Active).await.unwrap();
     let bucket = world.bucket.clone();
     faults.add(move |s| s.is_get_object(&bucket, "a.csv"), Fault::Delay { millis: 1500 }, 0, 1);
 

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{TimeDelta, Utc};
 use common::*;
-use connector_aws::state::StateTable;
-use connector_aws::tables::{self, TablesChanged};
+use connector_aws::dynamodb::tables::{self, TablesChanged};
+use connector_aws::dynamodb::StateTable;
 use connector_core::model::{FileOutcome, FileStatus, Recheck};
 use connector_core::ports::SyncStore;
 

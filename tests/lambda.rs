@@ -6,8 +6,8 @@ mod common;
 use aws_sdk_lambda::primitives::Blob;
 use chrono::TimeDelta;
 use common::*;
+use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
-use connector_core::ports::SyncStore;
 use std::time::{Duration, Instant};
 
 async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &str) -> serde_json::Value {
@@ -35,7 +35,7 @@ async fn a_scheduled_event_syncs_every_active_connection_through_the_real_lambda
     for (c, status) in
         [(&a, ConnectionStatus::Active), (&b, ConnectionStatus::Active), (&paused, ConnectionStatus::Paused)]
     {
-        world.connector.state.set_status(&c.id, status).await.unwrap();
+        world.connector.state.change_status(&c.id, c.status, status).await.unwrap();
     }
     let settings = &world.connector.settings;
     let watch = LambdaWatch::start(&[

@@ -7,8 +7,9 @@ use common::*;
 use connector_aws::manage::ManageError;
 use connector_aws::InProcessWorkers;
 use connector_core::access::AccessResult;
-use connector_core::model::{ConnectionStatus, SyncResult};
-use connector_core::ports::SyncStore;
+use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
+use connector_core::model::{Connection, ConnectionStatus, FileStatus, Recheck, SyncResult};
+use connector_core::ports::{StoreErrorKind, SyncStore};
 use connector_core::template::Template;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,4 +179,116 @@ async fn templates_are_versioned_and_not_deleted_while_used() {
         .unwrap();
     let versions: Vec<String> = history.items().iter().map(|i| i["sk"].as_s().unwrap().clone()).collect();
     assert_eq!(versions, ["V#000001", "V#000002", "V#000003"]);
+}
+
+/// The connection as the store has it now.
+async fn stored(world: &World, id: &str) -> Connection {
+    ConnectionAdmin::connection(&world.connector.state, id).await.unwrap().expect("the connection")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let store = &world.connector.state;
+    let c = world.connection(None).await;
+    let other = world.connection(None).await;
+    let mut v2 = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
+    v2.id = "payments-v2".into();
+    world.connector.put_template(&v2).await.unwrap();
+
+    // GIVEN an edit of every field WHEN it is applied THEN each one is changed, in one write.
+    let since = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().to_utc();
+    let new_name = unique("edited");
+    let edit = ConnectionEdit {
+        name: Some(new_name.clone()),
+        template_id: Some("payments-v2".into()),
+        overlap_seconds: Some(Some(7200)),
+        backfill_since: Some(since),
+    };
+    store.edit_connection(&c, &edit).await.unwrap();
+    let edited = stored(&world, &c.id).await;
+    let fields = |x: &Connection| (x.name.clone(), x.template_id.clone(), x.overlap_seconds, x.backfill_since);
+    assert_eq!(fields(&edited), (new_name.clone(), "payments-v2".to_owned(), Some(7200), Some(since)));
+
+    // An edit from a stale read (the old name) is refused, and changes nothing.
+    let default_overlap = ConnectionEdit { overlap_seconds: Some(None), ..Default::default() };
+    let stale =
+        store.edit_connection(&c, &default_overlap).await.expect_err("the connection changed since it was read");
+    assert_eq!(stale.kind, StoreErrorKind::Conflict, "{stale}");
+    assert!(stale.message.contains("changed meanwhile"), "{stale}");
+    // A name taken is refused with the rest of the edit, naming the name.
+    let taken = ConnectionEdit { name: Some(other.name.clone()), overlap_seconds: Some(None), ..Default::default() };
+    let taken = store.edit_connection(&edited, &taken).await.expect_err("the name is taken");
+    assert_eq!(taken.kind, StoreErrorKind::Conflict, "{taken}");
+    assert!(taken.message.contains(&other.name), "{taken}");
+    assert_eq!(stored(&world, &c.id).await, edited, "nothing changed");
+
+    // The overlap goes back to the default; the rest stays.
+    store
+        .edit_connection(&edited, &ConnectionEdit { overlap_seconds: Some(None), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(stored(&world, &c.id).await, Connection { overlap_seconds: None, ..edited.clone() });
+
+    // The old name was released and the new one claimed: a new connection may take the old name
+    // and not the new one.
+    let fresh =
+        |name: &str| Connection { id: connector_aws::new_connection_id(), name: name.to_owned(), ..other.clone() };
+    store.create_connection(&fresh(&c.name)).await.expect("the old name is free");
+    let refused = store.create_connection(&fresh(&new_name)).await.expect_err("the new name is taken");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");
+    assert!(refused.message.contains(&format!("'{new_name}'")), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_page_by_their_tokens_purge_with_their_count_and_history_reads_back() {
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let rows: String = (0..40).map(|i| format!("p{i},{i}\n")).collect();
+    world.put("p.csv", format!("id,amount\n{rows}")).await;
+    let c = world.connection(None).await;
+    let run = world.completed(&c.id).await;
+    let (store, records) = (&world.connector.state, &world.connector.records);
+
+    // Pages of 15 from the tokens each page gives: every record once.
+    let (mut seen, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let page = records.records_page(&c.id, 15, after.as_deref()).await.unwrap();
+        assert!(page.records.len() <= 15);
+        seen.extend(page.records.iter().map(|r| r["sk"].as_str().unwrap().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "{seen:?}");
+    let foreign = records.records_page(&c.id, 15, Some("zz")).await.expect_err("no page gave that token");
+    assert_eq!(foreign.kind, StoreErrorKind::Invalid, "{foreign}");
+
+    // History: the run, the outcome, and an ask to decide it again.
+    let runs = RunHistory::runs(store, &c.id, 10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), [run.run_id.as_str()]);
+    assert!(RunHistory::runs(store, &c.id, 0).await.unwrap().is_empty());
+    let outcome = store.outcome(&c.id, "p.csv").await.unwrap().expect("an outcome");
+    assert_eq!((outcome.status, outcome.recheck), (FileStatus::Imported, None));
+    assert_eq!(store.outcome(&c.id, "nope.csv").await.unwrap(), None);
+    let now = chrono::Utc::now();
+    assert!(!ConnectionAdmin::ask_again(store, &c.id, "nope.csv", now).await.unwrap(), "no outcome to ask about");
+    assert!(ConnectionAdmin::ask_again(store, &c.id, "p.csv", now).await.unwrap());
+    let asked = store.outcome(&c.id, "p.csv").await.unwrap().unwrap().recheck;
+    assert!(matches!(asked, Some(Recheck::Operator { .. })), "{asked:?}");
+
+    // The purge says how many it deleted; a second finds none.
+    assert_eq!(records.purge_records(&c.id).await.unwrap(), 40);
+    assert!(records.records_page(&c.id, 15, None).await.unwrap().records.is_empty());
+    assert_eq!(records.purge_records(&c.id).await.unwrap(), 0);
+
+    // Deleting the connection takes its name, ledger and runs with it.
+    store.delete_connection(&c).await.unwrap();
+    assert_eq!(ConnectionAdmin::connection(store, &c.id).await.unwrap(), None);
+    assert!(RunHistory::outcomes(store, &c.id).await.unwrap().is_empty());
+    assert!(RunHistory::runs(store, &c.id, 10).await.unwrap().is_empty());
+    let again = Connection { id: connector_aws::new_connection_id(), ..c.clone() };
+    store.create_connection(&again).await.expect("the name is free again");
 }

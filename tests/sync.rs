@@ -39,7 +39,7 @@ async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_on
     assert_eq!((run.counts.files_imported, run.counts.files_skipped, run.counts.rows_imported), (2, 1, 3));
     let records = world.records(&connection.id).await;
     assert_eq!(ids(&records), ["a1", "a2", "b1"]);
-    assert_eq!(records[0].1["amount"], serde_json::json!(1.1));
+    assert_eq!(records[0].1["amount"], serde_json::json!("1.10"), "a decimal shown as its digits as stored");
     assert_eq!(records[0].1["currency"], "eur");
     assert_eq!(records[1].1["currency"], "usd", "default applied");
     let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();

@@ -13,7 +13,8 @@ pub(crate) use local_aws::needs;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, TimeDelta, Utc};
 use connector_aws::config::{Aws, Settings};
-use connector_aws::{tables, Deployment};
+use connector_aws::dynamodb::tables;
+use connector_aws::Deployment;
 use connector_core::connections::ConnectionInput;
 use connector_core::engine::{SyncConfig, SyncError, SyncOutcome};
 use connector_core::model::{Connection, SyncRun};
@@ -138,7 +139,7 @@ impl World {
             .send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            let record = connector_aws::records::item_json(item.unwrap());
+            let record = connector_aws::dynamodb::records::item_json(item.unwrap());
             out.push((record["sk"].as_str().unwrap().to_owned(), record["data"].clone()));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

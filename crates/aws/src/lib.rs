@@ -4,23 +4,22 @@
 //!   override for moto, path-style S3);
 //! - [`s3`]: [`s3::RoleAccess`] assumes a connection's role (STS, external id, refreshed
 //!   credentials) and gives an [`s3::S3Source`] that lists and reads with ExpectedBucketOwner;
-//! - [`state`]: the state table (connections, names, templates, leases, ledger, runs);
-//! - [`records`]: the records table and its BatchWriteItem writer;
-//! - [`tables`]: table creation for `init`, the demo and tests;
+//! - [`dynamodb`]: the state table (connections, names, templates, leases, ledger, runs,
+//!   checkpoints) and the records table, every key they use, and their creation for `init`;
+//! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
 //! [`Deployment`] wires them into the core's [`connector_core::engine::Engine`].
 
 pub mod config;
+pub mod dynamodb;
 pub mod errors;
 pub mod invoke;
 pub mod manage;
-pub mod records;
 pub mod recovery;
 pub mod s3;
-pub mod state;
-pub mod tables;
+pub mod trust;
 
 use config::{Aws, Settings};
 use connector_core::engine::{Engine, Invocation, SyncError, SyncOutcome};
@@ -30,17 +29,19 @@ use connector_core::ports::SystemClock;
 pub struct Deployment {
     pub aws: Aws,
     pub settings: Settings,
-    pub state: state::StateTable,
-    pub records: records::RecordsTable,
+    pub state: dynamodb::StateTable,
+    pub records: dynamodb::RecordsTable,
     pub sources: s3::RoleAccess,
+    pub principals: trust::StsPrincipals,
 }
 
 impl Deployment {
     pub fn new(aws: Aws, settings: Settings) -> Deployment {
         let dynamodb = aws.dynamodb();
         Deployment {
-            state: state::StateTable::new(dynamodb.clone(), &settings.state_table),
-            records: records::RecordsTable::new(dynamodb, &settings.records_table),
+            state: dynamodb::StateTable::new(dynamodb.clone(), &settings.state_table),
+            records: dynamodb::RecordsTable::new(dynamodb, &settings.records_table),
+            principals: trust::StsPrincipals::new(&aws, &settings),
             sources: s3::RoleAccess {
                 aws: aws.clone(),
                 page_size: settings.list_page_size,
@@ -107,8 +108,9 @@ pub enum CreateError {
     Invalid(Vec<connector_core::connections::InputError>),
     #[error("template '{0}' does not exist; save it first with `templates put`")]
     UnknownTemplate(String),
+    /// The name is taken: a `Conflict` of the store, whose message names the name.
     #[error(transparent)]
-    Create(#[from] state::CreateConnectionError),
+    Create(connector_core::ports::StoreError),
     #[error(transparent)]
     Store(#[from] connector_core::ports::StoreError),
 }
@@ -125,19 +127,8 @@ pub struct CreatedConnection {
 impl Deployment {
     /// The principals customers' trust policies name: S3C_TRUST_PRINCIPALS, or the caller's identity.
     pub async fn trust_principals(&self) -> Result<Vec<String>, CreateError> {
-        if !self.settings.trust_principals.is_empty() {
-            return Ok(self.settings.trust_principals.clone());
-        }
-        let identity = self.aws.sts().get_caller_identity().send().await.map_err(|e| {
-            CreateError::Store(connector_core::ports::StoreError::new(
-                connector_core::ports::StoreErrorKind::Other,
-                format!(
-                    "finding our own identity for the trust policy (set S3C_TRUST_PRINCIPALS): {}",
-                    errors::describe(&e)
-                ),
-            ))
-        })?;
-        Ok(vec![identity.arn.unwrap_or_default()])
+        use connector_core::manage::ports::TrustPrincipals;
+        Ok(self.principals.trust_principals().await?)
     }
 
     /// Creates a connection and the documents its role needs. The input is checked before anything
@@ -168,12 +159,15 @@ impl Deployment {
     }
 
     async fn save_new(&self, connection: &connector_core::model::Connection) -> Result<(), CreateError> {
-        use connector_core::manage::ports::Templates;
+        use connector_core::manage::ports::{ConnectionAdmin, Templates};
+        use connector_core::ports::StoreErrorKind;
         if self.state.template(&connection.template_id, None).await?.is_none() {
             return Err(CreateError::UnknownTemplate(connection.template_id.clone()));
         }
-        self.state.create_connection(connection).await?;
-        Ok(())
+        match self.state.create_connection(connection).await {
+            Err(e) if e.kind == StoreErrorKind::Conflict => Err(CreateError::Create(e)),
+            other => Ok(other?),
+        }
     }
 }
 

@@ -1,14 +1,11 @@
 //! Connection management, the one library behind the CLI and the HTTP API: list, preview, activate,
 //! pause and resume, rename, change template, re-authenticate, delete; template versions.
 
-use crate::errors::store_error;
-use crate::state::{connection_key, delete_keys, key, partition_keys, s};
 use crate::Deployment;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use connector_core::access::{self, AccessReport, SCAN_OBJECTS};
 use connector_core::connections::{explain_access, normalise_name};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
-use connector_core::manage::ports::Templates;
+use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory, Templates};
 use connector_core::model::{Connection, ConnectionStatus, ObjectMeta};
 use connector_core::ports::{
     list_all, BucketAccess, Lease, ObjectSource, SourceError, StoreError, StoreErrorKind, SyncStore,
@@ -112,35 +109,26 @@ impl Deployment {
     /// A connection with its recent runs and its last run's per-object outcomes.
     pub async fn show(&self, id: &str, runs: i32) -> Result<ConnectionDetail, ManageError> {
         let connection = self.connection(id).await?;
-        let recent_runs = self.state.runs(id, runs).await?;
+        let recent_runs = RunHistory::runs(&self.state, id, usize::try_from(runs).unwrap_or(0)).await?;
         let last_run_files = match &connection.sync.last_run_id {
             None => Vec::new(),
-            Some(run) => self.state.outcomes(id).await?.into_iter().filter(|o| &o.run_id == run).collect(),
+            Some(run) => {
+                RunHistory::outcomes(&self.state, id).await?.into_iter().filter(|o| &o.run_id == run).collect()
+            }
         };
         Ok(ConnectionDetail { connection, recent_runs, last_run_files })
     }
 
     /// A connection, or NotFound.
     pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
-        self.state.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
+        ConnectionAdmin::connection(&self.state, id)
+            .await?
+            .ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
     }
 
     /// Every connection, by status then name.
     pub async fn connections(&self) -> Result<Vec<Connection>, ManageError> {
-        let mut out = Vec::new();
-        for status in [
-            ConnectionStatus::Active,
-            ConnectionStatus::NeedsReauth,
-            ConnectionStatus::Pending,
-            ConnectionStatus::Paused,
-        ] {
-            let mut items = self.state.status_query(status).into_paginator().items().send();
-            while let Some(item) = items.next().await {
-                let item = item.map_err(|e| store_error("listing connections", e))?;
-                out.push(serde_dynamo::from_item(item).map_err(|e| crate::errors::corrupt_item("connection", e))?);
-            }
-        }
-        Ok(out)
+        Ok(ConnectionAdmin::connections(&self.state).await?)
     }
 
     /// The access check of preview, activation and re-authentication: assumes the role, lists the
@@ -281,7 +269,7 @@ impl Deployment {
                 to.as_str()
             )));
         }
-        match self.state.change_status(&current.id, Some(current.status), to).await {
+        match self.state.change_status(&current.id, current.status, to).await {
             Err(e) if e.kind == StoreErrorKind::Conflict => {
                 Err(ManageError::Conflict("the connection changed meanwhile; try again".into()))
             }
@@ -319,65 +307,18 @@ impl Deployment {
             }
         }
         let connection = self.connection(id).await?;
-        let table = &self.state.table;
-        let build = |e: aws_sdk_dynamodb::error::BuildError| ManageError::Store(crate::errors::corrupt_item("edit", e));
-        // The connection item's update, guarded by what was read: a concurrent edit is a conflict.
-        let mut update = Update::builder()
-            .table_name(table)
-            .set_key(Some(connection_key(id)))
-            .condition_expression("#name = :old")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":old", s(&connection.name));
-        let mut sets = Vec::new();
-        let new_name = name.filter(|n| *n != connection.name);
-        if let Some(name) = &new_name {
-            sets.push("#name = :new");
-            update = update.expression_attribute_values(":new", s(name));
-        }
-        if let Some(template_id) = template_id {
-            sets.push("template_id = :template");
-            update = update.expression_attribute_values(":template", s(template_id));
-        }
-        if sets.is_empty() {
+        let edit = ConnectionEdit {
+            name: name.filter(|n| *n != connection.name),
+            template_id: template_id.map(str::to_owned),
+            ..ConnectionEdit::default()
+        };
+        if edit.is_empty() {
             return Ok(connection);
         }
-        let update = update.update_expression(format!("SET {}", sets.join(", "))).build().map_err(build)?;
-        let mut transaction = self
-            .state
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build());
-        if let Some(name) = &new_name {
-            let mut claimed = key(format!("NAME#{name}"), "NAME");
-            claimed.insert("connection_id".into(), s(id));
-            let claim = Put::builder()
-                .table_name(table)
-                .set_item(Some(claimed))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build)?;
-            let release = Delete::builder()
-                .table_name(table)
-                .set_key(Some(key(format!("NAME#{}", connection.name), "NAME")))
-                .condition_expression("connection_id = :id")
-                .expression_attribute_values(":id", s(id))
-                .build()
-                .map_err(build)?;
-            transaction = transaction
-                .transact_items(TransactWriteItem::builder().put(claim).build())
-                .transact_items(TransactWriteItem::builder().delete(release).build());
-        }
-        match transaction.send().await.map_err(|e| store_error("editing connection", e)) {
-            Ok(_) => {}
-            Err(e) if e.kind == StoreErrorKind::Conflict => {
-                return Err(match &new_name {
-                    Some(name) => ManageError::Conflict(format!(
-                        "a connection named '{name}' already exists, or the connection changed meanwhile"
-                    )),
-                    None => ManageError::Conflict("the connection changed meanwhile; try again".into()),
-                })
-            }
-            Err(e) => return Err(e.into()),
+        match self.state.edit_connection(&connection, &edit).await {
+            // The message says which: the name taken, or the connection changed meanwhile.
+            Err(e) if e.kind == StoreErrorKind::Conflict => return Err(ManageError::Conflict(e.message)),
+            other => other?,
         }
         self.connection(id).await
     }
@@ -416,32 +357,15 @@ impl Deployment {
             }
         };
         tokio::select! {
-            deleted = self.delete_leased(id, &connection.name, purge_records) => deleted,
+            deleted = self.delete_leased(&connection, purge_records) => deleted,
             () = keep => unreachable!("renewing never ends by itself"),
         }
     }
 
-    async fn delete_leased(&self, id: &str, name: &str, purge_records: bool) -> Result<u64, ManageError> {
-        let mut purged = 0;
-        if purge_records {
-            // The records' 64 partitions, eight at a time.
-            let (client, table) = (&self.records.client, &self.records.table);
-            let mut shards = futures::stream::iter(0..crate::records::SHARDS)
-                .map(|shard| async move {
-                    let keys = partition_keys(client, table, format!("{id}#{shard:02x}"), None).await?;
-                    let n = keys.len() as u64;
-                    delete_keys(client, table, keys).await.map(|()| n)
-                })
-                .buffer_unordered(8);
-            while let Some(deleted) = shards.next().await {
-                purged += deleted?;
-            }
-        }
-        let mut keys = vec![key(format!("NAME#{name}"), "NAME")];
-        keys.extend(partition_keys(&self.state.client, &self.state.table, format!("CONN#{id}"), None).await?);
-        // The connection item last: a failure half-way leaves it there to delete again.
-        keys.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == "CONN"));
-        delete_keys(&self.state.client, &self.state.table, keys).await?;
+    async fn delete_leased(&self, connection: &Connection, purge_records: bool) -> Result<u64, ManageError> {
+        // Records first: a purge that fails half way leaves the connection, to delete again.
+        let purged = if purge_records { self.records.purge_records(&connection.id).await? } else { 0 };
+        self.state.delete_connection(connection).await?;
         Ok(purged)
     }
 
@@ -457,7 +381,7 @@ impl Deployment {
 
     /// Deletes a template, refused while a connection uses it.
     pub async fn delete_template(&self, id: &str) -> Result<(), ManageError> {
-        if self.state.template_version(id).await?.is_none() {
+        if self.state.template(id, None).await?.is_none() {
             return Err(ManageError::NotFound { what: "template", id: id.to_owned() });
         }
         let users: Vec<String> =

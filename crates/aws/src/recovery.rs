@@ -6,6 +6,8 @@ use crate::manage::ManageError;
 use crate::Deployment;
 use chrono::{DateTime, Utc};
 use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
+pub use connector_core::manage::ports::RecordsPage;
+use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
 use connector_core::model::{Connection, ConnectionStatus, FileStatus};
 use connector_core::ports::{StoreError, StoreErrorKind};
 use serde::Serialize;
@@ -39,13 +41,6 @@ pub enum RetrySelection {
     Keys(Vec<String>),
 }
 
-/// A page of a connection's records and the token of the next, if any.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordsPage {
-    pub records: Vec<serde_json::Value>,
-    pub next: Option<String>,
-}
-
 fn check_keys(keys: &[String]) -> Result<(), ManageError> {
     let invalid = |message: String| ManageError::Invalid { field: "keys", message };
     if keys.is_empty() {
@@ -70,7 +65,7 @@ impl Deployment {
         self.connection(id).await?;
         let keys = match selection {
             RetrySelection::Failed => {
-                let outcomes = self.state.outcomes(id).await?;
+                let outcomes = RunHistory::outcomes(&self.state, id).await?;
                 outcomes.into_iter().filter(|o| o.status == FileStatus::Failed).map(|o| o.key).collect()
             }
             RetrySelection::Keys(keys) => {
@@ -99,7 +94,7 @@ impl Deployment {
                     answer.refused.push(Refused { key, reason: "imported already; `reimport` imports it again".into() })
                 }
                 Some(_) => {
-                    if self.state.ask_again(id, &key, now).await? {
+                    if ConnectionAdmin::ask_again(&self.state, id, &key, now).await? {
                         answer.asked.push(key);
                     } else {
                         answer.not_found.push(key);
@@ -113,23 +108,28 @@ impl Deployment {
     /// The next sync decides again every object modified since `since` (after a template fix), with
     /// its window widened to it; cleared once that sync finishes.
     pub async fn backfill(&self, id: &str, since: DateTime<Utc>) -> Result<Connection, ManageError> {
-        self.connection(id).await?;
+        let current = self.connection(id).await?;
         if since > Utc::now() {
             return Err(ManageError::Invalid { field: "since", message: "is in the future".into() });
         }
-        let value = serde_dynamo::to_attribute_value(since).map_err(|e| crate::errors::corrupt_item("backfill", e))?;
-        self.state.set_connection_attribute(id, "backfill_since", Some(value)).await?;
-        self.connection(id).await
+        self.apply(&current, ConnectionEdit { backfill_since: Some(since), ..ConnectionEdit::default() }).await
     }
 
     /// How far before its watermark a connection's syncs look again (a multipart upload that takes
     /// at most this long is always caught); `None` goes back to the deployment's default.
     pub async fn set_overlap(&self, id: &str, hours: Option<u32>) -> Result<Connection, ManageError> {
-        self.connection(id).await?;
-        let value =
-            hours.map(|h| check_overlap_hours(h).map(|s| aws_sdk_dynamodb::types::AttributeValue::N(s.to_string())));
-        self.state.set_connection_attribute(id, "overlap_seconds", value.transpose()?).await?;
-        self.connection(id).await
+        let current = self.connection(id).await?;
+        let seconds = hours.map(check_overlap_hours).transpose()?;
+        self.apply(&current, ConnectionEdit { overlap_seconds: Some(seconds), ..ConnectionEdit::default() }).await
+    }
+
+    /// Applies an edit to the connection as read, and reads it back.
+    async fn apply(&self, current: &Connection, edit: ConnectionEdit) -> Result<Connection, ManageError> {
+        match self.state.edit_connection(current, &edit).await {
+            Err(e) if e.kind == StoreErrorKind::Conflict => return Err(ManageError::Conflict(e.message)),
+            other => other?,
+        }
+        self.connection(&current.id).await
     }
 
     /// Starts a sync now, through `workers` (an asynchronous worker invocation in Lambda). A paused
@@ -151,17 +151,17 @@ impl Deployment {
 
     /// Up to `limit` records of a connection from `after` (a page's `next`).
     pub async fn records_page(&self, id: &str, limit: usize, after: Option<&str>) -> Result<RecordsPage, ManageError> {
-        let after = after
-            .map(crate::records::PageToken::parse)
-            .transpose()
-            .map_err(|message| ManageError::Invalid { field: "after", message })?;
-        let first_page = after.is_none();
-        let (records, next) = self.records.page(id, limit.clamp(1, 1000), after).await?;
-        if records.is_empty() && first_page {
+        let page = match self.records.records_page(id, limit.clamp(1, 1000), after).await {
+            Err(e) if e.kind == StoreErrorKind::Invalid => {
+                return Err(ManageError::Invalid { field: "after", message: e.message })
+            }
+            other => other?,
+        };
+        if page.records.is_empty() && after.is_none() {
             // A deleted connection's records stay (unless purged) and can still be read.
             self.connection(id).await?;
         }
-        Ok(RecordsPage { records, next: next.map(|t| t.to_string()) })
+        Ok(page)
     }
 }
 

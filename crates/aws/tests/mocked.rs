@@ -11,8 +11,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::body::SdkBody;
 use chrono::{TimeZone, Utc};
+use connector_aws::dynamodb::RecordsTable;
 use connector_aws::errors::{source_error, store_error};
-use connector_aws::records::RecordsTable;
 use connector_aws::s3::{ReadAhead, S3Source};
 use connector_core::mapping::{Record, Value};
 use connector_core::model::{ListCursor, ObjectMeta};
@@ -306,7 +306,7 @@ async fn dynamodb_errors_are_classified_by_code_and_status() {
 
 #[tokio::test]
 async fn a_missing_table_is_told_apart_whatever_the_operation() {
-    use connector_aws::tables::is_missing_table;
+    use connector_aws::dynamodb::tables::is_missing_table;
     let dynamodb_error =
         |code: &str| format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected"}}"#);
     let (not_found, conflict) =
@@ -378,4 +378,43 @@ async fn an_object_s3_refuses_is_that_objects_error_with_its_cause() {
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()));
     let e = s3_source(client, ReadAhead::default()).list_page(&ListCursor::new(None, false)).await.expect_err("denied");
     assert_eq!(e.kind, AccessDenied);
+}
+
+#[tokio::test]
+async fn trust_principals_are_the_settings_or_our_identity_and_a_failure_keeps_stss_error() {
+    use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
+    use connector_aws::trust::StsPrincipals;
+    use connector_core::manage::ports::TrustPrincipals;
+    let arn = "arn:aws:iam::111122223333:role/s3-connector-api";
+    let asked = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_output(move || GetCallerIdentityOutput::builder().arn(arn).build());
+    let denied_body = r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error></ErrorResponse>"#;
+    let denied = mock!(aws_sdk_sts::Client::get_caller_identity).then_http_response(move || answer(403, denied_body));
+
+    // Configured (S3C_TRUST_PRINCIPALS): STS is not asked.
+    let configured = vec!["arn:aws:iam::111122223333:role/worker".to_owned()];
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&asked]);
+    let principals = StsPrincipals { sts, configured: configured.clone() };
+    assert_eq!(principals.trust_principals().await.unwrap(), configured);
+    assert_eq!(asked.num_calls(), 0, "the settings are enough");
+
+    // Not configured: our own identity, as STS answers it.
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&asked]);
+    let principals = StsPrincipals { sts, configured: vec![] };
+    assert_eq!(principals.trust_principals().await.unwrap(), [arn]);
+    assert_eq!(asked.num_calls(), 1);
+
+    // STS refuses: the error says what to set, and keeps the SDK's error as its source.
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&denied], |c| c
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled()));
+    let error = StsPrincipals { sts, configured: vec![] }.trust_principals().await.unwrap_err();
+    assert!(error.message.contains("set S3C_TRUST_PRINCIPALS"), "{}", error.message);
+    let source = std::error::Error::source(&error).expect("the SDK error is kept");
+    let sdk = source
+        .downcast_ref::<aws_smithy_runtime_api::client::result::SdkError<
+            GetCallerIdentityError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >>()
+        .expect("an SdkError of GetCallerIdentity, not a string");
+    assert_eq!(sdk.raw_response().map(|r| r.status().as_u16()), Some(403));
 }

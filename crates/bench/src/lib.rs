@@ -5,7 +5,7 @@
 //! - `ddb-latency` (binary): a local endpoint that answers DynamoDB `BatchWriteItem` with
 //!   `{"UnprocessedItems":{}}` after a fixed latency, counts the items it received, and reports them
 //!   on `GET /stats`;
-//! - `write-pipeline` (binary): the real records writer ([`connector_aws::records::RecordsTable`],
+//! - `write-pipeline` (binary): the real records writer ([`connector_aws::dynamodb::RecordsTable`],
 //!   through the SDK client the product builds) with several `BatchWriteItem`s in flight, as the
 //!   engine drives it, against that endpoint: rows/s against the ideal `in flight x 25 / latency`;
 //! - `worker-cpu` (binary): the real sync engine reading a CSV object from moto's S3 and writing
@@ -245,8 +245,8 @@ mod tests {
     #[test]
     fn the_python_baseline_shards_records_as_the_writer_does() {
         // scripts/bench/ddb.py's partition_key gives these (FNV-1a 64 of the id, mod 64).
-        use connector_aws::records::partition_key;
-        assert_eq!(partition_key("benchwrites", "bench/payments.csv#bench#1"), "benchwrites#06");
-        assert_eq!(partition_key("c", "k#e#7"), "c#14");
+        use connector_aws::dynamodb::keys::record_pk;
+        assert_eq!(record_pk("benchwrites", "bench/payments.csv#bench#1"), "benchwrites#06");
+        assert_eq!(record_pk("c", "k#e#7"), "c#14");
     }
 }

@@ -6,9 +6,10 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{Aws, Settings, DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
+use connector_aws::dynamodb::tables;
 use connector_aws::manage::ManageError;
 use connector_aws::recovery::{parse_since, AskedAgain, RetrySelection};
-use connector_aws::{tables, CreateError, Deployment, InProcessWorkers};
+use connector_aws::{CreateError, Deployment, InProcessWorkers};
 use connector_core::connections::ConnectionInput;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::engine::{SyncError, SyncOutcome};

@@ -1,4 +1,5 @@
-//! Text that becomes part of a DynamoDB key: an object key in the ledger's sort key, a record id.
+//! Text that becomes part of a DynamoDB key: an object key in the ledger's sort key (spelled by the
+//! DynamoDB adapter's `keys`), a record id.
 //! DynamoDB takes at most 1,024 bytes in a sort key, while an S3 key alone may be 1,024 bytes, so a
 //! longer text is kept as its first bytes and a SHA-256 digest of the whole: still deterministic
 //! (the same text gives the same key in every run), readable by its beginning, and with no collision
@@ -32,11 +33,6 @@ pub fn bounded(text: &str, max_bytes: usize) -> Cow<'_, str> {
 
 /// DynamoDB's limit on a sort key.
 pub const MAX_SORT_KEY_BYTES: usize = 1024;
-
-/// The ledger's sort key of an object: `OBJ#` and the key, bounded to DynamoDB's limit.
-pub fn ledger_sort_key(object_key: &str) -> String {
-    format!("OBJ#{}", bounded(object_key, MAX_SORT_KEY_BYTES - "OBJ#".len()))
-}
 
 /// The start of the ids of an object version's records without a primary key (`key#etag`, then
 /// `#row`): bounded so that a row number of up to 20 digits still fits a sort key.
@@ -75,10 +71,8 @@ mod tests {
     }
 
     #[test]
-    fn every_key_s3_accepts_fits_the_ledger_and_record_ids() {
+    fn every_key_s3_accepts_fits_the_record_ids() {
         let longest = "k".repeat(1024); // S3's limit
-        assert!(ledger_sort_key(&longest).len() <= MAX_SORT_KEY_BYTES);
-        assert_eq!(ledger_sort_key("in/a.csv"), "OBJ#in/a.csv", "short keys keep the readable form");
         let prefix = record_id_prefix(&longest, "\"0123456789abcdef0123456789abcdef-10000\"");
         assert!(prefix.len() + 1 + u64::MAX.to_string().len() <= MAX_SORT_KEY_BYTES);
         assert_eq!(record_id_prefix("in/a.csv", "\"e1\""), "in/a.csv#e1");

@@ -15,7 +15,7 @@ use anyhow::Context;
 use bench::{payment_template, payments_csv, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
 use connector_aws::config::Aws;
-use connector_aws::records::RecordsTable;
+use connector_aws::dynamodb::RecordsTable;
 use connector_aws::s3::RoleAccess;
 use connector_core::connections::{new_connection, ConnectionInput};
 use connector_core::engine::{Engine, SyncConfig, SyncOutcome};

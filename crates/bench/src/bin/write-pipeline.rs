@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use bench::{endpoint_reset, endpoint_stats, payment_records, payment_template, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
-use connector_aws::records::RecordsTable;
+use connector_aws::dynamodb::RecordsTable;
 use connector_core::engine::{write_in_lanes, SyncConfig, WRITE_BATCH};
 use connector_core::mapping::Record;
 use connector_core::model::ObjectMeta;

@@ -1,41 +1,22 @@
-//! The records table: accepted rows as items, written with BatchWriteItem.
-//!
-//! | pk                         | sk          | attributes                                                  |
-//! |----------------------------|-------------|-------------------------------------------------------------|
-//! | `<connection>#<shard 00-3f>` | record id | connection_id, record_type, source_key, source_etag, source_row, imported_at, data (map of fields) |
-//!
-//! The shard is a stable hash of the record id: one connection's records spread over 64 partition
-//! keys, since one partition key takes at most 1,000 writes a second.
+//! The records table: accepted rows as items, written with BatchWriteItem ([`RecordSink`]), read
+//! back page by page and purged ([`RecordAdmin`]). Its keys are in [`super::keys`]; its items, in
+//! [`super`].
 
+use super::item::{delete_keys, partition_keys, Item};
+use super::keys::{self, SHARDS};
 use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::SecondsFormat;
+use connector_core::manage::ports::{RecordAdmin, RecordsPage};
 use connector_core::mapping::Value;
 use connector_core::ports::{RecordBatch, RecordSink, StoreError, StoreErrorKind};
 use connector_core::retry::backoff;
+use futures::StreamExt;
 use std::collections::HashMap;
-use std::hash::Hasher;
 
-pub const SHARDS: u64 = 64;
 const MAX_ATTEMPTS: u32 = 12;
-
-/// The partition key of a record: connection and a stable shard of its id.
-pub fn partition_key(connection_id: &str, record_id: &str) -> String {
-    // FNV-1a: stable across builds and platforms (std's SipHash keys are not part of its contract).
-    let mut hasher = fnv::FnvHasher::default();
-    hasher.write(record_id.as_bytes());
-    let shard = (hasher.finish() % SHARDS) as usize;
-    // Per record: built by hand rather than through format!'s machinery.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(connection_id.len() + 3);
-    key.push_str(connection_id);
-    key.push('#');
-    key.push(HEX[shard >> 4] as char);
-    key.push(HEX[shard & 0xf] as char);
-    key
-}
 
 fn attribute(value: &Value) -> AttributeValue {
     match value {
@@ -47,17 +28,18 @@ fn attribute(value: &Value) -> AttributeValue {
     }
 }
 
-/// Where a page of a connection's records ends: the shard and the last record id read. Given back
+/// Where a page of a connection's records ends: the shard and the last record id read. Given out
 /// as hex, so that it travels in a URL or a shell argument as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageToken {
-    pub shard: u64,
-    pub after: String,
+struct PageToken {
+    shard: u64,
+    after: String,
 }
 
 impl PageToken {
-    pub fn parse(text: &str) -> Result<PageToken, String> {
-        let bad = || "is not a page token given by a previous page".to_owned();
+    /// A token a page gave, or `Invalid`.
+    fn parse(text: &str) -> Result<PageToken, StoreError> {
+        let bad = || StoreError::new(StoreErrorKind::Invalid, "is not a page token given by a previous page");
         let bytes = (0..text.len())
             .step_by(2)
             .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
@@ -90,33 +72,9 @@ impl RecordsTable {
         RecordsTable { client, table: table.into() }
     }
 
-    /// Up to `limit` records of a connection, shard by shard (for operators and the demo).
-    pub async fn sample(&self, connection_id: &str, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..SHARDS {
-            if out.len() >= limit {
-                break;
-            }
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{connection_id}#{shard:02x}")))
-                .limit((limit - out.len()) as i32)
-                .send()
-                .await
-                .map_err(|e| store_error("reading records", e))?;
-            for item in output.items.unwrap_or_default() {
-                out.push(item_json(item));
-            }
-        }
-        Ok(out)
-    }
-
     /// Up to `limit` records of a connection from `after`, shard by shard, and where the next page
     /// starts (`None` after the last).
-    pub async fn page(
+    async fn page(
         &self,
         connection_id: &str,
         limit: usize,
@@ -128,14 +86,9 @@ impl RecordsTable {
             None => (0, None),
         };
         for shard in first_shard..SHARDS {
-            let pk = format!("{connection_id}#{shard:02x}");
+            let pk = keys::shard_pk(connection_id, shard);
             loop {
-                let exclusive_start = start.take().map(|sk| {
-                    HashMap::from([
-                        ("pk".to_owned(), AttributeValue::S(pk.clone())),
-                        ("sk".to_owned(), AttributeValue::S(sk)),
-                    ])
-                });
+                let exclusive_start = start.take().map(|sk| keys::record(&pk, &sk));
                 let output = self
                     .client
                     .query()
@@ -143,7 +96,7 @@ impl RecordsTable {
                     .key_condition_expression("pk = :pk")
                     .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                     .set_exclusive_start_key(exclusive_start)
-                    .limit((limit - out.len()) as i32)
+                    .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
                     .send()
                     .await
                     .map_err(|e| store_error("reading records", e))?;
@@ -164,25 +117,67 @@ impl RecordsTable {
         }
         Ok((out, None))
     }
+}
 
-    /// Every record of a connection (tests and small exports; large tables want an export job).
-    pub async fn all(&self, connection_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..SHARDS {
-            let mut pages = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{connection_id}#{shard:02x}")))
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(item) = pages.next().await {
-                out.push(item_json(item.map_err(|e| store_error("reading records", e))?));
-            }
+#[async_trait]
+impl RecordAdmin for RecordsTable {
+    async fn records_page(
+        &self,
+        connection_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RecordsPage, StoreError> {
+        let after = after.map(PageToken::parse).transpose()?;
+        if limit == 0 {
+            return Ok(RecordsPage { records: Vec::new(), next: after.map(|t| t.to_string()) });
         }
-        Ok(out)
+        let (records, next) = self.page(connection_id, limit, after).await?;
+        Ok(RecordsPage { records, next: next.map(|t| t.to_string()) })
+    }
+
+    /// The connection's shards, eight at a time: each one's keys listed, then deleted 25 a request.
+    async fn purge_records(&self, connection_id: &str) -> Result<u64, StoreError> {
+        let (client, table) = (&self.client, self.table.as_str());
+        let mut shards = futures::stream::iter(0..SHARDS)
+            .map(|shard| async move {
+                let found = partition_keys(client, table, keys::shard_pk(connection_id, shard), None).await?;
+                let count = found.len() as u64;
+                delete_keys(client, table, found).await.map(|()| count)
+            })
+            .buffer_unordered(8);
+        let mut purged = 0;
+        while let Some(deleted) = shards.next().await {
+            purged += deleted?;
+        }
+        Ok(purged)
+    }
+
+    /// Query's Select COUNT over each shard, eight at a time: DynamoDB counts on its side (each
+    /// page up to 1 MB of items read), nothing comes back but the numbers.
+    async fn count_records(&self, connection_id: &str) -> Result<u64, StoreError> {
+        let (client, table) = (&self.client, self.table.as_str());
+        let mut shards = futures::stream::iter(0..SHARDS)
+            .map(|shard| async move {
+                let mut pages = client
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", AttributeValue::S(keys::shard_pk(connection_id, shard)))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .into_paginator()
+                    .send();
+                let mut count = 0u64;
+                while let Some(page) = pages.next().await {
+                    count += page.map_err(|e| store_error("counting records", e))?.count as u64;
+                }
+                Ok::<_, StoreError>(count)
+            })
+            .buffer_unordered(8);
+        let mut total = 0;
+        while let Some(count) = shards.next().await {
+            total += count?;
+        }
+        Ok(total)
     }
 }
 
@@ -205,7 +200,7 @@ impl RecordSink for RecordsTable {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .filter_expression("source_key = :key AND source_etag <> :keep")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{connection_id}#{shard:02x}")))
+                .expression_attribute_values(":pk", AttributeValue::S(keys::shard_pk(connection_id, shard)))
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
                 .expression_attribute_values(":key", AttributeValue::S(object_key.to_owned()))
                 .expression_attribute_values(":keep", AttributeValue::S(keep_etag.to_owned()))
@@ -213,12 +208,12 @@ impl RecordSink for RecordsTable {
                 .into_paginator()
                 .items()
                 .send();
-            let mut keys = Vec::new();
+            let mut found = Vec::new();
             while let Some(item) = items.next().await {
-                keys.push(item.map_err(|e| store_error("finding an earlier version's records", e))?);
+                found.push(item.map_err(|e| store_error("finding an earlier version's records", e))?);
             }
-            removed += keys.len() as u64;
-            crate::state::delete_keys(&self.client, &self.table, keys).await?;
+            removed += found.len() as u64;
+            delete_keys(&self.client, &self.table, found).await?;
         }
         Ok(removed)
     }
@@ -246,8 +241,9 @@ impl RecordSink for RecordsTable {
                     data.insert(column.field.clone(), attribute(value));
                 }
             }
-            let item = HashMap::from([
-                ("pk".to_owned(), AttributeValue::S(partition_key(batch.connection_id, &record.id))),
+            // Sized once, keys and all: this runs for every row.
+            let item: Item = HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(keys::record_pk(batch.connection_id, &record.id))),
                 ("sk".to_owned(), AttributeValue::S(record.id.clone())),
                 ("connection_id".to_owned(), AttributeValue::S(batch.connection_id.to_owned())),
                 ("record_type".to_owned(), AttributeValue::S(batch.template.record_type.clone())),
@@ -282,9 +278,10 @@ impl RecordSink for RecordsTable {
     }
 }
 
-/// An item as JSON for people and tests. Numbers stay exact: one that a JSON reader would round
-/// (through a float) is shown as a string of its digits.
-pub fn item_json(item: HashMap<String, AttributeValue>) -> serde_json::Value {
+/// An item as JSON for people and tests. Numbers are shown exactly, never through a float: an
+/// integer that fits an i64 as a JSON number, any other number as a string of its digits as stored
+/// (`4.00` stays `"4.00"`).
+pub fn item_json(item: Item) -> serde_json::Value {
     serde_json::Value::Object(item.into_iter().map(|(k, v)| (k, attribute_json(v))).collect())
 }
 
@@ -292,9 +289,9 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
         AttributeValue::S(s) => J::String(s),
-        AttributeValue::N(n) => match (n.parse::<i64>(), n.parse::<f64>()) {
-            (Ok(i), _) => J::from(i),
-            (_, Ok(f)) if f.is_finite() && f.to_string() == trim_fraction(&n) => J::from(f),
+        AttributeValue::N(n) => match n.parse::<i64>() {
+            // Only the integer's own spelling: `007` or `+7` would not read back as stored.
+            Ok(i) if i.to_string() == n => J::from(i),
             _ => J::String(n),
         },
         AttributeValue::Bool(b) => J::Bool(b),
@@ -306,43 +303,41 @@ fn attribute_json(value: AttributeValue) -> serde_json::Value {
     }
 }
 
-/// `1.10` -> `1.1`, `2.0` -> `2`: the digits a float prints back, for numbers stored unnormalised.
-fn trim_fraction(n: &str) -> &str {
-    if n.contains('.') && !n.contains(['e', 'E']) {
-        n.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        n
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn numbers_that_a_float_would_round_are_shown_as_strings() {
-        let n = |s: &str| attribute_json(AttributeValue::N(s.into()));
-        assert_eq!(n("12"), serde_json::json!(12));
-        assert_eq!(n("12.5"), serde_json::json!(12.5));
-        assert_eq!(n("1.10"), serde_json::json!(1.1));
-        assert_eq!(n("120.000000000000000001"), serde_json::json!("120.000000000000000001"));
-        assert_eq!(n("99999999999999999999"), serde_json::json!("99999999999999999999"));
+    fn integers_that_fit_an_i64_are_numbers_and_every_other_number_its_digits_as_stored() {
+        let cases = [
+            ("12", serde_json::json!(12)),
+            ("-3", serde_json::json!(-3)),
+            ("0", serde_json::json!(0)),
+            ("9223372036854775807", serde_json::json!(i64::MAX)),
+            ("9223372036854775808", serde_json::json!("9223372036854775808")),
+            ("99999999999999999999", serde_json::json!("99999999999999999999")),
+            ("4.00", serde_json::json!("4.00")),
+            ("1.50", serde_json::json!("1.50")),
+            ("12.5", serde_json::json!("12.5")),
+            ("120.000000000000000001", serde_json::json!("120.000000000000000001")),
+            ("1E+2", serde_json::json!("1E+2")),
+            ("007", serde_json::json!("007")),
+        ];
+        for (stored, shown) in cases {
+            assert_eq!(attribute_json(AttributeValue::N(stored.into())), shown, "N {stored}");
+        }
+        let nested = AttributeValue::M(HashMap::from([("amount".to_owned(), AttributeValue::N("1.50".into()))]));
+        assert_eq!(attribute_json(nested), serde_json::json!({"amount": "1.50"}), "inside a map too");
     }
 
     #[test]
     fn page_tokens_read_back_and_refuse_what_no_page_gave() {
         let token = PageToken { shard: 63, after: "payment#k 1/ü".into() };
-        assert_eq!(PageToken::parse(&token.to_string()), Ok(token));
+        assert_eq!(PageToken::parse(&token.to_string()).unwrap(), token);
         for bad in ["", "4", "zz", "40", "4061", "00"] {
-            assert!(PageToken::parse(bad).is_err(), "{bad}");
+            let refused = PageToken::parse(bad).expect_err(bad);
+            assert_eq!(refused.kind, StoreErrorKind::Invalid, "{bad}");
+            assert_eq!(refused.message, "is not a page token given by a previous page", "{bad}");
         }
-    }
-
-    #[test]
-    fn partition_keys_are_stable_and_spread() {
-        assert_eq!(partition_key("c", "a.csv#e#1"), partition_key("c", "a.csv#e#1"));
-        let shards: std::collections::HashSet<_> =
-            (0..10_000).map(|i| partition_key("c", &format!("k#e#{i}"))).collect();
-        assert_eq!(shards.len(), SHARDS as usize, "10,000 rows should touch every shard");
     }
 }

@@ -2,8 +2,8 @@
 //! adds the indexes a table made by an older version lacks, and tells a missing table from other
 //! errors.
 
+use super::{RECHECK_INDEX, STATUS_INDEX};
 use crate::errors::store_error;
-use crate::state::{RECHECK_INDEX, STATUS_INDEX};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,

@@ -1,0 +1,244 @@
+//! Connections as operators create and change them: the connection item with its name claimed
+//! beside it (names are unique), status changes, edits, an object asked for again, and deletion.
+
+use super::item::{applied, delete_keys, millis, n, partition_keys, s, Item};
+use super::{keys, StateTable, STATUS_INDEX};
+use crate::errors::{corrupt_item, store_error};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit};
+use connector_core::model::{Connection, ConnectionStatus, Recheck};
+use connector_core::ports::{StoreError, StoreErrorKind};
+use tracing::instrument;
+
+/// How long a ledger entry asked for again lives at least: long enough for the next syncs to act.
+const ASKED_ENTRY_DAYS: i64 = 31;
+
+/// `error`, with `message` in place of its own when it is a lost condition (its source kept).
+fn conflict_says(error: StoreError, message: impl FnOnce() -> String) -> StoreError {
+    match error.kind {
+        StoreErrorKind::Conflict => StoreError { message: message(), ..error },
+        _ => error,
+    }
+}
+
+impl StateTable {
+    /// A connection, read consistently: what both [`ConnectionAdmin::connection`] and the engine's
+    /// [`connector_core::ports::SyncStore::connection`] answer.
+    pub(super) async fn read_connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.get(keys::connection(id), "reading connection")
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e)))
+            .transpose()
+    }
+
+    /// A query of the by-status index for one status.
+    pub(super) fn status_query(&self, status: ConnectionStatus) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("status_key = :status")
+            .expression_attribute_values(":status", s(keys::status(status)))
+    }
+
+    /// Moves a connection to `to` (and its place in the by-status index); with `from`, only if it
+    /// still has that status, else only if it exists (`Conflict` otherwise: no lost update).
+    pub(super) async fn set_status(
+        &self,
+        connection_id: &str,
+        from: Option<ConnectionStatus>,
+        to: ConnectionStatus,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::connection(connection_id)))
+            .update_expression("SET #status = :status, status_key = :status_key")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(to.as_str()))
+            .expression_attribute_values(":status_key", s(keys::status(to)));
+        let request = match from {
+            None => request.condition_expression("attribute_exists(pk)"),
+            Some(from) => {
+                request.condition_expression("#status = :from").expression_attribute_values(":from", s(from.as_str()))
+            }
+        };
+        request.send().await.map_err(|e| store_error("changing the status", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionAdmin for StateTable {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.read_connection(id).await
+    }
+
+    #[instrument(skip(self))]
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        let mut out = Vec::new();
+        for status in [
+            ConnectionStatus::Active,
+            ConnectionStatus::NeedsReauth,
+            ConnectionStatus::Pending,
+            ConnectionStatus::Paused,
+        ] {
+            let mut items = self.status_query(status).into_paginator().items().send();
+            while let Some(item) = items.next().await {
+                let item = item.map_err(|e| store_error("listing connections", e))?;
+                out.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The name is claimed by a conditional write in the same transaction, so two creations with
+    /// one name cannot both succeed.
+    #[instrument(skip_all, fields(connection_id = %connection.id))]
+    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(connection).map_err(|e| corrupt_item("connection", e))?;
+        item.extend(keys::connection(&connection.id));
+        item.insert("status_key".into(), s(keys::status(connection.status)));
+        let mut name = keys::name(&connection.name);
+        name.insert("connection_id".into(), s(&connection.id));
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| corrupt_item("connection", e))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        self.client
+            .transact_write_items()
+            .transact_items(put(name)?)
+            .transact_items(put(item)?)
+            .send()
+            .await
+            .map_err(|e| store_error("creating connection", e))
+            .map_err(|e| conflict_says(e, || format!("a connection named '{}' already exists", connection.name)))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self))]
+    async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError> {
+        self.set_status(id, Some(from), to).await
+    }
+
+    /// One transaction: the connection item's update, guarded by the name read (a concurrent edit
+    /// is a conflict), and, when the name changes, the new name's claim and the old one's release.
+    #[instrument(skip_all, fields(connection_id = %current.id))]
+    async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt_item("edit", e);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::connection(&current.id)))
+            .condition_expression("#name = :old")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":old", s(&current.name));
+        let (mut sets, mut removes) = (Vec::new(), Vec::new());
+        let new_name = edit.name.as_deref().filter(|name| *name != current.name);
+        if let Some(name) = new_name {
+            sets.push("#name = :new");
+            update = update.expression_attribute_values(":new", s(name));
+        }
+        if let Some(template_id) = &edit.template_id {
+            sets.push("template_id = :template");
+            update = update.expression_attribute_values(":template", s(template_id));
+        }
+        match edit.overlap_seconds {
+            Some(Some(seconds)) => {
+                sets.push("overlap_seconds = :overlap");
+                update = update.expression_attribute_values(":overlap", AttributeValue::N(seconds.to_string()));
+            }
+            Some(None) => removes.push("overlap_seconds"),
+            None => {}
+        }
+        if let Some(since) = edit.backfill_since {
+            let since = serde_dynamo::to_attribute_value(since).map_err(|e| corrupt_item("backfill", e))?;
+            sets.push("backfill_since = :backfill");
+            update = update.expression_attribute_values(":backfill", since);
+        }
+        if sets.is_empty() && removes.is_empty() {
+            return Ok(());
+        }
+        let mut expression = Vec::new();
+        if !sets.is_empty() {
+            expression.push(format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push(format!("REMOVE {}", removes.join(", ")));
+        }
+        let update = update.update_expression(expression.join(" ")).build().map_err(build)?;
+        let mut transaction =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(name) = new_name {
+            let mut claimed = keys::name(name);
+            claimed.insert("connection_id".into(), s(&current.id));
+            let claim = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(claimed))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build)?;
+            let release = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::name(&current.name)))
+                .condition_expression("connection_id = :id")
+                .expression_attribute_values(":id", s(&current.id))
+                .build()
+                .map_err(build)?;
+            transaction = transaction
+                .transact_items(TransactWriteItem::builder().put(claim).build())
+                .transact_items(TransactWriteItem::builder().delete(release).build());
+        }
+        transaction.send().await.map_err(|e| store_error("editing connection", e)).map_err(|e| {
+            conflict_says(e, || match new_name {
+                Some(name) => {
+                    format!("a connection named '{name}' already exists, or the connection changed meanwhile")
+                }
+                None => "the connection changed meanwhile; try again".to_owned(),
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Marks the outcome with an operator's recheck, puts it in the index of objects to try again,
+    /// and notes when it was asked (`asked_at`: a run that took the object up before keeps the ask).
+    #[instrument(skip(self))]
+    async fn ask_again(&self, connection_id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let recheck = Recheck::Operator { asked_at: now };
+        let recheck = serde_dynamo::to_attribute_value(recheck).map_err(|e| corrupt_item("recheck", e))?;
+        let asked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::ledger(connection_id, key)))
+            .update_expression(
+                "SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at, asked_at = :at, expires_at = :expires",
+            )
+            .expression_attribute_values(":expires", n((now + chrono::TimeDelta::days(ASKED_ENTRY_DAYS)).timestamp()))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#recheck", "recheck")
+            .expression_attribute_values(":recheck", recheck)
+            .expression_attribute_values(":connection", s(keys::connection_pk(connection_id)))
+            .expression_attribute_values(":at", n(millis(now)))
+            .send()
+            .await;
+        applied(asked.map_err(|e| store_error("asking for an object again", e)))
+    }
+
+    #[instrument(skip_all, fields(connection_id = %connection.id))]
+    async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut doomed = vec![keys::name(&connection.name)];
+        doomed.extend(partition_keys(&self.client, &self.table, keys::connection_pk(&connection.id), None).await?);
+        // The connection item last: a failure half-way leaves it there to delete again.
+        doomed.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == keys::CONNECTION_SK));
+        delete_keys(&self.client, &self.table, doomed).await
+    }
+}

@@ -1,0 +1,48 @@
+//! The by-status index as the dispatcher sees it: the connections of one status, page by page, with
+//! their lease and the scheduled event they last finished; and how many there are.
+
+use super::sync::dispatch_candidate;
+use super::StateTable;
+use crate::errors::store_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::Select;
+use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
+use connector_core::model::ConnectionStatus;
+use connector_core::ports::StoreError;
+use futures::stream::BoxStream;
+
+#[async_trait]
+impl ConnectionIndex for StateTable {
+    fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>> {
+        let items = self
+            .status_query(status)
+            .projection_expression("#id, lease_owner, lease_until, #sync.last_schedule_run")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#sync", "sync")
+            .into_paginator()
+            .items()
+            .send();
+        let stream = futures::stream::unfold(items, |mut items| async move {
+            let item = items.next().await?;
+            let candidate = item.map_err(|e| store_error("reading the status index", e)).and_then(dispatch_candidate);
+            Some((
+                candidate.map(|c| DispatchCandidate {
+                    id: c.id,
+                    lease_until: c.lease_until,
+                    last_schedule_run: c.last_schedule_run,
+                }),
+                items,
+            ))
+        });
+        Box::pin(stream)
+    }
+
+    async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError> {
+        let mut pages = self.status_query(status).select(Select::Count).into_paginator().send();
+        let mut total = 0u64;
+        while let Some(page) = pages.next().await {
+            total += page.map_err(|e| store_error("counting connections", e))?.count.max(0) as u64;
+        }
+        Ok(total)
+    }
+}

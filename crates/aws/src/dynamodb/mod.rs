@@ -1,0 +1,119 @@
+//! The DynamoDB adapters: two tables, and the core's ports over them.
+//!
+//! - [`keys`]: every key of both tables and of their indexes, the one place they are spelled;
+//! - `item`: what the others share (attributes, a consistent read, the keys under a partition,
+//!   batched deletes);
+//! - `sync`: [`StateTable`] as the engine's [`connector_core::ports::SyncStore`] (leases, the import
+//!   ledger, rechecks, a run's end), and `checkpoints`, a handed-over run's checkpoint;
+//! - `dispatch`: the by-status index as the dispatcher's [`connector_core::dispatch::ConnectionIndex`];
+//! - `templates`: [`connector_core::manage::ports::Templates`], every saved version kept;
+//! - `admin`: connections as operators change them ([`connector_core::manage::ports::ConnectionAdmin`]);
+//! - `history`: runs and outcomes read back ([`connector_core::manage::ports::RunHistory`]);
+//! - [`records`]: the [`RecordsTable`], where imported rows go ([`connector_core::ports::RecordSink`])
+//!   and are read back and purged ([`connector_core::manage::ports::RecordAdmin`]);
+//! - [`tables`]: creating both tables and their indexes, for `init`, the demo and tests;
+//! - `conformance`: the hooks the store conformance suite needs.
+//!
+//! # The state table
+//!
+//! Connections, their unique names, templates, leases, the import ledger (one outcome per object
+//! key), runs and checkpoints. Keys `pk` and `sk` (strings).
+//!
+//! | item        | pk                 | sk                               | notes                              |
+//! |-------------|--------------------|----------------------------------|------------------------------------|
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, checkpoint_generation/checkpoint_pieces |
+//! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put); connection_id |
+//! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
+//! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
+//! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at` |
+//! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339 ms>#<run>` | one per sync run                  |
+//! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n, 5 digits>` | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
+//!
+//! Indexes (both project every attribute):
+//! - [`STATUS_INDEX`]: `status_key` (`STATUS#<status>`) and `name`: connections by status, for
+//!   the dispatcher and listings;
+//! - [`RECHECK_INDEX`]: `recheck_key` (`CONN#<id>`) and `recheck_at` (ms): the ledger entries to
+//!   try again, by time; sparse, only entries waiting for a time or an operator's ask are in it.
+//!
+//! # The records table
+//!
+//! | pk                           | sk          | attributes                                                  |
+//! |------------------------------|-------------|-------------------------------------------------------------|
+//! | `<connection>#<shard 00-3f>` | record id   | connection_id, record_type, source_key, source_etag, source_row, imported_at, data (map of fields) |
+//!
+//! The shard is a stable hash of the record id: one connection's records spread over 64 partition
+//! keys, since one partition key takes at most 1,000 writes a second.
+
+mod admin;
+mod checkpoints;
+#[cfg(feature = "test-support")]
+mod conformance;
+mod dispatch;
+mod history;
+mod item;
+pub mod keys;
+pub mod records;
+mod sync;
+pub mod tables;
+mod templates;
+
+use aws_sdk_dynamodb::Client;
+use connector_core::manage::ports::{RunHistory, Templates};
+use connector_core::model::{FileOutcome, SyncRun};
+use connector_core::ports::StoreError;
+use connector_core::template::Template;
+use item::Item;
+
+pub use records::RecordsTable;
+
+/// The state table's index of connections by status.
+pub const STATUS_INDEX: &str = "by-status";
+/// The state table's index of ledger entries to try again, by time.
+pub const RECHECK_INDEX: &str = "by-recheck";
+
+/// The state table.
+#[derive(Clone, Debug)]
+pub struct StateTable {
+    pub client: Client,
+    pub table: String,
+}
+
+impl StateTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        StateTable { client, table: table.into() }
+    }
+
+    async fn get(&self, key: Item, context: &str) -> Result<Option<Item>, StoreError> {
+        item::get(&self.client, &self.table, key, context).await
+    }
+
+    async fn put(&self, item: Item, context: &str) -> Result<(), StoreError> {
+        item::put(&self.client, &self.table, item, context).await
+    }
+}
+
+/// What the CLI and the HTTP API call on the state table today, through the ports; these go when
+/// they call the management service instead.
+impl StateTable {
+    /// [`RunHistory::runs`] with the CLI's and API's limit.
+    pub async fn runs(&self, connection_id: &str, limit: i32) -> Result<Vec<SyncRun>, StoreError> {
+        RunHistory::runs(self, connection_id, usize::try_from(limit).unwrap_or(0)).await
+    }
+
+    pub async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError> {
+        RunHistory::outcomes(self, connection_id).await
+    }
+
+    pub async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError> {
+        Templates::templates(self).await
+    }
+
+    pub async fn put_template(&self, template: &Template) -> Result<u32, StoreError> {
+        Templates::put_template(self, template).await
+    }
+
+    /// A template's current version and its number.
+    pub async fn template_version(&self, id: &str) -> Result<Option<(Template, u32)>, StoreError> {
+        Templates::template(self, id, None).await
+    }
+}
