@@ -45,7 +45,7 @@ for spec in "acme payments:exports/payments:payments:exports/payments/2026-11-01
   echo "-- s3-connector connections create --name '$name' ... (prints the role and its two policies to create)"
   cli connections create --name "$name" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
     --folder "$folder" --template "$template" --json > .local/created.json
-  id=$("$VENV/bin/python" -c 'import json; print(json.load(open(".local/created.json"))["id"])')
+  id=$("$VENV/bin/python" -c 'import json; print(json.load(open(".local/created.json"))["connection"]["id"])')
   IDS+=("$id")
   "$VENV/bin/python" -c 'import json; c = json.load(open(".local/created.json")); print("  role:", c["role_arn"]); print("  permission policy:", json.dumps(c["permission_policy"]))'
   echo "-- s3-connector connections preview $id --sample $sample"
@@ -124,7 +124,7 @@ echo "-- waiting for the workers (asynchronous invocations of the worker functio
 for id in "${IDS[@]}"; do
   done_=
   for i in $(seq 1 600); do
-    if cli connections show "$id" --json | "$VENV/bin/python" -c 'import json,sys; s=json.load(sys.stdin)["sync"]; sys.exit(0 if s.get("last_schedule_run") else 1)'; then
+    if cli connections show "$id" --json | "$VENV/bin/python" -c 'import json,sys; s=json.load(sys.stdin)["connection"]["sync"]; sys.exit(0 if s.get("last_schedule_run") else 1)'; then
       done_=1
       break
     fi

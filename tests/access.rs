@@ -7,10 +7,9 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::manage::ManageError;
-use connector_aws::InProcessWorkers;
 use connector_core::access::{AccessReport, AccessResult, SAMPLE_OBJECTS};
 use connector_core::manage::ports::ConnectionAdmin;
+use connector_core::manage::ManageError;
 use connector_core::model::ConnectionStatus;
 
 fn results(report: &AccessReport) -> Vec<(&str, AccessResult)> {
@@ -47,7 +46,7 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
 
     // One object denied among readable ones: preview, activation and re-authentication pass, and
     // each reports every object it read, the denied one with its cause and fix.
-    let preview = world.connector.preview(&mixed.connection.id, 3, None, 5).await.unwrap();
+    let preview = world.connector.in_process().preview(&mixed.connection.id, 3, None, 5).await.unwrap();
     let access = &preview.access;
     assert_eq!((preview.objects.len(), preview.more), (3, true));
     assert_eq!((access.objects_listed, access.objects.len()), (9, SAMPLE_OBJECTS), "{access:#?}");
@@ -60,21 +59,19 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
     assert!(denied[0].error.as_deref().unwrap().contains("the role may not read this object"), "{denied:?}");
     let keys: Vec<&str> = access.objects.iter().map(|o| o.key.as_str()).collect();
     assert!(keys.contains(&"in/a.csv") && !keys.contains(&"in/folder/"), "the first in key order, no folder: {keys:?}");
-
-    let workers = InProcessWorkers { connector: &world.connector };
-    let activated = world.connector.activate(&mixed.connection.id, &workers).await.unwrap();
+    let activated = world.connector.in_process().activate(&mixed.connection.id).await.unwrap();
     assert_eq!(activated.connection.status, ConnectionStatus::Active);
     assert!(results(&activated.access).contains(&("in/m-newest-denied.csv", AccessResult::Denied)));
     let (active, broken) = (ConnectionStatus::Active, ConnectionStatus::NeedsReauth);
     world.connector.state.change_status(&mixed.connection.id, active, broken).await.unwrap();
-    let reauthenticated = world.connector.reauthenticate(&mixed.connection.id).await.unwrap();
+    let reauthenticated = world.connector.in_process().reauthenticate(&mixed.connection.id).await.unwrap();
     assert_eq!(reauthenticated.connection.status, ConnectionStatus::Active);
     assert_eq!(results(&reauthenticated.access), results(&activated.access));
     assert_eq!(reauthenticated.access.readable(), SAMPLE_OBJECTS - 1);
 
     // A role that may list but read nothing: every check fails, naming each object tried and why;
     // the connection stays pending.
-    let refused = world.connector.check_access(&list_only.connection).await;
+    let refused = world.connector.in_process().check_access(&list_only.connection).await;
     let Err(ManageError::Access(message)) = refused else { panic!("{refused:?}") };
     assert!(
         message
@@ -85,10 +82,10 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
     for key in &keys {
         assert!(message.contains(&format!("{key} (reading s3://{}/{key}: ", world.bucket)), "{key}: {message}");
     }
-    let preview = world.connector.preview(&list_only.connection.id, 10, None, 5).await;
+    let preview = world.connector.in_process().preview(&list_only.connection.id, 10, None, 5).await;
     assert!(matches!(&preview, Err(ManageError::Access(m)) if *m == message), "{preview:?}");
-    let activate = world.connector.activate(&list_only.connection.id, &workers).await;
+    let activate = world.connector.in_process().activate(&list_only.connection.id).await;
     assert!(matches!(&activate, Err(ManageError::Access(m)) if *m == message), "{activate:?}");
-    let still = world.connector.connection(&list_only.connection.id).await.unwrap();
+    let still = world.connector.in_process().connection(&list_only.connection.id).await.unwrap();
     assert_eq!(still.status, ConnectionStatus::Pending);
 }

@@ -6,7 +6,6 @@ mod common;
 use api::{handle, Api};
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::InProcessWorkers;
 use serde_json::{json, Value};
 
 fn request(name: &str, replacements: &[(&str, &str)]) -> lambda_http::Request {
@@ -29,8 +28,7 @@ async fn every_route_walks_a_connection_through_its_life() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
-    let workers = InProcessWorkers { connector: &world.connector };
-    let api = Api { connector: &world.connector, workers: &workers };
+    let api = Api { service: world.connector.in_process() };
     let bucket = world.bucket.clone();
 
     let (status, created) = call(&api, request("create-connection", &[("BUCKET", &bucket)])).await;
@@ -150,8 +148,7 @@ async fn every_route_walks_a_connection_through_its_life() {
 async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let workers = InProcessWorkers { connector: &world.connector };
-    let api = Api { connector: &world.connector, workers: &workers };
+    let api = Api { service: world.connector.in_process() };
     let existing = world.connection(None).await;
     let body = |change: &dyn Fn(&mut Value)| {
         let mut body = json!({"name": "n", "account_id": "123456789012", "bucket": world.bucket, "region": "us-east-1", "template": "payments"});
@@ -282,10 +279,10 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 
     // Nothing changed: one connection, its name and template as they were, template version 1.
-    let connections = world.connector.connections().await.unwrap();
+    let connections = world.connector.in_process().connections().await.unwrap();
     assert_eq!(connections.len(), 1);
     assert_eq!((&connections[0].name, &connections[0].template_id), (&existing.name, &existing.template_id));
-    assert_eq!(world.connector.state.template_version("payments").await.unwrap().unwrap().1, 1);
+    assert_eq!(world.connector.state.template("payments", None).await.unwrap().unwrap().1, 1);
 }
 
 /// The OpenAPI document and the API agree: every sample request is a documented operation, and every

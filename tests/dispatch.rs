@@ -5,7 +5,6 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::InProcessWorkers;
 use connector_core::dispatch::DispatchConfig;
 use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
@@ -31,17 +30,16 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     let paused = world.connection(Some("c")).await;
     world.connector.state.change_status(&paused.id, paused.status, ConnectionStatus::Paused).await.unwrap();
     let _pending = world.connection(Some("c")).await;
-    let workers = InProcessWorkers { connector: &world.connector };
     let config = DispatchConfig { concurrency: 2, ..DispatchConfig::default() };
 
     // WHEN the scheduled event arrives
-    let summary = world.connector.dispatch(&workers, "event-1", &config).await.unwrap();
+    let summary = world.connector.dispatch(&world.connector, "event-1", &config).await.unwrap();
 
     // THEN each active connection is synced, the others counted as skipped
     assert_eq!((summary.found, summary.invoked, summary.failed), (4, 2, 0), "{summary:?}");
     assert_eq!(skipped(&summary), [("paused", 1), ("pending", 1)]);
     for c in &active {
-        let c = world.connector.connection(&c.id).await.unwrap();
+        let c = world.connector.in_process().connection(&c.id).await.unwrap();
         assert_eq!(c.sync.last_result, Some(SyncResult::Succeeded));
         assert_eq!(c.sync.last_schedule_run.as_deref(), Some("event-1"));
         assert_eq!(world.records(&c.id).await.len(), 1);
@@ -49,7 +47,7 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     assert!(world.records(&paused.id).await.is_empty());
 
     // WHEN EventBridge delivers the same event again: no second sync.
-    let again = world.connector.dispatch(&workers, "event-1", &config).await.unwrap();
+    let again = world.connector.dispatch(&world.connector, "event-1", &config).await.unwrap();
     assert_eq!((again.invoked, skipped(&again)), (0, vec![("already_synced", 2), ("paused", 1), ("pending", 1)]));
     for c in &active {
         assert_eq!(world.connector.state.runs(&c.id, 10).await.unwrap().len(), 1, "one run per scheduled event");
@@ -60,7 +58,7 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     assert!(matches!(duplicate, connector_core::engine::SyncOutcome::AlreadySynced { .. }), "{duplicate:?}");
 
     // The next day's event syncs them again.
-    let next = world.connector.dispatch(&workers, "event-2", &config).await.unwrap();
+    let next = world.connector.dispatch(&world.connector, "event-2", &config).await.unwrap();
     assert_eq!(next.invoked, 2);
 }
 
@@ -74,9 +72,8 @@ async fn connections_whose_lease_is_held_are_skipped() {
     let lease =
         world.connector.state.acquire_lease(&busy.id, "running-worker", now, now + TimeDelta::minutes(10), None);
     assert_eq!(lease.await.unwrap(), Lease::Acquired);
-    let workers = InProcessWorkers { connector: &world.connector };
 
-    let summary = world.connector.dispatch(&workers, "event-1", &DispatchConfig::default()).await.unwrap();
+    let summary = world.connector.dispatch(&world.connector, "event-1", &DispatchConfig::default()).await.unwrap();
 
     assert_eq!((summary.invoked, skipped(&summary)), (0, vec![("lease_held", 1)]));
 }

@@ -6,6 +6,8 @@
 
 mod common;
 
+use connector_core::manage::connections::ConnectionChange;
+
 use chrono::TimeDelta;
 use common::faults::{Fault, Faults};
 use common::*;
@@ -122,7 +124,7 @@ async fn dynamodb_throttling_and_unprocessed_items_on_every_batch_write_lose_not
     assert_eq!(again.counts.objects_selected, 0, "{again:?}");
 
     // Purging deletes with BatchWriteItem too: every record goes, halved or not.
-    assert_eq!(world.connector.delete_connection(&faulted.id, true).await.unwrap(), 560);
+    assert_eq!(world.connector.in_process().delete(&faulted.id, true).await.unwrap().records_purged, 560);
     assert!(world.records(&faulted.id).await.is_empty());
     assert!(world.connector.state.outcomes(&faulted.id).await.unwrap().is_empty());
 }
@@ -164,13 +166,18 @@ async fn an_operator_editing_a_connection_during_its_sync_loses_nothing_and_neit
 
     let operator = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        world.connector.edit(&c.id, Some("renamed during the sync"), None).await.unwrap();
-        world.connector.pause(&c.id).await.unwrap();
+        world
+            .connector
+            .in_process()
+            .edit(&c.id, ConnectionChange { name: Some("renamed during the sync".into()), ..Default::default() })
+            .await
+            .unwrap();
+        world.connector.in_process().pause(&c.id).await.unwrap();
     };
     let (run, ()) = tokio::join!(world.completed(&c.id), operator);
 
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 100), "{run:?}");
-    let shown = world.connector.connection(&c.id).await.unwrap();
+    let shown = world.connector.in_process().connection(&c.id).await.unwrap();
     // The operator's changes stand...
     assert_eq!((shown.name.as_str(), shown.status), ("renamed during the sync", ConnectionStatus::Paused));
     // ...and so does the sync's.

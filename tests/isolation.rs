@@ -65,9 +65,9 @@ async fn a_run_writes_only_under_its_own_connection_and_touches_no_other() {
     assert_eq!((ledger(&a.id), ledger(&b.id)), (1, 1));
 
     // Deleting B (with its records) leaves A whole.
-    world.connector.delete_connection(&b.id, true).await.unwrap();
+    world.connector.in_process().delete(&b.id, true).await.unwrap();
     assert_eq!(world.records(&a.id).await.len(), 2);
-    assert!(world.connector.connection(&a.id).await.is_ok());
+    assert!(world.connector.in_process().connection(&a.id).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +84,8 @@ async fn external_ids_are_unguessable_and_never_repeat_and_role_arns_name_the_co
         assert_eq!(c.role_arn(), format!("arn:aws:iam::{}:role/{}", c.account_id, c.role_name));
         assert!(c.role_name.starts_with(connector_core::connections::ROLE_PREFIX));
     }
-    let generated: HashSet<String> = (0..10_000).map(|_| connector_aws::new_external_id()).collect();
+    let generated: HashSet<String> =
+        (0..10_000).map(|_| connector_core::manage::connections::new_external_id()).collect();
     assert_eq!(generated.len(), 10_000);
     // Each hex digit about equally often: not a counter, not a clock.
     let mut counts = [0u32; 16];

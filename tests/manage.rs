@@ -2,12 +2,15 @@
 
 mod common;
 
+use connector_core::manage::ports::Templates;
+
+use connector_core::manage::connections::ConnectionChange;
+
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::manage::ManageError;
-use connector_aws::InProcessWorkers;
 use connector_core::access::AccessResult;
 use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
+use connector_core::manage::ManageError;
 use connector_core::model::{Connection, ConnectionStatus, FileStatus, Recheck, SyncResult};
 use connector_core::ports::{StoreErrorKind, SyncStore};
 use connector_core::template::Template;
@@ -23,7 +26,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
     assert_eq!(c.status, ConnectionStatus::Pending);
 
     // Preview: the folder's objects, what the next sync would do, a sample with its row errors.
-    let preview = world.connector.preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    let preview = world.connector.in_process().preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap();
     assert_eq!((preview.access.objects_listed, preview.access.readable()), (2, 2), "{:?}", preview.access);
     let seen: Vec<_> = preview.objects.iter().map(|o| (o.key.as_str(), o.would_select)).collect();
     assert_eq!(seen, [("in/a.csv", true), ("in/b.parquet", false)]);
@@ -32,61 +35,93 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
     assert_eq!(sample.rows.len(), 1);
     assert_eq!(sample.rows[0]["payment_id"], "a1");
     assert_eq!(sample.row_errors[0].column.as_deref(), Some("amount"));
-    let missing = world.connector.preview(&c.id, 10, Some("in/none.csv"), 5).await;
-    assert!(matches!(missing, Err(ManageError::Invalid { field: "sample", .. })), "{missing:?}");
+    let missing = world.connector.in_process().preview(&c.id, 10, Some("in/none.csv"), 5).await;
+    assert!(matches!(missing, Err(ManageError::Invalid(ref e)) if e[0].field == "sample"), "{missing:?}");
 
     // Activate: access checked, status active, the first import done (in-process).
-    let workers = InProcessWorkers { connector: &world.connector };
-    let active = world.connector.activate(&c.id, &workers).await.unwrap();
+    let active = world.connector.in_process().activate(&c.id).await.unwrap();
     let readable = [("in/a.csv", AccessResult::Readable), ("in/b.parquet", AccessResult::Readable)];
     let read: Vec<_> = active.access.objects.iter().map(|o| (o.key.as_str(), o.result)).collect();
     assert_eq!(read, readable, "each file of the folder read, whatever its format");
     let active = active.connection;
     assert_eq!((active.status, active.sync.last_result), (ConnectionStatus::Active, Some(SyncResult::Partial)));
     assert_eq!(world.records(&c.id).await.len(), 1);
-    assert!(matches!(world.connector.activate(&c.id, &workers).await, Err(ManageError::Conflict(_))));
+    assert!(matches!(world.connector.in_process().activate(&c.id).await, Err(ManageError::Conflict(_))));
 
     // Pause and resume; a paused connection does not sync.
-    assert_eq!(world.connector.pause(&c.id).await.unwrap().status, ConnectionStatus::Paused);
+    assert_eq!(world.connector.in_process().pause(&c.id).await.unwrap().status, ConnectionStatus::Paused);
     assert!(matches!(world.sync(&c.id).await, Ok(connector_core::engine::SyncOutcome::NotSyncable { .. })));
-    assert!(matches!(world.connector.pause(&c.id).await, Err(ManageError::Conflict(_))));
-    assert_eq!(world.connector.resume(&c.id).await.unwrap().status, ConnectionStatus::Active);
+    let again = world.connector.in_process().pause(&c.id).await.unwrap();
+    assert_eq!(again.status, ConnectionStatus::Paused, "pausing a paused connection changes nothing");
+    assert_eq!(world.connector.in_process().resume(&c.id).await.unwrap().status, ConnectionStatus::Active);
 
     // Rename: unique names, enforced by the conditional write.
     let other = world.connection(None).await;
-    let taken = world.connector.rename(&c.id, &other.name).await;
+    let taken = world
+        .connector
+        .in_process()
+        .edit(&c.id, ConnectionChange { name: Some(String::from(&other.name)), ..Default::default() })
+        .await;
     assert!(matches!(taken, Err(ManageError::Conflict(ref m)) if m.contains("already exists")), "{taken:?}");
-    assert_eq!(world.connector.rename(&c.id, "  Acme renamed ").await.unwrap().name, "Acme renamed");
-    assert!(matches!(world.connector.rename(&c.id, " ").await, Err(ManageError::Invalid { field: "name", .. })));
+    assert_eq!(
+        world
+            .connector
+            .in_process()
+            .edit(&c.id, ConnectionChange { name: Some(String::from("  Acme renamed ")), ..Default::default() })
+            .await
+            .unwrap()
+            .name,
+        "Acme renamed"
+    );
+    assert!(
+        matches!(world.connector.in_process().edit(&c.id, ConnectionChange { name: Some(String::from(" ")), ..Default::default() }).await, Err(ManageError::Invalid(ref e)) if e[0].field == "name")
+    );
     // The old name is free again.
-    let reuse = world.connector.create_connection(connector_core::connections::ConnectionInput {
-        name: c.name.clone(),
-        account_id: ACCOUNT.into(),
-        bucket: world.bucket.clone(),
-        region: "us-east-1".into(),
-        folder: None,
-        template_id: "payments".into(),
-        kms_key_arn: None,
-    });
-    assert!(reuse.await.is_ok());
+    let reuse = world
+        .connector
+        .in_process()
+        .create(connector_core::connections::ConnectionInput {
+            name: c.name.clone(),
+            account_id: ACCOUNT.into(),
+            bucket: world.bucket.clone(),
+            region: "us-east-1".into(),
+            folder: None,
+            template_id: "payments".into(),
+            kms_key_arn: None,
+        })
+        .await;
+    assert!(reuse.is_ok());
 
     // Another template, which must exist.
-    let unknown = world.connector.change_template(&c.id, "nope").await;
-    assert!(matches!(unknown, Err(ManageError::Invalid { field: "template", .. })), "{unknown:?}");
+    let unknown = world
+        .connector
+        .in_process()
+        .edit(&c.id, ConnectionChange { template_id: Some(String::from("nope")), ..Default::default() })
+        .await;
+    assert!(matches!(unknown, Err(ManageError::Invalid(ref e)) if e[0].field == "template"), "{unknown:?}");
     let mut json_template = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
     json_template.id = "payments-v2".into();
-    world.connector.put_template(&json_template).await.unwrap();
-    assert_eq!(world.connector.change_template(&c.id, "payments-v2").await.unwrap().template_id, "payments-v2");
+    Templates::put_template(&world.connector.state, &json_template).await.unwrap();
+    assert_eq!(
+        world
+            .connector
+            .in_process()
+            .edit(&c.id, ConnectionChange { template_id: Some(String::from("payments-v2")), ..Default::default() })
+            .await
+            .unwrap()
+            .template_id,
+        "payments-v2"
+    );
 
     // Delete: state and ledger gone; records stay unless purged.
-    world.connector.delete_connection(&c.id, false).await.unwrap();
-    assert!(matches!(world.connector.connection(&c.id).await, Err(ManageError::NotFound { .. })));
+    world.connector.in_process().delete(&c.id, false).await.unwrap();
+    assert!(matches!(world.connector.in_process().connection(&c.id).await, Err(ManageError::NotFound { .. })));
     assert!(world.connector.state.outcomes(&c.id).await.unwrap().is_empty());
     assert!(world.connector.state.runs(&c.id, 10).await.unwrap().is_empty());
     assert_eq!(world.records(&c.id).await.len(), 1, "records stay");
-    let purged = world.connector.delete_connection(&other.id, true).await.unwrap();
-    assert_eq!(purged, 0);
-    assert!(world.connector.connections().await.unwrap().iter().all(|x| x.id != c.id && x.id != other.id));
+    let purged = world.connector.in_process().delete(&other.id, true).await.unwrap();
+    assert_eq!(purged.records_purged, 0);
+    assert!(world.connector.in_process().connections().await.unwrap().iter().all(|x| x.id != c.id && x.id != other.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,11 +136,11 @@ async fn deleting_with_purge_removes_the_records() {
     // Not while a sync runs: the delete takes the connection's lease first.
     let now = chrono::Utc::now();
     world.connector.state.acquire_lease(&c.id, "a-worker", now, now + TimeDelta::minutes(5), None).await.unwrap();
-    let refused = world.connector.delete_connection(&c.id, true).await;
+    let refused = world.connector.in_process().delete(&c.id, true).await;
     assert!(matches!(refused, Err(ManageError::Conflict(ref m)) if m.contains("a-worker")), "{refused:?}");
     assert_eq!(world.records(&c.id).await.len(), 40, "a refused delete changes nothing");
     world.connector.state.acquire_lease(&c.id, "a-worker", now, now, None).await.unwrap(); // the sync ends
-    assert_eq!(world.connector.delete_connection(&c.id, true).await.unwrap(), 40);
+    assert_eq!(world.connector.in_process().delete(&c.id, true).await.unwrap().records_purged, 40);
     assert!(world.records(&c.id).await.is_empty());
 }
 
@@ -119,16 +154,19 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
     assert_eq!(run.result, SyncResult::NeedsReauth);
     assert!(run.error.as_deref().unwrap().starts_with(&format!("bucket {bucket} does not exist")), "{run:?}");
 
-    let still = world.connector.reauthenticate(&c.id).await;
+    let still = world.connector.in_process().reauthenticate(&c.id).await;
     assert!(matches!(still, Err(ManageError::Access(ref m)) if m.contains("does not exist")), "{still:?}");
 
     // The customer creates the bucket: access works again.
     world.s3.create_bucket().bucket(&bucket).send().await.unwrap();
     world.s3.put_object().bucket(&bucket).key("a.csv").body(b"id,amount\na,1\n".to_vec().into()).send().await.unwrap();
-    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().connection.status, ConnectionStatus::Active);
+    assert_eq!(
+        world.connector.in_process().reauthenticate(&c.id).await.unwrap().connection.status,
+        ConnectionStatus::Active
+    );
     let run = world.completed(&c.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 1));
-    assert!(matches!(world.connector.reauthenticate(&c.id).await, Err(ManageError::Conflict(_))));
+    assert!(matches!(world.connector.in_process().reauthenticate(&c.id).await, Err(ManageError::Conflict(_))));
     let watermark = run.watermark_after.expect("a finished sync sets the watermark");
 
     // Access breaks again (the bucket goes): the failed run moves nothing.
@@ -142,7 +180,10 @@ async fn reauthentication_checks_access_and_the_next_sync_resumes() {
     for (key, body) in [("a.csv", "id,amount\na,1\n"), ("b.csv", "id,amount\nb,2\n")] {
         world.s3.put_object().bucket(&bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
     }
-    assert_eq!(world.connector.reauthenticate(&c.id).await.unwrap().connection.status, ConnectionStatus::Active);
+    assert_eq!(
+        world.connector.in_process().reauthenticate(&c.id).await.unwrap().connection.status,
+        ConnectionStatus::Active
+    );
     let run = world.completed(&c.id).await;
     assert_eq!(run.watermark_before, Some(watermark), "{run:?}");
     assert_eq!((run.result, run.counts.files_imported, run.counts.rows_imported), (SyncResult::Succeeded, 1, 1));
@@ -154,19 +195,26 @@ async fn templates_are_versioned_and_not_deleted_while_used() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let template = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
-    assert_eq!(world.connector.put_template(&template).await.unwrap(), 2, "the harness saved version 1");
+    assert_eq!(
+        Templates::put_template(&world.connector.state, &template).await.unwrap(),
+        2,
+        "the harness saved version 1"
+    );
     let listed = world.connector.state.templates().await.unwrap();
     assert_eq!(listed.iter().map(|(t, v)| (t.id.as_str(), *v)).collect::<Vec<_>>(), [("payments", 2)]);
 
     let c = world.connection(None).await;
-    let refused = world.connector.delete_template("payments").await;
+    let refused = world.connector.in_process().delete_template("payments").await;
     assert!(matches!(refused, Err(ManageError::Conflict(ref m)) if m.contains(&c.name)), "{refused:?}");
-    world.connector.delete_connection(&c.id, false).await.unwrap();
-    world.connector.delete_template("payments").await.unwrap();
-    assert!(world.connector.state.template_version("payments").await.unwrap().is_none());
-    assert!(matches!(world.connector.delete_template("payments").await, Err(ManageError::NotFound { .. })));
+    world.connector.in_process().delete(&c.id, false).await.unwrap();
+    world.connector.in_process().delete_template("payments").await.unwrap();
+    assert!(world.connector.state.template("payments", None).await.unwrap().is_none());
+    assert!(matches!(
+        world.connector.in_process().delete_template("payments").await,
+        Err(ManageError::NotFound { .. })
+    ));
     // Saved again after the delete: the numbering goes on, and the history keeps every version.
-    assert_eq!(world.connector.put_template(&template).await.unwrap(), 3);
+    assert_eq!(Templates::put_template(&world.connector.state, &template).await.unwrap(), 3);
     let history = world
         .aws
         .dynamodb()
@@ -194,7 +242,7 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
     let other = world.connection(None).await;
     let mut v2 = Template::from_json(PAYMENTS_TEMPLATE).unwrap();
     v2.id = "payments-v2".into();
-    world.connector.put_template(&v2).await.unwrap();
+    Templates::put_template(&world.connector.state, &v2).await.unwrap();
 
     // GIVEN an edit of every field WHEN it is applied THEN each one is changed, in one write.
     let since = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().to_utc();
@@ -232,8 +280,11 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
 
     // The old name was released and the new one claimed: a new connection may take the old name
     // and not the new one.
-    let fresh =
-        |name: &str| Connection { id: connector_aws::new_connection_id(), name: name.to_owned(), ..other.clone() };
+    let fresh = |name: &str| Connection {
+        id: connector_core::manage::connections::new_connection_id(),
+        name: name.to_owned(),
+        ..other.clone()
+    };
     store.create_connection(&fresh(&c.name)).await.expect("the old name is free");
     let refused = store.create_connection(&fresh(&new_name)).await.expect_err("the new name is taken");
     assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");
@@ -289,6 +340,6 @@ async fn records_page_by_their_tokens_purge_with_their_count_and_history_reads_b
     assert_eq!(ConnectionAdmin::connection(store, &c.id).await.unwrap(), None);
     assert!(RunHistory::outcomes(store, &c.id).await.unwrap().is_empty());
     assert!(RunHistory::runs(store, &c.id, 10).await.unwrap().is_empty());
-    let again = Connection { id: connector_aws::new_connection_id(), ..c.clone() };
+    let again = Connection { id: connector_core::manage::connections::new_connection_id(), ..c.clone() };
     store.create_connection(&again).await.expect("the name is free again");
 }

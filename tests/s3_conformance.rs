@@ -134,8 +134,8 @@ fn connection(bucket: &str) -> Connection {
         template_id: "payments".into(),
         kms_key_arn: None,
     };
-    let id = connector_aws::new_connection_id();
-    new_connection(input, id, connector_aws::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()
+    let id = connector_core::manage::connections::new_connection_id();
+    new_connection(input, id, connector_core::manage::connections::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()
 }
 
 async fn connect<'a>(connector: &'a RoleAccess, bucket: &str) -> Box<dyn ObjectSource + 'a> {

@@ -2,6 +2,10 @@
 
 mod common;
 
+use connector_core::manage::ports::Templates;
+
+use connector_core::manage::connections::ConnectionChange;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::TimeDelta;
 use common::*;
@@ -287,14 +291,14 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     assert_eq!(shown.status, ConnectionStatus::NeedsReauth);
 
     // The dashboard's checks say the same: preview and re-authentication are refused with what to check.
-    let preview = world.connector.preview(&wrong_external_id.connection.id, 10, None, 5).await;
+    let preview = world.connector.in_process().preview(&wrong_external_id.connection.id, 10, None, 5).await;
     assert!(
-        matches!(&preview, Err(connector_aws::manage::ManageError::Access(m)) if m.contains("external id")),
+        matches!(&preview, Err(connector_core::manage::ManageError::Access(m)) if m.contains("external id")),
         "{preview:?}"
     );
-    let reauth = world.connector.reauthenticate(&wrong_external_id.connection.id).await;
-    assert!(matches!(&reauth, Err(connector_aws::manage::ManageError::Access(_))), "{reauth:?}");
-    let preview = world.connector.preview(&good.connection.id, 10, Some("in/a.csv"), 5).await.unwrap();
+    let reauth = world.connector.in_process().reauthenticate(&wrong_external_id.connection.id).await;
+    assert!(matches!(&reauth, Err(connector_core::manage::ManageError::Access(_))), "{reauth:?}");
+    let preview = world.connector.in_process().preview(&good.connection.id, 10, Some("in/a.csv"), 5).await.unwrap();
     assert_eq!((preview.objects.len(), preview.sample.unwrap().rows.len()), (1, 1), "the folder only, readable");
 
     // A role that may list but not read: each object fails alone, saying why; listing works, so the
@@ -309,9 +313,9 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
     assert!(outcomes[0].reason.as_deref().unwrap().contains("may not read this object"), "{outcomes:?}");
     assert!(matches!(outcomes[0].recheck, Some(connector_core::model::Recheck::Retry { attempt: 1, .. })));
     // The access check (preview, activate, reauth) reads too: a role that can list but not read fails it.
-    let reauth = world.connector.check_access(&no_get_object.connection).await;
+    let reauth = world.connector.in_process().check_access(&no_get_object.connection).await;
     assert!(
-        matches!(&reauth, Err(connector_aws::manage::ManageError::Access(m)) if m.contains("may not read")),
+        matches!(&reauth, Err(connector_core::manage::ManageError::Access(m)) if m.contains("may not read")),
         "{reauth:?}"
     );
 
@@ -366,12 +370,19 @@ async fn with_a_primary_key_each_key_is_one_record_holding_the_files_last_row() 
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let keyed = PAYMENTS_TEMPLATE.replace(r#""id": "payments""#, r#""id": "keyed", "primary_key": ["payment_id"]"#);
-    world.connector.put_template(&connector_core::template::Template::from_json(&keyed).unwrap()).await.unwrap();
+    Templates::put_template(&world.connector.state, &connector_core::template::Template::from_json(&keyed).unwrap())
+        .await
+        .unwrap();
     // 30 keys updated 10 times each: duplicates within one BatchWriteItem and across batches in flight.
     let rows: String = (0..300).map(|i| format!("k{},{i}\n", i % 30)).collect();
     world.put("updates.csv", format!("id,amount\n{rows}")).await;
     let c = world.connection(None).await;
-    world.connector.change_template(&c.id, "keyed").await.unwrap();
+    world
+        .connector
+        .in_process()
+        .edit(&c.id, ConnectionChange { template_id: Some(String::from("keyed")), ..Default::default() })
+        .await
+        .unwrap();
     let run = world.completed(&c.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 300), "{run:?}");
     let records = world.records(&c.id).await;
@@ -401,12 +412,17 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     // The template is fixed to read that file (its id column is called "payment").
     let fixed = PAYMENTS_TEMPLATE.replace(r#""source": "id""#, r#""source": "payment""#);
     world.connector.state.put_template(&connector_core::template::Template::from_json(&fixed).unwrap()).await.unwrap();
-    let asked =
-        world.connector.retry_files(&connection.id, connector_aws::recovery::RetrySelection::Failed).await.unwrap();
+    let asked = world
+        .connector
+        .in_process()
+        .retry_files(&connection.id, connector_core::manage::recovery::RetrySelection::Failed)
+        .await
+        .unwrap();
     assert_eq!(asked.asked, ["in/no-id.csv"]);
     let refused = world
         .connector
-        .retry_files(&connection.id, connector_aws::recovery::RetrySelection::Keys(vec!["in/ok.csv".into()]))
+        .in_process()
+        .retry_files(&connection.id, connector_core::manage::recovery::RetrySelection::Keys(vec!["in/ok.csv".into()]))
         .await
         .unwrap();
     assert_eq!(refused.refused.len(), 1, "an imported file is for reimport: {refused:?}");
@@ -424,10 +440,10 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     assert!(ids(&world.records(&connection.id).await).contains(&"p"));
 
     // A backfill from before both files: both decided again (ok.csv fails now: no "payment" column).
-    world.connector.backfill(&connection.id, chrono::Utc::now() - TimeDelta::hours(1)).await.unwrap();
+    world.connector.in_process().backfill(&connection.id, chrono::Utc::now() - TimeDelta::hours(1)).await.unwrap();
     let backfill = world.completed(&connection.id).await;
     assert_eq!((backfill.counts.objects_selected, backfill.backfill_since.is_some()), (2, true), "{backfill:?}");
-    let shown = world.connector.connection(&connection.id).await.unwrap();
+    let shown = world.connector.in_process().connection(&connection.id).await.unwrap();
     assert_eq!(shown.backfill_since, None, "cleared once carried out");
     assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0);
 }

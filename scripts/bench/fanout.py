@@ -24,14 +24,14 @@ boto3.client("s3").create_bucket(Bucket="fanout-empty")
 first = json.loads(run("connections", "create", "--name", "fanout-0", "--account-id", "123456789012",
                        "--bucket", "fanout-empty", "--region", "us-east-1", "--template", "fanout", "--json"))
 table = boto3.resource("dynamodb").Table("fanout-state")
-item = table.get_item(Key={"pk": f"CONN#{first['id']}", "sk": "CONN"}, ConsistentRead=True)["Item"]
+item = table.get_item(Key={"pk": f"CONN#{first['connection']['id']}", "sk": "CONN"}, ConsistentRead=True)["Item"]
 start = time.perf_counter()
 with table.batch_writer() as batch:
     for i in range(n):
         cid = f"fanout{i:06d}"
         batch.put_item(Item=dict(item, pk=f"CONN#{cid}", id=cid, name=f"fanout-{i}", status="active",
                                  status_key="STATUS#active"))
-table.delete_item(Key={"pk": f"CONN#{first['id']}", "sk": "CONN"})
+table.delete_item(Key={"pk": f"CONN#{first['connection']['id']}", "sk": "CONN"})
 print(f"seeded {n} active connections in {time.perf_counter() - start:.1f}s", file=sys.stderr)
 
 # The worker, as moto's Lambda API knows it: asynchronous invocations are accepted and queued.

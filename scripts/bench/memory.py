@@ -71,7 +71,7 @@ def main():
             run("templates", "put", TEMPLATE_FILE)
             conn = json.loads(run("connections", "create", "--name", f"bench {suffix}", "--account-id", "123456789012",
                                   "--bucket", "bench", "--region", "us-east-1", "--template", TEMPLATE_ID, "--json"))
-            out, rss, wall = measured([cli, "sync", conn["id"], "--json"], env)
+            out, rss, wall = measured([cli, "sync", conn["connection"]["id"], "--json"], env)
             counts = json.loads(out)["run"]["counts"]
             assert counts["rows_imported"] == rows, (counts, rows)
             py_out, py_rss, py_wall = measured([sys.executable, os.path.abspath(__file__), "--python-baseline",

@@ -7,6 +7,9 @@
 pub mod faults;
 pub mod local_aws;
 
+/// The ports tests read the state table through (their methods in scope with `use common::*`).
+#[allow(unused_imports)]
+pub use connector_core::manage::ports::{RunHistory, Templates};
 pub use local_aws::endpoint;
 pub(crate) use local_aws::needs;
 
@@ -97,7 +100,7 @@ impl World {
             template_id: "payments".into(),
             kms_key_arn: None,
         };
-        self.connector.create_connection(input).await.expect("creating connection")
+        self.connector.in_process().create(input).await.expect("creating connection").connection
     }
 
     /// Puts an object and returns its LastModified as S3 recorded it.
@@ -314,7 +317,7 @@ impl IamWorld {
     }
 
     /// Creates a connection to the world's bucket, folder `folder`.
-    pub async fn create(&self, folder: &str) -> connector_aws::CreatedConnection {
+    pub async fn create(&self, folder: &str) -> connector_core::manage::connections::CreatedConnection {
         let input = ConnectionInput {
             name: unique("customer"),
             account_id: ACCOUNT.into(),
@@ -324,13 +327,13 @@ impl IamWorld {
             template_id: "payments".into(),
             kms_key_arn: None,
         };
-        self.world.connector.create_connection_with_policies(input).await.unwrap()
+        self.world.connector.in_process().create(input).await.unwrap()
     }
 
     /// The customer creates the connection's role with these policies.
     pub async fn role(
         &self,
-        created: &connector_aws::CreatedConnection,
+        created: &connector_core::manage::connections::CreatedConnection,
         trust: &serde_json::Value,
         permissions: &serde_json::Value,
     ) {

@@ -1,25 +1,24 @@
-//! The connection management HTTP API (API Gateway HTTP API, IAM authorization), over the same
-//! library as the CLI ([`connector_aws::manage`]). Routes and their JSON are in `openapi.json`.
+//! The connection management HTTP API (API Gateway HTTP API, IAM authorization): each route a few
+//! lines over the management service the CLI calls too ([`connector_core::manage::Management`]),
+//! its JSON the service's own types. Routes and their JSON are in `openapi.json`.
 //!
 //! Every error is a JSON body `{"error": {"code", "message", "field"?, "details"?}}` with a 4xx status
 //! for the caller's mistakes (400 invalid input naming the field, 404, 409 conflict, 422 access to
 //! the bucket not working) and 5xx for ours.
 
-use connector_aws::manage::ManageError;
-use connector_aws::recovery::RetrySelection;
-use connector_aws::{CreateError, Deployment};
 use connector_core::connections::ConnectionInput;
-use connector_core::dispatch::WorkerInvoker;
-use connector_core::template::Template;
+use connector_core::manage::connections::ConnectionChange;
+use connector_core::manage::recovery::{parse_since, RetrySelection};
+use connector_core::manage::{ManageError, Management};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// What the handler works with: the library, and how to start a worker (Lambda, or in-process).
+/// What the handler works with: the management service (its workers start syncs through Lambda,
+/// or in-process in tests).
 pub struct Api<'a> {
-    pub connector: &'a Deployment,
-    pub workers: &'a dyn WorkerInvoker,
+    pub service: Management<'a>,
 }
 
 /// An API error: its status, code, message and the field at fault.
@@ -46,31 +45,21 @@ impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {
             ManageError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            ManageError::Invalid { field, message } => ApiError::invalid(field, format!("{field}: {message}")),
-            ManageError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            ManageError::Access(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "access_failed", m),
-            ManageError::Store(e) => {
-                tracing::error!(error = %e, "state store");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the state store failed; try again")
-            }
-        }
-    }
-}
-
-impl From<CreateError> for ApiError {
-    fn from(e: CreateError) -> Self {
-        match e {
-            CreateError::Invalid(errors) => ApiError {
-                field: errors.first().map(|e| e.field.to_owned()),
+            ManageError::Invalid(ref errors) => ApiError {
+                field: errors.first().map(|e| e.field.clone()),
                 details: errors.iter().map(|e| json!({"field": e.field, "message": e.message})).collect(),
-                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", CreateError::Invalid(errors).to_string())
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.to_string())
             },
-            CreateError::UnknownTemplate(id) => ApiError::invalid("template", format!("template: no template '{id}'")),
-            CreateError::Create(e) => ApiError {
+            ManageError::NameTaken(_) => ApiError {
                 field: Some("name".into()),
                 ..ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             },
-            CreateError::Store(e) => ManageError::Store(e).into(),
+            ManageError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ManageError::Access(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "access_failed", m),
+            other => {
+                tracing::error!(error = %other, "management");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the state store failed; try again")
+            }
         }
     }
 }
@@ -116,11 +105,15 @@ fn body<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, ApiError> 
         .map_err(|e| ApiError::invalid(e.field.clone(), format!("{}: {}", e.field, e.message)))
 }
 
+fn query<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.query_string_parameters_ref().and_then(|q| q.first(name))
+}
+
 fn query_number<T>(request: &Request, name: &str, default: T, max: T) -> Result<T, ApiError>
 where
     T: std::str::FromStr + PartialOrd + Copy,
 {
-    match request.query_string_parameters_ref().and_then(|q| q.first(name)) {
+    match query(request, name) {
         None => Ok(default),
         Some(v) => match v.parse::<T>() {
             Ok(n) if n <= max => Ok(n),
@@ -129,8 +122,26 @@ where
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
+fn query_bool(request: &Request, name: &str) -> Result<bool, ApiError> {
+    match query(request, name) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid(name, format!("{name}: must be true or false"))),
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// `{"<name>": value}`.
+fn named(name: &str, value: &impl Serialize) -> Result<Value, ApiError> {
+    Ok(json!({ name: to_json(value)? }))
+}
+
+/// A page of a list as `{"<name>": [...], "next": token or null}`.
+fn page<T: Serialize>(name: &str, page: connector_core::manage::Page<T>) -> Result<Value, ApiError> {
+    Ok(json!({ name: to_json(&page.items)?, "next": page.next }))
 }
 
 #[derive(Deserialize)]
@@ -187,19 +198,22 @@ struct Backfill {
 
 /// Handles one request; never fails: errors are JSON responses.
 pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
-    match route(api, &request).await {
+    match route(&api.service, &request).await {
         Ok((status, value)) => json_response(status, &value),
         Err(e) => error_response(e),
     }
 }
 
-async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), ApiError> {
-    let c = api.connector;
+async fn route(service: &Management<'_>, request: &Request) -> Result<(StatusCode, Value), ApiError> {
     let path = request.uri().path().trim_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').collect();
     let ok = |value: Value| Ok((StatusCode::OK, value));
+    let limit = |default: usize, max: usize| query_number(request, "limit", default, max);
+    let after = query(request, "after");
     match (request.method(), segments.as_slice()) {
-        (&Method::GET, ["connections"]) => ok(json!({ "connections": to_json(&c.connections().await?)? })),
+        (&Method::GET, ["connections"]) => {
+            ok(page("connections", service.connections_page(limit(100, 1000)?, after).await?)?)
+        }
         (&Method::POST, ["connections"]) => {
             let input: CreateConnection = body(request)?;
             let input = ConnectionInput {
@@ -211,55 +225,30 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
                 template_id: input.template,
                 kms_key_arn: input.kms_key_arn,
             };
-            let created = c.create_connection_with_policies(input).await?;
-            Ok((StatusCode::CREATED, to_json(&created)?))
+            Ok((StatusCode::CREATED, to_json(&service.create(input).await?)?))
         }
-        (&Method::GET, ["connections", id]) => {
-            let shown = c.show(id, 10).await?;
-            ok(json!({
-                "connection": to_json(&shown.connection)?,
-                "recent_runs": to_json(&shown.recent_runs)?,
-                "last_run_files": to_json(&shown.last_run_files)?,
-            }))
-        }
+        (&Method::GET, ["connections", id]) => ok(to_json(&service.show(id, 10).await?)?),
         (&Method::PATCH, ["connections", id]) => {
             let edit: EditConnection = body(request)?;
             if edit.name.is_none() && edit.template.is_none() && edit.overlap_hours.is_none() {
                 return Err(ApiError::invalid("body", "give a name, a template or an overlap to change"));
             }
-            if let Some(hours) = edit.overlap_hours {
-                // Checked before anything changes, so the edit is all or nothing.
-                hours.map(connector_aws::recovery::check_overlap_hours).transpose()?;
-            }
-            let mut connection = c.edit(id, edit.name.as_deref(), edit.template.as_deref()).await?;
-            if let Some(hours) = edit.overlap_hours {
-                connection = c.set_overlap(id, hours).await?;
-            }
-            ok(json!({ "connection": to_json(&connection)? }))
+            let change =
+                ConnectionChange { name: edit.name, template_id: edit.template, overlap_hours: edit.overlap_hours };
+            ok(named("connection", &service.edit(id, change).await?)?)
         }
         (&Method::DELETE, ["connections", id]) => {
-            let purge = match request.query_string_parameters_ref().and_then(|q| q.first("purge_records")) {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => return Err(ApiError::invalid("purge_records", "purge_records: must be true or false")),
-            };
-            let purged = c.delete_connection(id, purge).await?;
-            ok(json!({ "deleted": id, "records_purged": purged }))
+            let purge = query_bool(request, "purge_records")?;
+            ok(to_json(&service.delete(id, purge).await?)?)
         }
         (&Method::GET, ["connections", id, "files"]) => {
-            c.connection(id).await?;
-            ok(json!({ "files": to_json(&c.state.outcomes(id).await.map_err(ManageError::from)?)? }))
+            let failed = query_bool(request, "failed")?;
+            ok(page("files", service.files_page(id, failed, limit(100, 1000)?, after).await?)?)
         }
-        (&Method::GET, ["connections", id, "runs"]) => {
-            let limit = query_number(request, "limit", 10i32, 100)?;
-            c.connection(id).await?;
-            ok(json!({ "runs": to_json(&c.state.runs(id, limit).await.map_err(ManageError::from)?)? }))
-        }
+        (&Method::GET, ["connections", id, "runs"]) => ok(named("runs", &service.runs(id, limit(10, 100)?).await?)?),
         (&Method::GET, ["connections", id, "preview"]) => {
-            let limit = query_number(request, "limit", 20usize, 1000)?;
             let rows = query_number(request, "rows", 5usize, 100)?;
-            let sample = request.query_string_parameters_ref().and_then(|q| q.first("sample")).map(str::to_owned);
-            ok(to_json(&c.preview(id, limit, sample.as_deref(), rows).await?)?)
+            ok(to_json(&service.preview(id, limit(20, 1000)?, query(request, "sample"), rows).await?)?)
         }
         (&Method::POST, ["connections", id, "files", "retry"]) => {
             let asked: RetryFiles = body(request)?;
@@ -268,70 +257,43 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
                 (false, false) => RetrySelection::Keys(asked.keys),
                 _ => return Err(ApiError::invalid("body", "give either \"failed\": true or \"keys\"")),
             };
-            ok(to_json(&c.retry_files(id, selection).await?)?)
+            ok(to_json(&service.retry_files(id, selection).await?)?)
         }
         (&Method::POST, ["connections", id, "reimport"]) => {
             let asked: Keys = body(request)?;
-            ok(to_json(&c.reimport(id, asked.keys).await?)?)
+            ok(to_json(&service.reimport(id, asked.keys).await?)?)
         }
         (&Method::POST, ["connections", id, "backfill"]) => {
             let asked: Backfill = body(request)?;
-            let since = connector_aws::recovery::parse_since(&asked.since)?;
-            ok(json!({ "connection": to_json(&c.backfill(id, since).await?)? }))
+            ok(named("connection", &service.backfill(id, parse_since(&asked.since)?).await?)?)
         }
         (&Method::POST, ["connections", id, "sync"]) => {
-            let connection = c.sync_now(id, api.workers).await?;
+            let connection = service.sync_now(id).await?;
             Ok((StatusCode::ACCEPTED, json!({ "connection": to_json(&connection)?, "sync_started": true })))
         }
         (&Method::GET, ["connections", id, "records"]) => {
-            let limit = query_number(request, "limit", 100usize, 1000)?;
-            let after = request.query_string_parameters_ref().and_then(|q| q.first("after")).map(str::to_owned);
-            ok(to_json(&c.records_page(id, limit, after.as_deref()).await?)?)
+            ok(to_json(&service.records_page(id, limit(100, 1000)?, after).await?)?)
         }
         // Activation and re-authentication: the connection, and the access check's report.
-        (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&c.activate(id, api.workers).await?)?),
-        (&Method::POST, ["connections", id, "reauthenticate"]) => ok(to_json(&c.reauthenticate(id).await?)?),
-        (&Method::POST, ["connections", id, action]) => {
-            let connection = match *action {
-                "pause" => c.pause(id).await?,
-                "resume" => c.resume(id).await?,
-                _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no action '{action}'"))),
-            };
-            ok(json!({ "connection": to_json(&connection)? }))
-        }
-        (&Method::GET, ["templates"]) => {
-            let templates = c.state.templates().await.map_err(ManageError::from)?;
-            let list: Vec<Value> = templates.iter().map(|(t, v)| json!({"template": t, "version": v})).collect();
-            ok(json!({ "templates": list }))
-        }
+        (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&service.activate(id).await?)?),
+        (&Method::POST, ["connections", id, "reauthenticate"]) => ok(to_json(&service.reauthenticate(id).await?)?),
+        (&Method::POST, ["connections", id, "pause"]) => ok(named("connection", &service.pause(id).await?)?),
+        (&Method::POST, ["connections", id, "resume"]) => ok(named("connection", &service.resume(id).await?)?),
+        (&Method::GET, ["templates"]) => ok(named("templates", &service.templates().await?)?),
         (&Method::GET, ["templates", id]) => {
-            let (template, version) = c
-                .state
-                .template_version(id)
-                .await
-                .map_err(ManageError::from)?
-                .ok_or_else(|| ManageError::NotFound { what: "template", id: id.to_string() })?;
-            ok(json!({ "template": template, "version": version }))
+            let version = match query(request, "version") {
+                None => None,
+                Some(_) => Some(query_number(request, "version", 0u32, u32::MAX)?),
+            };
+            ok(to_json(&service.template(id, version).await?)?)
         }
         (&Method::PUT, ["templates", id]) => {
             let text =
                 std::str::from_utf8(raw_body(request)?).map_err(|_| ApiError::invalid("body", "is not UTF-8"))?;
-            let template = Template::from_json(text).map_err(|errors| ApiError {
-                field: errors.0.first().map(|e| e.field.clone()),
-                details: errors.0.iter().map(|e| json!({"field": e.field, "message": e.message})).collect(),
-                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", errors.to_string())
-            })?;
-            if template.id != *id {
-                return Err(ApiError::invalid(
-                    "id",
-                    format!("id: the document's id '{}' is not the path's '{id}'", template.id),
-                ));
-            }
-            let version = c.put_template(&template).await?;
-            ok(json!({ "template": template, "version": version }))
+            ok(to_json(&service.put_template(text, Some(id)).await?)?)
         }
         (&Method::DELETE, ["templates", id]) => {
-            c.delete_template(id).await?;
+            service.delete_template(id).await?;
             ok(json!({ "deleted": id }))
         }
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route {} /{path}", request.method()))),

@@ -9,10 +9,10 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     connector_aws::init_lambda_tracing();
-    let connector = Deployment::from_env().await?;
+    let deployment = Deployment::from_env().await?;
     let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
-    let workers = LambdaInvoker { client: connector.aws.lambda(), function };
-    let api = Api { connector: &connector, workers: &workers };
+    let workers = LambdaInvoker { client: deployment.aws.lambda(), function };
+    let api = Api { service: deployment.management(&workers) };
     let api = &api;
     run(service_fn(move |request: Request| async move { Ok::<_, Error>(handle(api, request).await) })).await
 }

@@ -16,13 +16,12 @@ pub mod config;
 pub mod dynamodb;
 pub mod errors;
 pub mod invoke;
-pub mod manage;
-pub mod recovery;
 pub mod s3;
 pub mod trust;
 
 use config::{Aws, Settings};
 use connector_core::engine::{Engine, Invocation, SyncError, SyncOutcome};
+use connector_core::manage::{ManageConfig, Management};
 use connector_core::ports::SystemClock;
 
 /// Everything a sync needs, built once per process (a Lambda container or the CLI).
@@ -33,6 +32,8 @@ pub struct Deployment {
     pub records: dynamodb::RecordsTable,
     pub sources: s3::RoleAccess,
     pub principals: trust::StsPrincipals,
+    /// What connection management is configured with (from `settings`).
+    pub manage: ManageConfig,
 }
 
 impl Deployment {
@@ -47,6 +48,7 @@ impl Deployment {
                 page_size: settings.list_page_size,
                 read_ahead: settings.read_ahead,
             },
+            manage: ManageConfig { role_prefix: settings.role_prefix.clone(), sync: settings.sync.clone() },
             aws,
             settings,
         }
@@ -101,98 +103,38 @@ pub fn init_lambda_tracing() {
     }
 }
 
-/// Why a connection could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateError {
-    #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<connector_core::connections::InputError>),
-    #[error("template '{0}' does not exist; save it first with `templates put`")]
-    UnknownTemplate(String),
-    /// The name is taken: a `Conflict` of the store, whose message names the name.
-    #[error(transparent)]
-    Create(connector_core::ports::StoreError),
-    #[error(transparent)]
-    Store(#[from] connector_core::ports::StoreError),
-}
-
-/// A created connection and what the customer needs to create its role.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CreatedConnection {
-    pub connection: connector_core::model::Connection,
-    pub role_arn: String,
-    pub permission_policy: serde_json::Value,
-    pub trust_policy: serde_json::Value,
-}
-
 impl Deployment {
-    /// The principals customers' trust policies name: S3C_TRUST_PRINCIPALS, or the caller's identity.
-    pub async fn trust_principals(&self) -> Result<Vec<String>, CreateError> {
-        use connector_core::manage::ports::TrustPrincipals;
-        Ok(self.principals.trust_principals().await?)
-    }
-
-    /// Creates a connection and the documents its role needs. The input is checked before anything
-    /// else, so a bad field costs no AWS call.
-    pub async fn create_connection_with_policies(
-        &self,
-        input: connector_core::connections::ConnectionInput,
-    ) -> Result<CreatedConnection, CreateError> {
-        let connection = validated(input, &self.settings.role_prefix)?;
-        let principals = self.trust_principals().await?;
-        self.save_new(&connection).await?;
-        Ok(CreatedConnection {
-            role_arn: connection.role_arn(),
-            permission_policy: connector_core::policies::permission_policy(&connection),
-            trust_policy: connector_core::policies::trust_policy(&principals, &connection),
-            connection,
-        })
-    }
-
-    /// Validates the input and creates a pending connection with a fresh id and external id.
-    pub async fn create_connection(
-        &self,
-        input: connector_core::connections::ConnectionInput,
-    ) -> Result<connector_core::model::Connection, CreateError> {
-        let connection = validated(input, &self.settings.role_prefix)?;
-        self.save_new(&connection).await?;
-        Ok(connection)
-    }
-
-    async fn save_new(&self, connection: &connector_core::model::Connection) -> Result<(), CreateError> {
-        use connector_core::manage::ports::{ConnectionAdmin, Templates};
-        use connector_core::ports::StoreErrorKind;
-        if self.state.template(&connection.template_id, None).await?.is_none() {
-            return Err(CreateError::UnknownTemplate(connection.template_id.clone()));
-        }
-        match self.state.create_connection(connection).await {
-            Err(e) if e.kind == StoreErrorKind::Conflict => Err(CreateError::Create(e)),
-            other => Ok(other?),
+    /// Connection management over this deployment's tables, buckets and identity; syncs it starts
+    /// go to `workers` (Lambda invocations in the API, in-process runs in the CLI).
+    pub fn management<'a>(&'a self, workers: &'a dyn connector_core::dispatch::WorkerInvoker) -> Management<'a> {
+        Management {
+            admin: &self.state,
+            store: &self.state,
+            history: &self.state,
+            records: &self.records,
+            buckets: &self.sources,
+            workers,
+            principals: &self.principals,
+            clock: &SystemClock,
+            config: &self.manage,
         }
     }
+
+    /// Connection management whose syncs run in this process (the CLI, tests).
+    pub fn in_process(&self) -> Management<'_> {
+        self.management(self)
+    }
 }
 
-/// A new pending connection from the input, with a fresh id and external id, or the fields at fault.
-fn validated(
-    input: connector_core::connections::ConnectionInput,
-    role_prefix: &str,
-) -> Result<connector_core::model::Connection, CreateError> {
-    let (id, external_id) = (new_connection_id(), new_external_id());
-    connector_core::connections::new_connection(input, id, external_id, role_prefix, chrono::Utc::now())
-        .map_err(CreateError::Invalid)
-}
-
-/// A short, unique connection id.
-pub fn new_connection_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
-}
-
-/// 32 bytes from rand's thread generator (a CSPRNG seeded and reseeded from the OS), hex:
-/// unguessable, one per connection; the trust policy's confused-deputy protection rests on it.
-pub fn new_external_id() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A deployment runs a worker in this process: what [`InProcessWorkers`] does.
+#[async_trait::async_trait]
+impl connector_core::dispatch::WorkerInvoker for Deployment {
+    async fn invoke(
+        &self,
+        request: &connector_core::dispatch::WorkerRequest,
+    ) -> Result<(), connector_core::dispatch::InvokeError> {
+        InProcessWorkers { connector: self }.invoke(request).await
+    }
 }
 
 /// Runs workers in this process instead of through Lambda: `s3-connector sync --all` and tests.

@@ -159,10 +159,10 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
         created["permission_policy"]["Statement"][2],
         serde_json::json!({"Sid": "DecryptTheConnectedFiles", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key})
     );
-    let (code, shown, stderr) = run(&["connections", "show", created["id"].as_str().unwrap(), "--json"]);
+    let (code, shown, stderr) = run(&["connections", "show", created["connection"]["id"].as_str().unwrap(), "--json"]);
     assert_eq!(code, Some(0), "{stderr}");
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
-    assert_eq!(shown["kms_key_arn"], key);
+    assert_eq!(shown["connection"]["kms_key_arn"], key);
 }
 
 /// Before `init`, every command that reads or writes a table says, once, to run `s3-connector init`,
@@ -281,12 +281,12 @@ fn recovery_commands_and_sync_exit_codes() {
     assert_eq!(code, Some(2), "a needs_reauth connection cannot sync: {stdout}");
     let (code, stdout, stderr) = run(&["connections", "set-overlap", &id, "48"]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("overlap 48 hours"), "{stdout}");
+    assert!(stdout.contains("an overlap of 48 hours"), "{stdout}");
     let (code, stdout, stderr) = run(&["backfill", &id, "--since", "2026-11-01"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("since 2026-11-01 00:00:00 UTC"), "{stdout}");
     let (code, stdout, stderr) = run(&["files", "retry", &id, "--key", "in/never-seen.csv", "--json"]);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(1), "a key with nothing to decide again fails the command: {stderr}");
     let asked: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(asked["not_found"], serde_json::json!(["in/never-seen.csv"]));
 }

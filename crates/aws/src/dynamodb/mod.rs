@@ -58,10 +58,7 @@ pub mod tables;
 mod templates;
 
 use aws_sdk_dynamodb::Client;
-use connector_core::manage::ports::{RunHistory, Templates};
-use connector_core::model::{FileOutcome, SyncRun};
 use connector_core::ports::StoreError;
-use connector_core::template::Template;
 use item::Item;
 
 pub use records::RecordsTable;
@@ -89,31 +86,5 @@ impl StateTable {
 
     async fn put(&self, item: Item, context: &str) -> Result<(), StoreError> {
         item::put(&self.client, &self.table, item, context).await
-    }
-}
-
-/// What the CLI and the HTTP API call on the state table today, through the ports; these go when
-/// they call the management service instead.
-impl StateTable {
-    /// [`RunHistory::runs`] with the CLI's and API's limit.
-    pub async fn runs(&self, connection_id: &str, limit: i32) -> Result<Vec<SyncRun>, StoreError> {
-        RunHistory::runs(self, connection_id, usize::try_from(limit).unwrap_or(0)).await
-    }
-
-    pub async fn outcomes(&self, connection_id: &str) -> Result<Vec<FileOutcome>, StoreError> {
-        RunHistory::outcomes(self, connection_id).await
-    }
-
-    pub async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError> {
-        Templates::templates(self).await
-    }
-
-    pub async fn put_template(&self, template: &Template) -> Result<u32, StoreError> {
-        Templates::put_template(self, template).await
-    }
-
-    /// A template's current version and its number.
-    pub async fn template_version(&self, id: &str) -> Result<Option<(Template, u32)>, StoreError> {
-        Templates::template(self, id, None).await
     }
 }

@@ -89,7 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 template_id: template.id.clone(),
                 kms_key_arn: None,
             },
-            connector_aws::new_connection_id(),
+            connector_core::manage::connections::new_connection_id(),
             "0".repeat(64),
             connector_core::connections::ROLE_PREFIX,
             chrono::Utc::now(),

@@ -63,8 +63,9 @@ pub enum ManageError {
     /// Our access to the customer's bucket does not work; the message says what to check.
     #[error("{0}")]
     Access(String),
-    /// The store or a service of ours failed: worth trying again.
-    #[error(transparent)]
+    /// The store or a service of ours failed: worth trying again. (Not transparent: the chain keeps
+    /// the store's error as a layer of its own, which the CLI's report ends at.)
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 

@@ -165,11 +165,11 @@ impl Management<'_> {
         Ok(connection)
     }
 
-    /// `Conflict` saying what to do first when a connection cannot sync now.
+    /// `Conflict` saying what to do first when a connection cannot sync now. A pending one can:
+    /// an operator may sync it before activating it (no access check first).
     pub fn check_syncable(&self, connection: &Connection) -> Result<(), ManageError> {
         let first = match connection.status {
-            ConnectionStatus::Active => return Ok(()),
-            ConnectionStatus::Pending => "activate",
+            ConnectionStatus::Active | ConnectionStatus::Pending => return Ok(()),
             ConnectionStatus::Paused => "resume",
             ConnectionStatus::NeedsReauth => "re-authenticate",
         };

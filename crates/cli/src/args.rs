@@ -1,0 +1,278 @@
+//! The command line: every command and flag, with the help text `--help` shows.
+
+use clap::{Args, Parser, Subcommand};
+use connector_aws::config::{DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
+
+#[derive(Parser)]
+#[command(
+    name = "s3-connector",
+    version,
+    about = "Import files from customers' S3 buckets into DynamoDB",
+    long_about = "Import files from customers' S3 buckets into DynamoDB.\n\nFirst `init` (tables), then `templates \
+                  put`, `connections create`, the customer creates the role, `connections preview`, `connections \
+                  activate`. Exit codes: 0 done, 1 failed, 2 the input or the connection's state is at fault."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub tables: TableArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct TableArgs {
+    /// State table (connections, templates, ledger, runs).
+    #[arg(long, global = true, env = "S3C_STATE_TABLE", default_value = DEFAULT_STATE_TABLE)]
+    pub state_table: String,
+    /// Records table (imported rows).
+    #[arg(long, global = true, env = "S3C_RECORDS_TABLE", default_value = DEFAULT_RECORDS_TABLE)]
+    pub records_table: String,
+}
+
+/// `--json`: print the JSON the HTTP API returns instead of text.
+#[derive(Args, Clone, Copy)]
+pub struct Output {
+    /// Print JSON (the same as the HTTP API's) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create the state and records tables, or add the indexes tables made by an older version
+    /// lack (idempotent).
+    Init,
+    /// Data templates: how a file's columns map to typed records.
+    #[command(subcommand)]
+    Templates(TemplateCommand),
+    /// Connections to customers' buckets.
+    #[command(subcommand)]
+    Connections(ConnectionCommand),
+    /// Sync one connection now, in this process (what the worker Lambda does); with --all, every
+    /// active connection, as the daily dispatcher does, with the workers in this process.
+    Sync {
+        /// The connection to sync.
+        #[arg(required_unless_present = "all")]
+        connection_id: Option<String>,
+        /// Every active connection.
+        #[arg(long, conflicts_with = "connection_id")]
+        all: bool,
+        /// With --all: connections synced at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Each object's latest outcome, with its row errors; `files retry` asks for some again.
+    #[command(args_conflicts_with_subcommands = true)]
+    Files {
+        #[command(subcommand)]
+        action: Option<FilesCommand>,
+        /// The connection whose objects to show.
+        connection_id: Option<String>,
+        /// Only the failed objects.
+        #[arg(long)]
+        failed: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The next sync imports these objects again, even if they are imported already.
+    Reimport {
+        connection_id: String,
+        /// An object's whole key, folder included (repeat for more).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The next sync decides again every object modified since DATE (after a template fix).
+    Backfill {
+        connection_id: String,
+        /// A day (2026-11-01, from midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// A page of a connection's imported records, as JSON (`next` is the token of the next page).
+    Records {
+        connection_id: String,
+        /// Records in the page (1-1000).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The `next` token of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FilesCommand {
+    /// The next sync decides these objects again: every failed one, or the keys given.
+    Retry {
+        connection_id: String,
+        /// Every object whose outcome is failed.
+        #[arg(long, conflicts_with = "keys", required_unless_present = "keys")]
+        failed: bool,
+        /// An object's whole key, folder included (repeat for more).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TemplateCommand {
+    /// Validate and save a template from a JSON file, as its next version.
+    Put {
+        /// The template document (JSON; see examples/).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Every template's current version.
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// One template's document: its current version, or the one given.
+    Show {
+        template_id: String,
+        /// A saved version (runs name the version they read with).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Delete a template's current version (refused while a connection uses it; saved versions stay).
+    Delete { template_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum ConnectionCommand {
+    /// Create a pending connection; prints its id, external id and the role the customer creates,
+    /// with its permission and trust policies.
+    Create {
+        /// A name for people, unique among connections (1-100 characters).
+        #[arg(long)]
+        name: String,
+        /// The customer's 12-digit AWS account id (the bucket's owner).
+        #[arg(long)]
+        account_id: String,
+        /// The customer's bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The bucket's region, e.g. eu-west-1.
+        #[arg(long)]
+        region: String,
+        /// Import only under this folder (key prefix) of the bucket.
+        #[arg(long)]
+        folder: Option<String>,
+        /// The id of the template files are read with (`templates list`).
+        #[arg(long)]
+        template: String,
+        /// The key ARN of the KMS key the objects are encrypted with (SSE-KMS), in the bucket's
+        /// region: the permission policy then allows kms:Decrypt on that key.
+        #[arg(long, value_name = "ARN")]
+        kms_key_arn: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Every connection with its status and last sync.
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// A connection: status, bucket, template, role, last sync, recent runs, failed files.
+    Show {
+        connection_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// What the connection sees: the first objects and what the next sync would do with each;
+    /// with --sample KEY, that object's first rows parsed against the template.
+    Preview {
+        connection_id: String,
+        /// Objects to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// An object's whole key, folder included, to parse a sample of.
+        #[arg(long, value_name = "KEY")]
+        sample: Option<String>,
+        /// Rows of the sample.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Check access (each object read, with its result), set active and run the first import (in
+    /// this process).
+    Activate {
+        connection_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Check access of a needs_reauth connection again (each object read, with its result) and set
+    /// it active; its next sync resumes from its watermark.
+    Reauth {
+        connection_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Stop syncing a connection until it is resumed (nothing is lost: the next sync catches up).
+    Pause {
+        connection_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Sync a paused connection again from where it stopped.
+    Resume {
+        connection_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Give a connection another name (unique among connections).
+    Rename {
+        connection_id: String,
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Read the connection's files with another template from the next sync on.
+    SetTemplate {
+        connection_id: String,
+        template_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// How many hours before its watermark a connection's syncs look again (a multipart upload that
+    /// takes at most this long is always caught); `default` for the deployment's S3C_OVERLAP_SECONDS.
+    SetOverlap {
+        connection_id: String,
+        /// Hours (at most 2160), or `default`.
+        hours: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Delete a connection, its sync state, runs and ledger; its records stay unless --purge-records.
+    /// Asks first unless --yes.
+    Delete {
+        connection_id: String,
+        /// Delete the connection's imported records too.
+        #[arg(long)]
+        purge_records: bool,
+        /// Do not ask (scripts).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The connection's recent sync runs, newest first.
+    Runs {
+        connection_id: String,
+        /// Runs to show (1-100).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[command(flatten)]
+        output: Output,
+    },
+}

@@ -1,0 +1,237 @@
+//! `s3-connector connections ...`: each command a few lines over the management service.
+
+use crate::args::ConnectionCommand;
+use crate::{confirm, print, BadInput, Done};
+use connector_core::connections::ConnectionInput;
+use connector_core::manage::connections::ConnectionChange;
+use connector_core::manage::Management;
+use connector_core::model::Connection;
+
+pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow::Result<Done> {
+    match command {
+        ConnectionCommand::Create { name, account_id, bucket, region, folder, template, kms_key_arn, output } => {
+            let input =
+                ConnectionInput { name, account_id, bucket, region, folder, template_id: template, kms_key_arn };
+            let created = service.create(input).await?;
+            if output.json {
+                print::json(&created)?;
+            } else {
+                let c = &created.connection;
+                println!("connection {} '{}' created ({})", c.id, c.name, c.status);
+                println!("Ask the customer to create the IAM role {} with:", created.role_arn);
+                println!("  external id: {}", c.external_id);
+                println!("  permission policy:\n{}", serde_json::to_string_pretty(&created.permission_policy)?);
+                println!("  custom trust policy:\n{}", serde_json::to_string_pretty(&created.trust_policy)?);
+                println!("Then: s3-connector connections preview {}; s3-connector connections activate {}", c.id, c.id);
+            }
+        }
+        ConnectionCommand::List { output } => {
+            let connections = service.connections().await?;
+            if output.json {
+                print::json(&connections)?;
+            } else if connections.is_empty() {
+                println!("no connections yet: `s3-connector connections create --help`");
+            } else {
+                for c in &connections {
+                    println!("{}", print::connection_line(c));
+                }
+            }
+        }
+        ConnectionCommand::Show { connection_id, output } => {
+            let shown = service.show(&connection_id, 5).await?;
+            if output.json {
+                return print::json(&shown).map(|()| Done::Ok);
+            }
+            let c = &shown.connection;
+            println!("{} ({}) {}", c.name, c.id, c.status);
+            println!("  bucket:    {} in {} (account {})", print::location(c), c.region, c.account_id);
+            println!("  role:      {} (external id {})", shown.role_arn, c.external_id);
+            println!("  template:  {}", c.template_id);
+            if let Some(key) = &c.kms_key_arn {
+                println!("  KMS key:   {key}");
+            }
+            println!("  last sync: {}", print::last_sync(c));
+            if c.sync.last_result.is_some() {
+                println!("             {}", print::counts(&c.sync.last_counts));
+            }
+            if let Some(w) = c.sync.watermark {
+                println!("  watermark: {}", print::time(w));
+            }
+            if let Some(since) = c.backfill_since {
+                println!("  backfill:  the next sync decides again every object modified since {}", print::time(since));
+            }
+            if let Some(e) = &c.sync.last_error {
+                println!("  last error: {e}");
+            }
+            if !shown.recent_runs.is_empty() {
+                println!("  recent runs:");
+                for r in &shown.recent_runs {
+                    println!("    {}", print::run_line(r));
+                }
+            }
+            if !shown.last_run_files.is_empty() {
+                println!("  files of the last run:");
+                for o in &shown.last_run_files {
+                    print::outcome(o, "    ");
+                }
+            }
+            let earlier: Vec<_> =
+                shown.failed_files.iter().filter(|o| Some(&o.run_id) != c.sync.last_run_id.as_ref()).collect();
+            if !earlier.is_empty() {
+                println!(
+                    "  failed in earlier runs, not imported since (`s3-connector files retry {} --failed`):",
+                    c.id
+                );
+                for o in earlier {
+                    print::outcome(o, "    ");
+                }
+            }
+        }
+        ConnectionCommand::Preview { connection_id, limit, sample, rows, output } => {
+            let preview = service.preview(&connection_id, limit, sample.as_deref(), rows).await?;
+            if output.json {
+                return print::json(&preview).map(|()| Done::Ok);
+            }
+            print::access(&preview.access);
+            let more = if preview.more { " (more follow)" } else { "" };
+            println!(
+                "the first {} objects{more}; + the next sync would import it, - it would not:",
+                preview.objects.len()
+            );
+            for o in &preview.objects {
+                println!(
+                    "  {} {:>10} {}  {:<10} {}{}",
+                    if o.would_select { "+" } else { "-" },
+                    o.size,
+                    o.last_modified.format("%Y-%m-%d %H:%M:%S"),
+                    o.format,
+                    o.key,
+                    o.note.as_ref().map(|n| format!("  ({n})")).unwrap_or_default()
+                );
+            }
+            if let Some(sample) = &preview.sample {
+                println!("sample of {} ({} rows read):", sample.key, sample.rows_read);
+                if let Some(e) = &sample.file_error {
+                    println!("  the file would fail: {e}");
+                }
+                for row in &sample.rows {
+                    println!("  {}", serde_json::to_string(row)?);
+                }
+                for e in &sample.row_errors {
+                    println!("  {e}");
+                }
+            }
+        }
+        ConnectionCommand::Activate { connection_id, output } => {
+            let activated = service.activate(&connection_id).await?;
+            if output.json {
+                return print::json(&activated).map(|()| Done::Ok);
+            }
+            print::access(&activated.access);
+            let c = &activated.connection;
+            println!("connection {} is {}; first import: {}", c.id, c.status, print::last_sync(c));
+            if c.sync.last_result.is_some() {
+                println!("  {}", print::counts(&c.sync.last_counts));
+            }
+        }
+        ConnectionCommand::Reauth { connection_id, output } => {
+            let activated = service.reauthenticate(&connection_id).await?;
+            if output.json {
+                return print::json(&activated).map(|()| Done::Ok);
+            }
+            print::access(&activated.access);
+            let c = &activated.connection;
+            println!("connection {} is {}; the next sync resumes from its watermark", c.id, c.status);
+        }
+        ConnectionCommand::Pause { connection_id, output } => {
+            let c = service.pause(&connection_id).await?;
+            status_changed(&c, output.json, "no sync starts until it is resumed")?;
+        }
+        ConnectionCommand::Resume { connection_id, output } => {
+            let c = service.resume(&connection_id).await?;
+            status_changed(&c, output.json, "the next sync goes on from its watermark")?;
+        }
+        ConnectionCommand::Rename { connection_id, name, output } => {
+            let change = ConnectionChange { name: Some(name), ..ConnectionChange::default() };
+            let c = service.edit(&connection_id, change).await?;
+            edited(&c, output.json, &format!("is named '{}'", c.name))?;
+        }
+        ConnectionCommand::SetTemplate { connection_id, template_id, output } => {
+            let change = ConnectionChange { template_id: Some(template_id), ..ConnectionChange::default() };
+            let c = service.edit(&connection_id, change).await?;
+            edited(&c, output.json, &format!("reads its files with template {} from the next sync on", c.template_id))?;
+        }
+        ConnectionCommand::SetOverlap { connection_id, hours, output } => {
+            let hours = match hours.as_str() {
+                "default" => None,
+                h => Some(
+                    h.parse::<u32>()
+                        .map_err(|_| BadInput(format!("overlap: '{h}' is not a number of hours or 'default'")))?,
+                ),
+            };
+            let change = ConnectionChange { overlap_hours: Some(hours), ..ConnectionChange::default() };
+            let c = service.edit(&connection_id, change).await?;
+            let said = match c.overlap_seconds {
+                Some(s) => {
+                    format!("has an overlap of {} hours: its syncs look that far before the watermark", s / 3600)
+                }
+                None => "has the deployment's overlap (S3C_OVERLAP_SECONDS)".to_owned(),
+            };
+            edited(&c, output.json, &said)?;
+        }
+        ConnectionCommand::Delete { connection_id, purge_records, yes, output } => {
+            let c = service.connection(&connection_id).await?;
+            if !yes {
+                let records = if purge_records { "deleted too" } else { "kept (--purge-records deletes them)" };
+                let question = format!(
+                    "Delete connection '{}' ({})? Its sync state, runs and import ledger go; its imported records \
+                     are {records}. Type its name to confirm: ",
+                    c.name, c.id
+                );
+                if !confirm(&question, &c.name)? {
+                    return Err(BadInput("not deleted: the name typed was not the connection's".into()).into());
+                }
+            }
+            let deleted = service.delete(&connection_id, purge_records).await?;
+            if output.json {
+                print::json(&deleted)?;
+            } else if purge_records {
+                println!("connection {} deleted with its {} records", deleted.id, deleted.records_purged);
+            } else {
+                println!(
+                    "connection {} deleted; its {} records are kept (s3-connector records {} reads them)",
+                    deleted.id, deleted.records_kept, deleted.id
+                );
+            }
+        }
+        ConnectionCommand::Runs { connection_id, limit, output } => {
+            let runs = service.runs(&connection_id, limit.clamp(1, 100)).await?;
+            if output.json {
+                print::json(&runs)?;
+            } else if runs.is_empty() {
+                println!("no runs yet");
+            } else {
+                for r in &runs {
+                    println!("{}", print::run_line(r));
+                }
+            }
+        }
+    }
+    Ok(Done::Ok)
+}
+
+fn status_changed(c: &Connection, json: bool, then: &str) -> anyhow::Result<()> {
+    if json {
+        return print::json(c);
+    }
+    println!("connection {} is {}; {then}", c.id, c.status);
+    Ok(())
+}
+
+fn edited(c: &Connection, json: bool, said: &str) -> anyhow::Result<()> {
+    if json {
+        return print::json(c);
+    }
+    println!("connection {} {said}", c.id);
+    Ok(())
+}
