@@ -18,3 +18,4 @@ pub mod preview;
 pub mod retry;
 pub mod selection;
 pub mod template;
+pub mod value;

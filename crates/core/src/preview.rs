@@ -65,7 +65,9 @@ pub fn object_preview(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SamplePreview {
     pub key: String,
-    /// Accepted rows, field -> value as it would be stored.
+    /// Accepted rows, field -> value as it would be stored, shown by [`crate::value::Value::to_json`]'s
+    /// rule (integers and booleans as JSON numbers and booleans, decimals as strings of their exact
+    /// digits, the rest as text).
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
     pub rows_read: u64,
     pub row_errors: Vec<RowError>,
@@ -104,9 +106,7 @@ pub async fn sample(body: ObjectBody, key: &str, template: &Template, limit: usi
                     columns
                         .iter()
                         .zip(&r.values)
-                        .filter_map(|(c, v)| {
-                            v.as_ref().map(|v| (c.field.clone(), serde_json::Value::from(v.canonical().into_owned())))
-                        })
+                        .filter_map(|(c, v)| v.as_ref().map(|v| (c.field.clone(), v.to_json())))
                         .collect()
                 })
                 .collect(),
@@ -149,5 +149,31 @@ mod tests {
         assert_eq!(preview.rows[1]["id"], "c");
         assert_eq!(preview.row_errors[0].column.as_deref(), Some("n"));
         assert_eq!(preview.rows_read, 3, "stopped after two accepted rows");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sample_rows_show_each_value_as_its_type_says() {
+        let template = Template::from_json(
+            r#"{"id": "t", "record_type": "r", "format": {"type": "csv"},
+            "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                        {"source": "n", "field": "n", "type": "integer"},
+                        {"source": "amount", "field": "amount", "type": "decimal"},
+                        {"source": "paid", "field": "paid", "type": "boolean"},
+                        {"source": "on", "field": "on", "type": "date"}]}"#,
+        )
+        .unwrap();
+        let body: ObjectBody = Box::pin(std::io::Cursor::new(
+            b"id,n,amount,paid,on
+a,7,4.00,yes,2026-02-28
+"
+            .to_vec(),
+        ));
+        let preview = sample(body, "k.csv", &template, 10).await;
+        let row = serde_json::Value::Object(preview.rows[0].clone());
+        assert_eq!(
+            row,
+            serde_json::json!({"id": "a", "n": 7, "amount": "4.00", "paid": true, "on": "2026-02-28"}),
+            "{preview:?}"
+        );
     }
 }

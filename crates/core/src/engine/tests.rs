@@ -367,7 +367,7 @@ async fn the_last_row_of_a_primary_key_wins_whatever_the_write_concurrency() {
     assert_eq!(records.len(), 20);
     for k in 0..20 {
         let amount = &records[&("c1".to_owned(), format!("payment#k{k}"))][1];
-        assert_eq!(amount, &Some(crate::mapping::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
+        assert_eq!(amount, &Some(crate::value::Value::Decimal(format!("{}", 980 + k))), "key k{k}");
     }
 }
 

@@ -141,10 +141,10 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::mapping::Value;
     use crate::model::RowError;
     use crate::parse::tests::{ids_and_amounts, mapper, parse};
     use crate::parse::{parse_rows, FileError, ParseOptions};
+    use crate::value::Value;
     use std::io::{self, Cursor, Read};
     use std::ops::ControlFlow;
 

@@ -151,9 +151,10 @@ pub(super) fn map_json_object(
 
 #[cfg(test)]
 mod tests {
-    use crate::mapping::{Mapper, Value};
+    use crate::mapping::Mapper;
     use crate::parse::tests::parse;
     use crate::template::Template;
+    use crate::value::Value;
 
     #[test]
     fn duplicate_and_nested_members() {

@@ -4,8 +4,8 @@
 //! own tests share.
 
 use super::*;
-use crate::mapping::Value;
 use crate::template::Template;
+use crate::value::Value;
 use std::io::Cursor;
 
 /// A template of a required `id` and an optional decimal `amount`, in `format`.
