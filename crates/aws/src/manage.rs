@@ -206,7 +206,7 @@ impl Deployment {
                     _ if e.kind.breaks_access() => ManageError::Access(explain_access(&connection, &e)),
                     _ => ManageError::Store(StoreError::new(StoreErrorKind::Transient, e.message)),
                 })?;
-                Some(sample(body, key, &template, sample_rows).await)
+                Some(sample(body, key, &template, sample_rows, self.settings.sync.read_limits()).await)
             }
         };
         Ok(Preview { connection_id: connection.id, objects: previews, more, sample, access })

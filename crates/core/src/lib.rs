@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod memory;
 pub mod model;
 pub mod parse;
+pub mod pipeline;
 pub mod policies;
 pub mod ports;
 pub mod preview;

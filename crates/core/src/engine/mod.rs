@@ -18,25 +18,23 @@
 //! progress. The next invocation takes the lease and goes on from there; every row before the offset
 //! was written, none after it was, and record ids do not depend on the invocation.
 
-use crate::decode::{decode_limited, decoded_from, DecodeLimits};
+use crate::decode::DecodeLimits;
 use crate::mapping::{Mapper, Record};
 use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FileCheckpoint, FileOutcome, FileStatus, ListCursor, ObjectMeta, Recheck,
     RunCounts, SyncResult, SyncRun, TemplateRef,
 };
-use crate::parse::{parse_rows_counted, FileError, ParseLimits, ParseOptions, ParseSummary};
+use crate::parse::{ParseLimits, ParseSummary};
+use crate::pipeline::{self, Emit, ReadLimits, ReadOptions};
 use crate::ports::*;
 use crate::selection::{self, SelectionConfig};
 use crate::template::{RowPolicy, Template};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -71,6 +69,13 @@ pub struct SyncConfig {
     pub parse_limits: ParseLimits,
     /// What decoding refuses (a gzip bomb fails its file).
     pub decode_limits: DecodeLimits,
+}
+
+impl SyncConfig {
+    /// What reading an object refuses: the limits of every read, a sync's and a preview's.
+    pub fn read_limits(&self) -> ReadLimits {
+        ReadLimits { decode: self.decode_limits, parse: self.parse_limits }
+    }
 }
 
 impl Default for SyncConfig {
@@ -650,6 +655,10 @@ impl Engine<'_> {
                 Pass::Parsed { summary, file_error: Some(e), object: Some(kind), .. } => {
                     return unreadable(kind, e, &summary, 0)
                 }
+                // Failed at its header or before any row: nothing was read to be left out.
+                Pass::Parsed { summary, file_error: Some(e), .. } if summary.rows_read == 0 => {
+                    return done(FileStatus::Failed, Some(e), &summary, 0);
+                }
                 Pass::Parsed { summary, file_error: Some(e), .. } => {
                     let reason = format!(
                         "{e}; none of the {} rows read was imported (the row policy fail_file writes nothing of a \
@@ -750,9 +759,8 @@ impl Engine<'_> {
         resume: Option<&FileCheckpoint>,
         hand_over_at: Option<Instant>,
     ) -> Result<Pass, Stop> {
-        // A plain object is fetched from the checkpoint's byte on; gzip has to be decoded from its start.
-        let from = resume.filter(|f| !f.gzip).map_or(0, |f| f.bom + f.position.offset);
         // A hand-over after the last row leaves nothing to fetch (S3 refuses a range past the end).
+        let from = resume.map_or(0, pipeline::body_offset);
         let opened = if from > 0 && from >= object.size {
             Ok(Box::pin(tokio::io::empty()) as ObjectBody)
         } else {
@@ -765,81 +773,34 @@ impl Engine<'_> {
             }
             Err(e) => return Err(access_stop(connection, e)),
         };
-        let transport_failure = Arc::new(Mutex::new(None));
-        let reader = tokio_util::io::SyncIoBridge::new(FailureTap { inner: body, failure: transport_failure.clone() });
         let (sender, receiver) = mpsc::channel::<Vec<Record>>(2);
-        let mapper = mapper.clone();
-        let id_prefix = crate::keys::record_id_prefix(&object.key, &object.etag);
         let handoff = self.config.handoff_rows.max(WRITE_BATCH);
-        let stop_at_first_row_error = !write && template.row_policy == RowPolicy::FailFile;
-        let resume = resume.cloned();
-        let (decode_limits, parse_limits) = (self.config.decode_limits, self.config.parse_limits);
-        let written_before = resume.as_ref().map_or(0, |f| f.rows_imported);
-        // A file error part of the way through comes back beside the summary of the rows before it.
-        type Parsed = (ParseSummary, Option<FileError>, bool, u64);
-        let parser = tokio::task::spawn_blocking(move || -> Result<Parsed, FileError> {
-            let (mut input, gzip, bom) = match &resume {
-                None => {
-                    let decoded = decode_limited(reader, decode_limits)?;
-                    (decoded.text, decoded.gzip, decoded.bom)
-                }
-                Some(f) => (decoded_from(reader, f.gzip, f.position.offset, decode_limits)?, f.gzip, f.bom),
-            };
-            let options = ParseOptions {
-                stop_at_first_row_error,
-                resume: resume.map(|f| {
-                    let so_far = ParseSummary {
-                        rows_read: f.rows_read,
-                        rows_rejected: f.rows_rejected,
-                        row_errors: f.row_errors,
-                        ..ParseSummary::default()
-                    };
-                    (f.position, so_far)
-                }),
-                limits: parse_limits,
-            };
-            let mut batch = Vec::with_capacity(handoff);
-            let mut since_check = 0;
-            let mut emit = |record: Record| {
-                if write {
-                    batch.push(record);
-                    if batch.len() >= handoff
-                        && sender.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(handoff))).is_err()
-                    {
-                        return ControlFlow::Break(()); // the writers stopped: their error is reported
-                    }
-                }
-                since_check += 1;
-                if since_check >= handoff {
-                    since_check = 0;
-                    if hand_over_at.is_some_and(|at| Instant::now() >= at) {
-                        return ControlFlow::Break(());
-                    }
-                }
-                ControlFlow::Continue(())
-            };
-            let (summary, error) = parse_rows_counted(&mut input, &mapper, &id_prefix, options, &mut emit);
-            if !batch.is_empty() {
-                let _ = sender.blocking_send(batch);
-            }
-            Ok((summary, error, gzip, bom))
-        });
+        let batch = Vec::with_capacity(handoff);
+        let to_writers = ToWriters { write, sender: Some(sender), batch, handoff, since_check: 0, hand_over_at };
+        let options = ReadOptions {
+            limits: self.config.read_limits(),
+            stop_at_first_row_error: !write && template.row_policy == RowPolicy::FailFile,
+            resume: resume.cloned(),
+        };
+        let id_prefix = crate::keys::record_id_prefix(&object.key, &object.etag);
+        let written_before = resume.map_or(0, |f| f.rows_imported);
         let imported_at = self.clock.now();
         let make_batch =
             |records| RecordBatch { connection_id: &connection.id, template, object, imported_at, records };
-        let (written, write_error) =
-            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch).await;
+        let (read, (written, write_error)) = tokio::join!(
+            pipeline::read(body, mapper.clone(), id_prefix, options, to_writers),
+            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch)
+        );
         let written = written_before + written;
-        let parsed = parser.await.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
+        let (read, _) = read.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         match write_error {
             None => {}
             // Records DynamoDB refuses would be refused again: the file fails alone, saying why.
             Some(e) if e.kind == StoreErrorKind::Rejected => {
                 warn!(error = %e, "records refused; the file fails");
-                let summary = parsed.map(|(summary, ..)| summary).unwrap_or_default();
                 let reason = format!("DynamoDB refused records of this file ({written} were written): {e}");
                 return Ok(Pass::Parsed {
-                    summary: ParseSummary { resume_at: None, ..summary },
+                    summary: ParseSummary { resume_at: None, ..read.summary },
                     file_error: Some(reason),
                     written,
                     object: None,
@@ -847,12 +808,11 @@ impl Engine<'_> {
             }
             Some(e) => return Err(store_stop(e)),
         }
-        match transport_failure.lock().map(|f| f.clone()).unwrap_or(None) {
+        match read.transport.clone() {
             None => {}
             // This object can no longer be read; the rows written before are counted.
             Some((kind, failure)) if kind == SourceErrorKind::ObjectGone || kind.object_only() => {
-                let summary = parsed.map(|(summary, ..)| summary).unwrap_or_default();
-                let summary = ParseSummary { resume_at: None, ..summary };
+                let summary = ParseSummary { resume_at: None, ..read.summary };
                 return Ok(Pass::Parsed { summary, file_error: Some(failure), written, object: Some(kind) });
             }
             // The bucket itself went (deleted, another owner's, moved) while the object was read.
@@ -863,37 +823,78 @@ impl Engine<'_> {
                 return Err(Stop::Transient(format!("reading s3://{}/{}: {failure}", connection.bucket, object.key)))
             }
         }
-        Ok(match parsed {
-            // Every record before the position is written (the writers drained above).
-            Ok((summary, None, gzip, bom)) if summary.resume_at.is_some() => {
-                let position = summary.resume_at.clone().unwrap_or_default();
-                Pass::Paused(FileCheckpoint {
-                    key: object.key.clone(),
-                    etag: object.etag.clone(),
-                    writing: write,
-                    position,
-                    gzip,
-                    bom,
-                    rows_read: summary.rows_read,
-                    rows_rejected: summary.rows_rejected,
-                    row_errors: summary.row_errors,
-                    rows_imported: written,
-                    elapsed_ms: 0,
-                })
-            }
-            Ok((summary, None, ..)) => Pass::Parsed { summary, file_error: None, written, object: None },
+        if let Some((at, reason)) = read.failure() {
             // The rows before the failure were written; the outcome counts them.
-            Ok((summary, Some(e), ..)) => {
-                warn!(error = %e, rows_read = summary.rows_read, "file failed part of the way through");
-                let summary = ParseSummary { resume_at: None, ..summary };
-                Pass::Parsed { summary, file_error: Some(file_error_reason(&e)), written, object: None }
-            }
-            Err(e) => {
-                warn!(error = %e, "file failed");
-                let file_error = Some(file_error_reason(&e));
-                Pass::Parsed { summary: ParseSummary::default(), file_error, written, object: None }
-            }
+            warn!(error = %reason, rows_read = read.summary.rows_read, "file failed {at}");
+            let summary = ParseSummary { resume_at: None, ..read.summary };
+            return Ok(Pass::Parsed { summary, file_error: Some(reason), written, object: None });
+        }
+        Ok(match read.summary.resume_at.clone() {
+            // Every record before the position is written (the writers drained above).
+            Some(position) => Pass::Paused(FileCheckpoint {
+                key: object.key.clone(),
+                etag: object.etag.clone(),
+                writing: write,
+                position,
+                gzip: read.gzip,
+                bom: read.bom,
+                rows_read: read.summary.rows_read,
+                rows_rejected: read.summary.rows_rejected,
+                row_errors: read.summary.row_errors,
+                rows_imported: written,
+                elapsed_ms: 0,
+            }),
+            None => Pass::Parsed { summary: read.summary, file_error: None, written, object: None },
         })
+    }
+}
+
+/// The engine's end of the read pipeline: records in batches of `handoff` to the writers (when the
+/// pass writes), and a look at the clock every `handoff` records, to stop for a hand-over.
+struct ToWriters {
+    write: bool,
+    /// Let go at the end of the read, so that the writers see the end of the records.
+    sender: Option<mpsc::Sender<Vec<Record>>>,
+    batch: Vec<Record>,
+    handoff: usize,
+    since_check: usize,
+    hand_over_at: Option<Instant>,
+}
+
+impl ToWriters {
+    /// Sends a batch; `false` once the writers have stopped (their error is reported).
+    fn send(&mut self, batch: Vec<Record>) -> bool {
+        self.sender.as_ref().is_some_and(|sender| sender.blocking_send(batch).is_ok())
+    }
+}
+
+impl Emit for ToWriters {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        if self.write {
+            self.batch.push(record);
+            if self.batch.len() >= self.handoff {
+                let full = std::mem::replace(&mut self.batch, Vec::with_capacity(self.handoff));
+                if !self.send(full) {
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        self.since_check += 1;
+        if self.since_check >= self.handoff {
+            self.since_check = 0;
+            if self.hand_over_at.is_some_and(|at| Instant::now() >= at) {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn end(&mut self) {
+        if !self.batch.is_empty() {
+            let rest = std::mem::take(&mut self.batch);
+            self.send(rest);
+        }
+        self.sender = None;
     }
 }
 
@@ -918,14 +919,6 @@ enum Pass {
     Paused(FileCheckpoint),
 }
 
-fn file_error_reason(e: &FileError) -> String {
-    match e {
-        // Not a transport failure (that is caught by the tap): the decoder found bad bytes.
-        FileError::Io(io) => format!("cannot decode the file: {io}"),
-        other => other.to_string(),
-    }
-}
-
 /// Access problems stop the run with a message saying what to check; anything else may be retried.
 fn access_stop(connection: &Connection, e: SourceError) -> Stop {
     if e.kind.breaks_access() {
@@ -937,28 +930,6 @@ fn access_stop(connection: &Connection, e: SourceError) -> Stop {
 
 fn store_stop(e: StoreError) -> Stop {
     Stop::Transient(format!("state store: {e}"))
-}
-
-/// Remembers a failure of the object body itself, so that a broken download is told apart from a
-/// corrupt file when both surface as I/O errors from the decoder.
-struct FailureTap {
-    inner: ObjectBody,
-    failure: Arc<Mutex<Option<(SourceErrorKind, String)>>>,
-}
-
-impl AsyncRead for FailureTap {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let polled = self.inner.as_mut().poll_read(cx, buf);
-        if let Poll::Ready(Err(e)) = &polled {
-            // The source says what failed (a replaced object, a denied chunk); anything else is
-            // the transport's and worth a retry.
-            let kind = e.get_ref().and_then(|inner| inner.downcast_ref::<SourceError>()).map(|s| s.kind);
-            if let Ok(mut failure) = self.failure.lock() {
-                *failure = Some((kind.unwrap_or(SourceErrorKind::Transient), e.to_string()));
-            }
-        }
-        polled
-    }
 }
 
 #[cfg(test)]

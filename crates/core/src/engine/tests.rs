@@ -1,6 +1,7 @@
 use super::*;
 use crate::memory::*;
 use crate::model::{Recheck, SyncState};
+use crate::pipeline::FailedAt;
 
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-06-{s}Z").parse().unwrap()
@@ -648,4 +649,113 @@ async fn a_run_whose_end_takes_time_is_not_lost_to_its_own_lease_renewal() {
     let engine = Engine { clock: &SystemClock, config, ..w.engine() };
     let outcome = engine.sync("c1", "run1", None).await;
     assert!(matches!(outcome, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 1), "{outcome:?}");
+}
+
+/// Bodies that fail a file, each in its own way, and where they fail (`None`: a gzip bomb is
+/// refused where the decoder's chunks pass the ratio, which the sync's outcome says by its rows).
+fn failing_files() -> Vec<(&'static str, Vec<u8>, Option<FailedAt>)> {
+    let rows: String = (0..300).map(|i| format!("r{i},{i}\n")).collect();
+    let bomb_rows: String = (0..200_000).map(|_| "a,1\n").collect();
+    vec![
+        ("in/notes.txt", b"Remember: call Bob about the invoices.\nThen file them.\n".to_vec(), Some(FailedAt::Header)),
+        ("in/utf16.csv", b"\xff\xfei\0d\0".to_vec(), Some(FailedAt::BeforeAnyRow)),
+        (
+            "in/long.csv",
+            format!("id,amount\n{rows}{},1\n", "x".repeat(2000)).into_bytes(),
+            Some(FailedAt::PartWay { rows_read: 300 }),
+        ),
+        ("in/bomb.csv.gz", gzip(format!("id,amount\n{bomb_rows}").as_bytes()), None),
+    ]
+}
+
+/// The sync's limits, low enough for the files above to pass them.
+fn small_limits(config: &mut SyncConfig) {
+    config.parse_limits.max_record_bytes = 1024;
+    config.decode_limits = DecodeLimits { max_gzip_ratio: 5, ratio_floor_bytes: 1024 };
+}
+
+/// A preview's sample and a sync read a file through the same pipeline with the same limits: what
+/// fails one fails the other, with the same reason, and the preview says where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_fails_a_file_as_the_sync_does() {
+    let mut w = World::new("skip_row");
+    small_limits(&mut w.config);
+    for (i, (key, body, _)) in failing_files().into_iter().enumerate() {
+        w.bucket.put(key, &format!("\"e{i}\""), t("09T00:00:00"), &body);
+    }
+    w.completed("run1").await;
+    for (key, body, at) in failing_files() {
+        let outcome = w.store.outcome("c1", key).unwrap();
+        assert_eq!(outcome.status, FileStatus::Failed, "{key}: {outcome:?}");
+        let reason = outcome.reason.clone().unwrap_or_default();
+        let at = at.unwrap_or(match outcome.rows_read {
+            0 => FailedAt::BeforeAnyRow,
+            rows_read => FailedAt::PartWay { rows_read },
+        });
+        let body: ObjectBody = Box::pin(std::io::Cursor::new(body));
+        let preview = crate::preview::sample(body, key, &template("skip_row"), 1000, w.config.read_limits()).await;
+        assert_eq!(preview.file_error, Some(format!("{at}: {reason}")), "{key}: {outcome:?}");
+    }
+}
+
+// What this thread logs, while it reads its logs (see `logged`).
+std::thread_local! {
+    static LOGS: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes a log line to the buffer of the thread it happens on, if that thread is reading its logs.
+struct ThreadLogs;
+
+impl std::io::Write for ThreadLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.with(|logs| logs.borrow_mut().as_mut().map(|logs| logs.extend_from_slice(buf)));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` and gives back what it logged, on this thread (so `f` must run on it: a current-thread
+/// runtime). The subscriber is the process's default, set once, and not one set for this thread
+/// alone: tracing caches whether a call site is wanted process-wide, and a call site first seen by
+/// another test's thread, without a subscriber, would stay unwanted here too.
+async fn logged<T>(f: impl std::future::Future<Output = T>) -> (T, String) {
+    static SUBSCRIBER: std::sync::Once = std::sync::Once::new();
+    SUBSCRIBER.call_once(|| {
+        let subscriber = tracing_subscriber::fmt().with_writer(|| ThreadLogs).with_ansi(false).finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in these tests");
+    });
+    LOGS.with(|logs| *logs.borrow_mut() = Some(Vec::new()));
+    let output = f.await;
+    let logs = LOGS.with(|logs| logs.borrow_mut().take()).unwrap_or_default();
+    (output, String::from_utf8_lossy(&logs).into_owned())
+}
+
+/// What a sync logs of a failed file says where it failed: a file that fails at its header or
+/// before any row is not said to fail part of the way through; nor does its outcome (under
+/// `fail_file`) count rows it never read.
+#[tokio::test]
+async fn a_file_failing_before_any_row_is_logged_and_recorded_as_such() {
+    for policy in ["skip_row", "fail_file"] {
+        let mut w = World::new(policy);
+        small_limits(&mut w.config);
+        for (i, (key, body, _)) in failing_files().into_iter().enumerate() {
+            w.bucket.put(key, &format!("\"e{i}\""), t("09T00:00:00"), &body);
+        }
+        let (_, logged) = logged(w.completed("run1")).await;
+        let line = |key: &str| {
+            let lines: Vec<&str> = logged.lines().filter(|l| l.contains(key) && l.contains("file failed")).collect();
+            assert_eq!(lines.len(), 1, "{policy}, {key}: {logged}");
+            lines[0].to_owned()
+        };
+        assert!(line("in/notes.txt").contains("file failed at its header"), "{policy}: {logged}");
+        assert!(line("in/utf16.csv").contains("file failed before any row was read"), "{policy}: {logged}");
+        let long = line("in/long.csv");
+        assert!(long.contains("file failed part of the way through, after 300 rows"), "{policy}: {long}");
+        for key in ["in/notes.txt", "in/utf16.csv"] {
+            let reason = w.store.outcome("c1", key).unwrap().reason.unwrap();
+            assert!(!reason.contains("part of the way") && !reason.contains("rows read"), "{policy}, {key}: {reason}");
+        }
+    }
 }
