@@ -1,10 +1,73 @@
-//! Writing records: lanes by record id, each one BatchWriteItem of up to 25 at a time.
+//! Writing a file's records: from the parser's thread to the writers in batches ([`ToWriters`]),
+//! then over lanes by record id, each one BatchWriteItem of up to 25 at a time.
 
 use super::WRITE_BATCH;
 use crate::mapping::Record;
+use crate::pipeline::Emit;
 use crate::ports::{RecordBatch, RecordSink, StoreError};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::sync::mpsc;
+
+/// The engine's end of the read pipeline: records in batches of `handoff` to the writers (when the
+/// pass writes), and a look at the clock every `handoff` records, to stop for a hand-over.
+pub(super) struct ToWriters {
+    write: bool,
+    /// Let go at the end of the read, so that the writers see the end of the records.
+    sender: Option<mpsc::Sender<Vec<Record>>>,
+    batch: Vec<Record>,
+    handoff: usize,
+    since_check: usize,
+    hand_over_at: Option<Instant>,
+}
+
+impl ToWriters {
+    pub(super) fn new(
+        write: bool,
+        sender: mpsc::Sender<Vec<Record>>,
+        handoff: usize,
+        hand_over_at: Option<Instant>,
+    ) -> ToWriters {
+        let batch = Vec::with_capacity(handoff);
+        ToWriters { write, sender: Some(sender), batch, handoff, since_check: 0, hand_over_at }
+    }
+
+    /// Sends a batch; `false` once the writers have stopped (their error is reported).
+    fn send(&mut self, batch: Vec<Record>) -> bool {
+        self.sender.as_ref().is_some_and(|sender| sender.blocking_send(batch).is_ok())
+    }
+}
+
+impl Emit for ToWriters {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        if self.write {
+            self.batch.push(record);
+            if self.batch.len() >= self.handoff {
+                let full = std::mem::replace(&mut self.batch, Vec::with_capacity(self.handoff));
+                if !self.send(full) {
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        self.since_check += 1;
+        if self.since_check >= self.handoff {
+            self.since_check = 0;
+            if self.hand_over_at.is_some_and(|at| Instant::now() >= at) {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn end(&mut self) {
+        if !self.batch.is_empty() {
+            let rest = std::mem::take(&mut self.batch);
+            self.send(rest);
+        }
+        self.sender = None;
+    }
+}
 
 /// Writes the records that arrive on `receiver` with `lanes` BatchWriteItems in flight. Records are
 /// spread over the lanes by a hash of their id, and each lane writes one batch of up to 25 at a
