@@ -681,7 +681,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let connection_id = connection_id.ok_or_else(|| BadInput("a connection id or --all is needed".into()))?;
             // A failed run is an outcome to print; any other error ends here with its chain (so a
             // missing table is told as such).
-            let outcome = match connector.sync(&connection_id).await {
+            let outcome = match connector.sync(connector_aws::SyncRequest::new(&connection_id)).await {
                 Ok(outcome) => Ok(outcome),
                 Err(SyncError::Retryable(run)) => Err(run),
                 Err(SyncError::ConnectionNotFound(_)) => {

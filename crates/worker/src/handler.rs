@@ -1,7 +1,7 @@
 //! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
 //! allows, the rest handed over to a new invocation of the worker.
 
-use connector_aws::Deployment;
+use connector_aws::{Deployment, SyncRequest};
 use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::{SyncError, SyncOutcome};
 use connector_core::model::{RunCounts, SyncRun};
@@ -47,7 +47,12 @@ pub async fn handle(
         run,
         counts: None,
     };
-    let synced = connector.sync_invocation(&request.connection_id, request.schedule_run.as_deref(), hand_over_at).await;
+    let sync = SyncRequest {
+        connection_id: &request.connection_id,
+        schedule_run: request.schedule_run.as_deref(),
+        hand_over_at,
+    };
+    let synced = connector.sync(sync).await;
     match synced {
         Ok(SyncOutcome::Completed(run)) => Ok(response("completed", None, Some(run))),
         Ok(SyncOutcome::HandedOver { run_id, hand_overs, counts }) => {

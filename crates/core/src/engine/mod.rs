@@ -98,7 +98,7 @@ impl Default for SyncConfig {
     }
 }
 
-/// How a call to [`Engine::sync`] or [`Engine::run_invocation`] ended without an error.
+/// How a call to [`Engine::run`] ended without an error.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncOutcome {
     /// The run finished (succeeded, partial or needs_reauth) and was recorded.
@@ -152,6 +152,24 @@ pub struct Invocation<'r> {
     pub schedule_run: Option<&'r str>,
     /// When to stop and hand over to a new invocation; `None` runs to the end.
     pub hand_over_at: Option<Instant>,
+}
+
+impl<'r> Invocation<'r> {
+    /// An invocation of `connection_id`, owning the lease as `invocation_id`, that runs to the end
+    /// and was asked for by no scheduled event (an operator's sync, a test's).
+    pub fn new(connection_id: &'r str, invocation_id: &'r str) -> Self {
+        Invocation { connection_id, invocation_id, schedule_run: None, hand_over_at: None }
+    }
+
+    /// Asked for by the scheduled event `schedule_run`: a second delivery of it syncs nothing.
+    pub fn scheduled(self, schedule_run: &'r str) -> Self {
+        Invocation { schedule_run: Some(schedule_run), ..self }
+    }
+
+    /// Handing over to a new invocation once `at` has passed.
+    pub fn handing_over_at(self, at: Instant) -> Self {
+        Invocation { hand_over_at: Some(at), ..self }
+    }
 }
 
 /// Why a run stopped before its last object.

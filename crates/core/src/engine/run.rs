@@ -38,19 +38,10 @@ impl RunState {
 }
 
 impl Engine<'_> {
-    /// Syncs one connection to the end in this call. `run_id` identifies the run and owns the lease.
-    pub async fn sync(
-        &self,
-        connection_id: &str,
-        run_id: &str,
-        schedule_run: Option<&str>,
-    ) -> Result<SyncOutcome, SyncError> {
-        self.run_invocation(Invocation { connection_id, invocation_id: run_id, schedule_run, hand_over_at: None }).await
-    }
-
-    /// Syncs one connection, or goes on with the run a checkpoint left, until it finishes or it is
-    /// time to hand over.
-    pub async fn run_invocation(&self, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
+    /// The one way to sync a connection: one invocation's part of a run. It goes on with the run a
+    /// checkpoint left, if any, or begins one, until the run finishes or it is time to hand over
+    /// (`call.hand_over_at`; `None` runs to the end).
+    pub async fn run(&self, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
         let connection = match self.syncable(call.connection_id).await? {
             Ok(connection) => connection,
             Err(not_syncable) => return Ok(not_syncable),

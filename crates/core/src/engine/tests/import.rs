@@ -86,7 +86,7 @@ async fn the_last_row_of_a_primary_key_wins_whatever_the_write_concurrency() {
     w.bucket.put("in/updates.csv", "\"eu\"", t("09T00:00:00"), format!("id,amount\n{rows}").as_bytes());
     *w.sink.jitter.lock().unwrap() = true;
     let engine = Engine { config: SyncConfig { handoff_rows: 100, ..SyncConfig::default() }, ..w.engine() };
-    engine.sync("c1", "run1", None).await.unwrap();
+    engine.run(Invocation::new("c1", "run1")).await.unwrap();
     let records = w.sink.records.lock().unwrap();
     assert_eq!(records.len(), 20);
     for k in 0..20 {
@@ -157,7 +157,9 @@ async fn an_object_replaced_while_read_counts_what_it_wrote_and_its_new_version_
     w.bucket.put("in/a.csv", "\"v1\"", t("09T00:00:00"), body.as_bytes());
     w.bucket.break_after.lock().unwrap().insert("in/a.csv".into(), (body.len() / 2, SourceErrorKind::ObjectGone));
     let engine = Engine { config: SyncConfig { handoff_rows: 100, ..SyncConfig::default() }, ..w.engine() };
-    let SyncOutcome::Completed(run) = engine.sync("c1", "run1", None).await.unwrap() else { panic!("a completed run") };
+    let SyncOutcome::Completed(run) = engine.run(Invocation::new("c1", "run1")).await.unwrap() else {
+        panic!("a completed run")
+    };
     let first = w.store.outcome("c1", "in/a.csv").unwrap();
     assert_eq!(first.status, FileStatus::Failed, "{first:?}");
     assert!(first.reason.as_deref().unwrap().contains("replaced or deleted while it was read"), "{first:?}");

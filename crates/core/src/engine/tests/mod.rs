@@ -74,7 +74,7 @@ impl World {
         }
     }
     async fn sync(&self, run: &str) -> Result<SyncOutcome, SyncError> {
-        self.engine().sync("c1", run, None).await
+        self.engine().run(Invocation::new("c1", run)).await
     }
     async fn completed(&self, run: &str) -> SyncRun {
         match self.sync(run).await {

@@ -51,9 +51,9 @@ async fn the_lease_is_renewed_while_listing() {
     let config = SyncConfig { lease_duration: TimeDelta::seconds(1), list_fan_out: false, ..SyncConfig::default() };
     let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
     let second = Engine { clock: &SystemClock, config, ..w.engine() };
-    let (first, other) = tokio::join!(engine.sync("c1", "run1", None), async {
+    let (first, other) = tokio::join!(engine.run(Invocation::new("c1", "run1")), async {
         tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-        second.sync("c1", "run2", None).await
+        second.run(Invocation::new("c1", "run2")).await
     });
     assert!(matches!(other, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "run1"), "{other:?}");
     assert!(matches!(first, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 10), "{first:?}");
@@ -76,7 +76,7 @@ async fn a_run_reads_with_the_template_version_it_began_with() {
     };
     // Invocations that each do one step, until the file is handed over part of the way through.
     for n in 1.. {
-        let invocation = engine.run_invocation(call(["inv-1", "inv-2", "inv-3"][n - 1], Some(Instant::now())));
+        let invocation = engine.run(call(["inv-1", "inv-2", "inv-3"][n - 1], Some(Instant::now())));
         assert!(matches!(invocation.await.unwrap(), SyncOutcome::HandedOver { .. }));
         let checkpoint = w.store.checkpoints.lock().unwrap()["c1"].clone();
         if let Some(file) = checkpoint.file {
@@ -88,7 +88,7 @@ async fn a_run_reads_with_the_template_version_it_began_with() {
     let mut edited = template("skip_row");
     edited.record_type = "refund".into();
     assert_eq!(w.store.save_template(edited), 2);
-    let SyncOutcome::Completed(run) = engine.run_invocation(call("last", None)).await.unwrap() else {
+    let SyncOutcome::Completed(run) = engine.run(call("last", None)).await.unwrap() else {
         panic!("expected the run to finish")
     };
     assert_eq!(run.template, Some(TemplateRef { id: "tpl".into(), version: 1 }));
@@ -106,14 +106,14 @@ async fn a_run_reads_with_the_template_version_it_began_with() {
 async fn a_second_delivery_of_a_scheduled_event_starts_no_second_sync() {
     let w = World::new("skip_row");
     w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
-    let first = w.engine().sync("c1", "run1", Some("event-1")).await.unwrap();
+    let first = w.engine().run(Invocation::new("c1", "run1").scheduled("event-1")).await.unwrap();
     assert!(matches!(first, SyncOutcome::Completed(_)), "{first:?}");
-    let again = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+    let again = w.engine().run(Invocation::new("c1", "run2").scheduled("event-1")).await.unwrap();
     assert_eq!(again, SyncOutcome::AlreadySynced { schedule_run: "event-1".into() });
-    let next_day = w.engine().sync("c1", "run3", Some("event-2")).await.unwrap();
+    let next_day = w.engine().run(Invocation::new("c1", "run3").scheduled("event-2")).await.unwrap();
     assert!(matches!(next_day, SyncOutcome::Completed(_)), "{next_day:?}");
     // Unscheduled syncs (operators, retries) always run.
-    assert!(matches!(w.engine().sync("c1", "run4", None).await.unwrap(), SyncOutcome::Completed(_)));
+    assert!(matches!(w.engine().run(Invocation::new("c1", "run4")).await.unwrap(), SyncOutcome::Completed(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,9 +121,12 @@ async fn a_failed_scheduled_run_can_be_retried_for_the_same_event() {
     let w = World::new("skip_row");
     w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
     *w.sink.fail_after.lock().unwrap() = Some(0);
-    assert!(matches!(w.engine().sync("c1", "run1", Some("event-1")).await, Err(SyncError::Retryable(_))));
+    assert!(matches!(
+        w.engine().run(Invocation::new("c1", "run1").scheduled("event-1")).await,
+        Err(SyncError::Retryable(_))
+    ));
     *w.sink.fail_after.lock().unwrap() = None;
-    let retry = w.engine().sync("c1", "run2", Some("event-1")).await.unwrap();
+    let retry = w.engine().run(Invocation::new("c1", "run2").scheduled("event-1")).await.unwrap();
     assert!(matches!(retry, SyncOutcome::Completed(ref r) if r.counts.rows_imported == 1), "{retry:?}");
 }
 
@@ -170,9 +173,9 @@ async fn a_file_longer_than_the_lease_keeps_it() {
     let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
     let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
     let second = Engine { clock: &SystemClock, config, ..w.engine() };
-    let (first, other) = tokio::join!(engine.sync("c1", "run1", None), async {
+    let (first, other) = tokio::join!(engine.run(Invocation::new("c1", "run1")), async {
         tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-        second.sync("c1", "run2", None).await
+        second.run(Invocation::new("c1", "run2")).await
     });
     assert!(matches!(other, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "run1"), "{other:?}");
     assert!(matches!(first, Ok(SyncOutcome::Completed(ref r)) if r.counts.rows_imported == 3200), "{first:?}");
@@ -217,7 +220,7 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
                 schedule_run: None,
                 hand_over_at: Some(Instant::now()),
             };
-            match engine.run_invocation(call).await.unwrap() {
+            match engine.run(call).await.unwrap() {
                 SyncOutcome::HandedOver { run_id, hand_overs, .. } => {
                     assert_eq!((run_id.as_str(), hand_overs), ("invocation-1", invocations));
                     let checkpoint = pieces.store.checkpoints.lock().unwrap()["c1"].clone();
@@ -262,6 +265,6 @@ async fn a_run_whose_end_takes_time_is_not_lost_to_its_own_lease_renewal() {
     *w.store.finish_tail_ms.lock().unwrap() = 700;
     let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
     let engine = Engine { clock: &SystemClock, config, ..w.engine() };
-    let outcome = engine.sync("c1", "run1", None).await;
+    let outcome = engine.run(Invocation::new("c1", "run1")).await;
     assert!(matches!(outcome, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 1), "{outcome:?}");
 }
