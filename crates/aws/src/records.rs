@@ -19,6 +19,10 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 
 pub const SHARDS: u64 = 64;
+
+/// The most records one [`RecordsTable::put`] takes: it writes them in one BatchWriteItem, and
+/// DynamoDB refuses more than 25 requests in one (a ValidationException; moto does not check it).
+pub const MAX_BATCH: usize = 25;
 const MAX_ATTEMPTS: u32 = 12;
 
 /// The partition key of a record: connection and a stable shard of its id.
@@ -188,6 +192,11 @@ impl RecordsTable {
 
 #[async_trait]
 impl RecordSink for RecordsTable {
+    /// One BatchWriteItem's worth: [`MAX_BATCH`].
+    fn max_batch(&self) -> usize {
+        MAX_BATCH
+    }
+
     async fn remove_other_versions(
         &self,
         connection_id: &str,

@@ -8,7 +8,7 @@
 
 use super::run::RunState;
 use super::writer::ToWriters;
-use super::{access_stop, store_stop, write_in_lanes, Engine, Job, Stop, WRITE_BATCH};
+use super::{access_stop, store_stop, write_in_lanes, Engine, Job, Stop};
 use crate::model::{FileCheckpoint, FileOutcome, FileStatus, ObjectMeta, Recheck};
 use crate::parse::ParseSummary;
 use crate::pipeline::{self, ReadOptions, ReadResult};
@@ -226,7 +226,7 @@ impl Engine<'_> {
             Err(unreadable) => return Ok(unreadable),
         };
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let handoff = self.config.handoff_rows.max(WRITE_BATCH);
+        let handoff = self.config.handoff_rows.max(self.sink.max_batch());
         let to_writers = ToWriters::new(write, sender, handoff, job.hand_over_at);
         let options = ReadOptions {
             limits: self.config.read_limits(),

@@ -3,7 +3,7 @@
 //! ```text
 //! lease -> [checkpoint] -> assume role -> list prefixes in parallel, page by page (keep what is new)
 //!   -> for each selected object, oldest first: GetObject -> [gzip] -> [BOM] -> parser -> mapper
-//!        -> batches of 25 -> several BatchWriteItems in flight -> outcome in the ledger
+//!        -> batches of the sink's size (DynamoDB's: 25) -> several in flight -> outcome in the ledger
 //!   -> run record + sync state + watermark, lease released
 //! ```
 //!
@@ -48,9 +48,6 @@ mod listing;
 mod run;
 mod writer;
 pub use writer::write_in_lanes;
-
-/// DynamoDB's BatchWriteItem limit.
-pub const WRITE_BATCH: usize = 25;
 
 #[derive(Debug, Clone)]
 pub struct SyncConfig {

@@ -168,7 +168,8 @@ async fn a_file_longer_than_the_lease_keeps_it() {
     w.store.connections.lock().unwrap().get_mut("c1").unwrap().created_at = Utc::now();
     let rows: String = (0..3200).map(|i| format!("r{i},{i}\n")).collect();
     w.bucket.put("in/slow.csv", "\"es\"", Utc::now() - TimeDelta::hours(1), format!("id,amount\n{rows}").as_bytes());
-    // 128 batches over 8 lanes, 150 ms each: 2.4 s of writes against a 1 s lease.
+    // 160 batches (of the memory sink's 20) over 8 lanes, 150 ms each: 3 s of writes against a 1 s
+    // lease.
     *w.sink.delay_ms.lock().unwrap() = 150;
     let config = SyncConfig { lease_duration: TimeDelta::seconds(1), ..SyncConfig::default() };
     let engine = Engine { clock: &SystemClock, config: config.clone(), ..w.engine() };
@@ -207,7 +208,8 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
         let pieces = World::new(policy);
         fill(&pieces.bucket);
         *pieces.bucket.page_size.lock().unwrap() = 2;
-        let config = SyncConfig { handoff_rows: WRITE_BATCH, list_concurrency: 2, ..SyncConfig::default() };
+        let handoff_rows = pieces.sink.max_batch();
+        let config = SyncConfig { handoff_rows, list_concurrency: 2, ..SyncConfig::default() };
         let engine = Engine { config, ..pieces.engine() };
         let (mut mid_listing, mut mid_file, mut invocations) = (0, 0, 0);
         let run = loop {
