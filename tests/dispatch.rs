@@ -54,7 +54,9 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     }
 
     // Even if a duplicate slips past the dispatcher's read, the worker's lease refuses it.
-    let duplicate = world.connector.sync_for(&active[0].id, Some("event-1")).await.unwrap();
+    let again = connector_aws::SyncRequest::new(&active[0].id);
+    let duplicate =
+        world.connector.sync(connector_aws::SyncRequest { schedule_run: Some("event-1"), ..again }).await.unwrap();
     assert!(matches!(duplicate, connector_core::engine::SyncOutcome::AlreadySynced { .. }), "{duplicate:?}");
 
     // The next day's event syncs them again.

@@ -45,7 +45,8 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     let run = loop {
         invocations += 1;
         assert!(invocations < 500, "the run does not end");
-        match stepwise.sync_invocation(&handed_over.id, None, Some(Instant::now())).await.unwrap() {
+        let step = connector_aws::SyncRequest::new(&handed_over.id);
+        match stepwise.sync(connector_aws::SyncRequest { hand_over_at: Some(Instant::now()), ..step }).await.unwrap() {
             SyncOutcome::HandedOver { hand_overs, .. } => {
                 assert_eq!(hand_overs, invocations);
                 let checkpoint = stepwise.state.checkpoint(&handed_over.id).await.unwrap().expect("a checkpoint");

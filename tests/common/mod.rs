@@ -116,7 +116,7 @@ impl World {
     }
 
     pub async fn sync(&self, connection_id: &str) -> Result<SyncOutcome, SyncError> {
-        self.connector.sync(connection_id).await
+        self.connector.sync(connector_aws::SyncRequest::new(connection_id)).await
     }
 
     pub async fn completed(&self, connection_id: &str) -> SyncRun {

@@ -59,25 +59,10 @@ impl Deployment {
         Ok(Deployment::new(Aws::from_env().await, Settings::from_env()?))
     }
 
-    /// Runs one sync of one connection, as an operator asks for it.
-    pub async fn sync(&self, connection_id: &str) -> Result<SyncOutcome, SyncError> {
-        self.sync_for(connection_id, None).await
-    }
-
-    /// Runs one sync of one connection (what the worker Lambda does); `schedule_run` is the
-    /// scheduled event that asked for it, so a second delivery of that event does nothing.
-    pub async fn sync_for(&self, connection_id: &str, schedule_run: Option<&str>) -> Result<SyncOutcome, SyncError> {
-        self.sync_invocation(connection_id, schedule_run, None).await
-    }
-
-    /// One invocation's part of a sync: it goes on with a run a checkpoint left, if any, and hands
-    /// over at `hand_over_at` (the worker Lambda's deadline less the margin); `None` runs to the end.
-    pub async fn sync_invocation(
-        &self,
-        connection_id: &str,
-        schedule_run: Option<&str>,
-        hand_over_at: Option<std::time::Instant>,
-    ) -> Result<SyncOutcome, SyncError> {
+    /// The one way to sync a connection here: one invocation's part of a run (the CLI's sync, the
+    /// worker Lambda's, in-process workers'), with a fresh invocation id owning the lease. It goes
+    /// on with a run a checkpoint left, if any, and hands over at `request.hand_over_at`.
+    pub async fn sync(&self, request: SyncRequest<'_>) -> Result<SyncOutcome, SyncError> {
         let invocation_id = uuid::Uuid::new_v4().to_string();
         let engine = Engine {
             store: &self.state,
@@ -86,8 +71,32 @@ impl Deployment {
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
-        let call = Invocation { connection_id, invocation_id: &invocation_id, schedule_run, hand_over_at };
-        engine.run_invocation(call).await
+        let call = Invocation {
+            connection_id: request.connection_id,
+            invocation_id: &invocation_id,
+            schedule_run: request.schedule_run,
+            hand_over_at: request.hand_over_at,
+        };
+        engine.run(call).await
+    }
+}
+
+/// What [`Deployment::sync`] is asked: which connection, for which scheduled event, until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncRequest<'a> {
+    pub connection_id: &'a str,
+    /// The scheduled event that asked for the sync (the worker's request says), so that a second
+    /// delivery of it does nothing; `None` for an operator's sync.
+    pub schedule_run: Option<&'a str>,
+    /// When to hand over to the next invocation (the worker Lambda's deadline less the margin);
+    /// `None` runs to the end.
+    pub hand_over_at: Option<std::time::Instant>,
+}
+
+impl<'a> SyncRequest<'a> {
+    /// An operator's sync of `connection_id`: for no scheduled event, to the end.
+    pub fn new(connection_id: &'a str) -> Self {
+        SyncRequest { connection_id, schedule_run: None, hand_over_at: None }
     }
 }
 
@@ -149,7 +158,9 @@ impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
         request: &connector_core::dispatch::WorkerRequest,
     ) -> Result<(), connector_core::dispatch::InvokeError> {
         // A failed run is not retried here: in Lambda the invocation's own retries would do that.
-        match self.connector.sync_for(&request.connection_id, request.schedule_run.as_deref()).await {
+        let sync =
+            SyncRequest { schedule_run: request.schedule_run.as_deref(), ..SyncRequest::new(&request.connection_id) };
+        match self.connector.sync(sync).await {
             // A run that ended needs_reauth is a failure for whoever started it (`sync --all` exits 1).
             Ok(connector_core::engine::SyncOutcome::Completed(run))
                 if run.result == connector_core::model::SyncResult::NeedsReauth =>

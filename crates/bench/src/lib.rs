@@ -166,6 +166,11 @@ pub struct CountingSink(pub std::sync::atomic::AtomicU64);
 
 #[async_trait::async_trait]
 impl connector_core::ports::RecordSink for CountingSink {
+    /// The records table's batch, so that the engine hands over records as it does in a sync.
+    fn max_batch(&self) -> usize {
+        connector_aws::dynamodb::records::MAX_BATCH
+    }
+
     async fn put(
         &self,
         batch: connector_core::ports::RecordBatch<'_>,

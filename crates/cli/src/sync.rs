@@ -19,7 +19,7 @@ pub async fn one(
     // Refused before anything starts, with what to do first (the engine checks again when it runs).
     let connection = service.connection(connection_id).await?;
     service.check_syncable(&connection)?;
-    let result = deployment.sync(connection_id).await;
+    let result = deployment.sync(connector_aws::SyncRequest::new(connection_id)).await;
     // A store error before or after the run ends here with its chain (a missing table is told so).
     if let Err(e @ connector_core::engine::SyncError::Store(_)) = result {
         return Err(e.into());

@@ -238,7 +238,7 @@ pub trait SyncStore: Templates {
     async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError>;
 }
 
-/// At most 25 records of one object, ready to write.
+/// At most [`RecordSink::max_batch`] records of one object, ready to write.
 #[derive(Debug)]
 pub struct RecordBatch<'a> {
     pub connection_id: &'a str,
@@ -251,6 +251,9 @@ pub struct RecordBatch<'a> {
 /// Where accepted rows go. Writes are idempotent: a record's id decides its item.
 #[async_trait]
 pub trait RecordSink: Send + Sync {
+    /// The most records one [`RecordSink::put`] takes: the sink's own limit (DynamoDB's
+    /// BatchWriteItem takes 25). The engine's writers never give it more at once.
+    fn max_batch(&self) -> usize;
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError>;
     /// Removes the records that versions of an object other than `keep_etag` wrote without a
     /// primary key (ids `key # etag # row`, `source_key` the object's key); returns how many.

@@ -1,10 +1,9 @@
 //! Preview of a connection: what the next sync would do with the first listed objects, and the first
 //! rows of one object parsed against the template, with their row errors.
 
-use crate::decode::decoded;
 use crate::mapping::{Mapper, Record};
 use crate::model::{FileStatus, ObjectMeta, RowError};
-use crate::parse::{parse_rows, FileError, ParseOptions};
+use crate::pipeline::{self, Emit, ReadLimits, ReadOptions};
 use crate::ports::LedgerEntry;
 use crate::ports::ObjectBody;
 use crate::selection::{self, Decision, KeyFormat, SelectionConfig};
@@ -13,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// One listed object and what the next sync would do with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,75 +65,91 @@ pub fn object_preview(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SamplePreview {
     pub key: String,
-    /// Accepted rows, field -> value as it would be stored.
+    /// Accepted rows, field -> value as it would be stored, shown by [`crate::value::Value::to_json`]'s
+    /// rule (integers and booleans as JSON numbers and booleans, decimals as strings of their exact
+    /// digits, the rest as text).
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
     pub rows_read: u64,
     pub row_errors: Vec<RowError>,
-    /// The file-level problem that would fail it, if any.
+    /// The file-level problem that would fail it, if any: where (`at its header`, `before any row was
+    /// read`, `part of the way through, after N rows`), then why, as the file's outcome says it.
     pub file_error: Option<String>,
 }
 
-/// Parses up to `limit` accepted rows of `body` with the template, on a blocking thread, reading no
-/// more of the object than that takes.
-pub async fn sample(body: ObjectBody, key: &str, template: &Template, limit: usize) -> SamplePreview {
-    let mapper = Mapper::new(template.clone());
-    let reader = tokio_util::io::SyncIoBridge::new(body);
-    let prefix = format!("{key}#preview");
-    let result =
-        tokio::task::spawn_blocking(move || -> Result<(Vec<Record>, crate::parse::ParseSummary), FileError> {
-            let mut input = decoded(reader)?;
-            let mut records = Vec::new();
-            let summary = parse_rows(&mut input, &mapper, &prefix, ParseOptions::default(), &mut |record| {
-                records.push(record);
-                if records.len() >= limit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
-            Ok((records, summary))
-        })
-        .await;
+/// Reads up to `limit` accepted rows of `body` with the template, through the sync's read pipeline
+/// and with its `limits`, so that a sample fails as a sync of the file would; reads no more of the
+/// object than that takes.
+pub async fn sample(
+    body: ObjectBody,
+    key: &str,
+    template: &Template,
+    limit: usize,
+    limits: ReadLimits,
+) -> SamplePreview {
+    let mapper = Arc::new(Mapper::new(template.clone()));
+    let options = ReadOptions { limits, ..ReadOptions::default() };
+    let first_rows = FirstRows { records: Vec::new(), limit };
+    let (read, first_rows) = match pipeline::read(body, mapper, format!("{key}#preview"), options, first_rows).await {
+        Ok(read) => read,
+        Err(e) => {
+            return SamplePreview {
+                key: key.to_owned(),
+                rows: vec![],
+                rows_read: 0,
+                row_errors: vec![],
+                file_error: Some(format!("parser failed: {e}")),
+            }
+        }
+    };
+    // Where and why it fails, as the file's outcome would say it; a failure of the body itself
+    // (not the file's) is said as such.
+    let file_error = match (&read.transport, read.failure()) {
+        (Some((_, failure)), _) => Some(format!("reading the object failed: {failure}")),
+        (None, Some((at, reason))) => Some(format!("{at}: {reason}")),
+        (None, None) => None,
+    };
     let columns = &template.columns;
-    match result {
-        Ok(Ok((records, summary))) => SamplePreview {
-            key: key.to_owned(),
-            rows: records
-                .iter()
-                .map(|r| {
-                    columns
-                        .iter()
-                        .zip(&r.values)
-                        .filter_map(|(c, v)| {
-                            v.as_ref().map(|v| (c.field.clone(), serde_json::Value::from(v.canonical().into_owned())))
-                        })
-                        .collect()
-                })
-                .collect(),
-            rows_read: summary.rows_read,
-            row_errors: summary.row_errors,
-            file_error: None,
-        },
-        Ok(Err(e)) => SamplePreview {
-            key: key.to_owned(),
-            rows: vec![],
-            rows_read: 0,
-            row_errors: vec![],
-            file_error: Some(e.to_string()),
-        },
-        Err(e) => SamplePreview {
-            key: key.to_owned(),
-            rows: vec![],
-            rows_read: 0,
-            row_errors: vec![],
-            file_error: Some(format!("parser failed: {e}")),
-        },
+    SamplePreview {
+        key: key.to_owned(),
+        rows: first_rows
+            .records
+            .iter()
+            .map(|r| {
+                columns
+                    .iter()
+                    .zip(&r.values)
+                    .filter_map(|(c, v)| v.as_ref().map(|v| (c.field.clone(), v.to_json())))
+                    .collect()
+            })
+            .collect(),
+        rows_read: read.summary.rows_read,
+        row_errors: read.summary.row_errors,
+        file_error,
+    }
+}
+
+/// Keeps the first `limit` records, then says stop.
+struct FirstRows {
+    records: Vec<Record>,
+    limit: usize,
+}
+
+impl Emit for FirstRows {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.records.push(record);
+        if self.records.len() >= self.limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::DecodeLimits;
+    use crate::parse::ParseLimits;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sample_reads_the_first_rows_and_their_errors() {
@@ -144,10 +160,79 @@ mod tests {
         )
         .unwrap();
         let body: ObjectBody = Box::pin(std::io::Cursor::new(b"id,n\na,1\nb,x\nc,3\nd,4\n".to_vec()));
-        let preview = sample(body, "k.csv", &template, 2).await;
+        let preview = sample(body, "k.csv", &template, 2, ReadLimits::default()).await;
         assert_eq!(preview.rows.len(), 2);
         assert_eq!(preview.rows[1]["id"], "c");
         assert_eq!(preview.row_errors[0].column.as_deref(), Some("n"));
         assert_eq!(preview.rows_read, 3, "stopped after two accepted rows");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sample_rows_show_each_value_as_its_type_says() {
+        let template = Template::from_json(
+            r#"{"id": "t", "record_type": "r", "format": {"type": "csv"},
+            "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                        {"source": "n", "field": "n", "type": "integer"},
+                        {"source": "amount", "field": "amount", "type": "decimal"},
+                        {"source": "paid", "field": "paid", "type": "boolean"},
+                        {"source": "on", "field": "on", "type": "date"}]}"#,
+        )
+        .unwrap();
+        let body: ObjectBody = Box::pin(std::io::Cursor::new(
+            b"id,n,amount,paid,on
+a,7,4.00,yes,2026-02-28
+"
+            .to_vec(),
+        ));
+        let preview = sample(body, "k.csv", &template, 10, ReadLimits::default()).await;
+        let row = serde_json::Value::Object(preview.rows[0].clone());
+        assert_eq!(
+            row,
+            serde_json::json!({"id": "a", "n": 7, "amount": "4.00", "paid": true, "on": "2026-02-28"}),
+            "{preview:?}"
+        );
+    }
+
+    fn payments() -> Template {
+        Template::from_json(
+            r#"{"id": "t", "record_type": "r", "format": {"type": "csv"},
+            "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                        {"source": "n", "field": "n", "type": "integer"}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut encoder, data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// A sample is read with the limits it is given (the sync's), not the defaults: a record past
+    /// `max_record_bytes`, or a gzip stream past `max_gzip_ratio`, fails the sample as it fails a sync.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sample_is_read_with_the_limits_it_is_given() {
+        let small = ReadLimits {
+            parse: ParseLimits { max_record_bytes: 1024, ..ParseLimits::default() },
+            // A sample reads only its first rows: limits low enough to be passed by the first chunk.
+            decode: DecodeLimits { max_gzip_ratio: 5, ratio_floor_bytes: 1024 },
+        };
+        let long = format!("id,n\na,1\n{},2\n", "x".repeat(2000));
+        let rows: String = (0..200_000).map(|_| "a,1\n").collect();
+        let bomb = gzip(format!("id,n\n{rows}").as_bytes());
+        let cases: [(&str, Vec<u8>, &str); 2] = [
+            (
+                "a record longer than max_record_bytes",
+                long.into_bytes(),
+                "CSV record at line 3 is longer than 1024 bytes",
+            ),
+            ("a gzip stream past max_gzip_ratio", bomb, "refused as a decompression bomb"),
+        ];
+        for (case, data, expected) in cases {
+            let body: ObjectBody = Box::pin(std::io::Cursor::new(data));
+            let preview = sample(body, "k.csv", &payments(), 10, small).await;
+            let error = preview.file_error.as_deref().unwrap_or_else(|| panic!("{case}: no file error: {preview:?}"));
+            assert!(error.contains(expected), "{case}: {error}");
+        }
     }
 }

@@ -7,6 +7,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+/// A column's type is a value's: [`crate::value`] owns both, and how a text becomes one.
+pub use crate::value::FieldType;
+use crate::value::ValueType;
+
 /// File format of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,26 +72,6 @@ fn default_true() -> bool {
     true
 }
 
-/// Type of a record field. Values are validated and normalised to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    String,
-    /// A signed 64-bit integer.
-    Integer,
-    /// An exact decimal, kept as its digits (never through a float), up to 38 significant digits.
-    Decimal,
-    /// true/false, yes/no, 1/0, t/f, y/n (case-insensitive).
-    Boolean,
-    /// A calendar date; `format` (chrono syntax) defaults to `%Y-%m-%d`.
-    Date,
-    /// A point in time, stored as RFC 3339 UTC; RFC 3339 input by default, or `format` (chrono syntax),
-    /// read as UTC when it has no offset.
-    Timestamp,
-    /// One of `values`.
-    Enum,
-}
-
 /// One column of the source mapped to one record field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +94,13 @@ pub struct Column {
     /// Parse format of a date or timestamp (chrono `strftime` syntax).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+}
+
+impl Column {
+    /// What this column's texts are read as.
+    pub fn value_type(&self) -> ValueType<'_> {
+        ValueType { field_type: self.field_type, format: self.format.as_deref(), values: &self.values }
+    }
 }
 
 /// What a bad row does to its file.
@@ -262,7 +253,7 @@ impl Template {
             if column.default.as_ref().is_some_and(|d| d.len() > MAX_TEXT) {
                 errors.push(err(at("default"), format!("must be at most {MAX_TEXT} bytes")));
             } else if let Some(default) = &column.default {
-                if let Err(reason) = crate::mapping::parse_value(column, default) {
+                if let Err(reason) = column.value_type().parse(default) {
                     errors
                         .push(err(at("default"), format!("is not a valid {}: {reason}", type_name(column.field_type))));
                 }

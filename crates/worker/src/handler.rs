@@ -1,7 +1,7 @@
 //! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
 //! allows, the rest handed over to a new invocation of the worker.
 
-use connector_aws::Deployment;
+use connector_aws::{Deployment, SyncRequest};
 use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::report::SyncReport;
 use connector_core::engine::{SyncError, SyncOutcome};
@@ -29,8 +29,12 @@ pub async fn handle(
     hand_over_at: Option<Instant>,
     next: &dyn WorkerInvoker,
 ) -> Result<WorkerResponse, WorkerError> {
-    let synced =
-        deployment.sync_invocation(&request.connection_id, request.schedule_run.as_deref(), hand_over_at).await;
+    let sync = SyncRequest {
+        connection_id: &request.connection_id,
+        schedule_run: request.schedule_run.as_deref(),
+        hand_over_at,
+    };
+    let synced = deployment.sync(sync).await;
     let report = SyncReport::new(&request.connection_id, &synced);
     match synced {
         Ok(SyncOutcome::HandedOver { .. }) => {

@@ -16,6 +16,9 @@ use connector_core::retry::backoff;
 use futures::StreamExt;
 use std::collections::HashMap;
 
+/// The most records one [`RecordsTable::put`] takes: it writes them in one BatchWriteItem, and
+/// DynamoDB refuses more than 25 requests in one (a ValidationException; moto does not check it).
+pub const MAX_BATCH: usize = 25;
 const MAX_ATTEMPTS: u32 = 12;
 
 fn attribute(value: &Value) -> AttributeValue {
@@ -183,6 +186,11 @@ impl RecordAdmin for RecordsTable {
 
 #[async_trait]
 impl RecordSink for RecordsTable {
+    /// One BatchWriteItem's worth: [`MAX_BATCH`].
+    fn max_batch(&self) -> usize {
+        MAX_BATCH
+    }
+
     async fn remove_other_versions(
         &self,
         connection_id: &str,

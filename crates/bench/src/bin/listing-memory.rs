@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
-use connector_core::engine::{Engine, SyncConfig, SyncOutcome};
+use connector_core::engine::{Engine, Invocation, SyncConfig, SyncOutcome};
 use connector_core::memory::MemoryStore;
 use connector_core::model::{Connection, ListCursor, ObjectMeta};
 use connector_core::ports::{BucketAccess, ListPage, ObjectBody, ObjectSource, SourceError, SystemClock};
@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     let engine =
         Engine { store: &store, sink: &sink, buckets: &bucket, clock: &SystemClock, config: SyncConfig::default() };
     let started = Instant::now();
-    let run = match engine.sync("bench", "listing-bench", None).await? {
+    let run = match engine.run(Invocation::new("bench", "listing-bench")).await? {
         SyncOutcome::Completed(run) => run,
         other => anyhow::bail!("the sync did not complete: {other:?}"),
     };

@@ -18,7 +18,7 @@ use connector_aws::config::Aws;
 use connector_aws::dynamodb::RecordsTable;
 use connector_aws::s3::RoleAccess;
 use connector_core::connections::{new_connection, ConnectionInput};
-use connector_core::engine::{Engine, SyncConfig, SyncOutcome};
+use connector_core::engine::{Engine, Invocation, SyncConfig, SyncOutcome};
 use connector_core::memory::MemoryStore;
 use connector_core::model::RunCounts;
 use connector_core::ports::{BucketAccess, RecordSink, SystemClock};
@@ -42,8 +42,8 @@ struct Args {
     runtime: Runtime,
 }
 
-/// The one call of the engine's API here (it is gaining resume and hand-over parameters): one sync
-/// of one connection to its end, with the default configuration, as the worker runs it.
+/// The one call of the engine's API here: one sync of one connection to its end, with the default
+/// configuration, as the worker runs it.
 async fn sync_once(
     store: &MemoryStore,
     sink: &dyn RecordSink,
@@ -51,7 +51,7 @@ async fn sync_once(
     connection_id: &str,
 ) -> anyhow::Result<RunCounts> {
     let engine = Engine { store, sink, buckets, clock: &SystemClock, config: SyncConfig::default() };
-    match engine.sync(connection_id, "bench-cpu-run", None).await? {
+    match engine.run(Invocation::new(connection_id, "bench-cpu-run")).await? {
         SyncOutcome::Completed(run) => Ok(run.counts),
         other => anyhow::bail!("the sync did not complete: {other:?}"),
     }

@@ -1,8 +1,9 @@
 //! Write pipelining: the product's records writer ([`RecordsTable`], a [`RecordSink`]) driven by the
 //! engine's own write path ([`write_in_lanes`]: records spread over as many lanes as BatchWriteItems
-//! in flight, batches of 25), through the SDK client the product builds, against `ddb-latency`. Each
-//! in-flight level prints one JSON line: rows/s, the ideal `in_flight x 25 / latency`, and what the
-//! endpoint saw (requests held at once, connections opened).
+//! in flight, batches of the table's [`RecordSink::max_batch`], 25), through the SDK client the
+//! product builds, against `ddb-latency`. Each in-flight level prints one JSON line: rows/s, the
+//! ideal `in_flight x 25 / latency`, and what the endpoint saw (requests held at once, connections
+//! opened).
 //!
 //! Usage: `write-pipeline --endpoint http://127.0.0.1:PORT [--rows 100000] [--in-flight 8,16,32]`
 //! (the engine's default `write_concurrency` is always measured too).
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use bench::{endpoint_reset, endpoint_stats, payment_records, payment_template, CpuTime, Runtime, RECORDS_TABLE};
 use clap::Parser;
 use connector_aws::dynamodb::RecordsTable;
-use connector_core::engine::{write_in_lanes, SyncConfig, WRITE_BATCH};
+use connector_core::engine::{write_in_lanes, SyncConfig};
 use connector_core::mapping::Record;
 use connector_core::model::ObjectMeta;
 use connector_core::ports::{RecordBatch, RecordSink, StoreError};
@@ -49,6 +50,10 @@ struct TimedSink<'a> {
 
 #[async_trait]
 impl RecordSink for TimedSink<'_> {
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
         let started = Instant::now();
         let result = self.inner.put(batch).await;
@@ -115,9 +120,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     levels.extend(&args.in_flight);
     levels.sort_unstable();
     levels.dedup();
+    let batch = sink.max_batch();
     for in_flight in levels {
         // Warm the client's connection pool to this level first, as a long import would have it.
-        let warm = records[..(in_flight * 2 * WRITE_BATCH).min(records.len())].to_vec();
+        let warm = records[..(in_flight * 2 * batch).min(records.len())].to_vec();
         write_all(&sink, &template, &object, handoffs(&warm), in_flight).await?;
         let work = handoffs(&records);
         let before = endpoint_reset(&args.endpoint).await?;
@@ -134,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.rows
         );
         let rate = written as f64 / seconds;
-        let ideal = (in_flight * WRITE_BATCH) as f64 / (after.latency_ms / 1e3);
+        let ideal = (in_flight * batch) as f64 / (after.latency_ms / 1e3);
         let requests = after.requests - before.requests;
         println!(
             "{}",

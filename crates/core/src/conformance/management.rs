@@ -154,7 +154,7 @@ async fn records_come_back_page_by_page_and_are_purged<R: RecordAdmin + RecordSi
     let rows: Vec<Record> = (0..7)
         .map(|i| Record { id: format!("r#{i}"), row: i, line: i + 2, values: vec![Some(Value::Str(format!("v{i}")))] })
         .collect();
-    for chunk in rows.chunks(5) {
+    for chunk in rows.chunks(records.max_batch().min(3)) {
         let batch = RecordBatch {
             connection_id: id,
             template: &template,

@@ -150,7 +150,7 @@ impl Management<'_> {
             ),
             _ => check_failed(connection, e),
         })?;
-        Ok(sample(body, key, template, rows).await)
+        Ok(sample(body, key, template, rows, self.config.sync.read_limits()).await)
     }
 
     /// The connection's template as it is now.

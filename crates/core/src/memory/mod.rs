@@ -268,9 +268,22 @@ pub struct MemorySink {
     pub delay_ms: Mutex<u64>,
 }
 
+/// The most records one put of [`MemorySink`] takes. Not DynamoDB's 25: the engine's tests then show
+/// that its writers follow the sink's number, and a bigger batch is refused (as DynamoDB refuses
+/// one, where moto does not).
+pub const MEMORY_MAX_BATCH: usize = 20;
+
 #[async_trait]
 impl RecordSink for MemorySink {
+    fn max_batch(&self) -> usize {
+        MEMORY_MAX_BATCH
+    }
+
     async fn put(&self, batch: RecordBatch<'_>) -> Result<(), StoreError> {
+        if batch.records.len() > MEMORY_MAX_BATCH {
+            let message = format!("a batch of {} records; this sink takes {MEMORY_MAX_BATCH}", batch.records.len());
+            return Err(StoreError::new(StoreErrorKind::Rejected, message));
+        }
         let jitter = *self.jitter.lock().unwrap();
         if let Some(first) = batch.records.first().filter(|_| jitter) {
             let delay =

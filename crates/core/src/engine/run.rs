@@ -1,0 +1,323 @@
+//! One invocation's part of a run, in order: the connection still syncable; the lease taken and kept
+//! renewed beside the run; the checkpoint gone on from, or a new run begun; the listing and the
+//! imports ([`super::listing`], [`super::import`]); then a hand-over to the next invocation, or the
+//! run's end (its record, the connection's sync state and watermark). Every way out lets the lease
+//! go, so that Lambda's retry of a failed invocation finds the connection free.
+
+use super::{access_stop, store_stop, Engine, Invocation, Job, Stop, SyncError, SyncOutcome};
+use crate::mapping::Mapper;
+use crate::model::{
+    Checkpoint, Connection, ConnectionStatus, FileOutcome, ListCursor, ObjectMeta, RunCounts, SyncResult, SyncRun,
+    TemplateRef,
+};
+use crate::ports::RunEnd;
+use crate::selection;
+use crate::template::Template;
+use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{info, info_span, warn, Instrument};
+
+/// Accumulates a run as it goes: what a checkpoint saves, and what only this invocation needs.
+pub(super) struct RunState {
+    pub(super) progress: Checkpoint,
+    pub(super) pending: VecDeque<ObjectMeta>,
+    pub(super) oldest_unfinished: Option<DateTime<Utc>>,
+    pub(super) hand_over_at: Option<Instant>,
+    /// Whether this invocation has done anything yet; it hands over only after it has, so every
+    /// invocation moves the run on.
+    pub(super) progressed: bool,
+}
+
+impl RunState {
+    pub(super) fn hand_over_due(&self) -> bool {
+        self.progressed && self.hand_over_at.is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+impl Engine<'_> {
+    /// The one way to sync a connection: one invocation's part of a run. It goes on with the run a
+    /// checkpoint left, if any, or begins one, until the run finishes or it is time to hand over
+    /// (`call.hand_over_at`; `None` runs to the end).
+    pub async fn run(&self, call: Invocation<'_>) -> Result<SyncOutcome, SyncError> {
+        let connection = match self.syncable(call.connection_id).await? {
+            Ok(connection) => connection,
+            Err(not_syncable) => return Ok(not_syncable),
+        };
+        let owner = call.invocation_id;
+        let lease_until = match self.take_lease(&connection.id, owner, call.schedule_run).await? {
+            Ok(until) => until,
+            Err(outcome) => return Ok(outcome),
+        };
+        // The lease is ours: it is renewed for as long as the run goes on (listing, reading), and
+        // every way out lets it go. Once the run writes its end (which lets the lease go), renewing
+        // stops.
+        let finishing = AtomicBool::new(false);
+        let result = tokio::select! {
+            result = self.run_leased(call, &finishing) => result,
+            lost = self.keep_lease(&connection.id, owner, lease_until, &finishing) => Err(SyncError::LeaseLost(lost)),
+        };
+        if result.is_err() {
+            if let Err(e) = self.store.release_lease(&connection.id, owner).await {
+                warn!(error = %e, "could not let the lease go; it expires by itself");
+            }
+        }
+        result
+    }
+
+    /// The connection, or `Err(NotSyncable)` when its status does not allow a sync.
+    async fn syncable(&self, connection_id: &str) -> Result<Result<Connection, SyncOutcome>, SyncError> {
+        let connection = self
+            .store
+            .connection(connection_id)
+            .await?
+            .ok_or_else(|| SyncError::ConnectionNotFound(connection_id.to_owned()))?;
+        if matches!(connection.status, ConnectionStatus::Paused | ConnectionStatus::NeedsReauth) {
+            info!(status = connection.status.as_str(), "connection is not syncable");
+            return Ok(Err(SyncOutcome::NotSyncable { status: connection.status }));
+        }
+        Ok(Ok(connection))
+    }
+
+    /// The run, once the lease is held: begin or go on, list and import, then hand over or finish.
+    async fn run_leased(&self, call: Invocation<'_>, finishing: &AtomicBool) -> Result<SyncOutcome, SyncError> {
+        let owner = call.invocation_id;
+        // Read again under the lease: taking it may have waited out another run, which moved the
+        // watermark, or an operator may have paused the connection meanwhile.
+        let connection = match self.syncable(call.connection_id).await? {
+            Ok(connection) => connection,
+            Err(not_syncable) => {
+                self.store.release_lease(call.connection_id, owner).await?;
+                return Ok(not_syncable);
+            }
+        };
+        let (template, mut state) = self.begin(&connection, call).await?;
+        let run_id = state.progress.run_id.clone();
+        let stop = self
+            .list_and_import(&connection, &template, &mut state)
+            .instrument(info_span!("sync", connection_id = %connection.id, %run_id))
+            .await
+            .err();
+        finishing.store(true, Ordering::SeqCst);
+        let (result, error) = match stop {
+            Some(Stop::HandOver) => return self.hand_over(&connection, owner, state).await,
+            None if state.progress.counts.files_failed + state.progress.counts.files_partial > 0 => {
+                (SyncResult::Partial, None)
+            }
+            None => (SyncResult::Succeeded, None),
+            Some(Stop::Access(e)) => (SyncResult::NeedsReauth, Some(e)),
+            Some(Stop::Transient(e)) => (SyncResult::Failed, Some(e)),
+        };
+        self.finish(&connection, owner, state, result, error).await
+    }
+
+    /// The template the run reads with and where it stands: the checkpoint a hand-over left (read
+    /// under the lease: only the lease's holder writes one), or a new run. A run reads every file
+    /// with the template version it began with; an edit applies from the next run.
+    async fn begin(&self, connection: &Connection, call: Invocation<'_>) -> Result<(Template, RunState), SyncError> {
+        let started = self.clock.now();
+        let checkpoint = self.store.checkpoint(&connection.id).await?;
+        let pinned = checkpoint.as_ref().and_then(|c| c.template.clone());
+        let (template_id, version) = match &pinned {
+            Some(t) => (t.id.as_str(), Some(t.version)),
+            None => (connection.template_id.as_str(), None),
+        };
+        let (template, version) = self.store.template(template_id, version).await?.ok_or_else(|| {
+            SyncError::TemplateNotFound { connection_id: connection.id.clone(), template_id: template_id.to_owned() }
+        })?;
+        let template_ref = TemplateRef { id: template_id.to_owned(), version };
+        let mut progress = match checkpoint {
+            Some(mut checkpoint) => {
+                info!(run_id = %checkpoint.run_id, hand_overs = checkpoint.hand_overs, template = %template_ref.id, template_version = version, "going on from a checkpoint");
+                checkpoint.template = Some(template_ref);
+                checkpoint
+            }
+            None => Checkpoint {
+                run_id: call.invocation_id.to_owned(),
+                started_at: started,
+                schedule_run: call.schedule_run.map(str::to_owned),
+                hand_overs: 0,
+                template: Some(template_ref),
+                counts: RunCounts::default(),
+                cutoff: self.cutoff(connection, started),
+                backfill_since: connection.backfill_since,
+                listing_started: started,
+                listing: vec![ListCursor::new(connection.folder.as_deref(), self.config.list_fan_out)],
+                pending: Vec::new(),
+                rechecked: false,
+                file: None,
+            },
+        };
+        let state = RunState {
+            pending: std::mem::take(&mut progress.pending).into(),
+            progress,
+            oldest_unfinished: None,
+            hand_over_at: call.hand_over_at,
+            progressed: false,
+        };
+        Ok((template, state))
+    }
+
+    /// Opens the bucket with the connection's role, lists what is left to list, and imports the
+    /// selected objects, oldest first (ties by key), until the last one or a stop.
+    async fn list_and_import(
+        &self,
+        connection: &Connection,
+        template: &Template,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let source = self.buckets.connect(connection).await.map_err(|e| access_stop(connection, e))?;
+        let run_id = state.progress.run_id.clone();
+        let job = Job {
+            source: source.as_ref(),
+            connection,
+            template,
+            mapper: Arc::new(Mapper::new(template.clone())),
+            run_id: &run_id,
+            hand_over_at: state.hand_over_at,
+        };
+        self.list(&job, state).await?;
+        while let Some(object) = state.pending.front().cloned() {
+            if state.progress.file.is_none() && state.hand_over_due() {
+                return Err(Stop::HandOver);
+            }
+            let resume = state.progress.file.take().filter(|f| f.key == object.key && f.etag == object.etag);
+            let span = info_span!("object", key = %object.key, etag = %object.etag, size = object.size);
+            match self.import_and_record(&job, &object, resume, state).instrument(span).await {
+                Ok(()) => {
+                    state.pending.pop_front();
+                    state.progressed = true;
+                }
+                Err(Stop::HandOver) => return Err(Stop::HandOver),
+                Err(stop) => {
+                    // This object and every later one stay unfinished; the watermark waits for them.
+                    state.oldest_unfinished = state.pending.iter().map(|o| o.last_modified).min();
+                    return Err(stop);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an object's outcome in the ledger (from then on its key and ETag are not selected
+    /// again) and counts it in the run.
+    pub(super) async fn record(
+        &self,
+        connection: &Connection,
+        outcome: &FileOutcome,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let overlap = connection.overlap(self.config.selection.overlap);
+        let expires = outcome.finished_at + overlap + self.config.ledger_retention;
+        self.store.record_outcome(&connection.id, outcome, expires).await.map_err(store_stop)?;
+        state.progress.counts.add_file(outcome);
+        info!(status = ?outcome.status, rows_imported = outcome.rows_imported, rows_rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), "object finished");
+        Ok(())
+    }
+
+    /// Saves where the run stands and lets the lease go, for the next invocation.
+    async fn hand_over(&self, connection: &Connection, owner: &str, state: RunState) -> Result<SyncOutcome, SyncError> {
+        let mut checkpoint = state.progress;
+        checkpoint.pending = state.pending.into();
+        checkpoint.hand_overs += 1;
+        self.store.hand_over(&connection.id, owner, &checkpoint).await?;
+        info!(
+            hand_overs = checkpoint.hand_overs,
+            prefixes_to_list = checkpoint.listing.len(),
+            objects_pending = checkpoint.pending.len(),
+            file = checkpoint.file.as_ref().map(|f| f.key.as_str()).unwrap_or(""),
+            offset = checkpoint.file.as_ref().map(|f| f.position.offset).unwrap_or(0),
+            "handing over to the next invocation"
+        );
+        Ok(SyncOutcome::HandedOver {
+            run_id: checkpoint.run_id,
+            hand_overs: checkpoint.hand_overs,
+            counts: checkpoint.counts,
+        })
+    }
+
+    /// Ends the run with `result` (and the `error` that stopped it, if any): its record, the
+    /// connection's new status and sync state, the lease let go, in one write. A run that failed on
+    /// an error a retry may cure is recorded, then returned as [`SyncError::Retryable`].
+    async fn finish(
+        &self,
+        connection: &Connection,
+        owner: &str,
+        mut state: RunState,
+        result: SyncResult,
+        error: Option<String>,
+    ) -> Result<SyncOutcome, SyncError> {
+        if error.is_some() {
+            // Whatever stopped the run (the listing, the objects to try again, a file), what it
+            // selected and did not finish holds the watermark back.
+            let pending = state.pending.iter().map(|o| o.last_modified).min();
+            state.oldest_unfinished = state.oldest_unfinished.into_iter().chain(pending).min();
+        }
+        let run = self.run_record(connection, &state, result, error);
+        let updated = connection_after(connection, &run, state.progress.schedule_run.as_deref());
+        self.store
+            .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
+            .await?;
+        info!(result = ?run.result, counts = ?run.counts, "sync finished");
+        if result == SyncResult::Failed {
+            return Err(SyncError::Retryable(Box::new(run)));
+        }
+        Ok(SyncOutcome::Completed(run))
+    }
+
+    /// The record of a run that ends with `result`. Access problems advance nothing; otherwise a
+    /// completed listing moves the watermark, never past what is unfinished.
+    fn run_record(
+        &self,
+        connection: &Connection,
+        state: &RunState,
+        result: SyncResult,
+        error: Option<String>,
+    ) -> SyncRun {
+        let progress = &state.progress;
+        let watermark_before = connection.sync.watermark;
+        let listed = progress.listing.is_empty().then_some(progress.listing_started);
+        let watermark_after = match (result, listed) {
+            (SyncResult::NeedsReauth, _) | (_, None) => watermark_before,
+            (_, Some(listed)) => Some(selection::next_watermark(watermark_before, listed, state.oldest_unfinished)),
+        };
+        SyncRun {
+            run_id: progress.run_id.clone(),
+            connection_id: connection.id.clone(),
+            template: progress.template.clone(),
+            backfill_since: progress.backfill_since,
+            started_at: progress.started_at,
+            finished_at: self.clock.now(),
+            result,
+            counts: progress.counts.clone(),
+            error,
+            watermark_before,
+            watermark_after,
+        }
+    }
+}
+
+/// The connection as a run leaves it: a pending connection that synced becomes active, one whose
+/// access broke needs re-authentication; its sync state says how the run went. A failed run does
+/// not mark its scheduled event done, so that the event's retry syncs.
+fn connection_after(connection: &Connection, run: &SyncRun, schedule_run: Option<&str>) -> Connection {
+    let mut updated = connection.clone();
+    updated.status = match (connection.status, run.result) {
+        (_, SyncResult::NeedsReauth) => ConnectionStatus::NeedsReauth,
+        (ConnectionStatus::Pending, SyncResult::Succeeded | SyncResult::Partial) => ConnectionStatus::Active,
+        (status, _) => status,
+    };
+    updated.sync.watermark = run.watermark_after;
+    updated.sync.last_sync_started = Some(run.started_at);
+    updated.sync.last_sync_finished = Some(run.finished_at);
+    updated.sync.last_result = Some(run.result);
+    updated.sync.last_error = run.error.clone();
+    updated.sync.last_run_id = Some(run.run_id.clone());
+    updated.sync.last_counts = run.counts.clone();
+    if run.result != SyncResult::Failed {
+        updated.sync.last_schedule_run = schedule_run.map(str::to_owned).or(connection.sync.last_schedule_run.clone());
+    }
+    updated
+}

@@ -1,0 +1,178 @@
+//! One JSON object -> one record, for both JSON formats: the object's members are kept as borrowed raw
+//! values and only the template's columns are read from them (a dotted source descends into nested
+//! objects). Numbers keep the digits they were written with, so decimals stay exact; nesting deeper
+//! than the limit is refused before serde_json sees it.
+
+use super::fallback_id;
+use crate::mapping::{FieldError, Mapper, Record};
+use serde::de::{MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Whether JSON `text` nests arrays and objects deeper than `max` (strings skipped). serde_json keeps
+/// raw values without a depth limit; deep nesting is refused here, row by row.
+fn nested_deeper_than(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A JSON object's members as borrowed raw values, in document order; no per-member parse until a
+/// column asks for it.
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawObject<'a>, M::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<Key<'a>>()? {
+                    members.push((key.0, map.next_value::<&'a RawValue>()?));
+                }
+                Ok(RawObject(members))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A member name, borrowed from the input unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> RawObject<'a> {
+    fn parse(text: &'a str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "expected a JSON object".to_owned(),
+            _ => format!("invalid JSON: {e}"),
+        })
+    }
+
+    /// The member at `path`, descending into nested objects at each '.' when no member has the
+    /// whole path as its name. Two members of the same name are an error: which one is meant?
+    fn lookup(&self, path: &str) -> Result<Option<&'a RawValue>, String> {
+        let mut found = self.0.iter().filter(|(k, _)| k == path).map(|(_, v)| *v);
+        match (found.next(), found.next()) {
+            (Some(_), Some(_)) => return Err(format!("member '{path}' appears more than once")),
+            (Some(v), None) => return Ok(Some(v)),
+            _ => {}
+        }
+        let Some((head, rest)) = path.split_once('.') else {
+            return Ok(None);
+        };
+        match self.lookup(head)? {
+            Some(v) if v.get().starts_with('{') => RawObject::parse(v.get())?.lookup(rest),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The text of a scalar JSON value: strings unescaped, numbers and booleans as written (so decimals
+/// stay exact), null as absent.
+fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') if !text.contains('\\') => Ok(Some(Cow::Borrowed(&text[1..text.len() - 1]))),
+        Some(b'"') => serde_json::from_str::<String>(text).map(|s| Some(Cow::Owned(s))).map_err(|e| e.to_string()),
+        Some(b'{') => Err("expected a scalar value, found an object".into()),
+        Some(b'[') => Err("expected a scalar value, found an array".into()),
+        _ if text == "null" => Ok(None),
+        _ => Ok(Some(Cow::Borrowed(text))),
+    }
+}
+
+/// Maps the JSON object `text` (a line or an array element) to a record, or says why not.
+pub(super) fn map_json_object(
+    text: &str,
+    mapper: &Mapper,
+    row: u64,
+    line: u64,
+    prefix: &str,
+    max_depth: usize,
+) -> Result<Record, FieldError> {
+    if nested_deeper_than(text, max_depth) {
+        let reason = format!("nested deeper than {max_depth} levels");
+        return Err(FieldError { column: None, reason });
+    }
+    let object = RawObject::parse(text.trim()).map_err(|reason| FieldError { column: None, reason })?;
+    let columns = mapper.columns();
+    mapper.map_row(
+        row,
+        line,
+        |i| object.lookup(&columns[i].source).and_then(|v| v.map(scalar_text).transpose().map(Option::flatten)),
+        || fallback_id(prefix, row),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapper;
+    use crate::parse::tests::parse;
+    use crate::template::Template;
+    use crate::value::Value;
+
+    #[test]
+    fn duplicate_and_nested_members() {
+        let m = Mapper::new(
+            Template::from_json(
+                r#"{"id": "t", "record_type": "r", "format": {"type": "json_lines"},
+                "columns": [{"source": "customer.id", "field": "id", "type": "string", "required": true}]}"#,
+            )
+            .unwrap(),
+        );
+        let (summary, records) = parse(
+            &m,
+            b"{\"customer\": {\"id\": \"c1\"}}\n{\"customer.id\": \"c2\"}\n{\"customer\": {\"id\": 1, \"id\": 2}}\n",
+        );
+        assert_eq!(
+            records.iter().map(|r| r.values[0].clone()).collect::<Vec<_>>(),
+            vec![Some(Value::Str("c1".into())), Some(Value::Str("c2".into()))]
+        );
+        assert!(summary.unwrap().row_errors[0].reason.contains("more than once"));
+    }
+}
