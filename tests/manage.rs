@@ -236,6 +236,7 @@ async fn stored(world: &World, id: &str) -> Connection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let store = &world.connector.state;
     let c = world.connection(None).await;
@@ -293,6 +294,7 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_page_by_their_tokens_purge_with_their_count_and_history_reads_back() {
+    needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let rows: String = (0..40).map(|i| format!("p{i},{i}\n")).collect();
     world.put("p.csv", format!("id,amount\n{rows}")).await;

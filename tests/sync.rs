@@ -46,6 +46,11 @@ async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_on
     assert_eq!(records[0].1["amount"], serde_json::json!("1.10"), "a decimal shown as its digits as stored");
     assert_eq!(records[0].1["currency"], "eur");
     assert_eq!(records[1].1["currency"], "usd", "default applied");
+    // Read back through the service, a decimal field is its digits whatever they are: `2` too.
+    let page = world.connector.in_process().records_page(&connection.id, 10, None).await.unwrap();
+    let mut amounts: Vec<_> = page.records.iter().map(|r| r["data"]["amount"].clone()).collect();
+    amounts.sort_by_key(|a| a.to_string());
+    assert_eq!(amounts, [serde_json::json!("1.10"), serde_json::json!("2"), serde_json::json!("3")]);
     let outcomes = world.connector.state.outcomes(&connection.id).await.unwrap();
     assert!(outcomes.iter().all(|o| o.key != "in/old.csv"), "the old file is out of the window");
     let placeholder = outcomes.iter().find(|o| o.key == "in/").unwrap();

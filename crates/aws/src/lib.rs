@@ -10,7 +10,8 @@
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
-//! [`Deployment`] wires them into the core's [`connector_core::engine::Engine`].
+//! [`Deployment`] wires them, once per process, into the core's engine ([`Deployment::sync`]) and
+//! its management service ([`Deployment::management`], [`Deployment::in_process`]).
 
 pub mod config;
 pub mod dynamodb;

@@ -32,7 +32,7 @@ pub struct TableArgs {
 /// `--json`: print the JSON the HTTP API returns instead of text.
 #[derive(Args, Clone, Copy)]
 pub struct Output {
-    /// Print JSON (the same as the HTTP API's) instead of text.
+    /// Print JSON (what the HTTP API answers to the same request) instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -198,16 +198,18 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             } else if purge_records {
                 println!("connection {} deleted with its {} records", deleted.id, deleted.records_purged);
             } else {
+                let kept =
+                    deleted.records_kept.map_or("its records are".to_owned(), |n| format!("its {n} records are"));
                 println!(
-                    "connection {} deleted; its {} records are kept (s3-connector records {} reads them)",
-                    deleted.id, deleted.records_kept, deleted.id
+                    "connection {} deleted; {kept} kept (s3-connector records {} reads them)",
+                    deleted.id, deleted.id
                 );
             }
         }
         ConnectionCommand::Runs { connection_id, limit, output } => {
             let runs = service.runs(&connection_id, limit.clamp(1, 100)).await?;
             if output.json {
-                print::json(&runs)?;
+                print::json(&serde_json::json!({ "runs": runs }))?;
             } else if runs.is_empty() {
                 println!("no runs yet");
             } else {
@@ -220,9 +222,10 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
     Ok(Done::Ok)
 }
 
+/// `--json`: `{"connection": ...}`, as the API answers.
 fn status_changed(c: &Connection, json: bool, then: &str) -> anyhow::Result<()> {
     if json {
-        return print::json(c);
+        return print::json(&serde_json::json!({ "connection": c }));
     }
     println!("connection {} is {}; {then}", c.id, c.status);
     Ok(())
@@ -230,7 +233,7 @@ fn status_changed(c: &Connection, json: bool, then: &str) -> anyhow::Result<()> 
 
 fn edited(c: &Connection, json: bool, said: &str) -> anyhow::Result<()> {
     if json {
-        return print::json(c);
+        return print::json(&serde_json::json!({ "connection": c }));
     }
     println!("connection {} {said}", c.id);
     Ok(())

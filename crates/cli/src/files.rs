@@ -52,7 +52,7 @@ pub async fn backfill(
 ) -> anyhow::Result<Done> {
     let connection = service.backfill(connection_id, parse_since(since)?).await?;
     if output.json {
-        print::json(&connection)?;
+        print::json(&serde_json::json!({ "connection": connection }))?;
     } else if let Some(since) = connection.backfill_since {
         println!("the next sync of {connection_id} decides again every object modified since {}", print::time(since));
     }

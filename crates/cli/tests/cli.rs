@@ -273,7 +273,7 @@ fn recovery_commands_and_sync_exit_codes() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let id = created["connection"]["id"].as_str().or(created["id"].as_str()).unwrap().to_owned();
+    let id = created["connection"]["id"].as_str().unwrap().to_owned();
     let (code, stdout, stderr) = run(&["sync", &id, "--json"]);
     assert_eq!(code, Some(1), "a run that ends needs_reauth fails: {stdout} {stderr}");
     assert!(stdout.contains("needs_reauth"), "{stdout}");

@@ -50,7 +50,7 @@ pub enum AccessResult {
     Failed,
 }
 
-crate::model::words!(AccessResult {
+crate::words::words!(AccessResult {
     Readable => "readable",
     Denied => "denied",
     Archived => "archived",

@@ -1,4 +1,16 @@
-//! Pure core of s3-connector.
+//! Pure core of s3-connector: no AWS crate, only the rules and narrow ports the adapters fill.
+//!
+//! - [`manage`]: connection management, the one service every surface calls (CLI, HTTP API);
+//! - [`engine`]: one sync of one connection, its one entry point `Engine::run`;
+//! - [`pipeline`], [`decode`], [`parse`], [`mapping`], [`value`]: an object's bytes to typed records;
+//! - [`model`], [`template`], [`selection`], [`keys`]: what is stored, how files map, which objects
+//!   a sync selects, bounded keys and record ids;
+//! - [`ports`] (the engine's) and [`manage::ports`] (management's): what the adapters implement;
+//! - [`access`], [`preview`], [`connections`], [`policies`], [`dispatch`], [`input`], [`retry`]: the
+//!   access check, previews, connection input, IAM documents, the daily fan-out, JSON input,
+//!   backoff;
+//! - `memory`, `conformance` (feature `test-support`): the ports in memory, and the suites every
+//!   implementation passes.
 pub mod access;
 // The store conformance suite and the in-memory fakes are for tests (this crate's, the DynamoDB
 // store's, the benchmarks'), not for the product: like object_store's integration suite they stay
@@ -25,3 +37,4 @@ pub mod retry;
 pub mod selection;
 pub mod template;
 pub mod value;
+mod words;

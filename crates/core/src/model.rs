@@ -15,30 +15,9 @@ pub enum ConnectionStatus {
     NeedsReauth,
 }
 
-/// One word per variant, the same in JSON (serde's snake_case), in text (`Display`) and in
-/// DynamoDB's index keys (`as_str`), so that no surface spells a status its own way.
-macro_rules! words {
-    ($kind:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
-        impl $kind {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $word,)+
-                }
-            }
-        }
-
-        impl std::fmt::Display for $kind {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.pad(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use words;
-
-words!(ConnectionStatus { Pending => "pending", Active => "active", Paused => "paused", NeedsReauth => "needs_reauth" });
-words!(SyncResult { Succeeded => "succeeded", Partial => "partial", Failed => "failed", NeedsReauth => "needs_reauth" });
-words!(FileStatus { Imported => "imported", Partial => "partial", Failed => "failed", Skipped => "skipped" });
+crate::words::words!(ConnectionStatus { Pending => "pending", Active => "active", Paused => "paused", NeedsReauth => "needs_reauth" });
+crate::words::words!(SyncResult { Succeeded => "succeeded", Partial => "partial", Failed => "failed", NeedsReauth => "needs_reauth" });
+crate::words::words!(FileStatus { Imported => "imported", Partial => "partial", Failed => "failed", Skipped => "skipped" });
 
 /// A customer's bucket, connected through an IAM role they created for us.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,6 @@
 //! The narrow ports the sync engine drives. The AWS crate implements them over S3, STS and
 //! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
 
-use crate::manage::ports::Templates;
 use crate::mapping::Record;
 pub use crate::model::ListCursor;
 use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
@@ -178,6 +177,21 @@ pub struct RunEnd<'a> {
     /// Its status when the run began: a status changed meanwhile by an operator (paused) wins over
     /// the run's own change.
     pub status_before: ConnectionStatus,
+}
+
+/// The platform's data templates, every saved version kept.
+#[async_trait]
+pub trait Templates: Send + Sync {
+    /// A template's current version (`version` None) or a saved one, with its version number.
+    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError>;
+    /// Every template's current version, by id.
+    async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError>;
+    /// Saves a validated template as its next version and returns it; `Conflict` when another save
+    /// of the same template won.
+    async fn put_template(&self, template: &Template) -> Result<u32, StoreError>;
+    /// Deletes a template's current version; its saved versions stay, for the runs that name them.
+    /// Whether a connection uses it is the caller's to check.
+    async fn delete_template(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// The state the engine reads and writes: connections, templates (read through [`Templates`]),

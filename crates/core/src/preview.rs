@@ -38,6 +38,15 @@ pub fn object_preview(
 ) -> ObjectPreview {
     let decision = selection::decide(object, cutoff, recorded.get(&object.key), template, config, now);
     let (would_select, note) = match decision {
+        // A name that does not say its format (notes.txt, a key without an extension) is read with
+        // the template all the same: say so, since such a file often fails at its header.
+        Decision::Import if selection::key_format(&object.key) == KeyFormat::Unknown => (
+            true,
+            Some(format!(
+                "its name does not say its format: it would be read as {}, the template's",
+                template.format.kind
+            )),
+        ),
         Decision::Import => (true, None),
         Decision::OutOfWindow => (false, Some(format!("modified before {cutoff}, outside the sync window"))),
         Decision::AlreadyDone => (false, Some("already imported with this ETag".to_owned())),
@@ -234,5 +243,34 @@ a,7,4.00,yes,2026-02-28
             let error = preview.file_error.as_deref().unwrap_or_else(|| panic!("{case}: no file error: {preview:?}"));
             assert!(error.contains(expected), "{case}: {error}");
         }
+    }
+
+    #[test]
+    fn a_file_whose_name_does_not_say_its_format_is_flagged() {
+        let template = Template::from_json(
+            r#"{"id": "t", "record_type": "r", "format": {"type": "csv"},
+                "columns": [{"source": "id", "field": "id", "type": "string"}]}"#,
+        )
+        .unwrap();
+        let now: DateTime<Utc> = "2026-06-10T00:00:00Z".parse().unwrap();
+        let object = |key: &str| ObjectMeta {
+            key: key.into(),
+            etag: "e".into(),
+            size: 10,
+            last_modified: now,
+            storage_class: None,
+            attempts: 0,
+            replaces: None,
+        };
+        let cutoff = now - chrono::TimeDelta::days(1);
+        let config = SelectionConfig::default();
+        let notes = object_preview(&object("in/notes.txt"), cutoff, &HashMap::new(), &template, &config, now);
+        assert!(notes.would_select);
+        assert_eq!(
+            notes.note.as_deref(),
+            Some("its name does not say its format: it would be read as csv, the template's")
+        );
+        let csv = object_preview(&object("in/a.csv"), cutoff, &HashMap::new(), &template, &config, now);
+        assert_eq!((csv.would_select, csv.note), (true, None));
     }
 }

@@ -23,7 +23,7 @@ pub enum FormatKind {
     JsonLines,
 }
 
-crate::model::words!(FormatKind { Csv => "csv", Tsv => "tsv", Json => "json", JsonLines => "json_lines" });
+crate::words::words!(FormatKind { Csv => "csv", Tsv => "tsv", Json => "json", JsonLines => "json_lines" });
 
 /// Text encodings a template may declare. Only UTF-8 for now: a file that is not valid UTF-8 gets
 /// row errors naming the column, rather than silently mangled text.

@@ -59,14 +59,14 @@ async fn status_changes_are_conditional<S: StoreUnderTest + ConnectionAdmin>(sto
     let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
     assert_eq!(stored.status, ConnectionStatus::Active);
     let missing = store.change_status(&format!("{id}-none"), ConnectionStatus::Active, ConnectionStatus::Paused).await;
-    assert!(missing.is_err(), "no connection, no change");
+    assert_eq!(missing.expect_err("no connection, no change").kind, StoreErrorKind::Conflict);
 }
 
 async fn an_edit_is_one_write_against_what_was_read<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {
     let read = connection(store, id, ConnectionStatus::Active).await;
     let since = now() - TimeDelta::days(3);
     let edit = ConnectionEdit {
-        template_id: Some("conformance".into()),
+        template_id: Some("conformance-other".into()),
         overlap_seconds: Some(Some(7200)),
         backfill_since: Some(since),
         ..ConnectionEdit::default()
@@ -74,6 +74,7 @@ async fn an_edit_is_one_write_against_what_was_read<S: StoreUnderTest + Connecti
     ConnectionAdmin::edit_connection(store, &read, &edit).await.expect("editing");
     let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
     assert_eq!((stored.overlap_seconds, stored.backfill_since), (Some(7200), Some(since)));
+    assert_eq!(stored.template_id, "conformance-other");
     let back = ConnectionEdit { overlap_seconds: Some(None), ..ConnectionEdit::default() };
     ConnectionAdmin::edit_connection(store, &stored, &back).await.expect("back to the default");
     let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");

@@ -24,7 +24,7 @@ pub enum SyncEnd {
     Failed,
 }
 
-crate::model::words!(SyncEnd {
+crate::words::words!(SyncEnd {
     Completed => "completed",
     HandedOver => "handed_over",
     LeaseHeld => "lease_held",

@@ -48,8 +48,9 @@ pub struct Deleted {
     pub name: String,
     /// Records deleted with it (`purge_records`); 0 otherwise.
     pub records_purged: u64,
-    /// Records left in the records table (all of them without `purge_records`).
-    pub records_kept: u64,
+    /// Records left in the records table (all of them without `purge_records`); null when counting
+    /// them took longer than a few seconds or failed (the delete is done all the same).
+    pub records_kept: Option<u64>,
 }
 
 /// The longest overlap: the first sync's whole window.
@@ -181,13 +182,21 @@ impl Management<'_> {
         self.connection(id).await
     }
 
-    /// Pauses a connection: no sync starts until it is resumed. Pausing a paused one changes nothing.
+    /// Pauses an active connection: no sync starts until it is resumed. Pausing a paused one changes
+    /// nothing; a pending or needs_reauth one does not sync anyway, and pausing it would let resume
+    /// make it active without the access check that activation and re-authentication make.
     pub async fn pause(&self, id: &str) -> Result<Connection, ManageError> {
         let connection = self.connection(id).await?;
-        if connection.status == ConnectionStatus::Paused {
-            return Ok(connection);
+        match connection.status {
+            ConnectionStatus::Paused => Ok(connection),
+            ConnectionStatus::Active => self.transition(&connection, ConnectionStatus::Paused).await,
+            ConnectionStatus::Pending => {
+                Err(ManageError::Conflict("connection is pending: it does not sync until it is activated".into()))
+            }
+            ConnectionStatus::NeedsReauth => Err(ManageError::Conflict(
+                "connection is needs_reauth: it does not sync until it is re-authenticated".into(),
+            )),
         }
-        self.transition(&connection, ConnectionStatus::Paused).await
     }
 
     /// Resumes a paused connection; its next sync goes on from its watermark. Resuming an active one
@@ -226,11 +235,19 @@ impl Management<'_> {
     /// while it deletes; records are purged before the connection goes, so a purge that fails half
     /// way can be asked for again.
     pub async fn delete(&self, id: &str, purge_records: bool) -> Result<Deleted, ManageError> {
-        let connection = self.connection(id).await?;
+        self.connection(id).await?;
         let term = self.config.sync.lease_duration;
         let now = self.clock.now();
         // One owner for every delete: a delete that failed half way holds the lease, and is retried.
-        match self.store.acquire_lease(id, DELETE_OWNER, now, now + term, None).await? {
+        let lease = match self.store.acquire_lease(id, DELETE_OWNER, now, now + term, None).await {
+            // No connection to take a lease on: deleted meanwhile.
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                self.connection(id).await?;
+                return Err(ManageError::Store(e));
+            }
+            other => other?,
+        };
+        match lease {
             Lease::Acquired => {}
             Lease::Held { owner, until, .. } => {
                 return Err(ManageError::Conflict(format!(
@@ -239,6 +256,8 @@ impl Management<'_> {
             }
             Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
         }
+        // Read again under the lease: a rename before it took the lease would leave its name behind.
+        let connection = self.connection(id).await?;
         // A purge of a large connection outlasts a lease term: renew it as a run would, so that no
         // sync takes the connection over half way (it would write into what is being deleted).
         let keep = async {
@@ -247,17 +266,31 @@ impl Management<'_> {
                 tokio::task::yield_now().await;
                 self.clock.sleep(term / 2).await;
                 let now = self.clock.now();
-                if !matches!(self.store.renew_lease(id, DELETE_OWNER, now, now + term).await, Ok(true)) {
-                    // The connection item is gone (the delete's last step) or a renewal failed: the
-                    // delete goes on; a failed delete is retried by the operator.
-                    return std::future::pending::<()>().await;
+                match self.store.renew_lease(id, DELETE_OWNER, now, now + term).await {
+                    Ok(true) => {}
+                    // A throttled renewal is tried again at the next half term, while the lease
+                    // still has that much time.
+                    Err(e) if e.kind == StoreErrorKind::Transient => {}
+                    // The connection item is gone (the delete's last step) or the lease was lost:
+                    // the delete goes on; a failed delete is retried by the operator.
+                    _ => return std::future::pending::<()>().await,
                 }
             }
         };
         let delete = async {
             let records_purged = if purge_records { self.records.purge_records(id).await? } else { 0 };
-            let records_kept = self.records.count_records(id).await?;
             self.admin.delete_connection(&connection).await?;
+            // Counted once the connection is gone, and only for the telling: a count of a large
+            // connection that is slow or fails leaves the delete done, and says it does not know.
+            let count = self.records.count_records(id);
+            let records_kept = match tokio::time::timeout(COUNT_TIME, count).await {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => {
+                    tracing::warn!(connection_id = id, error = %e, "counting the records kept");
+                    None
+                }
+                Err(_) => None,
+            };
             Ok::<_, ManageError>(Deleted {
                 id: connection.id.clone(),
                 name: connection.name.clone(),
@@ -271,6 +304,9 @@ impl Management<'_> {
         }
     }
 }
+
+/// How long a delete counts the records it kept before it answers without the count.
+const COUNT_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The lease owner of every delete.
 const DELETE_OWNER: &str = "delete";

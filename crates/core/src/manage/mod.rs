@@ -154,7 +154,9 @@ fn from_hex(token: &str) -> Result<String, ManageError> {
     if token.len() & 1 == 1 {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> =
-        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
-    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+    // By bytes, never by str slices: a token is the caller's text and may be anything.
+    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+    let bytes: Result<Vec<u8>, ManageError> =
+        token.as_bytes().chunks(2).map(|pair| Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8)).collect();
+    String::from_utf8(bytes?).map_err(|_| bad())
 }

@@ -5,25 +5,12 @@
 
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::StoreError;
-use crate::template::Template;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// The platform's data templates, every saved version kept.
-#[async_trait]
-pub trait Templates: Send + Sync {
-    /// A template's current version (`version` None) or a saved one, with its version number.
-    async fn template(&self, id: &str, version: Option<u32>) -> Result<Option<(Template, u32)>, StoreError>;
-    /// Every template's current version, by id.
-    async fn templates(&self) -> Result<Vec<(Template, u32)>, StoreError>;
-    /// Saves a validated template as its next version and returns it; `Conflict` when another save
-    /// of the same template won.
-    async fn put_template(&self, template: &Template) -> Result<u32, StoreError>;
-    /// Deletes a template's current version; its saved versions stay, for the runs that name them.
-    /// Whether a connection uses it is the caller's to check.
-    async fn delete_template(&self, id: &str) -> Result<(), StoreError>;
-}
+/// The platform's data templates (declared beside the engine's ports, which read them).
+pub use crate::ports::Templates;
 
 /// A change to a connection's settings; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

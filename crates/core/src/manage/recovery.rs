@@ -186,6 +186,31 @@ impl Management<'_> {
             // A deleted connection's records stay (unless purged) and can still be read.
             self.connection(id).await?;
         }
+        self.decimals_as_text(id, page).await
+    }
+
+    /// The store gives back a number whose digits are an integer as a JSON number (DynamoDB keeps
+    /// no type beside it, and drops `4.00`'s zeros); a decimal field of the connection's template is
+    /// shown as its digits, a string, as a preview shows it ([`crate::value::Value::to_json`]), so a
+    /// decimal column never mixes numbers and strings. Records of a deleted connection keep the
+    /// store's rule.
+    async fn decimals_as_text(&self, id: &str, mut page: RecordsPage) -> Result<RecordsPage, ManageError> {
+        let Some(connection) = self.admin.connection(id).await? else { return Ok(page) };
+        let Some((template, _)) = self.store.template(&connection.template_id, None).await? else { return Ok(page) };
+        let decimals: Vec<&str> = template
+            .columns
+            .iter()
+            .filter(|c| c.field_type == crate::value::FieldType::Decimal)
+            .map(|c| c.field.as_str())
+            .collect();
+        for record in &mut page.records {
+            let Some(data) = record.get_mut("data").and_then(serde_json::Value::as_object_mut) else { continue };
+            for field in &decimals {
+                if let Some(value @ serde_json::Value::Number(_)) = data.get_mut(*field) {
+                    *value = serde_json::Value::String(value.to_string());
+                }
+            }
+        }
         Ok(page)
     }
 }

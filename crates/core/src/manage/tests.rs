@@ -175,6 +175,9 @@ async fn pausing_twice_is_fine_and_resume_says_what_a_connection_needs_instead()
     let c = w.created("acme").await;
     let e = w.service().resume(&c.id).await.unwrap_err();
     assert!(e.to_string().contains("activate it"), "{e}");
+    let e = w.service().pause(&c.id).await.unwrap_err();
+    assert!(e.to_string().contains("until it is activated"), "a pending connection is not paused: {e}");
+    w.store.change_status(&c.id, ConnectionStatus::Pending, ConnectionStatus::Active).await.unwrap();
     assert_eq!(w.service().pause(&c.id).await.unwrap().status, ConnectionStatus::Paused);
     assert_eq!(w.service().pause(&c.id).await.unwrap().status, ConnectionStatus::Paused, "a second pause is no error");
     let e = w.service().sync_now(&c.id).await.unwrap_err();
@@ -188,6 +191,8 @@ async fn pausing_twice_is_fine_and_resume_says_what_a_connection_needs_instead()
     w.store.change_status(&c.id, ConnectionStatus::Active, ConnectionStatus::NeedsReauth).await.unwrap();
     let e = w.service().resume(&c.id).await.unwrap_err();
     assert!(e.to_string().contains("re-authenticate it"), "{e}");
+    let e = w.service().pause(&c.id).await.unwrap_err();
+    assert!(e.to_string().contains("until it is re-authenticated"), "pause cannot skip re-authentication: {e}");
 }
 
 #[tokio::test]
@@ -285,7 +290,7 @@ async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
         watermark_after: None,
     });
     let deleted = w.service().delete(&c.id, false).await.unwrap();
-    assert_eq!((deleted.records_purged, deleted.records_kept), (0, 1));
+    assert_eq!((deleted.records_purged, deleted.records_kept), (0, Some(1)));
     assert!(w.store.connections.lock().unwrap().is_empty());
     assert!(w.store.outcomes.lock().unwrap().is_empty() && w.store.runs.lock().unwrap().is_empty());
     assert_eq!(w.service().records_page(&c.id, 10, None).await.unwrap().records.len(), 1, "records outlive it");
@@ -293,7 +298,7 @@ async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
     let c = w.created("acme").await;
     w.sink.records.lock().unwrap().insert((c.id.clone(), "payment#2".into()), vec![]);
     let deleted = w.service().delete(&c.id, true).await.unwrap();
-    assert_eq!((deleted.records_purged, deleted.records_kept), (1, 0));
+    assert_eq!((deleted.records_purged, deleted.records_kept), (1, Some(0)));
     assert_eq!(w.sink.records.lock().unwrap().len(), 2, "other connections' records stay");
 }
 
@@ -357,7 +362,10 @@ async fn lists_come_page_by_page_from_where_the_last_page_ended() {
     assert_eq!(second.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["charlie", "delta"]);
     let third = w.service().connections_page(2, second.next.as_deref()).await.unwrap();
     assert_eq!((third.items.len(), third.next), (1, None));
-    assert_eq!(fields(&w.service().connections_page(2, Some("zz")).await.unwrap_err()), ["after"]);
+    for forged in ["zz", "aéb", "+a", "abc"] {
+        let e = w.service().connections_page(2, Some(forged)).await.unwrap_err();
+        assert_eq!(fields(&e), ["after"], "{forged}");
+    }
 
     let c = &first.items[0];
     w.outcome(&c.id, "in/b.csv", FileStatus::Failed, "run-1");
