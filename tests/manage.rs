@@ -345,3 +345,33 @@ async fn records_page_by_their_tokens_purge_with_their_count_and_history_reads_b
     let again = Connection { id: connector_core::manage::connections::new_connection_id(), ..c.clone() };
     store.create_connection(&again).await.expect("the name is free again");
 }
+
+/// A delete frees the connection's name only with the connection, and only while the name is still
+/// the connection's: a name item that names another connection is left alone, and so is the
+/// connection (deleted again once the name is its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_frees_only_its_own_name_together_with_the_connection() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let c = world.connection(None).await;
+    let table = &world.connector.settings.state_table;
+    let name_item = |owner: &str| {
+        let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+        [("pk", s(&format!("NAME#{}", c.name))), ("sk", s("NAME")), ("connection_id", s(owner))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let put_name =
+        |owner: &str| world.aws.dynamodb().put_item().table_name(table).set_item(Some(name_item(owner))).send();
+    put_name("someone-else").await.unwrap();
+    let refused = world.connector.in_process().delete(&c.id, false).await;
+    assert!(matches!(refused, Err(ManageError::Store(ref e)) if e.kind == StoreErrorKind::Conflict), "{refused:?}");
+    assert!(world.connector.in_process().connection(&c.id).await.is_ok(), "the connection stays with the name");
+    put_name(&c.id).await.unwrap();
+    world.connector.in_process().delete(&c.id, false).await.unwrap();
+    let mut key = name_item(&c.id);
+    key.remove("connection_id");
+    let name = world.aws.dynamodb().get_item().table_name(table).set_key(Some(key)).send().await.unwrap();
+    assert_eq!(name.item, None, "the name goes with it");
+}

@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod policies;
 pub mod ports;
 pub mod preview;
+pub mod regions;
 pub mod retry;
 pub mod selection;
 pub mod template;

@@ -61,7 +61,7 @@ impl Connection {
     /// The role we assume. Always built from the connection's own account id, never taken as input,
     /// in the partition of the bucket's region.
     pub fn role_arn(&self) -> String {
-        let partition = crate::connections::partition(&self.region);
+        let partition = crate::regions::partition(&self.region);
         format!("arn:{partition}:iam::{}:role/{}", self.account_id, self.role_name)
     }
 }

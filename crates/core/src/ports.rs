@@ -1,5 +1,5 @@
 //! The narrow ports the sync engine drives. The AWS crate implements them over S3, STS and
-//! DynamoDB; [`crate::memory`] implements them in memory for unit tests.
+//! DynamoDB; `memory` (feature `test-support`) implements them in memory for tests.
 
 use crate::mapping::Record;
 pub use crate::model::ListCursor;

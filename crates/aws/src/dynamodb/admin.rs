@@ -235,10 +235,36 @@ impl ConnectionAdmin for StateTable {
 
     #[instrument(skip_all, fields(connection_id = %connection.id))]
     async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut doomed = vec![keys::name(&connection.name)];
-        doomed.extend(partition_keys(&self.client, &self.table, keys::connection_pk(&connection.id), None).await?);
-        // The connection item last: a failure half-way leaves it there to delete again.
-        doomed.sort_by_key(|k| matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == keys::CONNECTION_SK));
-        delete_keys(&self.client, &self.table, doomed).await
+        // Its ledger, runs and checkpoints first, 25 a request; a failure half way leaves the
+        // connection and its name in place, to delete again.
+        let mut rest = partition_keys(&self.client, &self.table, keys::connection_pk(&connection.id), None).await?;
+        rest.retain(|k| !matches!(k.get("sk"), Some(AttributeValue::S(sk)) if sk == keys::CONNECTION_SK));
+        delete_keys(&self.client, &self.table, rest).await?;
+        // Then the connection and its name in one transaction: the name is freed only with the
+        // connection, and only if it is still this connection's.
+        let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt_item("delete", e);
+        let item = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::connection(&connection.id)))
+            .build()
+            .map_err(build)?;
+        let name = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::name(&connection.name)))
+            .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+            .expression_attribute_values(":id", s(&connection.id))
+            .build()
+            .map_err(build)?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(item).build())
+            .transact_items(TransactWriteItem::builder().delete(name).build())
+            .send()
+            .await
+            .map_err(|e| store_error("deleting connection", e))
+            .map_err(|e| {
+                conflict_says(e, || format!("the name '{}' belongs to another connection now", connection.name))
+            })?;
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The ports connection management drives, beside the engine's ([`crate::ports`]): connections as
 //! operators change them, templates, the history of runs and outcomes, the records read back, and
-//! who customers' trust policies name. The DynamoDB adapters and [`crate::memory`] implement them;
-//! the conformance suite checks both alike.
+//! who customers' trust policies name. The DynamoDB adapters and `memory` (feature
+//! `test-support`) implement them; the conformance suite checks both alike.
 
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::StoreError;
@@ -46,8 +46,9 @@ pub trait ConnectionAdmin: Send + Sync {
     /// Marks the recorded outcome of `key` to be decided again by the next run; `false` when the
     /// connection has no outcome for it.
     async fn ask_again(&self, id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Deletes the connection's name, ledger, runs and checkpoints, and the connection last (a
-    /// delete that fails half way can be asked for again).
+    /// Deletes the connection's ledger, runs and checkpoints, then the connection and its name
+    /// together, the name only if it is still this connection's (a delete that fails half way
+    /// leaves the connection to delete again).
     async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError>;
 }
 
