@@ -41,6 +41,7 @@ pub fn run_line(r: &SyncRun) -> String {
 /// An object's outcome, then one line per recorded row error.
 pub fn outcome(o: &FileOutcome, indent: &str) {
     let rows = match (o.rows_imported, o.rows_rejected) {
+        _ if o.status == connector_core::model::FileStatus::Skipped => "not read".to_owned(),
         (imported, 0) => format!("{imported} rows imported"),
         (imported, rejected) => format!("{imported} rows imported, {rejected} rejected"),
     };
