@@ -25,7 +25,7 @@ pub struct Settings {
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
     /// How large objects are read: `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT` (1: one stream).
-    pub read_ahead: crate::s3::ReadAhead,
+    pub read_ahead: ReadAhead,
     /// How long before the Lambda deadline the worker stops and hands over to its next invocation:
     /// time to finish the batch in hand, drain the writes in flight and save the checkpoint.
     pub hand_over_margin: std::time::Duration,
@@ -111,8 +111,8 @@ impl Settings {
             sync,
             list_page_size: number::<i32>("S3C_LIST_PAGE_SIZE")?.map(|n| n.clamp(1, 1000)),
             read_ahead: {
-                let default = crate::s3::ReadAhead::default();
-                crate::s3::ReadAhead {
+                let default = ReadAhead::default();
+                ReadAhead {
                     chunk_bytes: number::<u64>("S3C_GET_CHUNK_BYTES")?.unwrap_or(default.chunk_bytes).max(64 * 1024),
                     in_flight: number::<usize>("S3C_GET_IN_FLIGHT")?.unwrap_or(default.in_flight).clamp(1, 32),
                 }
@@ -197,6 +197,27 @@ impl Aws {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.s3_path_style()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
+}
+
+/// How a large object is read: as ranged GETs of `chunk_bytes`, `in_flight` of them at once, so the
+/// next chunks arrive while the parser works on this one, and a connection that breaks in the
+/// middle costs one chunk fetched again, not the object. Memory: about `in_flight + 1` chunks.
+/// An object no larger than a chunk, or `in_flight` below 2, is read as one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAhead {
+    pub chunk_bytes: u64,
+    pub in_flight: usize,
+}
+
+impl Default for ReadAhead {
+    fn default() -> Self {
+        ReadAhead { chunk_bytes: 4 * 1024 * 1024, in_flight: 4 }
+    }
+}
+
+impl ReadAhead {
+    /// One GetObject stream per object.
+    pub const ONE_STREAM: ReadAhead = ReadAhead { chunk_bytes: u64::MAX, in_flight: 1 };
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! ExpectedBucketOwner = the connection's account id.
 
 use crate::config::Aws;
+pub use crate::config::ReadAhead;
 use crate::errors::{object_error, source_error};
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
@@ -23,27 +24,6 @@ pub struct RoleAccess {
     /// Keys a listing page asks for (S3's default and maximum: 1,000).
     pub page_size: Option<i32>,
     pub read_ahead: ReadAhead,
-}
-
-/// How a large object is read: as ranged GETs of `chunk_bytes`, `in_flight` of them at once, so the
-/// next chunks arrive while the parser works on this one, and a connection that breaks in the
-/// middle costs one chunk fetched again, not the object. Memory: about `in_flight + 1` chunks.
-/// An object no larger than a chunk, or `in_flight` below 2, is read as one stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadAhead {
-    pub chunk_bytes: u64,
-    pub in_flight: usize,
-}
-
-impl Default for ReadAhead {
-    fn default() -> Self {
-        ReadAhead { chunk_bytes: 4 * 1024 * 1024, in_flight: 4 }
-    }
-}
-
-impl ReadAhead {
-    /// One GetObject stream per object.
-    pub const ONE_STREAM: ReadAhead = ReadAhead { chunk_bytes: u64::MAX, in_flight: 1 };
 }
 
 /// STS session names allow `[\w+=,.@-]`, 2 to 64 characters; they show in the customer's CloudTrail.
