@@ -136,24 +136,10 @@ impl Deployment {
     }
 }
 
-/// A deployment runs a worker in this process: what [`InProcessWorkers`] does.
+/// A deployment runs a worker in this process instead of through Lambda: activation's first
+/// import in the CLI, `s3-connector sync --all`, and tests.
 #[async_trait::async_trait]
 impl connector_core::dispatch::WorkerInvoker for Deployment {
-    async fn invoke(
-        &self,
-        request: &connector_core::dispatch::WorkerRequest,
-    ) -> Result<(), connector_core::dispatch::InvokeError> {
-        InProcessWorkers { connector: self }.invoke(request).await
-    }
-}
-
-/// Runs workers in this process instead of through Lambda: `s3-connector sync --all` and tests.
-pub struct InProcessWorkers<'a> {
-    pub connector: &'a Deployment,
-}
-
-#[async_trait::async_trait]
-impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
     async fn invoke(
         &self,
         request: &connector_core::dispatch::WorkerRequest,
@@ -161,7 +147,7 @@ impl connector_core::dispatch::WorkerInvoker for InProcessWorkers<'_> {
         // A failed run is not retried here: in Lambda the invocation's own retries would do that.
         let sync =
             SyncRequest { schedule_run: request.schedule_run.as_deref(), ..SyncRequest::new(&request.connection_id) };
-        match self.connector.sync(sync).await {
+        match self.sync(sync).await {
             // A run that ended needs_reauth is a failure for whoever started it (`sync --all` exits 1).
             Ok(connector_core::engine::SyncOutcome::Completed(run))
                 if run.result == connector_core::model::SyncResult::NeedsReauth =>

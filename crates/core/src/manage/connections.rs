@@ -121,7 +121,7 @@ impl Management<'_> {
     ) -> Result<super::Page<Connection>, ManageError> {
         let sort_key = |c: &Connection| format!("{}\u{0}{}\u{0}{}", c.status, c.name, c.id);
         let mut all = self.admin.connections().await?;
-        all.sort_by_key(sort_key);
+        all.sort_by_cached_key(sort_key);
         super::page_of(all, sort_key, limit.clamp(1, super::recovery::MAX_PAGE), after)
     }
 

@@ -182,11 +182,15 @@ impl Management<'_> {
             StoreErrorKind::Invalid => ManageError::invalid("after", e.message),
             _ => ManageError::Store(e),
         })?;
-        if page.records.is_empty() && after.is_none() {
-            // A deleted connection's records stay (unless purged) and can still be read.
-            self.connection(id).await?;
+        // One read of the connection serves both: a deleted connection's records stay (unless
+        // purged) and can still be read, and a live one's template says which fields are decimals.
+        match self.admin.connection(id).await? {
+            Some(connection) => self.decimals_as_text(&connection, page).await,
+            None if page.records.is_empty() && after.is_none() => {
+                Err(ManageError::NotFound { what: "connection", id: id.to_owned() })
+            }
+            None => Ok(page),
         }
-        self.decimals_as_text(id, page).await
     }
 
     /// The store gives back a number whose digits are an integer as a JSON number (DynamoDB keeps
@@ -194,8 +198,11 @@ impl Management<'_> {
     /// shown as its digits, a string, as a preview shows it ([`crate::value::Value::to_json`]), so a
     /// decimal column never mixes numbers and strings. Records of a deleted connection keep the
     /// store's rule.
-    async fn decimals_as_text(&self, id: &str, mut page: RecordsPage) -> Result<RecordsPage, ManageError> {
-        let Some(connection) = self.admin.connection(id).await? else { return Ok(page) };
+    async fn decimals_as_text(
+        &self,
+        connection: &Connection,
+        mut page: RecordsPage,
+    ) -> Result<RecordsPage, ManageError> {
         let Some((template, _)) = self.store.template(&connection.template_id, None).await? else { return Ok(page) };
         let decimals: Vec<&str> = template
             .columns

@@ -14,7 +14,7 @@ fn conflict(message: impl Into<String>) -> StoreError {
 #[async_trait]
 impl ConnectionAdmin for MemoryStore {
     async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        Ok(self.connections.lock().unwrap().get(id).cloned())
+        crate::ports::SyncStore::connection(self, id).await
     }
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
