@@ -88,6 +88,11 @@ async fn every_route_walks_a_connection_through_its_life() {
     // Recovery: nothing failed yet; the partial file is imported again on request, by a sync now.
     let (status, retried) = call(&api, at("retry-files")).await;
     assert_eq!((status, retried["asked"].as_array().map(Vec::len)), (200, Some(0)), "{retried}");
+    let (status, dismissed) = call(&api, at("dismiss-files")).await;
+    let reason = dismissed["refused"][0]["reason"].as_str();
+    assert_eq!((status, reason), (200, Some("not failed: its outcome is partial")), "{dismissed}");
+    let (_, shown) = call(&api, at("show-connection")).await;
+    assert_eq!((&shown["connection"]["failed_files"], &shown["failed_files"]), (&json!(0), &json!([])), "{shown}");
     let (status, reimport) = call(&api, at("reimport-files")).await;
     assert_eq!((status, &reimport["asked"]), (200, &json!(["in/a.csv"])), "{reimport}");
     let writes_before = world.records(&id).await.len();

@@ -51,22 +51,15 @@ async fn old_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
 fn waiting_outcome(key: &str) -> FileOutcome {
     let now = Utc::now();
     FileOutcome {
-        key: key.into(),
-        etag: "\"e1\"".into(),
-        size: 10,
         last_modified: now - TimeDelta::days(1),
         status: FileStatus::Failed,
         reason: Some("the role may not read this object".into()),
         rows_read: 0,
         rows_imported: 0,
-        rows_rejected: 0,
-        rows_not_imported: 0,
-        row_errors: vec![],
-        duration_ms: 1,
         run_id: "r1".into(),
         finished_at: now - TimeDelta::hours(2),
         recheck: Some(Recheck::Retry { attempt: 1, next_at: now - TimeDelta::hours(1) }),
-        replaces: None,
+        ..connector_core::conformance::outcome(key, "\"e1\"")
     }
 }
 
@@ -80,6 +73,9 @@ async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
     // written, as a newer worker writes them before anyone ran init again).
     old_state_table(&client, &state).await;
     let store = StateTable::new(client.clone(), &state);
+    // The connection the outcomes belong to (its count of open failures moves with them).
+    let connection = connector_aws::dynamodb::keys::connection("c1");
+    client.put_item().table_name(&state).set_item(Some(connection)).send().await.unwrap();
     let expires = Utc::now() + TimeDelta::days(30);
     store.record_outcome("c1", &waiting_outcome("in/denied.csv"), expires).await.unwrap();
     let before = store.due_rechecks("c1", Utc::now(), 10).await;

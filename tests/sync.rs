@@ -5,6 +5,7 @@ mod common;
 use connector_core::manage::ports::Templates;
 
 use connector_core::manage::connections::ConnectionChange;
+use connector_core::manage::recovery::FileSelection;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::TimeDelta;
@@ -410,24 +411,23 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     let connection = world.connection(Some("in")).await;
     let first = world.completed(&connection.id).await;
     assert_eq!((first.counts.files_imported, first.counts.files_failed), (1, 1), "{first:?}");
+    let service = world.connector.in_process();
+    let failed_files = || async { service.connection(&connection.id).await.unwrap().failed_files };
+    assert_eq!(failed_files().await, 1, "counted on the connection");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let quiet = world.completed(&connection.id).await;
+    assert_eq!(failed_files().await, 1, "a failure stays counted until it is imported or dismissed");
     assert_eq!((quiet.counts.objects_listed, quiet.counts.objects_selected), (2, 0), "out of the window: {quiet:?}");
 
     // The template is fixed to read that file (its id column is called "payment").
     let fixed = PAYMENTS_TEMPLATE.replace(r#""source": "id""#, r#""source": "payment""#);
     world.connector.state.put_template(&connector_core::template::Template::from_json(&fixed).unwrap()).await.unwrap();
-    let asked = world
-        .connector
-        .in_process()
-        .retry_files(&connection.id, connector_core::manage::recovery::RetrySelection::Failed)
-        .await
-        .unwrap();
+    let asked = world.connector.in_process().retry_files(&connection.id, FileSelection::Failed).await.unwrap();
     assert_eq!(asked.asked, ["in/no-id.csv"]);
     let refused = world
         .connector
         .in_process()
-        .retry_files(&connection.id, connector_core::manage::recovery::RetrySelection::Keys(vec!["in/ok.csv".into()]))
+        .retry_files(&connection.id, FileSelection::Keys(vec!["in/ok.csv".into()]))
         .await
         .unwrap();
     assert_eq!(refused.refused.len(), 1, "an imported file is for reimport: {refused:?}");
@@ -441,6 +441,7 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
         retried = world.completed(&connection.id).await;
     }
     assert_eq!((retried.counts.objects_selected, retried.counts.files_imported), (1, 1), "{retried:?}");
+    assert_eq!(failed_files().await, 0, "imported at last");
     assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0, "once");
     assert!(ids(&world.records(&connection.id).await).contains(&"p"));
 
@@ -451,6 +452,15 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     let shown = world.connector.in_process().connection(&connection.id).await.unwrap();
     assert_eq!(shown.backfill_since, None, "cleared once carried out");
     assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0);
+
+    // ok.csv fails now and will not be fixed: the operator dismisses it.
+    assert_eq!(failed_files().await, 1, "{backfill:?}");
+    let dismissed = service.dismiss_files(&connection.id, FileSelection::Failed).await.unwrap();
+    assert_eq!(dismissed.dismissed, ["in/ok.csv"]);
+    let shown = service.show(&connection.id, 1).await.unwrap();
+    assert_eq!((shown.connection.failed_files, shown.failed_files.len()), (0, 0), "{shown:?}");
+    assert!(service.files_page(&connection.id, true, 10, None).await.unwrap().items.is_empty());
+    assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0, "not tried again");
 }
 
 /// Without a primary key, a replaced file's new version replaces its records: the earlier

@@ -8,7 +8,7 @@
 
 use connector_core::connections::ConnectionInput;
 use connector_core::manage::connections::ConnectionChange;
-use connector_core::manage::recovery::{parse_since, RetrySelection};
+use connector_core::manage::recovery::{parse_since, FileSelection};
 use connector_core::manage::{ManageError, Management};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -175,13 +175,24 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>
     Option::<u32>::deserialize(d).map(Some)
 }
 
+/// Which files `files/retry` and `files/dismiss` act on: every open failure, or the keys given.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RetryFiles {
+struct SelectFiles {
     #[serde(default)]
     failed: bool,
     #[serde(default)]
     keys: Vec<String>,
+}
+
+impl SelectFiles {
+    fn selection(self) -> Result<FileSelection, ApiError> {
+        match (self.failed, self.keys.is_empty()) {
+            (true, true) => Ok(FileSelection::Failed),
+            (false, false) => Ok(FileSelection::Keys(self.keys)),
+            _ => Err(ApiError::invalid("body", "give either \"failed\": true or \"keys\"")),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -251,13 +262,12 @@ async fn route(service: &Management<'_>, request: &Request) -> Result<(StatusCod
             ok(to_json(&service.preview(id, limit(20, 1000)?, query(request, "sample"), rows).await?)?)
         }
         (&Method::POST, ["connections", id, "files", "retry"]) => {
-            let asked: RetryFiles = body(request)?;
-            let selection = match (asked.failed, asked.keys.is_empty()) {
-                (true, true) => RetrySelection::Failed,
-                (false, false) => RetrySelection::Keys(asked.keys),
-                _ => return Err(ApiError::invalid("body", "give either \"failed\": true or \"keys\"")),
-            };
+            let selection = body::<SelectFiles>(request)?.selection()?;
             ok(to_json(&service.retry_files(id, selection).await?)?)
+        }
+        (&Method::POST, ["connections", id, "files", "dismiss"]) => {
+            let selection = body::<SelectFiles>(request)?.selection()?;
+            ok(to_json(&service.dismiss_files(id, selection).await?)?)
         }
         (&Method::POST, ["connections", id, "reimport"]) => {
             let asked: Keys = body(request)?;

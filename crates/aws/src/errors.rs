@@ -58,6 +58,8 @@ fn is_transient(status: Option<u16>, code: Option<&str>, dispatch_or_timeout: bo
         "ServiceUnavailable",
         "RequestTimeout",
         "TransactionInProgressException",
+        // Another transaction was writing the same item (DynamoDB rejects the write rather than wait).
+        "TransactionConflictException",
     ];
     dispatch_or_timeout || status.is_some_and(|s| s >= 500 || s == 429) || code.is_some_and(|c| THROTTLING.contains(&c))
 }
@@ -163,6 +165,14 @@ where
         Some("ConditionalCheckFailedException") => StoreErrorKind::Conflict,
         Some("TransactionCanceledException") if describe(&e).contains("ConditionalCheckFailed") => {
             StoreErrorKind::Conflict
+        }
+        // Cancelled for another transaction on one of its items, or throttled: worth a retry.
+        Some("TransactionCanceledException")
+            if ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"]
+                .iter()
+                .any(|reason| describe(&e).contains(reason)) =>
+        {
+            StoreErrorKind::Transient
         }
         code if is_transient(status, code, is_dispatch_or_timeout(&e)) => StoreErrorKind::Transient,
         Some("ValidationException") => StoreErrorKind::Rejected,

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use connector_aws::config::{DEFAULT_RECORDS_TABLE, DEFAULT_STATE_TABLE};
+use connector_core::manage::recovery::FileSelection;
 
 #[derive(Parser)]
 #[command(
@@ -70,7 +71,7 @@ pub enum Command {
         action: Option<FilesCommand>,
         /// The connection whose objects to show.
         connection_id: Option<String>,
-        /// Only the failed objects.
+        /// Only the open failures (failed, not dismissed).
         #[arg(long)]
         failed: bool,
         #[command(flatten)]
@@ -108,18 +109,33 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum FilesCommand {
-    /// The next sync decides these objects again: every failed one, or the keys given.
-    Retry {
-        connection_id: String,
-        /// Every object whose outcome is failed.
-        #[arg(long, conflicts_with = "keys", required_unless_present = "keys")]
-        failed: bool,
-        /// An object's whole key, folder included (repeat for more).
-        #[arg(long = "key")]
-        keys: Vec<String>,
-        #[command(flatten)]
-        output: Output,
-    },
+    /// The next sync decides these objects again: every open failure, or the keys given.
+    Retry(FileKeys),
+    /// Dismisses failures you have seen and will not fix: they are no longer counted, listed
+    /// among the connection's failed files, nor tried again. A new version of the object,
+    /// `files retry`, `reimport` or a backfill decides it again.
+    Dismiss(FileKeys),
+}
+
+/// Which of a connection's objects `files retry` or `files dismiss` acts on.
+#[derive(Args)]
+pub struct FileKeys {
+    pub connection_id: String,
+    /// Every open failure (failed and not dismissed).
+    #[arg(long, conflicts_with = "keys", required_unless_present = "keys")]
+    pub failed: bool,
+    /// An object's whole key, folder included (repeat for more).
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+impl FileKeys {
+    pub fn selection(self) -> (String, FileSelection, Output) {
+        let selection = if self.failed { FileSelection::Failed } else { FileSelection::Keys(self.keys) };
+        (self.connection_id, selection, self.output)
+    }
 }
 
 #[derive(Subcommand)]
@@ -250,6 +266,18 @@ pub enum ConnectionCommand {
         connection_id: String,
         /// Hours (at most 2160), or `default`.
         hours: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Count a connection's failed files again from its ledger (after an upgrade from a version
+    /// that kept no count, or to repair it); refused while a sync runs.
+    Recount {
+        /// The connections to count again.
+        #[arg(conflicts_with = "all", required_unless_present = "all")]
+        connection_ids: Vec<String>,
+        /// Every connection.
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         output: Output,
     },

@@ -75,13 +75,17 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                     print::outcome(o, "    ");
                 }
             }
+            // The count, then the newest failures not printed above with the last run's files.
+            if c.failed_files > 0 || !shown.failed_files.is_empty() {
+                println!(
+                    "  failed files: {} (`s3-connector files {} --failed` lists them; `files retry` or `files dismiss`)",
+                    c.failed_files, c.id
+                );
+            }
             let earlier: Vec<_> =
                 shown.failed_files.iter().filter(|o| Some(&o.run_id) != c.sync.last_run_id.as_ref()).collect();
             if !earlier.is_empty() {
-                println!(
-                    "  failed in earlier runs, not imported since (`s3-connector files retry {} --failed`):",
-                    c.id
-                );
+                println!("  failed in earlier runs, newest first:");
                 for o in earlier {
                     print::outcome(o, "    ");
                 }
@@ -178,6 +182,23 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                 None => "has the deployment's overlap (S3C_OVERLAP_SECONDS)".to_owned(),
             };
             edited(&c, output.json, &said)?;
+        }
+        ConnectionCommand::Recount { connection_ids, all, output } => {
+            let ids = match all {
+                true => service.connections().await?.into_iter().map(|c| c.id).collect(),
+                false => connection_ids,
+            };
+            let mut counted = Vec::with_capacity(ids.len());
+            for id in ids {
+                let c = service.recount_failures(&id).await?;
+                if !output.json {
+                    println!("{} '{}': {} failed file(s)", c.id, c.name, c.failed_files);
+                }
+                counted.push(c);
+            }
+            if output.json {
+                print::json(&counted)?;
+            }
         }
         ConnectionCommand::Delete { connection_id, purge_records, yes, output } => {
             let c = service.connection(&connection_id).await?;

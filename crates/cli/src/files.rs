@@ -3,9 +3,10 @@
 
 use crate::args::{FilesCommand, Output};
 use crate::{print, BadInput, Done};
-use connector_core::manage::recovery::{parse_since, AskedAgain, RetrySelection};
+use connector_core::manage::recovery::{parse_since, AskedAgain, Dismissed, Refused};
 use connector_core::manage::Management;
-use connector_core::model::FileStatus;
+use connector_core::model::FileOutcome;
+use serde::Serialize;
 
 pub async fn files(
     service: &Management<'_>,
@@ -14,14 +15,21 @@ pub async fn files(
     failed: bool,
     output: Output,
 ) -> anyhow::Result<Done> {
-    if let Some(FilesCommand::Retry { connection_id, failed, keys, output }) = action {
-        let selection = if failed { RetrySelection::Failed } else { RetrySelection::Keys(keys) };
-        return asked(&service.retry_files(&connection_id, selection).await?, output);
+    match action {
+        Some(FilesCommand::Retry(keys)) => {
+            let (id, selection, output) = keys.selection();
+            return asked(&service.retry_files(&id, selection).await?, output);
+        }
+        Some(FilesCommand::Dismiss(keys)) => {
+            let (id, selection, output) = keys.selection();
+            return dismissed(&service.dismiss_files(&id, selection).await?, output);
+        }
+        None => {}
     }
     let connection_id = connection_id.ok_or_else(|| BadInput("a connection id is needed".into()))?;
     let mut outcomes = service.files(&connection_id).await?;
     if failed {
-        outcomes.retain(|o| o.status == FileStatus::Failed);
+        outcomes.retain(FileOutcome::is_open_failure);
     }
     if output.json {
         print::json(&outcomes)?;
@@ -72,16 +80,33 @@ pub async fn records(
 /// What came of `files retry` or `reimport`. A key with nothing to decide again is a failure of the
 /// command (exit 1), so a script notices a mistyped key.
 fn asked(answer: &AskedAgain, output: Output) -> anyhow::Result<Done> {
+    let done = format!("{} object(s) to be decided again by the next sync", answer.asked.len());
+    keys_report(answer, &done, &answer.not_found, &answer.refused, output)
+}
+
+/// What came of `files dismiss`; exits 1 when a key was not dismissed, as `files retry` does.
+fn dismissed(answer: &Dismissed, output: Output) -> anyhow::Result<Done> {
+    let done = format!("{} failure(s) dismissed", answer.dismissed.len());
+    keys_report(answer, &done, &answer.not_found, &answer.refused, output)
+}
+
+fn keys_report(
+    answer: &impl Serialize,
+    done: &str,
+    not_found: &[String],
+    refused: &[Refused],
+    output: Output,
+) -> anyhow::Result<Done> {
     if output.json {
         print::json(answer)?;
     } else {
-        println!("{} object(s) to be decided again by the next sync", answer.asked.len());
-        for key in &answer.not_found {
+        println!("{done}");
+        for key in not_found {
             println!("  {key}: no recorded outcome (a sync has not met it; keys are whole keys, folder included)");
         }
-        for refused in &answer.refused {
+        for refused in refused {
             println!("  {}: {}", refused.key, refused.reason);
         }
     }
-    Ok(if answer.not_found.is_empty() && answer.refused.is_empty() { Done::Ok } else { Done::Failed })
+    Ok(if not_found.is_empty() && refused.is_empty() { Done::Ok } else { Done::Failed })
 }

@@ -46,11 +46,12 @@ pub fn outcome(o: &FileOutcome, indent: &str) {
         (imported, rejected) => format!("{imported} rows imported, {rejected} rejected"),
     };
     println!(
-        "{indent}{:<8} {:<36} {}{}",
+        "{indent}{:<8} {:<36} {}{}{}",
         o.status,
         rows,
         o.key,
-        o.reason.as_ref().map(|r| format!("  ({r})")).unwrap_or_default()
+        o.reason.as_ref().map(|r| format!("  ({r})")).unwrap_or_default(),
+        o.dismissed_at.map(|at| format!("  [dismissed {}]", time(at))).unwrap_or_default()
     );
     for e in &o.row_errors {
         println!("{indent}         {e}");
@@ -88,7 +89,11 @@ pub fn location(c: &Connection) -> String {
 
 /// One line per connection, for `list`.
 pub fn connection_line(c: &Connection) -> String {
-    format!("{:<22} {:<12} {:<24} {}  last sync: {}", c.id, c.status, c.name, location(c), last_sync(c))
+    let failed = match c.failed_files {
+        0 => String::new(),
+        n => format!("  {n} failed file(s)"),
+    };
+    format!("{:<22} {:<12} {:<24} {}  last sync: {}{failed}", c.id, c.status, c.name, location(c), last_sync(c))
 }
 
 pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {

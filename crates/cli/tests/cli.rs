@@ -246,6 +246,10 @@ fn recovery_commands_and_sync_exit_codes() {
         (&["backfill", "nope", "--since", "last tuesday"], "since: 'last tuesday' is not a date"),
         (&["connections", "set-overlap", "nope", "many"], "overlap: 'many' is not a number of hours"),
         (&["files", "retry", "nope"], "--failed"),
+        (&["files", "dismiss", "nope", "--failed"], "no connection 'nope'"),
+        (&["files", "dismiss", "nope"], "--failed"),
+        (&["connections", "recount", "nope"], "no connection 'nope'"),
+        (&["connections", "recount"], "<CONNECTION_IDS>"),
         (&["records", "nope", "--after", "zz"], "after: is not a page token"),
     ];
     for (args, expected) in bad {
@@ -289,4 +293,15 @@ fn recovery_commands_and_sync_exit_codes() {
     assert_eq!(code, Some(1), "a key with nothing to decide again fails the command: {stderr}");
     let asked: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(asked["not_found"], serde_json::json!(["in/never-seen.csv"]));
+    let (code, stdout, stderr) = run(&["files", "dismiss", &id, "--key", "in/never-seen.csv", "--json"]);
+    assert_eq!(code, Some(1), "a key with nothing to dismiss fails the command: {stderr}");
+    let dismissed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&dismissed["dismissed"], &dismissed["not_found"]),
+        (&serde_json::json!([]), &serde_json::json!(["in/never-seen.csv"]))
+    );
+    let (code, stdout, stderr) = run(&["files", "dismiss", &id, "--failed"]);
+    assert_eq!((code, stdout.trim()), (Some(0), "0 failure(s) dismissed"), "{stderr}");
+    let (code, stdout, stderr) = run(&["connections", "recount", &id]);
+    assert_eq!((code, stdout.trim()), (Some(0), format!("{id} 'no bucket': 0 failed file(s)").as_str()), "{stderr}");
 }

@@ -100,6 +100,7 @@ pub fn new_connection(
         overlap_seconds: None,
         backfill_since: None,
         sync: SyncState::default(),
+        failed_files: 0,
     })
 }
 

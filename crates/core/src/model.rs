@@ -50,6 +50,17 @@ pub struct Connection {
     pub backfill_since: Option<DateTime<Utc>>,
     #[serde(default)]
     pub sync: SyncState,
+    /// Objects whose latest outcome is failed and not dismissed (open failures), whichever run
+    /// recorded them: kept by the store with each outcome and dismissal, so a list shows it without
+    /// reading the ledger.
+    #[serde(default, deserialize_with = "count")]
+    pub failed_files: u64,
+}
+
+/// A count kept by a store's increments: one below zero (a store edited by hand) reads as zero
+/// rather than making the connection unreadable.
+fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(i64::deserialize(deserializer)?.max(0) as u64)
 }
 
 impl Connection {
@@ -262,6 +273,19 @@ pub struct FileOutcome {
     /// it could import rather than nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// When an operator dismissed this failure (`files dismiss`): it is no longer counted or shown
+    /// among the connection's failed files, nor tried again. A new version of the object, or an
+    /// operator's retry, reimport or backfill, decides it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dismissed_at: Option<DateTime<Utc>>,
+}
+
+impl FileOutcome {
+    /// Failed and not dismissed: counted in [`Connection::failed_files`] and kept in the ledger
+    /// until the object is imported, replaced or the failure dismissed.
+    pub fn is_open_failure(&self) -> bool {
+        self.status == FileStatus::Failed && self.dismissed_at.is_none()
+    }
 }
 
 /// A saved version of a template: what a run reads its files with, from its first invocation to its
@@ -386,4 +410,25 @@ pub struct Checkpoint {
     /// The object in progress (the first of `pending`), if one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileCheckpoint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Connection;
+
+    #[test]
+    fn a_count_of_failed_files_below_zero_or_absent_reads_as_zero() {
+        let stored = |failed: Option<i64>| {
+            let mut json = serde_json::json!({
+                "id": "c1", "name": "acme", "account_id": "123456789012", "bucket": "b", "region": "us-east-1",
+                "folder": null, "role_name": "r", "external_id": "x", "template_id": "t", "status": "active",
+                "created_at": "2026-11-01T00:00:00Z"
+            });
+            if let Some(n) = failed {
+                json["failed_files"] = n.into();
+            }
+            serde_json::from_value::<Connection>(json).expect("readable").failed_files
+        };
+        assert_eq!((stored(None), stored(Some(-1)), stored(Some(3))), (0, 0, 3));
+    }
 }

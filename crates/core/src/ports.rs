@@ -234,7 +234,10 @@ pub trait SyncStore: Templates {
         limit: usize,
     ) -> Result<Vec<FileOutcome>, StoreError>;
     /// Records an object's outcome; from then on that key and ETag are never selected again. The entry
-    /// may be expired (DynamoDB TTL) after `expires_at`. An operator's ask made after the object was
+    /// may be expired (DynamoDB TTL) after `expires_at`, except an open failure
+    /// ([`FileOutcome::is_open_failure`]), kept until it is replaced or dismissed. The connection's
+    /// `failed_files` moves with it, in the same write: up when an open failure replaces anything
+    /// else, down when anything else replaces one. An operator's ask made after the object was
     /// taken up (`finished_at - duration_ms`) is kept: the next run decides it again.
     async fn record_outcome(
         &self,

@@ -210,27 +210,58 @@ impl ConnectionAdmin for StateTable {
 
     /// Marks the outcome with an operator's recheck, puts it in the index of objects to try again,
     /// and notes when it was asked (`asked_at`: a run that took the object up before keeps the ask).
+    /// An entry that expires lives long enough for the next syncs to act; an open failure has no
+    /// expiry and gets none.
     #[instrument(skip(self))]
     async fn ask_again(&self, connection_id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let recheck = Recheck::Operator { asked_at: now };
-        let recheck = serde_dynamo::to_attribute_value(recheck).map_err(|e| corrupt_item("recheck", e))?;
-        let asked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::ledger(connection_id, key)))
-            .update_expression(
-                "SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at, asked_at = :at, expires_at = :expires",
-            )
-            .expression_attribute_values(":expires", n((now + chrono::TimeDelta::days(ASKED_ENTRY_DAYS)).timestamp()))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#recheck", "recheck")
-            .expression_attribute_values(":recheck", recheck)
-            .expression_attribute_values(":connection", s(keys::connection_pk(connection_id)))
-            .expression_attribute_values(":at", n(millis(now)))
-            .send()
-            .await;
-        applied(asked.map_err(|e| store_error("asking for an object again", e)))
+        let recheck: AttributeValue =
+            serde_dynamo::to_attribute_value(recheck).map_err(|e| corrupt_item("recheck", e))?;
+        let ask = |expiring: bool| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::ledger(connection_id, key)))
+                .expression_attribute_names("#recheck", "recheck")
+                .expression_attribute_values(":recheck", recheck.clone())
+                .expression_attribute_values(":connection", s(keys::connection_pk(connection_id)))
+                .expression_attribute_values(":at", n(millis(now)));
+            let set = "SET #recheck = :recheck, recheck_key = :connection, recheck_at = :at, asked_at = :at";
+            if expiring {
+                request
+                    .update_expression(format!("{set}, expires_at = :expires"))
+                    .condition_expression("attribute_exists(pk) AND attribute_exists(expires_at)")
+                    .expression_attribute_values(
+                        ":expires",
+                        n((now + chrono::TimeDelta::days(ASKED_ENTRY_DAYS)).timestamp()),
+                    )
+            } else {
+                request.update_expression(set).condition_expression("attribute_exists(pk)")
+            }
+        };
+        let expiring = applied(ask(true).send().await.map_err(|e| store_error("asking for an object again", e)))?;
+        if expiring {
+            return Ok(true);
+        }
+        applied(ask(false).send().await.map_err(|e| store_error("asking for an object again", e)))
+    }
+
+    #[instrument(skip(self))]
+    async fn dismiss(
+        &self,
+        connection_id: &str,
+        key: &str,
+        etag: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.dismiss_failure(connection_id, key, etag, now, expires_at).await
+    }
+
+    #[instrument(skip(self))]
+    async fn recount_failures(&self, connection_id: &str, owner: &str) -> Result<u64, StoreError> {
+        self.recount(connection_id, owner).await
     }
 
     #[instrument(skip_all, fields(connection_id = %connection.id))]

@@ -5,6 +5,7 @@
 //!   batched deletes);
 //! - `sync`: [`StateTable`] as the engine's [`connector_core::ports::SyncStore`] (leases, the import
 //!   ledger, rechecks, a run's end), and `checkpoints`, a handed-over run's checkpoint;
+//! - `failures`: an outcome's write with the count of open failures it moves, and a dismissal;
 //! - `dispatch`: the by-status index as the dispatcher's [`connector_core::dispatch::ConnectionIndex`];
 //! - `templates`: [`connector_core::manage::ports::Templates`], every saved version kept;
 //! - `admin`: connections as operators change them ([`connector_core::manage::ports::ConnectionAdmin`]);
@@ -21,11 +22,11 @@
 //!
 //! | item        | pk                 | sk                               | notes                              |
 //! |-------------|--------------------|----------------------------------|------------------------------------|
-//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, checkpoint_generation/checkpoint_pieces |
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures) |
 //! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put); connection_id |
 //! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
 //! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
-//! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at` |
+//! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at`, except an open failure (failed, not dismissed), which has `open_failure` instead and stays until replaced or dismissed |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339 ms>#<run>` | one per sync run                  |
 //! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n, 5 digits>` | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 //!
@@ -49,6 +50,7 @@ mod checkpoints;
 #[cfg(feature = "test-support")]
 mod conformance;
 mod dispatch;
+mod failures;
 mod history;
 mod item;
 pub mod keys;

@@ -7,7 +7,7 @@ use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
-use connector_core::model::{Checkpoint, Connection, FileOutcome, Recheck};
+use connector_core::model::{Checkpoint, Connection, FileOutcome};
 use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -233,47 +233,7 @@ impl SyncStore for StateTable {
         outcome: &FileOutcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let item = |outcome: &FileOutcome| -> Result<Item, StoreError> {
-            let mut item: Item = serde_dynamo::to_item(outcome).map_err(|e| corrupt_item("outcome", e))?;
-            item.extend(keys::ledger(connection_id, &outcome.key));
-            item.insert("expires_at".into(), n(expires_at.timestamp()));
-            // In the index of outcomes to try again while it waits for a time (the whole item is
-            // written each time, so an outcome without one leaves the index).
-            if let Some(at) = outcome.recheck.as_ref().and_then(Recheck::due_at) {
-                item.insert("recheck_key".into(), s(keys::connection_pk(connection_id)));
-                item.insert("recheck_at".into(), n(millis(at)));
-            }
-            if let Some(Recheck::Operator { asked_at }) = &outcome.recheck {
-                item.insert("asked_at".into(), n(millis(*asked_at)));
-            }
-            Ok(item)
-        };
-        // An operator's ask made after the object was taken up stands (`asked_at`, set by ask_again).
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(outcome)?))
-            .condition_expression("attribute_not_exists(asked_at) OR asked_at <= :began")
-            .expression_attribute_values(":began", n(millis(outcome.began())))
-            .send()
-            .await
-            .map_err(|e| store_error("recording an outcome", e));
-        match written {
-            Err(e) if e.kind == StoreErrorKind::Conflict => {
-                let current = self.get(keys::ledger(connection_id, &outcome.key), "recording an outcome").await?;
-                let asked_at = current
-                    .as_ref()
-                    .and_then(|i| i.get("asked_at"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|ms| ms.parse().ok())
-                    .and_then(DateTime::from_timestamp_millis)
-                    .unwrap_or_else(Utc::now);
-                let recheck = Some(Recheck::Operator { asked_at });
-                self.put(item(&FileOutcome { recheck, ..outcome.clone() })?, "recording an outcome").await
-            }
-            other => other.map(|_| ()),
-        }
+        self.write_outcome(connection_id, outcome, expires_at).await
     }
 
     #[instrument(skip_all, fields(connection_id = %end.connection.id, run_id = %end.run.run_id))]

@@ -1,7 +1,8 @@
 //! What every implementation of the management ports ([`crate::manage::ports`]) must do, run against
 //! the in-memory ports by this crate's unit tests and against DynamoDB (on moto) by
 //! tests/conformance.rs: unique names that follow a rename and a delete, conditional status changes,
-//! one-write edits, operators' asks, run history, records read back page by page, counted and purged.
+//! one-write edits, operators' asks, run history, open failures counted and dismissed, records read
+//! back page by page, counted and purged.
 
 use super::{connection, finished, now, template, StoreUnderTest};
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
@@ -20,6 +21,7 @@ where
     status_changes_are_conditional(store, &format!("{prefix}-status")).await;
     an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
     history_and_asks_of_an_operator(store, &format!("{prefix}-history")).await;
+    open_failures_are_counted_with_each_outcome_and_dismissal(store, &format!("{prefix}-failures")).await;
     records_come_back_page_by_page_and_are_purged(records, &format!("{prefix}-records")).await;
 }
 
@@ -103,24 +105,6 @@ async fn history_and_asks_of_an_operator<S: StoreUnderTest + ConnectionAdmin + R
     let runs = store.runs(id, 2).await.expect("runs");
     assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["run-3", "run-2"], "newest first");
 
-    let outcome = |key: &str, status| FileOutcome {
-        key: key.into(),
-        etag: "e1".into(),
-        size: 1,
-        last_modified: now(),
-        status,
-        reason: None,
-        rows_read: 0,
-        rows_imported: 0,
-        rows_rejected: 0,
-        rows_not_imported: 0,
-        row_errors: vec![],
-        duration_ms: 1,
-        run_id: "run-3".into(),
-        finished_at: now(),
-        recheck: None,
-        replaces: None,
-    };
     let expires = now() + TimeDelta::days(1);
     store.record_outcome(id, &outcome("b.csv", FileStatus::Failed), expires).await.unwrap();
     store.record_outcome(id, &outcome("a.csv", FileStatus::Imported), expires).await.unwrap();
@@ -139,6 +123,89 @@ async fn history_and_asks_of_an_operator<S: StoreUnderTest + ConnectionAdmin + R
     store.delete_connection(&stored).await.expect("deleting");
     assert!(store.runs(id, 10).await.unwrap().is_empty(), "its runs go with it");
     assert!(store.outcomes(id).await.unwrap().is_empty(), "its ledger goes with it");
+}
+
+/// An outcome of run-3 at version e1, finished now.
+fn outcome(key: &str, status: FileStatus) -> FileOutcome {
+    FileOutcome { status, run_id: "run-3".into(), ..super::outcome(key, "e1") }
+}
+
+/// The connection's count of open failures moves with every outcome and dismissal, once each: a
+/// failure recorded again (a retry that failed again) is not counted twice, an import or a
+/// dismissal ends one, a new version's failure opens one again.
+async fn open_failures_are_counted_with_each_outcome_and_dismissal<S>(store: &S, id: &str)
+where
+    S: StoreUnderTest + ConnectionAdmin + RunHistory,
+{
+    connection(store, id, ConnectionStatus::Active).await;
+    let count = || async { ConnectionAdmin::connection(store, id).await.unwrap().expect("stored").failed_files };
+    let expires = now() + TimeDelta::days(1);
+    let retry = Recheck::Retry { attempt: 1, next_at: now() - TimeDelta::minutes(1) };
+    let failed = FileOutcome { recheck: Some(retry), ..outcome("a.csv", FileStatus::Failed) };
+    store.record_outcome(id, &failed, expires).await.unwrap();
+    assert_eq!(count().await, 1);
+    store.record_outcome(id, &failed, expires).await.unwrap();
+    assert_eq!(count().await, 1, "tried again and failed again: still one");
+    store.record_outcome(id, &outcome("b.csv", FileStatus::Failed), expires).await.unwrap();
+    store.record_outcome(id, &outcome("c.csv", FileStatus::Imported), expires).await.unwrap();
+    store.record_outcome(id, &outcome("d.csv", FileStatus::Skipped), expires).await.unwrap();
+    assert_eq!(count().await, 2, "imported and skipped files are not failures");
+
+    // An operator's ask made after a run took the object up stands, and the count does not move.
+    let asked_at = now() + TimeDelta::seconds(10);
+    assert!(ConnectionAdmin::ask_again(store, id, "b.csv", asked_at).await.unwrap());
+    store.record_outcome(id, &outcome("b.csv", FileStatus::Failed), expires).await.unwrap();
+    let b = store.outcome(id, "b.csv").await.unwrap().expect("recorded");
+    assert_eq!((b.recheck, count().await), (Some(Recheck::Operator { asked_at }), 2));
+
+    let at = now() + TimeDelta::seconds(20);
+    let dismiss = |key: &'static str, etag: &'static str| ConnectionAdmin::dismiss(store, id, key, etag, at, expires);
+    assert!(!dismiss("a.csv", "e0").await.unwrap(), "another version's failure");
+    assert!(!dismiss("c.csv", "e1").await.unwrap(), "an imported file");
+    assert!(!dismiss("none.csv", "e1").await.unwrap(), "no outcome");
+    assert_eq!(count().await, 2);
+    assert!(store.due_rechecks(id, now(), 10).await.unwrap().iter().any(|o| o.key == "a.csv"), "waiting for a retry");
+    assert!(dismiss("a.csv", "e1").await.unwrap());
+    assert_eq!(count().await, 1);
+    let a = store.outcome(id, "a.csv").await.unwrap().expect("kept");
+    assert_eq!((a.is_open_failure(), a.status, a.dismissed_at, a.recheck), (false, FileStatus::Failed, Some(at), None));
+    assert!(!store.due_rechecks(id, now(), 10).await.unwrap().iter().any(|o| o.key == "a.csv"), "not tried again");
+    assert!(!dismiss("a.csv", "e1").await.unwrap(), "dismissed already");
+    assert_eq!(count().await, 1, "a second dismissal moves nothing");
+
+    store.record_outcome(id, &outcome("b.csv", FileStatus::Imported), expires).await.unwrap();
+    assert_eq!(count().await, 0, "fixed and imported");
+    let new_version = FileOutcome { etag: "e2".into(), ..outcome("a.csv", FileStatus::Failed) };
+    store.record_outcome(id, &new_version, expires).await.unwrap();
+    assert_eq!(count().await, 1, "a new version's failure is open again");
+    assert_eq!(store.outcome(id, "a.csv").await.unwrap().and_then(|o| o.dismissed_at), None);
+
+    // A run that took e.csv up before the operator dismissed its failure fails it again: the
+    // dismissal stands. A run that begins after it (an operator's retry) decides it anew.
+    store.record_outcome(id, &outcome("e.csv", FileStatus::Failed), expires).await.unwrap();
+    assert_eq!(count().await, 2);
+    assert!(dismiss("e.csv", "e1").await.unwrap());
+    let overtaken = FileOutcome {
+        finished_at: at + TimeDelta::seconds(5),
+        duration_ms: 10_000,
+        recheck: Some(Recheck::Retry { attempt: 2, next_at: at + TimeDelta::hours(1) }),
+        ..outcome("e.csv", FileStatus::Failed)
+    };
+    store.record_outcome(id, &overtaken, expires).await.unwrap();
+    let e = store.outcome(id, "e.csv").await.unwrap().expect("recorded");
+    assert_eq!((e.dismissed_at, e.recheck, count().await), (Some(at), None, 1), "the dismissal stands");
+    let later = FileOutcome { finished_at: at + TimeDelta::seconds(30), ..outcome("e.csv", FileStatus::Failed) };
+    store.record_outcome(id, &later, expires).await.unwrap();
+    let e = store.outcome(id, "e.csv").await.unwrap().expect("recorded");
+    assert_eq!((e.dismissed_at, count().await), (None, 2), "decided anew after the dismissal");
+
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    store.delete_connection(&stored).await.expect("deleting");
+
+    // A failure of a connection deleted meanwhile is refused, and nothing is written.
+    let refused = store.record_outcome(id, &outcome("f.csv", FileStatus::Failed), expires).await;
+    assert_eq!(refused.expect_err("no connection to count it on").kind, StoreErrorKind::Conflict);
+    assert_eq!(store.outcome(id, "f.csv").await.unwrap(), None);
 }
 
 async fn records_come_back_page_by_page_and_are_purged<R: RecordAdmin + RecordSink>(records: &R, id: &str) {

@@ -104,6 +104,7 @@ async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionSta
         overlap_seconds: None,
         backfill_since: None,
         sync: SyncState::default(),
+        failed_files: 0,
     };
     store.save_connection(&connection, &template()).await;
     connection
@@ -239,7 +240,9 @@ async fn a_scheduled_event_runs_once(store: &impl StoreUnderTest, id: &str) {
     assert_eq!(store.acquire_lease(id, "operator", now, until, None).await.unwrap(), Lease::Acquired, "a manual sync");
 }
 
-fn outcome(key: &str, etag: &str) -> FileOutcome {
+/// An imported outcome of `key` at `etag`, finished now: a fixture for the suites and the tests
+/// that need an outcome to record.
+pub fn outcome(key: &str, etag: &str) -> FileOutcome {
     FileOutcome {
         key: key.to_owned(),
         etag: etag.to_owned(),
@@ -257,6 +260,7 @@ fn outcome(key: &str, etag: &str) -> FileOutcome {
         finished_at: now(),
         recheck: None,
         replaces: None,
+        dismissed_at: None,
     }
 }
 

@@ -207,6 +207,7 @@ impl Engine<'_> {
             recheck,
             // Until a version of the key is imported, the earlier version's removal waits.
             replaces: object.replaces.clone(),
+            dismissed_at: None,
         }
     }
 

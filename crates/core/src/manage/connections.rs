@@ -5,7 +5,7 @@
 use super::ports::ConnectionEdit;
 use super::{FieldError, ManageError, Management};
 use crate::connections::{new_connection, normalise_name, ConnectionInput};
-use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, SyncRun};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::{Lease, StoreErrorKind};
 use serde::Serialize;
 
@@ -19,8 +19,9 @@ pub struct CreatedConnection {
 }
 
 /// What `show` tells of a connection: the connection (its status, last sync, template, account and
-/// role), its most recent runs, the outcome of each object its last run finished, and every object
-/// whose latest outcome is failed, whichever run it came from, until it is imported.
+/// role, how many open failures it has), its most recent runs, the outcome of each object its last
+/// run finished, and its newest open failures (failed and not dismissed, whichever run recorded
+/// them), up to [`SHOWN_FAILURES`]; `files --failed` lists them all.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionDetail {
     pub connection: Connection,
@@ -52,6 +53,9 @@ pub struct Deleted {
     /// them took longer than a few seconds or failed (the delete is done all the same).
     pub records_kept: Option<u64>,
 }
+
+/// The most open failures `show` lists (newest first); `connection.failed_files` counts them all.
+pub const SHOWN_FAILURES: usize = 20;
 
 /// The longest overlap: the first sync's whole window.
 pub const MAX_OVERLAP_HOURS: u32 = 90 * 24;
@@ -125,14 +129,16 @@ impl Management<'_> {
         super::page_of(all, sort_key, limit.clamp(1, super::recovery::MAX_PAGE), after)
     }
 
-    /// A connection with its recent runs, its last run's outcomes and its failed objects.
+    /// A connection with its recent runs, its last run's outcomes and its newest open failures.
     pub async fn show(&self, id: &str, runs: usize) -> Result<ConnectionDetail, ManageError> {
         let connection = self.connection(id).await?;
         let recent_runs = self.history.runs(id, runs).await?;
         let outcomes = self.history.outcomes(id).await?;
         let last_run = connection.sync.last_run_id.as_deref();
         let last_run_files = outcomes.iter().filter(|o| Some(o.run_id.as_str()) == last_run).cloned().collect();
-        let failed_files = outcomes.into_iter().filter(|o| o.status == FileStatus::Failed).collect();
+        let mut failed_files: Vec<FileOutcome> = outcomes.into_iter().filter(FileOutcome::is_open_failure).collect();
+        failed_files.sort_by(|a, b| (b.finished_at, &a.key).cmp(&(a.finished_at, &b.key)));
+        failed_files.truncate(SHOWN_FAILURES);
         Ok(ConnectionDetail { role_arn: connection.role_arn(), connection, recent_runs, last_run_files, failed_files })
     }
 
@@ -228,6 +234,28 @@ impl Management<'_> {
         self.connection(&current.id).await
     }
 
+    /// Takes the connection's lease for an operator's `job`, so that no sync runs meanwhile; a
+    /// `Conflict` that says when to try again while a sync holds it.
+    pub(super) async fn hold_lease(&self, id: &str, owner: &str, job: &str) -> Result<(), ManageError> {
+        let now = self.clock.now();
+        let until = now + self.config.sync.lease_duration;
+        let lease = match self.store.acquire_lease(id, owner, now, until, None).await {
+            // No connection to take a lease on: deleted meanwhile.
+            Err(e) if e.kind == StoreErrorKind::Conflict => {
+                self.connection(id).await?;
+                return Err(ManageError::Store(e));
+            }
+            other => other?,
+        };
+        match lease {
+            Lease::Acquired => Ok(()),
+            Lease::Held { owner, until, .. } => Err(ManageError::Conflict(format!(
+                "a sync ({owner}) is running until {until} at the latest; {job} after it ends"
+            ))),
+            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
+        }
+    }
+
     /// Deletes a connection, its name, sync state, runs and import ledger; its imported records too
     /// when `purge_records` is set.
     ///
@@ -237,25 +265,8 @@ impl Management<'_> {
     pub async fn delete(&self, id: &str, purge_records: bool) -> Result<Deleted, ManageError> {
         self.connection(id).await?;
         let term = self.config.sync.lease_duration;
-        let now = self.clock.now();
         // One owner for every delete: a delete that failed half way holds the lease, and is retried.
-        let lease = match self.store.acquire_lease(id, DELETE_OWNER, now, now + term, None).await {
-            // No connection to take a lease on: deleted meanwhile.
-            Err(e) if e.kind == StoreErrorKind::Conflict => {
-                self.connection(id).await?;
-                return Err(ManageError::Store(e));
-            }
-            other => other?,
-        };
-        match lease {
-            Lease::Acquired => {}
-            Lease::Held { owner, until, .. } => {
-                return Err(ManageError::Conflict(format!(
-                    "a sync ({owner}) is running until {until} at the latest; delete the connection after it ends"
-                )))
-            }
-            Lease::AlreadyRan { .. } => unreachable!("no schedule run is given"),
-        }
+        self.hold_lease(id, DELETE_OWNER, "delete the connection").await?;
         // Read again under the lease: a rename before it took the lease would leave its name behind.
         let connection = self.connection(id).await?;
         // A purge of a large connection outlasts a lease term: renew it as a run would, so that no

@@ -46,6 +46,23 @@ pub trait ConnectionAdmin: Send + Sync {
     /// Marks the recorded outcome of `key` to be decided again by the next run; `false` when the
     /// connection has no outcome for it.
     async fn ask_again(&self, id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Dismisses the open failure of `key` at version `etag` ([`FileOutcome::dismissed_at`]): it is
+    /// no longer counted in the connection's `failed_files` nor tried again, and may expire after
+    /// `expires_at`. `false` when the key has no such open failure (imported, replaced, dismissed
+    /// already, or none).
+    async fn dismiss(
+        &self,
+        id: &str,
+        key: &str,
+        etag: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Counts the connection's open failures again from its ledger and sets its `failed_files` to
+    /// that, only while `owner` holds its lease (`Conflict` otherwise: a sync would move the count
+    /// meanwhile). A failed, undismissed entry recorded before the count was kept is made an open
+    /// failure on the way (it is counted, and no longer expires). Returns the count.
+    async fn recount_failures(&self, id: &str, owner: &str) -> Result<u64, StoreError>;
     /// Deletes the connection's ledger, runs and checkpoints, then the connection and its name
     /// together, the name only if it is still this connection's (a delete that fails half way
     /// leaves the connection to delete again).

@@ -33,10 +33,21 @@ pub struct Refused {
     pub reason: String,
 }
 
-/// Which objects `files retry` asks for.
+/// What came of dismissing failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Dismissed {
+    /// Keys whose failure is dismissed (now, or already before).
+    pub dismissed: Vec<String>,
+    /// Keys with no recorded outcome.
+    pub not_found: Vec<String>,
+    /// Keys left alone, and why.
+    pub refused: Vec<Refused>,
+}
+
+/// Which objects `files retry` or `files dismiss` acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetrySelection {
-    /// Every object whose outcome is failed.
+pub enum FileSelection {
+    /// Every open failure: each object whose outcome is failed and not dismissed.
     Failed,
     Keys(Vec<String>),
 }
@@ -79,7 +90,8 @@ impl Management<'_> {
         Ok(self.history.outcomes(id).await?)
     }
 
-    /// A page of the objects' latest outcomes, by key; only the failed ones with `failed_only`.
+    /// A page of the objects' latest outcomes, by key; only the open failures (failed, not
+    /// dismissed) with `failed_only`.
     pub async fn files_page(
         &self,
         id: &str,
@@ -89,27 +101,95 @@ impl Management<'_> {
     ) -> Result<super::Page<FileOutcome>, ManageError> {
         let mut outcomes = self.files(id).await?;
         if failed_only {
-            outcomes.retain(|o| o.status == FileStatus::Failed);
+            outcomes.retain(FileOutcome::is_open_failure);
         }
         outcomes.sort_by(|a, b| a.key.cmp(&b.key));
         super::page_of(outcomes, |o| o.key.clone(), limit.clamp(1, MAX_PAGE), after)
     }
 
-    /// The next sync decides these objects again (failed ones, or the keys given). An imported key
-    /// is refused: `reimport` imports it again.
-    pub async fn retry_files(&self, id: &str, selection: RetrySelection) -> Result<AskedAgain, ManageError> {
+    /// The next sync decides these objects again (the open failures, or the keys given). An
+    /// imported key is refused: `reimport` imports it again.
+    pub async fn retry_files(&self, id: &str, selection: FileSelection) -> Result<AskedAgain, ManageError> {
         self.connection(id).await?;
         let keys = match selection {
-            RetrySelection::Failed => {
+            FileSelection::Failed => {
                 let outcomes = self.history.outcomes(id).await?;
-                outcomes.into_iter().filter(|o| o.status == FileStatus::Failed).map(|o| o.key).collect()
+                outcomes.into_iter().filter(FileOutcome::is_open_failure).map(|o| o.key).collect()
             }
-            RetrySelection::Keys(keys) => {
+            FileSelection::Keys(keys) => {
                 check_keys(&keys)?;
                 keys
             }
         };
         self.ask_again(id, keys, false).await
+    }
+
+    /// Dismisses failures an operator has seen and will not fix (the open failures, or the keys
+    /// given): they are no longer counted in the connection's `failed_files`, shown among its
+    /// failed files, nor tried again; the outcome stays in `files`, marked dismissed, until it
+    /// expires like any other. A new version of the object, `files retry`, `reimport` or a
+    /// backfill decides it again (and counts it again if it fails again).
+    pub async fn dismiss_files(&self, id: &str, selection: FileSelection) -> Result<Dismissed, ManageError> {
+        let connection = self.connection(id).await?;
+        let outcomes: Vec<(String, Option<FileOutcome>)> = match selection {
+            FileSelection::Failed => {
+                let outcomes = self.history.outcomes(id).await?;
+                outcomes.into_iter().filter(FileOutcome::is_open_failure).map(|o| (o.key.clone(), Some(o))).collect()
+            }
+            FileSelection::Keys(keys) => {
+                check_keys(&keys)?;
+                let mut found = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let outcome = self.history.outcome(id, &key).await?;
+                    found.push((key, outcome));
+                }
+                found
+            }
+        };
+        let now = self.clock.now();
+        // As long as an outcome recorded now would stay.
+        let expires_at =
+            now + connection.overlap(self.config.sync.selection.overlap) + self.config.sync.ledger_retention;
+        let mut answer = Dismissed::default();
+        for (key, outcome) in outcomes {
+            let reason = match outcome {
+                None => {
+                    answer.not_found.push(key);
+                    continue;
+                }
+                // Dismissed already: done, so that a script may run the same dismissal again.
+                Some(o) if o.dismissed_at.is_some() => {
+                    answer.dismissed.push(key);
+                    continue;
+                }
+                Some(o) if o.status != FileStatus::Failed => format!("not failed: its outcome is {}", o.status),
+                Some(o) if self.admin.dismiss(id, &key, &o.etag, now, expires_at).await? => {
+                    answer.dismissed.push(key);
+                    continue;
+                }
+                Some(_) => "a sync decided it again meanwhile; read its latest outcome and dismiss that".to_owned(),
+            };
+            answer.refused.push(Refused { key, reason });
+        }
+        Ok(answer)
+    }
+
+    /// Counts the connection's failed files again from its ledger: after upgrading from a version
+    /// that kept no count (its failures are adopted and counted), or when an older worker or CLI
+    /// left the count wrong. Holds the connection's lease meanwhile, so it is refused while a sync
+    /// runs. Returns the connection with its count.
+    pub async fn recount_failures(&self, id: &str) -> Result<Connection, ManageError> {
+        self.connection(id).await?;
+        let owner = format!("recount-{}", super::connections::new_connection_id());
+        self.hold_lease(id, &owner, "count again").await?;
+        let counted = self.admin.recount_failures(id, &owner).await;
+        if let Err(e) = self.store.release_lease(id, &owner).await {
+            tracing::warn!(connection_id = id, error = %e, "letting the lease go after a recount; it expires by itself");
+        }
+        counted.map_err(|e| {
+            ManageError::conflict_or_store(e, || "the count took longer than the lease; try again".into())
+        })?;
+        self.connection(id).await
     }
 
     /// The next sync imports these objects again, even those imported already (the deterministic

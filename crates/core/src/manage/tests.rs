@@ -1,7 +1,7 @@
 //! The management service against the in-memory ports: its rules, one case each.
 
 use super::connections::{ConnectionChange, MAX_OVERLAP_HOURS};
-use super::recovery::RetrySelection;
+use super::recovery::FileSelection;
 use super::*;
 use crate::connections::ConnectionInput;
 use crate::manage::ports::ConnectionAdmin;
@@ -66,26 +66,35 @@ impl World {
         self.store.connections.lock().unwrap()[id].clone()
     }
 
-    fn outcome(&self, id: &str, key: &str, status: FileStatus, run: &str) {
-        let outcome = FileOutcome {
-            key: key.into(),
-            etag: "e1".into(),
-            size: 10,
-            last_modified: t("09T00:00:00"),
-            status,
-            reason: None,
-            rows_read: 1,
-            rows_imported: 1,
-            rows_rejected: 0,
-            rows_not_imported: 0,
-            row_errors: vec![],
-            duration_ms: 1,
-            run_id: run.into(),
-            finished_at: t("09T00:00:01"),
-            recheck: None,
-            replaces: None,
-        };
-        self.store.outcomes.lock().unwrap().insert((id.into(), key.into()), outcome);
+    /// Records an outcome as a run does (the connection's count of open failures moves with it).
+    async fn outcome(&self, id: &str, key: &str, status: FileStatus, run: &str) {
+        self.record(id, outcome(key, status, run)).await;
+    }
+
+    async fn record(&self, id: &str, outcome: FileOutcome) {
+        self.store.record_outcome(id, &outcome, t("30T00:00:00")).await.expect("recording");
+    }
+}
+
+fn outcome(key: &str, status: FileStatus, run: &str) -> FileOutcome {
+    FileOutcome {
+        key: key.into(),
+        etag: "e1".into(),
+        size: 10,
+        last_modified: t("09T00:00:00"),
+        status,
+        reason: None,
+        rows_read: 1,
+        rows_imported: 1,
+        rows_rejected: 0,
+        rows_not_imported: 0,
+        row_errors: vec![],
+        duration_ms: 1,
+        run_id: run.into(),
+        finished_at: t("09T00:00:01"),
+        recheck: None,
+        replaces: None,
+        dismissed_at: None,
     }
 }
 
@@ -234,8 +243,8 @@ async fn a_preview_sample_is_named_by_its_whole_key() {
 async fn show_keeps_failed_files_of_earlier_runs_in_view() {
     let w = World::new();
     let c = w.created("acme").await;
-    w.outcome(&c.id, "in/old.csv", FileStatus::Failed, "run-1");
-    w.outcome(&c.id, "in/new.csv", FileStatus::Imported, "run-2");
+    w.outcome(&c.id, "in/old.csv", FileStatus::Failed, "run-1").await;
+    w.outcome(&c.id, "in/new.csv", FileStatus::Imported, "run-2").await;
     w.store.connections.lock().unwrap().get_mut(&c.id).unwrap().sync.last_run_id = Some("run-2".into());
     let shown = w.service().show(&c.id, 5).await.unwrap();
     let keys = |files: &[FileOutcome]| files.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
@@ -248,18 +257,99 @@ async fn show_keeps_failed_files_of_earlier_runs_in_view() {
 async fn retry_asks_for_failed_files_and_refuses_imported_ones() {
     let w = World::new();
     let c = w.created("acme").await;
-    w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1");
-    w.outcome(&c.id, "in/good.csv", FileStatus::Imported, "run-1");
-    let asked = w.service().retry_files(&c.id, RetrySelection::Failed).await.unwrap();
+    w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1").await;
+    w.outcome(&c.id, "in/good.csv", FileStatus::Imported, "run-1").await;
+    let asked = w.service().retry_files(&c.id, FileSelection::Failed).await.unwrap();
     assert_eq!(asked.asked, ["in/bad.csv"]);
     let keys = vec!["in/good.csv".to_owned(), "in/never.csv".to_owned()];
-    let asked = w.service().retry_files(&c.id, RetrySelection::Keys(keys.clone())).await.unwrap();
+    let asked = w.service().retry_files(&c.id, FileSelection::Keys(keys.clone())).await.unwrap();
     assert_eq!((asked.refused.len(), asked.not_found.as_slice()), (1, ["in/never.csv".to_owned()].as_slice()));
     let asked = w.service().reimport(&c.id, keys).await.unwrap();
     assert_eq!(asked.asked, ["in/good.csv"]);
     assert!(w.store.outcome(&c.id, "in/good.csv").unwrap().recheck.is_some());
     let e = w.service().reimport(&c.id, vec![]).await.unwrap_err();
     assert_eq!(fields(&e), ["keys"]);
+}
+
+#[tokio::test]
+async fn open_failures_are_counted_listed_and_dismissed() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1").await;
+    w.outcome(&c.id, "in/worse.csv", FileStatus::Failed, "run-1").await;
+    w.outcome(&c.id, "in/good.csv", FileStatus::Imported, "run-1").await;
+    let listed = w.service().connections().await.unwrap();
+    assert_eq!(listed[0].failed_files, 2, "the list carries the count");
+
+    let keys = vec!["in/bad.csv".to_owned(), "in/good.csv".to_owned(), "in/never.csv".to_owned()];
+    let answer = w.service().dismiss_files(&c.id, FileSelection::Keys(keys)).await.unwrap();
+    assert_eq!(
+        (answer.dismissed.as_slice(), answer.not_found.as_slice()),
+        (["in/bad.csv".to_owned()].as_slice(), ["in/never.csv".to_owned()].as_slice())
+    );
+    assert_eq!(
+        answer.refused.iter().map(|r| (r.key.as_str(), r.reason.as_str())).collect::<Vec<_>>(),
+        [("in/good.csv", "not failed: its outcome is imported")]
+    );
+    let shown = w.service().show(&c.id, 5).await.unwrap();
+    assert_eq!(shown.connection.failed_files, 1);
+    assert_eq!(
+        shown.failed_files.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        ["in/worse.csv"],
+        "a dismissed failure leaves the view"
+    );
+    let failed = w.service().files_page(&c.id, true, 10, None).await.unwrap();
+    assert_eq!(failed.items.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["in/worse.csv"]);
+    let all = w.service().files(&c.id).await.unwrap();
+    let bad = all.iter().find(|o| o.key == "in/bad.csv").expect("kept in files");
+    assert_eq!((bad.status, bad.dismissed_at), (FileStatus::Failed, Some(w.clock.now())));
+    let asked = w.service().retry_files(&c.id, FileSelection::Failed).await.unwrap();
+    assert_eq!(asked.asked, ["in/worse.csv"], "retry --failed leaves dismissed failures alone");
+
+    let again = w.service().dismiss_files(&c.id, FileSelection::Keys(vec!["in/bad.csv".into()])).await.unwrap();
+    assert_eq!(
+        (again.dismissed.as_slice(), again.refused.len()),
+        (["in/bad.csv".to_owned()].as_slice(), 0),
+        "again: done"
+    );
+    assert_eq!(w.stored(&c.id).failed_files, 1, "and counted once");
+    let rest = w.service().dismiss_files(&c.id, FileSelection::Failed).await.unwrap();
+    assert_eq!((rest.dismissed.as_slice(), w.stored(&c.id).failed_files), (["in/worse.csv".to_owned()].as_slice(), 0));
+    let e = w.service().dismiss_files(&c.id, FileSelection::Keys(vec![])).await.unwrap_err();
+    assert_eq!(fields(&e), ["keys"]);
+    let e = w.service().dismiss_files("nope", FileSelection::Failed).await.unwrap_err();
+    assert!(matches!(e, ManageError::NotFound { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_recount_repairs_the_count_but_not_while_a_sync_runs() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1").await;
+    w.store.connections.lock().unwrap().get_mut(&c.id).unwrap().failed_files = 7;
+    let now = w.clock.now();
+    w.store.acquire_lease(&c.id, "run-2", now, now + TimeDelta::minutes(2), None).await.unwrap();
+    let e = w.service().recount_failures(&c.id).await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m.contains("run-2") && m.contains("count again")), "{e:?}");
+    assert_eq!(w.stored(&c.id).failed_files, 7, "unchanged");
+    w.store.release_lease(&c.id, "run-2").await.unwrap();
+    assert_eq!(w.service().recount_failures(&c.id).await.unwrap().failed_files, 1);
+    let lease = w.store.acquire_lease(&c.id, "run-3", now, now + TimeDelta::minutes(2), None).await.unwrap();
+    assert_eq!(lease, Lease::Acquired, "the recount let its lease go");
+}
+
+#[tokio::test]
+async fn show_lists_the_newest_open_failures_and_counts_them_all() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    for i in 0..super::connections::SHOWN_FAILURES + 5 {
+        let failed = outcome(&format!("in/{i:03}.csv"), FileStatus::Failed, "run-1");
+        w.record(&c.id, FileOutcome { finished_at: t("09T00:00:00") + TimeDelta::seconds(i as i64), ..failed }).await;
+    }
+    let shown = w.service().show(&c.id, 5).await.unwrap();
+    assert_eq!(shown.connection.failed_files, super::connections::SHOWN_FAILURES as u64 + 5);
+    assert_eq!(shown.failed_files.len(), super::connections::SHOWN_FAILURES);
+    assert_eq!(shown.failed_files[0].key, "in/024.csv", "newest first");
 }
 
 #[tokio::test]
@@ -275,7 +365,7 @@ async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
 
     w.sink.records.lock().unwrap().insert((c.id.clone(), "payment#1".into()), vec![]);
     w.sink.records.lock().unwrap().insert(("other".into(), "payment#1".into()), vec![]);
-    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1");
+    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1").await;
     w.store.runs.lock().unwrap().push(SyncRun {
         run_id: "run-1".into(),
         connection_id: c.id.clone(),
@@ -368,9 +458,9 @@ async fn lists_come_page_by_page_from_where_the_last_page_ended() {
     }
 
     let c = &first.items[0];
-    w.outcome(&c.id, "in/b.csv", FileStatus::Failed, "run-1");
-    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1");
-    w.outcome(&c.id, "in/c.csv", FileStatus::Failed, "run-1");
+    w.outcome(&c.id, "in/b.csv", FileStatus::Failed, "run-1").await;
+    w.outcome(&c.id, "in/a.csv", FileStatus::Imported, "run-1").await;
+    w.outcome(&c.id, "in/c.csv", FileStatus::Failed, "run-1").await;
     let failed = w.service().files_page(&c.id, true, 1, None).await.unwrap();
     assert_eq!(failed.items[0].key, "in/b.csv");
     let rest = w.service().files_page(&c.id, true, 1, failed.next.as_deref()).await.unwrap();

@@ -88,6 +88,39 @@ impl ConnectionAdmin for MemoryStore {
         }
     }
 
+    async fn dismiss(
+        &self,
+        id: &str,
+        key: &str,
+        etag: &str,
+        now: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut outcomes = self.outcomes.lock().unwrap();
+        let Some(outcome) =
+            outcomes.get_mut(&(id.to_owned(), key.to_owned())).filter(|o| o.etag == etag && o.is_open_failure())
+        else {
+            return Ok(false);
+        };
+        let mut connections = self.connections.lock().unwrap();
+        let Some(connection) = connections.get_mut(id) else { return Ok(false) };
+        outcome.dismissed_at = Some(now);
+        outcome.recheck = None;
+        connection.failed_files = connection.failed_files.saturating_sub(1);
+        Ok(true)
+    }
+
+    async fn recount_failures(&self, id: &str, owner: &str) -> Result<u64, StoreError> {
+        if !self.leases.lock().unwrap().get(id).is_some_and(|(holder, ..)| holder == owner) {
+            return Err(conflict(format!("the lease of {id} is not {owner}'s")));
+        }
+        let open = self.outcomes.lock().unwrap().iter().filter(|((c, _), o)| c == id && o.is_open_failure()).count();
+        let mut connections = self.connections.lock().unwrap();
+        let connection = connections.get_mut(id).ok_or_else(|| conflict(format!("no connection {id}")))?;
+        connection.failed_files = open as u64;
+        Ok(open as u64)
+    }
+
     async fn delete_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         let id = &connection.id;
         self.outcomes.lock().unwrap().retain(|(c, _), _| c != id);

@@ -194,10 +194,32 @@ impl SyncStore for MemoryStore {
         let mut outcomes = self.outcomes.lock().unwrap();
         let entry = (connection_id.to_owned(), outcome.key.clone());
         let mut outcome = outcome.clone();
-        if let Some(asked @ Recheck::Operator { asked_at }) = outcomes.get(&entry).and_then(|o| o.recheck.clone()) {
-            if asked_at > outcome.began() {
-                outcome.recheck = Some(asked);
-            }
+        // An operator's ask, or else their dismissal of this version, made after the object was
+        // taken up stands.
+        let stored = outcomes.get(&entry);
+        let asked = stored.and_then(|o| match o.recheck {
+            Some(Recheck::Operator { asked_at }) if asked_at > outcome.began() => Some(asked_at),
+            _ => None,
+        });
+        let dismissed = stored
+            .filter(|o| o.etag == outcome.etag && outcome.status == crate::model::FileStatus::Failed)
+            .and_then(|o| o.dismissed_at)
+            .filter(|at| *at > outcome.began());
+        if let Some(asked_at) = asked {
+            outcome.recheck = Some(Recheck::Operator { asked_at });
+        } else if let Some(at) = dismissed {
+            outcome.dismissed_at = Some(at);
+            outcome.recheck = None;
+        }
+        // As DynamoDB's transaction does: the count moves with the outcome, or neither is written.
+        let was_open = outcomes.get(&entry).is_some_and(FileOutcome::is_open_failure);
+        if was_open != outcome.is_open_failure() {
+            let mut connections = self.connections.lock().unwrap();
+            let Some(connection) = connections.get_mut(connection_id) else {
+                return Err(StoreError::new(StoreErrorKind::Conflict, format!("no connection {connection_id}")));
+            };
+            connection.failed_files =
+                if was_open { connection.failed_files.saturating_sub(1) } else { connection.failed_files + 1 };
         }
         outcomes.insert(entry, outcome);
         Ok(())

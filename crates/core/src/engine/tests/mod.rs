@@ -43,6 +43,7 @@ fn connection() -> Connection {
         overlap_seconds: None,
         backfill_since: None,
         sync: SyncState::default(),
+        failed_files: 0,
     }
 }
 
