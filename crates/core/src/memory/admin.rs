@@ -111,7 +111,7 @@ impl ConnectionAdmin for MemoryStore {
     }
 
     async fn recount_failures(&self, id: &str, owner: &str) -> Result<u64, StoreError> {
-        if !self.leases.lock().unwrap().get(id).is_some_and(|(holder, ..)| holder == owner) {
+        if self.leases.lock().unwrap().get(id).is_none_or(|(holder, ..)| holder != owner) {
             return Err(conflict(format!("the lease of {id} is not {owner}'s")));
         }
         let open = self.outcomes.lock().unwrap().iter().filter(|((c, _), o)| c == id && o.is_open_failure()).count();
