@@ -57,7 +57,7 @@ impl Settings {
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
-    /// `S3C_MAX_GZIP_RATIO`.
+    /// `S3C_MAX_GZIP_RATIO`, `S3C_PAUSE_AFTER_FAILURES` (0: never).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -86,6 +86,9 @@ impl Settings {
         }
         if let Some(r) = number::<u64>("S3C_MAX_GZIP_RATIO")? {
             sync.decode_limits.max_gzip_ratio = r.max(2);
+        }
+        if let Some(n) = number::<u32>("S3C_PAUSE_AFTER_FAILURES")? {
+            sync.pause_after_failures = n;
         }
         if let Some(s) = number::<i64>("S3C_LEASE_SECONDS")? {
             // A lease must outlive an invocation (15 minutes) in Lambda; shorter ones are for tests.

@@ -101,6 +101,7 @@ pub fn new_connection(
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,
+        pause_reason: None,
     })
 }
 

@@ -18,6 +18,18 @@ pub enum ConnectionStatus {
 crate::words::words!(ConnectionStatus { Pending => "pending", Active => "active", Paused => "paused", NeedsReauth => "needs_reauth" });
 crate::words::words!(SyncResult { Succeeded => "succeeded", Partial => "partial", Failed => "failed", NeedsReauth => "needs_reauth" });
 crate::words::words!(FileStatus { Imported => "imported", Partial => "partial", Failed => "failed", Skipped => "skipped" });
+crate::words::words!(PauseReason { Operator => "operator", Failing => "failing" });
+
+/// Why a connection is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// An operator paused it.
+    Operator,
+    /// Its runs failed `S3C_PAUSE_AFTER_FAILURES` times in a row: paused so that it stops failing
+    /// every day until someone looks; `resume` clears the count.
+    Failing,
+}
 
 /// A customer's bucket, connected through an IAM role they created for us.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +67,9 @@ pub struct Connection {
     /// reading the ledger.
     #[serde(default, deserialize_with = "count")]
     pub failed_files: u64,
+    /// Why it is paused, while it is (absent on connections paused before reasons were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<PauseReason>,
 }
 
 /// A count kept by a store's increments: one below zero (a store edited by hand) reads as zero
@@ -110,6 +125,10 @@ pub struct RunCounts {
     /// rejected. rows_read = rows_imported + rows_rejected + rows_not_imported.
     #[serde(default)]
     pub rows_not_imported: u64,
+    /// Bytes of object bodies read from the bucket (a part read again after a hand-over counts
+    /// again).
+    #[serde(default)]
+    pub bytes_read: u64,
 }
 
 impl RunCounts {
@@ -144,6 +163,17 @@ pub struct SyncState {
     pub last_schedule_run: Option<String>,
     #[serde(default)]
     pub last_counts: RunCounts,
+    /// Runs in a row that ended failed or needs_reauth (a scheduled event's retries count once);
+    /// any other end, and `resume`, set it back to 0.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// The scheduled event whose failed run was counted last, so that its retries are not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_schedule_run: Option<String>,
+    /// The LastModified of the newest object any run imported: the connection's lag is now minus
+    /// this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_imported: Option<DateTime<Utc>>,
 }
 
 /// One object as S3 lists it.
@@ -315,6 +345,22 @@ pub struct SyncRun {
     pub error: Option<String>,
     pub watermark_before: Option<DateTime<Utc>>,
     pub watermark_after: Option<DateTime<Utc>>,
+    /// The LastModified of the newest object the run imported (wholly or in part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_imported: Option<DateTime<Utc>>,
+    /// The run's first failed files, up to [`FIRST_FAILURES`], with their reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_failures: Vec<FailedFile>,
+}
+
+/// How many failed files a run keeps by name (its counts say how many there were).
+pub const FIRST_FAILURES: usize = 10;
+
+/// A file that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedFile {
+    pub key: String,
+    pub reason: String,
 }
 
 impl SyncRun {
@@ -410,6 +456,12 @@ pub struct Checkpoint {
     /// The object in progress (the first of `pending`), if one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileCheckpoint>,
+    /// What the run's record will tell beside its counts: the newest object imported so far, the
+    /// first failed files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_imported: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_failures: Vec<FailedFile>,
 }
 
 #[cfg(test)]

@@ -52,15 +52,32 @@ impl StateTable {
         from: Option<ConnectionStatus>,
         to: ConnectionStatus,
     ) -> Result<(), StoreError> {
-        let request = self
+        // An operator's change: a pause is theirs; a resume starts the count of failures again.
+        let update = match to {
+            ConnectionStatus::Paused => "SET #status = :status, status_key = :status_key, pause_reason = :operator",
+            ConnectionStatus::Active => {
+                "SET #status = :status, status_key = :status_key, #sync.consecutive_failures = :zero \
+                 REMOVE pause_reason, #sync.last_failed_schedule_run"
+            }
+            _ => "SET #status = :status, status_key = :status_key REMOVE pause_reason",
+        };
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::connection(connection_id)))
-            .update_expression("SET #status = :status, status_key = :status_key")
+            .update_expression(update)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(to.as_str()))
             .expression_attribute_values(":status_key", s(keys::status(to)));
+        request = match to {
+            ConnectionStatus::Paused => request
+                .expression_attribute_values(":operator", s(connector_core::model::PauseReason::Operator.as_str())),
+            ConnectionStatus::Active => {
+                request.expression_attribute_names("#sync", "sync").expression_attribute_values(":zero", n(0))
+            }
+            _ => request,
+        };
         let request = match from {
             None => request.condition_expression("attribute_exists(pk)"),
             Some(from) => {

@@ -254,8 +254,17 @@ impl SyncStore for StateTable {
                 .expression_attribute_values(":owner", s(owner))
                 .expression_attribute_values(":sync", sync.clone());
             if with_status {
+                // The run's own change of status (needs_reauth, active, paused for failing) comes
+                // with its reason, or clears the one an operator's pause left.
+                let reason = match end.connection.pause_reason {
+                    Some(reason) => {
+                        request = request.expression_attribute_values(":reason", s(reason.as_str()));
+                        ", pause_reason = :reason REMOVE"
+                    }
+                    None => " REMOVE pause_reason,",
+                };
                 request = request
-                    .update_expression("SET #sync = :sync, #status = :status, status_key = :status_key REMOVE lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces")
+                    .update_expression(format!("SET #sync = :sync, #status = :status, status_key = :status_key{reason} lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces"))
                     .condition_expression("lease_owner = :owner AND #status = :before")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":status", s(end.connection.status.as_str()))

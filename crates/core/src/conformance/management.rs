@@ -7,7 +7,7 @@
 use super::{connection, finished, now, template, StoreUnderTest};
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
 use crate::mapping::{Record, Value};
-use crate::model::{ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, Recheck};
+use crate::model::{ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, PauseReason, Recheck};
 use crate::ports::{RecordBatch, RecordSink, RunEnd, StoreErrorKind};
 use chrono::TimeDelta;
 
@@ -19,6 +19,7 @@ where
 {
     names_are_unique_and_follow_renames_and_deletes(store, prefix).await;
     status_changes_are_conditional(store, &format!("{prefix}-status")).await;
+    a_pause_says_why_and_a_resume_starts_the_count_again(store, &format!("{prefix}-pause")).await;
     an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
     history_and_asks_of_an_operator(store, &format!("{prefix}-history")).await;
     open_failures_are_counted_with_each_outcome_and_dismissal(store, &format!("{prefix}-failures")).await;
@@ -62,6 +63,34 @@ async fn status_changes_are_conditional<S: StoreUnderTest + ConnectionAdmin>(sto
     assert_eq!(stored.status, ConnectionStatus::Active);
     let missing = store.change_status(&format!("{id}-none"), ConnectionStatus::Active, ConnectionStatus::Paused).await;
     assert_eq!(missing.expect_err("no connection, no change").kind, StoreErrorKind::Conflict);
+}
+
+/// A run that pauses a failing connection says why; an operator's pause says it is theirs; a resume
+/// clears the reason and starts the count of failures again.
+async fn a_pause_says_why_and_a_resume_starts_the_count_again<S: StoreUnderTest + ConnectionAdmin>(
+    store: &S,
+    id: &str,
+) {
+    let current = connection(store, id, ConnectionStatus::Active).await;
+    let (run, mut after) = finished(&current, "run-1", 0, Some("day-7"));
+    after.status = ConnectionStatus::Paused;
+    after.pause_reason = Some(PauseReason::Failing);
+    after.sync.consecutive_failures = 7;
+    after.sync.last_failed_schedule_run = Some("day-7".into());
+    assert_eq!(super::acquire(store, id, "run-1", 60).await, crate::ports::Lease::Acquired);
+    let end = RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active };
+    store.finish_run(end, "run-1").await.expect("finishing");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!((stored.status, stored.pause_reason), (ConnectionStatus::Paused, Some(PauseReason::Failing)));
+    assert_eq!(stored.sync.consecutive_failures, 7);
+
+    store.change_status(id, ConnectionStatus::Paused, ConnectionStatus::Active).await.expect("resuming");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!((stored.pause_reason, stored.sync.consecutive_failures), (None, 0));
+    assert_eq!(stored.sync.last_failed_schedule_run, None);
+    store.change_status(id, ConnectionStatus::Active, ConnectionStatus::Paused).await.expect("pausing");
+    let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
+    assert_eq!(stored.pause_reason, Some(PauseReason::Operator));
 }
 
 async fn an_edit_is_one_write_against_what_was_read<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {

@@ -105,6 +105,7 @@ async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionSta
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,
+        pause_reason: None,
     };
     store.save_connection(&connection, &template()).await;
     connection
@@ -125,6 +126,8 @@ fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Opti
         backfill_since: None,
         watermark_before: connection.sync.watermark,
         watermark_after: Some(started),
+        newest_imported: None,
+        first_failures: Vec::new(),
     };
     run.counts.rows_imported = rows;
     let mut after = connection.clone();
@@ -137,6 +140,7 @@ fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Opti
         last_run_id: Some(run_id.to_owned()),
         last_schedule_run: schedule_run.map(str::to_owned),
         last_counts: run.counts.clone(),
+        ..SyncState::default()
     };
     (run, after)
 }
@@ -366,6 +370,8 @@ fn checkpoint(run_id: &str, hand_overs: u32) -> Checkpoint {
         pending: Vec::new(),
         rechecked: false,
         file: None,
+        newest_imported: None,
+        first_failures: Vec::new(),
     }
 }
 

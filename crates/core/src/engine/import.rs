@@ -260,7 +260,7 @@ impl Engine<'_> {
             return Ok(Ok(Box::pin(tokio::io::empty())));
         }
         match job.source.open(object, from).await {
-            Ok(body) => Ok(Ok(body)),
+            Ok(body) => Ok(Ok(Box::pin(Counted { inner: body, read: job.bytes_read.clone() }))),
             Err(e) if e.kind == SourceErrorKind::ObjectGone || e.kind.object_only() => {
                 let summary = ParseSummary::default();
                 Ok(Err(Pass::Unreadable { kind: e.kind, reason: e.message, summary, written: 0 }))
@@ -357,4 +357,24 @@ fn end_of_pass(
         }),
         None => Pass::Read { summary: read.summary, written },
     })
+}
+
+/// A body that adds the bytes read from it to a count: the run's `bytes_read`.
+struct Counted {
+    inner: crate::ports::ObjectBody,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = self.inner.as_mut().poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.read.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+        polled
+    }
 }

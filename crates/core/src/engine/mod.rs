@@ -61,6 +61,9 @@ pub struct SyncConfig {
     pub lease_duration: TimeDelta,
     /// How long past the overlap an outcome stays in the ledger (its DynamoDB TTL).
     pub ledger_retention: TimeDelta,
+    /// An active connection whose runs failed this many times in a row is paused (reason
+    /// `failing`); 0 never pauses.
+    pub pause_after_failures: u32,
     /// Records handed from the parser thread to the writers at a time; also how often the parser
     /// looks at the clock for a hand-over.
     pub handoff_rows: usize,
@@ -88,6 +91,7 @@ impl Default for SyncConfig {
             write_concurrency: 8,
             lease_duration: TimeDelta::minutes(2),
             ledger_retention: TimeDelta::days(30),
+            pause_after_failures: 7,
             handoff_rows: 1000,
             list_concurrency: 8,
             list_fan_out: true,
@@ -202,6 +206,8 @@ struct Job<'a> {
     mapper: Arc<Mapper>,
     run_id: &'a str,
     hand_over_at: Option<Instant>,
+    /// Bytes of object bodies read by this invocation (the run's `bytes_read` adds them up).
+    bytes_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[cfg(test)]

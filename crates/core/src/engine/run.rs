@@ -7,8 +7,8 @@
 use super::{access_stop, store_stop, Engine, Invocation, Job, Stop, SyncError, SyncOutcome};
 use crate::mapping::Mapper;
 use crate::model::{
-    Checkpoint, Connection, ConnectionStatus, FileOutcome, ListCursor, ObjectMeta, RunCounts, SyncResult, SyncRun,
-    TemplateRef,
+    Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, ObjectMeta, PauseReason,
+    RunCounts, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
 };
 use crate::ports::RunEnd;
 use crate::selection;
@@ -148,6 +148,8 @@ impl Engine<'_> {
                 pending: Vec::new(),
                 rechecked: false,
                 file: None,
+                newest_imported: None,
+                first_failures: Vec::new(),
             },
         };
         let state = RunState {
@@ -177,15 +179,22 @@ impl Engine<'_> {
             mapper: Arc::new(Mapper::new(template.clone())),
             run_id: &run_id,
             hand_over_at: state.hand_over_at,
+            bytes_read: Arc::default(),
         };
-        self.list(&job, state).await?;
+        let imported = self.list_and_import_job(&job, state).await;
+        state.progress.counts.bytes_read += job.bytes_read.load(Ordering::Relaxed);
+        imported
+    }
+
+    async fn list_and_import_job(&self, job: &Job<'_>, state: &mut RunState) -> Result<(), Stop> {
+        self.list(job, state).await?;
         while let Some(object) = state.pending.front().cloned() {
             if state.progress.file.is_none() && state.hand_over_due() {
                 return Err(Stop::HandOver);
             }
             let resume = state.progress.file.take().filter(|f| f.key == object.key && f.etag == object.etag);
             let span = info_span!("object", key = %object.key, etag = %object.etag, size = object.size);
-            match self.import_and_record(&job, &object, resume, state).instrument(span).await {
+            match self.import_and_record(job, &object, resume, state).instrument(span).await {
                 Ok(()) => {
                     state.pending.pop_front();
                     state.progressed = true;
@@ -212,7 +221,15 @@ impl Engine<'_> {
         let overlap = connection.overlap(self.config.selection.overlap);
         let expires = outcome.finished_at + overlap + self.config.ledger_retention;
         self.store.record_outcome(&connection.id, outcome, expires).await.map_err(store_stop)?;
-        state.progress.counts.add_file(outcome);
+        let progress = &mut state.progress;
+        progress.counts.add_file(outcome);
+        if matches!(outcome.status, FileStatus::Imported | FileStatus::Partial) {
+            progress.newest_imported = progress.newest_imported.max(Some(outcome.last_modified));
+        }
+        if outcome.status == FileStatus::Failed && progress.first_failures.len() < FIRST_FAILURES {
+            let reason = outcome.reason.clone().unwrap_or_default();
+            progress.first_failures.push(FailedFile { key: outcome.key.clone(), reason });
+        }
         info!(status = ?outcome.status, rows_imported = outcome.rows_imported, rows_rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), "object finished");
         Ok(())
     }
@@ -256,7 +273,12 @@ impl Engine<'_> {
             state.oldest_unfinished = state.oldest_unfinished.into_iter().chain(pending).min();
         }
         let run = self.run_record(connection, &state, result, error);
-        let updated = connection_after(connection, &run, state.progress.schedule_run.as_deref());
+        let updated = connection_after(
+            connection,
+            &run,
+            state.progress.schedule_run.as_deref(),
+            self.config.pause_after_failures,
+        );
         self.store
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
@@ -295,20 +317,45 @@ impl Engine<'_> {
             error,
             watermark_before,
             watermark_after,
+            newest_imported: progress.newest_imported,
+            first_failures: progress.first_failures.clone(),
         }
     }
 }
 
 /// The connection as a run leaves it: a pending connection that synced becomes active, one whose
-/// access broke needs re-authentication; its sync state says how the run went. A failed run does
-/// not mark its scheduled event done, so that the event's retry syncs.
-fn connection_after(connection: &Connection, run: &SyncRun, schedule_run: Option<&str>) -> Connection {
+/// access broke needs re-authentication, an active one whose runs failed `pause_after` times in a
+/// row is paused (reason `failing`); its sync state says how the run went. A failed run does not
+/// mark its scheduled event done, so that the event's retry syncs; its retries count as one failure.
+pub(super) fn connection_after(
+    connection: &Connection,
+    run: &SyncRun,
+    schedule_run: Option<&str>,
+    pause_after: u32,
+) -> Connection {
     let mut updated = connection.clone();
+    let sync = &mut updated.sync;
+    if matches!(run.result, SyncResult::Failed | SyncResult::NeedsReauth) {
+        let retry = schedule_run.is_some() && sync.last_failed_schedule_run.as_deref() == schedule_run;
+        if !retry {
+            sync.consecutive_failures += 1;
+        }
+        sync.last_failed_schedule_run = schedule_run.map(str::to_owned);
+    } else {
+        sync.consecutive_failures = 0;
+        sync.last_failed_schedule_run = None;
+    }
+    let failing = pause_after > 0 && sync.consecutive_failures >= pause_after;
     updated.status = match (connection.status, run.result) {
         (_, SyncResult::NeedsReauth) => ConnectionStatus::NeedsReauth,
         (ConnectionStatus::Pending, SyncResult::Succeeded | SyncResult::Partial) => ConnectionStatus::Active,
+        (ConnectionStatus::Active, SyncResult::Failed) if failing => ConnectionStatus::Paused,
         (status, _) => status,
     };
+    if updated.status == ConnectionStatus::Paused && connection.status != ConnectionStatus::Paused {
+        updated.pause_reason = Some(PauseReason::Failing);
+    }
+    updated.sync.newest_imported = updated.sync.newest_imported.max(run.newest_imported);
     updated.sync.watermark = run.watermark_after;
     updated.sync.last_sync_started = Some(run.started_at);
     updated.sync.last_sync_finished = Some(run.finished_at);

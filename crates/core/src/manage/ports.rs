@@ -37,7 +37,9 @@ pub trait ConnectionAdmin: Send + Sync {
     async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
     /// Saves a new connection and claims its name; `Conflict` when the name is taken.
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
-    /// Moves a connection to `to` only if its status is still `from`; `Conflict` otherwise.
+    /// An operator moves a connection to `to`, only if its status is still `from`; `Conflict`
+    /// otherwise. A pause is the operator's (`pause_reason` operator); any other status clears the
+    /// reason, and a move to active starts the count of consecutive failures again.
     async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError>;
     /// Applies `edit` in one write, only if the connection is still named `current.name` (a new
     /// name is claimed and the old one released with it); `Conflict` when the name is taken or the

@@ -378,6 +378,8 @@ async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
         error: None,
         watermark_before: None,
         watermark_after: None,
+        newest_imported: None,
+        first_failures: vec![],
     });
     let deleted = w.service().delete(&c.id, false).await.unwrap();
     assert_eq!((deleted.records_purged, deleted.records_kept), (0, Some(1)));

@@ -46,6 +46,11 @@ impl ConnectionAdmin for MemoryStore {
         match self.connections.lock().unwrap().get_mut(id) {
             Some(c) if c.status == from => {
                 c.status = to;
+                c.pause_reason = (to == ConnectionStatus::Paused).then_some(crate::model::PauseReason::Operator);
+                if to == ConnectionStatus::Active {
+                    c.sync.consecutive_failures = 0;
+                    c.sync.last_failed_schedule_run = None;
+                }
                 Ok(())
             }
             _ => Err(conflict(format!("connection {id} is not {from}"))),

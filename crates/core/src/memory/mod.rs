@@ -242,8 +242,9 @@ impl SyncStore for MemoryStore {
         // during the run; the rest (a rename) is the operator's.
         if let Some(stored) = self.connections.lock().unwrap().get_mut(&end.connection.id) {
             stored.sync = end.connection.sync.clone();
-            if stored.status == end.status_before {
+            if stored.status == end.status_before && stored.status != end.connection.status {
                 stored.status = end.connection.status;
+                stored.pause_reason = end.connection.pause_reason;
             }
             if end.run.backfill_done() && stored.backfill_since == end.run.backfill_since {
                 stored.backfill_since = None;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::memory::*;
-use crate::model::{Connection, ConnectionStatus, FileStatus, SyncResult, SyncRun, SyncState};
+use crate::model::{Connection, ConnectionStatus, FileStatus, PauseReason, SyncResult, SyncRun, SyncState};
 use crate::ports::ObjectBody;
 use crate::template::Template;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -44,6 +44,7 @@ fn connection() -> Connection {
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,
+        pause_reason: None,
     }
 }
 

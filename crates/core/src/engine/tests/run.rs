@@ -237,10 +237,13 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
         assert!(mid_listing >= 3 && mid_file >= 10, "{policy}: {mid_listing} listing, {mid_file} file hand-overs");
         assert_eq!(*pieces.sink.records.lock().unwrap(), *whole.sink.records.lock().unwrap(), "{policy}");
         assert_eq!(run.run_id, "invocation-1");
+        // Every count alike but the bytes read: a gzip file resumed is read again from its start.
+        let counts = crate::model::RunCounts { bytes_read: expected.counts.bytes_read, ..run.counts.clone() };
         assert_eq!(
-            (run.result, &run.counts, run.watermark_after),
+            (run.result, &counts, run.watermark_after),
             (expected.result, &expected.counts, expected.watermark_after)
         );
+        assert!(run.counts.bytes_read >= expected.counts.bytes_read && expected.counts.bytes_read > 0);
         let outcomes = |w: &World| {
             let mut all: Vec<_> = w
                 .store
@@ -269,4 +272,70 @@ async fn a_run_whose_end_takes_time_is_not_lost_to_its_own_lease_renewal() {
     let engine = Engine { clock: &SystemClock, config, ..w.engine() };
     let outcome = engine.run(Invocation::new("c1", "run1")).await;
     assert!(matches!(outcome, Ok(SyncOutcome::Completed(ref r)) if r.counts.files_imported == 1), "{outcome:?}");
+}
+
+/// Runs that fail (a retry may cure them) are counted, a scheduled event's retries once; at the
+/// deployment's limit an active connection is paused with the reason `failing`. Partial runs are
+/// not failures, and any other end starts the count again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_failing_runs_in_a_row_is_paused_but_not_one_with_partial_runs() {
+    let mut w = World::new("skip_row");
+    w.config.pause_after_failures = 3;
+    w.store.connections.lock().unwrap().get_mut("c1").unwrap().status = ConnectionStatus::Active;
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\nbad,x\n");
+    let failures = || w.store.connections.lock().unwrap()["c1"].sync.consecutive_failures;
+    let partial = w.completed("run-0").await;
+    assert_eq!((partial.result, failures()), (SyncResult::Partial, 0), "a partial run is not a failure");
+
+    *w.store.fail_ledger_reads.lock().unwrap() = true;
+    w.bucket.put("in/b.csv", "\"eb\"", t("10T00:00:00"), b"id,amount\nb,1\n");
+    let failing = |run: &'static str, event: &'static str| {
+        let call = Invocation::new("c1", run).scheduled(event);
+        let engine = w.engine();
+        async move { engine.run(call).await }
+    };
+    assert!(matches!(failing("run-1", "day-1").await, Err(SyncError::Retryable(_))));
+    assert!(matches!(failing("run-1b", "day-1").await, Err(SyncError::Retryable(_))), "Lambda's retry");
+    assert_eq!(failures(), 1, "a scheduled event's retries count once");
+    assert!(matches!(failing("run-2", "day-2").await, Err(SyncError::Retryable(_))));
+    assert_eq!((failures(), w.status()), (2, ConnectionStatus::Active));
+    assert!(matches!(failing("run-3", "day-3").await, Err(SyncError::Retryable(_))));
+    let stored = w.store.connections.lock().unwrap()["c1"].clone();
+    assert_eq!(
+        (stored.status, stored.pause_reason, failures()),
+        (ConnectionStatus::Paused, Some(PauseReason::Failing), 3)
+    );
+
+    // Resumed by an operator: the count starts again, and a good run keeps it at 0.
+    *w.store.fail_ledger_reads.lock().unwrap() = false;
+    let admin: &dyn crate::manage::ports::ConnectionAdmin = &w.store;
+    admin.change_status("c1", ConnectionStatus::Paused, ConnectionStatus::Active).await.unwrap();
+    let stored = w.store.connections.lock().unwrap()["c1"].clone();
+    assert_eq!((stored.pause_reason, stored.sync.consecutive_failures), (None, 0));
+    assert_eq!(w.completed("run-4").await.result, SyncResult::Succeeded);
+    assert_eq!(failures(), 0);
+}
+
+/// A run records the bytes it read, the newest object it imported (the connection's lag is told
+/// from it) and its first failed files with their reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_records_bytes_read_the_newest_import_and_its_first_failures() {
+    let w = World::new("skip_row");
+    let files: [(&str, &str, &[u8]); 3] = [
+        ("in/a.csv", "08T00:00:00", b"id,amount\na,1\n"),
+        ("in/b.csv", "09T00:00:00", b"id,amount\nb,1\nc,2\n"),
+        ("in/broken.csv", "09T06:00:00", b"payment,amount\nx,1\n"),
+    ];
+    for (key, at, body) in files {
+        w.bucket.put(key, "\"e\"", t(at), body);
+    }
+    let run = w.completed("run-1").await;
+    let sizes: usize = files.iter().map(|(_, _, body)| body.len()).sum();
+    assert_eq!(run.counts.bytes_read, sizes as u64, "every body read once");
+    assert_eq!(run.newest_imported, Some(t("09T00:00:00")), "the failed file is newer but was not imported");
+    assert_eq!(run.first_failures.len(), 1);
+    assert_eq!(run.first_failures[0].key, "in/broken.csv");
+    assert!(run.first_failures[0].reason.contains("id"), "{:?}", run.first_failures);
+    let stored = w.store.connections.lock().unwrap()["c1"].sync.clone();
+    assert_eq!(stored.newest_imported, Some(t("09T00:00:00")));
 }
