@@ -1,7 +1,8 @@
 //! What template.yaml grants, read as CloudFormation reads it (cfn-lint's decoder, from the project's
 //! virtualenv): the worker may assume only roles with the deployment's prefix and use only its own
 //! tables, queue and itself; the dispatcher may only query the status index and invoke the worker;
-//! the daily trigger is an EventBridge rule, whose event the dispatcher reads.
+//! the daily trigger is an EventBridge rule, whose event the dispatcher reads. Every function logs
+//! JSON through Lambda's logging controls and is traced by X-Ray.
 
 mod common;
 
@@ -27,6 +28,32 @@ fn template() -> Value {
 fn statements(template: &Value, function: &str) -> Vec<Value> {
     let policies = &template["Resources"][function]["Properties"]["Policies"];
     policies.as_array().unwrap().iter().flat_map(|p| p["Statement"].as_array().unwrap().clone()).collect()
+}
+
+/// Every IAM statement the template writes, with the logical id of the resource that holds it: SAM
+/// functions' inline policies, roles' inline policies (not their trust policies) and resource policies.
+fn all_statements(template: &Value) -> Vec<(String, Value)> {
+    let mut all = Vec::new();
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        let properties = &resource["Properties"];
+        let documents: Vec<&Value> = match resource["Type"].as_str().unwrap() {
+            "AWS::Serverless::Function" => properties["Policies"].as_array().into_iter().flatten().collect(),
+            "AWS::IAM::Role" => {
+                properties["Policies"].as_array().into_iter().flatten().map(|p| &p["PolicyDocument"]).collect()
+            }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+                vec![&properties["PolicyDocument"]]
+            }
+            _ => vec![],
+        };
+        for document in documents {
+            let statements = document["Statement"].as_array().unwrap_or_else(|| {
+                panic!("{id}: inline statements only, so that this test sees every grant: {document}")
+            });
+            all.extend(statements.iter().map(|s| (id.clone(), s.clone())));
+        }
+    }
+    all
 }
 
 fn actions(statement: &Value) -> Vec<String> {
@@ -89,4 +116,39 @@ fn the_dispatcher_may_only_read_the_status_index_and_invoke_the_worker_on_an_eve
     assert!(granted[1].1.contains("WorkerFunction"), "{granted:?}");
     let trigger = &t["Resources"]["DispatcherFunction"]["Properties"]["Events"]["Daily"];
     assert_eq!(trigger["Type"], "Schedule", "an EventBridge rule sends the Scheduled Event the dispatcher reads");
+}
+
+#[test]
+fn every_function_logs_json_through_lambda_and_is_traced() {
+    needs!(CfnLint);
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(
+        globals["LoggingConfig"],
+        serde_json::json!({"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"})
+    );
+    assert_eq!(globals["Tracing"], "Active");
+    for (id, resource) in t["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        for own in ["LoggingConfig", "Tracing"] {
+            assert!(properties.get(own).is_none(), "{id} keeps the Globals' {own}");
+        }
+        // Lambda sets these from LoggingConfig; a value of our own would say something else.
+        for variable in ["AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL"] {
+            assert!(globals["Environment"]["Variables"].get(variable).is_none(), "Globals set {variable}");
+            assert!(properties["Environment"]["Variables"].get(variable).is_none(), "{id} sets {variable}");
+        }
+    }
+    // SAM gives the roles it generates AWSXrayWriteOnlyAccess; the API's own role grants exactly
+    // what Lambda needs to send segments, and nothing else in the template grants X-Ray anything.
+    let xray: Vec<(String, Value)> =
+        all_statements(&t).into_iter().filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("xray:"))).collect();
+    assert_eq!(xray.len(), 1, "{xray:?}");
+    let (holder, statement) = &xray[0];
+    assert_eq!(holder, "ApiFunctionRole");
+    assert_eq!(actions(statement), ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]);
+    assert_eq!(statement["Resource"], "*", "X-Ray has no resource-level permissions for these");
 }
