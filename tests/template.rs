@@ -24,6 +24,9 @@ fn template() -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The one event bus the functions may publish to: EventBusName's, in the stack's account and Region.
+const BUS: &str = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}";
+
 /// Every statement of a function's inline policies.
 fn statements(template: &Value, function: &str) -> Vec<Value> {
     let policies = &template["Resources"][function]["Properties"]["Policies"];
@@ -54,6 +57,14 @@ fn all_statements(template: &Value) -> Vec<(String, Value)> {
         }
     }
     all
+}
+
+/// A function's environment as SAM merges it: the Globals' variables, then the function's own.
+fn environment(template: &Value, function: &str) -> serde_json::Map<String, Value> {
+    let mut variables = template["Globals"]["Function"]["Environment"]["Variables"].as_object().unwrap().clone();
+    let own = &template["Resources"][function]["Properties"]["Environment"]["Variables"];
+    variables.extend(own.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    variables
 }
 
 fn actions(statement: &Value) -> Vec<String> {
@@ -87,6 +98,10 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
                 }
                 "lambda" => assert!(resource.contains("${AWS::StackName}-worker"), "only itself: {resource}"),
                 "sqs" => assert!(resource.contains("WorkerDeadLetterQueue"), "{resource}"),
+                "events" => {
+                    assert_eq!(action, "events:PutEvents");
+                    assert_eq!(statement["Resource"], serde_json::json!({ "Fn::Sub": BUS }), "only the named bus");
+                }
                 other => panic!("the worker may not use {other}: {statement}"),
             }
         }
@@ -151,4 +166,54 @@ fn every_function_logs_json_through_lambda_and_is_traced() {
     assert_eq!(holder, "ApiFunctionRole");
     assert_eq!(actions(statement), ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]);
     assert_eq!(statement["Resource"], "*", "X-Ray has no resource-level permissions for these");
+}
+
+#[test]
+fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
+    needs!(CfnLint);
+    let t = template();
+    let all = all_statements(&t);
+    for (holder, statement) in &all {
+        for action in actions(statement) {
+            assert!(!action.contains('*'), "{holder}: no wildcard actions: {action}");
+        }
+    }
+    let publishers: Vec<(&str, &Value)> = all
+        .iter()
+        .filter(|(_, s)| actions(s).iter().any(|a| a == "events:PutEvents"))
+        .map(|(holder, s)| (holder.as_str(), s))
+        .collect();
+    let mut holders: Vec<&str> = publishers.iter().map(|(h, _)| *h).collect();
+    holders.sort_unstable();
+    assert_eq!(holders, ["ApiFunctionRole", "WorkerFunction"], "the dispatcher publishes no events");
+    for (holder, statement) in publishers {
+        assert_eq!(actions(statement), ["events:PutEvents"], "{holder}");
+        assert_eq!(statement["Resource"], serde_json::json!({ "Fn::Sub": BUS }), "{holder}: only the named bus");
+    }
+    assert_eq!(t["Parameters"]["EventBusName"]["Default"], "default", "the account's default bus");
+}
+
+#[test]
+fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_threshold() {
+    needs!(CfnLint);
+    let t = template();
+    let reference = |name: &str| serde_json::json!({ "Ref": name });
+    for function in ["WorkerFunction", "DispatcherFunction", "ApiFunction"] {
+        let env = environment(&t, function);
+        assert_eq!(env["S3C_EVENT_BUS"], reference("EventBusName"), "{function}");
+        assert_eq!(env["S3C_METRICS_NAMESPACE"], reference("MetricsNamespace"), "{function}");
+        assert_eq!(env["S3C_DEPLOYMENT"], reference("AWS::StackName"), "{function}");
+        let pauses = function != "DispatcherFunction";
+        assert_eq!(
+            env.get("S3C_PAUSE_AFTER_FAILURES"),
+            pauses.then(|| reference("PauseAfterFailures")).as_ref(),
+            "{function}"
+        );
+    }
+    let pause = &t["Parameters"]["PauseAfterFailures"];
+    assert_eq!(
+        (pause["Type"].as_str(), pause["Default"].as_i64(), pause["MinValue"].as_i64()),
+        (Some("Number"), Some(7), Some(1))
+    );
+    assert_eq!(t["Parameters"]["MetricsNamespace"]["Default"], "S3Connector");
 }
