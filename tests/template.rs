@@ -7,7 +7,8 @@
 mod common;
 
 use common::needs;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::collections::HashMap;
 
 fn template() -> Value {
     let python = ".venv/bin/python";
@@ -67,6 +68,107 @@ fn environment(template: &Value, function: &str) -> serde_json::Map<String, Valu
     variables
 }
 
+/// template.yaml as CloudFormation would create it with these parameter values (the others at their
+/// defaults): its Resources and Outputs without those whose condition is false, each Fn::If decided,
+/// AWS::NoValue dropped and Refs to parameters replaced by the parameters' values. Every other
+/// function stays as written.
+fn deployed(template: &Value, given: &[(&str, &str)]) -> Value {
+    let parameters: HashMap<String, String> = template["Parameters"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, parameter)| {
+            let value = match given.iter().find(|(n, _)| n == name) {
+                Some((_, value)) => value.to_string(),
+                None => text(&parameter["Default"]),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    for (name, _) in given {
+        assert!(parameters.contains_key(*name), "no parameter {name}");
+    }
+    let decider = Decider { template, parameters };
+    let mut sections = serde_json::Map::new();
+    for section in ["Resources", "Outputs"] {
+        let kept = template[section]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, item)| item.get("Condition").is_none_or(|c| decider.condition(c.as_str().unwrap())))
+            .filter_map(|(id, item)| decider.resolve(item).map(|item| (id.clone(), item)))
+            .collect();
+        sections.insert(section.to_owned(), Value::Object(kept));
+    }
+    Value::Object(sections)
+}
+
+/// A scalar as CloudFormation compares it: as text (a Number parameter's -1 equals the literal -1).
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => panic!("a parameter without a default must be given"),
+        other => other.to_string(),
+    }
+}
+
+struct Decider<'a> {
+    template: &'a Value,
+    parameters: HashMap<String, String>,
+}
+
+impl Decider<'_> {
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.holds(condition)
+    }
+
+    fn holds(&self, condition: &Value) -> bool {
+        let (function, arguments) = condition.as_object().unwrap().iter().next().unwrap();
+        let each = || arguments.as_array().unwrap().iter();
+        match function.as_str() {
+            "Fn::Equals" => {
+                let sides: Vec<String> = each().map(|a| text(&self.resolve(a).unwrap())).collect();
+                sides[0] == sides[1]
+            }
+            "Fn::Not" => !self.holds(&arguments[0]),
+            "Fn::And" => each().all(|c| self.holds(c)),
+            "Fn::Or" => each().any(|c| self.holds(c)),
+            "Condition" => self.condition(arguments.as_str().unwrap()),
+            other => panic!("condition function {other}"),
+        }
+    }
+
+    /// None for AWS::NoValue: the property, or the list item, is left out.
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Array(items) => Some(Value::Array(items.iter().filter_map(|i| self.resolve(i)).collect())),
+            Value::Object(object) if object.len() == 1 && object.contains_key("Fn::If") => {
+                let [condition, then, otherwise] = object["Fn::If"].as_array().unwrap().as_slice() else {
+                    panic!("{value}")
+                };
+                self.resolve(if self.condition(condition.as_str().unwrap()) { then } else { otherwise })
+            }
+            Value::Object(object) if object.len() == 1 && object.contains_key("Ref") => {
+                match object["Ref"].as_str().unwrap() {
+                    "AWS::NoValue" => None,
+                    name => Some(self.parameters.get(name).map_or_else(|| value.clone(), |p| Value::String(p.clone()))),
+                }
+            }
+            Value::Object(object) => Some(Value::Object(
+                object.iter().filter_map(|(k, v)| self.resolve(v).map(|v| (k.clone(), v))).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+}
+
+/// The logical ids of the resources of a type, in a deployed template.
+fn of_type<'a>(deployed: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    deployed["Resources"].as_object().unwrap().iter().filter(|(_, r)| r["Type"] == kind).collect()
+}
+
 fn actions(statement: &Value) -> Vec<String> {
     match &statement["Action"] {
         Value::String(a) => vec![a.clone()],
@@ -100,7 +202,7 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
                 "sqs" => assert!(resource.contains("WorkerDeadLetterQueue"), "{resource}"),
                 "events" => {
                     assert_eq!(action, "events:PutEvents");
-                    assert_eq!(statement["Resource"], serde_json::json!({ "Fn::Sub": BUS }), "only the named bus");
+                    assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "only the named bus");
                 }
                 other => panic!("the worker may not use {other}: {statement}"),
             }
@@ -113,7 +215,7 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
     assert_eq!(on_records, ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"]);
     // The prefix the policies name is the one the code generates role names with.
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    assert_eq!(env["S3C_ROLE_PREFIX"], serde_json::json!({"Ref": "RolePrefix"}));
+    assert_eq!(env["S3C_ROLE_PREFIX"], json!({"Ref": "RolePrefix"}));
     assert_eq!(t["Parameters"]["RolePrefix"]["Default"], connector_core::connections::ROLE_PREFIX);
 }
 
@@ -140,7 +242,7 @@ fn every_function_logs_json_through_lambda_and_is_traced() {
     let globals = &t["Globals"]["Function"];
     assert_eq!(
         globals["LoggingConfig"],
-        serde_json::json!({"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"})
+        json!({"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"})
     );
     assert_eq!(globals["Tracing"], "Active");
     for (id, resource) in t["Resources"].as_object().unwrap() {
@@ -188,7 +290,7 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
     assert_eq!(holders, ["ApiFunctionRole", "WorkerFunction"], "the dispatcher publishes no events");
     for (holder, statement) in publishers {
         assert_eq!(actions(statement), ["events:PutEvents"], "{holder}");
-        assert_eq!(statement["Resource"], serde_json::json!({ "Fn::Sub": BUS }), "{holder}: only the named bus");
+        assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "{holder}: only the named bus");
     }
     assert_eq!(t["Parameters"]["EventBusName"]["Default"], "default", "the account's default bus");
 }
@@ -197,7 +299,7 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
 fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_threshold() {
     needs!(CfnLint);
     let t = template();
-    let reference = |name: &str| serde_json::json!({ "Ref": name });
+    let reference = |name: &str| json!({ "Ref": name });
     for function in ["WorkerFunction", "DispatcherFunction", "ApiFunction"] {
         let env = environment(&t, function);
         assert_eq!(env["S3C_EVENT_BUS"], reference("EventBusName"), "{function}");
@@ -216,4 +318,149 @@ fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_thr
         (Some("Number"), Some(7), Some(1))
     );
     assert_eq!(t["Parameters"]["MetricsNamespace"]["Default"], "S3Connector");
+}
+
+const ALARM_EMAIL: &str = "ops@example.com";
+const ALARM_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ops";
+
+/// Where alarms go, for each way of setting AlarmTopicArn and AlarmEmail: the topic they notify,
+/// if any (AlarmTopicArn wins; the stack's own AlarmTopic exists only for AlarmEmail alone).
+fn alarm_destinations() -> [(Vec<(&'static str, &'static str)>, Option<Value>); 4] {
+    [
+        (vec![], None),
+        (vec![("AlarmEmail", ALARM_EMAIL)], Some(json!({ "Ref": "AlarmTopic" }))),
+        (vec![("AlarmTopicArn", ALARM_TOPIC)], Some(json!(ALARM_TOPIC))),
+        (vec![("AlarmTopicArn", ALARM_TOPIC), ("AlarmEmail", ALARM_EMAIL)], Some(json!(ALARM_TOPIC))),
+    ]
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_in_use_on_alarm_and_ok_and_nothing_without_one() {
+    needs!(CfnLint);
+    let t = template();
+    for (given, topic) in alarm_destinations() {
+        let d = deployed(&t, &given);
+        let alarms = of_type(&d, "AWS::CloudWatch::Alarm");
+        assert_eq!(alarms.len(), 6, "{given:?}");
+        let expected = topic.as_ref().map(|topic| json!([topic]));
+        for (id, alarm) in alarms {
+            let properties = &alarm["Properties"];
+            for actions in ["AlarmActions", "OKActions"] {
+                assert_eq!(properties.get(actions), expected.as_ref(), "{id}'s {actions} with {given:?}");
+            }
+            assert_eq!(properties.get("InsufficientDataActions"), None, "{id}");
+        }
+        let created = of_type(&d, "AWS::SNS::Topic");
+        let creates = topic == Some(json!({ "Ref": "AlarmTopic" }));
+        assert_eq!(
+            created.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            creates.then_some("AlarmTopic").as_slice(),
+            "{given:?}"
+        );
+        for (_, created) in created {
+            assert_eq!(
+                created["Properties"]["Subscription"],
+                json!([{ "Protocol": "email", "Endpoint": ALARM_EMAIL }])
+            );
+        }
+        assert_eq!(d["Outputs"].get("AlarmTopic").map(|o| &o["Value"]), topic.as_ref(), "{given:?}");
+    }
+}
+
+#[test]
+fn the_alarms_watch_the_failures_queue_errors_the_dispatchers_silence_reauth_and_lag() {
+    needs!(CfnLint);
+    let t = template();
+    let function = |id: &str| json!([{ "Name": "FunctionName", "Value": { "Ref": id } }]);
+    let deployment = json!([{ "Name": "Deployment", "Value": { "Ref": "AWS::StackName" } }]);
+    let ours = json!({ "Ref": "MetricsNamespace" });
+    let queue = json!([{ "Name": "QueueName", "Value": { "Fn::GetAtt": ["WorkerDeadLetterQueue", "QueueName"] } }]);
+    let expected = [
+        // alarm, namespace, metric, dimensions, statistic, comparison, threshold, missing data
+        (
+            "WorkerDeadLetterAlarm",
+            json!("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            queue,
+            "Maximum",
+            "GreaterThanThreshold",
+            json!(0),
+            "notBreaching",
+        ),
+        (
+            "WorkerErrorsAlarm",
+            json!("AWS/Lambda"),
+            "Errors",
+            function("WorkerFunction"),
+            "Sum",
+            "GreaterThanThreshold",
+            json!(0),
+            "notBreaching",
+        ),
+        (
+            "DispatcherErrorsAlarm",
+            json!("AWS/Lambda"),
+            "Errors",
+            function("DispatcherFunction"),
+            "Sum",
+            "GreaterThanThreshold",
+            json!(0),
+            "notBreaching",
+        ),
+        (
+            "DispatcherNotRunAlarm",
+            json!("AWS/Lambda"),
+            "Invocations",
+            function("DispatcherFunction"),
+            "Sum",
+            "LessThanThreshold",
+            json!(1),
+            "breaching",
+        ),
+        (
+            "ConnectionsNeedingReauthAlarm",
+            ours.clone(),
+            "ConnectionsNeedingReauth",
+            deployment.clone(),
+            "Maximum",
+            "GreaterThanThreshold",
+            json!(0),
+            "ignore",
+        ),
+        (
+            "LagAlarm",
+            ours,
+            "LagSeconds",
+            deployment,
+            "Maximum",
+            "GreaterThanThreshold",
+            json!({ "Ref": "LagAlarmSeconds" }),
+            "ignore",
+        ),
+    ];
+    for (id, namespace, metric, dimensions, statistic, comparison, threshold, missing) in expected {
+        let p = &t["Resources"][id]["Properties"];
+        assert_eq!(
+            (&p["Namespace"], p["MetricName"].as_str(), &p["Dimensions"], p["Statistic"].as_str()),
+            (&namespace, Some(metric), &dimensions, Some(statistic)),
+            "{id}"
+        );
+        assert_eq!(
+            (p["ComparisonOperator"].as_str(), &p["Threshold"], p["TreatMissingData"].as_str()),
+            (Some(comparison), &threshold, Some(missing)),
+            "{id}"
+        );
+    }
+    // No run for 26 hours: 26 hourly periods, every one of them without an invocation. CloudWatch
+    // evaluates at most a day of periods under an hour, at most seven days of longer ones.
+    let silence = &t["Resources"]["DispatcherNotRunAlarm"]["Properties"];
+    assert_eq!(silence["Period"].as_i64().unwrap() * silence["EvaluationPeriods"].as_i64().unwrap(), 26 * 3600);
+    assert_eq!(silence["DatapointsToAlarm"], silence["EvaluationPeriods"]);
+    for (id, alarm) in of_type(&t, "AWS::CloudWatch::Alarm") {
+        let period = alarm["Properties"]["Period"].as_i64().unwrap();
+        let range = period * alarm["Properties"]["EvaluationPeriods"].as_i64().unwrap();
+        assert!(range <= if period < 3600 { 86_400 } else { 604_800 }, "{id}: {range} s");
+    }
+    let lag = &t["Parameters"]["LagAlarmSeconds"];
+    assert_eq!((lag["Type"].as_str(), lag["Default"].as_i64()), (Some("Number"), Some(172_800)));
 }
