@@ -1,8 +1,11 @@
-//! What template.yaml grants, read as CloudFormation reads it (cfn-lint's decoder, from the project's
-//! virtualenv): the worker may assume only roles with the deployment's prefix and use only its own
-//! tables, queue and itself; the dispatcher may only query the status index and invoke the worker;
-//! the daily trigger is an EventBridge rule, whose event the dispatcher reads. Every function logs
-//! JSON through Lambda's logging controls and is traced by X-Ray.
+//! What template.yaml grants and watches, read as CloudFormation reads it (cfn-lint's decoder, from
+//! the project's virtualenv): the worker may assume only roles with the deployment's prefix and use
+//! only its own tables, queue and itself; the dispatcher may only query the status index and invoke
+//! the worker; the daily trigger is an EventBridge rule, whose event the dispatcher reads. Every
+//! function logs JSON through Lambda's logging controls, is traced by X-Ray and knows the bus, the
+//! metrics namespace and the deployment; only the worker and the API publish, to that one bus.
+//! Alarms notify the topic in use, and only when there is one, and the webhook exists only with a
+//! URL: [`deployed`] decides the template's conditions for given parameters as CloudFormation would.
 
 mod common;
 
@@ -73,6 +76,23 @@ fn environment(template: &Value, function: &str) -> serde_json::Map<String, Valu
 /// AWS::NoValue dropped and Refs to parameters replaced by the parameters' values. Every other
 /// function stays as written.
 fn deployed(template: &Value, given: &[(&str, &str)]) -> Value {
+    let decider = Decider { template, parameters: parameter_values(template, given) };
+    let mut sections = serde_json::Map::new();
+    for section in ["Resources", "Outputs"] {
+        let kept = template[section]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, item)| item.get("Condition").is_none_or(|c| decider.condition(c.as_str().unwrap())))
+            .filter_map(|(id, item)| decider.resolve(item).map(|item| (id.clone(), item)))
+            .collect();
+        sections.insert(section.to_owned(), Value::Object(kept));
+    }
+    Value::Object(sections)
+}
+
+/// Every parameter's value: the one given, or its default.
+fn parameter_values(template: &Value, given: &[(&str, &str)]) -> HashMap<String, String> {
     let parameters: HashMap<String, String> = template["Parameters"]
         .as_object()
         .unwrap()
@@ -88,19 +108,7 @@ fn deployed(template: &Value, given: &[(&str, &str)]) -> Value {
     for (name, _) in given {
         assert!(parameters.contains_key(*name), "no parameter {name}");
     }
-    let decider = Decider { template, parameters };
-    let mut sections = serde_json::Map::new();
-    for section in ["Resources", "Outputs"] {
-        let kept = template[section]
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(_, item)| item.get("Condition").is_none_or(|c| decider.condition(c.as_str().unwrap())))
-            .filter_map(|(id, item)| decider.resolve(item).map(|item| (id.clone(), item)))
-            .collect();
-        sections.insert(section.to_owned(), Value::Object(kept));
-    }
-    Value::Object(sections)
+    parameters
 }
 
 /// A scalar as CloudFormation compares it: as text (a Number parameter's -1 equals the literal -1).
@@ -112,6 +120,8 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// Conditions, Fn::If and Refs to parameters decided as CloudFormation decides them, for one set of
+/// parameter values (only the condition functions the template uses: Equals, Not, And, Or, Condition).
 struct Decider<'a> {
     template: &'a Value,
     parameters: HashMap<String, String>,
@@ -162,6 +172,24 @@ impl Decider<'_> {
             other => Some(other.clone()),
         }
     }
+}
+
+/// The descriptions of the template's Rules assertions that these parameter values fail: what
+/// CloudFormation refuses before it creates anything.
+fn refused(template: &Value, given: &[(&str, &str)]) -> Vec<String> {
+    let decider = Decider { template, parameters: parameter_values(template, given) };
+    let mut failed = Vec::new();
+    for rule in template["Rules"].as_object().unwrap().values() {
+        if rule.get("RuleCondition").is_some_and(|c| !decider.holds(c)) {
+            continue;
+        }
+        for assertion in rule["Assertions"].as_array().unwrap() {
+            if !decider.holds(&assertion["Assert"]) {
+                failed.push(assertion["AssertDescription"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    failed
 }
 
 /// The logical ids of the resources of a type, in a deployed template.
@@ -293,6 +321,20 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
         assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "{holder}: only the named bus");
     }
     assert_eq!(t["Parameters"]["EventBusName"]["Default"], "default", "the account's default bus");
+    // Besides publishing, EventBridge may call the webhook's destination, and nothing else.
+    for (holder, statement) in &all {
+        for action in actions(statement).into_iter().filter(|a| a.starts_with("events:")) {
+            match action.as_str() {
+                "events:PutEvents" => {}
+                "events:InvokeApiDestination" => {
+                    assert_eq!(holder, "WebhookRole");
+                    assert_eq!(actions(statement), [action.as_str()]);
+                    assert_eq!(statement["Resource"], json!({ "Fn::GetAtt": ["WebhookDestination", "Arn"] }));
+                }
+                other => panic!("{holder} may not {other}"),
+            }
+        }
+    }
 }
 
 #[test]
@@ -320,6 +362,7 @@ fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_thr
     assert_eq!(t["Parameters"]["MetricsNamespace"]["Default"], "S3Connector");
 }
 
+const WEBHOOK: &str = "https://hooks.example.com/s3-connector";
 const ALARM_EMAIL: &str = "ops@example.com";
 const ALARM_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ops";
 
@@ -338,10 +381,14 @@ fn alarm_destinations() -> [(Vec<(&'static str, &'static str)>, Option<Value>); 
 fn every_alarm_notifies_the_topic_in_use_on_alarm_and_ok_and_nothing_without_one() {
     needs!(CfnLint);
     let t = template();
-    for (given, topic) in alarm_destinations() {
+    for ((mut given, topic), webhook) in alarm_destinations().into_iter().flat_map(|c| [(c.clone(), false), (c, true)])
+    {
+        if webhook {
+            given.extend([("WebhookUrl", WEBHOOK), ("WebhookSecret", "key")]);
+        }
         let d = deployed(&t, &given);
         let alarms = of_type(&d, "AWS::CloudWatch::Alarm");
-        assert_eq!(alarms.len(), 6, "{given:?}");
+        assert_eq!(alarms.len(), if webhook { 7 } else { 6 }, "{given:?}");
         let expected = topic.as_ref().map(|topic| json!([topic]));
         for (id, alarm) in alarms {
             let properties = &alarm["Properties"];
@@ -463,4 +510,138 @@ fn the_alarms_watch_the_failures_queue_errors_the_dispatchers_silence_reauth_and
     }
     let lag = &t["Parameters"]["LagAlarmSeconds"];
     assert_eq!((lag["Type"].as_str(), lag["Default"].as_i64()), (Some("Number"), Some(172_800)));
+}
+
+#[test]
+fn without_a_webhook_url_there_is_no_webhook() {
+    needs!(CfnLint);
+    let t = template();
+    let d = deployed(&t, &[]);
+    for id in d["Resources"].as_object().unwrap().keys().chain(d["Outputs"].as_object().unwrap().keys()) {
+        assert!(!id.starts_with("Webhook"), "{id} without a WebhookUrl");
+    }
+    for kind in ["AWS::Events::Connection", "AWS::Events::ApiDestination", "AWS::Events::Rule"] {
+        assert!(of_type(&d, kind).is_empty(), "{kind}");
+    }
+    assert_eq!(refused(&t, &[]), Vec::<String>::new());
+    assert_eq!(refused(&t, &[("WebhookAuth", "Basic")]), Vec::<String>::new(), "no webhook, nothing to authenticate");
+}
+
+#[test]
+fn the_webhook_receives_the_connectors_events_authenticated_retried_and_kept_when_undeliverable() {
+    needs!(CfnLint);
+    let t = template();
+    let secret = json!({ "Fn::Sub": "${WebhookSecret}" });
+    let cases = [
+        (
+            vec![("WebhookUrl", WEBHOOK), ("WebhookSecret", "key")],
+            "API_KEY",
+            json!({ "ApiKeyAuthParameters": { "ApiKeyName": "x-api-key", "ApiKeyValue": secret } }),
+        ),
+        (
+            vec![("WebhookUrl", WEBHOOK), ("WebhookSecret", "key"), ("WebhookApiKeyName", "Authorization")],
+            "API_KEY",
+            json!({ "ApiKeyAuthParameters": { "ApiKeyName": "Authorization", "ApiKeyValue": secret } }),
+        ),
+        (
+            vec![
+                ("WebhookUrl", WEBHOOK),
+                ("WebhookAuth", "Basic"),
+                ("WebhookUsername", "s3c"),
+                ("WebhookSecret", "pw"),
+            ],
+            "BASIC",
+            json!({ "BasicAuthParameters": { "Username": { "Fn::Sub": "${WebhookUsername}" }, "Password": secret } }),
+        ),
+    ];
+    for (given, authorization, parameters) in cases {
+        assert_eq!(refused(&t, &given), Vec::<String>::new(), "{given:?}");
+        let d = deployed(&t, &given);
+        let resource = |id: &str| &d["Resources"][id]["Properties"];
+        let connection = resource("WebhookConnection");
+        assert_eq!(
+            (&connection["AuthorizationType"], &connection["AuthParameters"]),
+            (&json!(authorization), &parameters)
+        );
+
+        let destination = resource("WebhookDestination");
+        assert_eq!(destination["ConnectionArn"], json!({ "Fn::GetAtt": ["WebhookConnection", "Arn"] }));
+        assert_eq!(
+            (destination["HttpMethod"].as_str(), destination["InvocationEndpoint"].as_str()),
+            (Some("POST"), Some(WEBHOOK))
+        );
+        let rate = destination["InvocationRateLimitPerSecond"].as_i64().unwrap();
+        assert!((1..=300).contains(&rate), "{rate}: at most EventBridge's default of 300");
+
+        let rule = resource("WebhookRule");
+        assert_eq!(rule["EventBusName"], "default", "the bus the functions publish to");
+        assert_eq!(
+            rule["EventPattern"],
+            json!({ "source": ["s3-connector"], "detail-type": ["Sync Run Finished", "Connection Status Changed"] })
+        );
+        let targets = rule["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1);
+        let target = &targets[0];
+        assert_eq!(target["Arn"], json!({ "Fn::GetAtt": ["WebhookDestination", "Arn"] }));
+        assert_eq!(target["RoleArn"], json!({ "Fn::GetAtt": ["WebhookRole", "Arn"] }));
+        assert_eq!(target["DeadLetterConfig"]["Arn"], json!({ "Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"] }));
+        let retry = &target["RetryPolicy"];
+        assert!(
+            retry["MaximumRetryAttempts"].as_i64().unwrap() > 0
+                && retry["MaximumEventAgeInSeconds"].as_i64().unwrap() > 0
+        );
+
+        // EventBridge assumes the role, in this account only, to invoke that destination only.
+        let role = resource("WebhookRole");
+        let trust = role["AssumeRolePolicyDocument"]["Statement"].as_array().unwrap();
+        assert_eq!(trust.len(), 1);
+        assert_eq!(trust[0]["Principal"], json!({ "Service": "events.amazonaws.com" }));
+        assert_eq!(
+            trust[0]["Condition"],
+            json!({ "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } })
+        );
+        assert!(role.get("ManagedPolicyArns").is_none());
+        let granted: Vec<(Vec<String>, &Value)> = role["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+            .map(|s| (actions(s), &s["Resource"]))
+            .collect();
+        let destination_arn = json!({ "Fn::GetAtt": ["WebhookDestination", "Arn"] });
+        assert_eq!(granted, [(vec!["events:InvokeApiDestination".to_owned()], &destination_arn)]);
+
+        // The dead-letter queue takes messages from EventBridge, for this rule only.
+        let policy = resource("WebhookDeadLetterQueuePolicy");
+        assert_eq!(policy["Queues"], json!([{ "Ref": "WebhookDeadLetterQueue" }]));
+        assert_eq!(
+            policy["PolicyDocument"]["Statement"],
+            json!([{
+                "Sid": "UndeliveredWebhookEvents",
+                "Effect": "Allow",
+                "Principal": { "Service": "events.amazonaws.com" },
+                "Action": "sqs:SendMessage",
+                "Resource": { "Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"] },
+                "Condition": { "ArnEquals": { "aws:SourceArn": { "Fn::GetAtt": ["WebhookRule", "Arn"] } } }
+            }])
+        );
+        let alarm = resource("WebhookDeadLetterAlarm");
+        assert_eq!(
+            alarm["Dimensions"],
+            json!([{ "Name": "QueueName", "Value": { "Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"] } }])
+        );
+        assert_eq!(
+            (alarm["MetricName"].as_str(), alarm["Threshold"].as_i64()),
+            (Some("ApproximateNumberOfMessagesVisible"), Some(0))
+        );
+        assert_eq!(d["Outputs"]["WebhookDeadLetterQueueUrl"]["Value"], json!({ "Ref": "WebhookDeadLetterQueue" }));
+    }
+    // On a bus of the deployment's choosing.
+    let d = deployed(&t, &[("WebhookUrl", WEBHOOK), ("WebhookSecret", "key"), ("EventBusName", "ops")]);
+    assert_eq!(d["Resources"]["WebhookRule"]["Properties"]["EventBusName"], "ops");
+    // The secret is never echoed; a webhook without it, or Basic without a user, is refused up front.
+    assert_eq!(t["Parameters"]["WebhookSecret"]["NoEcho"], true);
+    assert_eq!(refused(&t, &[("WebhookUrl", WEBHOOK)]).len(), 1);
+    assert_eq!(refused(&t, &[("WebhookUrl", WEBHOOK), ("WebhookAuth", "Basic"), ("WebhookSecret", "pw")]).len(), 1);
+    assert_eq!(t["Parameters"]["WebhookAuth"]["AllowedValues"], json!(["ApiKey", "Basic"]));
 }
