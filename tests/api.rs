@@ -76,6 +76,8 @@ async fn every_route_walks_a_connection_through_its_life() {
     assert_eq!(shown["recent_runs"][0]["result"], "partial");
     assert_eq!(shown["last_run_files"], files["files"], "the first run finished every file");
     assert_eq!(shown["connection"]["kms_key_arn"], key, "kept, so the policy can be generated again");
+    assert!(shown["lag_seconds"].as_i64().is_some_and(|lag| lag >= 0), "imported once: {shown}");
+    assert_eq!(shown["connection"]["sync"]["consecutive_failures"], 0, "{shown}");
     let (status, paused) = call(&api, at("pause-connection")).await;
     assert_eq!((status, paused["connection"]["status"].as_str()), (200, Some("paused")));
     let (status, resumed) = call(&api, at("resume-connection")).await;

@@ -357,7 +357,7 @@ fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_thr
     let pause = &t["Parameters"]["PauseAfterFailures"];
     assert_eq!(
         (pause["Type"].as_str(), pause["Default"].as_i64(), pause["MinValue"].as_i64()),
-        (Some("Number"), Some(7), Some(1))
+        (Some("Number"), Some(7), Some(0))
     );
     assert_eq!(t["Parameters"]["MetricsNamespace"]["Default"], "S3Connector");
 }

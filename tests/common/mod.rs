@@ -70,6 +70,7 @@ impl World {
             records_table: unique("records"),
             trust_principals: vec![],
             role_prefix: connector_core::connections::ROLE_PREFIX.into(),
+            event_bus: unique("bus"),
             sync,
             list_page_size: None,
             read_ahead: Default::default(),
@@ -80,6 +81,9 @@ impl World {
             .await
             .expect("creating tables");
         connector.state.put_template(&Template::from_json(PAYMENTS_TEMPLATE).unwrap()).await.unwrap();
+        // A bus of the world's own: what a test's rule receives is its own runs' events.
+        let bus = aws.eventbridge().create_event_bus().name(&connector.settings.event_bus).send().await;
+        bus.expect("creating the event bus");
         let bucket = unique("bucket");
         let s3 = aws.s3_own();
         s3.create_bucket().bucket(&bucket).send().await.expect("creating bucket");

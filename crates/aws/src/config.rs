@@ -21,6 +21,8 @@ pub struct Settings {
     /// Prefix of the role names generated for new connections (`S3C_ROLE_PREFIX`): the deployment's
     /// RolePrefix, the only roles its worker may assume.
     pub role_prefix: String,
+    /// The EventBridge bus run events go to (`S3C_EVENT_BUS`).
+    pub event_bus: String,
     pub sync: SyncConfig,
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
@@ -32,6 +34,8 @@ pub struct Settings {
 }
 
 pub const DEFAULT_STATE_TABLE: &str = "s3-connector-state";
+/// The account's default bus, as PutEvents names it.
+pub const DEFAULT_EVENT_BUS: &str = "default";
 pub const DEFAULT_RECORDS_TABLE: &str = "s3-connector-records";
 pub const DEFAULT_HAND_OVER_MARGIN_SECONDS: u64 = 60;
 
@@ -57,7 +61,8 @@ impl Settings {
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
-    /// `S3C_MAX_GZIP_RATIO`, `S3C_PAUSE_AFTER_FAILURES` (0: never).
+    /// `S3C_MAX_GZIP_RATIO`, `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
+    /// account's default bus).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -101,6 +106,10 @@ impl Settings {
             return Err(SettingsError { name: "S3C_ROLE_PREFIX", message });
         }
         Ok(Settings {
+            event_bus: std::env::var("S3C_EVENT_BUS")
+                .ok()
+                .filter(|b| !b.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_EVENT_BUS.into()),
             role_prefix,
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),
@@ -177,6 +186,11 @@ impl Aws {
 
     /// Lambda, for the dispatcher's invocations. `AWS_ENDPOINT_URL_LAMBDA` points it elsewhere than
     /// the other services (`cargo lambda watch` locally, while moto serves the rest).
+    /// EventBridge, for run events.
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk)
+    }
+
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(&self.sdk)
     }

@@ -8,6 +8,7 @@
 //!   checkpoints) and the records table, every key they use, and their creation for `init`;
 //! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
+//! - [`events`]: run and status events on the deployment's EventBridge bus;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
 //! [`Deployment`] wires them, once per process, into the core's engine ([`Deployment::sync`]) and
@@ -16,6 +17,7 @@
 pub mod config;
 pub mod dynamodb;
 pub mod errors;
+pub mod events;
 pub mod invoke;
 pub mod s3;
 pub mod trust;
@@ -33,6 +35,8 @@ pub struct Deployment {
     pub records: dynamodb::RecordsTable,
     pub sources: s3::RoleAccess,
     pub principals: trust::StsPrincipals,
+    /// Where run and status events go (`settings.event_bus`).
+    pub events: events::EventBridgePublisher,
     /// What connection management is configured with (from `settings`).
     pub manage: ManageConfig,
 }
@@ -44,6 +48,7 @@ impl Deployment {
             state: dynamodb::StateTable::new(dynamodb.clone(), &settings.state_table),
             records: dynamodb::RecordsTable::new(dynamodb, &settings.records_table),
             principals: trust::StsPrincipals::new(&aws, &settings),
+            events: events::EventBridgePublisher::new(aws.eventbridge(), &settings.event_bus),
             sources: s3::RoleAccess {
                 aws: aws.clone(),
                 page_size: settings.list_page_size,
@@ -69,6 +74,7 @@ impl Deployment {
             store: &self.state,
             sink: &self.records,
             buckets: &self.sources,
+            events: &self.events,
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
@@ -125,6 +131,7 @@ impl Deployment {
             buckets: &self.sources,
             workers,
             principals: &self.principals,
+            events: &self.events,
             clock: &SystemClock,
             config: &self.manage,
         }

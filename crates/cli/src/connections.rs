@@ -51,6 +51,26 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                 println!("  KMS key:   {key}");
             }
             println!("  last sync: {}", print::last_sync(c));
+            if let (Some(lag), Some(newest)) = (shown.lag_seconds, c.sync.newest_imported) {
+                println!(
+                    "  lag:       {} (the newest file imported was modified {})",
+                    print::duration(lag),
+                    print::time(newest)
+                );
+            }
+            if c.sync.consecutive_failures > 0 {
+                println!("  failing:   the last {} run(s) failed", c.sync.consecutive_failures);
+            }
+            if let Some(reason) = c.pause_reason {
+                let why = match reason {
+                    connector_core::model::PauseReason::Operator => "by an operator".to_owned(),
+                    connector_core::model::PauseReason::Failing => format!(
+                        "after {} failed runs in a row (`connections resume {}` once the cause is fixed)",
+                        c.sync.consecutive_failures, c.id
+                    ),
+                };
+                println!("  paused:    {why}");
+            }
             if c.sync.last_result.is_some() {
                 println!("             {}", print::counts(&c.sync.last_counts));
             }

@@ -99,3 +99,23 @@ pub fn connection_line(c: &Connection) -> String {
 pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format(TIME).to_string()
 }
+
+/// A span of seconds as people read it: `45s`, `12m`, `3h 20m`, `2d 4h`.
+pub fn duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_as_people_say_them() {
+        let said: Vec<String> = [-5, 45, 720, 12_000, 187_200].into_iter().map(super::duration).collect();
+        assert_eq!(said, ["0s", "45s", "12m", "3h 20m", "2d 4h"]);
+    }
+}

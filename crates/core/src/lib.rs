@@ -3,6 +3,7 @@
 //! - [`manage`]: connection management, the one service every surface calls (CLI, HTTP API);
 //! - [`engine`]: one sync of one connection, its one entry point `Engine::run`;
 //! - [`pipeline`], [`decode`], [`parse`], [`mapping`], [`value`]: an object's bytes to typed records;
+//! - [`events`]: what a finished run and a status change announce, through a publisher port;
 //! - [`model`], [`template`], [`selection`], [`keys`]: what is stored, how files map, which objects
 //!   a sync selects, bounded keys and record ids;
 //! - [`ports`] (the engine's) and [`manage::ports`] (management's): what the adapters implement;
@@ -21,6 +22,7 @@ pub mod connections;
 pub mod decode;
 pub mod dispatch;
 pub mod engine;
+pub mod events;
 pub mod input;
 pub mod keys;
 pub mod manage;

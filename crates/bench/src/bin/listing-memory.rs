@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use connector_core::connections::{new_connection, ConnectionInput, ROLE_PREFIX};
 use connector_core::engine::{Engine, Invocation, SyncConfig, SyncOutcome};
-use connector_core::memory::MemoryStore;
+use connector_core::memory::{MemoryStore, RecordedEvents};
 use connector_core::model::{Connection, ListCursor, ObjectMeta};
 use connector_core::ports::{BucketAccess, ListPage, ObjectBody, ObjectSource, SourceError, SystemClock};
 use connector_core::template::Template;
@@ -123,8 +123,15 @@ async fn main() -> anyhow::Result<()> {
     let store = MemoryStore::with(connection, template);
     let bucket = GeneratedBucket { objects: args.objects, new: args.new, now, pages: AtomicU64::new(0) };
     let sink = bench::CountingSink::default();
-    let engine =
-        Engine { store: &store, sink: &sink, buckets: &bucket, clock: &SystemClock, config: SyncConfig::default() };
+    let events = RecordedEvents::default();
+    let engine = Engine {
+        store: &store,
+        sink: &sink,
+        buckets: &bucket,
+        events: &events,
+        clock: &SystemClock,
+        config: SyncConfig::default(),
+    };
     let started = Instant::now();
     let run = match engine.run(Invocation::new("bench", "listing-bench")).await? {
         SyncOutcome::Completed(run) => run,

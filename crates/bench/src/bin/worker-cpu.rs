@@ -19,7 +19,7 @@ use connector_aws::dynamodb::RecordsTable;
 use connector_aws::s3::RoleAccess;
 use connector_core::connections::{new_connection, ConnectionInput};
 use connector_core::engine::{Engine, Invocation, SyncConfig, SyncOutcome};
-use connector_core::memory::MemoryStore;
+use connector_core::memory::{MemoryStore, RecordedEvents};
 use connector_core::model::RunCounts;
 use connector_core::ports::{BucketAccess, RecordSink, SystemClock};
 use std::sync::atomic::Ordering;
@@ -50,7 +50,9 @@ async fn sync_once(
     buckets: &dyn BucketAccess,
     connection_id: &str,
 ) -> anyhow::Result<RunCounts> {
-    let engine = Engine { store, sink, buckets, clock: &SystemClock, config: SyncConfig::default() };
+    // The run's events are kept in memory: the benchmark measures the import, not a bus.
+    let events = RecordedEvents::default();
+    let engine = Engine { store, sink, buckets, events: &events, clock: &SystemClock, config: SyncConfig::default() };
     match engine.run(Invocation::new(connection_id, "bench-cpu-run")).await? {
         SyncOutcome::Completed(run) => Ok(run.counts),
         other => anyhow::bail!("the sync did not complete: {other:?}"),

@@ -32,6 +32,7 @@
 //! - `tests`: whole runs over the in-memory ports, by room.
 
 use crate::decode::DecodeLimits;
+use crate::events::EventPublisher;
 use crate::mapping::Mapper;
 use crate::model::{Connection, ConnectionStatus, RunCounts, SyncRun};
 use crate::parse::ParseLimits;
@@ -141,6 +142,8 @@ pub struct Engine<'a> {
     pub store: &'a dyn SyncStore,
     pub sink: &'a dyn RecordSink,
     pub buckets: &'a dyn BucketAccess,
+    /// Where a finished run and a status it changed are announced.
+    pub events: &'a dyn EventPublisher,
     pub clock: &'a dyn Clock,
     pub config: SyncConfig,
 }

@@ -5,6 +5,7 @@
 //! go, so that Lambda's retry of a failed invocation finds the connection free.
 
 use super::{access_stop, store_stop, Engine, Invocation, Job, Stop, SyncError, SyncOutcome};
+use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange, SyncRunFinished};
 use crate::mapping::Mapper;
 use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, ObjectMeta, PauseReason,
@@ -283,6 +284,24 @@ impl Engine<'_> {
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
+        let schedule_run = state.progress.schedule_run.as_deref();
+        let mut events = vec![Event::SyncRunFinished(Box::new(SyncRunFinished::of(&updated, &run, schedule_run)))];
+        let reason = match updated.status {
+            _ if updated.status == connection.status => None,
+            ConnectionStatus::NeedsReauth => Some(StatusChange::NeedsReauth),
+            ConnectionStatus::Active => Some(StatusChange::Activated),
+            ConnectionStatus::Paused => Some(StatusChange::Failing),
+            ConnectionStatus::Pending => None,
+        };
+        if let Some(reason) = reason {
+            let changed = ConnectionStatusChanged {
+                run_id: Some(run.run_id.clone()),
+                error: run.error.clone(),
+                ..ConnectionStatusChanged::of(connection, updated.status, reason, run.finished_at)
+            };
+            events.push(Event::ConnectionStatusChanged(changed));
+        }
+        announce(self.events, &events).await;
         if result == SyncResult::Failed {
             return Err(SyncError::Retryable(Box::new(run)));
         }

@@ -170,7 +170,7 @@ impl Management<'_> {
             return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status)));
         }
         let access = self.check_access(&connection).await?;
-        self.transition(&connection, ConnectionStatus::Active).await?;
+        self.transition(&connection, ConnectionStatus::Active, crate::events::StatusChange::Activated).await?;
         self.start_sync(id).await?;
         Ok(Activated { connection: self.connection(id).await?, access })
     }
@@ -183,7 +183,9 @@ impl Management<'_> {
             return Err(ManageError::Conflict(format!("connection is {}, not needs_reauth", connection.status)));
         }
         let access = self.check_access(&connection).await?;
-        let connection = self.transition(&connection, ConnectionStatus::Active).await?;
+        let connection = self
+            .transition(&connection, ConnectionStatus::Active, crate::events::StatusChange::Reauthenticated)
+            .await?;
         Ok(Activated { connection, access })
     }
 

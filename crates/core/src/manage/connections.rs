@@ -5,6 +5,7 @@
 use super::ports::ConnectionEdit;
 use super::{FieldError, ManageError, Management};
 use crate::connections::{new_connection, normalise_name, ConnectionInput};
+use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange};
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::{Lease, StoreErrorKind};
 use serde::Serialize;
@@ -26,6 +27,9 @@ pub struct CreatedConnection {
 pub struct ConnectionDetail {
     pub connection: Connection,
     pub role_arn: String,
+    /// Now minus the LastModified of the newest object any run imported (`sync.newest_imported`);
+    /// null before the first import. It grows while nothing new arrives, too.
+    pub lag_seconds: Option<i64>,
     pub recent_runs: Vec<SyncRun>,
     pub last_run_files: Vec<FileOutcome>,
     pub failed_files: Vec<FileOutcome>,
@@ -139,7 +143,15 @@ impl Management<'_> {
         let mut failed_files: Vec<FileOutcome> = outcomes.into_iter().filter(FileOutcome::is_open_failure).collect();
         failed_files.sort_by(|a, b| (b.finished_at, &a.key).cmp(&(a.finished_at, &b.key)));
         failed_files.truncate(SHOWN_FAILURES);
-        Ok(ConnectionDetail { role_arn: connection.role_arn(), connection, recent_runs, last_run_files, failed_files })
+        let lag_seconds = connection.sync.newest_imported.map(|newest| (self.clock.now() - newest).num_seconds());
+        Ok(ConnectionDetail {
+            role_arn: connection.role_arn(),
+            lag_seconds,
+            connection,
+            recent_runs,
+            last_run_files,
+            failed_files,
+        })
     }
 
     /// Changes a connection's name, template, overlap, or several, all or nothing: everything is
@@ -195,7 +207,9 @@ impl Management<'_> {
         let connection = self.connection(id).await?;
         match connection.status {
             ConnectionStatus::Paused => Ok(connection),
-            ConnectionStatus::Active => self.transition(&connection, ConnectionStatus::Paused).await,
+            ConnectionStatus::Active => {
+                self.transition(&connection, ConnectionStatus::Paused, StatusChange::PausedByOperator).await
+            }
             ConnectionStatus::Pending => {
                 Err(ManageError::Conflict("connection is pending: it does not sync until it is activated".into()))
             }
@@ -211,7 +225,9 @@ impl Management<'_> {
         let connection = self.connection(id).await?;
         match connection.status {
             ConnectionStatus::Active => Ok(connection),
-            ConnectionStatus::Paused => self.transition(&connection, ConnectionStatus::Active).await,
+            ConnectionStatus::Paused => {
+                self.transition(&connection, ConnectionStatus::Active, StatusChange::Resumed).await
+            }
             ConnectionStatus::Pending => {
                 Err(ManageError::Conflict("connection is pending: activate it (its access is checked first)".into()))
             }
@@ -221,16 +237,20 @@ impl Management<'_> {
         }
     }
 
-    /// Moves a connection from its current status to `to` (a conditional write: no lost update).
+    /// Moves a connection from its current status to `to` (a conditional write: no lost update),
+    /// and announces the change with its `reason`.
     pub(super) async fn transition(
         &self,
         current: &Connection,
         to: ConnectionStatus,
+        reason: StatusChange,
     ) -> Result<Connection, ManageError> {
         self.admin
             .change_status(&current.id, current.status, to)
             .await
             .map_err(|e| ManageError::conflict_or_store(e, || "the connection changed meanwhile; try again".into()))?;
+        let changed = ConnectionStatusChanged::of(current, to, reason, self.clock.now());
+        announce(self.events, &[Event::ConnectionStatusChanged(changed)]).await;
         self.connection(&current.id).await
     }
 

@@ -112,6 +112,8 @@ pub struct Management<'a> {
     /// Starts a sync: an asynchronous worker invocation in Lambda, a run in-process in the CLI.
     pub workers: &'a dyn WorkerInvoker,
     pub principals: &'a dyn TrustPrincipals,
+    /// Where status changes are announced.
+    pub events: &'a dyn crate::events::EventPublisher,
     pub clock: &'a dyn Clock,
     pub config: &'a ManageConfig,
 }

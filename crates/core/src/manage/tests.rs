@@ -25,6 +25,7 @@ struct World {
     bucket: MemoryBucket,
     workers: RecordedWorkers,
     principals: FixedPrincipals,
+    events: RecordedEvents,
     clock: FixedClock,
     config: ManageConfig,
 }
@@ -39,6 +40,7 @@ impl World {
             bucket: MemoryBucket::default(),
             workers: RecordedWorkers::default(),
             principals: FixedPrincipals(vec!["arn:aws:iam::111122223333:role/worker".into()]),
+            events: RecordedEvents::default(),
             clock: FixedClock::at(t("10T12:00:00")),
             config: ManageConfig::default(),
         }
@@ -53,6 +55,7 @@ impl World {
             buckets: &self.bucket,
             workers: &self.workers,
             principals: &self.principals,
+            events: &self.events,
             clock: &self.clock,
             config: &self.config,
         }
@@ -202,6 +205,21 @@ async fn pausing_twice_is_fine_and_resume_says_what_a_connection_needs_instead()
     assert!(e.to_string().contains("re-authenticate it"), "{e}");
     let e = w.service().pause(&c.id).await.unwrap_err();
     assert!(e.to_string().contains("until it is re-authenticated"), "pause cannot skip re-authentication: {e}");
+
+    // Each change an operator made is announced once, with its reason; what changed nothing is not.
+    let changes: Vec<_> = w
+        .events
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| match e {
+            crate::events::Event::ConnectionStatusChanged(c) => (c.from, c.to, c.reason.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    use ConnectionStatus::{Active, Paused};
+    assert_eq!(changes, [(Active, Paused, "paused_by_operator"), (Paused, Active, "resumed")]);
 }
 
 #[tokio::test]
@@ -319,6 +337,15 @@ async fn open_failures_are_counted_listed_and_dismissed() {
     assert_eq!(fields(&e), ["keys"]);
     let e = w.service().dismiss_files("nope", FileSelection::Failed).await.unwrap_err();
     assert!(matches!(e, ManageError::NotFound { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn show_tells_the_lag_from_the_newest_import() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    assert_eq!(w.service().show(&c.id, 1).await.unwrap().lag_seconds, None, "nothing imported yet");
+    w.store.connections.lock().unwrap().get_mut(&c.id).unwrap().sync.newest_imported = Some(t("10T09:00:00"));
+    assert_eq!(w.service().show(&c.id, 1).await.unwrap().lag_seconds, Some(3 * 3600), "the clock is at 12:00");
 }
 
 #[tokio::test]

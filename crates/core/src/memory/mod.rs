@@ -553,3 +553,29 @@ mod tests {
 
 mod admin;
 pub use admin::{FixedPrincipals, RecordedWorkers};
+
+/// Events in memory: what was published, in order; with `fail` set, publishing fails (nothing is
+/// kept), as a bus that refuses would.
+#[derive(Default)]
+pub struct RecordedEvents {
+    pub events: Mutex<Vec<crate::events::Event>>,
+    pub fail: Mutex<bool>,
+}
+
+impl RecordedEvents {
+    /// The detail-types published so far, in order.
+    pub fn detail_types(&self) -> Vec<&'static str> {
+        self.events.lock().unwrap().iter().map(crate::events::Event::detail_type).collect()
+    }
+}
+
+#[async_trait]
+impl crate::events::EventPublisher for RecordedEvents {
+    async fn publish(&self, events: &[crate::events::Event]) -> Result<(), crate::events::PublishError> {
+        if *self.fail.lock().unwrap() {
+            return Err(crate::events::PublishError { not_published: events.len(), message: "the bus refused".into() });
+        }
+        self.events.lock().unwrap().extend(events.iter().cloned());
+        Ok(())
+    }
+}

@@ -52,6 +52,7 @@ struct World {
     store: MemoryStore,
     sink: MemorySink,
     bucket: MemoryBucket,
+    events: RecordedEvents,
     clock: FixedClock,
     config: SyncConfig,
 }
@@ -62,6 +63,7 @@ impl World {
             store: MemoryStore::with(connection(), template(policy)),
             sink: MemorySink::default(),
             bucket: MemoryBucket::default(),
+            events: RecordedEvents::default(),
             clock: FixedClock::at(t("10T12:00:00.250")),
             config: SyncConfig::default(),
         }
@@ -71,6 +73,7 @@ impl World {
             store: &self.store,
             sink: &self.sink,
             buckets: &self.bucket,
+            events: &self.events,
             clock: &self.clock,
             config: self.config.clone(),
         }

@@ -305,6 +305,9 @@ async fn a_connection_failing_runs_in_a_row_is_paused_but_not_one_with_partial_r
         (stored.status, stored.pause_reason, failures()),
         (ConnectionStatus::Paused, Some(PauseReason::Failing), 3)
     );
+    let last = w.events.events.lock().unwrap().last().cloned();
+    let Some(crate::events::Event::ConnectionStatusChanged(paused)) = last else { panic!("{last:?}") };
+    assert_eq!((paused.to, paused.reason), (ConnectionStatus::Paused, crate::events::StatusChange::Failing));
 
     // Resumed by an operator: the count starts again, and a good run keeps it at 0.
     *w.store.fail_ledger_reads.lock().unwrap() = false;
@@ -338,4 +341,54 @@ async fn a_run_records_bytes_read_the_newest_import_and_its_first_failures() {
     assert!(run.first_failures[0].reason.contains("id"), "{:?}", run.first_failures);
     let stored = w.store.connections.lock().unwrap()["c1"].sync.clone();
     assert_eq!(stored.newest_imported, Some(t("09T00:00:00")));
+}
+
+/// A finished run is announced with how it went, and with the status it changed and why: a first
+/// import that works activates the connection; access that breaks needs re-authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_is_announced_with_the_status_it_changed() {
+    use crate::events::{Event, StatusChange};
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    w.bucket.put("in/broken.csv", "\"eb\"", t("08T00:00:00"), b"payment,amount\nx,1\n");
+    let run = w.completed("run-1").await;
+    assert_eq!(w.events.detail_types(), ["Sync Run Finished", "Connection Status Changed"]);
+    let events = w.events.events.lock().unwrap().clone();
+    let Event::SyncRunFinished(finished) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(
+        (finished.run_id.as_str(), finished.result, finished.connection_name.as_str()),
+        ("run-1", SyncResult::Partial, "acme")
+    );
+    assert_eq!((finished.objects.imported, finished.objects.failed, finished.rows.imported), (1, 1, 1));
+    assert_eq!(finished.failed_files[0].key, "in/broken.csv");
+    assert_eq!(finished.lag_seconds, Some((run.finished_at - t("09T00:00:00")).num_seconds()));
+    assert_eq!(finished.bytes_read, run.counts.bytes_read);
+    let Event::ConnectionStatusChanged(changed) = &events[1] else { panic!("{events:?}") };
+    assert_eq!(
+        (changed.from, changed.to, changed.reason),
+        (ConnectionStatus::Pending, ConnectionStatus::Active, StatusChange::Activated)
+    );
+    assert_eq!(changed.run_id.as_deref(), Some("run-1"));
+
+    *w.bucket.deny.lock().unwrap() = Some(SourceErrorKind::AccessDenied);
+    w.completed("run-2").await;
+    let events = w.events.events.lock().unwrap().clone();
+    let Event::ConnectionStatusChanged(broken) = events.last().unwrap() else { panic!("{events:?}") };
+    assert_eq!(
+        (broken.from, broken.to, broken.reason),
+        (ConnectionStatus::Active, ConnectionStatus::NeedsReauth, StatusChange::NeedsReauth)
+    );
+    assert!(broken.error.is_some(), "says what it found");
+    assert_eq!(events.len(), 4, "one run finished and one change each time");
+}
+
+/// A bus that refuses the events fails nothing: the run is recorded and its records stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_cannot_be_published_fails_nothing() {
+    let w = World::new("skip_row");
+    *w.events.fail.lock().unwrap() = true;
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    let run = w.completed("run-1").await;
+    assert_eq!((run.result, w.status(), w.record_ids().len()), (SyncResult::Succeeded, ConnectionStatus::Active, 1));
+    assert!(w.events.events.lock().unwrap().is_empty());
 }
