@@ -64,7 +64,11 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     let (a, b) = (world.records(&uninterrupted.id).await, world.records(&handed_over.id).await);
     assert_eq!(a.len(), 9 + 600 + 300 + 120 - 3);
     assert_eq!(a, b, "the same records, each once");
-    assert_eq!((run.result, &run.counts), (expected.result, &expected.counts));
+    // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a gzip
+    // one from its start), and what the bridge had read ahead of the checkpoint is read twice.
+    let counts = connector_core::model::RunCounts { bytes_read: expected.counts.bytes_read, ..run.counts.clone() };
+    assert_eq!((run.result, &counts), (expected.result, &expected.counts));
+    assert!(run.counts.bytes_read >= expected.counts.bytes_read && expected.counts.bytes_read > 0);
     // Each run's watermark is its own listing's start, floored: the run that handed over began later.
     assert!(run.watermark_after >= expected.watermark_after);
     let outcomes = |id: String| {

@@ -237,7 +237,8 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
         assert!(mid_listing >= 3 && mid_file >= 10, "{policy}: {mid_listing} listing, {mid_file} file hand-overs");
         assert_eq!(*pieces.sink.records.lock().unwrap(), *whole.sink.records.lock().unwrap(), "{policy}");
         assert_eq!(run.run_id, "invocation-1");
-        // Every count alike but the bytes read: a gzip file resumed is read again from its start.
+        // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a gzip
+        // one from its start), and what the bridge had read ahead of the checkpoint is read twice.
         let counts = crate::model::RunCounts { bytes_read: expected.counts.bytes_read, ..run.counts.clone() };
         assert_eq!(
             (run.result, &counts, run.watermark_after),
