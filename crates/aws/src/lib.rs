@@ -7,6 +7,7 @@
 //! - [`dynamodb`]: the state table (connections, names, templates, leases, ledger, runs,
 //!   checkpoints) and the records table, every key they use, and their creation for `init`;
 //! - [`logging`]: the functions' tracing, as Lambda's log level and format say;
+//! - [`metrics`]: CloudWatch metrics of runs and dispatches, in the embedded metric format;
 //! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
@@ -19,6 +20,7 @@ pub mod dynamodb;
 pub mod errors;
 pub mod invoke;
 pub mod logging;
+pub mod metrics;
 pub mod s3;
 pub mod trust;
 
