@@ -5,7 +5,7 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
-use connector_core::dispatch::DispatchConfig;
+use connector_core::dispatch::{DispatchConfig, StatusCounts};
 use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
@@ -38,6 +38,8 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
     // THEN each active connection is synced, the others counted as skipped
     assert_eq!((summary.found, summary.invoked, summary.failed), (4, 2, 0), "{summary:?}");
     assert_eq!(skipped(&summary), [("paused", 1), ("pending", 1)]);
+    // Counted through the by-status index (the dispatcher's metrics).
+    assert_eq!(summary.by_status, StatusCounts { active: 2, needs_reauth: 0, paused: 1, pending: 1 });
     for c in &active {
         let c = world.connector.in_process().connection(&c.id).await.unwrap();
         assert_eq!(c.sync.last_result, Some(SyncResult::Succeeded));

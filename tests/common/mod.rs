@@ -208,6 +208,9 @@ fn post(endpoint: &str, path: &str, content_type: &str, body: &str) {
 /// project's .venv), serving the Lambda Invoke API on a loopback port.
 pub struct LambdaWatch {
     pub endpoint: String,
+    /// Where cargo lambda watch and the functions write (their stdout and stderr, as Lambda would
+    /// send them to CloudWatch Logs), kept after the test for a look.
+    pub log: std::path::PathBuf,
     child: Child,
 }
 
@@ -238,7 +241,7 @@ impl LambdaWatch {
             .unwrap_or_else(|e| {
                 panic!("starting cargo lambda watch: {e} (scripts/test.sh installs cargo-lambda into .venv)")
             });
-        let watch = LambdaWatch { endpoint, child };
+        let watch = LambdaWatch { endpoint, log: log_path.clone().into(), child };
         for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return watch;

@@ -6,6 +6,8 @@
 //!   credentials) and gives an [`s3::S3Source`] that lists and reads with ExpectedBucketOwner;
 //! - [`dynamodb`]: the state table (connections, names, templates, leases, ledger, runs,
 //!   checkpoints) and the records table, every key they use, and their creation for `init`;
+//! - [`logging`]: the functions' tracing, as Lambda's log level and format say;
+//! - [`metrics`]: CloudWatch metrics of runs and dispatches, in the embedded metric format;
 //! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`events`]: run and status events on the deployment's EventBridge bus;
@@ -19,8 +21,12 @@ pub mod dynamodb;
 pub mod errors;
 pub mod events;
 pub mod invoke;
+pub mod logging;
+pub mod metrics;
 pub mod s3;
 pub mod trust;
+
+pub use logging::init_lambda_tracing;
 
 use config::{Aws, Settings};
 use connector_core::engine::{Engine, Invocation, SyncError, SyncOutcome};
@@ -104,18 +110,6 @@ impl<'a> SyncRequest<'a> {
     /// An operator's sync of `connection_id`: for no scheduled event, to the end.
     pub fn new(connection_id: &'a str) -> Self {
         SyncRequest { connection_id, schedule_run: None, hand_over_at: None }
-    }
-}
-
-/// Tracing for the Lambda functions: JSON under Lambda's JSON log format, plain text otherwise;
-/// `RUST_LOG` filters (default info).
-pub fn init_lambda_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time();
-    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 

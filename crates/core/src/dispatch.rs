@@ -2,7 +2,9 @@
 //!
 //! Connections are read page by page from the by-status index (never a scan), filtered (lease held,
 //! already synced for this scheduled event), and invoked with bounded concurrency; throttled
-//! invokes are retried with backoff. Paused, pending and needs_reauth connections are only counted.
+//! invokes are retried with backoff. Paused, pending and needs_reauth connections are only counted
+//! (a Select COUNT query each); the summary says how many connections each status has, which the
+//! dispatcher reports as metrics.
 
 use crate::model::ConnectionStatus;
 use crate::ports::{Clock, StoreError};
@@ -59,12 +61,34 @@ pub struct DispatchSummary {
     pub schedule_run: String,
     /// Connections of any status.
     pub found: u64,
+    /// Connections by status: the active ones as read to be invoked, the others counted.
+    pub by_status: StatusCounts,
     pub invoked: u64,
     /// By reason: paused, pending, needs_reauth, lease_held, already_synced.
     pub skipped: BTreeMap<String, u64>,
     pub failed: u64,
     /// The first failures, with their connection and error.
     pub failures: Vec<(String, String)>,
+}
+
+/// How many connections have each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub active: u64,
+    pub needs_reauth: u64,
+    pub paused: u64,
+    pub pending: u64,
+}
+
+impl StatusCounts {
+    pub fn get_mut(&mut self, status: ConnectionStatus) -> &mut u64 {
+        match status {
+            ConnectionStatus::Active => &mut self.active,
+            ConnectionStatus::NeedsReauth => &mut self.needs_reauth,
+            ConnectionStatus::Paused => &mut self.paused,
+            ConnectionStatus::Pending => &mut self.pending,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +125,7 @@ pub async fn dispatch(
     for status in [ConnectionStatus::Paused, ConnectionStatus::Pending, ConnectionStatus::NeedsReauth] {
         let n = index.count(status).await?;
         summary.found += n;
+        *summary.by_status.get_mut(status) = n;
         if n > 0 {
             summary.skipped.insert(status.as_str().to_owned(), n);
         }
@@ -126,6 +151,7 @@ pub async fn dispatch(
     let mut steps = std::pin::pin!(steps);
     while let Some(step) = steps.try_next().await? {
         summary.found += 1;
+        summary.by_status.active += 1;
         match step {
             Step::Invoked => summary.invoked += 1,
             Step::Skipped(reason) => *summary.skipped.entry(reason.to_owned()).or_default() += 1,
@@ -228,6 +254,8 @@ mod tests {
         let summary = dispatch(&index, &invoker, &clock, "event-1", &config).await.unwrap();
 
         assert_eq!((summary.found, summary.invoked, summary.failed), (11, 2, 1));
+        let by_status = StatusCounts { active: 5, needs_reauth: 2, paused: 2, pending: 2 };
+        assert_eq!(summary.by_status, by_status, "the active ones read, the others counted");
         let skipped: Vec<_> = summary.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(
             skipped,

@@ -1,6 +1,8 @@
-//! The dispatcher's handler: a scheduled event in, one worker invocation per active connection out.
+//! The dispatcher's handler: a scheduled event in, one worker invocation per active connection out,
+//! and its metrics (connections by status, workers invoked) on stdout.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use connector_aws::metrics::Metrics;
 use connector_aws::Deployment;
 use connector_core::dispatch::{DispatchConfig, DispatchSummary, WorkerInvoker};
 
@@ -23,13 +25,18 @@ pub enum DispatchError {
     Invocations(DispatchSummary),
 }
 
+/// Dispatches the scheduled event and writes its metrics, also when some invocations failed (the
+/// dispatch is then an error, for Lambda to retry it); a dispatch that could not read the
+/// connections writes none.
 pub async fn handle(
     connector: &Deployment,
     workers: &dyn WorkerInvoker,
     config: &DispatchConfig,
+    metrics: &Metrics,
     event: EventBridgeEvent,
 ) -> Result<DispatchSummary, DispatchError> {
     let summary = connector.dispatch(workers, &schedule_run(&event), config).await?;
+    metrics.emit(&metrics.for_dispatch(&summary, chrono::Utc::now()));
     if summary.failed > 0 {
         return Err(DispatchError::Invocations(summary));
     }

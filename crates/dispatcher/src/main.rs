@@ -1,10 +1,12 @@
 //! Dispatcher Lambda: run by the EventBridge schedule, invokes the worker once per active connection.
-//! `S3C_WORKER_FUNCTION` names the worker; `S3C_DISPATCH_CONCURRENCY` bounds invocations in flight.
+//! `S3C_WORKER_FUNCTION` names the worker; `S3C_DISPATCH_CONCURRENCY` bounds invocations in flight;
+//! metrics go to `S3C_METRICS_NAMESPACE` with the dimension `Deployment` = `S3C_DEPLOYMENT`.
 
 mod handler;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use connector_aws::invoke::LambdaInvoker;
+use connector_aws::metrics::Metrics;
 use connector_aws::Deployment;
 use connector_core::dispatch::DispatchConfig;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -19,9 +21,10 @@ async fn main() -> Result<(), Error> {
         config.concurrency = n.parse().map_err(|e| format!("S3C_DISPATCH_CONCURRENCY '{n}': {e}"))?;
     }
     let workers = LambdaInvoker { client: connector.aws.lambda(), function };
-    let (connector, workers, config) = (&connector, &workers, &config);
+    let metrics = Metrics::from_env();
+    let (connector, workers, config, metrics) = (&connector, &workers, &config, &metrics);
     run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
-        handler::handle(connector, workers, config, event.payload).await.map_err(Error::from)
+        handler::handle(connector, workers, config, metrics, event.payload).await.map_err(Error::from)
     }))
     .await
 }

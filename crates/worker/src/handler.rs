@@ -1,6 +1,8 @@
 //! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
-//! allows, the rest handed over to a new invocation of the worker.
+//! allows, the rest handed over to a new invocation of the worker; a run that finished or failed
+//! writes its metrics on stdout.
 
+use connector_aws::metrics::Metrics;
 use connector_aws::{Deployment, SyncRequest};
 use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::report::SyncReport;
@@ -23,11 +25,13 @@ pub enum WorkerError {
 /// Syncs the connection until it is done or `hand_over_at` passes, then starts the next invocation
 /// through `next`. A run that failed on a transient error is an `Err`, so Lambda retries the
 /// invocation; everything a retry cannot change (lease held, paused, unknown connection) is `Ok`.
+/// A run that finished or failed writes its metrics (`metrics`) first, whatever follows.
 pub async fn handle(
     deployment: &Deployment,
     request: WorkerRequest,
     hand_over_at: Option<Instant>,
     next: &dyn WorkerInvoker,
+    metrics: &Metrics,
 ) -> Result<WorkerResponse, WorkerError> {
     let sync = SyncRequest {
         connection_id: &request.connection_id,
@@ -36,6 +40,11 @@ pub async fn handle(
     };
     let synced = deployment.sync(sync).await;
     let report = SyncReport::new(&request.connection_id, &synced);
+    // Events the bus refused: 0 until the run's events are published from here (issue 12).
+    let events_not_published = 0;
+    if let Some(document) = metrics.for_run(&report, events_not_published) {
+        metrics.emit(&document);
+    }
     match synced {
         Ok(SyncOutcome::HandedOver { .. }) => {
             invoke_with_retries(next, &request, 5).await.map_err(WorkerError::HandOver)?;

@@ -4,6 +4,7 @@
 mod handler;
 
 use connector_aws::invoke::LambdaInvoker;
+use connector_aws::metrics::Metrics;
 use connector_aws::Deployment;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -25,9 +26,12 @@ async fn main() -> Result<(), Error> {
     let next = LambdaInvoker { client: connector.aws.lambda(), function };
     let next = &next;
     let margin = connector.settings.hand_over_margin;
+    // S3C_METRICS_NAMESPACE, and S3C_DEPLOYMENT for the metrics' one dimension.
+    let metrics = Metrics::from_env();
+    let metrics = &metrics;
     run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
         let hand_over_at = handler::hand_over_at(event.context.deadline, margin);
-        handler::handle(connector, event.payload, hand_over_at, next).await.map_err(Error::from)
+        handler::handle(connector, event.payload, hand_over_at, next, metrics).await.map_err(Error::from)
     }))
     .await
 }
