@@ -88,6 +88,7 @@ impl Deployment {
             connection_id: request.connection_id,
             invocation_id: &invocation_id,
             schedule_run: request.schedule_run,
+            request_id: request.request_id,
             hand_over_at: request.hand_over_at,
         };
         engine.run(call).await
@@ -101,6 +102,8 @@ pub struct SyncRequest<'a> {
     /// The scheduled event that asked for the sync (the worker's request says), so that a second
     /// delivery of it does nothing; `None` for an operator's sync.
     pub schedule_run: Option<&'a str>,
+    /// An operator's sync's id, the same in Lambda's retries of it.
+    pub request_id: Option<&'a str>,
     /// When to hand over to the next invocation (the worker Lambda's deadline less the margin);
     /// `None` runs to the end.
     pub hand_over_at: Option<std::time::Instant>,
@@ -109,7 +112,7 @@ pub struct SyncRequest<'a> {
 impl<'a> SyncRequest<'a> {
     /// An operator's sync of `connection_id`: for no scheduled event, to the end.
     pub fn new(connection_id: &'a str) -> Self {
-        SyncRequest { connection_id, schedule_run: None, hand_over_at: None }
+        SyncRequest { connection_id, schedule_run: None, request_id: None, hand_over_at: None }
     }
 }
 
@@ -146,8 +149,11 @@ impl connector_core::dispatch::WorkerInvoker for Deployment {
         request: &connector_core::dispatch::WorkerRequest,
     ) -> Result<(), connector_core::dispatch::InvokeError> {
         // A failed run is not retried here: in Lambda the invocation's own retries would do that.
-        let sync =
-            SyncRequest { schedule_run: request.schedule_run.as_deref(), ..SyncRequest::new(&request.connection_id) };
+        let sync = SyncRequest {
+            schedule_run: request.schedule_run.as_deref(),
+            request_id: request.request_id.as_deref(),
+            ..SyncRequest::new(&request.connection_id)
+        };
         match self.sync(sync).await {
             // A run that ended needs_reauth is a failure for whoever started it (`sync --all` exits 1).
             Ok(connector_core::engine::SyncOutcome::Completed(run))

@@ -24,6 +24,11 @@ pub struct WorkerRequest {
     /// The scheduled event that asked for this sync; a second delivery of it starts no second sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_run: Option<String>,
+    /// An operator's sync: an id its starter gives it, the same in Lambda's retries of it (they
+    /// deliver the same request), so that a failed run's retries count once among the
+    /// connection's consecutive failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A connection as the dispatcher reads it from the index.
@@ -140,8 +145,11 @@ pub async fn dispatch(
             if candidate.lease_until.is_some_and(|until| until > now) {
                 return Ok(Step::Skipped("lease_held"));
             }
-            let request =
-                WorkerRequest { connection_id: candidate.id.clone(), schedule_run: Some(schedule_run.to_owned()) };
+            let request = WorkerRequest {
+                connection_id: candidate.id.clone(),
+                schedule_run: Some(schedule_run.to_owned()),
+                request_id: None,
+            };
             Ok(match invoke_with_retries(invoker, &request, config.max_attempts).await {
                 Ok(()) => Step::Invoked,
                 Err(e) => Step::Failed(candidate.id, e.message),

@@ -167,9 +167,10 @@ pub struct SyncState {
     /// any other end, and `resume`, set it back to 0.
     #[serde(default)]
     pub consecutive_failures: u32,
-    /// The scheduled event whose failed run was counted last, so that its retries are not counted.
+    /// The scheduled event or operator's request whose failed run was counted last, so that
+    /// Lambda's retries of it are not counted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_failed_schedule_run: Option<String>,
+    pub last_failure_key: Option<String>,
     /// The LastModified of the newest object any run imported: the connection's lag is now minus
     /// this.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -247,7 +247,9 @@ pub trait SyncStore: Templates {
     ) -> Result<(), StoreError>;
     /// Writes the run and the connection's new status and sync state, drops the run's checkpoint, and
     /// releases the lease, only if `owner` still holds it (otherwise `Conflict`: no lost update).
-    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError>;
+    /// Returns whether the run's change of status was written: `false` when it changed none, or
+    /// when an operator changed the status during the run (theirs stands).
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<bool, StoreError>;
     /// The checkpoint a run left when it handed over to the next invocation, if any.
     async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError>;
     /// Saves the checkpoint (replacing any earlier one) and releases the lease, only if `owner` still

@@ -36,12 +36,13 @@ pub async fn handle(
     let sync = SyncRequest {
         connection_id: &request.connection_id,
         schedule_run: request.schedule_run.as_deref(),
+        request_id: request.request_id.as_deref(),
         hand_over_at,
     };
     let synced = deployment.sync(sync).await;
     let report = SyncReport::new(&request.connection_id, &synced);
-    // Events the bus refused: 0 until the run's events are published from here (issue 12).
-    let events_not_published = 0;
+    // The run's events the bus refused (counted by the publisher, since the last invocation).
+    let events_not_published = deployment.events.take_not_published();
     if let Some(document) = metrics.for_run(&report, events_not_published) {
         metrics.emit(&document);
     }
@@ -78,7 +79,10 @@ mod tests {
     #[test]
     fn the_sample_events_parse() {
         let event: WorkerRequest = serde_json::from_str(include_str!("../../../events/worker-invoke.json")).unwrap();
-        assert_eq!(event, WorkerRequest { connection_id: "demo-connection".into(), schedule_run: None });
+        assert_eq!(
+            event,
+            WorkerRequest { connection_id: "demo-connection".into(), schedule_run: None, request_id: None }
+        );
         let event: WorkerRequest =
             serde_json::from_str(include_str!("../../../events/worker-invoke-scheduled.json")).unwrap();
         assert_eq!(event.schedule_run.as_deref(), Some("89d1a02d-5ec7-412e-82f5-13505f849b41"));

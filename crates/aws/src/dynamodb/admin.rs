@@ -57,7 +57,7 @@ impl StateTable {
             ConnectionStatus::Paused => "SET #status = :status, status_key = :status_key, pause_reason = :operator",
             ConnectionStatus::Active => {
                 "SET #status = :status, status_key = :status_key, #sync.consecutive_failures = :zero \
-                 REMOVE pause_reason, #sync.last_failed_schedule_run"
+                 REMOVE pause_reason, #sync.last_failure_key"
             }
             _ => "SET #status = :status, status_key = :status_key REMOVE pause_reason",
         };

@@ -237,7 +237,7 @@ impl SyncStore for StateTable {
     }
 
     #[instrument(skip_all, fields(connection_id = %end.connection.id, run_id = %end.run.run_id))]
-    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError> {
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<bool, StoreError> {
         let mut run: Item = serde_dynamo::to_item(end.run).map_err(|e| corrupt_item("run", e))?;
         run.extend(keys::run(&end.connection.id, end.run.started_at, &end.run.run_id));
         self.put(run, "recording the run").await?;
@@ -279,13 +279,37 @@ impl SyncStore for StateTable {
             }
             request.expression_attribute_names("#sync", "sync").send()
         };
-        match update(change_status).await.map_err(|e| store_error("finishing the run", e)) {
+        let status_written = match update(change_status).await.map_err(|e| store_error("finishing the run", e)) {
             // An operator changed the status during the run (paused it): keep theirs, save ours.
             Err(e) if change_status && e.kind == StoreErrorKind::Conflict => {
                 update(false).await.map_err(|e| store_error("finishing the run", e))?;
+                false
             }
-            other => other.map(|_| ())?,
+            other => other.map(|_| change_status)?,
+        };
+        // The run is recorded and the lease let go: what follows only tidies up, and a failure of
+        // it is logged rather than failing a run that is over (a backfill not cleared is carried
+        // out again; checkpoint pieces no longer named by the connection are only left over).
+        if let Err(e) = self.tidy_after_run(&end).await {
+            tracing::warn!(error = %e, "tidying up after the run; it is recorded all the same");
         }
+        Ok(status_written)
+    }
+
+    #[instrument(skip(self))]
+    async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.read_checkpoint(connection_id).await
+    }
+
+    #[instrument(skip(self, checkpoint), fields(run_id = %checkpoint.run_id))]
+    async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.save_checkpoint_and_release(connection_id, owner, checkpoint).await
+    }
+}
+
+impl StateTable {
+    /// After a run's end is written: its backfill cleared, its checkpoints deleted.
+    async fn tidy_after_run(&self, end: &RunEnd<'_>) -> Result<(), StoreError> {
         // A backfill carried out is cleared, unless an operator asked for another meanwhile.
         if let Some(since) = end.run.backfill_since.filter(|_| end.run.backfill_done()) {
             let since = serde_dynamo::to_attribute_value(since).map_err(|e| corrupt_item("backfill", e))?;
@@ -304,15 +328,5 @@ impl SyncStore for StateTable {
         }
         // The run is over: its checkpoints, if it handed over, are no longer named by anything.
         self.delete_checkpoints(&end.connection.id, None).await
-    }
-
-    #[instrument(skip(self))]
-    async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.read_checkpoint(connection_id).await
-    }
-
-    #[instrument(skip(self, checkpoint), fields(run_id = %checkpoint.run_id))]
-    async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        self.save_checkpoint_and_release(connection_id, owner, checkpoint).await
     }
 }

@@ -76,7 +76,7 @@ async fn a_pause_says_why_and_a_resume_starts_the_count_again<S: StoreUnderTest 
     after.status = ConnectionStatus::Paused;
     after.pause_reason = Some(PauseReason::Failing);
     after.sync.consecutive_failures = 7;
-    after.sync.last_failed_schedule_run = Some("day-7".into());
+    after.sync.last_failure_key = Some("day-7".into());
     assert_eq!(super::acquire(store, id, "run-1", 60).await, crate::ports::Lease::Acquired);
     let end = RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active };
     store.finish_run(end, "run-1").await.expect("finishing");
@@ -87,7 +87,7 @@ async fn a_pause_says_why_and_a_resume_starts_the_count_again<S: StoreUnderTest 
     store.change_status(id, ConnectionStatus::Paused, ConnectionStatus::Active).await.expect("resuming");
     let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
     assert_eq!((stored.pause_reason, stored.sync.consecutive_failures), (None, 0));
-    assert_eq!(stored.sync.last_failed_schedule_run, None);
+    assert_eq!(stored.sync.last_failure_key, None);
     store.change_status(id, ConnectionStatus::Active, ConnectionStatus::Paused).await.expect("pausing");
     let stored = ConnectionAdmin::connection(store, id).await.unwrap().expect("stored");
     assert_eq!(stored.pause_reason, Some(PauseReason::Operator));

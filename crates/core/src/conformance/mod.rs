@@ -211,7 +211,8 @@ async fn an_operators_status_change_during_a_run_stands(store: &impl StoreUnderT
         let (run, mut after) = finished(&c, "run", 3, None);
         after.status = run_sets;
         let end = RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active };
-        store.finish_run(end, "worker").await.expect("the run finishes");
+        let written = store.finish_run(end, "worker").await.expect("the run finishes");
+        assert!(!written, "run set {run_sets:?}: the operator's status stands, the run's is not written");
         let shown = stored(store, &id).await;
         assert_eq!(shown.status, ConnectionStatus::Paused, "run set {run_sets:?}");
         assert_eq!(shown.sync, after.sync, "run set {run_sets:?}");
@@ -222,10 +223,11 @@ async fn an_operators_status_change_during_a_run_stands(store: &impl StoreUnderT
     assert_eq!(acquire(store, &id, "worker", 60).await, Lease::Acquired);
     let (run, mut after) = finished(&c, "run", 0, None);
     after.status = ConnectionStatus::NeedsReauth;
-    store
+    let written = store
         .finish_run(RunEnd { run: &run, connection: &after, status_before: ConnectionStatus::Active }, "worker")
         .await
         .unwrap();
+    assert!(written, "the run's own change is written");
     assert_eq!(stored(store, &id).await.status, ConnectionStatus::NeedsReauth);
 }
 

@@ -156,6 +156,9 @@ pub struct Invocation<'r> {
     pub invocation_id: &'r str,
     /// The scheduled event that asked for the sync, if any (EventBridge delivers at least once).
     pub schedule_run: Option<&'r str>,
+    /// An operator's sync's id, the same in Lambda's retries of it (see
+    /// [`crate::dispatch::WorkerRequest::request_id`]).
+    pub request_id: Option<&'r str>,
     /// When to stop and hand over to a new invocation; `None` runs to the end.
     pub hand_over_at: Option<Instant>,
 }
@@ -164,7 +167,7 @@ impl<'r> Invocation<'r> {
     /// An invocation of `connection_id`, owning the lease as `invocation_id`, that runs to the end
     /// and was asked for by no scheduled event (an operator's sync, a test's).
     pub fn new(connection_id: &'r str, invocation_id: &'r str) -> Self {
-        Invocation { connection_id, invocation_id, schedule_run: None, hand_over_at: None }
+        Invocation { connection_id, invocation_id, schedule_run: None, request_id: None, hand_over_at: None }
     }
 
     /// Asked for by the scheduled event `schedule_run`: a second delivery of it syncs nothing.

@@ -30,6 +30,9 @@ pub(super) struct RunState {
     /// Whether this invocation has done anything yet; it hands over only after it has, so every
     /// invocation moves the run on.
     pub(super) progressed: bool,
+    /// What a failure of this run is counted under: its scheduled event, or the operator's request
+    /// (the same in Lambda's retries, which count once).
+    pub(super) failure_key: Option<String>,
 }
 
 impl RunState {
@@ -159,6 +162,7 @@ impl Engine<'_> {
             oldest_unfinished: None,
             hand_over_at: call.hand_over_at,
             progressed: false,
+            failure_key: call.schedule_run.or(call.request_id).map(str::to_owned),
         };
         Ok((template, state))
     }
@@ -278,16 +282,19 @@ impl Engine<'_> {
             connection,
             &run,
             state.progress.schedule_run.as_deref(),
+            state.failure_key.as_deref(),
             self.config.pause_after_failures,
         );
-        self.store
+        let status_written = self
+            .store
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
         let schedule_run = state.progress.schedule_run.as_deref();
         let mut events = vec![Event::SyncRunFinished(Box::new(SyncRunFinished::of(&updated, &run, schedule_run)))];
+        // Only a change the store wrote: an operator's change during the run stands, unannounced again.
         let reason = match updated.status {
-            _ if updated.status == connection.status => None,
+            _ if !status_written => None,
             ConnectionStatus::NeedsReauth => Some(StatusChange::NeedsReauth),
             ConnectionStatus::Active => Some(StatusChange::Activated),
             ConnectionStatus::Paused => Some(StatusChange::Failing),
@@ -345,24 +352,26 @@ impl Engine<'_> {
 /// The connection as a run leaves it: a pending connection that synced becomes active, one whose
 /// access broke needs re-authentication, an active one whose runs failed `pause_after` times in a
 /// row is paused (reason `failing`); its sync state says how the run went. A failed run does not
-/// mark its scheduled event done, so that the event's retry syncs; its retries count as one failure.
+/// mark its scheduled event done, so that the event's retry syncs; the retries of one scheduled
+/// event or operator's request (`failure_key`) count as one failure.
 pub(super) fn connection_after(
     connection: &Connection,
     run: &SyncRun,
     schedule_run: Option<&str>,
+    failure_key: Option<&str>,
     pause_after: u32,
 ) -> Connection {
     let mut updated = connection.clone();
     let sync = &mut updated.sync;
     if matches!(run.result, SyncResult::Failed | SyncResult::NeedsReauth) {
-        let retry = schedule_run.is_some() && sync.last_failed_schedule_run.as_deref() == schedule_run;
+        let retry = failure_key.is_some() && sync.last_failure_key.as_deref() == failure_key;
         if !retry {
             sync.consecutive_failures += 1;
         }
-        sync.last_failed_schedule_run = schedule_run.map(str::to_owned);
+        sync.last_failure_key = failure_key.map(str::to_owned);
     } else {
         sync.consecutive_failures = 0;
-        sync.last_failed_schedule_run = None;
+        sync.last_failure_key = None;
     }
     let failing = pause_after > 0 && sync.consecutive_failures >= pause_after;
     updated.status = match (connection.status, run.result) {

@@ -191,7 +191,9 @@ impl Management<'_> {
 
     /// Starts a sync of the connection through the service's workers.
     pub(super) async fn start_sync(&self, id: &str) -> Result<(), ManageError> {
-        self.workers.invoke(&WorkerRequest { connection_id: id.to_owned(), schedule_run: None }).await.map_err(|e| {
+        let request_id = Some(super::connections::new_connection_id());
+        let request = WorkerRequest { connection_id: id.to_owned(), schedule_run: None, request_id };
+        self.workers.invoke(&request).await.map_err(|e| {
             let message = format!("starting a sync: {e}");
             ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
         })

@@ -49,7 +49,7 @@ impl ConnectionAdmin for MemoryStore {
                 c.pause_reason = (to == ConnectionStatus::Paused).then_some(crate::model::PauseReason::Operator);
                 if to == ConnectionStatus::Active {
                     c.sync.consecutive_failures = 0;
-                    c.sync.last_failed_schedule_run = None;
+                    c.sync.last_failure_key = None;
                 }
                 Ok(())
             }

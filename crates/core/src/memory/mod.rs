@@ -225,7 +225,7 @@ impl SyncStore for MemoryStore {
         Ok(())
     }
 
-    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<(), StoreError> {
+    async fn finish_run(&self, end: RunEnd<'_>, owner: &str) -> Result<bool, StoreError> {
         if *self.fail_finish.lock().unwrap() {
             return Err(StoreError::new(StoreErrorKind::Transient, "finishing the run: throttled"));
         }
@@ -240,11 +240,13 @@ impl SyncStore for MemoryStore {
         }
         // As DynamoDB's update does: the sync state, and the status only if no operator changed it
         // during the run; the rest (a rename) is the operator's.
+        let mut status_written = false;
         if let Some(stored) = self.connections.lock().unwrap().get_mut(&end.connection.id) {
             stored.sync = end.connection.sync.clone();
             if stored.status == end.status_before && stored.status != end.connection.status {
                 stored.status = end.connection.status;
                 stored.pause_reason = end.connection.pause_reason;
+                status_written = true;
             }
             if end.run.backfill_done() && stored.backfill_since == end.run.backfill_since {
                 stored.backfill_since = None;
@@ -256,7 +258,7 @@ impl SyncStore for MemoryStore {
         if tail > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(tail)).await;
         }
-        Ok(())
+        Ok(status_written)
     }
 
     async fn checkpoint(&self, connection_id: &str) -> Result<Option<Checkpoint>, StoreError> {

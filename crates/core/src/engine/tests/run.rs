@@ -72,6 +72,7 @@ async fn a_run_reads_with_the_template_version_it_began_with() {
         connection_id: "c1",
         invocation_id: id,
         schedule_run: None,
+        request_id: None,
         hand_over_at,
     };
     // Invocations that each do one step, until the file is handed over part of the way through.
@@ -220,6 +221,7 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
                 connection_id: "c1",
                 invocation_id: &invocation,
                 schedule_run: None,
+                request_id: None,
                 hand_over_at: Some(Instant::now()),
             };
             match engine.run(call).await.unwrap() {
@@ -281,7 +283,7 @@ async fn a_run_whose_end_takes_time_is_not_lost_to_its_own_lease_renewal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_failing_runs_in_a_row_is_paused_but_not_one_with_partial_runs() {
     let mut w = World::new("skip_row");
-    w.config.pause_after_failures = 3;
+    w.config.pause_after_failures = 4;
     w.store.connections.lock().unwrap().get_mut("c1").unwrap().status = ConnectionStatus::Active;
     w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\nbad,x\n");
     let failures = || w.store.connections.lock().unwrap()["c1"].sync.consecutive_failures;
@@ -298,13 +300,19 @@ async fn a_connection_failing_runs_in_a_row_is_paused_but_not_one_with_partial_r
     assert!(matches!(failing("run-1", "day-1").await, Err(SyncError::Retryable(_))));
     assert!(matches!(failing("run-1b", "day-1").await, Err(SyncError::Retryable(_))), "Lambda's retry");
     assert_eq!(failures(), 1, "a scheduled event's retries count once");
+    // An operator's sync whose retries (the same request) fail count once too.
+    for attempt in ["run-op", "run-op-retry"] {
+        let call = Invocation { request_id: Some("request-1"), ..Invocation::new("c1", attempt) };
+        assert!(matches!(w.engine().run(call).await, Err(SyncError::Retryable(_))));
+    }
+    assert_eq!(failures(), 2, "one scheduled event and one operator's request");
     assert!(matches!(failing("run-2", "day-2").await, Err(SyncError::Retryable(_))));
-    assert_eq!((failures(), w.status()), (2, ConnectionStatus::Active));
+    assert_eq!((failures(), w.status()), (3, ConnectionStatus::Active));
     assert!(matches!(failing("run-3", "day-3").await, Err(SyncError::Retryable(_))));
     let stored = w.store.connections.lock().unwrap()["c1"].clone();
     assert_eq!(
         (stored.status, stored.pause_reason, failures()),
-        (ConnectionStatus::Paused, Some(PauseReason::Failing), 3)
+        (ConnectionStatus::Paused, Some(PauseReason::Failing), 4)
     );
     let last = w.events.events.lock().unwrap().last().cloned();
     let Some(crate::events::Event::ConnectionStatusChanged(paused)) = last else { panic!("{last:?}") };
