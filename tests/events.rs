@@ -185,3 +185,21 @@ async fn a_rule_on_the_bus_receives_each_event_of_real_syncs() {
     assert_eq!(broken["error"], run["error"]);
     assert_eq!(world.connector.events.take_not_published(), 0, "every event was published");
 }
+
+/// A bus that refuses the events (here: deleted) fails no sync: the run is recorded, its records
+/// stay, and the events not published are counted for the worker's EventsNotPublished metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_bus_refuses_are_counted_and_fail_no_sync() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.aws.eventbridge().delete_event_bus().name(&world.connector.settings.event_bus).send().await.unwrap();
+    world.put("in/a.csv", "id,amount\na1,1\n").await;
+    let connection = world.connection(Some("in")).await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!(
+        (run.result, world.records(&connection.id).await.len()),
+        (connector_core::model::SyncResult::Succeeded, 1)
+    );
+    assert_eq!(world.connector.events.take_not_published(), 2, "the run's and its activation's");
+    assert_eq!(world.connector.events.take_not_published(), 0, "taken once");
+}

@@ -38,31 +38,42 @@ impl EventBridgePublisher {
             .build())
     }
 
-    /// Publishes one request's worth; how many were not published, and why.
+    /// Publishes one request's worth; how many were not published, and why. Entries refused on
+    /// their own (throttled, an internal failure) are sent once more, as AWS advises.
     async fn put(&self, events: &[Event]) -> Result<(), (usize, String)> {
-        let entries = events
+        let mut entries = events
             .iter()
             .map(|e| self.entry(e))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| (events.len(), format!("serialising an event: {e}")))?;
-        let output = self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| (events.len(), format!("PutEvents on bus {}: {}", self.bus, describe(&e))))?;
-        let failed = output.failed_entry_count().max(0) as usize;
-        if failed == 0 {
-            return Ok(());
+        let mut why = String::new();
+        for _attempt in 0..2 {
+            let output = self
+                .client
+                .put_events()
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| (entries.len(), format!("PutEvents on bus {}: {}", self.bus, describe(&e))))?;
+            if output.failed_entry_count() <= 0 {
+                return Ok(());
+            }
+            // The answer's entries are in the request's order; the refused ones carry an error code.
+            let refused: Vec<(PutEventsRequestEntry, String)> = entries
+                .iter()
+                .zip(output.entries())
+                .filter_map(|(sent, result)| {
+                    let code = result.error_code()?;
+                    Some((sent.clone(), format!("{code}: {}", result.error_message().unwrap_or_default())))
+                })
+                .collect();
+            why = refused.first().map(|(_, why)| why.clone()).unwrap_or_else(|| "no reason given".into());
+            entries = refused.into_iter().map(|(entry, _)| entry).collect();
+            if entries.is_empty() {
+                return Ok(());
+            }
         }
-        let why = output
-            .entries()
-            .iter()
-            .filter_map(|e| e.error_code().map(|code| format!("{code}: {}", e.error_message().unwrap_or_default())))
-            .next()
-            .unwrap_or_else(|| "no reason given".into());
-        Err((failed, format!("PutEvents on bus {}: {failed} entries failed ({why})", self.bus)))
+        Err((entries.len(), format!("PutEvents on bus {}: {} entries refused ({why})", self.bus, entries.len())))
     }
 }
 
