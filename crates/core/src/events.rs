@@ -34,13 +34,6 @@ impl Event {
             Event::ConnectionStatusChanged(_) => "Connection Status Changed",
         }
     }
-
-    pub fn connection_id(&self) -> &str {
-        match self {
-            Event::SyncRunFinished(e) => &e.connection_id,
-            Event::ConnectionStatusChanged(e) => &e.connection_id,
-        }
-    }
 }
 
 /// A run finished (and was recorded): how it went.

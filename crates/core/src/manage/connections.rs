@@ -75,6 +75,11 @@ pub fn new_external_id() -> String {
     random_hex(32)
 }
 
+/// A short random id of an operator's request or job (a sync's retries, a recount's lease).
+pub(super) fn new_request_id() -> String {
+    random_hex(10)
+}
+
 fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut buffer = vec![0u8; bytes];

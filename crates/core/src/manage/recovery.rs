@@ -180,7 +180,7 @@ impl Management<'_> {
     /// runs. Returns the connection with its count.
     pub async fn recount_failures(&self, id: &str) -> Result<Connection, ManageError> {
         self.connection(id).await?;
-        let owner = format!("recount-{}", super::connections::new_connection_id());
+        let owner = format!("recount-{}", super::connections::new_request_id());
         self.hold_lease(id, &owner, "count again").await?;
         let counted = self.admin.recount_failures(id, &owner).await;
         if let Err(e) = self.store.release_lease(id, &owner).await {
