@@ -28,7 +28,7 @@ async fn every_route_walks_a_connection_through_its_life() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
-    let api = Api { service: world.connector.in_process() };
+    let api = Api { service: world.connector.in_process(), dashboard: None };
     let bucket = world.bucket.clone();
 
     let (status, created) = call(&api, request("create-connection", &[("BUCKET", &bucket)])).await;
@@ -155,7 +155,7 @@ async fn every_route_walks_a_connection_through_its_life() {
 async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let api = Api { service: world.connector.in_process() };
+    let api = Api { service: world.connector.in_process(), dashboard: None };
     let existing = world.connection(None).await;
     let body = |change: &dyn Fn(&mut Value)| {
         let mut body = json!({"name": "n", "account_id": "123456789012", "bucket": world.bucket, "region": "us-east-1", "template": "payments"});

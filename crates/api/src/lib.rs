@@ -15,10 +15,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub mod dashboard;
+
 /// What the handler works with: the management service (its workers start syncs through Lambda,
-/// or in-process in tests).
+/// or in-process in tests), and the dashboard when it is configured.
 pub struct Api<'a> {
     pub service: Management<'a>,
+    pub dashboard: Option<dashboard::Dashboard>,
 }
 
 /// An API error: its status, code, message and the field at fault.
@@ -209,6 +212,22 @@ struct Backfill {
 
 /// Handles one request; never fails: errors are JSON responses.
 pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
+    let mut path = request.uri().path();
+    // The dashboard's public prefix (`/lambda-url/api` under cargo lambda watch), when the path
+    // arrives with it.
+    if let Some(base) = api.dashboard.as_ref().map(|d| d.base.as_str()).filter(|b| !b.is_empty()) {
+        path = path.strip_prefix(base).unwrap_or(path);
+    }
+    let path = path.to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(("dashboard", rest)) = segments.split_first().map(|(first, rest)| (*first, rest)) {
+        return match &api.dashboard {
+            Some(dashboard) => dashboard.handle(&api.service, &request, rest).await,
+            None => {
+                error_response(ApiError::new(StatusCode::NOT_FOUND, "not_found", "the dashboard is not configured"))
+            }
+        };
+    }
     match route(&api.service, &request).await {
         Ok((status, value)) => json_response(status, &value),
         Err(e) => error_response(e),

@@ -11,6 +11,7 @@
 //! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`events`]: run and status events on the deployment's EventBridge bus;
+//! - [`identity`]: the dashboard's sign-in (Cognito), an issuer's keys, the signing key;
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
 //! [`Deployment`] wires them, once per process, into the core's engine ([`Deployment::sync`]) and
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod errors;
 pub mod events;
+pub mod identity;
 pub mod invoke;
 pub mod logging;
 pub mod metrics;

@@ -59,6 +59,12 @@ pub fn permission_policy(connection: &Connection) -> Value {
 /// The role's trust policy: `principals` (the execution roles of the worker and of the API, which
 /// previews) may assume it with the connection's external id, and only with it.
 pub fn trust_policy(principals: &[String], connection: &Connection) -> Value {
+    trust_policy_for(principals, &connection.external_id)
+}
+
+/// The trust policy of a role with `external_id` (shown by the set-up wizard before the
+/// connection exists).
+pub fn trust_policy_for(principals: &[String], external_id: &str) -> Value {
     let principal = match principals {
         [one] => json!(one),
         many => json!(many),
@@ -69,7 +75,7 @@ pub fn trust_policy(principals: &[String], connection: &Connection) -> Value {
             "Effect": "Allow",
             "Principal": {"AWS": principal},
             "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": connection.external_id}},
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
         }],
     })
 }

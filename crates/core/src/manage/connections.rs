@@ -91,9 +91,19 @@ impl Management<'_> {
     /// Creates a pending connection and the documents its role needs. The input is checked before
     /// anything else, so a bad field costs no call.
     pub async fn create(&self, input: ConnectionInput) -> Result<CreatedConnection, ManageError> {
+        self.create_as(input, new_connection_id(), new_external_id()).await
+    }
+
+    /// [`Self::create`] with the id and external id given: the set-up wizard shows the role's
+    /// name and trust policy before the bucket is asked for (see [`super::setup`]).
+    pub(super) async fn create_as(
+        &self,
+        input: ConnectionInput,
+        id: String,
+        external_id: String,
+    ) -> Result<CreatedConnection, ManageError> {
         let now = self.clock.now();
-        let connection = new_connection(input, new_connection_id(), new_external_id(), &self.config.role_prefix, now)
-            .map_err(|errors| {
+        let connection = new_connection(input, id, external_id, &self.config.role_prefix, now).map_err(|errors| {
             ManageError::Invalid(errors.into_iter().map(|e| FieldError::new(e.field, e.message)).collect())
         })?;
         self.template_exists(&connection.template_id).await?;

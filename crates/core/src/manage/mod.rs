@@ -6,6 +6,7 @@
 //! - [`connections`]: create, list, show, edit, pause and resume, delete;
 //! - [`access`]: preview, activation and re-authentication, which read the customer's bucket;
 //! - [`recovery`]: objects decided again, backfill, sync now, records read back;
+//! - [`setup`]: the set-up wizard's steps: a role shown before the connection exists;
 //! - [`templates`]: the platform's data templates;
 //! - [`ports`]: what the service needs from storage and AWS.
 
@@ -13,6 +14,7 @@ pub mod access;
 pub mod connections;
 pub mod ports;
 pub mod recovery;
+pub mod setup;
 pub mod templates;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,261 @@
+//! The operator dashboard: server-rendered HTML under `/dashboard`, served by the api function
+//! beside the JSON API and calling the same management service. One small script (copy buttons)
+//! and one stylesheet, both in `static/`; no build step.
+//!
+//! - [`session`]: the sign-in token's checks and forms' CSRF tokens;
+//! - [`layout`]: the frame of every page and the responses;
+//! - [`connections`]: the list, one connection's page and its actions;
+//! - [`wizard`]: the set-up of a new connection, step by step;
+//! - [`templates`]: the platform's templates, and a new version with its errors beside the field.
+//!
+//! Every route but the sign-in page and the two static files wants a valid session; a request
+//! without one is sent to the sign-in page (a 303, or a 401 for a form post). Every form post
+//! must carry the session's CSRF token.
+
+pub mod connections;
+pub mod layout;
+pub mod session;
+pub mod templates;
+pub mod wizard;
+
+use connector_aws::identity::SignInError;
+use connector_core::manage::Management;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use layout::{alert, field, html_response, redirect, Frame};
+use maud::html;
+use session::{cookie, Operator, Sessions, SESSION_COOKIE, SIGN_IN_COOKIE};
+use std::collections::HashMap;
+
+/// Signs an operator in: their user name and password in, their ID token out.
+#[async_trait::async_trait]
+pub trait SignIn: Send + Sync {
+    async fn sign_in(&self, username: &str, password: &str) -> Result<String, SignInError>;
+}
+
+#[async_trait::async_trait]
+impl SignIn for connector_aws::identity::CognitoSignIn {
+    async fn sign_in(&self, username: &str, password: &str) -> Result<String, SignInError> {
+        connector_aws::identity::CognitoSignIn::sign_in(self, username, password).await
+    }
+}
+
+/// The dashboard's configuration and its two collaborators.
+pub struct Dashboard {
+    pub sessions: Sessions,
+    pub sign_in: Box<dyn SignIn>,
+    /// The path before `/dashboard` as the browser sees it (empty behind API Gateway's default
+    /// stage; `/lambda-url/api` under `cargo lambda watch`).
+    pub base: String,
+    /// Whether cookies are marked `Secure` (always, but for a local http server).
+    pub secure_cookies: bool,
+}
+
+/// A form post's fields (the last value of a repeated name wins, but for `keys`).
+pub struct Form {
+    fields: HashMap<String, String>,
+    pub keys: Vec<String>,
+}
+
+impl Form {
+    pub fn empty() -> Form {
+        Form { fields: HashMap::new(), keys: vec![] }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.fields.insert(name.to_owned(), value.to_owned());
+    }
+
+    fn parse(request: &Request) -> Form {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(request.body().as_ref()).unwrap_or_default();
+        let keys = pairs.iter().filter(|(k, _)| k == "keys").map(|(_, v)| v.clone()).collect();
+        Form { fields: pairs.into_iter().collect(), keys }
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.fields.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+}
+
+/// One request as a page handler sees it: the signed-in operator, their frame, the query.
+pub struct Context<'a> {
+    pub frame: Frame<'a>,
+    pub request: &'a Request,
+}
+
+impl Context<'_> {
+    pub fn query(&self, name: &str) -> Option<String> {
+        use lambda_http::RequestExt;
+        self.request.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+    }
+
+    pub fn href(&self, path: &str) -> String {
+        self.frame.href(path)
+    }
+
+    /// A page with an error alert and the status that goes with the error.
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response<Body> {
+        html_response(
+            status,
+            self.frame.page(
+                title,
+                html! { h1 { (title) } (alert("error", message)) p { a href=(self.href("/connections")) { "Back to connections" } } },
+            ),
+        )
+    }
+}
+
+impl Dashboard {
+    /// Handles a request whose path is `segments` after `dashboard`.
+    pub async fn handle(&self, service: &Management<'_>, request: &Request, segments: &[&str]) -> Response<Body> {
+        match (request.method(), segments) {
+            (&Method::GET, ["static", "style.css"]) => {
+                return layout::asset("text/css; charset=utf-8", include_str!("static/style.css"))
+            }
+            (&Method::GET, ["static", "dashboard.js"]) => {
+                return layout::asset("text/javascript; charset=utf-8", include_str!("static/dashboard.js"))
+            }
+            (&Method::GET, ["sign-in"]) => return self.sign_in_page(StatusCode::OK, None, ""),
+            (&Method::POST, ["sign-in"]) => return self.sign_in(request).await,
+            _ => {}
+        }
+        let operator = match cookie(request, SESSION_COOKIE) {
+            None => None,
+            Some(token) => match self.sessions.check(token).await {
+                Ok(operator) => Some(operator),
+                Err(e) => {
+                    tracing::info!(reason = %e, "dashboard session refused");
+                    None
+                }
+            },
+        };
+        let Some(operator) = operator else {
+            return if request.method() == Method::GET {
+                redirect(&self.href("/sign-in"), &[])
+            } else {
+                self.sign_in_page(StatusCode::UNAUTHORIZED, Some("Your session has ended: sign in again."), "")
+            };
+        };
+        let form = if request.method() == Method::POST {
+            if !self.same_origin(request) {
+                return self.refused(&operator, "This form came from another site.");
+            }
+            let form = Form::parse(request);
+            if !self.sessions.csrf_matches(&operator, form.get("csrf")) {
+                return self.refused(&operator, "This form is out of date or not ours: reload the page and try again.");
+            }
+            Some(form)
+        } else {
+            None
+        };
+        let context = Context { frame: self.frame(&operator), request };
+        match (request.method(), segments, form) {
+            (&Method::GET, [] | [""], _) => redirect(&self.href("/connections"), &[]),
+            (&Method::POST, ["sign-out"], Some(_)) => redirect(&self.href("/sign-in"), &[self.expired_cookie()]),
+            (_, ["connections", ..], form) | (_, ["new", ..], form) => {
+                connections::route(&context, service, segments, form).await
+            }
+            (_, ["templates", ..], form) => templates::route(&context, service, &segments[1..], form).await,
+            _ => context.error_page(StatusCode::NOT_FOUND, "Not found", "There is no such page."),
+        }
+    }
+
+    fn href(&self, path: &str) -> String {
+        format!("{}/dashboard{path}", self.base)
+    }
+
+    fn frame<'a>(&'a self, operator: &'a Operator) -> Frame<'a> {
+        Frame {
+            base: &self.base,
+            operator: Some((operator, self.sessions.csrf_token(operator))),
+            sessions: &self.sessions,
+        }
+    }
+
+    fn refused(&self, operator: &Operator, message: &str) -> Response<Body> {
+        let frame = self.frame(operator);
+        html_response(
+            StatusCode::FORBIDDEN,
+            frame.page("Refused", html! { h1 { "Refused" } (alert("error", message)) }),
+        )
+    }
+
+    /// A browser says where a post came from (`Origin`); one from another host is refused. (The
+    /// CSRF token is the real check; this one costs nothing.)
+    fn same_origin(&self, request: &Request) -> bool {
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        match (header("origin"), header("host")) {
+            (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
+            _ => true,
+        }
+    }
+
+    fn cookie_attributes(&self) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!("Path={}/dashboard; HttpOnly; SameSite=Strict{secure}", self.base)
+    }
+
+    fn expired_cookie(&self) -> String {
+        format!("{SESSION_COOKIE}=; Max-Age=0; {}", self.cookie_attributes())
+    }
+
+    fn sign_in_page(&self, status: StatusCode, error: Option<&str>, username: &str) -> Response<Body> {
+        let nonce = session::nonce();
+        let frame = Frame { base: &self.base, operator: None, sessions: &self.sessions };
+        let body = html! {
+            h1 { "Sign in" }
+            @if let Some(error) = error { (alert("error", error)) }
+            form.stack id="sign-in" method="post" action=(self.href("/sign-in")) {
+                input type="hidden" name="form" value=(self.sessions.sign_in_token(&nonce));
+                (field("username", "User name", username, None, None))
+                label for="password" { "Password" }
+                input type="password" id="password" name="password" autocomplete="current-password";
+                p { button type="submit" { "Sign in" } }
+            }
+        };
+        let mut response = html_response(status, frame.page("Sign in", body));
+        let cookie = format!("{SIGN_IN_COOKIE}={nonce}; Max-Age=3600; {}", self.cookie_attributes());
+        response.headers_mut().append("set-cookie", cookie.parse().expect("a cookie is a valid header"));
+        response
+    }
+
+    async fn sign_in(&self, request: &Request) -> Response<Body> {
+        let form = Form::parse(request);
+        let username = form.get("username").trim();
+        let bound =
+            cookie(request, SIGN_IN_COOKIE).is_some_and(|nonce| self.sessions.sign_in_matches(nonce, form.get("form")));
+        if !bound {
+            return self.sign_in_page(StatusCode::FORBIDDEN, Some("The sign-in form expired: try again."), username);
+        }
+        if username.is_empty() || form.get("password").is_empty() {
+            return self.sign_in_page(StatusCode::BAD_REQUEST, Some("Give your user name and password."), username);
+        }
+        let token = match self.sign_in.sign_in(username, form.get("password")).await {
+            Ok(token) => token,
+            Err(e @ (SignInError::Refused | SignInError::MoreNeeded(_))) => {
+                return self.sign_in_page(StatusCode::UNAUTHORIZED, Some(&e.to_string()), username)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dashboard sign-in");
+                return self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(&e.to_string()), username);
+            }
+        };
+        // The token is checked like any later request's, so that a misconfigured issuer shows here.
+        let operator = match self.sessions.check(&token).await {
+            Ok(operator) => operator,
+            Err(e) => {
+                tracing::error!(error = %e, "a token from sign-in was refused");
+                let message = "Signed in, but the token was refused: the dashboard's issuer settings are wrong.";
+                return self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(message), username);
+            }
+        };
+        let max_age = operator.expires_at.saturating_sub(chrono::Utc::now().timestamp().max(0) as u64);
+        let session = format!("{SESSION_COOKIE}={token}; Max-Age={max_age}; {}", self.cookie_attributes());
+        let used = format!("{SIGN_IN_COOKIE}=; Max-Age=0; {}", self.cookie_attributes());
+        redirect(&self.href("/connections"), &[session, used])
+    }
+}

@@ -1,0 +1,339 @@
+//! The operator dashboard in-process, against moto: real Cognito sign-in and tokens (moto signs
+//! them and serves the pool's keys), the real management service, requests as API Gateway would
+//! pass them. What a browser adds (cookies kept, redirects followed, scripts) is tests/dashboard.rs's.
+
+mod common;
+
+use api::dashboard::session::{KeySource, Sessions};
+use api::dashboard::Dashboard;
+use api::{handle, Api};
+use chrono::TimeDelta;
+use common::*;
+use connector_aws::identity::{issuer_keys, CognitoSignIn};
+use jsonwebtoken::jwk::JwkSet;
+use std::collections::HashMap;
+
+/// A moto user pool with a dashboard client and one operator.
+struct Pool {
+    issuer: String,
+    discovery_url: String,
+    client_id: String,
+}
+
+const USER: &str = "operator";
+const PASSWORD: &str = "Correct-Horse-9";
+
+async fn pool(world: &World) -> Pool {
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&world.aws.sdk);
+    let pool = cognito.create_user_pool().pool_name(unique("operators")).send().await.unwrap();
+    let pool_id = pool.user_pool().unwrap().id().unwrap().to_owned();
+    let client = cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_name("dashboard")
+        .explicit_auth_flows(aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .send()
+        .await
+        .unwrap();
+    let client_id = client.user_pool_client().unwrap().client_id().unwrap().to_owned();
+    cognito.admin_create_user().user_pool_id(&pool_id).username(USER).send().await.unwrap();
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool_id)
+        .username(USER)
+        .password(PASSWORD)
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    Pool {
+        issuer: format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"),
+        discovery_url: format!("{}/{pool_id}/.well-known/openid-configuration", endpoint()),
+        client_id,
+    }
+}
+
+struct Keys(String, String);
+
+#[async_trait::async_trait]
+impl KeySource for Keys {
+    async fn keys(&self) -> Result<JwkSet, String> {
+        let keys = issuer_keys(&self.0, &self.1).await.map_err(|e| e.to_string())?;
+        serde_json::from_value(keys).map_err(|e| e.to_string())
+    }
+}
+
+async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
+    let source = Keys(pool.discovery_url.clone(), pool.issuer.clone());
+    let keys = source.keys().await.expect("moto serves the pool's keys");
+    Dashboard {
+        sessions: Sessions::new(&pool.issuer, &pool.client_id, keys, vec![42; 32]).with_key_source(Box::new(source)),
+        sign_in: Box::new(CognitoSignIn::new(&world.aws, &pool.client_id)),
+        base: String::new(),
+        secure_cookies: true,
+    }
+}
+
+/// A browser's worth of state: its cookies.
+#[derive(Default)]
+struct Client {
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    html: String,
+}
+
+impl Page {
+    /// The value of the form field `name` (a hidden input), as the page rendered it.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start =
+            self.html.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.html)) + marker.len();
+        self.html[start..].split('"').next().unwrap().replace("&amp;", "&")
+    }
+}
+
+impl Client {
+    async fn send(&mut self, api: &Api<'_>, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(format!(
+                "https://dashboard.example{path}{}",
+                if query.is_empty() { String::new() } else { format!("?{query}") }
+            ))
+            .header("host", "dashboard.example")
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(lambda_http::Body::Text(body))
+            .unwrap();
+        let mut request: lambda_http::Request = request;
+        if !query.is_empty() {
+            use lambda_http::RequestExt;
+            let pairs: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap();
+            request = request.with_query_string_parameters(pairs);
+        }
+        let response = handle(api, request).await;
+        for cookie in response.headers().get_all("set-cookie") {
+            let (pair, attributes) = cookie.to_str().unwrap().split_once(';').unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()),
+            html: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, api: &Api<'_>, path: &str) -> Page {
+        self.send(api, "GET", path, &[]).await
+    }
+
+    async fn post(&mut self, api: &Api<'_>, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(api, "POST", path, form).await
+    }
+
+    async fn sign_in(&mut self, api: &Api<'_>, password: &str) -> Page {
+        let form = self.get(api, "/dashboard/sign-in").await.field("form");
+        self.post(api, "/dashboard/sign-in", &[("form", &form), ("username", USER), ("password", password)]).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_or_action_without_a_valid_session() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let connection = world.connection(None).await;
+    let mut browser = Client::default();
+
+    for path in [
+        "/dashboard/connections",
+        &format!("/dashboard/connections/{}", connection.id),
+        "/dashboard/new",
+        "/dashboard/templates",
+    ] {
+        let page = browser.get(&api, path).await;
+        assert_eq!((page.status, page.location.as_deref()), (303, Some("/dashboard/sign-in")), "{path}");
+    }
+    let page = browser.post(&api, &format!("/dashboard/connections/{}/pause", connection.id), &[]).await;
+    assert_eq!(page.status, 401, "an action without a session");
+    assert_eq!(world.connector.in_process().connection(&connection.id).await.unwrap().status, connection.status);
+
+    // A wrong password, then a sign-in form posted without the cookie its page set.
+    let page = browser.sign_in(&api, "wrong-password").await;
+    assert_eq!(page.status, 401);
+    assert!(
+        page.html.contains("role=\"alert\"") && page.html.contains("user name or password is wrong"),
+        "{}",
+        page.html
+    );
+    assert!(!browser.cookies.contains_key("s3c_session"));
+    let form = browser.get(&api, "/dashboard/sign-in").await.field("form");
+    let mut stranger = Client::default();
+    let page =
+        stranger.post(&api, "/dashboard/sign-in", &[("form", &form), ("username", USER), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, 403, "login CSRF: the form is bound to its browser's cookie");
+
+    let page = browser.sign_in(&api, PASSWORD).await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/dashboard/connections")), "{}", page.html);
+    let page = browser.get(&api, "/dashboard/connections").await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(&connection.name) && page.html.contains("Signed in as"), "{}", page.html);
+
+    // The token altered (its payload's last character): refused.
+    let token = browser.cookies["s3c_session"].clone();
+    let (head, signature) = token.rsplit_once('.').unwrap();
+    let mut altered = head.to_owned();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    let mut forger = Client::default();
+    forger.cookies.insert("s3c_session".into(), format!("{altered}.{signature}"));
+    assert_eq!(forger.get(&api, "/dashboard/connections").await.status, 303);
+
+    // A form without the session's CSRF token, or with another session's: refused, nothing done.
+    let page = browser.post(&api, &format!("/dashboard/connections/{}/pause", connection.id), &[]).await;
+    assert_eq!(page.status, 403, "{}", page.html);
+    let page = browser
+        .post(
+            &api,
+            &format!("/dashboard/connections/{}/pause", connection.id),
+            &[("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(world.connector.in_process().connection(&connection.id).await.unwrap().status, connection.status);
+
+    // Signing out ends the session in this browser.
+    let csrf = browser.get(&api, "/dashboard/connections").await.field("csrf");
+    let page = browser.post(&api, "/dashboard/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(page.location.as_deref(), Some("/dashboard/sign-in"));
+    assert_eq!(browser.get(&api, "/dashboard/connections").await.status, 303);
+}
+
+fn as_refs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let mut browser = Client::default();
+    browser.sign_in(&api, PASSWORD).await;
+
+    let csrf = browser.get(&api, "/dashboard/new").await.field("csrf");
+    let page =
+        browser.post(&api, "/dashboard/new/role", &[("csrf", &csrf), ("name", " "), ("template", "payments")]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("id=\"name-error\""), "{}", page.html);
+    let page = browser
+        .post(&api, "/dashboard/new/role", &[("csrf", &csrf), ("name", "Acme payouts"), ("template", "payments")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let (id, external_id, ticket) = (page.field("connection_id"), page.field("external_id"), page.field("ticket"));
+    assert!(page.html.contains(&format!("s3-connector-{id}")), "the role's name: {}", page.html);
+    assert!(page.html.contains(&external_id) && page.html.contains("sts:ExternalId"), "the trust policy");
+    let carried = |extra: &[(&'static str, String)]| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("name", "Acme payouts".into()),
+            ("template", "payments".into()),
+            ("connection_id", id.clone()),
+            ("external_id", external_id.clone()),
+            ("ticket", ticket.clone()),
+        ];
+        form.extend(extra.iter().cloned());
+        form
+    };
+    let page = browser.post(&api, "/dashboard/new/bucket", &as_refs(&carried(&[]))).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+
+    // A bad bucket name and account id: each message beside its field, nothing created.
+    let bad =
+        carried(&[("account_id", "12".into()), ("bucket", "Not_A_Bucket".into()), ("region", "us-east-1".into())]);
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&bad)).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(
+        page.html.contains("id=\"bucket-error\"") && page.html.contains("id=\"account_id-error\""),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("aria-invalid=\"true\""));
+    assert!(world.connector.in_process().connections().await.unwrap().is_empty(), "nothing created");
+
+    // An altered external id: refused, nothing created.
+    let mut altered =
+        carried(&[("account_id", ACCOUNT.into()), ("bucket", world.bucket.clone()), ("region", "us-east-1".into())]);
+    altered[4].1 = "0".repeat(64);
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&altered)).await;
+    assert_eq!(page.status, 400);
+    assert!(world.connector.in_process().connections().await.unwrap().is_empty(), "nothing created");
+
+    let good = carried(&[
+        ("account_id", ACCOUNT.into()),
+        ("bucket", world.bucket.clone()),
+        ("region", "us-east-1".into()),
+        ("folder", "in".into()),
+    ]);
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&good)).await;
+    assert_eq!(page.location, Some(format!("/dashboard/new/{id}/permissions")), "{}", page.html);
+    let created = world.connector.in_process().connection(&id).await.unwrap();
+    assert_eq!((created.external_id.as_str(), created.folder.as_deref()), (external_id.as_str(), Some("in/")));
+    let page = browser.get(&api, &format!("/dashboard/new/{id}/permissions")).await;
+    assert!(page.html.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)), "{}", page.html);
+
+    let page = browser.get(&api, &format!("/dashboard/new/{id}/preview")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("in/a.csv") && page.html.contains("a1"), "the file and a sample row: {}", page.html);
+    assert!(page.html.contains("column <code>amount</code>"), "the rejected row: {}", page.html);
+    let page = browser.post(&api, &format!("/dashboard/new/{id}/activate"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.location, Some(format!("/dashboard/connections/{id}?done=activated")), "{}", page.html);
+
+    // The first import ran in-process: its row error is on the connection's page.
+    let page = browser.get(&api, &format!("/dashboard/connections/{id}?done=activated")).await;
+    assert!(page.html.contains("first import started"), "{}", page.html);
+    assert!(page.html.contains("partial") && page.html.contains("line 3"), "the file's row error: {}", page.html);
+
+    // Pause and resume.
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/pause"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().status.as_str(), "paused");
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/resume"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().status.as_str(), "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_errors_is_not_saved_and_says_which_field() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let mut browser = Client::default();
+    browser.sign_in(&api, PASSWORD).await;
+    let csrf = browser.get(&api, "/dashboard/templates").await.field("csrf");
+    let bad = PAYMENTS_TEMPLATE.replace("\"decimal\"", "\"money\"");
+    let page = browser.post(&api, "/dashboard/templates", &[("csrf", &csrf), ("document", &bad)]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("<code>columns[1].type</code>"), "{}", page.html);
+    assert_eq!(world.connector.in_process().template("payments", None).await.unwrap().version, 1);
+    let good = PAYMENTS_TEMPLATE.replace("\"usd\", \"eur\"", "\"usd\", \"eur\", \"gbp\"");
+    let page = browser.post(&api, "/dashboard/templates", &[("csrf", &csrf), ("document", &good)]).await;
+    assert_eq!(page.location.as_deref(), Some("/dashboard/templates?saved=payments"), "{}", page.html);
+    assert_eq!(world.connector.in_process().template("payments", None).await.unwrap().version, 2);
+}
