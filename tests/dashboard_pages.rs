@@ -4,13 +4,12 @@
 
 mod common;
 
-use api::dashboard::session::{KeySource, Sessions};
+use api::dashboard::session::Sessions;
 use api::dashboard::Dashboard;
 use api::{handle, Api};
 use chrono::TimeDelta;
 use common::*;
-use connector_aws::identity::{issuer_keys, CognitoSignIn};
-use jsonwebtoken::jwk::JwkSet;
+use connector_aws::identity::{CognitoSignIn, IssuerKeys, TokenCheck};
 use std::collections::HashMap;
 
 /// A moto user pool with a dashboard client and one operator.
@@ -53,21 +52,11 @@ async fn pool(world: &World) -> Pool {
     }
 }
 
-struct Keys(String, String);
-
-#[async_trait::async_trait]
-impl KeySource for Keys {
-    async fn keys(&self) -> Result<JwkSet, String> {
-        let keys = issuer_keys(&self.0, &self.1).await.map_err(|e| e.to_string())?;
-        serde_json::from_value(keys).map_err(|e| e.to_string())
-    }
-}
-
 async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
-    let source = Keys(pool.discovery_url.clone(), pool.issuer.clone());
-    let keys = source.keys().await.expect("moto serves the pool's keys");
+    let source = Box::new(IssuerKeys { discovery_url: pool.discovery_url.clone(), issuer: pool.issuer.clone() });
+    let tokens = TokenCheck::from_source(&pool.issuer, &pool.client_id, source).await;
     Dashboard {
-        sessions: Sessions::new(&pool.issuer, &pool.client_id, keys, vec![42; 32]).with_key_source(Box::new(source)),
+        sessions: Sessions::new(tokens, vec![42; 32]),
         sign_in: Box::new(CognitoSignIn::new(&world.aws, &pool.client_id)),
         base: String::new(),
         secure_cookies: true,

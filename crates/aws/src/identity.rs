@@ -5,14 +5,19 @@
 //!   `USER_PASSWORD_AUTH`), which hands back the user's ID token;
 //! - [`issuer_keys`]: the signing keys an OIDC issuer publishes (its OpenID configuration, then
 //!   its `jwks_uri`), Cognito's or the platform's own;
+//! - [`TokenCheck`]: an ID token's checks (signature against the issuer's keys, issuer,
+//!   audience, expiry), shared by the dashboard and its API Gateway authorizer;
 //! - [`signing_key`]: the secret (Secrets Manager) that signs customer set-up links and forms'
 //!   CSRF tokens.
 
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use std::time::Duration;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 /// Why a sign-in did not give a token.
 #[derive(Debug, thiserror::Error)]
@@ -140,4 +145,150 @@ pub async fn signing_key(
         return Err(format!("the signing key {secret_id} is shorter than 32 bytes").into());
     }
     Ok(key)
+}
+
+/// A signed-in operator, from a token that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// What the page calls them: Cognito's user name, else the e-mail, else the subject.
+    pub name: String,
+    pub subject: String,
+    /// When the token was issued: a new sign-in is a new session, with a new CSRF token.
+    pub issued_at: u64,
+    /// When the token stops being accepted (seconds since the epoch).
+    pub expires_at: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    iat: u64,
+    exp: u64,
+    #[serde(default)]
+    token_use: Option<String>,
+    #[serde(default, rename = "cognito:username")]
+    cognito_username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// Why a token was refused (logged; the page only says "sign in again").
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("no session")]
+    Missing,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token is signed by a key the issuer does not publish")]
+    UnknownKey,
+    #[error("the token is an {0} token, not an ID token")]
+    WrongUse(String),
+}
+
+/// Where fresh keys come from when a token names a key not yet known (the issuer rotated).
+#[async_trait::async_trait]
+pub trait KeySource: Send + Sync {
+    async fn keys(&self) -> Result<JwkSet, String>;
+}
+
+/// The checks of an ID token, with the issuer's keys (fetched again, at most once a minute, when
+/// a token names a key not yet known: the issuer rotated).
+pub struct TokenCheck {
+    issuer: String,
+    client_id: String,
+    keys: RwLock<JwkSet>,
+    source: Option<Box<dyn KeySource>>,
+    refreshed: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// The issuer's keys from its OpenID configuration ([`issuer_keys`]).
+pub struct IssuerKeys {
+    pub discovery_url: String,
+    pub issuer: String,
+}
+
+#[async_trait::async_trait]
+impl KeySource for IssuerKeys {
+    async fn keys(&self) -> Result<JwkSet, String> {
+        let keys = issuer_keys(&self.discovery_url, &self.issuer).await.map_err(|e| e.to_string())?;
+        serde_json::from_value(keys).map_err(|e| format!("the keys of {}: {e}", self.issuer))
+    }
+}
+
+impl TokenCheck {
+    pub fn new(issuer: &str, client_id: &str, keys: JwkSet) -> Self {
+        TokenCheck {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            keys: RwLock::new(keys),
+            source: None,
+            refreshed: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A check whose keys come from `source`: fetched now (an issuer unreachable now is tried
+    /// again when a token arrives), and again when a token names a new key.
+    pub async fn from_source(issuer: &str, client_id: &str, source: Box<dyn KeySource>) -> Self {
+        let keys = source.keys().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the issuer's keys");
+            JwkSet { keys: vec![] }
+        });
+        TokenCheck { source: Some(source), ..TokenCheck::new(issuer, client_id, keys) }
+    }
+
+    /// The operator a token belongs to, or why it is refused.
+    pub async fn check(&self, token: &str) -> Result<Operator, Refused> {
+        match self.check_with_known_keys(token) {
+            Err(Refused::UnknownKey) if self.refresh_keys().await => self.check_with_known_keys(token),
+            checked => checked,
+        }
+    }
+    fn check_with_known_keys(&self, token: &str) -> Result<Operator, Refused> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| Refused::Invalid(e.to_string()))?;
+        let kid = header.kid.ok_or_else(|| Refused::Invalid("no key id".into()))?;
+        let key = {
+            let keys = self.keys.read().expect("the key lock is never poisoned");
+            let jwk = keys.find(&kid).ok_or(Refused::UnknownKey)?;
+            DecodingKey::from_jwk(jwk).map_err(|e| Refused::Invalid(e.to_string()))?
+        };
+        // RS256 only: the algorithm is ours to choose, never the token's.
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| Refused::Invalid(e.to_string()))?
+            .claims;
+        if let Some(token_use) = claims.token_use.filter(|u| u != "id") {
+            return Err(Refused::WrongUse(token_use));
+        }
+        Ok(Operator {
+            name: claims.cognito_username.or(claims.email).unwrap_or_else(|| claims.sub.clone()),
+            subject: claims.sub,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// Fetches the issuer's keys again, at most once a minute; whether new keys came.
+    async fn refresh_keys(&self) -> bool {
+        let Some(source) = &self.source else { return false };
+        let mut refreshed = self.refreshed.lock().await;
+        if refreshed.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            return false;
+        }
+        *refreshed = Some(Instant::now());
+        match source.keys().await {
+            Ok(keys) => {
+                *self.keys.write().expect("the key lock is never poisoned") = keys;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching the issuer's keys again");
+                false
+            }
+        }
+    }
 }
