@@ -12,8 +12,8 @@ sam_install
 local_aws_start
 seaweedfs_start # S3C_TEST_SEAWEED_ENDPOINT, for tests/s3_conformance.rs
 
-echo "== template.yaml: cfn-lint and sam validate --lint" >&2
-"$VENV/bin/cfn-lint" template.yaml
+echo "== template.yaml and the customer's role template: cfn-lint and sam validate --lint" >&2
+"$VENV/bin/cfn-lint" template.yaml roles/customer-role.yaml
 AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 
 echo "== the Lambdas and the CLI build without test-support (connector_core::memory, ::conformance)" >&2

@@ -60,6 +60,7 @@ async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
         sign_in: Box::new(CognitoSignIn::new(&world.aws, &pool.client_id)),
         base: String::new(),
         secure_cookies: true,
+        role_template_url: Some("https://example-bucket.s3.amazonaws.com/customer-role.yaml".into()),
     }
 }
 
@@ -325,4 +326,82 @@ async fn a_template_with_errors_is_not_saved_and_says_which_field() {
     let page = browser.post(&api, "/dashboard/templates", &[("csrf", &csrf), ("document", &good)]).await;
     assert_eq!(page.location.as_deref(), Some("/dashboard/templates?saved=payments"), "{}", page.html);
     assert_eq!(world.connector.in_process().template("payments", None).await.unwrap().version, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_link_opens_one_connection_checks_access_and_nothing_altered_or_expired() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\na1,1\n").await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let connection = world.connection(Some("in")).await;
+    let other = world.connection(None).await;
+    let mut operator = Client::default();
+    operator.sign_in(&api, PASSWORD).await;
+
+    // The operator makes a link on the connection's page.
+    let csrf = operator.get(&api, &format!("/dashboard/connections/{}", connection.id)).await.field("csrf");
+    let page = operator
+        .post(&api, &format!("/dashboard/connections/{}/link", connection.id), &[("csrf", &csrf), ("days", "7")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let start = page.html.find("https://dashboard.example/setup/").expect("the absolute link");
+    let url = page.html[start..].split('<').next().unwrap().replace("&amp;", "&");
+    let path = url.trim_start_matches("https://dashboard.example").to_owned();
+    assert!(path.starts_with(&format!("/setup/{}?expires=", connection.id)), "{path}");
+
+    // The customer, with no session: the role, its two policies, the quick-create link.
+    let mut customer = Client::default();
+    let page = customer.get(&api, &path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains(&connection.role_name) && page.html.contains(&connection.external_id));
+    assert!(page.html.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)), "the permission policy");
+    assert!(
+        page.html.contains("param_ExternalId=") && page.html.contains("templateURL=https%3A%2F%2Fexample-bucket"),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains(&other.name) && !page.html.contains("Signed in as"),
+        "one connection, nothing of the operator's"
+    );
+
+    // Check access: the preview, with the file the first sync would import and its sample.
+    let (expires, sig) = (page.field("expires"), page.field("sig"));
+    let page =
+        customer.post(&api, &format!("/setup/{}/check", connection.id), &[("expires", &expires), ("sig", &sig)]).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(
+        page.html.contains("Access works") && page.html.contains("in/a.csv") && page.html.contains("a1"),
+        "{}",
+        page.html
+    );
+    assert_eq!(
+        world.connector.in_process().connection(&connection.id).await.unwrap().status.as_str(),
+        "pending",
+        "a check changes nothing"
+    );
+
+    // Altered: another connection's id with this signature, a changed expiry, a cut signature.
+    for altered in [
+        path.replace(&connection.id, &other.id),
+        path.replace(&format!("expires={expires}"), &format!("expires={}", expires.parse::<i64>().unwrap() + 86_400)),
+        path[..path.len() - 3].to_owned(),
+    ] {
+        let page = customer.get(&api, &altered).await;
+        assert_eq!(page.status, 403, "{altered}");
+        assert!(page.html.contains("not valid") && !page.html.contains(&connection.external_id), "{}", page.html);
+    }
+    let page =
+        customer.post(&api, &format!("/setup/{}/check", other.id), &[("expires", &expires), ("sig", &sig)]).await;
+    assert_eq!(page.status, 403, "a check of another connection");
+
+    // Expired: signed correctly, but its time has passed.
+    let dashboard = api.dashboard.as_ref().unwrap();
+    let old = dashboard.setup_link(&connection.id, 1, chrono::Utc::now() - TimeDelta::days(2)).unwrap();
+    let page = customer.get(&api, &old.path).await;
+    assert_eq!(page.status, 410);
+    assert!(page.html.contains("expired"), "{}", page.html);
+    assert!(dashboard.setup_link(&connection.id, 31, chrono::Utc::now()).is_err(), "at most 30 days");
 }

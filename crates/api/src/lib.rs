@@ -206,6 +206,12 @@ struct Keys {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SetupLinkRequest {
+    valid_days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Backfill {
     since: String,
 }
@@ -220,21 +226,22 @@ pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
     }
     let path = path.to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if let Some(("dashboard", rest)) = segments.split_first().map(|(first, rest)| (*first, rest)) {
-        return match &api.dashboard {
-            Some(dashboard) => dashboard.handle(&api.service, &request, rest).await,
-            None => {
-                error_response(ApiError::new(StatusCode::NOT_FOUND, "not_found", "the dashboard is not configured"))
-            }
-        };
+    match (segments.split_first().map(|(first, rest)| (*first, rest)), &api.dashboard) {
+        (Some(("dashboard", rest)), Some(dashboard)) => return dashboard.handle(&api.service, &request, rest).await,
+        (Some(("setup", rest)), Some(dashboard)) => return dashboard.customer(&api.service, &request, rest).await,
+        (Some(("dashboard" | "setup", _)), None) => {
+            return error_response(ApiError::new(StatusCode::NOT_FOUND, "not_found", "the dashboard is not configured"))
+        }
+        _ => {}
     }
-    match route(&api.service, &request).await {
+    match route(api, &request).await {
         Ok((status, value)) => json_response(status, &value),
         Err(e) => error_response(e),
     }
 }
 
-async fn route(service: &Management<'_>, request: &Request) -> Result<(StatusCode, Value), ApiError> {
+async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), ApiError> {
+    let service = &api.service;
     let path = request.uri().path().trim_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').collect();
     let ok = |value: Value| Ok((StatusCode::OK, value));
@@ -304,6 +311,16 @@ async fn route(service: &Management<'_>, request: &Request) -> Result<(StatusCod
             ok(to_json(&service.records_page(id, limit(100, 1000)?, after).await?)?)
         }
         // Activation and re-authentication: the connection, and the access check's report.
+        // A signed, expiring link to the connection's customer set-up page (the dashboard's key).
+        (&Method::POST, ["connections", id, "setup-link"]) => {
+            let asked: SetupLinkRequest = body(request)?;
+            let Some(dashboard) = &api.dashboard else {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "the dashboard is not configured"));
+            };
+            service.connection(id).await?;
+            let link = dashboard.setup_link(id, asked.valid_days, chrono::Utc::now())?;
+            Ok((StatusCode::CREATED, to_json(&link)?))
+        }
         (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&service.activate(id).await?)?),
         (&Method::POST, ["connections", id, "reauthenticate"]) => ok(to_json(&service.reauthenticate(id).await?)?),
         (&Method::POST, ["connections", id, "pause"]) => ok(named("connection", &service.pause(id).await?)?),

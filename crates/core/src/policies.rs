@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 /// 2012-10-17). Folders are escaped rather than refused: an S3 key may hold any UTF-8, and a
 /// customer's folder named `exports*` is theirs to name; unescaped, it would also grant
 /// `exports-private/`.
-fn iam_literal(text: &str) -> String {
+pub fn iam_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

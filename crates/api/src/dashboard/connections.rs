@@ -158,6 +158,16 @@ async fn detail(
             a.button.danger href=(href("/delete")) { "Delete…" }
         }
         div.actions {
+            form.stack method="post" action=(href("/link")) {
+                (context.frame.csrf())
+                label for="days" { "Customer set-up link" span.hint { "A page for the customer: the role to create, and a check of access." } }
+                select id="days" name="days" {
+                    @for days in [1, 7, 30] { option value=(days) selected[days == 7] { "valid " (days) " day" @if days > 1 { "s" } } }
+                }
+                button.secondary type="submit" { "Make a link" }
+            }
+        }
+        div.actions {
             form.stack method="post" action=(href("/rename")) {
                 (context.frame.csrf())
                 label for="name" { "Name" }
@@ -327,6 +337,7 @@ async fn act(context: &Context<'_>, service: &Management<'_>, id: &str, action: 
             let change = ConnectionChange { template_id: Some(form.get("template").to_owned()), ..Default::default() };
             service.edit(id, change).await.map(|_| "template")
         }
+        "link" => return link(context, service, id, form.get("days").parse().unwrap_or(0)).await,
         "retry" => service.retry_files(id, selection()).await.map(|_| "retried"),
         "dismiss" => service.dismiss_files(id, selection()).await.map(|_| "dismissed"),
         "delete" => {
@@ -341,6 +352,29 @@ async fn act(context: &Context<'_>, service: &Management<'_>, id: &str, action: 
         Ok(code) => redirect(&format!("{}?done={code}", context.href(&format!("/connections/{id}"))), &[]),
         Err(e) => detail(context, service, id, Some((error_status(&e), e.to_string()))).await,
     }
+}
+
+/// A customer set-up link, shown to copy (absolute: this request's host, the dashboard's scheme).
+async fn link(context: &Context<'_>, service: &Management<'_>, id: &str, days: i64) -> Response<Body> {
+    let connection = match service.connection(id).await {
+        Ok(c) => c,
+        Err(e) => return context.error_page(error_status(&e), "Set-up link", &e.to_string()),
+    };
+    let link = match context.dashboard.setup_link(id, days, chrono::Utc::now()) {
+        Ok(link) => link,
+        Err(e) => return detail(context, service, id, Some((error_status(&e), e.to_string()))).await,
+    };
+    let host = context.request.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let scheme = if context.dashboard.secure_cookies { "https" } else { "http" };
+    let url = format!("{scheme}://{host}{}", link.path);
+    let body = html! {
+        h1 { "Set-up link for " (connection.name) }
+        p { "Send this link to the customer. It opens a page for this connection only, and works until "
+            (when(Some(link.expires_at))) "." }
+        (super::layout::copyable("setup-link", "Link", &url))
+        p { a href=(context.href(&format!("/connections/{id}"))) { "Back to the connection" } }
+    };
+    html_response(StatusCode::OK, context.frame.page("Set-up link", body))
 }
 
 /// What an action's notice code says.

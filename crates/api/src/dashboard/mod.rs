@@ -6,6 +6,7 @@
 //! - [`layout`]: the frame of every page and the responses;
 //! - [`connections`]: the list, one connection's page and its actions;
 //! - [`wizard`]: the set-up of a new connection, step by step;
+//! - [`customer`]: the customer's set-up page, behind a signed, expiring link (not a session);
 //! - [`templates`]: the platform's templates, and a new version with its errors beside the field.
 //!
 //! Every route but the sign-in page and the two static files wants a valid session; a request
@@ -13,6 +14,7 @@
 //! must carry the session's CSRF token.
 
 pub mod connections;
+pub mod customer;
 pub mod layout;
 pub mod session;
 pub mod templates;
@@ -49,6 +51,9 @@ pub struct Dashboard {
     pub base: String,
     /// Whether cookies are marked `Secure` (always, but for a local http server).
     pub secure_cookies: bool,
+    /// Where the deployment publishes roles/customer-role.yaml (an S3 URL), for the customer
+    /// page's CloudFormation quick-create link; none: the page shows the policies only.
+    pub role_template_url: Option<String>,
 }
 
 /// A form post's fields (the last value of a repeated name wins, but for `keys`).
@@ -85,6 +90,7 @@ impl Form {
 pub struct Context<'a> {
     pub frame: Frame<'a>,
     pub request: &'a Request,
+    pub dashboard: &'a Dashboard,
 }
 
 impl Context<'_> {
@@ -152,7 +158,7 @@ impl Dashboard {
         } else {
             None
         };
-        let context = Context { frame: self.frame(&operator), request };
+        let context = Context { frame: self.frame(&operator), request, dashboard: self };
         match (request.method(), segments, form) {
             (&Method::GET, [] | [""], _) => redirect(&self.href("/connections"), &[]),
             (&Method::POST, ["sign-out"], Some(_)) => redirect(&self.href("/sign-in"), &[self.expired_cookie()]),

@@ -243,6 +243,20 @@ async fn preview_step(context: &Context<'_>, service: &Management<'_>, id: &str)
     let body = html! {
         h1 { "New connection: preview" }
         (steps(4))
+        (preview_markup(&preview, |key| Some(format!("{}?{}", context.href(&format!("/new/{id}/preview")), serde_urlencoded::to_string([("sample", key)]).unwrap_or_default()))))
+        form method="post" action=(context.href(&format!("/new/{id}/activate"))) {
+            (context.frame.csrf())
+            p { button type="submit" { "Done: activate and import" } }
+        }
+    };
+    html_response(StatusCode::OK, context.frame.page("New connection: preview", body))
+}
+
+/// What a preview found: the access check, the files with what the first sync would do with each
+/// (each with a link to sample it, `sample_href`), and the sample parsed with the template. The
+/// wizard's and the customer's page.
+pub fn preview_markup(preview: &Preview, sample_href: impl Fn(&str) -> Option<String>) -> Markup {
+    html! {
         (alert("notice", &format!("Access works: {} of {} objects tried were readable.", preview.access.readable(), preview.access.objects.len())))
         h2 { "Files" }
         @if preview.objects.is_empty() { p { "The bucket (or folder) holds no file yet; the first sync imports what arrives." } } @else {
@@ -255,8 +269,8 @@ async fn preview_step(context: &Context<'_>, service: &Management<'_>, id: &str)
                     td {
                         @if o.would_select { (badge("imported")) } @else { (badge("skipped")) }
                         @if let Some(note) = &o.note { " " (note) }
-                        " " a href=(format!("{}?{}", context.href(&format!("/new/{id}/preview")), serde_urlencoded::to_string([("sample", &o.key)]).unwrap_or_default()))
-                            aria-label=(format!("Sample {}", o.key)) { "Sample" }
+                        @if let Some(href) = sample_href(&o.key) { " " a href=(href)
+                            aria-label=(format!("Sample {}", o.key)) { "Sample" } }
                     }
                 } } }
             } }
@@ -279,14 +293,9 @@ async fn preview_step(context: &Context<'_>, service: &Management<'_>, id: &str)
                 ul { @for e in &sample.row_errors { li { "line " (e.line) @if let Some(c) = &e.column { ", column " code { (c) } } ": " (e.reason) } } }
             }
         }
-        form method="post" action=(context.href(&format!("/new/{id}/activate"))) {
-            (context.frame.csrf())
-            p { button type="submit" { "Done: activate and import" } }
-        }
-    };
-    html_response(StatusCode::OK, context.frame.page("New connection: preview", body))
+    }
 }
 
-fn pretty(value: &serde_json::Value) -> String {
+pub fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
