@@ -2,8 +2,14 @@
 # The demo: starts local AWS (moto), seeds a customer's bucket with the example files, saves the
 # templates, connects two folders, syncs them, and prints their status, files and a sample of records.
 # Then "the next day": new files arrive, and the scheduled event runs the real dispatcher and worker
-# Lambdas under cargo lambda watch, which sync every active connection.
+# Lambdas under cargo lambda watch, which sync every active connection. Last, the operator
+# dashboard (the api function under the same cargo lambda watch, signing in against moto's
+# Cognito): its address and a sign-in that works are printed.
+#
+# Usage: scripts/demo.sh [--serve]   (--serve: keep the dashboard up until Ctrl-C)
 set -euo pipefail
+SERVE=
+[ "${1:-}" = "--serve" ] && SERVE=1
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
 lambda_tools_install
@@ -12,7 +18,7 @@ local_aws_start
 echo "== building the CLI and the Lambda functions (the first time: several minutes; cargo's progress below)"
 # `--bin` from the workspace's root, as cargo lambda watch builds each function (`cargo run --bin
 # NAME`): the functions it serves later are already built, and start in seconds.
-cargo build --bin s3-connector --bin worker --bin dispatcher
+cargo build --bin s3-connector --bin worker --bin dispatcher --bin api
 TARGET=$(cargo_target_dir)
 cli() { "$TARGET/debug/s3-connector" "$@"; }
 BUCKET=acme-exports
@@ -76,9 +82,33 @@ PY
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 WATCH_LOG=.local/cargo-lambda-watch.log
-echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher and worker Lambdas, against moto (log: $WATCH_LOG)"
+DASHBOARD="http://127.0.0.1:$PORT/lambda-url/api"
+DEMO_USER=operator
+DEMO_PASSWORD=Demo-Passw0rd-1
+# The dashboard's sign-in: a Cognito user pool on moto with an app client and one operator, and
+# the deployment's signing key in Secrets Manager (template.yaml creates both when deployed).
+"$VENV/bin/python" - "$DEMO_USER" "$DEMO_PASSWORD" > .local/dashboard.env <<'PY'
+import sys, base64, os, boto3
+user, password = sys.argv[1], sys.argv[2]
+idp = boto3.client("cognito-idp")
+pool = idp.create_user_pool(PoolName="s3-connector-operators")["UserPool"]["Id"]
+client = idp.create_user_pool_client(UserPoolId=pool, ClientName="dashboard",
+    ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+idp.admin_create_user(UserPoolId=pool, Username=user)
+idp.admin_set_user_password(UserPoolId=pool, Username=user, Password=password, Permanent=True)
+secret = boto3.client("secretsmanager").create_secret(Name="s3-connector-signing-key",
+    SecretString=base64.b64encode(os.urandom(32)).decode())["ARN"]
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+print(f"S3C_DASHBOARD_ISSUER=https://cognito-idp.us-east-1.amazonaws.com/{pool}")
+print(f"S3C_DASHBOARD_CLIENT_ID={client}")
+print(f"S3C_DASHBOARD_DISCOVERY_URL={endpoint}/{pool}/.well-known/openid-configuration")
+print(f"S3C_SIGNING_SECRET_ARN={secret}")
+PY
+DASHBOARD_ENV=()
+while read -r line; do DASHBOARD_ENV+=(--env-var "$line"); done < .local/dashboard.env
+echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher, worker and api Lambdas, against moto (log: $WATCH_LOG)"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" \
-  --env-var S3C_WORKER_FUNCTION=worker \
+  --env-var S3C_WORKER_FUNCTION=worker "${DASHBOARD_ENV[@]}" --env-var S3C_DASHBOARD_URL="$DASHBOARD" \
   --env-var AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" --env-var AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$PORT" \
   --env-var AWS_ACCESS_KEY_ID=testing --env-var AWS_SECRET_ACCESS_KEY=testing --env-var AWS_REGION=us-east-1 \
   > "$WATCH_LOG" 2>&1 &
@@ -138,3 +168,31 @@ done
 echo "-- the same scheduled event delivered again: nothing is synced twice"
 cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/scheduled.json
 echo
+
+echo
+echo "== the operator dashboard: $DASHBOARD/dashboard/connections"
+echo "-- signing in as $DEMO_USER, as a browser does (the api function starts on this first request)"
+JAR=.local/dashboard-cookies.txt
+rm -f "$JAR"
+sign_in_form() {
+  curl -s --max-time 900 -c "$JAR" "$DASHBOARD/dashboard/sign-in" > .local/sign-in.html
+}
+while_showing_progress sign_in_form
+FORM=$("$VENV/bin/python" -c 'import re,sys; print(re.search(r"name=\"form\" value=\"([^\"]+)\"", open(".local/sign-in.html").read()).group(1))')
+STATUS=$(curl -s -b "$JAR" -c "$JAR" -o /dev/null -w '%{http_code}' --data-urlencode "form=$FORM" \
+  --data-urlencode "username=$DEMO_USER" --data-urlencode "password=$DEMO_PASSWORD" "$DASHBOARD/dashboard/sign-in")
+if [ "$STATUS" = 303 ] && curl -s -b "$JAR" "$DASHBOARD/dashboard/connections" | grep -q "acme payments"; then
+  echo "   signed in: the connections page lists both connections"
+else
+  echo "the dashboard's sign-in did not work (HTTP $STATUS); see $WATCH_LOG" >&2
+  exit 1
+fi
+echo
+echo "   Dashboard:  $DASHBOARD/dashboard/connections"
+echo "   Sign in as: $DEMO_USER / $DEMO_PASSWORD"
+if [ -n "$SERVE" ]; then
+  echo "   (up until Ctrl-C; moto and cargo lambda watch stop with it)"
+  wait "$WATCH_PID"
+else
+  echo "   (run scripts/demo.sh --serve to keep it up and open it in a browser)"
+fi
