@@ -1,9 +1,11 @@
 //! Harness of the integration tests: a real moto server (scripts/test.sh's, or one of the test
 //! process's own: see [`local_aws`]), and per-test tables and buckets named with a uuid so tests
 //! run in parallel. Each test begins with `needs!(Moto)` (or what else it needs), which skips it,
-//! or under scripts/test.sh fails it, when that is missing.
+//! or under scripts/test.sh fails it, when that is missing. The dashboard's tests add a real
+//! browser ([`browser`]).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod faults;
 pub mod local_aws;
 
