@@ -2,10 +2,11 @@
 //! process's own: see [`local_aws`]), and per-test tables and buckets named with a uuid so tests
 //! run in parallel. Each test begins with `needs!(Moto)` (or what else it needs), which skips it,
 //! or under scripts/test.sh fails it, when that is missing. The dashboard's tests add a real
-//! browser ([`browser`]).
+//! browser ([`browser`]) and the api function under cargo lambda watch with sign-in ([`dashboard`]).
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod dashboard;
 pub mod faults;
 pub mod local_aws;
 
