@@ -2,13 +2,15 @@
 # Runs every test: the template checks, cargo deny, unit tests, and integration tests against a moto server
 # (installed into .venv and started on a free loopback port, then stopped), including the real
 # Lambda binaries under cargo lambda watch, and the S3 source's conformance suite against moto and
-# SeaweedFS (a second S3, installed and started the same way); then fuzzes each parser briefly
+# SeaweedFS (a second S3, installed and started the same way), and the dashboard in headless
+# Chromium (installed from Debian's packages when missing); then fuzzes each parser briefly
 # (FUZZ_SECONDS, 10 each) and builds the functions for Lambda (x86_64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
 lambda_tools_install
 sam_install
+scripts/install-browser.sh # chromium and chromium-driver, for tests/dashboard.rs
 local_aws_start
 seaweedfs_start # S3C_TEST_SEAWEED_ENDPOINT, for tests/s3_conformance.rs
 

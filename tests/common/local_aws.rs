@@ -7,7 +7,9 @@
 //!   first test that asks for it and ended with the process (it exits when its stdin, a pipe only
 //!   this process holds, closes; so even a killed test process leaves no server behind);
 //! - **SeaweedFS**: only the one scripts/test.sh starts (`S3C_TEST_SEAWEED_ENDPOINT`);
-//! - **cargo-lambda** on PATH or in `.venv/`, and **cfn-lint** in `.venv/`.
+//! - **cargo-lambda** on PATH or in `.venv/`, and **cfn-lint** in `.venv/`;
+//! - **Chromium** and **chromedriver** from Debian's packages, at [`CHROMIUM`] and [`CHROMEDRIVER`]
+//!   (scripts/install-browser.sh, which scripts/test.sh runs, installs them).
 //!
 //! A test starts with [`needs!`]: when what it needs is missing, it is skipped with one line on
 //! stderr saying how to run it; under `S3C_REQUIRE_LOCAL_AWS=1` (scripts/test.sh, the README's test
@@ -50,7 +52,14 @@ pub enum Tool {
     CargoLambda,
     /// cfn-lint's Python package, installed with moto into `.venv/`.
     CfnLint,
+    /// Headless Chromium and its WebDriver server, chromedriver ([`CHROMIUM`], [`CHROMEDRIVER`]).
+    Browser,
 }
+
+/// Debian's `chromium` package's browser.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's `chromium-driver` package's WebDriver server, of the same version as [`CHROMIUM`].
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The repository's root: the nearest directory above the calling crate with scripts/moto-server.
 pub fn root() -> &'static Path {
@@ -104,6 +113,8 @@ impl Tool {
             Tool::CargoLambda => Err("no cargo-lambda on PATH or in .venv"),
             Tool::CfnLint if root().join(".venv/bin/cfn-lint").exists() => Ok(()),
             Tool::CfnLint => Err("no cfn-lint in .venv"),
+            Tool::Browser if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() => Ok(()),
+            Tool::Browser => Err("no browser: /usr/bin/chromium or /usr/bin/chromedriver is missing (scripts/install-browser.sh installs them)"),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! Harness of the integration tests: a real moto server (scripts/test.sh's, or one of the test
 //! process's own: see [`local_aws`]), and per-test tables and buckets named with a uuid so tests
 //! run in parallel. Each test begins with `needs!(Moto)` (or what else it needs), which skips it,
-//! or under scripts/test.sh fails it, when that is missing.
+//! or under scripts/test.sh fails it, when that is missing. The dashboard's tests add a real
+//! browser ([`browser`]) and the api function under cargo lambda watch with sign-in ([`dashboard`]).
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod dashboard;
 pub mod faults;
 pub mod local_aws;
 
@@ -215,7 +218,8 @@ pub struct LambdaWatch {
 }
 
 impl LambdaWatch {
-    /// Starts the emulator; the functions see `env`, and compile on their first invocation.
+    /// Starts the emulator; the functions see `env` (`{endpoint}` in a value replaced by the
+    /// emulator's address), and compile on their first invocation.
     pub async fn start(env: &[(&str, String)]) -> LambdaWatch {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -228,8 +232,9 @@ impl LambdaWatch {
         // The dispatcher invokes the worker through this same emulator; everything else is moto.
         command.args(["--env-var", &format!("AWS_ENDPOINT_URL_LAMBDA={endpoint}")]);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // `{endpoint}` in a value is the emulator's address (known only here: its port is free now).
         for (key, value) in env {
-            command.args(["--env-var", &format!("{key}={value}")]);
+            command.args(["--env-var", &format!("{key}={}", value.replace("{endpoint}", &endpoint))]);
         }
         let log_path = format!("{}/cargo-lambda-watch-{port}.log", env!("CARGO_TARGET_TMPDIR"));
         let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{log_path}: {e}"));
