@@ -48,8 +48,8 @@ for spec in "acme payments:exports/payments:payments:exports/payments/2026-11-01
   IFS=: read -r name folder template sample <<< "$spec"
   echo
   echo "== connecting '$name': s3://$BUCKET/$folder with template $template, as the dashboard does"
-  echo "-- s3-connector connections create --name '$name' ... (prints the role and its two policies to create)"
-  cli connections create --name "$name" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
+  echo "-- s3-connector connections create --tenant acme --name '$name' ... (prints the role and its two policies to create)"
+  cli connections create --tenant acme --name "$name" --account-id 123456789012 --bucket "$BUCKET" --region us-east-1 \
     --folder "$folder" --template "$template" --json > .local/created.json
   id=$("$VENV/bin/python" -c 'import json; print(json.load(open(".local/created.json"))["connection"]["id"])')
   IDS+=("$id")

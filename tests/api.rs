@@ -6,6 +6,7 @@ mod common;
 use api::{handle, Api};
 use chrono::TimeDelta;
 use common::*;
+use connector_core::manage::ports::RunHistory;
 use serde_json::{json, Value};
 
 fn request(name: &str, replacements: &[(&str, &str)]) -> lambda_http::Request {
@@ -158,7 +159,7 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     let api = Api { service: world.connector.in_process(), dashboard: None };
     let existing = world.connection(None).await;
     let body = |change: &dyn Fn(&mut Value)| {
-        let mut body = json!({"name": "n", "account_id": "123456789012", "bucket": world.bucket, "region": "us-east-1", "template": "payments"});
+        let mut body = json!({"tenant": "acme", "name": "n", "account_id": "123456789012", "bucket": world.bucket, "region": "us-east-1", "template": "payments"});
         change(&mut body);
         body.to_string()
     };
@@ -286,14 +287,128 @@ async fn bad_requests_get_a_4xx_naming_the_field_and_change_nothing() {
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 
     // Nothing changed: one connection, its name and template as they were, template version 1.
-    let connections = world.connector.in_process().connections().await.unwrap();
+    let connections = world.connector.in_process().connections(None).await.unwrap();
     assert_eq!(connections.len(), 1);
     assert_eq!((&connections[0].name, &connections[0].template_id), (&existing.name, &existing.template_id));
     assert_eq!(world.connector.state.template("payments", None).await.unwrap().unwrap().1, 1);
 }
 
-/// The OpenAPI document and the API agree: every sample request is a documented operation, and every
-/// documented operation has a sample request.
+/// A tenant's routes: a create takes the path's tenant, a list holds the tenant's connections only,
+/// and every route naming another tenant's connection answers 404 as for an unknown id and
+/// changes nothing; a bad tenant, or a body's tenant other than the path's, is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_routes_serve_its_own_connections_only() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let api = Api { service: world.connector.in_process(), dashboard: None };
+    let bucket = world.bucket.clone();
+    let ours = "org:42@eu";
+    let scoped = |tenant: &str| format!("\"/tenants/{tenant}/connections");
+    let in_tenant = |name: &str, tenant: &str, id: &str| {
+        request(name, &[("CONNECTION_ID", id), ("\"/connections", &scoped(tenant)), ("BUCKET", &bucket)])
+    };
+
+    let (status, created) =
+        call(&api, request("tenant-create-connection", &[("BUCKET", &bucket), ("acme", ours)])).await;
+    assert_eq!((status, created["connection"]["tenant"].as_str()), (201, Some(ours)), "{created}");
+    let id = created["connection"]["id"].as_str().unwrap().to_owned();
+    let theirs = world.connection(None).await;
+    assert_eq!(theirs.tenant, "acme");
+    let (status, same_name) =
+        call(&api, request("create-connection", &[("BUCKET", &bucket), ("\\\"acme\\\"", &format!("\\\"{ours}\\\""))]))
+            .await;
+    assert_eq!(status, 201, "POST /connections with the tenant in the body: {same_name}");
+    assert_eq!(same_name["connection"]["tenant"], ours);
+
+    let (status, listed) = call(&api, request("tenant-list-connections", &[("acme", ours)])).await;
+    let names: Vec<&str> =
+        listed["connections"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!((status, names), (200, vec!["Acme invoices", "Acme payments"]), "{listed}");
+    let filtered = lambda_http::RequestExt::with_query_string_parameters(
+        request("list-connections", &[]),
+        std::collections::HashMap::from([("tenant".to_string(), "acme".to_string())]),
+    );
+    let (status, listed) = call(&api, filtered).await;
+    let ids: Vec<&str> = listed["connections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!((status, ids), (200, vec![theirs.id.as_str()]), "GET /connections?tenant=acme: {listed}");
+    let (status, all) = call(&api, request("list-connections", &[])).await;
+    assert_eq!((status, all["connections"].as_array().map(Vec::len)), (200, Some(3)), "the platform's list: {all}");
+
+    let (status, shown) =
+        call(&api, request("tenant-show-connection", &[("acme", ours), ("CONNECTION_ID", &id)])).await;
+    assert_eq!((status, shown["connection"]["id"].as_str()), (200, Some(id.as_str())), "{shown}");
+    let (status, paused) = call(&api, in_tenant("pause-connection", ours, &id)).await;
+    assert_eq!(
+        (status, paused["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "scoped routes are the same routes"
+    );
+    let (_, unknown) = call(&api, in_tenant("show-connection", ours, "no-such-id")).await;
+    for name in [
+        "show-connection",
+        "edit-connection",
+        "delete-connection",
+        "pause-connection",
+        "resume-connection",
+        "activate-connection",
+        "reauthenticate-connection",
+        "preview-connection",
+        "connection-files",
+        "connection-runs",
+        "connection-records",
+        "retry-files",
+        "dismiss-files",
+        "reimport-files",
+        "backfill-connection",
+        "sync-connection",
+    ] {
+        let (status, body) = call(&api, in_tenant(name, ours, &theirs.id)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{name}: {body}");
+        assert_eq!(
+            body["error"]["message"].as_str().map(|m| m.replace(&theirs.id, "ID")),
+            unknown["error"]["message"].as_str().map(|m| m.replace("no-such-id", "ID")),
+            "{name}: another tenant's connection reads as an unknown id"
+        );
+    }
+    let unchanged = world.connector.in_process().connection(&theirs.id).await.expect("not deleted");
+    assert_eq!((unchanged.status, &unchanged.name, unchanged.backfill_since), (theirs.status, &theirs.name, None));
+    assert!(world.connector.state.runs(&theirs.id, 10).await.unwrap().is_empty(), "no sync ran");
+
+    let body_tenant = |tenant: &str| {
+        let mut r = request("tenant-create-connection", &[("BUCKET", &bucket), ("acme", ours)]);
+        let mut body: Value = serde_json::from_slice(r.body().as_ref()).unwrap();
+        body["tenant"] = json!(tenant);
+        body["name"] = json!("another");
+        *r.body_mut() = lambda_http::Body::Text(body.to_string());
+        r
+    };
+    let without_tenant = {
+        let mut r = request("create-connection", &[("BUCKET", &bucket)]);
+        let mut body: Value = serde_json::from_slice(r.body().as_ref()).unwrap();
+        body.as_object_mut().unwrap().remove("tenant");
+        *r.body_mut() = lambda_http::Body::Text(body.to_string());
+        r
+    };
+    let cases: Vec<(&str, lambda_http::Request)> = vec![
+        ("a body's tenant other than the path's", body_tenant("acme")),
+        ("a tenant with '#', encoded", request("tenant-list-connections", &[("acme", "a%23b")])),
+        ("a tenant of 65 characters", request("tenant-list-connections", &[("acme", &"t".repeat(65))])),
+        ("another tenant's id under a bad tenant", in_tenant("show-connection", "a%2Fb", &theirs.id)),
+        ("POST /connections without a tenant", without_tenant),
+    ];
+    for (name, request) in cases {
+        let (status, body) = call(&api, request).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (400, Some("tenant")), "{name}: {body}");
+    }
+    let (status, same) = call(&api, body_tenant(ours)).await;
+    assert_eq!(status, 201, "a body's tenant equal to the path's: {same}");
+    let (status, body) = call(&api, request("tenant-list-connections", &[("/connections", "/templates")])).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "templates are the platform's");
+}
+
+/// The OpenAPI document and the API agree: every sample request is a documented operation, every
+/// documented operation outside a tenant has a sample request, and a tenant's routes are exactly the
+/// connection routes under `/tenants/{tenant}`.
 #[test]
 fn openapi_documents_exactly_the_routes_of_the_sample_requests() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string("crates/api/openapi.json").unwrap()).unwrap();
@@ -303,7 +418,7 @@ fn openapi_documents_exactly_the_routes_of_the_sample_requests() {
             documented.push((method.to_uppercase(), path.clone()));
         }
     }
-    let mut sampled: Vec<(String, String)> = std::fs::read_dir("events/api")
+    let sampled: Vec<(String, String)> = std::fs::read_dir("events/api")
         .unwrap()
         .map(|entry| {
             let event: Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
@@ -311,11 +426,26 @@ fn openapi_documents_exactly_the_routes_of_the_sample_requests() {
                 .as_str()
                 .unwrap()
                 .replace("CONNECTION_ID", "{id}")
-                .replace("/templates/payments", "/templates/{id}");
+                .replace("/templates/payments", "/templates/{id}")
+                .replace("/tenants/acme/", "/tenants/{tenant}/");
             (event["requestContext"]["http"]["method"].as_str().unwrap().to_owned(), path)
         })
         .collect();
+    let tenants = "/tenants/{tenant}";
+    for sample in &sampled {
+        assert!(documented.contains(sample), "{sample:?} is not documented");
+    }
+    assert!(sampled.iter().filter(|(_, path)| path.starts_with(tenants)).count() >= 3, "a tenant's list, create, show");
+    let mut expected: Vec<(String, String)> =
+        sampled.iter().filter(|(_, path)| !path.starts_with(tenants)).cloned().collect();
+    let scoped: Vec<(String, String)> = expected
+        .iter()
+        .filter(|(_, path)| path.starts_with("/connections"))
+        .map(|(method, path)| (method.clone(), format!("{tenants}{path}")))
+        .collect();
+    assert_eq!(scoped.len(), 19, "every connection route has its tenant's");
+    expected.extend(scoped);
     documented.sort();
-    sampled.sort();
-    assert_eq!(documented, sampled);
+    expected.sort();
+    assert_eq!(documented, expected);
 }

@@ -168,13 +168,13 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     assert_eq!(browser.status().await, 400);
     assert!(browser.text("#bucket-error").await.contains("not a valid S3 bucket name"), "{}", browser.describe().await);
     browser.screenshot("wizard-bad-bucket").await;
-    assert!(world.connector.in_process().connections().await.unwrap().is_empty(), "a bad field creates nothing");
+    assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "a bad field creates nothing");
     browser.fill("bucket", &world.bucket).await;
     browser.click("main form.stack button[type=submit]").await;
     assert_eq!(browser.text("h1").await, "New connection: the role's permissions", "{}", browser.describe().await);
     assert!(browser.text("#permission-policy").await.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)));
     browser.screenshot("wizard-permissions").await;
-    let created = world.connector.in_process().connections().await.unwrap();
+    let created = world.connector.in_process().connections(None).await.unwrap();
     assert_eq!(created.len(), 1);
     let id = created[0].id.clone();
     assert_eq!(created[0].role_name, role, "the role shown before the bucket is the connection's");

@@ -12,44 +12,16 @@ use common::*;
 use connector_aws::identity::{CognitoSignIn, IssuerKeys, TokenCheck};
 use std::collections::HashMap;
 
-/// A moto user pool with a dashboard client and one operator.
-struct Pool {
-    issuer: String,
-    discovery_url: String,
-    client_id: String,
-}
+/// A moto user pool with a dashboard client and one operator (tests/common/dashboard.rs).
+type Pool = common::dashboard::SignIn;
 
 const USER: &str = "operator";
-const PASSWORD: &str = "Correct-Horse-9";
 
 async fn pool(world: &World) -> Pool {
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&world.aws.sdk);
-    let pool = cognito.create_user_pool().pool_name(unique("operators")).send().await.unwrap();
-    let pool_id = pool.user_pool().unwrap().id().unwrap().to_owned();
-    let client = cognito
-        .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("dashboard")
-        .explicit_auth_flows(aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .send()
-        .await
-        .unwrap();
-    let client_id = client.user_pool_client().unwrap().client_id().unwrap().to_owned();
-    cognito.admin_create_user().user_pool_id(&pool_id).username(USER).send().await.unwrap();
-    cognito
-        .admin_set_user_password()
-        .user_pool_id(&pool_id)
-        .username(USER)
-        .password(PASSWORD)
-        .permanent(true)
-        .send()
-        .await
-        .unwrap();
-    Pool {
-        issuer: format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"),
-        discovery_url: format!("{}/{pool_id}/.well-known/openid-configuration", endpoint()),
-        client_id,
-    }
+    let pool = common::dashboard::SignIn::create(&cognito, &endpoint()).await;
+    assert_eq!(pool.username, USER);
+    pool
 }
 
 async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
@@ -172,11 +144,12 @@ async fn no_page_or_action_without_a_valid_session() {
     assert!(!browser.cookies.contains_key("s3c_session"));
     let form = browser.get(&api, "/dashboard/sign-in").await.field("form");
     let mut stranger = Client::default();
-    let page =
-        stranger.post(&api, "/dashboard/sign-in", &[("form", &form), ("username", USER), ("password", PASSWORD)]).await;
+    let page = stranger
+        .post(&api, "/dashboard/sign-in", &[("form", &form), ("username", USER), ("password", &pool.password)])
+        .await;
     assert_eq!(page.status, 403, "login CSRF: the form is bound to its browser's cookie");
 
-    let page = browser.sign_in(&api, PASSWORD).await;
+    let page = browser.sign_in(&api, &pool.password).await;
     assert_eq!((page.status, page.location.as_deref()), (303, Some("/dashboard/connections")), "{}", page.html);
     let page = browser.get(&api, "/dashboard/connections").await;
     assert_eq!(page.status, 200);
@@ -224,16 +197,15 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     let pool = pool(&world).await;
     let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
     let mut browser = Client::default();
-    browser.sign_in(&api, PASSWORD).await;
+    browser.sign_in(&api, &pool.password).await;
 
     let csrf = browser.get(&api, "/dashboard/new").await.field("csrf");
-    let page =
-        browser.post(&api, "/dashboard/new/role", &[("csrf", &csrf), ("name", " "), ("template", "payments")]).await;
+    let bad = [("csrf", csrf.as_str()), ("name", " "), ("tenant", "a#b"), ("template", "payments")];
+    let page = browser.post(&api, "/dashboard/new/role", &bad).await;
     assert_eq!(page.status, 400);
-    assert!(page.html.contains("id=\"name-error\""), "{}", page.html);
-    let page = browser
-        .post(&api, "/dashboard/new/role", &[("csrf", &csrf), ("name", "Acme payouts"), ("template", "payments")])
-        .await;
+    assert!(page.html.contains("id=\"name-error\"") && page.html.contains("id=\"tenant-error\""), "{}", page.html);
+    let good = [("csrf", csrf.as_str()), ("name", "Acme payouts"), ("tenant", "acme"), ("template", "payments")];
+    let page = browser.post(&api, "/dashboard/new/role", &good).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let (id, external_id, ticket) = (page.field("connection_id"), page.field("external_id"), page.field("ticket"));
     assert!(page.html.contains(&format!("s3-connector-{id}")), "the role's name: {}", page.html);
@@ -242,6 +214,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
         let mut form: Vec<(&str, String)> = vec![
             ("csrf", csrf.clone()),
             ("name", "Acme payouts".into()),
+            ("tenant", "acme".into()),
             ("template", "payments".into()),
             ("connection_id", id.clone()),
             ("external_id", external_id.clone()),
@@ -264,15 +237,15 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
         page.html
     );
     assert!(page.html.contains("aria-invalid=\"true\""));
-    assert!(world.connector.in_process().connections().await.unwrap().is_empty(), "nothing created");
+    assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "nothing created");
 
     // An altered external id: refused, nothing created.
     let mut altered =
         carried(&[("account_id", ACCOUNT.into()), ("bucket", world.bucket.clone()), ("region", "us-east-1".into())]);
-    altered[4].1 = "0".repeat(64);
+    altered[5].1 = "0".repeat(64);
     let page = browser.post(&api, "/dashboard/new/create", &as_refs(&altered)).await;
     assert_eq!(page.status, 400);
-    assert!(world.connector.in_process().connections().await.unwrap().is_empty(), "nothing created");
+    assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "nothing created");
 
     let good = carried(&[
         ("account_id", ACCOUNT.into()),
@@ -284,6 +257,24 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     assert_eq!(page.location, Some(format!("/dashboard/new/{id}/permissions")), "{}", page.html);
     let created = world.connector.in_process().connection(&id).await.unwrap();
     assert_eq!((created.external_id.as_str(), created.folder.as_deref()), (external_id.as_str(), Some("in/")));
+    assert_eq!(created.tenant, "acme");
+
+    // The list filtered by tenant (the by-tenant index): this one, not another tenant's.
+    let input = connector_core::connections::ConnectionInput {
+        tenant: "globex".into(),
+        name: "Globex invoices".into(),
+        account_id: ACCOUNT.into(),
+        bucket: world.bucket.clone(),
+        region: "us-east-1".into(),
+        folder: None,
+        template_id: "payments".into(),
+        kms_key_arn: None,
+    };
+    world.connector.in_process().create(input).await.unwrap();
+    let page = browser.get(&api, "/dashboard/connections?tenant=acme").await;
+    assert!(page.html.contains("Acme payouts") && !page.html.contains("Globex invoices"), "{}", page.html);
+    let page = browser.get(&api, "/dashboard/connections").await;
+    assert!(page.html.contains("Acme payouts") && page.html.contains("Globex invoices"), "{}", page.html);
     let page = browser.get(&api, &format!("/dashboard/new/{id}/permissions")).await;
     assert!(page.html.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)), "{}", page.html);
 
@@ -315,7 +306,7 @@ async fn a_template_with_errors_is_not_saved_and_says_which_field() {
     let pool = pool(&world).await;
     let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
     let mut browser = Client::default();
-    browser.sign_in(&api, PASSWORD).await;
+    browser.sign_in(&api, &pool.password).await;
     let csrf = browser.get(&api, "/dashboard/templates").await.field("csrf");
     let bad = PAYMENTS_TEMPLATE.replace("\"decimal\"", "\"money\"");
     let page = browser.post(&api, "/dashboard/templates", &[("csrf", &csrf), ("document", &bad)]).await;
@@ -338,7 +329,7 @@ async fn a_customer_link_opens_one_connection_checks_access_and_nothing_altered_
     let connection = world.connection(Some("in")).await;
     let other = world.connection(None).await;
     let mut operator = Client::default();
-    operator.sign_in(&api, PASSWORD).await;
+    operator.sign_in(&api, &pool.password).await;
 
     // The operator makes a link on the connection's page.
     let csrf = operator.get(&api, &format!("/dashboard/connections/{}", connection.id)).await.field("csrf");
@@ -404,4 +395,32 @@ async fn a_customer_link_opens_one_connection_checks_access_and_nothing_altered_
     assert_eq!(page.status, 410);
     assert!(page.html.contains("expired"), "{}", page.html);
     assert!(dashboard.setup_link(&connection.id, 31, chrono::Utc::now()).is_err(), "at most 30 days");
+}
+
+/// The platform's backend asks the IAM-signed API for a customer link (events/api/setup-link.json);
+/// the path it gets opens that connection's page. Without a dashboard the route is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_makes_a_customer_link_that_opens_the_page() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let connection = world.connection(None).await;
+    let sample =
+        std::fs::read_to_string("events/api/setup-link.json").unwrap().replace("CONNECTION_ID", &connection.id);
+    let without = Api { service: world.connector.in_process(), dashboard: None };
+    let response = handle(&without, lambda_http::request::from_str(&sample).unwrap()).await;
+    assert_eq!(response.status().as_u16(), 404);
+
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let response = handle(&api, lambda_http::request::from_str(&sample).unwrap()).await;
+    assert_eq!(response.status().as_u16(), 201);
+    let link: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let path = link["path"].as_str().unwrap();
+    let page = Client::default().get(&api, path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains(&connection.external_id), "{}", page.html);
+    let too_long = sample.replace(r#"\"valid_days\": 7"#, r#"\"valid_days\": 90"#);
+    assert_ne!(too_long, sample);
+    let response = handle(&api, lambda_http::request::from_str(&too_long).unwrap()).await;
+    assert_eq!(response.status().as_u16(), 400);
 }

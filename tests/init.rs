@@ -1,5 +1,5 @@
 //! `s3-connector init` over tables an older version made, against moto: what is missing is added
-//! (an index), once, and the data already there is found through it.
+//! (the indexes by-recheck and by-tenant), once, and the data already there is found through them.
 
 mod common;
 
@@ -23,7 +23,7 @@ fn attribute(name: &str) -> AttributeDefinition {
 }
 
 /// The state table as `init` made it before the failure-isolation changes: its keys and the
-/// by-status index, no by-recheck.
+/// by-status index, no by-recheck, no by-tenant.
 async fn old_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
     let by_status = GlobalSecondaryIndex::builder()
         .index_name("by-status")
@@ -64,7 +64,7 @@ fn waiting_outcome(key: &str) -> FileOutcome {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
+async fn init_adds_the_indexes_a_state_table_made_before_them_lacks_once() {
     needs!(Moto);
     let aws = aws_at(&endpoint(), "testing", "testing").await;
     let client = aws.dynamodb();
@@ -84,11 +84,9 @@ async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
     // WHEN init runs
     let changed = tables::create_tables(&client, &state, &records).await.unwrap();
 
-    // THEN the index is added and active, and finds what was there before it
-    assert_eq!(
-        changed,
-        TablesChanged { created: vec![records.clone()], indexes_added: vec![(state.clone(), "by-recheck".into())] }
-    );
+    // THEN the indexes are added and active, and find what was there before them
+    let added = vec![(state.clone(), "by-recheck".into()), (state.clone(), "by-tenant".into())];
+    assert_eq!(changed, TablesChanged { created: vec![records.clone()], indexes_added: added });
     let described = client.describe_table().table_name(&state).send().await.unwrap().table.unwrap();
     let mut indexes: Vec<(String, Option<IndexStatus>)> = described
         .global_secondary_indexes()
@@ -96,10 +94,27 @@ async fn init_adds_the_recheck_index_to_a_state_table_made_before_it_once() {
         .map(|i| (i.index_name().unwrap_or_default().to_owned(), i.index_status().cloned()))
         .collect();
     indexes.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        indexes,
-        [("by-recheck".to_owned(), Some(IndexStatus::Active)), ("by-status".to_owned(), Some(IndexStatus::Active))]
+    let active = |name: &str| (name.to_owned(), Some(IndexStatus::Active));
+    assert_eq!(indexes, [active("by-recheck"), active("by-status"), active("by-tenant")]);
+    let tenant = |tenant: &str| {
+        let item = connector_aws::dynamodb::keys::connection("c1");
+        let update = client.update_item().table_name(&state).set_key(Some(item));
+        let update = update.update_expression("SET tenant = :t, tenant_key = :k, #name = :n");
+        let update = update.expression_attribute_names("#name", "name");
+        let s = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+        update
+            .expression_attribute_values(":t", s(tenant.to_owned()))
+            .expression_attribute_values(":k", s(connector_aws::dynamodb::keys::tenant(tenant)))
+            .expression_attribute_values(":n", s("c1".to_owned()))
+    };
+    tenant("acme").send().await.unwrap();
+    let query = client.query().table_name(&state).index_name(connector_aws::dynamodb::TENANT_INDEX);
+    let query = query.key_condition_expression("tenant_key = :k");
+    let query = query.expression_attribute_values(
+        ":k",
+        aws_sdk_dynamodb::types::AttributeValue::S(connector_aws::dynamodb::keys::tenant("acme")),
     );
+    assert_eq!(query.send().await.unwrap().count, 1, "by-tenant finds a connection given a tenant");
     let due = store.due_rechecks("c1", Utc::now(), 10).await.unwrap();
     assert_eq!(due.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["in/denied.csv"]);
     store.record_outcome("c1", &waiting_outcome("in/later.csv"), expires).await.unwrap();

@@ -81,6 +81,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
         .connector
         .in_process()
         .create(connector_core::connections::ConnectionInput {
+            tenant: "acme".into(),
             name: c.name.clone(),
             account_id: ACCOUNT.into(),
             bucket: world.bucket.clone(),
@@ -121,7 +122,14 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
     assert_eq!(world.records(&c.id).await.len(), 1, "records stay");
     let purged = world.connector.in_process().delete(&other.id, true).await.unwrap();
     assert_eq!(purged.records_purged, 0);
-    assert!(world.connector.in_process().connections().await.unwrap().iter().all(|x| x.id != c.id && x.id != other.id));
+    assert!(world
+        .connector
+        .in_process()
+        .connections(None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|x| x.id != c.id && x.id != other.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,11 +364,9 @@ async fn a_delete_frees_only_its_own_name_together_with_the_connection() {
     let c = world.connection(None).await;
     let table = &world.connector.settings.state_table;
     let name_item = |owner: &str| {
-        let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
-        [("pk", s(&format!("NAME#{}", c.name))), ("sk", s("NAME")), ("connection_id", s(owner))]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<std::collections::HashMap<_, _>>()
+        let mut item = connector_aws::dynamodb::keys::name(&c.tenant, &c.name);
+        item.insert("connection_id".into(), aws_sdk_dynamodb::types::AttributeValue::S(owner.to_owned()));
+        item
     };
     let put_name =
         |owner: &str| world.aws.dynamodb().put_item().table_name(table).set_item(Some(name_item(owner))).send();
@@ -374,4 +380,53 @@ async fn a_delete_frees_only_its_own_name_together_with_the_connection() {
     key.remove("connection_id");
     let name = world.aws.dynamodb().get_item().table_name(table).set_key(Some(key)).send().await.unwrap();
     assert_eq!(name.item, None, "the name goes with it");
+}
+
+/// The upgrade step on DynamoDB: connections as a version before tenants stored them (no tenant,
+/// no `tenant_key`, the claim `NAME#<name>`) read with an empty tenant and are in no tenant's list;
+/// two runs of `assign-tenant` at once give each the tenant once, moving its name claim into the
+/// tenant; a third run moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_step_gives_each_legacy_connection_the_tenant_once() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let state = &world.connector.state;
+    let template = world.connection(None).await;
+    let mut legacy = Vec::new();
+    for n in 0..6 {
+        let id = connector_core::manage::connections::new_connection_id();
+        let c = Connection { id, tenant: String::new(), name: format!("legacy {n}"), ..template.clone() };
+        state.create_connection(&c).await.expect("a connection as an older version stored it");
+        legacy.push(c);
+    }
+    let get = |key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| async move {
+        let request = state.client.get_item().table_name(&state.table).consistent_read(true).set_key(Some(key));
+        request.send().await.unwrap().item
+    };
+    let item = get(connector_aws::dynamodb::keys::connection(&legacy[0].id)).await.expect("stored");
+    assert!(!item.contains_key("tenant") && !item.contains_key("tenant_key"), "{item:?}");
+    let read = world.connector.in_process().connection(&legacy[0].id).await.unwrap();
+    assert!(read.lacks_tenant(), "an item without a tenant reads: {read:?}");
+    assert!(get(connector_aws::dynamodb::keys::name("", "legacy 0")).await.is_some());
+
+    let tenant = unique("default");
+    let (one, two) = (world.connector.in_process(), world.connector.in_process());
+    let (a, b) = tokio::join!(one.assign_tenant(&tenant), two.assign_tenant(&tenant));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut assigned: Vec<String> = a.assigned.iter().chain(&b.assigned).map(|c| c.id.clone()).collect();
+    assigned.sort();
+    let mut expected: Vec<String> = legacy.iter().map(|c| c.id.clone()).collect();
+    expected.sort();
+    assert_eq!(assigned, expected, "each once, between the two runs: {a:?} {b:?}");
+    assert!(a.refused.is_empty() && b.refused.is_empty(), "{a:?} {b:?}");
+
+    let claim = get(connector_aws::dynamodb::keys::name(&tenant, "legacy 0")).await.expect("claimed in the tenant");
+    assert_eq!(claim["connection_id"].as_s().unwrap(), &legacy[0].id);
+    assert_eq!(get(connector_aws::dynamodb::keys::name("", "legacy 0")).await, None, "the old claim released");
+    let listed = world.connector.in_process().connections(Some(&tenant)).await.unwrap();
+    assert_eq!(listed.len(), 6);
+    assert!(listed.iter().all(|c| c.tenant == tenant));
+    let again = world.connector.in_process().assign_tenant(&tenant).await.unwrap();
+    assert!(again.assigned.is_empty() && again.refused.is_empty(), "nothing left to move: {again:?}");
+    assert_eq!(world.connector.in_process().connection(&template.id).await.unwrap().tenant, "acme", "untouched");
 }

@@ -126,6 +126,7 @@ impl Target {
 /// A connection to `bucket` (its role is assumed through moto's STS).
 fn connection(bucket: &str) -> Connection {
     let input = ConnectionInput {
+        tenant: "acme".into(),
         name: unique("customer"),
         account_id: ACCOUNT.into(),
         bucket: bucket.into(),

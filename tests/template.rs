@@ -247,6 +247,45 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
     assert_eq!(t["Parameters"]["RolePrefix"]["Default"], connector_core::connections::ROLE_PREFIX);
 }
 
+/// The state table's indexes are those `s3-connector init` creates ([`connector_aws::dynamodb::tables`]),
+/// the by-tenant index among them, and only the API (the management service) may read a tenant's
+/// list from it.
+#[test]
+fn the_state_table_indexes_connections_by_tenant_and_the_api_may_query_it() {
+    needs!(CfnLint);
+    let t = template();
+    let table = &t["Resources"]["StateTable"]["Properties"];
+    let index = |name: &str| {
+        table["GlobalSecondaryIndexes"].as_array().unwrap().iter().find(|i| i["IndexName"] == name).cloned()
+    };
+    let by_tenant = index(connector_aws::dynamodb::TENANT_INDEX).expect("the by-tenant index");
+    assert_eq!(
+        (&by_tenant["KeySchema"], &by_tenant["Projection"]),
+        (
+            &json!([{"AttributeName": "tenant_key", "KeyType": "HASH"}, {"AttributeName": "name", "KeyType": "RANGE"}]),
+            &json!({"ProjectionType": "ALL"})
+        ),
+        "as tables.rs declares it: {by_tenant}"
+    );
+    assert_eq!(index("by-status").map(|i| i["Projection"].clone()), Some(json!({"ProjectionType": "ALL"})));
+    let defined: Vec<&Value> = table["AttributeDefinitions"].as_array().unwrap().iter().collect();
+    assert!(defined.contains(&&json!({"AttributeName": "tenant_key", "AttributeType": "S"})), "{defined:?}");
+    let names: Vec<&str> = defined.iter().map(|d| d["AttributeName"].as_str().unwrap()).collect();
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names.len(), unique.len(), "each attribute defined once: {names:?}");
+
+    let grants_on_index = |holder: &str| {
+        all_statements(&t).into_iter().filter(|(id, _)| id == holder).any(|(_, s)| {
+            s["Resource"].to_string().contains("/index/by-tenant") && actions(&s).contains(&"dynamodb:Query".to_owned())
+        })
+    };
+    assert!(grants_on_index("ApiFunctionRole"), "the API lists a tenant's connections");
+    for function in ["WorkerFunction", "DispatcherFunction"] {
+        assert!(!grants_on_index(function), "{function} never reads a tenant's list");
+    }
+}
+
 #[test]
 fn the_dispatcher_may_only_read_the_status_index_and_invoke_the_worker_on_an_eventbridge_rule() {
     needs!(CfnLint);

@@ -99,6 +99,7 @@ impl World {
 
     pub async fn connection_to(&self, bucket: &str, folder: Option<&str>) -> Connection {
         let input = ConnectionInput {
+            tenant: "acme".into(),
             name: unique("customer"),
             account_id: ACCOUNT.into(),
             bucket: bucket.into(),
@@ -331,6 +332,7 @@ impl IamWorld {
     /// Creates a connection to the world's bucket, folder `folder`.
     pub async fn create(&self, folder: &str) -> connector_core::manage::connections::CreatedConnection {
         let input = ConnectionInput {
+            tenant: "acme".into(),
             name: unique("customer"),
             account_id: ACCOUNT.into(),
             bucket: self.world.bucket.clone(),

@@ -1,6 +1,8 @@
 //! The connection management HTTP API (API Gateway HTTP API, IAM authorization): each route a few
 //! lines over the management service the CLI calls too ([`connector_core::manage::Management`]),
-//! its JSON the service's own types. Routes and their JSON are in `openapi.json`.
+//! its JSON the service's own types. Routes and their JSON are in `openapi.json`. The routes under
+//! `/tenants/{tenant}/connections` are the connection routes scoped to one tenant, through the same
+//! table of routes (see `route`): the platform's backend serves each customer only its own.
 //!
 //! Every error is a JSON body `{"error": {"code", "message", "field"?, "details"?}}` with a 4xx status
 //! for the caller's mistakes (400 invalid input naming the field, 404, 409 conflict, 422 access to
@@ -150,6 +152,10 @@ fn page<T: Serialize>(name: &str, page: connector_core::manage::Page<T>) -> Resu
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateConnection {
+    /// Required on `POST /connections`; on a tenant's route, the path's (a different one is
+    /// refused).
+    #[serde(default)]
+    tenant: Option<String>,
     name: String,
     account_id: String,
     bucket: String,
@@ -240,20 +246,78 @@ pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
     }
 }
 
+/// A tenant as a path gives it: percent-decoded (a client may encode the `:` or `@` a tenant id
+/// may hold); `None` when the escapes are not UTF-8 text.
+fn path_tenant(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Routes a request. `/tenants/{tenant}/connections...` are the `/connections...` routes scoped to
+/// one tenant, served by the same table below: a list holds the tenant's connections only, a
+/// create gives the connection the tenant, and a route naming a connection of another tenant
+/// answers 404 as for an unknown id ([`Management::connection_in_tenant`], checked before
+/// anything else is done).
 async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), ApiError> {
     let service = &api.service;
     let path = request.uri().path().trim_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').collect();
+    let (tenant, segments) = match segments.as_slice() {
+        ["tenants", tenant, rest @ ..] if rest.first() == Some(&"connections") => {
+            let tenant = path_tenant(tenant).ok_or_else(|| {
+                ApiError::invalid("tenant", format!("tenant: {}", connector_core::connections::TENANT_RULE))
+            })?;
+            (Some(tenant), rest)
+        }
+        ["tenants", ..] => (None, &[][..]),
+        all => (None, all),
+    };
+    if let (Some(tenant), ["connections", id, ..]) = (&tenant, segments) {
+        service.connection_in_tenant(tenant, id).await?;
+    }
     let ok = |value: Value| Ok((StatusCode::OK, value));
     let limit = |default: usize, max: usize| query_number(request, "limit", default, max);
     let after = query(request, "after");
-    match (request.method(), segments.as_slice()) {
+    match (request.method(), segments) {
         (&Method::GET, ["connections"]) => {
-            ok(page("connections", service.connections_page(limit(100, 1000)?, after).await?)?)
+            let tenant = tenant.as_deref().or(query(request, "tenant"));
+            ok(page("connections", service.connections_page(tenant, limit(100, 1000)?, after).await?)?)
         }
         (&Method::POST, ["connections"]) => {
             let input: CreateConnection = body(request)?;
+            let tenant = match (tenant, input.tenant) {
+                (Some(path), Some(given)) if given != path => {
+                    return Err(ApiError::invalid(
+                        "tenant",
+                        format!("tenant: '{given}' is not the path's tenant '{path}'; leave it out or give the same"),
+                    ))
+                }
+                (Some(path), _) => path,
+                (None, Some(given)) => given,
+                (None, None) => {
+                    return Err(ApiError::invalid(
+                        "tenant",
+                        "tenant: is required (the platform's id of the customer the connection belongs to)",
+                    ))
+                }
+            };
             let input = ConnectionInput {
+                tenant,
                 name: input.name,
                 account_id: input.account_id,
                 bucket: input.bucket,
@@ -310,7 +374,6 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         (&Method::GET, ["connections", id, "records"]) => {
             ok(to_json(&service.records_page(id, limit(100, 1000)?, after).await?)?)
         }
-        // Activation and re-authentication: the connection, and the access check's report.
         // A signed, expiring link to the connection's customer set-up page (the dashboard's key).
         (&Method::POST, ["connections", id, "setup-link"]) => {
             let asked: SetupLinkRequest = body(request)?;
@@ -321,6 +384,7 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             let link = dashboard.setup_link(id, asked.valid_days, chrono::Utc::now())?;
             Ok((StatusCode::CREATED, to_json(&link)?))
         }
+        // Activation and re-authentication: the connection, and the access check's report.
         (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&service.activate(id).await?)?),
         (&Method::POST, ["connections", id, "reauthenticate"]) => ok(to_json(&service.reauthenticate(id).await?)?),
         (&Method::POST, ["connections", id, "pause"]) => ok(named("connection", &service.pause(id).await?)?),

@@ -168,7 +168,11 @@ pub enum ConnectionCommand {
     /// Create a pending connection; prints its id, external id and the role the customer creates,
     /// with its permission and trust policies.
     Create {
-        /// A name for people, unique among connections (1-100 characters).
+        /// The platform's id of the customer the connection belongs to (1-64 letters, digits,
+        /// '.', '_', ':', '@', '-'); it cannot be changed later.
+        #[arg(long)]
+        tenant: String,
+        /// A name for people, unique among the tenant's connections (1-100 characters).
         #[arg(long)]
         name: String,
         /// The customer's 12-digit AWS account id (the bucket's owner).
@@ -193,8 +197,21 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: Output,
     },
-    /// Every connection with its status and last sync.
+    /// Every connection with its tenant, status and last sync, by status then name; with
+    /// --tenant, that tenant's connections by name.
     List {
+        /// Only this tenant's connections (read from the by-tenant index).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The upgrade step to tenants: give TENANT to every connection made before tenants existed
+    /// (safe to run again; a connection whose name the tenant has already is left, and said).
+    AssignTenant {
+        /// The tenant to give them, e.g. `default`.
+        #[arg(long)]
+        tenant: String,
         #[command(flatten)]
         output: Output,
     },
@@ -246,7 +263,7 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: Output,
     },
-    /// Give a connection another name (unique among connections).
+    /// Give a connection another name (unique among its tenant's connections).
     Rename {
         connection_id: String,
         name: String,

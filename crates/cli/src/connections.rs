@@ -9,15 +9,33 @@ use connector_core::model::Connection;
 
 pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow::Result<Done> {
     match command {
-        ConnectionCommand::Create { name, account_id, bucket, region, folder, template, kms_key_arn, output } => {
-            let input =
-                ConnectionInput { name, account_id, bucket, region, folder, template_id: template, kms_key_arn };
+        ConnectionCommand::Create {
+            tenant,
+            name,
+            account_id,
+            bucket,
+            region,
+            folder,
+            template,
+            kms_key_arn,
+            output,
+        } => {
+            let input = ConnectionInput {
+                tenant,
+                name,
+                account_id,
+                bucket,
+                region,
+                folder,
+                template_id: template,
+                kms_key_arn,
+            };
             let created = service.create(input).await?;
             if output.json {
                 print::json(&created)?;
             } else {
                 let c = &created.connection;
-                println!("connection {} '{}' created ({})", c.id, c.name, c.status);
+                println!("connection {} '{}' of tenant {} created ({})", c.id, c.name, c.tenant, c.status);
                 println!("Ask the customer to create the IAM role {} with:", created.role_arn);
                 println!("  external id: {}", c.external_id);
                 println!("  permission policy:\n{}", serde_json::to_string_pretty(&created.permission_policy)?);
@@ -25,16 +43,42 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                 println!("Then: s3-connector connections preview {}; s3-connector connections activate {}", c.id, c.id);
             }
         }
-        ConnectionCommand::List { output } => {
-            let connections = service.connections().await?;
+        ConnectionCommand::List { tenant, output } => {
+            let connections = service.connections(tenant.as_deref()).await?;
             if output.json {
                 print::json(&connections)?;
             } else if connections.is_empty() {
-                println!("no connections yet: `s3-connector connections create --help`");
+                match tenant {
+                    Some(tenant) => println!("tenant {tenant} has no connections"),
+                    None => println!("no connections yet: `s3-connector connections create --help`"),
+                }
             } else {
                 for c in &connections {
                     println!("{}", print::connection_line(c));
                 }
+            }
+        }
+        ConnectionCommand::AssignTenant { tenant, output } => {
+            let done = service.assign_tenant(&tenant).await?;
+            if output.json {
+                print::json(&done)?;
+            } else {
+                for c in &done.assigned {
+                    println!("{} '{}': now of tenant {}", c.id, c.name, done.tenant);
+                }
+                for refused in &done.refused {
+                    println!("{} '{}': not moved: {}", refused.connection.id, refused.connection.name, refused.reason);
+                }
+                println!(
+                    "{} connection(s) given tenant {}; {} left without a tenant",
+                    done.assigned.len(),
+                    done.tenant,
+                    done.refused.len()
+                );
+            }
+            // A connection left without a tenant is for the operator to settle (rename it).
+            if !done.refused.is_empty() {
+                return Ok(Done::Failed);
             }
         }
         ConnectionCommand::Show { connection_id, output } => {
@@ -44,6 +88,7 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             }
             let c = &shown.connection;
             println!("{} ({}) {}", c.name, c.id, c.status);
+            println!("  tenant:    {}", print::tenant(c));
             println!("  bucket:    {} in {} (account {})", print::location(c), c.region, c.account_id);
             println!("  role:      {} (external id {})", shown.role_arn, c.external_id);
             println!("  template:  {}", c.template_id);
@@ -205,7 +250,7 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
         }
         ConnectionCommand::Recount { connection_ids, all, output } => {
             let ids = match all {
-                true => service.connections().await?.into_iter().map(|c| c.id).collect(),
+                true => service.connections(None).await?.into_iter().map(|c| c.id).collect(),
                 false => connection_ids,
             };
             let mut counted = Vec::with_capacity(ids.len());

@@ -93,7 +93,23 @@ pub fn connection_line(c: &Connection) -> String {
         0 => String::new(),
         n => format!("  {n} failed file(s)"),
     };
-    format!("{:<22} {:<12} {:<24} {}  last sync: {}{failed}", c.id, c.status, c.name, location(c), last_sync(c))
+    format!(
+        "{:<22} {:<16} {:<12} {:<24} {}  last sync: {}{failed}",
+        c.id,
+        tenant(c),
+        c.status,
+        c.name,
+        location(c),
+        last_sync(c)
+    )
+}
+
+/// A connection's tenant, or what to do about a connection made before tenants.
+pub fn tenant(c: &Connection) -> &str {
+    match c.lacks_tenant() {
+        true => "(no tenant: run `connections assign-tenant`)",
+        false => &c.tenant,
+    }
 }
 
 pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -28,10 +28,30 @@ fn s3_connector(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn bad_input_exits_2_naming_the_field() {
+    let create_in = |tenant: &str| {
+        s3_connector(&[
+            "connections",
+            "create",
+            "--tenant",
+            tenant,
+            "--name",
+            "acme",
+            "--account-id",
+            "123456789012",
+            "--bucket",
+            "acme-exports",
+            "--region",
+            "us-east-1",
+            "--template",
+            "t",
+        ])
+    };
     let create = |account: &str, bucket: &str, region: &str| {
         s3_connector(&[
             "connections",
             "create",
+            "--tenant",
+            "acme",
             "--name",
             "acme",
             "--account-id",
@@ -52,6 +72,8 @@ fn bad_input_exits_2_naming_the_field() {
             s3_connector(&[
                 "connections",
                 "create",
+                "--tenant",
+                "acme",
                 "--name",
                 "acme",
                 "--account-id",
@@ -72,6 +94,27 @@ fn bad_input_exits_2_naming_the_field() {
             "reading examples/templates/does-not-exist.json",
         ),
         (s3_connector(&["sync"]), "required"),
+        (
+            s3_connector(&[
+                "connections",
+                "create",
+                "--name",
+                "acme",
+                "--account-id",
+                "123456789012",
+                "--bucket",
+                "acme-exports",
+                "--region",
+                "us-east-1",
+                "--template",
+                "t",
+            ]),
+            "--tenant <TENANT>",
+        ),
+        (create_in("acme#eu"), "tenant: must be 1-64 characters"),
+        (s3_connector(&["connections", "list", "--tenant", "a/b"]), "tenant: must be 1-64 characters"),
+        (s3_connector(&["connections", "assign-tenant", "--tenant", ""]), "tenant: must be 1-64 characters"),
+        (s3_connector(&["connections", "assign-tenant"]), "--tenant <TENANT>"),
     ];
     for ((code, stderr), expected) in cases {
         assert!(stderr.contains(expected), "expected '{expected}' in: {stderr}");
@@ -139,6 +182,8 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
     let (code, stdout, stderr) = run(&[
         "connections",
         "create",
+        "--tenant",
+        "acme",
         "--name",
         "acme kms",
         "--account-id",
@@ -165,6 +210,60 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
     assert_eq!(shown["connection"]["kms_key_arn"], key);
 }
 
+/// A connection is created in a tenant; the same name in another tenant is another connection,
+/// and a list by tenant shows that tenant's only. `assign-tenant` with nothing to move says so.
+#[test]
+fn connections_belong_to_a_tenant() {
+    needs!(Moto);
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    assert_eq!(run(&["templates", "put", template]).0, Some(0));
+    let create = |tenant: &str| {
+        run(&[
+            "connections",
+            "create",
+            "--tenant",
+            tenant,
+            "--name",
+            "payments",
+            "--account-id",
+            "123456789012",
+            "--bucket",
+            "acme-exports",
+            "--region",
+            "eu-west-1",
+            "--template",
+            "payments",
+        ])
+    };
+    let (code, stdout, stderr) = create("acme");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("'payments' of tenant acme created (pending)"), "{stdout}");
+    let (code, _, stderr) = create("globex");
+    assert_eq!(code, Some(0), "the same name in another tenant: {stderr}");
+    let (code, _, stderr) = create("acme");
+    assert_eq!(code, Some(2), "the same name in the same tenant: {stderr}");
+    assert!(stderr.contains("a connection named 'payments' already exists"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&["connections", "list", "--tenant", "globex", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.iter().map(|c| c["tenant"].as_str().unwrap()).collect::<Vec<_>>(), ["globex"]);
+    let (code, stdout, _) = run(&["connections", "list"]);
+    assert_eq!((code, stdout.lines().count()), (Some(0), 2), "{stdout}");
+    assert!(stdout.contains(" acme ") && stdout.contains(" globex "), "each line names its tenant: {stdout}");
+    let (code, stdout, _) = run(&["connections", "list", "--tenant", "initech"]);
+    assert_eq!((code, stdout.trim()), (Some(0), "tenant initech has no connections"));
+    let id = listed[0]["id"].as_str().unwrap();
+    let (code, stdout, _) = run(&["connections", "show", id]);
+    assert!(code == Some(0) && stdout.contains("  tenant:    globex"), "{stdout}");
+
+    let (code, stdout, stderr) = run(&["connections", "assign-tenant", "--tenant", "default"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "0 connection(s) given tenant default; 0 left without a tenant");
+}
+
 /// Before `init`, every command that reads or writes a table says, once, to run `s3-connector init`,
 /// rather than DynamoDB's ResourceNotFoundException three times over.
 #[test]
@@ -183,6 +282,8 @@ fn commands_before_init_say_once_to_run_init() {
         &[
             "connections",
             "create",
+            "--tenant",
+            "acme",
             "--name",
             "acme",
             "--account-id",
@@ -263,6 +364,8 @@ fn recovery_commands_and_sync_exit_codes() {
     let (code, stdout, stderr) = run(&[
         "connections",
         "create",
+        "--tenant",
+        "acme",
         "--name",
         "no bucket",
         "--account-id",

@@ -210,6 +210,7 @@ mod tests {
 
     fn connection() -> Connection {
         let input = ConnectionInput {
+            tenant: "acme".into(),
             name: "acme".into(),
             account_id: "123456789012".into(),
             bucket: "acme-exports".into(),

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 /// What an operator gives to connect a bucket.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionInput {
+    /// The platform's id of the customer it belongs to ([`normalise_tenant`]).
+    pub tenant: String,
     pub name: String,
     pub account_id: String,
     pub bucket: String,
@@ -45,6 +47,13 @@ pub fn new_connection(
 ) -> Result<Connection, Vec<InputError>> {
     let mut errors = Vec::new();
     let mut fail = |field, message: &str| errors.push(InputError { field, message: message.to_owned() });
+    let tenant = match normalise_tenant(&input.tenant) {
+        Ok(tenant) => tenant,
+        Err(message) => {
+            fail("tenant", message);
+            String::new()
+        }
+    };
     let name = match normalise_name(&input.name) {
         Ok(name) => name,
         Err(message) => {
@@ -87,6 +96,7 @@ pub fn new_connection(
     Ok(Connection {
         role_name: format!("{role_prefix}{id}").chars().take(64).collect(),
         id,
+        tenant,
         name,
         account_id: input.account_id,
         bucket: input.bucket,
@@ -103,6 +113,24 @@ pub fn new_connection(
         failed_files: 0,
         pause_reason: None,
     })
+}
+
+/// The longest tenant id.
+pub const MAX_TENANT_LEN: usize = 64;
+
+/// What a tenant id must be, said once for every surface.
+pub const TENANT_RULE: &str = "must be 1-64 characters of letters, digits, '.', '_', ':', '@' and '-'";
+
+/// A tenant id, trimmed: 1-64 of `A-Z a-z 0-9 . _ : @ -`. No `#`, which separates the parts of
+/// the store's keys, no `/`, which separates an API path's, and nothing that needs escaping in
+/// either.
+pub fn normalise_tenant(tenant: &str) -> Result<String, &'static str> {
+    let tenant = tenant.trim();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._:@-".contains(&b);
+    if tenant.is_empty() || tenant.len() > MAX_TENANT_LEN || !tenant.bytes().all(allowed) {
+        return Err(TENANT_RULE);
+    }
+    Ok(tenant.to_owned())
 }
 
 /// A connection name, trimmed: 1-100 characters without control characters.
@@ -218,6 +246,7 @@ mod tests {
 
     fn input() -> ConnectionInput {
         ConnectionInput {
+            tenant: "acme".into(),
             name: " Acme ".into(),
             account_id: "123456789012".into(),
             bucket: "acme-exports".into(),
@@ -313,6 +342,11 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(&str, fn(&mut ConnectionInput))> = vec![
+            ("tenant", |i| i.tenant = "".into()),
+            ("tenant", |i| i.tenant = "acme#1".into()),
+            ("tenant", |i| i.tenant = "acme/1".into()),
+            ("tenant", |i| i.tenant = "a".repeat(65)),
+            ("tenant", |i| i.tenant = "acmé".into()),
             ("name", |i| i.name = " ".into()),
             ("account_id", |i| i.account_id = "12345".into()),
             ("account_id", |i| i.account_id = "12345678901a".into()),
@@ -382,6 +416,27 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), ["region"], "one error for one mistake");
+    }
+
+    #[test]
+    fn a_tenant_is_a_short_id_without_separators() {
+        let cases = [
+            ("acme", Ok("acme")),
+            (" acme ", Ok("acme")),
+            ("org:42@eu-1.prod_a", Ok("org:42@eu-1.prod_a")),
+            (&"t".repeat(64), Ok(&"t".repeat(64)[..])),
+            ("", Err(TENANT_RULE)),
+            ("   ", Err(TENANT_RULE)),
+            ("a#b", Err(TENANT_RULE)),
+            ("a/b", Err(TENANT_RULE)),
+            ("a b", Err(TENANT_RULE)),
+            (&"t".repeat(65), Err(TENANT_RULE)),
+        ];
+        for (tenant, expected) in cases {
+            assert_eq!(normalise_tenant(tenant).as_deref().map_err(|e| *e), expected, "{tenant:?}");
+        }
+        let c = new_connection(input(), "c1".into(), "x".into(), ROLE_PREFIX, Utc::now()).unwrap();
+        assert_eq!(c.tenant, "acme");
     }
 
     #[test]

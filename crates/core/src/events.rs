@@ -41,6 +41,9 @@ impl Event {
 pub struct SyncRunFinished {
     pub version: u32,
     pub connection_id: String,
+    /// The tenant the connection belongs to ("" for one not yet given a tenant), so that the
+    /// platform can route the event to its customer.
+    pub tenant: String,
     pub connection_name: String,
     pub run_id: String,
     /// The scheduled event that started it; null for an operator's sync.
@@ -116,6 +119,8 @@ crate::words::words!(StatusChange {
 pub struct ConnectionStatusChanged {
     pub version: u32,
     pub connection_id: String,
+    /// The tenant the connection belongs to ("" for one not yet given a tenant).
+    pub tenant: String,
     pub connection_name: String,
     pub from: ConnectionStatus,
     pub to: ConnectionStatus,
@@ -134,6 +139,7 @@ impl SyncRunFinished {
         SyncRunFinished {
             version: DETAIL_VERSION,
             connection_id: connection.id.clone(),
+            tenant: connection.tenant.clone(),
             connection_name: connection.name.clone(),
             run_id: run.run_id.clone(),
             schedule_run: schedule_run.map(str::to_owned),
@@ -173,6 +179,7 @@ impl ConnectionStatusChanged {
         ConnectionStatusChanged {
             version: DETAIL_VERSION,
             connection_id: before.id.clone(),
+            tenant: before.tenant.clone(),
             connection_name: before.name.clone(),
             from: before.status,
             to: after,

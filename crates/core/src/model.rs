@@ -35,7 +35,12 @@ pub enum PauseReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     pub id: String,
-    /// Unique across connections (enforced by a conditional write on a name item).
+    /// The platform's own id of the customer the connection belongs to, given at create and never
+    /// changed ([`crate::connections::normalise_tenant`]). Empty on a connection stored before
+    /// tenants existed, until `s3-connector connections assign-tenant` gives it one.
+    #[serde(default)]
+    pub tenant: String,
+    /// Unique within its tenant (enforced by a conditional write on a name item).
     pub name: String,
     /// The customer's 12-digit account id: the role ARN and ExpectedBucketOwner are built from it.
     pub account_id: String,
@@ -79,6 +84,11 @@ fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
 }
 
 impl Connection {
+    /// Whether the connection was stored before tenants existed and has none yet.
+    pub fn lacks_tenant(&self) -> bool {
+        self.tenant.is_empty()
+    }
+
     /// The overlap of this connection, or `default`.
     pub fn overlap(&self, default: chrono::TimeDelta) -> chrono::TimeDelta {
         self.overlap_seconds.map_or(default, |s| chrono::TimeDelta::seconds(s.min(i64::MAX as u64) as i64))

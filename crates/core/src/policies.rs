@@ -87,6 +87,7 @@ mod tests {
 
     fn connection(folder: Option<&str>) -> Connection {
         let input = ConnectionInput {
+            tenant: "acme".into(),
             name: "acme".into(),
             account_id: "123456789012".into(),
             bucket: "acme-exports".into(),

@@ -50,7 +50,9 @@ pub async fn route(
 async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body> {
     let search = context.query("q").unwrap_or_default();
     let status_filter = context.query("status").unwrap_or_default();
-    let page = match service.connections_page(LIST_LIMIT, None).await {
+    // A tenant's connections come from the by-tenant index; without one, every connection.
+    let tenant = context.query("tenant").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let page = match service.connections_page(tenant.as_deref(), LIST_LIMIT, None).await {
         Ok(page) => page,
         Err(e) => return context.error_page(error_status(&e), "Connections", &e.to_string()),
     };
@@ -67,6 +69,7 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
         @if let Some(notice) = context.query("done").and_then(|code| notice_text(&code)) { (alert("notice", notice)) }
         form.filters method="get" action=(context.href("/connections")) role="search" {
             label for="q" { "Name" input type="search" id="q" name="q" value=(search); }
+            label for="tenant" { "Tenant" input type="text" id="tenant" name="tenant" value=(tenant.as_deref().unwrap_or("")); }
             label for="status" {
                 "Status"
                 select id="status" name="status" {
@@ -86,13 +89,14 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
                 table {
                     caption.muted { (shown.len()) " of " (page.items.len()) " connections" }
                     thead { tr {
-                        th scope="col" { "Name" } th scope="col" { "Status" } th scope="col" { "Last sync" }
+                        th scope="col" { "Name" } th scope="col" { "Tenant" } th scope="col" { "Status" } th scope="col" { "Last sync" }
                         th scope="col" { "Result" } th scope="col" { "Lag" } th.num scope="col" { "Failing files" }
                     } }
                     tbody {
                         @for c in &shown {
                             tr {
                                 td { a href=(context.href(&format!("/connections/{}", c.id))) { (c.name) } }
+                                td { @if c.lacks_tenant() { span.muted { "none" } } @else { (c.tenant) } }
                                 td { (badge(c.status.as_str())) }
                                 td { (when(c.sync.last_sync_finished)) }
                                 td { @match &c.sync.last_result { Some(r) => (badge(&word(r))), None => span.muted { "–" } } }
@@ -134,6 +138,7 @@ async fn detail(
         h1 { (c.name) " " (badge(c.status.as_str())) }
         (message_markup)
         dl.facts {
+            dt { "Tenant" } dd { @if c.lacks_tenant() { span.muted { "none (see assign-tenant)" } } @else { (c.tenant) } }
             dt { "Bucket" } dd { code { (c.bucket) } @if let Some(f) = &c.folder { " folder " code { (f) } } " in " (c.region) }
             dt { "Account" } dd { (c.account_id) }
             dt { "Role" } dd { code { (detail.role_arn) } }

@@ -56,7 +56,7 @@ fn error_of<'e>(errors: &'e [FieldError], name: &str) -> Option<&'e str> {
 /// The fields every step carries forward.
 fn carried(form: &Form) -> Markup {
     html! {
-        @for name in ["name", "template", "connection_id", "external_id", "ticket"] {
+        @for name in ["name", "tenant", "template", "connection_id", "external_id", "ticket"] {
             @if form.has(name) { input type="hidden" name=(name) value=(form.get(name)); }
         }
     }
@@ -76,7 +76,8 @@ async fn name_step(
         @if !errors.is_empty() { (alert("error", "Check the fields marked below.")) }
         form.stack method="post" action=(context.href("/new/role")) novalidate {
             (context.frame.csrf())
-            (field("name", "Connection name", form.get("name"), Some("How you and the customer will recognise it."), error_of(errors, "name")))
+            (field("name", "Connection name", form.get("name"), Some("How you and the customer will recognise it; unique within the tenant."), error_of(errors, "name")))
+            (field("tenant", "Tenant", form.get("tenant"), Some("The platform's id of the customer the connection belongs to."), error_of(errors, "tenant")))
             label for="template" { "Data template" }
             @if let Some(e) = error_of(errors, "template") { span.field-error id="template-error" { (e) } }
             select id="template" name="template" aria-describedby=[error_of(errors, "template").map(|_| "template-error")] {
@@ -95,6 +96,9 @@ async fn role_step(context: &Context<'_>, service: &Management<'_>, mut form: Fo
     let mut errors = Vec::new();
     if let Err(message) = connector_core::connections::normalise_name(form.get("name")) {
         errors.push(FieldError::new("name", message));
+    }
+    if connector_core::connections::normalise_tenant(form.get("tenant")).is_err() {
+        errors.push(FieldError::new("tenant", connector_core::connections::TENANT_RULE));
     }
     if service.template(form.get("template"), None).await.is_err() {
         errors.push(FieldError::new("template", "choose one of the templates"));
@@ -175,6 +179,7 @@ async fn create(context: &Context<'_>, service: &Management<'_>, form: Form) -> 
     }
     let folder = Some(form.get("folder").trim()).filter(|f| !f.is_empty()).map(str::to_owned);
     let input = ConnectionInput {
+        tenant: form.get("tenant").trim().to_owned(),
         name: form.get("name").to_owned(),
         account_id: form.get("account_id").trim().to_owned(),
         bucket: form.get("bucket").trim().to_owned(),

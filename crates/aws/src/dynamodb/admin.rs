@@ -2,7 +2,7 @@
 //! beside it (names are unique), status changes, edits, an object asked for again, and deletion.
 
 use super::item::{applied, delete_keys, millis, n, partition_keys, s, Item};
-use super::{keys, StateTable, STATUS_INDEX};
+use super::{keys, StateTable, STATUS_INDEX, TENANT_INDEX};
 use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -113,14 +113,63 @@ impl ConnectionAdmin for StateTable {
         Ok(out)
     }
 
+    /// A query of the by-tenant index, page by page until `limit` (the index is sorted by name,
+    /// so `after` is a key condition, not a filter).
+    #[instrument(skip(self))]
+    async fn tenant_connections(
+        &self,
+        tenant: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TENANT_INDEX)
+            .expression_attribute_values(":tenant", s(keys::tenant(tenant)));
+        query = match after {
+            None => query.key_condition_expression("tenant_key = :tenant"),
+            Some(after) => query
+                .key_condition_expression("tenant_key = :tenant AND #name > :after")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":after", s(after)),
+        };
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query
+                .clone()
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_error("listing the tenant's connections", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(serde_dynamo::from_item(item).map_err(|e| corrupt_item("connection", e))?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+    }
+
     /// The name is claimed by a conditional write in the same transaction, so two creations with
-    /// one name cannot both succeed.
+    /// one name in one tenant cannot both succeed.
     #[instrument(skip_all, fields(connection_id = %connection.id))]
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut item: Item = serde_dynamo::to_item(connection).map_err(|e| corrupt_item("connection", e))?;
         item.extend(keys::connection(&connection.id));
         item.insert("status_key".into(), s(keys::status(connection.status)));
-        let mut name = keys::name(&connection.name);
+        if connection.lacks_tenant() {
+            // As a connection stored before tenants: no tenant, in no tenant's list.
+            item.remove("tenant");
+        } else {
+            item.insert("tenant_key".into(), s(keys::tenant(&connection.tenant)));
+        }
+        let mut name = keys::name(&connection.tenant, &connection.name);
         name.insert("connection_id".into(), s(&connection.id));
         let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
             let put = Put::builder()
@@ -139,6 +188,56 @@ impl ConnectionAdmin for StateTable {
             .await
             .map_err(|e| store_error("creating connection", e))
             .map_err(|e| conflict_says(e, || format!("a connection named '{}' already exists", connection.name)))?;
+        Ok(())
+    }
+
+    /// One transaction: the connection item gets the tenant (only if it has none and still has the
+    /// name read), the name is claimed in the tenant, and the claim without a tenant released.
+    #[instrument(skip_all, fields(connection_id = %current.id, tenant))]
+    async fn assign_tenant(&self, current: &Connection, tenant: &str) -> Result<(), StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt_item("tenant", e);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::connection(&current.id)))
+            .update_expression("SET tenant = :tenant, tenant_key = :tenant_key")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(tenant_key) AND #name = :name")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":tenant", s(tenant))
+            .expression_attribute_values(":tenant_key", s(keys::tenant(tenant)))
+            .expression_attribute_values(":name", s(&current.name))
+            .build()
+            .map_err(build)?;
+        let mut claimed = keys::name(tenant, &current.name);
+        claimed.insert("connection_id".into(), s(&current.id));
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(claimed))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let release = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::name("", &current.name)))
+            .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+            .expression_attribute_values(":id", s(&current.id))
+            .build()
+            .map_err(build)?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(TransactWriteItem::builder().delete(release).build())
+            .send()
+            .await
+            .map_err(|e| store_error("giving a connection its tenant", e))
+            .map_err(|e| {
+                conflict_says(e, || {
+                    format!(
+                        "tenant '{tenant}' has a connection named '{}', or the connection changed meanwhile",
+                        current.name
+                    )
+                })
+            })?;
         Ok(())
     }
 
@@ -195,7 +294,7 @@ impl ConnectionAdmin for StateTable {
         let mut transaction =
             self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
         if let Some(name) = new_name {
-            let mut claimed = keys::name(name);
+            let mut claimed = keys::name(&current.tenant, name);
             claimed.insert("connection_id".into(), s(&current.id));
             let claim = Put::builder()
                 .table_name(&self.table)
@@ -205,7 +304,7 @@ impl ConnectionAdmin for StateTable {
                 .map_err(build)?;
             let release = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys::name(&current.name)))
+                .set_key(Some(keys::name(&current.tenant, &current.name)))
                 .condition_expression("connection_id = :id")
                 .expression_attribute_values(":id", s(&current.id))
                 .build()
@@ -291,14 +390,18 @@ impl ConnectionAdmin for StateTable {
         // Then the connection and its name in one transaction: the name is freed only with the
         // connection, and only if it is still this connection's.
         let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt_item("delete", e);
-        let item = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::connection(&connection.id)))
-            .build()
-            .map_err(build)?;
+        // Only with the tenant read: a tenant given meanwhile moved the name claim.
+        let item = Delete::builder().table_name(&self.table).set_key(Some(keys::connection(&connection.id)));
+        let item = match connection.lacks_tenant() {
+            true => item.condition_expression("attribute_not_exists(tenant_key)"),
+            false => item
+                .condition_expression("attribute_not_exists(pk) OR tenant_key = :tenant")
+                .expression_attribute_values(":tenant", s(keys::tenant(&connection.tenant))),
+        };
+        let item = item.build().map_err(build)?;
         let name = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::name(&connection.name)))
+            .set_key(Some(keys::name(&connection.tenant, &connection.name)))
             .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
             .expression_attribute_values(":id", s(&connection.id))
             .build()
@@ -311,7 +414,13 @@ impl ConnectionAdmin for StateTable {
             .await
             .map_err(|e| store_error("deleting connection", e))
             .map_err(|e| {
-                conflict_says(e, || format!("the name '{}' belongs to another connection now", connection.name))
+                conflict_says(e, || {
+                    format!(
+                        "the name '{}' belongs to another connection now, or the connection was given a tenant \
+                         meanwhile; try again",
+                        connection.name
+                    )
+                })
             })?;
         Ok(())
     }

@@ -31,9 +31,21 @@ pub fn connection(id: &str) -> Item {
     key(connection_pk(id), CONNECTION_SK)
 }
 
-/// The item that claims a connection name (names are unique).
-pub fn name(name: &str) -> Item {
-    key(format!("NAME#{name}"), "NAME")
+/// The item that claims a connection's name in its tenant (names are unique within a tenant):
+/// `NAME#<tenant>#<name>`, `TENANT#<tenant>`. A connection stored before tenants existed (tenant
+/// "") keeps the claim it was made with, `NAME#<name>`, `NAME`, until it is given a tenant. The
+/// sort keys differ, so a legacy name holding a `#` (`NAME#acme#x`) never takes tenant acme's x.
+pub fn name(tenant: &str, name: &str) -> Item {
+    match tenant {
+        "" => key(format!("NAME#{name}"), "NAME"),
+        tenant => key(format!("NAME#{tenant}#{name}"), self::tenant(tenant)),
+    }
+}
+
+/// The by-tenant index's partition key of a connection (absent on a connection without a tenant,
+/// which is in no tenant's list).
+pub fn tenant(tenant: &str) -> String {
+    format!("TENANT#{tenant}")
 }
 
 /// The by-status index's partition key of a connection.
@@ -143,7 +155,10 @@ mod tests {
         let started = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
         let cases: Vec<(&str, Item, (&str, &str))> = vec![
             ("connection", connection("c1"), ("CONN#c1", "CONN")),
-            ("name", name("Acme payments"), ("NAME#Acme payments", "NAME")),
+            ("name", name("acme", "Acme payments"), ("NAME#acme#Acme payments", "TENANT#acme")),
+            ("name without a tenant", name("", "Acme payments"), ("NAME#Acme payments", "NAME")),
+            ("legacy name with a #", name("", "acme#x"), ("NAME#acme#x", "NAME")),
+            ("the same in a tenant", name("acme", "x"), ("NAME#acme#x", "TENANT#acme")),
             ("template", template("payments"), ("TEMPLATES", "payments")),
             ("template version", template_version("payments", 7), ("TEMPLATE#payments", "V#000007")),
             ("ledger", ledger("c1", "in/a.csv"), ("CONN#c1", "OBJ#in/a.csv")),
@@ -155,6 +170,7 @@ mod tests {
             assert_eq!(text(&item), (pk.to_owned(), sk.to_owned()), "{what}");
         }
         assert_eq!(status(ConnectionStatus::NeedsReauth), "STATUS#needs_reauth");
+        assert_eq!(tenant("acme"), "TENANT#acme");
         assert_eq!(connection_pk("c1"), "CONN#c1");
         assert_eq!(template_history_pk("payments"), "TEMPLATE#payments");
         assert!(text(&checkpoint_piece("c1", "inv", 0)).1.starts_with(&checkpoint_generation_prefix("inv")));

@@ -22,17 +22,20 @@
 //!
 //! | item        | pk                 | sk                               | notes                              |
 //! |-------------|--------------------|----------------------------------|------------------------------------|
-//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures) |
-//! | name        | `NAME#<name>`      | `NAME`                           | makes names unique (conditional put); connection_id |
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, tenant_key for the by-tenant index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures) |
+//! | name        | `NAME#<tenant>#<name>` | `TENANT#<tenant>`            | makes names unique within a tenant (conditional put); connection_id |
+//! | name, no tenant | `NAME#<name>`  | `NAME`                           | the claim of a connection stored before tenants, until `assign-tenant` moves it |
 //! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
 //! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
 //! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at`, except an open failure (failed, not dismissed), which has `open_failure` instead and stays until replaced or dismissed |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339 ms>#<run>` | one per sync run                  |
 //! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n, 5 digits>` | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 //!
-//! Indexes (both project every attribute):
+//! Indexes (all project every attribute):
 //! - [`STATUS_INDEX`]: `status_key` (`STATUS#<status>`) and `name`: connections by status, for
 //!   the dispatcher and listings;
+//! - [`TENANT_INDEX`]: `tenant_key` (`TENANT#<tenant>`) and `name`: a tenant's connections by
+//!   name; sparse, a connection stored before tenants is in it once given a tenant;
 //! - [`RECHECK_INDEX`]: `recheck_key` (`CONN#<id>`) and `recheck_at` (ms): the ledger entries to
 //!   try again, by time; sparse, only entries waiting for a time or an operator's ask are in it.
 //!
@@ -67,6 +70,8 @@ pub use records::RecordsTable;
 
 /// The state table's index of connections by status.
 pub const STATUS_INDEX: &str = "by-status";
+/// The state table's index of connections by tenant, then name.
+pub const TENANT_INDEX: &str = "by-tenant";
 /// The state table's index of ledger entries to try again, by time.
 pub const RECHECK_INDEX: &str = "by-recheck";
 

@@ -2,7 +2,7 @@
 //! adds the indexes a table made by an older version lacks, and tells a missing table from other
 //! errors.
 
-use super::{RECHECK_INDEX, STATUS_INDEX};
+use super::{RECHECK_INDEX, STATUS_INDEX, TENANT_INDEX};
 use crate::errors::store_error;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
@@ -61,6 +61,15 @@ fn state_indexes() -> Result<Vec<Index>, StoreError> {
             .projection(all())
             .build(),
     )?;
+    // A tenant's connections by name: only connections with `tenant_key` are in it.
+    let tenant_index = build(
+        GlobalSecondaryIndex::builder()
+            .index_name(TENANT_INDEX)
+            .key_schema(key("tenant_key", KeyType::Hash)?)
+            .key_schema(key("name", KeyType::Range)?)
+            .projection(all())
+            .build(),
+    )?;
     // Outcomes to try again by time: only items with `recheck_key` are in it (a sparse index).
     let recheck_index = build(
         GlobalSecondaryIndex::builder()
@@ -76,6 +85,7 @@ fn state_indexes() -> Result<Vec<Index>, StoreError> {
     Ok(vec![
         Index { index: status_index, attributes: vec![attribute("status_key")?, attribute("name")?] },
         Index { index: recheck_index, attributes: vec![attribute("recheck_key")?, recheck_at] },
+        Index { index: tenant_index, attributes: vec![attribute("tenant_key")?, attribute("name")?] },
     ])
 }
 
@@ -97,10 +107,15 @@ pub async fn create_tables(
         .attribute_definitions(attribute("sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?);
+    // Each key attribute defined once, though two indexes may share one (`name`).
+    let mut defined = vec!["pk".to_owned(), "sk".to_owned()];
     for Index { index, attributes } in &indexes {
         state = state.global_secondary_indexes(index.clone());
         for attribute in attributes {
-            state = state.attribute_definitions(attribute.clone());
+            if !defined.iter().any(|d| d == attribute.attribute_name()) {
+                defined.push(attribute.attribute_name().to_owned());
+                state = state.attribute_definitions(attribute.clone());
+            }
         }
     }
     let records = client

@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let input = ConnectionInput {
+        tenant: "acme".into(),
         name: "listing bench".into(),
         account_id: "123456789012".into(),
         bucket: "bench".into(),

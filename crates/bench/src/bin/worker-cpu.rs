@@ -83,6 +83,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for (name, sink) in sinks.into_iter().flat_map(|s| std::iter::repeat_n(s, args.repeat)) {
         let connection = new_connection(
             ConnectionInput {
+                tenant: "acme".into(),
                 name: format!("bench cpu {name}"),
                 account_id: "123456789012".into(), // moto's own account: the bucket's owner
                 bucket: bucket.clone(),

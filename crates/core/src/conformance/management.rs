@@ -7,7 +7,7 @@
 use super::{connection, finished, now, template, StoreUnderTest};
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
 use crate::mapping::{Record, Value};
-use crate::model::{ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, PauseReason, Recheck};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, PauseReason, Recheck};
 use crate::ports::{RecordBatch, RecordSink, RunEnd, StoreErrorKind};
 use chrono::TimeDelta;
 
@@ -18,6 +18,9 @@ where
     R: RecordAdmin + RecordSink,
 {
     names_are_unique_and_follow_renames_and_deletes(store, prefix).await;
+    names_are_unique_within_a_tenant(store, &format!("{prefix}-tenants")).await;
+    a_tenants_list_comes_by_name_page_by_page(store, &format!("{prefix}-list")).await;
+    a_connection_without_a_tenant_is_given_one_once(store, &format!("{prefix}-assign")).await;
     status_changes_are_conditional(store, &format!("{prefix}-status")).await;
     a_pause_says_why_and_a_resume_starts_the_count_again(store, &format!("{prefix}-pause")).await;
     an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
@@ -52,6 +55,109 @@ async fn names_are_unique_and_follow_renames_and_deletes<S: StoreUnderTest + Con
     store.delete_connection(&renamed_first).await.expect("deleting");
     assert_eq!(ConnectionAdmin::connection(store, &first.id).await.unwrap(), None);
     store.create_connection(&third).await.expect("a deleted connection's name is free");
+}
+
+/// `connection` of `tenant` named `name`, saved under the id `{prefix}-{n}`.
+async fn in_tenant<S: StoreUnderTest + ConnectionAdmin>(
+    store: &S,
+    prefix: &str,
+    n: u32,
+    tenant: &str,
+    name: &str,
+) -> Result<Connection, crate::ports::StoreError> {
+    let mut c = super::unsaved(&format!("{prefix}-{n}"), ConnectionStatus::Pending);
+    (c.tenant, c.name) = (tenant.to_owned(), name.to_owned());
+    store.create_connection(&c).await.map(|()| c)
+}
+
+/// The same name in two tenants is two connections; within one, a create or a rename to a name
+/// the tenant has is refused, and a delete frees the name in its tenant only.
+async fn names_are_unique_within_a_tenant<S: StoreUnderTest + ConnectionAdmin>(store: &S, prefix: &str) {
+    let (one, two) = (format!("{prefix}-one"), format!("{prefix}-two"));
+    let a = in_tenant(store, prefix, 1, &one, "payments").await.expect("payments in one");
+    let b = in_tenant(store, prefix, 2, &two, "payments").await.expect("the same name in another tenant");
+    let taken = in_tenant(store, prefix, 3, &one, "payments").await.expect_err("the same name in the same tenant");
+    assert_eq!(taken.kind, StoreErrorKind::Conflict, "{taken}");
+    let c = in_tenant(store, prefix, 4, &one, "customers").await.expect("another name in one");
+
+    let to_payments = ConnectionEdit { name: Some("payments".into()), ..ConnectionEdit::default() };
+    let clash = ConnectionAdmin::edit_connection(store, &c, &to_payments).await.expect_err("a rename within one");
+    assert_eq!(clash.kind, StoreErrorKind::Conflict, "{clash}");
+    let to_customers = ConnectionEdit { name: Some("customers".into()), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &b, &to_customers).await.expect("one's name, in two");
+    let b = ConnectionAdmin::connection(store, &b.id).await.unwrap().expect("stored");
+    assert_eq!((b.tenant.as_str(), b.name.as_str()), (two.as_str(), "customers"), "the tenant stays");
+    in_tenant(store, prefix, 5, &two, "payments").await.expect("two's old name is free in two");
+
+    store.delete_connection(&a).await.expect("deleting");
+    in_tenant(store, prefix, 6, &one, "payments").await.expect("a deleted connection's name is free in its tenant");
+    let still = in_tenant(store, prefix, 7, &two, "customers").await.expect_err("and only there");
+    assert_eq!(still.kind, StoreErrorKind::Conflict);
+}
+
+/// A tenant's list holds its connections only, by name, in pages from where the last one ended.
+async fn a_tenants_list_comes_by_name_page_by_page<S: StoreUnderTest + ConnectionAdmin>(store: &S, prefix: &str) {
+    let (mine, theirs) = (format!("{prefix}-mine"), format!("{prefix}-theirs"));
+    for (n, name) in ["delta", "alpha", "charlie", "bravo", "echo"].into_iter().enumerate() {
+        in_tenant(store, prefix, n as u32, &mine, name).await.expect("creating");
+    }
+    in_tenant(store, prefix, 10, &theirs, "alpha").await.expect("creating");
+    in_tenant(store, prefix, 11, "", "aardvark").await.expect("a connection without a tenant");
+    let names = |page: Vec<Connection>| page.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    let first = store.tenant_connections(&mine, 2, None).await.expect("listing");
+    assert_eq!(names(first), ["alpha", "bravo"]);
+    let second = store.tenant_connections(&mine, 2, Some("bravo")).await.expect("listing");
+    assert_eq!(names(second), ["charlie", "delta"]);
+    let last = store.tenant_connections(&mine, 2, Some("delta")).await.expect("listing");
+    assert_eq!(names(last), ["echo"]);
+    let all = store.tenant_connections(&mine, 100, None).await.expect("listing");
+    assert!(all.iter().all(|c| c.tenant == mine), "{all:?}");
+    assert_eq!(all.len(), 5);
+    assert_eq!(names(store.tenant_connections(&theirs, 100, None).await.unwrap()), ["alpha"]);
+    assert!(store.tenant_connections(&format!("{prefix}-none"), 100, None).await.unwrap().is_empty());
+}
+
+/// A connection stored before tenants existed reads with an empty tenant, is in no tenant's list,
+/// and is given a tenant once: its name moves into the tenant, a second assignment is refused,
+/// and a name the tenant has already keeps it without one.
+async fn a_connection_without_a_tenant_is_given_one_once<S: StoreUnderTest + ConnectionAdmin>(store: &S, prefix: &str) {
+    let tenant = format!("{prefix}-default");
+    let legacy = in_tenant(store, prefix, 1, "", "payments").await.expect("a connection without a tenant");
+    let read = ConnectionAdmin::connection(store, &legacy.id).await.unwrap().expect("readable");
+    assert!(read.lacks_tenant(), "{read:?}");
+    let twin = in_tenant(store, prefix, 2, "", "payments").await.expect_err("names without a tenant are unique too");
+    assert_eq!(twin.kind, StoreErrorKind::Conflict);
+
+    store.assign_tenant(&read, &tenant).await.expect("giving it the tenant");
+    let moved = ConnectionAdmin::connection(store, &legacy.id).await.unwrap().expect("stored");
+    assert_eq!((moved.tenant.as_str(), moved.name.as_str()), (tenant.as_str(), "payments"));
+    assert_eq!(
+        store.tenant_connections(&tenant, 10, None).await.unwrap(),
+        std::slice::from_ref(&moved),
+        "in the tenant's list"
+    );
+    let again = store.assign_tenant(&read, &tenant).await.expect_err("given once");
+    assert_eq!(again.kind, StoreErrorKind::Conflict);
+    let other = store.assign_tenant(&read, &format!("{prefix}-other")).await.expect_err("never moved on");
+    assert_eq!(other.kind, StoreErrorKind::Conflict);
+    assert_eq!(ConnectionAdmin::connection(store, &legacy.id).await.unwrap(), Some(moved.clone()), "unchanged");
+    let taken = in_tenant(store, prefix, 3, &tenant, "payments").await.expect_err("its name is claimed in the tenant");
+    assert_eq!(taken.kind, StoreErrorKind::Conflict);
+
+    // The old claim went with it: another connection without a tenant may take the name, and is
+    // refused the tenant, which has a connection of that name.
+    let late = in_tenant(store, prefix, 4, "", "payments").await.expect("the old claim is released");
+    let clash = store.assign_tenant(&late, &tenant).await.expect_err("the tenant has the name");
+    assert_eq!(clash.kind, StoreErrorKind::Conflict);
+    assert!(ConnectionAdmin::connection(store, &late.id).await.unwrap().expect("stored").lacks_tenant());
+
+    // Renamed, then deleted, within its tenant.
+    let rename = ConnectionEdit { name: Some("invoices".into()), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &moved, &rename).await.expect("renaming in the tenant");
+    store.assign_tenant(&late, &tenant).await.expect("the name is free in the tenant now");
+    let invoices = ConnectionAdmin::connection(store, &legacy.id).await.unwrap().expect("stored");
+    store.delete_connection(&invoices).await.expect("deleting");
+    in_tenant(store, prefix, 5, &tenant, "invoices").await.expect("its name is free again");
 }
 
 async fn status_changes_are_conditional<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {

@@ -88,8 +88,16 @@ fn template() -> Template {
 }
 
 async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionStatus) -> Connection {
-    let connection = Connection {
+    let connection = unsaved(id, status);
+    store.save_connection(&connection, &template()).await;
+    connection
+}
+
+/// A connection of tenant `acme` as a create makes it, not saved.
+pub(crate) fn unsaved(id: &str, status: ConnectionStatus) -> Connection {
+    Connection {
         id: id.to_owned(),
+        tenant: "acme".into(),
         name: format!("conformance {id}"),
         account_id: "123456789012".into(),
         bucket: "conformance".into(),
@@ -106,9 +114,7 @@ async fn connection(store: &impl StoreUnderTest, id: &str, status: ConnectionSta
         sync: SyncState::default(),
         failed_files: 0,
         pause_reason: None,
-    };
-    store.save_connection(&connection, &template()).await;
-    connection
+    }
 }
 
 /// A finished run of `connection` by `run_id`: the connection as the run would write it back.

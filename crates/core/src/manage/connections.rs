@@ -4,7 +4,7 @@
 
 use super::ports::ConnectionEdit;
 use super::{FieldError, ManageError, Management};
-use crate::connections::{new_connection, normalise_name, ConnectionInput};
+use crate::connections::{new_connection, normalise_name, normalise_tenant, ConnectionInput};
 use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange};
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::{Lease, StoreErrorKind};
@@ -42,6 +42,37 @@ pub struct ConnectionChange {
     pub template_id: Option<String>,
     /// Hours before the watermark later syncs look again; `Some(None)`: the deployment's default.
     pub overlap_hours: Option<Option<u32>>,
+}
+
+/// What [`Management::assign_tenant`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TenantAssignment {
+    pub tenant: String,
+    /// The connections it gave the tenant (none when run again).
+    pub assigned: Vec<NamedConnection>,
+    /// The connections without a tenant it could not give it, and why.
+    pub refused: Vec<Refusal>,
+}
+
+/// A connection by its id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedConnection {
+    pub id: String,
+    pub name: String,
+}
+
+/// A connection left as it was, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    #[serde(flatten)]
+    pub connection: NamedConnection,
+    pub reason: String,
+}
+
+/// A tenant given to filter or scope by, checked by the rule a create applies (a tenant no
+/// connection can have is the caller's mistake, not an empty list).
+fn tenant_filter(tenant: &str) -> Result<String, ManageError> {
+    normalise_tenant(tenant).map_err(|message| ManageError::invalid("tenant", message))
 }
 
 /// What a delete did.
@@ -131,21 +162,93 @@ impl Management<'_> {
         Ok(())
     }
 
-    /// Every connection, by status then name.
-    pub async fn connections(&self) -> Result<Vec<Connection>, ManageError> {
-        Ok(self.admin.connections().await?)
+    /// Every connection, by status then name; with a tenant, that tenant's connections, by name
+    /// (read from the index of connections by tenant, page by page).
+    pub async fn connections(&self, tenant: Option<&str>) -> Result<Vec<Connection>, ManageError> {
+        let Some(tenant) = tenant else { return Ok(self.admin.connections().await?) };
+        let tenant = tenant_filter(tenant)?;
+        let mut all: Vec<Connection> = Vec::new();
+        loop {
+            let after = all.last().map(|c| c.name.as_str());
+            let page = self.admin.tenant_connections(&tenant, super::recovery::MAX_PAGE, after).await?;
+            let done = page.len() < super::recovery::MAX_PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
     }
 
-    /// A page of the connections, by status (its word) then name.
+    /// A page of the connections, by status (its word) then name; with a tenant, a page of that
+    /// tenant's connections by name, read from the index of connections by tenant (a page costs
+    /// one query, whatever the number of connections).
     pub async fn connections_page(
         &self,
+        tenant: Option<&str>,
         limit: usize,
         after: Option<&str>,
     ) -> Result<super::Page<Connection>, ManageError> {
+        let limit = limit.clamp(1, super::recovery::MAX_PAGE);
+        if let Some(tenant) = tenant {
+            let tenant = tenant_filter(tenant)?;
+            let after = after.map(super::from_hex).transpose()?;
+            let mut items = self.admin.tenant_connections(&tenant, limit + 1, after.as_deref()).await?;
+            let next = (items.len() > limit).then(|| {
+                items.truncate(limit);
+                items.last().map(|last| super::to_hex(&last.name)).unwrap_or_default()
+            });
+            return Ok(super::Page { items, next });
+        }
         let sort_key = |c: &Connection| format!("{}\u{0}{}\u{0}{}", c.status, c.name, c.id);
         let mut all = self.admin.connections().await?;
         all.sort_by_cached_key(sort_key);
-        super::page_of(all, sort_key, limit.clamp(1, super::recovery::MAX_PAGE), after)
+        super::page_of(all, sort_key, limit, after)
+    }
+
+    /// The connection `id` if it belongs to `tenant`; NotFound, as for an unknown id (the same
+    /// error, so that a tenant cannot learn that another's connection exists), when it does not.
+    /// A surface serving one tenant calls it before any operation on a connection.
+    pub async fn connection_in_tenant(&self, tenant: &str, id: &str) -> Result<Connection, ManageError> {
+        let tenant = tenant_filter(tenant)?;
+        match self.admin.connection(id).await? {
+            Some(connection) if connection.tenant == tenant => Ok(connection),
+            _ => Err(ManageError::NotFound { what: "connection", id: id.to_owned() }),
+        }
+    }
+
+    /// Gives `tenant` to every connection stored before tenants existed (the upgrade step): each
+    /// in one write that claims its name in the tenant, only if it still has no tenant. Safe to run
+    /// again, or twice at once: a connection given a tenant meanwhile is left as it is. A
+    /// connection whose name the tenant has already is refused, and keeps no tenant until it is
+    /// renamed and this is run again.
+    pub async fn assign_tenant(&self, tenant: &str) -> Result<TenantAssignment, ManageError> {
+        let tenant = tenant_filter(tenant)?;
+        let mut done = TenantAssignment { tenant: tenant.clone(), ..TenantAssignment::default() };
+        for connection in self.admin.connections().await?.into_iter().filter(Connection::lacks_tenant) {
+            let named = NamedConnection { id: connection.id.clone(), name: connection.name.clone() };
+            match self.admin.assign_tenant(&connection, &tenant).await {
+                Ok(()) => done.assigned.push(named),
+                Err(e) if e.kind == StoreErrorKind::Conflict => {
+                    // Given a tenant by another run meanwhile, renamed, or the name taken.
+                    match self.admin.connection(&connection.id).await? {
+                        None => {}
+                        Some(now) if !now.lacks_tenant() => {}
+                        Some(now) if now.name != connection.name => done
+                            .refused
+                            .push(Refusal { connection: named, reason: "renamed meanwhile; run it again".into() }),
+                        Some(_) => done.refused.push(Refusal {
+                            connection: named,
+                            reason: format!(
+                                "tenant '{tenant}' has a connection named '{}': rename one of them, then run it again",
+                                connection.name
+                            ),
+                        }),
+                    }
+                }
+                Err(e) => return Err(ManageError::Store(e)),
+            }
+        }
+        Ok(done)
     }
 
     /// A connection with its recent runs, its last run's outcomes and its newest open failures.

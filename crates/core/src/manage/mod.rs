@@ -148,9 +148,14 @@ fn page_of<T>(
         sorted.into_iter().filter(|item| after.as_ref().is_none_or(|a| sort_key(item) > *a)).take(limit + 1).collect();
     let next = (items.len() > limit).then(|| {
         items.truncate(limit);
-        items.last().map(|last| sort_key(last).bytes().map(|b| format!("{b:02x}")).collect()).unwrap_or_default()
+        items.last().map(|last| to_hex(&sort_key(last))).unwrap_or_default()
     });
     Ok(Page { items, next })
+}
+
+/// A page token of a sort key: its bytes in hex.
+fn to_hex(sort_key: &str) -> String {
+    sort_key.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn from_hex(token: &str) -> Result<String, ManageError> {

@@ -35,14 +35,29 @@ pub trait ConnectionAdmin: Send + Sync {
     async fn connection(&self, id: &str) -> Result<Option<Connection>, StoreError>;
     /// Every connection, by status then name.
     async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
-    /// Saves a new connection and claims its name; `Conflict` when the name is taken.
+    /// Up to `limit` connections of `tenant` named after `after` (all when `None`), by name: read
+    /// from an index of connections by tenant, never a scan. Connections without a tenant are in
+    /// no tenant's list.
+    async fn tenant_connections(
+        &self,
+        tenant: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<Connection>, StoreError>;
+    /// Saves a new connection and claims its name in its tenant; `Conflict` when the tenant has a
+    /// connection of that name.
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// An operator moves a connection to `to`, only if its status is still `from`; `Conflict`
     /// otherwise. A pause is the operator's (`pause_reason` operator); any other status clears the
     /// reason, and a move to active starts the count of consecutive failures again.
     async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError>;
+    /// Gives `tenant` to a connection stored before tenants existed, in one write: only if it still
+    /// has no tenant and is still named `current.name`, its name is claimed in `tenant` and its
+    /// claim among connections without a tenant released with it. `Conflict` when `tenant` has a
+    /// connection of that name or the connection changed meanwhile (a tenant given, a rename).
+    async fn assign_tenant(&self, current: &Connection, tenant: &str) -> Result<(), StoreError>;
     /// Applies `edit` in one write, only if the connection is still named `current.name` (a new
-    /// name is claimed and the old one released with it); `Conflict` when the name is taken or the
+    /// name is claimed in its tenant and the old one released with it); `Conflict` when the name is taken or the
     /// connection changed meanwhile.
     async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError>;
     /// Marks the recorded outcome of `key` to be decided again by the next run; `false` when the

@@ -1,6 +1,6 @@
 //! The management service against the in-memory ports: its rules, one case each.
 
-use super::connections::{ConnectionChange, MAX_OVERLAP_HOURS};
+use super::connections::{ConnectionChange, NamedConnection, MAX_OVERLAP_HOURS};
 use super::recovery::FileSelection;
 use super::*;
 use crate::connections::ConnectionInput;
@@ -103,6 +103,7 @@ fn outcome(key: &str, status: FileStatus, run: &str) -> FileOutcome {
 
 fn input(name: &str) -> ConnectionInput {
     ConnectionInput {
+        tenant: "acme".into(),
         name: name.into(),
         account_id: "123456789012".into(),
         bucket: "acme-exports".into(),
@@ -296,7 +297,7 @@ async fn open_failures_are_counted_listed_and_dismissed() {
     w.outcome(&c.id, "in/bad.csv", FileStatus::Failed, "run-1").await;
     w.outcome(&c.id, "in/worse.csv", FileStatus::Failed, "run-1").await;
     w.outcome(&c.id, "in/good.csv", FileStatus::Imported, "run-1").await;
-    let listed = w.service().connections().await.unwrap();
+    let listed = w.service().connections(None).await.unwrap();
     assert_eq!(listed[0].failed_files, 2, "the list carries the count");
 
     let keys = vec!["in/bad.csv".to_owned(), "in/good.csv".to_owned(), "in/never.csv".to_owned()];
@@ -473,16 +474,16 @@ async fn lists_come_page_by_page_from_where_the_last_page_ended() {
     for name in ["delta", "alpha", "charlie", "bravo", "echo"] {
         names.push(w.created(name).await.name);
     }
-    let first = w.service().connections_page(2, None).await.unwrap();
+    let first = w.service().connections_page(None, 2, None).await.unwrap();
     assert_eq!(first.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["alpha", "bravo"]);
     // A connection added meanwhile before the cursor is not shown again, nor one skipped.
     w.created("aardvark").await;
-    let second = w.service().connections_page(2, first.next.as_deref()).await.unwrap();
+    let second = w.service().connections_page(None, 2, first.next.as_deref()).await.unwrap();
     assert_eq!(second.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["charlie", "delta"]);
-    let third = w.service().connections_page(2, second.next.as_deref()).await.unwrap();
+    let third = w.service().connections_page(None, 2, second.next.as_deref()).await.unwrap();
     assert_eq!((third.items.len(), third.next), (1, None));
     for forged in ["zz", "aéb", "+a", "abc"] {
-        let e = w.service().connections_page(2, Some(forged)).await.unwrap_err();
+        let e = w.service().connections_page(None, 2, Some(forged)).await.unwrap_err();
         assert_eq!(fields(&e), ["after"], "{forged}");
     }
 
@@ -494,4 +495,83 @@ async fn lists_come_page_by_page_from_where_the_last_page_ended() {
     assert_eq!(failed.items[0].key, "in/b.csv");
     let rest = w.service().files_page(&c.id, true, 1, failed.next.as_deref()).await.unwrap();
     assert_eq!((rest.items[0].key.as_str(), rest.next), ("in/c.csv", None));
+}
+
+#[tokio::test]
+async fn a_tenant_sees_its_own_connections_only_and_another_tenants_are_not_found() {
+    let w = World::new();
+    let ours = w.created("payments").await;
+    let theirs = w.service().create(ConnectionInput { tenant: "globex".into(), ..input("payments") }).await;
+    let theirs = theirs.expect("the same name in another tenant").connection;
+
+    let found = w.service().connection_in_tenant("acme", &ours.id).await.expect("our own");
+    assert_eq!(found.id, ours.id);
+    let hidden = w.service().connection_in_tenant("acme", &theirs.id).await.unwrap_err();
+    let unknown = w.service().connection_in_tenant("acme", "no-such-id").await.unwrap_err();
+    assert!(matches!(hidden, ManageError::NotFound { .. }), "{hidden:?}");
+    assert_eq!(
+        hidden.to_string().replace(&theirs.id, "ID"),
+        unknown.to_string().replace("no-such-id", "ID"),
+        "another tenant's connection is told apart from an unknown id by nothing"
+    );
+    let bad = w.service().connection_in_tenant("ac#me", &ours.id).await.unwrap_err();
+    assert_eq!(fields(&bad), ["tenant"]);
+
+    let listed = w.service().connections(Some("acme")).await.unwrap();
+    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [ours.id.as_str()]);
+    let page = w.service().connections_page(Some("globex"), 10, None).await.unwrap();
+    assert_eq!((page.items.len(), page.items[0].id.as_str(), page.next), (1, theirs.id.as_str(), None));
+    assert_eq!(w.service().connections(None).await.unwrap().len(), 2, "the platform's list has both");
+    assert_eq!(fields(&w.service().connections_page(Some(""), 10, None).await.unwrap_err()), ["tenant"]);
+
+    let clash = w.service().create(ConnectionInput { tenant: "globex".into(), ..input("payments") }).await;
+    assert!(matches!(clash, Err(ManageError::NameTaken(_))), "{clash:?}");
+    let e = w.service().create(ConnectionInput { tenant: " ".into(), ..input("x") }).await.unwrap_err();
+    assert_eq!(fields(&e), ["tenant"]);
+}
+
+#[tokio::test]
+async fn a_tenants_list_comes_page_by_page_by_name() {
+    let w = World::new();
+    for name in ["delta", "alpha", "charlie", "bravo", "echo"] {
+        w.created(name).await;
+    }
+    w.service().create(ConnectionInput { tenant: "globex".into(), ..input("aardvark") }).await.unwrap();
+    let names = |page: &Page<crate::model::Connection>| page.items.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let first = w.service().connections_page(Some("acme"), 2, None).await.unwrap();
+    assert_eq!(names(&first), ["alpha", "bravo"]);
+    let second = w.service().connections_page(Some("acme"), 2, first.next.as_deref()).await.unwrap();
+    assert_eq!(names(&second), ["charlie", "delta"]);
+    let third = w.service().connections_page(Some("acme"), 2, second.next.as_deref()).await.unwrap();
+    assert_eq!((names(&third), third.next), (vec!["echo".to_owned()], None));
+    let e = w.service().connections_page(Some("acme"), 2, Some("zz")).await.unwrap_err();
+    assert_eq!(fields(&e), ["after"]);
+}
+
+#[tokio::test]
+async fn connections_without_a_tenant_are_given_one_once() {
+    let w = World::new();
+    let legacy = |id: &str, name: &str| {
+        let mut c = crate::conformance::unsaved(id, ConnectionStatus::Active);
+        (c.tenant, c.name) = (String::new(), name.to_owned());
+        w.store.connections.lock().unwrap().insert(c.id.clone(), c);
+    };
+    legacy("old-1", "payments");
+    legacy("old-2", "customers");
+    let kept = w.created("customers").await;
+
+    let done = w.service().assign_tenant("acme").await.unwrap();
+    assert_eq!(done.assigned, [NamedConnection { id: "old-1".into(), name: "payments".into() }]);
+    assert_eq!(done.refused.len(), 1, "{done:?}");
+    assert_eq!(done.refused[0].connection.id, "old-2");
+    assert!(done.refused[0].reason.contains("tenant 'acme' has a connection named 'customers'"), "{done:?}");
+    assert_eq!(w.stored("old-1").tenant, "acme");
+    assert!(w.stored("old-2").lacks_tenant());
+    assert_eq!(w.stored(&kept.id).tenant, "acme");
+
+    let again = w.service().assign_tenant("acme").await.unwrap();
+    assert!(again.assigned.is_empty(), "nothing moves twice: {again:?}");
+    assert_eq!(again.refused.len(), 1, "the clash is still said");
+    let e = w.service().assign_tenant("a b").await.unwrap_err();
+    assert_eq!(fields(&e), ["tenant"]);
 }

@@ -33,9 +33,27 @@ impl ConnectionAdmin for MemoryStore {
         Ok(all)
     }
 
+    async fn tenant_connections(
+        &self,
+        tenant: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let connections = self.connections.lock().unwrap();
+        let mut mine: Vec<Connection> = connections
+            .values()
+            .filter(|c| !c.tenant.is_empty() && c.tenant == tenant && after.is_none_or(|a| c.name.as_str() > a))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| a.name.cmp(&b.name));
+        mine.truncate(limit);
+        Ok(mine)
+    }
+
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut connections = self.connections.lock().unwrap();
-        if connections.values().any(|c| c.name == connection.name) || connections.contains_key(&connection.id) {
+        let same_name = |c: &&Connection| c.tenant == connection.tenant && c.name == connection.name;
+        if connections.values().any(|c| same_name(&c)) || connections.contains_key(&connection.id) {
             return Err(conflict(format!("a connection named '{}' already exists", connection.name)));
         }
         connections.insert(connection.id.clone(), connection.clone());
@@ -57,10 +75,24 @@ impl ConnectionAdmin for MemoryStore {
         }
     }
 
+    async fn assign_tenant(&self, current: &Connection, tenant: &str) -> Result<(), StoreError> {
+        let mut connections = self.connections.lock().unwrap();
+        if connections.values().any(|c| c.tenant == tenant && c.name == current.name) {
+            return Err(conflict(format!("tenant '{tenant}' has a connection named '{}'", current.name)));
+        }
+        match connections.get_mut(&current.id).filter(|c| c.tenant.is_empty() && c.name == current.name) {
+            Some(stored) => {
+                stored.tenant = tenant.to_owned();
+                Ok(())
+            }
+            None => Err(conflict("the connection changed meanwhile")),
+        }
+    }
+
     async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError> {
         let mut connections = self.connections.lock().unwrap();
         if let Some(name) = &edit.name {
-            if connections.values().any(|c| c.name == *name && c.id != current.id) {
+            if connections.values().any(|c| c.tenant == current.tenant && c.name == *name && c.id != current.id) {
                 return Err(conflict(format!("a connection named '{name}' already exists")));
             }
         }

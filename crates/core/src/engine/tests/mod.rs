@@ -29,6 +29,7 @@ fn template(policy: &str) -> Template {
 fn connection() -> Connection {
     Connection {
         id: "c1".into(),
+        tenant: "acme".into(),
         name: "acme".into(),
         account_id: "123456789012".into(),
         bucket: "b".into(),
