@@ -8,49 +8,10 @@ use api::dashboard::session::Sessions;
 use api::dashboard::Dashboard;
 use api::{handle, Api};
 use chrono::TimeDelta;
+use common::cognito::{pool, Pool, PASSWORD, USER};
 use common::*;
 use connector_aws::identity::{CognitoSignIn, IssuerKeys, TokenCheck};
 use std::collections::HashMap;
-
-/// A moto user pool with a dashboard client and one operator.
-struct Pool {
-    issuer: String,
-    discovery_url: String,
-    client_id: String,
-}
-
-const USER: &str = "operator";
-const PASSWORD: &str = "Correct-Horse-9";
-
-async fn pool(world: &World) -> Pool {
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&world.aws.sdk);
-    let pool = cognito.create_user_pool().pool_name(unique("operators")).send().await.unwrap();
-    let pool_id = pool.user_pool().unwrap().id().unwrap().to_owned();
-    let client = cognito
-        .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("dashboard")
-        .explicit_auth_flows(aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .send()
-        .await
-        .unwrap();
-    let client_id = client.user_pool_client().unwrap().client_id().unwrap().to_owned();
-    cognito.admin_create_user().user_pool_id(&pool_id).username(USER).send().await.unwrap();
-    cognito
-        .admin_set_user_password()
-        .user_pool_id(&pool_id)
-        .username(USER)
-        .password(PASSWORD)
-        .permanent(true)
-        .send()
-        .await
-        .unwrap();
-    Pool {
-        issuer: format!("https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"),
-        discovery_url: format!("{}/{pool_id}/.well-known/openid-configuration", endpoint()),
-        client_id,
-    }
-}
 
 async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
     let source = Box::new(IssuerKeys { discovery_url: pool.discovery_url.clone(), issuer: pool.issuer.clone() });
@@ -142,7 +103,7 @@ impl Client {
 async fn no_page_or_action_without_a_valid_session() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let pool = pool(&world).await;
+    let pool = pool(&world.aws).await;
     let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
     let connection = world.connection(None).await;
     let mut browser = Client::default();
@@ -220,7 +181,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     world.put("in/a.csv", "id,amount\na1,1\na2,x\n").await;
-    let pool = pool(&world).await;
+    let pool = pool(&world.aws).await;
     let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
     let mut browser = Client::default();
     browser.sign_in(&api, PASSWORD).await;
@@ -311,7 +272,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
 async fn a_template_with_errors_is_not_saved_and_says_which_field() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
-    let pool = pool(&world).await;
+    let pool = pool(&world.aws).await;
     let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
     let mut browser = Client::default();
     browser.sign_in(&api, PASSWORD).await;

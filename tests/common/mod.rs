@@ -4,6 +4,7 @@
 //! or under scripts/test.sh fails it, when that is missing.
 #![allow(dead_code)]
 
+pub mod cognito;
 pub mod faults;
 pub mod local_aws;
 
