@@ -7,6 +7,7 @@
 pub mod cognito;
 pub mod faults;
 pub mod local_aws;
+pub mod template;
 
 /// The ports tests read the state table through (their methods in scope with `use common::*`).
 #[allow(unused_imports)]
