@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// A moto user pool with a dashboard client and one operator (tests/common/dashboard.rs).
 type Pool = common::dashboard::SignIn;
 
-const USER: &str = "operator";
+use common::dashboard::USER;
 
 async fn pool(world: &World) -> Pool {
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&world.aws.sdk);

@@ -29,6 +29,10 @@ pub const PUBLIC_BASE_PATH: &str = "/lambda-url/api";
 /// Where a deployment would publish roles/customer-role.yaml (the customer page links to it).
 pub const ROLE_TEMPLATE_URL: &str = "https://s3c-public.s3.amazonaws.com/customer-role.yaml";
 
+/// The operator every test pool has, and their password.
+pub const USER: &str = "operator";
+pub const PASSWORD: &str = "Dashboard-test-1";
+
 /// An operator of the dashboard in a Cognito user pool of the test's own, on moto.
 pub struct SignIn {
     pub user_pool: String,
@@ -59,7 +63,7 @@ impl SignIn {
             .await
             .expect("creating the app client");
         let client_id = client.user_pool_client.and_then(|c| c.client_id).expect("a client id");
-        let (username, password) = ("operator".to_owned(), "Dashboard-test-1".to_owned());
+        let (username, password) = (USER.to_owned(), PASSWORD.to_owned());
         cognito
             .admin_create_user()
             .user_pool_id(&user_pool)

@@ -6,9 +6,11 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cognito;
 pub mod dashboard;
 pub mod faults;
 pub mod local_aws;
+pub mod template;
 
 /// The ports tests read the state table through (their methods in scope with `use common::*`).
 #[allow(unused_imports)]
