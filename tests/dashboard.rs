@@ -142,7 +142,7 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     browser.screenshot("sign-in").await;
     browser.fill("username", &dashboard.sign_in.username).await;
     browser.fill("password", "not-the-password").await;
-    browser.click("#sign-in button[type=submit]").await;
+    browser.navigate_by("#sign-in button[type=submit]").await;
     assert_eq!(browser.status().await, 401);
     assert!(browser.text("[role=alert]").await.contains("user name or password is wrong"));
     browser.screenshot("sign-in-refused").await;
@@ -150,27 +150,28 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     browser.screenshot("connections-empty").await;
 
     // The wizard: name and template, the role, the bucket.
-    browser.click("a[href$='/dashboard/new']").await;
+    browser.navigate_by("a[href$='/dashboard/new']").await;
     browser.fill("name", "Acme payouts").await;
-    browser.click("main form button[type=submit]").await;
+    browser.fill("tenant", "acme").await;
+    browser.navigate_by("main form button[type=submit]").await;
     assert_eq!(browser.text("h1").await, "New connection: the role", "{}", browser.describe().await);
     let role = browser.text("#role-name").await;
     assert!(role.starts_with("s3-connector-"), "{role}");
     assert!(browser.text("#trust-policy").await.contains(&browser.text("#external-id").await));
     browser.screenshot("wizard-role").await;
-    browser.click("main form button[type=submit]").await;
+    browser.navigate_by("main form button[type=submit]").await;
     assert_eq!(browser.text("h1").await, "New connection: the bucket");
     browser.fill("account_id", ACCOUNT).await;
     browser.fill("bucket", "Not_A_Bucket").await;
     browser.fill("region", "us-east-1").await;
     browser.fill("folder", "in").await;
-    browser.click("main form.stack button[type=submit]").await;
+    browser.navigate_by("main form.stack button[type=submit]").await;
     assert_eq!(browser.status().await, 400);
     assert!(browser.text("#bucket-error").await.contains("not a valid S3 bucket name"), "{}", browser.describe().await);
     browser.screenshot("wizard-bad-bucket").await;
     assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "a bad field creates nothing");
     browser.fill("bucket", &world.bucket).await;
-    browser.click("main form.stack button[type=submit]").await;
+    browser.navigate_by("main form.stack button[type=submit]").await;
     assert_eq!(browser.text("h1").await, "New connection: the role's permissions", "{}", browser.describe().await);
     assert!(browser.text("#permission-policy").await.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)));
     browser.screenshot("wizard-permissions").await;
@@ -180,12 +181,12 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     assert_eq!(created[0].role_name, role, "the role shown before the bucket is the connection's");
 
     // The preview: the file, a sample row, the row the template rejects; Done activates.
-    browser.click("a.button[href$='/preview']").await;
+    browser.navigate_by("a.button[href$='/preview']").await;
     let text = browser.page_text().await;
     assert!(text.contains("Access works") && text.contains("in/a.csv") && text.contains("a1"), "{text}");
     assert!(text.contains("line 3, column amount"), "{text}");
     browser.screenshot("wizard-preview").await;
-    browser.click("form[action$='/activate'] button").await;
+    browser.navigate_by("form[action$='/activate'] button").await;
     assert_eq!(browser.url().await, dashboard.url(&format!("/dashboard/connections/{id}?done=activated")));
 
     // The first import ran in the worker: its run and the file's row error, on the page.
@@ -196,14 +197,14 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     browser.phone_screenshot("connection-phone").await;
 
     // Pause, resume, sync now.
-    browser.click("form[action$='/pause'] button").await;
+    browser.navigate_by("form[action$='/pause'] button").await;
     assert!(browser.text("[role=status]").await.starts_with("Paused"), "{}", browser.describe().await);
     assert_eq!(world.connector.in_process().connection(&id).await.unwrap().status.as_str(), "paused");
-    browser.click("form[action$='/resume'] button").await;
+    browser.navigate_by("form[action$='/resume'] button").await;
     assert_eq!(world.connector.in_process().connection(&id).await.unwrap().status.as_str(), "active");
     let runs = world.connector.in_process().runs(&id, 10).await.unwrap().len();
     world.put("in/b.csv", "id,amount\nb1,2\n").await;
-    browser.click("form[action$='/sync'] button").await;
+    browser.navigate_by("form[action$='/sync'] button").await;
     assert!(browser.text("[role=status]").await.contains("sync started"), "{}", browser.describe().await);
     reload_until(&browser, &page, "in/b.csv").await;
     assert_eq!(world.connector.in_process().runs(&id, 10).await.unwrap().len(), runs + 1, "one more run");
@@ -216,7 +217,7 @@ async fn an_operator_signs_in_and_sets_up_a_connection_in_the_wizard() {
     browser.open(&dashboard.url("/dashboard/templates/payments")).await;
     assert!(browser.page_text().await.contains("payment_id"));
     browser.fill("document", "{\"id\": \"payments\"}").await;
-    browser.click("main form.stack button[type=submit]").await;
+    browser.navigate_by("main form.stack button[type=submit]").await;
     assert_eq!(browser.status().await, 400);
     assert!(browser.text("#document-errors").await.contains("record_type"), "{}", browser.describe().await);
     browser.screenshot("template-errors").await;
@@ -236,7 +237,7 @@ async fn a_customer_link_checks_access_and_an_altered_one_is_refused() {
     let operator = Browser::start().await;
     dashboard.sign_in(&operator).await;
     operator.open(&dashboard.url(&format!("/dashboard/connections/{}", connection.id))).await;
-    operator.click("form[action$='/link'] button").await;
+    operator.navigate_by("form[action$='/link'] button").await;
     let link = operator.text("#setup-link").await;
     assert!(link.starts_with(&dashboard.url(&format!("/setup/{}?expires=", connection.id))), "{link}");
     operator.screenshot("setup-link").await;
@@ -250,7 +251,7 @@ async fn a_customer_link_checks_access_and_an_altered_one_is_refused() {
     let href = quick_create.attr("href").await.unwrap().unwrap();
     assert!(href.contains(&format!("param_ExternalId={}", connection.external_id)), "{href}");
     customer.screenshot("customer-setup").await;
-    customer.click("form[action$='/check'] button").await;
+    customer.navigate_by("form[action$='/check'] button").await;
     let text = customer.page_text().await;
     assert!(text.contains("Access works") && text.contains("in/a.csv") && text.contains("a1"), "{text}");
     customer.screenshot("customer-check-access").await;

@@ -208,6 +208,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     let page = browser.post(&api, "/dashboard/new/role", &good).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let (id, external_id, ticket) = (page.field("connection_id"), page.field("external_id"), page.field("ticket"));
+    let issued = page.field("issued");
     assert!(page.html.contains(&format!("s3-connector-{id}")), "the role's name: {}", page.html);
     assert!(page.html.contains(&external_id) && page.html.contains("sts:ExternalId"), "the trust policy");
     let carried = |extra: &[(&'static str, String)]| {
@@ -218,6 +219,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
             ("template", "payments".into()),
             ("connection_id", id.clone()),
             ("external_id", external_id.clone()),
+            ("issued", issued.clone()),
             ("ticket", ticket.clone()),
         ];
         form.extend(extra.iter().cloned());
@@ -243,6 +245,13 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     let mut altered =
         carried(&[("account_id", ACCOUNT.into()), ("bucket", world.bucket.clone()), ("region", "us-east-1".into())]);
     altered[5].1 = "0".repeat(64);
+    let mut stale =
+        carried(&[("account_id", ACCOUNT.into()), ("bucket", world.bucket.clone()), ("region", "us-east-1".into())]);
+    let old = (chrono::Utc::now().timestamp() - 25 * 3600).to_string();
+    stale[7].1 = api.dashboard.as_ref().unwrap().sessions.sign(&["wizard", &id, &external_id, &old]);
+    stale[6].1 = old;
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&stale)).await;
+    assert_eq!(page.status, 400, "a proposal signed more than a day ago is refused");
     let page = browser.post(&api, "/dashboard/new/create", &as_refs(&altered)).await;
     assert_eq!(page.status, 400);
     assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "nothing created");

@@ -50,6 +50,13 @@ fn every_dashboard_route_but_sign_in_and_static_files_is_behind_the_session_auth
     assert_eq!(session["AuthorizerPayloadFormatVersion"], "2.0");
     assert_eq!(session["EnableSimpleResponses"], true);
     assert_eq!(session["EnableFunctionDefaultPermissions"], true, "API Gateway may invoke the authorizer");
+    // The public routes (no session to spend) are throttled, each of them.
+    let throttled = &t["Resources"]["DashboardApi"]["Properties"]["RouteSettings"];
+    for route in ["ANY /dashboard/sign-in", "ANY /setup/{proxy+}"] {
+        let rate = throttled[route]["ThrottlingRateLimit"].as_f64();
+        assert!(rate.is_some_and(|r| r > 0.0 && r <= 10.0), "{route}: {throttled}");
+        assert!(throttled[route]["ThrottlingBurstLimit"].as_u64().is_some_and(|b| b <= 20), "{route}: {throttled}");
+    }
     // The cookie is what a browser sends; a JWT authorizer could not read it.
     assert_eq!(session["Identity"]["Headers"], json!(["Cookie"]));
     let ttl = session["Identity"]["ReauthorizeEvery"].as_i64().unwrap();

@@ -158,6 +158,31 @@ impl Browser {
         element.click().await.unwrap_or_else(|e| panic!("clicking `{selector}`: {e}"));
     }
 
+    /// Clicks what leads to another page (a form's button, a link) and waits until that page has
+    /// replaced this one and loaded: the old document's root goes stale first, so that nothing
+    /// after it reads the page being left.
+    pub async fn navigate_by(&self, selector: &str) {
+        let old_root = self.wait_for("html").await;
+        self.click(selector).await;
+        let deadline = Instant::now() + WAIT;
+        while old_root.tag_name().await.is_ok() {
+            if Instant::now() > deadline {
+                panic!("clicking `{selector}` left the page in place after {WAIT:?}\n{}", self.describe().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        loop {
+            let ready = self.client.execute("return document.readyState;", vec![]).await;
+            if matches!(ready, Ok(Value::String(ref state)) if state == "complete") {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("the page after `{selector}` did not load in {WAIT:?}\n{}", self.describe().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Writes what the window shows to `screenshots_dir()/NAME.png` (replacing an older one) and
     /// returns its path, printed on stderr. Names are unique across the tests.
     pub async fn screenshot(&self, name: &str) -> PathBuf {

@@ -247,7 +247,7 @@ impl Dashboard {
         browser.open(&self.url("/dashboard/sign-in")).await;
         browser.fill("username", &self.sign_in.username).await;
         browser.fill("password", &self.sign_in.password).await;
-        browser.click("#sign-in button[type=submit]").await;
+        browser.navigate_by("#sign-in button[type=submit]").await;
         let heading = browser.text("h1").await;
         assert_eq!(heading, "Connections", "after signing in\n{}", browser.describe().await);
     }

@@ -13,7 +13,7 @@ use lambda_http::{run, service_fn, Error, Request};
 /// The dashboard, from its settings (see the README's "Dashboard" section), or None when
 /// `S3C_DASHBOARD_ISSUER` is not set.
 async fn dashboard(deployment: &Deployment) -> Result<Option<Dashboard>, Error> {
-    let Ok(issuer) = std::env::var("S3C_DASHBOARD_ISSUER") else { return Ok(None) };
+    let Some(issuer) = std::env::var("S3C_DASHBOARD_ISSUER").ok().filter(|i| !i.is_empty()) else { return Ok(None) };
     let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set (the dashboard needs it)"));
     let client_id = var("S3C_DASHBOARD_CLIENT_ID")?;
     // Behind API Gateway the dashboard is at the root of its own API, over HTTPS; locally (cargo
@@ -43,7 +43,12 @@ async fn main() -> Result<(), Error> {
     let deployment = Deployment::from_env().await?;
     let function = std::env::var("S3C_WORKER_FUNCTION").map_err(|_| "S3C_WORKER_FUNCTION is not set")?;
     let workers = LambdaInvoker { client: deployment.aws.lambda(), function };
-    let dashboard = dashboard(&deployment).await?;
+    // A dashboard that cannot start (its key unreadable, a setting missing) leaves the management
+    // API serving: the dashboard's routes answer that it is not configured, and the log says why.
+    let dashboard = dashboard(&deployment).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the dashboard is off");
+        None
+    });
     let api = Api { service: deployment.management(&workers), dashboard };
     let api = &api;
     run(service_fn(move |request: Request| async move { Ok::<_, Error>(handle(api, request).await) })).await

@@ -261,8 +261,12 @@ impl TokenCheck {
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| Refused::Invalid(e.to_string()))?
             .claims;
-        if let Some(token_use) = claims.token_use.filter(|u| u != "id") {
-            return Err(Refused::WrongUse(token_use));
+        // Cognito's tokens say what they are; an access token must never pass for a session. (An
+        // issuer of another kind may not write the claim: its aud is the check there.)
+        match claims.token_use {
+            Some(token_use) if token_use != "id" => return Err(Refused::WrongUse(token_use)),
+            None if self.issuer.starts_with("https://cognito-idp.") => return Err(Refused::WrongUse("unnamed".into())),
+            _ => {}
         }
         Ok(Operator {
             name: claims.cognito_username.or(claims.email).unwrap_or_else(|| claims.sub.clone()),

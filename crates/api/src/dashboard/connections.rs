@@ -82,6 +82,9 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
             button type="submit" { "Filter" }
             a.button href=(context.href("/new")) { "New connection" }
         }
+        @if page.next.is_some() {
+            (alert("notice", &format!("Only the first {LIST_LIMIT} connections are read here: filter by tenant to see the others.")))
+        }
         @if shown.is_empty() {
             p { "No connection matches." }
         } @else {
@@ -123,9 +126,20 @@ async fn detail(
         Ok(detail) => detail,
         Err(e) => return context.error_page(error_status(&e), "Connection", &e.to_string()),
     };
-    let files = service.files_page(id, false, 50, None).await.map(|p| p.items).unwrap_or_default();
-    let records = service.records_page(id, 5, None).await.map(|p| p.records).unwrap_or_default();
-    let templates = service.templates().await.unwrap_or_default();
+    // What does not load is said on the page, not shown as empty.
+    let mut unloaded = Vec::new();
+    let files = service.files_page(id, false, 50, None).await.map(|p| p.items).unwrap_or_else(|e| {
+        unloaded.push(format!("files: {e}"));
+        vec![]
+    });
+    let records = service.records_page(id, 5, None).await.map(|p| p.records).unwrap_or_else(|e| {
+        unloaded.push(format!("records: {e}"));
+        vec![]
+    });
+    let templates = service.templates().await.unwrap_or_else(|e| {
+        unloaded.push(format!("templates: {e}"));
+        vec![]
+    });
     let c = &detail.connection;
     let notice = context.query("done").and_then(|code| notice_text(&code));
     let (status, message_markup) = match &message {
@@ -137,6 +151,7 @@ async fn detail(
     let body = html! {
         h1 { (c.name) " " (badge(c.status.as_str())) }
         (message_markup)
+        @if !unloaded.is_empty() { (alert("error", &format!("Part of this page did not load; reload to try again ({}).", unloaded.join("; ")))) }
         dl.facts {
             dt { "Tenant" } dd { @if c.lacks_tenant() { span.muted { "none (see assign-tenant)" } } @else { (c.tenant) } }
             dt { "Bucket" } dd { code { (c.bucket) } @if let Some(f) = &c.folder { " folder " code { (f) } } " in " (c.region) }
@@ -157,7 +172,7 @@ async fn detail(
             }
             @if c.status.as_str() == "paused" { (button_form(context, &href("/resume"), "Resume", "")) }
             @if c.status.as_str() == "pending" { (button_form(context, &href("/activate"), "Activate", "")) }
-            @if c.status.as_str() == "needs_reauth" || c.status.as_str() == "active" {
+            @if c.status.as_str() == "needs_reauth" {
                 (button_form(context, &href("/reauthenticate"), "Check access again", "secondary"))
             }
             a.button.danger href=(href("/delete")) { "Delete…" }

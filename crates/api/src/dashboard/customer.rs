@@ -113,7 +113,12 @@ impl Dashboard {
                 );
             }
         };
-        let check = if checking {
+        // A check reads the customer's bucket: only while access is what is being set up (pending,
+        // or broken), not once the connection runs.
+        let checkable = matches!(connection.status.as_str(), "pending" | "needs_reauth");
+        let check = if checking && !checkable {
+            Some(Err(ManageError::Conflict("The connection is set up already: access is checked by its syncs.".into())))
+        } else if checking {
             Some(match service.preview(id, 20, None, 5).await {
                 Ok(preview) => {
                     let key = preview.objects.iter().find(|o| o.would_select).map(|o| o.key.clone());
@@ -151,7 +156,12 @@ impl Dashboard {
             )
         });
         let status = match &check {
-            Some(Err(e)) => super::connections::error_status(e),
+            Some(Err(e)) => {
+                if !matches!(e, ManageError::Access(_) | ManageError::Conflict(_)) {
+                    tracing::error!(error = %e, "customer check of access");
+                }
+                super::connections::error_status(e)
+            }
             _ => StatusCode::OK,
         };
         let body = html! {
@@ -180,7 +190,8 @@ impl Dashboard {
             }
             @match &check {
                 Some(Ok(preview)) => (preview_markup(preview, |_| None)),
-                Some(Err(e)) => (alert("error", &e.to_string())),
+                Some(Err(e @ (ManageError::Access(_) | ManageError::Conflict(_)))) => (alert("error", &e.to_string())),
+                Some(Err(_)) => (alert("error", "The check could not run just now; try again shortly.")),
                 None => {}
             }
         };

@@ -53,7 +53,8 @@ impl Frame<'_> {
                 body {
                     a.skip href="#main" { "Skip to content" }
                     header.top {
-                        a.brand href=(self.href("/connections")) { "s3-connector" }
+                        @if self.operator.is_some() { a.brand href=(self.href("/connections")) { "s3-connector" } }
+                        @else { span.brand { "s3-connector" } }
                         @if let Some((operator, _)) = &self.operator {
                             nav aria-label="Main" {
                                 ul {
@@ -169,7 +170,8 @@ pub fn copyable(id: &str, label: &str, text: &str) -> Markup {
 /// screen readers).
 pub fn field(name: &str, label: &str, value: &str, hint: Option<&str>, error: Option<&str>) -> Markup {
     let described = match (hint, error) {
-        (_, Some(_)) => Some(format!("{name}-error")),
+        (Some(_), Some(_)) => Some(format!("{name}-error {name}-hint")),
+        (None, Some(_)) => Some(format!("{name}-error")),
         (Some(_), None) => Some(format!("{name}-hint")),
         _ => None,
     };

@@ -10,8 +10,9 @@
 //! - [`templates`]: the platform's templates, and a new version with its errors beside the field.
 //!
 //! Every route but the sign-in page and the two static files wants a valid session; a request
-//! without one is sent to the sign-in page (a 303, or a 401 for a form post). Every form post
-//! must carry the session's CSRF token.
+//! without one is sent to the sign-in page (a 303, or a 401 for a form post) by this function, or
+//! refused before it by API Gateway's authorizer when deployed. Every form post must carry the
+//! session's CSRF token.
 
 pub mod connections;
 pub mod customer;
@@ -71,8 +72,12 @@ impl Form {
         self.fields.insert(name.to_owned(), value.to_owned());
     }
 
+    /// The form's fields; a body past the API's limit ([`crate::MAX_BODY_BYTES`]) reads as empty
+    /// (its CSRF token missing, it is refused).
     fn parse(request: &Request) -> Form {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(request.body().as_ref()).unwrap_or_default();
+        let body = request.body().as_ref();
+        let body = if body.len() > crate::MAX_BODY_BYTES { &[][..] } else { body };
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
         let keys = pairs.iter().filter(|(k, _)| k == "keys").map(|(_, v)| v.clone()).collect();
         Form { fields: pairs.into_iter().collect(), keys }
     }
@@ -202,7 +207,9 @@ impl Dashboard {
 
     fn cookie_attributes(&self) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        format!("Path={}/dashboard; HttpOnly; SameSite=Strict{secure}", self.base)
+        // Lax, not Strict: a link to a page from elsewhere (an alarm's e-mail) arrives signed in.
+        // GETs change nothing; every post carries its CSRF token.
+        format!("Path={}/dashboard; HttpOnly; SameSite=Lax{secure}", self.base)
     }
 
     fn expired_cookie(&self) -> String {
@@ -247,7 +254,8 @@ impl Dashboard {
             }
             Err(e) => {
                 tracing::error!(error = %e, "dashboard sign-in");
-                return self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(&e.to_string()), username);
+                let message = "Sign-in is unavailable just now; try again shortly.";
+                return self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(message), username);
             }
         };
         // The token is checked like any later request's, so that a misconfigured issuer shows here.

@@ -31,7 +31,10 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
     };
     let body = html! {
         h1 { "Templates" }
-        @if let Some(saved) = context.query("saved") { (alert("notice", &format!("Saved a new version of {saved}."))) }
+        // Named only when it is one of the templates listed (a query never puts text of its own here).
+        @if let Some(saved) = context.query("saved").filter(|s| templates.iter().any(|t| &t.template.id == s)) {
+            (alert("notice", &format!("Saved a new version of {saved}.")))
+        }
         p { a.button href=(context.href("/templates/new")) { "New template or version" } }
         div.table-wrap { table {
             thead { tr { th scope="col" { "Template" } th.num scope="col" { "Version" } th scope="col" { "Record type" } th scope="col" { "Format" } th.num scope="col" { "Columns" } } }

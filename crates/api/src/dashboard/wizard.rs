@@ -56,7 +56,7 @@ fn error_of<'e>(errors: &'e [FieldError], name: &str) -> Option<&'e str> {
 /// The fields every step carries forward.
 fn carried(form: &Form) -> Markup {
     html! {
-        @for name in ["name", "tenant", "template", "connection_id", "external_id", "ticket"] {
+        @for name in ["name", "tenant", "template", "connection_id", "external_id", "issued", "ticket"] {
             @if form.has(name) { input type="hidden" name=(name) value=(form.get(name)); }
         }
     }
@@ -112,9 +112,11 @@ async fn role_step(context: &Context<'_>, service: &Management<'_>, mut form: Fo
             Ok(role) => role,
             Err(e) => return context.error_page(error_status(&e), "New connection", &e.to_string()),
         };
+        let issued = chrono::Utc::now().timestamp().to_string();
+        let ticket = context.frame.sign(&["wizard", &role.connection_id, &role.external_id, &issued]);
         form.set("connection_id", &role.connection_id);
         form.set("external_id", &role.external_id);
-        let ticket = context.frame.sign(&["wizard", &role.connection_id, &role.external_id]);
+        form.set("issued", &issued);
         form.set("ticket", &ticket);
     }
     let role = match service.propose_role_for(form.get("connection_id"), form.get("external_id")).await {
@@ -141,8 +143,17 @@ async fn role_step(context: &Context<'_>, service: &Management<'_>, mut form: Fo
     html_response(StatusCode::OK, context.frame.page("New connection: the role", body))
 }
 
+/// How long a proposed role may wait for its bucket: a form left longer (or replayed after the
+/// connection was deleted) starts again with a new role.
+const TICKET_HOURS: i64 = 24;
+
 fn ticket_matches(context: &Context<'_>, form: &Form) -> bool {
-    context.frame.verify(&["wizard", form.get("connection_id"), form.get("external_id")], form.get("ticket"))
+    let parts = ["wizard", form.get("connection_id"), form.get("external_id"), form.get("issued")];
+    let fresh = form
+        .get("issued")
+        .parse::<i64>()
+        .is_ok_and(|issued| (0..TICKET_HOURS * 3600).contains(&(chrono::Utc::now().timestamp() - issued)));
+    fresh && context.frame.verify(&parts, form.get("ticket"))
 }
 
 fn bucket_step(context: &Context<'_>, form: &Form, errors: &[FieldError], status: StatusCode) -> Response<Body> {
