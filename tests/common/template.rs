@@ -8,13 +8,18 @@ use std::collections::HashMap;
 /// template.yaml as CloudFormation reads it (cfn-lint's decoder, from the project's virtualenv: its
 /// short forms such as `!Sub` become `Fn::Sub`), as JSON.
 pub fn template() -> Value {
+    template_at("template.yaml")
+}
+
+/// A CloudFormation template of the repository, as [`template`] reads template.yaml.
+pub fn template_at(path: &str) -> Value {
     let python = ".venv/bin/python";
     let output = std::process::Command::new(python)
         .args([
             "-c",
             "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
              assert not m, m; print(json.dumps(t))",
-            "template.yaml",
+            path,
         ])
         .output()
         .unwrap_or_else(|e| panic!("{python}: {e} (scripts/test.sh installs cfn-lint with moto into .venv)"));
