@@ -33,6 +33,7 @@ async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
         base: String::new(),
         secure_cookies: true,
         role_template_url: Some("https://example-bucket.s3.amazonaws.com/customer-role.yaml".into()),
+        list_page: 2,
     }
 }
 
@@ -432,4 +433,28 @@ async fn the_api_makes_a_customer_link_that_opens_the_page() {
     assert_ne!(too_long, sample);
     let response = handle(&api, lambda_http::request::from_str(&too_long).unwrap()).await;
     assert_eq!(response.status().as_u16(), 400);
+}
+
+/// The list reads a page at a time (two here) and links to the next one, keeping the filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connections_list_pages_on_with_its_filters() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        names.push(world.connection(None).await.name);
+    }
+    let mut browser = Client::default();
+    browser.sign_in(&api, &pool.password).await;
+    let first = browser.get(&api, "/dashboard/connections?tenant=acme").await;
+    let shown = |html: &str| names.iter().filter(|n| html.contains(n.as_str())).count();
+    assert_eq!(shown(&first.html), 2, "{}", first.html);
+    let start = first.html.find("/dashboard/connections?q=").expect("a link to the next page");
+    let next = first.html[start..].split('"').next().unwrap().replace("&amp;", "&");
+    assert!(next.contains("tenant=acme") && next.contains("after="), "{next}");
+    let second = browser.get(&api, &next).await;
+    assert_eq!(shown(&second.html), 1, "{}", second.html);
+    assert!(!second.html.contains("Next 2 connections"), "the last page: {}", second.html);
 }

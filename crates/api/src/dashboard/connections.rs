@@ -12,8 +12,8 @@ use lambda_http::{Body, Response};
 use maud::{html, Markup};
 use serde::Serialize;
 
-/// How many connections the list reads (it filters them by name in the function).
-const LIST_LIMIT: usize = 1000;
+/// How many connections one page of the list reads by default ([`super::Dashboard::list_page`]).
+pub const LIST_PAGE: usize = 1000;
 
 /// A serialised enum's word (`succeeded`, `needs_reauth`).
 pub fn word(value: &impl Serialize) -> String {
@@ -52,7 +52,9 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
     let status_filter = context.query("status").unwrap_or_default();
     // A tenant's connections come from the by-tenant index; without one, every connection.
     let tenant = context.query("tenant").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-    let page = match service.connections_page(tenant.as_deref(), LIST_LIMIT, None).await {
+    let after = context.query("after");
+    let limit = context.dashboard.list_page;
+    let page = match service.connections_page(tenant.as_deref(), limit, after.as_deref()).await {
         Ok(page) => page,
         Err(e) => return context.error_page(error_status(&e), "Connections", &e.to_string()),
     };
@@ -82,8 +84,8 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
             button type="submit" { "Filter" }
             a.button href=(context.href("/new")) { "New connection" }
         }
-        @if page.next.is_some() {
-            (alert("notice", &format!("Only the first {LIST_LIMIT} connections are read here: filter by tenant to see the others.")))
+        @if page.next.is_some() || after.is_some() {
+            p.muted { "The filters apply to " (limit) " connections at a time." }
         }
         @if shown.is_empty() {
             p { "No connection matches." }
@@ -110,6 +112,15 @@ async fn list(context: &Context<'_>, service: &Management<'_>) -> Response<Body>
                     }
                 }
             }
+        }
+        @if let Some(next) = &page.next {
+            @let query = serde_urlencoded::to_string([
+                ("q", search.as_str()),
+                ("status", status_filter.as_str()),
+                ("tenant", tenant.as_deref().unwrap_or("")),
+                ("after", next.as_str()),
+            ]).unwrap_or_default();
+            p { a href=(format!("{}?{query}", context.href("/connections"))) { "Next " (limit) " connections" } }
         }
     };
     html_response(StatusCode::OK, context.frame.page("Connections", body))

@@ -55,6 +55,9 @@ pub struct Dashboard {
     /// Where the deployment publishes roles/customer-role.yaml (an S3 URL), for the customer
     /// page's CloudFormation quick-create link; none: the page shows the policies only.
     pub role_template_url: Option<String>,
+    /// How many connections one page of the list reads ([`connections::LIST_PAGE`]; the name and
+    /// status filters apply to a page).
+    pub list_page: usize,
 }
 
 /// A form post's fields (the last value of a repeated name wins, but for `keys`).
