@@ -249,23 +249,7 @@ pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
 /// A tenant as a path gives it: percent-decoded (a client may encode the `:` or `@` a tenant id
 /// may hold); `None` when the escapes are not UTF-8 text.
 fn path_tenant(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (b, ..) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(segment).decode_utf8().ok().map(|tenant| tenant.into_owned())
 }
 
 /// Routes a request. `/tenants/{tenant}/connections...` are the `/connections...` routes scoped to

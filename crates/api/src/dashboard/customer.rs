@@ -119,16 +119,7 @@ impl Dashboard {
         let check = if checking && !checkable {
             Some(Err(ManageError::Conflict("The connection is set up already: access is checked by its syncs.".into())))
         } else if checking {
-            Some(match service.preview(id, 20, None, 5).await {
-                Ok(preview) => {
-                    let key = preview.objects.iter().find(|o| o.would_select).map(|o| o.key.clone());
-                    match key {
-                        Some(key) => service.preview(id, 20, Some(&key), 5).await,
-                        None => Ok(preview),
-                    }
-                }
-                Err(e) => Err(e),
-            })
+            Some(super::wizard::sample_preview(service, id, None).await)
         } else {
             None
         };

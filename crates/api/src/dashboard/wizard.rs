@@ -228,7 +228,11 @@ async fn permissions_step(context: &Context<'_>, service: &Management<'_>, id: &
 
 /// The files the connection sees and a sample parsed with its template: the file `?sample=` names,
 /// else the first one the first sync would import.
-async fn sample_preview(service: &Management<'_>, id: &str, sample: Option<String>) -> Result<Preview, ManageError> {
+pub(super) async fn sample_preview(
+    service: &Management<'_>,
+    id: &str,
+    sample: Option<String>,
+) -> Result<Preview, ManageError> {
     if sample.is_some() {
         return service.preview(id, 20, sample.as_deref(), 5).await;
     }
