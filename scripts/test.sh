@@ -21,7 +21,7 @@ AWS_DEFAULT_REGION=us-east-1 "$ROOT/.venv-sam/bin/sam" validate --lint
 echo "== the Lambdas and the CLI build without test-support (connector_core::memory, ::conformance)" >&2
 # The workspace's default members without dev-dependencies, resolved together as a build from the
 # root resolves them (cargo lambda watch's `cargo run --bin worker`); `cargo lambda build -p worker
-# -p dispatcher -p api -p authorizer`, sam build and `cargo install --path crates/cli` resolve a part of them.
+# -p dispatcher -p api -p authorizer -p publisher`, sam build and `cargo install --path crates/cli` resolve a part of them.
 # Any line printed names the culprit.
 if cargo tree -e features,no-dev | grep test-support; then
   echo "a build of the Lambdas or the CLI enables test-support: see cargo tree -e features,no-dev -i connector-core" >&2
@@ -38,7 +38,7 @@ echo "== cargo fuzz: each target for ${FUZZ_SECONDS:-10}s" >&2
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
-cargo lambda build --release -p worker -p dispatcher -p api -p authorizer
+cargo lambda build --release -p worker -p dispatcher -p api -p authorizer -p publisher
 TARGET=$(cargo_target_dir)
 ls -l "$TARGET/lambda/worker/bootstrap" "$TARGET/lambda/dispatcher/bootstrap" "$TARGET/lambda/api/bootstrap" \
-  "$TARGET/lambda/authorizer/bootstrap"
+  "$TARGET/lambda/authorizer/bootstrap" "$TARGET/lambda/publisher/bootstrap"

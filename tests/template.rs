@@ -153,7 +153,8 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
     needs!(CfnLint);
     let t = template();
     let all = all_statements(&t);
-    for (holder, statement) in &all {
+    // Grants only: a deny may be wide (the role template bucket's refuses every plain-HTTP request).
+    for (holder, statement) in all.iter().filter(|(_, s)| s["Effect"] != "Deny") {
         for action in actions(statement) {
             assert!(!action.contains('*'), "{holder}: no wildcard actions: {action}");
         }

@@ -44,7 +44,11 @@ pub fn all_statements(template: &Value) -> Vec<(String, Value)> {
             "AWS::IAM::Role" => {
                 properties["Policies"].as_array().into_iter().flatten().map(|p| &p["PolicyDocument"]).collect()
             }
-            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+            "AWS::IAM::Policy"
+            | "AWS::IAM::ManagedPolicy"
+            | "AWS::SQS::QueuePolicy"
+            | "AWS::SNS::TopicPolicy"
+            | "AWS::S3::BucketPolicy" => {
                 vec![&properties["PolicyDocument"]]
             }
             _ => vec![],

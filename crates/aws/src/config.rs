@@ -209,7 +209,8 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    /// An S3 client with our own credentials (for the demo and tests that seed buckets).
+    /// An S3 client with our own credentials (the publisher of the role template, the demo, tests
+    /// that seed buckets).
     pub fn s3_own(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.s3_path_style()).build();
         aws_sdk_s3::Client::from_conf(config)
