@@ -9,7 +9,6 @@
 //! CloudFormation waits for an answer PUT to the request's pre-signed `ResponseURL`: every
 //! request gets one, a failure included, or the stack would hang for an hour.
 
-pub use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
 use aws_lambda_events::event::cloudformation::{
     CloudFormationCustomResourceResponse as Response, CloudFormationCustomResourceResponseStatus as Status,
 };
@@ -32,52 +31,28 @@ struct Properties {
     bucket: String,
 }
 
-/// The request's facts that every answer repeats, and what to do.
-struct Task<'r> {
-    request_id: &'r str,
-    stack_id: &'r str,
-    logical_resource_id: &'r str,
-    response_url: &'r str,
-    /// The physical id CloudFormation knows (none at create).
-    physical_resource_id: Option<&'r str>,
-    properties: &'r Value,
-    delete: bool,
+/// What CloudFormation asks. One struct for its three kinds (aws_lambda_events has an enum of
+/// three structs that differ only in which ids they carry): a create has no physical id yet.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    pub request_type: RequestType,
+    pub request_id: String,
+    pub stack_id: String,
+    pub logical_resource_id: String,
+    #[serde(rename = "ResponseURL")]
+    pub response_url: String,
+    #[serde(default)]
+    pub physical_resource_id: Option<String>,
+    #[serde(default)]
+    pub resource_properties: Value,
 }
 
-impl<'r> Task<'r> {
-    /// None for a kind of request this crate's version of the event types does not know.
-    fn of(request: &'r Request) -> Option<Task<'r>> {
-        Some(match request {
-            Request::Create(r) => Task {
-                request_id: &r.request_id,
-                stack_id: &r.stack_id,
-                logical_resource_id: &r.logical_resource_id,
-                response_url: &r.response_url,
-                physical_resource_id: None,
-                properties: &r.resource_properties,
-                delete: false,
-            },
-            Request::Update(r) => Task {
-                request_id: &r.request_id,
-                stack_id: &r.stack_id,
-                logical_resource_id: &r.logical_resource_id,
-                response_url: &r.response_url,
-                physical_resource_id: Some(&r.physical_resource_id),
-                properties: &r.resource_properties,
-                delete: false,
-            },
-            Request::Delete(r) => Task {
-                request_id: &r.request_id,
-                stack_id: &r.stack_id,
-                logical_resource_id: &r.logical_resource_id,
-                response_url: &r.response_url,
-                physical_resource_id: Some(&r.physical_resource_id),
-                properties: &r.resource_properties,
-                delete: true,
-            },
-            _ => return None,
-        })
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RequestType {
+    Create,
+    Update,
+    Delete,
 }
 
 /// The object's address, which is also the resource's physical id: a new bucket is a new
@@ -89,15 +64,14 @@ pub fn physical_id(bucket: &str) -> String {
 /// Does what the request asks and answers CloudFormation. Errors are only those of the answer
 /// itself (then the function fails, and Lambda's retry answers again).
 pub async fn handle(s3: &aws_sdk_s3::Client, http: &reqwest::Client, request: &Request) -> Result<(), String> {
-    let task = Task::of(request).ok_or("a custom resource request of an unknown type")?;
-    let outcome = act(s3, &task).await;
+    let outcome = act(s3, request).await;
     let (status, reason, physical, data) = match outcome {
         Ok((physical, data)) => (Status::Success, None, physical, data),
         Err(reason) => {
             tracing::error!(%reason, "publishing the role template");
             // A failed create still needs a physical id; CloudFormation then sends no delete for it.
             let physical =
-                task.physical_resource_id.map_or_else(|| format!("failed-{}", task.request_id), str::to_owned);
+                request.physical_resource_id.clone().unwrap_or_else(|| format!("failed-{}", request.request_id));
             (Status::Failed, Some(reason), physical, HashMap::new())
         }
     };
@@ -105,24 +79,24 @@ pub async fn handle(s3: &aws_sdk_s3::Client, http: &reqwest::Client, request: &R
     response.status = status;
     response.reason = reason;
     response.physical_resource_id = physical;
-    response.stack_id = task.stack_id.to_owned();
-    response.request_id = task.request_id.to_owned();
-    response.logical_resource_id = task.logical_resource_id.to_owned();
+    response.stack_id = request.stack_id.clone();
+    response.request_id = request.request_id.clone();
+    response.logical_resource_id = request.logical_resource_id.clone();
     response.data = data;
-    answer(http, task.response_url, &response).await
+    answer(http, &request.response_url, &response).await
 }
 
 /// Puts (create, update) or deletes the object: the physical id and the data the template may
 /// read (`Key`), or why not.
-async fn act(s3: &aws_sdk_s3::Client, task: &Task<'_>) -> Result<(String, HashMap<String, String>), String> {
-    if task.delete {
+async fn act(s3: &aws_sdk_s3::Client, request: &Request) -> Result<(String, HashMap<String, String>), String> {
+    let physical = request.physical_resource_id.as_deref();
+    if request.request_type == RequestType::Delete {
         // A failed create's id names no object; a bucket already gone has nothing left to delete.
-        let Some(bucket) = task
-            .physical_resource_id
+        let Some(bucket) = physical
             .and_then(|id| id.strip_prefix("s3://"))
             .and_then(|rest| rest.strip_suffix(&format!("/{ROLE_TEMPLATE_KEY}")))
         else {
-            return Ok((task.physical_resource_id.unwrap_or_default().to_owned(), HashMap::new()));
+            return Ok((physical.unwrap_or_default().to_owned(), HashMap::new()));
         };
         let deleted = s3.delete_object().bucket(bucket).key(ROLE_TEMPLATE_KEY).send().await;
         return match deleted {
@@ -133,7 +107,7 @@ async fn act(s3: &aws_sdk_s3::Client, task: &Task<'_>) -> Result<(String, HashMa
             Err(e) => Err(format!("DeleteObject s3://{bucket}/{ROLE_TEMPLATE_KEY}: {}", DisplayErrorContext(&e))),
         };
     }
-    let properties: Properties = serde_json::from_value(task.properties.clone())
+    let properties: Properties = serde_json::from_value(request.resource_properties.clone())
         .map_err(|e| format!("the resource's properties: {e} (it needs Bucket)"))?;
     let bucket = &properties.bucket;
     s3.put_object()
