@@ -30,6 +30,7 @@ pub mod mapping;
 #[cfg(any(test, feature = "test-support"))] // see `conformance` above
 pub mod memory;
 pub mod model;
+pub mod object_events;
 pub mod parse;
 pub mod pipeline;
 pub mod policies;
