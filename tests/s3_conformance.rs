@@ -56,6 +56,7 @@ async fn check_s3_source(backend: Backend, aws: Aws) {
     an_object_replaced_after_listing_is_gone(&t).await;
     a_missing_key_is_gone_and_a_missing_bucket_is_named(&t).await;
     a_multipart_object_is_stamped_when_its_upload_began(&t).await;
+    an_object_looked_at_is_as_listed_and_a_missing_one_is_none(&t).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +409,35 @@ async fn a_multipart_object_is_stamped_when_its_upload_began(t: &Target) {
     let listed: Vec<ObjectMeta> = list_all(source.as_ref(), Some("in/")).try_collect().await.unwrap();
     assert_eq!(listed.len(), 1, "{backend:?}");
     assert_eq!(listed[0].last_modified.timestamp(), stamped, "{backend:?}: the listing says the same");
+}
+
+/// What an object event's import relies on: HEAD says what a listing says (the STANDARD class
+/// too), of a key of S3's longest (1,024 bytes) or with a space and a `+`; a replaced object's new
+/// ETag; `None` for a key that is not there, or no longer.
+async fn an_object_looked_at_is_as_listed_and_a_missing_one_is_none(t: &Target) {
+    let backend = t.backend;
+    let bucket = t.bucket().await;
+    // In folders: SeaweedFS's filer refuses a path segment past 255 bytes, as a file system does.
+    let folders = format!("{}/", "k".repeat(200)).repeat(4);
+    let longest = format!("in/{folders}{}", "k".repeat(1_024 - 3 - folders.len()));
+    assert_eq!(longest.len(), 1_024);
+    for key in ["in/a b+c.csv", longest.as_str()] {
+        t.put(&bucket, key, &pattern(3_000, 8)).await;
+    }
+    let connector = t.connector(None, ReadAhead::ONE_STREAM);
+    let source = connect(&connector, &bucket).await;
+    let listed: Vec<ObjectMeta> = list_all(source.as_ref(), Some("in/")).try_collect().await.unwrap();
+    assert_eq!(listed.len(), 2, "{backend:?}");
+    for object in &listed {
+        let head = source.head(&object.key).await.unwrap_or_else(|e| panic!("{backend:?}: {e:?}"));
+        assert_eq!(head.as_ref(), Some(object), "{backend:?}: {}", &object.key[..20.min(object.key.len())]);
+    }
+    let replaced = t.put(&bucket, "in/a b+c.csv", &pattern(3_000, 9)).await;
+    let head = source.head("in/a b+c.csv").await.unwrap().expect("still there");
+    assert_eq!(head.etag, replaced, "{backend:?}: the new version's");
+    assert_eq!(source.head("in/a b c.csv").await.unwrap(), None, "{backend:?}: another key");
+    t.s3.delete_object().bucket(&bucket).key("in/a b+c.csv").send().await.unwrap();
+    assert_eq!(source.head("in/a b+c.csv").await.unwrap(), None, "{backend:?}: deleted");
 }
 
 async fn a_missing_key_is_gone_and_a_missing_bucket_is_named(t: &Target) {

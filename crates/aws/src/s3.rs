@@ -148,6 +148,42 @@ impl ObjectSource for S3Source {
             .try_flatten();
         Ok(Box::pin(tokio_util::io::StreamReader::new(chunks)))
     }
+
+    #[instrument(skip_all, fields(key))]
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        self.head_object(key).await
+    }
+}
+
+impl S3Source {
+    /// HeadObject of `key`: its metadata as a listing gives it (a STANDARD object's class too,
+    /// which HEAD leaves out), or `None` on 404. HEAD answers have no body, so a 404 cannot tell a
+    /// missing key from a missing bucket: both read as no object (the next scan's listing names a
+    /// missing bucket).
+    async fn head_object(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        let head =
+            self.client.head_object().bucket(&self.bucket).key(key).expected_bucket_owner(&self.owner).send().await;
+        let head = match head {
+            Ok(head) => head,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(e) => return Err(object_error(format!("looking at s3://{}/{key}", self.bucket), e)),
+        };
+        let last_modified = head.last_modified.as_ref().map(to_chrono).ok_or_else(|| {
+            SourceError::new(
+                SourceErrorKind::Other,
+                format!("s3://{}/{key}: HeadObject without Last-Modified", self.bucket),
+            )
+        })?;
+        Ok(Some(ObjectMeta {
+            key: key.to_owned(),
+            etag: head.e_tag.unwrap_or_default(),
+            size: head.content_length.unwrap_or(0).max(0) as u64,
+            last_modified,
+            storage_class: Some(head.storage_class.map_or_else(|| "STANDARD".to_owned(), |c| c.as_str().to_owned())),
+            attempts: 0,
+            replaces: None,
+        }))
+    }
 }
 
 /// One GetObject of exactly the listed version (If-Match: a replaced object is the next sync's

@@ -88,6 +88,9 @@ pub trait ObjectSource: Send + Sync {
     async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError>;
     /// The body of exactly the listed version (same ETag) from byte `from` on, or `ObjectGone`.
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError>;
+    /// The object under `key` now, as a listing would show it, or `None` when there is none. An
+    /// object event may be late or repeated: what is imported is what this says, not the event.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError>;
 }
 
 /// Every object under `prefix`, page by page, one prefix at a time (for previews; the engine lists in

@@ -76,6 +76,12 @@ impl ObjectSource for GeneratedBucket {
         let body = format!("id,amount\n{},1\n", object.key).into_bytes();
         Ok(Box::pin(std::io::Cursor::new(body)))
     }
+
+    /// The object whose key [`GeneratedBucket::meta`] gives, if its number is one of the bucket's.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        let number = key.rsplit_once("obj-").and_then(|(_, n)| n.strip_suffix(".csv")).and_then(|n| n.parse().ok());
+        Ok(number.filter(|&i| i < self.objects).map(|i| self.meta(i)).filter(|meta| meta.key == key))
+    }
 }
 
 #[async_trait]
@@ -94,6 +100,9 @@ impl ObjectSource for GeneratedSource<'_> {
     }
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
         self.0.open(object, from).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        self.0.head(key).await
     }
 }
 

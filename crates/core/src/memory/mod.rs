@@ -465,6 +465,10 @@ impl ObjectSource for MemorySource<'_> {
         Ok(page)
     }
 
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        Ok(self.0.objects.lock().unwrap().get(key).map(|(meta, _)| meta.clone()))
+    }
+
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError> {
         if let Some(kind) = self.0.unreadable.lock().unwrap().get(&object.key) {
             return Err(SourceError::new(*kind, format!("reading {}: denied by the test", object.key)));
