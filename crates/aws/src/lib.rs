@@ -92,6 +92,7 @@ impl Deployment {
             schedule_run: request.schedule_run,
             request_id: request.request_id,
             hand_over_at: request.hand_over_at,
+            named: None,
         };
         engine.run(call).await
     }

@@ -255,6 +255,7 @@ mod tests {
         SyncRun {
             run_id: "run-1".into(),
             connection_id: "c-1".into(),
+            path: connector_core::model::RunPath::Scan,
             template: None,
             backfill_since: None,
             started_at: t("2026-06-01T12:00:00Z"),
@@ -272,6 +273,7 @@ mod tests {
                 rows_rejected: 7,
                 rows_not_imported: 3,
                 bytes_read: 123_456,
+                ..RunCounts::default()
             },
             error: None,
             watermark_before: None,

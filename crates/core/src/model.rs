@@ -139,6 +139,15 @@ pub struct RunCounts {
     /// again).
     #[serde(default)]
     pub bytes_read: u64,
+    /// Keys that object events named to the run (each once, however many events named it).
+    #[serde(default)]
+    pub objects_named: u64,
+    /// Named keys with no object under them when looked at (deleted since, or never there).
+    #[serde(default)]
+    pub named_not_found: u64,
+    /// Named objects replaced since their event: their newest version is what the run decided.
+    #[serde(default)]
+    pub named_replaced: u64,
 }
 
 impl RunCounts {
@@ -337,11 +346,43 @@ pub struct TemplateRef {
     pub version: u32,
 }
 
+/// The way a run found its objects: by scanning the bucket (the schedule's run, or one an operator
+/// asked for), or by object events naming keys. The two share the selection rule, the ledger and
+/// the lease, so neither imports what the other did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPath {
+    #[default]
+    Scan,
+    Events,
+}
+
+impl RunPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPath::Scan => "scan",
+            RunPath::Events => "events",
+        }
+    }
+}
+
+/// A key that an object event named, with the ETag the event gave (whether the object was
+/// replaced since is what a HEAD says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedKey {
+    pub key: crate::object_events::ObjectKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
 /// One sync run of one connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRun {
     pub run_id: String,
     pub connection_id: String,
+    /// How the run found its objects (runs recorded before events: a scan).
+    #[serde(default)]
+    pub path: RunPath,
     /// The template version every file of the run was read with (absent in runs recorded before
     /// versions were pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,6 +483,12 @@ pub struct FileCheckpoint {
 pub struct Checkpoint {
     pub run_id: String,
     pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub path: RunPath,
+    /// Keys named by object events still to be looked at: an events run's, and those of events
+    /// that arrived while another invocation of the run held the lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<NamedKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_run: Option<String>,
     /// Invocations that handed over so far.

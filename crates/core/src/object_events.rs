@@ -43,10 +43,18 @@ pub struct NamedObject {
 
 /// A key as an event gives it: the key to try first and, when the event may or may not have
 /// URL-encoded it, the other reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
 pub struct ObjectKey {
     pub first: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otherwise: Option<String>,
+}
+
+impl ObjectKey {
+    /// A key known exactly (not from an event's text).
+    pub fn exact(key: &str) -> ObjectKey {
+        ObjectKey { first: key.to_owned(), otherwise: None }
+    }
 }
 
 impl ObjectKey {

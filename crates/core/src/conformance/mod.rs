@@ -123,6 +123,7 @@ fn finished(connection: &Connection, run_id: &str, rows: u64, schedule_run: Opti
     let mut run = SyncRun {
         run_id: run_id.to_owned(),
         connection_id: connection.id.clone(),
+        path: crate::model::RunPath::Scan,
         started_at: started,
         finished_at: now(),
         result: SyncResult::Succeeded,
@@ -365,6 +366,8 @@ fn checkpoint(run_id: &str, hand_overs: u32) -> Checkpoint {
     // Fixed times: the suite compares what it saved with what it reads back.
     let started: DateTime<Utc> = "2026-06-01T10:00:00Z".parse().expect("a time");
     Checkpoint {
+        path: crate::model::RunPath::Scan,
+        named: vec![],
         run_id: run_id.to_owned(),
         started_at: started,
         schedule_run: None,

@@ -1,13 +1,14 @@
 //! What a run reads: the bucket (or folder) listed page by page, several prefixes at once, each
 //! page's objects looked up in the ledger and put through the selection rule, keeping only what
 //! is to be read (memory follows what is new, not the size of the bucket); then the objects due to
-//! be tried again, whatever their place in the window; then the run's order, oldest first.
+//! be tried again, whatever their place in the window; the keys object events named, looked at
+//! one by one; then the run's order, oldest first.
 
 use super::import::Ending;
 use super::run::RunState;
 use super::{access_stop, store_stop, Engine, Job, Stop};
-use crate::model::{Connection, FileOutcome, ListCursor, ObjectMeta, Recheck};
-use crate::ports::LedgerEntry;
+use crate::model::{Connection, FileOutcome, ListCursor, NamedKey, ObjectMeta, Recheck};
+use crate::ports::{LedgerEntry, ObjectSource};
 use crate::selection::{self, SelectionConfig};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -15,6 +16,11 @@ use tracing::{info, warn};
 
 /// Objects due to be tried again that one run takes on; the rest wait for the next run.
 const MAX_RECHECKS_PER_RUN: usize = 1000;
+
+/// Named keys looked at, and decided, at a time (one ledger read for them); of those, HEADs in
+/// flight at once.
+const NAMED_AT_ONCE: usize = 100;
+const HEADS_IN_FLIGHT: usize = 16;
 
 impl Engine<'_> {
     /// Lists what the run has still to list, a page per prefix at a time and several prefixes at
@@ -30,6 +36,7 @@ impl Engine<'_> {
         if !state.progress.rechecked {
             self.add_due_rechecks(job, state).await?;
         }
+        self.add_named(job, state).await?;
         // Oldest first, ties by key, across every page and prefix.
         state.pending.make_contiguous().sort_by(selection::processing_order);
         info!(
@@ -122,6 +129,64 @@ impl Engine<'_> {
         connection.backfill_since.map_or(cutoff, |since| cutoff.min(since))
     }
 
+    /// The keys object events named, a chunk at a time: each looked at (HEAD, the decoded key first
+    /// and then as written) and the object under it now decided as a listing's would be, but
+    /// whatever its LastModified. Events come late, twice and out of order: what is decided is the
+    /// object's newest version, and the ledger says whether that version was imported already (by
+    /// an event or a scan). A key with no object under it, or outside the connection's folder, is
+    /// counted and left.
+    async fn add_named(&self, job: &Job<'_>, state: &mut RunState) -> Result<(), Stop> {
+        use futures::StreamExt;
+        let folder = job.connection.folder.as_deref().unwrap_or("");
+        while !state.progress.named.is_empty() {
+            if state.hand_over_due() {
+                return Err(Stop::HandOver);
+            }
+            let take = NAMED_AT_ONCE.min(state.progress.named.len());
+            let mut asked = HashSet::new();
+            let chunk: Vec<_> = state.progress.named[..take]
+                .iter()
+                .filter(|named| {
+                    let under_folder = named.key.candidates().any(|key| key.starts_with(folder));
+                    if !under_folder {
+                        warn!(key = %named.key.first, "a named key outside the connection's folder; left");
+                    }
+                    under_folder && asked.insert(&named.key)
+                })
+                .cloned()
+                .collect();
+            // Made before they are streamed: a closure that makes them inside the stream is not
+            // Send for every lifetime, as a Lambda's future must be.
+            let lookups: Vec<_> = chunk.iter().map(|named| head_named(job.source, folder, named)).collect();
+            let heads: Vec<_> = futures::stream::iter(lookups).buffered(HEADS_IN_FLIGHT).collect().await;
+            // Each object once: one already on its way in this run (listed, or named before) is not
+            // decided again (two reads of one version would import it twice).
+            let mut seen: HashSet<String> = state.pending.iter().map(|o| o.key.clone()).collect();
+            let mut candidates = Vec::new();
+            for (named, head) in chunk.iter().zip(heads) {
+                let counts = &mut state.progress.counts;
+                counts.objects_named += 1;
+                match head.map_err(|e| access_stop(job.connection, e))? {
+                    None => counts.named_not_found += 1,
+                    Some(object) if !seen.insert(object.key.clone()) => {}
+                    Some(object) => {
+                        let said = named.etag.as_deref().map(|e| e.trim_matches('"'));
+                        if said.is_some_and(|said| said != object.etag.trim_matches('"')) {
+                            counts.named_replaced += 1;
+                        }
+                        candidates.push(object);
+                    }
+                }
+            }
+            let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
+            let recorded = self.store.ledger(&job.connection.id, &keys).await.map_err(store_stop)?;
+            self.select(job, DateTime::<Utc>::MIN_UTC, candidates, recorded, state).await?;
+            state.progress.named.drain(..take);
+            state.progressed = true;
+        }
+        Ok(())
+    }
+
     /// Objects whose retry has come, or that an operator asked for, join the run even when the
     /// listing's window has passed them: a failed object is tried again without holding the
     /// watermark back. Each is decided again with its ledger entry, read consistently.
@@ -167,4 +232,19 @@ impl Engine<'_> {
         state.progress.rechecked = true;
         Ok(())
     }
+}
+
+/// The object under a named key: under its first reading, or else its other one (within the
+/// folder), or none.
+async fn head_named(
+    source: &dyn ObjectSource,
+    folder: &str,
+    named: &NamedKey,
+) -> Result<Option<ObjectMeta>, crate::ports::SourceError> {
+    for key in named.key.candidates().filter(|key| key.starts_with(folder)) {
+        if let Some(object) = source.head(key).await? {
+            return Ok(Some(object));
+        }
+    }
+    Ok(None)
 }

@@ -34,7 +34,7 @@
 use crate::decode::DecodeLimits;
 use crate::events::EventPublisher;
 use crate::mapping::Mapper;
-use crate::model::{Connection, ConnectionStatus, RunCounts, SyncRun};
+use crate::model::{Connection, ConnectionStatus, NamedKey, RunCounts, SyncRun};
 use crate::parse::ParseLimits;
 use crate::pipeline::ReadLimits;
 use crate::ports::{BucketAccess, Clock, ObjectSource, RecordSink, SourceError, StoreError, SyncStore};
@@ -161,13 +161,29 @@ pub struct Invocation<'r> {
     pub request_id: Option<&'r str>,
     /// When to stop and hand over to a new invocation; `None` runs to the end.
     pub hand_over_at: Option<Instant>,
+    /// Keys named by object events: a run of its own that lists nothing and decides these (or,
+    /// when a handed-over run is waiting for its next invocation, keys that run takes on).
+    pub named: Option<&'r [NamedKey]>,
 }
 
 impl<'r> Invocation<'r> {
     /// An invocation of `connection_id`, owning the lease as `invocation_id`, that runs to the end
     /// and was asked for by no scheduled event (an operator's sync, a test's).
     pub fn new(connection_id: &'r str, invocation_id: &'r str) -> Self {
-        Invocation { connection_id, invocation_id, schedule_run: None, request_id: None, hand_over_at: None }
+        Invocation {
+            connection_id,
+            invocation_id,
+            schedule_run: None,
+            request_id: None,
+            hand_over_at: None,
+            named: None,
+        }
+    }
+
+    /// For the keys object events named: the objects under them now are decided by the selection
+    /// rule and the ledger, as a scan would decide them, whatever their LastModified.
+    pub fn for_events(self, named: &'r [NamedKey]) -> Self {
+        Invocation { named: Some(named), ..self }
     }
 
     /// Asked for by the scheduled event `schedule_run`: a second delivery of it syncs nothing.

@@ -9,7 +9,7 @@ use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange, Sync
 use crate::mapping::Mapper;
 use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, ObjectMeta, PauseReason,
-    RunCounts, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
+    RunCounts, RunPath, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
 };
 use crate::ports::RunEnd;
 use crate::selection;
@@ -132,15 +132,41 @@ impl Engine<'_> {
             SyncError::TemplateNotFound { connection_id: connection.id.clone(), template_id: template_id.to_owned() }
         })?;
         let template_ref = TemplateRef { id: template_id.to_owned(), version };
+        let named = call.named.unwrap_or_default();
         let mut progress = match checkpoint {
             Some(mut checkpoint) => {
                 info!(run_id = %checkpoint.run_id, hand_overs = checkpoint.hand_overs, template = %template_ref.id, template_version = version, "going on from a checkpoint");
                 checkpoint.template = Some(template_ref);
+                // Events that came while the run waited for this invocation: it takes their keys on.
+                checkpoint.named.extend_from_slice(named);
                 checkpoint
             }
+            // Object events' keys: nothing to list, and the objects due to be tried again are the
+            // scan's to take on.
+            None if call.named.is_some() => Checkpoint {
+                run_id: call.invocation_id.to_owned(),
+                started_at: started,
+                path: RunPath::Events,
+                named: named.to_vec(),
+                schedule_run: None,
+                hand_overs: 0,
+                template: Some(template_ref),
+                counts: RunCounts::default(),
+                cutoff: DateTime::<Utc>::MIN_UTC,
+                backfill_since: None,
+                listing_started: started,
+                listing: Vec::new(),
+                pending: Vec::new(),
+                rechecked: true,
+                file: None,
+                newest_imported: None,
+                first_failures: Vec::new(),
+            },
             None => Checkpoint {
                 run_id: call.invocation_id.to_owned(),
                 started_at: started,
+                path: RunPath::Scan,
+                named: Vec::new(),
                 schedule_run: call.schedule_run.map(str::to_owned),
                 hand_overs: 0,
                 template: Some(template_ref),
@@ -316,7 +342,9 @@ impl Engine<'_> {
     }
 
     /// The record of a run that ends with `result`. Access problems advance nothing; otherwise a
-    /// completed listing moves the watermark, never past what is unfinished.
+    /// completed listing moves the watermark, never past what is unfinished. A run of object
+    /// events listed nothing: it leaves the watermark where the last scan put it, so that the next
+    /// scan's window still holds whatever an event never told of.
     fn run_record(
         &self,
         connection: &Connection,
@@ -326,7 +354,8 @@ impl Engine<'_> {
     ) -> SyncRun {
         let progress = &state.progress;
         let watermark_before = connection.sync.watermark;
-        let listed = progress.listing.is_empty().then_some(progress.listing_started);
+        let listed =
+            (progress.path == RunPath::Scan && progress.listing.is_empty()).then_some(progress.listing_started);
         let watermark_after = match (result, listed) {
             (SyncResult::NeedsReauth, _) | (_, None) => watermark_before,
             (_, Some(listed)) => Some(selection::next_watermark(watermark_before, listed, state.oldest_unfinished)),
@@ -334,6 +363,7 @@ impl Engine<'_> {
         SyncRun {
             run_id: progress.run_id.clone(),
             connection_id: connection.id.clone(),
+            path: progress.path,
             template: progress.template.clone(),
             backfill_since: progress.backfill_since,
             started_at: progress.started_at,

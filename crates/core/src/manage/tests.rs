@@ -397,6 +397,7 @@ async fn delete_waits_for_a_running_sync_and_says_what_it_purged_and_kept() {
     w.store.runs.lock().unwrap().push(SyncRun {
         run_id: "run-1".into(),
         connection_id: c.id.clone(),
+        path: crate::model::RunPath::Scan,
         template: None,
         backfill_since: None,
         started_at: t("09T00:00:00"),

@@ -9,6 +9,7 @@ use crate::ports::ObjectBody;
 use crate::template::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 
+mod events;
 mod import;
 mod listing;
 mod run;

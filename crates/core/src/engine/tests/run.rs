@@ -74,6 +74,7 @@ async fn a_run_reads_with_the_template_version_it_began_with() {
         schedule_run: None,
         request_id: None,
         hand_over_at,
+        named: None,
     };
     // Invocations that each do one step, until the file is handed over part of the way through.
     for n in 1.. {
@@ -223,6 +224,7 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
                 schedule_run: None,
                 request_id: None,
                 hand_over_at: Some(Instant::now()),
+                named: None,
             };
             match engine.run(call).await.unwrap() {
                 SyncOutcome::HandedOver { run_id, hand_overs, .. } => {

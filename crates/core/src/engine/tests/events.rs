@@ -1,0 +1,112 @@
+//! Runs of object events' keys: what they import, and how they and scans share the ledger, the
+//! watermark and a handed-over run, so that nothing is imported twice or missed.
+
+use super::*;
+use crate::model::{NamedKey, RunPath};
+use crate::object_events::ObjectKey;
+
+fn named(key: &str, etag: Option<&str>) -> NamedKey {
+    NamedKey { key: ObjectKey::exact(key), etag: etag.map(str::to_owned) }
+}
+
+impl World {
+    async fn events(&self, run: &str, keys: &[NamedKey]) -> SyncRun {
+        match self.engine().run(Invocation::new("c1", run).for_events(keys)).await {
+            Ok(SyncOutcome::Completed(run)) => run,
+            other => panic!("expected a completed run, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_run_imports_the_named_objects_whatever_their_age_lists_nothing_and_moves_no_watermark() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na1,1\n");
+    let scan = w.completed("scan-1").await;
+    assert_eq!(scan.watermark_after, Some(t("10T12:00:00")));
+
+    // An upload begun before the scan's window and completed after it: older than the watermark
+    // less the overlap, so no scan would select it. Its event names it.
+    let old = t("10T12:00:00") - TimeDelta::days(3);
+    w.bucket.put("in/late-multipart.csv", "\"em\"", old, b"id,amount\nm1,1\nm2,2\n");
+    w.bucket.put("in/unnamed.csv", "\"eu\"", t("10T13:00:00"), b"id,amount\nu1,1\n");
+    w.clock.set(t("10T14:00:00"));
+    let run = w.events("events-1", &[named("in/late-multipart.csv", Some("em"))]).await;
+    assert_eq!((run.path, run.result), (RunPath::Events, SyncResult::Succeeded));
+    assert_eq!((run.counts.objects_listed, run.counts.objects_named, run.counts.files_imported), (0, 1, 1));
+    assert_eq!(run.watermark_after, scan.watermark_after, "the next scan's window still holds what no event named");
+    assert!(w.record_ids().contains(&"in/late-multipart.csv#em#2".to_string()));
+    assert!(!w.record_ids().iter().any(|id| id.starts_with("in/unnamed.csv")), "only what was named");
+
+    // The scan after it finds the file whose event never came, and not the named one again.
+    w.clock.set(t("11T12:00:00"));
+    let scan = w.completed("scan-2").await;
+    assert_eq!((scan.path, scan.counts.files_imported), (RunPath::Scan, 1), "{scan:?}");
+    assert!(w.record_ids().contains(&"in/unnamed.csv#eu#1".to_string()));
+    assert_eq!(w.record_ids().len(), 4, "a1, m1, m2, u1: each once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_and_late_events_import_nothing_twice_and_a_replaced_object_its_newest_version_once() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"e1\"", t("10T11:00:00"), b"id,amount\nv1,1\n");
+    // One event, delivered twice in one batch: one import.
+    let run = w.events("events-1", &[named("in/a.csv", Some("e1")), named("in/a.csv", Some("e1"))]).await;
+    assert_eq!((run.counts.objects_named, run.counts.files_imported), (1, 1), "{run:?}");
+
+    // Replaced twice before the events of the replacements are read, in the wrong order.
+    w.bucket.put("in/a.csv", "\"e2\"", t("10T11:30:00"), b"id,amount\nv2,2\n");
+    w.bucket.put("in/a.csv", "\"e3\"", t("10T11:31:00"), b"id,amount\nv3,3\n");
+    let run = w.events("events-2", &[named("in/a.csv", Some("e3")), named("in/a.csv", Some("e2"))]).await;
+    assert_eq!((run.counts.files_imported, run.counts.named_replaced), (1, 0), "the newest, named first: {run:?}");
+    let run = w.events("events-3", &[named("in/a.csv", Some("e2"))]).await;
+    assert_eq!((run.counts.files_imported, run.counts.named_replaced), (0, 1), "e2 is gone, e3 imported: {run:?}");
+    // And the first event again, Lambda's retry of a batch: nothing.
+    let run = w.events("events-4", &[named("in/a.csv", Some("e1"))]).await;
+    assert_eq!((run.counts.objects_selected, run.counts.files_imported), (0, 0), "{run:?}");
+    // v3's records replaced v1's (a new version replaces its key's records); v2 was never read.
+    assert_eq!(w.record_ids(), ["in/a.csv#e3#1"]);
+    assert_eq!(*w.sink.writes.lock().unwrap(), 2, "v1 and v3 written once each");
+
+    // A scan of the same objects: already done.
+    w.clock.set(t("11T12:00:00"));
+    let scan = w.completed("scan-1").await;
+    assert_eq!((scan.counts.objects_listed, scan.counts.files_imported), (1, 0), "{scan:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_is_counted_a_key_outside_the_folder_is_left_and_an_encoded_key_is_found_as_written() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a+b.csv", "\"eab\"", t("10T11:00:00"), b"id,amount\nab,1\n");
+    w.bucket.put("out/x.csv", "\"ex\"", t("10T11:00:00"), b"id,amount\nx,1\n");
+    let encoded = NamedKey {
+        key: ObjectKey { first: "in/a b.csv".into(), otherwise: Some("in/a+b.csv".into()) },
+        etag: Some("eab".into()),
+    };
+    let keys = [encoded, named("in/deleted.csv", Some("ed")), named("out/x.csv", None)];
+    let run = w.events("events-1", &keys).await;
+    assert_eq!(run.result, SyncResult::Succeeded);
+    assert_eq!((run.counts.objects_named, run.counts.named_not_found, run.counts.files_imported), (2, 1, 1), "{run:?}");
+    assert_eq!(w.record_ids(), ["in/a+b.csv#eab#1"], "nothing outside the folder");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_for_a_run_handed_over_are_taken_on_by_it_and_imported_once() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("10T11:00:00"), b"id,amount\na1,1\n");
+    w.bucket.put("in/b.csv", "\"eb\"", t("10T11:00:01"), b"id,amount\nb1,1\n");
+    let engine = w.engine();
+    // A scan whose time to hand over has come at once: it saves its checkpoint and stops.
+    let first = Invocation::new("c1", "scan-1").handing_over_at(std::time::Instant::now());
+    let handed = engine.run(first).await.unwrap();
+    assert!(matches!(handed, SyncOutcome::HandedOver { .. }), "{handed:?}");
+
+    // An events batch comes before the scan's next invocation: it goes on with the scan's run and
+    // takes on its keys, one of them the scan's own (in/a.csv), one older than the window.
+    w.bucket.put("in/old.csv", "\"eo\"", t("10T11:00:00") - TimeDelta::days(200), b"id,amount\no1,1\n");
+    let keys = [named("in/a.csv", Some("ea")), named("in/old.csv", Some("eo"))];
+    let run = w.events("events-1", &keys).await;
+    assert_eq!((run.run_id.as_str(), run.path), ("scan-1", RunPath::Scan), "the scan's run, finished");
+    assert_eq!((run.counts.objects_named, run.counts.files_imported), (2, 3), "{run:?}");
+    assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/b.csv#eb#1", "in/old.csv#eo#1"]);
+}
