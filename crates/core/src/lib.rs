@@ -24,6 +24,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod events;
 pub mod input;
+pub mod intake;
 pub mod keys;
 pub mod manage;
 pub mod mapping;

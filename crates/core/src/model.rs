@@ -346,6 +346,16 @@ pub struct TemplateRef {
     pub version: u32,
 }
 
+/// How a connection finds new objects: a scan of its bucket on a schedule (daily by default), or
+/// also the bucket's object events, within minutes, with the scan kept as the safety net.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    #[default]
+    Scheduled,
+    Events,
+}
+
 /// The way a run found its objects: by scanning the bucket (the schedule's run, or one an operator
 /// asked for), or by object events naming keys. The two share the selection rule, the ledger and
 /// the lease, so neither imports what the other did.
