@@ -3,7 +3,7 @@
 
 use crate::mapping::Record;
 pub use crate::model::ListCursor;
-use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, ObjectMeta, SyncRun};
+use crate::model::{Checkpoint, Connection, ConnectionStatus, FileOutcome, NamedKey, ObjectMeta, SyncRun};
 use crate::template::Template;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -258,6 +258,19 @@ pub trait SyncStore: Templates {
     /// Saves the checkpoint (replacing any earlier one) and releases the lease, only if `owner` still
     /// holds it (otherwise `Conflict`), so that the next invocation can take both.
     async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    /// Keeps keys that object events named while the connection could not run (paused, needing
+    /// re-authentication, pending, its lease held), for its next run, until `expires_at`. A key
+    /// kept again replaces itself.
+    async fn keep_named(
+        &self,
+        connection_id: &str,
+        keys: &[NamedKey],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` of the connection's kept keys.
+    async fn kept_named(&self, connection_id: &str, limit: usize) -> Result<Vec<NamedKey>, StoreError>;
+    /// Forgets kept keys: a run has decided them, or holds them in its checkpoint.
+    async fn forget_named(&self, connection_id: &str, keys: &[NamedKey]) -> Result<(), StoreError>;
 }
 
 /// At most [`RecordSink::max_batch`] records of one object, ready to write.

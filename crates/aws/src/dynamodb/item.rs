@@ -1,8 +1,9 @@
 //! What several files of the module share: items and their attributes, one consistent read and one
-//! put, whether a conditional write was applied, the keys under a partition, and batched deletes.
+//! put, whether a conditional write was applied, the keys under a partition, and batched puts and
+//! deletes.
 
 use crate::errors::{corrupt_item, store_error};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use connector_core::ports::{StoreError, StoreErrorKind};
@@ -83,28 +84,51 @@ pub(crate) async fn partition_keys(
 
 /// BatchWriteItem deletes, 25 a request, unprocessed ones retried.
 pub(crate) async fn delete_keys(client: &Client, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
-    for chunk in keys.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|k| {
-                let delete =
-                    DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(|e| corrupt_item("delete", e))?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<_, StoreError>>()?;
+    let deletes = keys
+        .into_iter()
+        .map(|k| {
+            let delete = DeleteRequest::builder().set_key(Some(k)).build().map_err(|e| corrupt_item("delete", e))?;
+            Ok(WriteRequest::builder().delete_request(delete).build())
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    write_batches(client, table, deletes, "deleting").await
+}
+
+/// BatchWriteItem puts of whole items, 25 a request, unprocessed ones retried.
+pub(crate) async fn put_items(client: &Client, table: &str, items: Vec<Item>, context: &str) -> Result<(), StoreError> {
+    let puts = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| corrupt_item("put", e))?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    write_batches(client, table, puts, context).await
+}
+
+/// BatchWriteItem, 25 requests at a time, what DynamoDB leaves unprocessed sent again.
+async fn write_batches(
+    client: &Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+    context: &str,
+) -> Result<(), StoreError> {
+    for chunk in requests.chunks(25) {
+        let mut pending = chunk.to_vec();
         for attempt in 0.. {
             let output = client
                 .batch_write_item()
                 .request_items(table, pending)
                 .send()
                 .await
-                .map_err(|e| store_error("deleting", e))?;
+                .map_err(|e| store_error(context, e))?;
             pending = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
             if pending.is_empty() {
                 break;
             }
             if attempt >= 10 {
-                return Err(StoreError::new(StoreErrorKind::Transient, "deletes left unprocessed after 10 attempts"));
+                let message = format!("{context}: writes left unprocessed after 10 attempts");
+                return Err(StoreError::new(StoreErrorKind::Transient, message));
             }
             tokio::time::sleep(connector_core::retry::backoff(attempt)).await;
         }

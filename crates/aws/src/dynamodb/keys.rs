@@ -85,6 +85,16 @@ pub fn ledger(connection_id: &str, object_key: &str) -> Item {
     key(connection_pk(connection_id), ledger_sk(object_key))
 }
 
+/// The start of the sort keys of the keys kept for a connection's next run.
+pub const NAMED_PREFIX: &str = "NAMED#";
+
+/// A key kept for a connection's next run (object events named it while the connection could not
+/// run), by the key's first reading.
+pub fn named(connection_id: &str, object_key: &str) -> Item {
+    let sk = format!("{NAMED_PREFIX}{}", bounded(object_key, MAX_SORT_KEY_BYTES - NAMED_PREFIX.len()));
+    key(connection_pk(connection_id), sk)
+}
+
 /// The start of the sort keys of a connection's runs.
 pub const RUN_PREFIX: &str = "RUN#";
 

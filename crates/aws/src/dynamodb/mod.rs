@@ -29,6 +29,7 @@
 //! | template version | `TEMPLATE#<id>` | `V#<version, 6 digits>`         | every saved version, kept           |
 //! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at`, except an open failure (failed, not dismissed), which has `open_failure` instead and stays until replaced or dismissed |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339 ms>#<run>` | one per sync run                  |
+//! | kept key    | `CONN#<id>`        | `NAMED#<key>` (bounded as the ledger's) | a key object events named while the connection could not run, for its next run: `named` (JSON); TTL `expires_at` |
 //! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n, 5 digits>` | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 //!
 //! Indexes (all project every attribute):
@@ -57,6 +58,7 @@ mod failures;
 mod history;
 mod item;
 pub mod keys;
+mod named;
 pub mod records;
 mod sync;
 pub mod tables;

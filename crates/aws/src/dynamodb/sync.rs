@@ -7,7 +7,7 @@ use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
-use connector_core::model::{Checkpoint, Connection, FileOutcome};
+use connector_core::model::{Checkpoint, Connection, FileOutcome, NamedKey};
 use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -304,6 +304,26 @@ impl SyncStore for StateTable {
     #[instrument(skip(self, checkpoint), fields(run_id = %checkpoint.run_id))]
     async fn hand_over(&self, connection_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         self.save_checkpoint_and_release(connection_id, owner, checkpoint).await
+    }
+
+    #[instrument(skip(self, keys), fields(keys = keys.len()))]
+    async fn keep_named(
+        &self,
+        connection_id: &str,
+        keys: &[NamedKey],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.keep_named_keys(connection_id, keys, expires_at).await
+    }
+
+    #[instrument(skip(self))]
+    async fn kept_named(&self, connection_id: &str, limit: usize) -> Result<Vec<NamedKey>, StoreError> {
+        self.kept_named_keys(connection_id, limit).await
+    }
+
+    #[instrument(skip(self, keys), fields(keys = keys.len()))]
+    async fn forget_named(&self, connection_id: &str, keys: &[NamedKey]) -> Result<(), StoreError> {
+        self.forget_named_keys(connection_id, keys).await
     }
 }
 

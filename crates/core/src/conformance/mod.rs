@@ -36,6 +36,7 @@ pub async fn check_store(store: &impl StoreUnderTest, prefix: &str) {
     only_the_holder_renews_or_lets_go(store, &format!("{prefix}-renew")).await;
     saved_template_versions_stay_readable(store).await;
     due_rechecks_come_back_by_time(store, &format!("{prefix}-rechecks")).await;
+    kept_keys_are_per_connection_replace_themselves_and_are_forgotten(store, &format!("{prefix}-kept")).await;
 }
 
 async fn only_the_holder_renews_or_lets_go(store: &impl StoreUnderTest, id: &str) {
@@ -403,6 +404,33 @@ async fn a_hand_over_saves_the_checkpoint_and_frees_the_lease(store: &impl Store
     let (run, after) = finished(&c, "run", 5, None);
     store.finish_run(RunEnd { run: &run, connection: &after, status_before: c.status }, "third").await.unwrap();
     assert_eq!(store.checkpoint(id).await.unwrap(), None, "a finished run leaves no checkpoint");
+}
+
+async fn kept_keys_are_per_connection_replace_themselves_and_are_forgotten(store: &impl StoreUnderTest, id: &str) {
+    use crate::model::NamedKey;
+    use crate::object_events::ObjectKey;
+    let other = format!("{id}-other");
+    connection(store, id, ConnectionStatus::Paused).await;
+    connection(store, &other, ConnectionStatus::Paused).await;
+    let named = |key: &str, etag: &str| NamedKey { key: ObjectKey::exact(key), etag: Some(etag.to_owned()) };
+    // S3's longest key, and one an event may have encoded.
+    let longest = format!("in/{}", "k".repeat(1_021));
+    let encoded =
+        NamedKey { key: ObjectKey { first: "in/a b.csv".into(), otherwise: Some("in/a+b.csv".into()) }, etag: None };
+    let expires = Utc::now() + TimeDelta::days(7);
+    store.keep_named(id, &[named("in/a.csv", "e1"), named(&longest, "el"), encoded.clone()], expires).await.unwrap();
+    store.keep_named(id, &[named("in/a.csv", "e2"), named("in/a.csv", "e2")], expires).await.unwrap();
+    store.keep_named(&other, &[named("in/x.csv", "ex")], expires).await.unwrap();
+
+    let mut kept = store.kept_named(id, 10).await.unwrap();
+    kept.sort_by(|a, b| a.key.first.cmp(&b.key.first));
+    assert_eq!(kept, [encoded.clone(), named("in/a.csv", "e2"), named(&longest, "el")], "kept again: replaced");
+    assert_eq!(store.kept_named(id, 2).await.unwrap().len(), 2, "a limit");
+    assert_eq!(store.kept_named(&other, 10).await.unwrap(), [named("in/x.csv", "ex")], "per connection");
+
+    store.forget_named(id, &[named("in/a.csv", "e2"), named(&longest, "el")]).await.unwrap();
+    assert_eq!(store.kept_named(id, 10).await.unwrap(), [encoded]);
+    assert_eq!(store.kept_named(&other, 10).await.unwrap().len(), 1, "the other connection's stay");
 }
 
 async fn two_owners_asking_at_once_get_one_lease(store: &impl StoreUnderTest, id: &str) {

@@ -8,9 +8,12 @@ use super::{access_stop, store_stop, Engine, Invocation, Job, Stop, SyncError, S
 use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange, SyncRunFinished};
 use crate::mapping::Mapper;
 use crate::model::{
-    Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, ObjectMeta, PauseReason,
-    RunCounts, RunPath, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
+    Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, NamedKey, ObjectMeta,
+    PauseReason, RunCounts, RunPath, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
 };
+
+/// Kept keys one invocation takes on; the rest wait for the next.
+const MAX_KEPT_PER_INVOCATION: usize = 1000;
 use crate::ports::RunEnd;
 use crate::selection;
 use crate::template::Template;
@@ -33,6 +36,9 @@ pub(super) struct RunState {
     /// What a failure of this run is counted under: its scheduled event, or the operator's request
     /// (the same in Lambda's retries, which count once).
     pub(super) failure_key: Option<String>,
+    /// Keys kept for this run (events that came while it could not run) that this invocation took
+    /// on: forgotten once the run has decided them or holds them in its checkpoint.
+    pub(super) kept: Vec<NamedKey>,
 }
 
 impl RunState {
@@ -182,8 +188,22 @@ impl Engine<'_> {
                 first_failures: Vec::new(),
             },
         };
+        // Keys kept while the connection could not run: best effort, as the objects to try again
+        // (they stay kept for the next run).
+        let kept = match self.store.kept_named(&connection.id, MAX_KEPT_PER_INVOCATION).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                warn!(error = %e, "could not read the keys kept for this run; the next run looks again");
+                Vec::new()
+            }
+        };
+        if !kept.is_empty() {
+            info!(keys = kept.len(), "taking on keys kept while the connection could not run");
+        }
+        progress.named.extend(kept.iter().cloned());
         let state = RunState {
             pending: std::mem::take(&mut progress.pending).into(),
+            kept,
             progress,
             oldest_unfinished: None,
             hand_over_at: call.hand_over_at,
@@ -271,6 +291,8 @@ impl Engine<'_> {
         checkpoint.pending = state.pending.into();
         checkpoint.hand_overs += 1;
         self.store.hand_over(&connection.id, owner, &checkpoint).await?;
+        // The checkpoint holds the kept keys now (still to look at, pending, or decided).
+        self.forget_kept(&connection.id, &state.kept).await;
         info!(
             hand_overs = checkpoint.hand_overs,
             prefixes_to_list = checkpoint.listing.len(),
@@ -316,6 +338,10 @@ impl Engine<'_> {
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
+        // Decided: forgotten. A run that stopped short keeps them for the next.
+        if matches!(result, SyncResult::Succeeded | SyncResult::Partial) {
+            self.forget_kept(&connection.id, &state.kept).await;
+        }
         let schedule_run = state.progress.schedule_run.as_deref();
         let mut events = vec![Event::SyncRunFinished(Box::new(SyncRunFinished::of(&updated, &run, schedule_run)))];
         // Only a change the store wrote: an operator's change during the run stands, unannounced again.
@@ -339,6 +365,17 @@ impl Engine<'_> {
             return Err(SyncError::Retryable(Box::new(run)));
         }
         Ok(SyncOutcome::Completed(run))
+    }
+
+    /// Forgets kept keys the run is done with; should that fail, the next run takes them on again
+    /// and finds them in the ledger.
+    async fn forget_kept(&self, connection_id: &str, kept: &[NamedKey]) {
+        if kept.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.forget_named(connection_id, kept).await {
+            warn!(error = %e, keys = kept.len(), "could not forget the kept keys; the next run decides them again");
+        }
     }
 
     /// The record of a run that ends with `result`. Access problems advance nothing; otherwise a

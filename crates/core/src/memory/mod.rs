@@ -2,7 +2,7 @@
 
 use crate::manage::ports::Templates;
 use crate::mapping::{Record, Value};
-use crate::model::{Checkpoint, Connection, FileOutcome, ObjectMeta, Recheck, SyncRun};
+use crate::model::{Checkpoint, Connection, FileOutcome, NamedKey, ObjectMeta, Recheck, SyncRun};
 use crate::ports::*;
 use crate::template::Template;
 use async_trait::async_trait;
@@ -23,6 +23,8 @@ pub struct MemoryStore {
     pub outcomes: Mutex<HashMap<(String, String), FileOutcome>>,
     pub runs: Mutex<Vec<SyncRun>>,
     pub checkpoints: Mutex<HashMap<String, Checkpoint>>,
+    /// Keys kept for connections' next runs, by connection and first reading of the key.
+    pub kept_named: Mutex<BTreeMap<(String, String), NamedKey>>,
     /// When set, reading the ledger fails (to test a store failure in the middle of a listing).
     pub fail_ledger_reads: Mutex<bool>,
     /// When set, recording a run's end fails (a store error after the run).
@@ -274,6 +276,32 @@ impl SyncStore for MemoryStore {
             _ => return Err(StoreError::new(StoreErrorKind::Conflict, "lease is not held by this run")),
         }
         self.checkpoints.lock().unwrap().insert(connection_id.to_owned(), checkpoint.clone());
+        Ok(())
+    }
+
+    async fn keep_named(
+        &self,
+        connection_id: &str,
+        keys: &[NamedKey],
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut kept = self.kept_named.lock().unwrap();
+        for named in keys {
+            kept.insert((connection_id.to_owned(), named.key.first.clone()), named.clone());
+        }
+        Ok(())
+    }
+
+    async fn kept_named(&self, connection_id: &str, limit: usize) -> Result<Vec<NamedKey>, StoreError> {
+        let kept = self.kept_named.lock().unwrap();
+        Ok(kept.iter().filter(|((c, _), _)| c == connection_id).map(|(_, named)| named.clone()).take(limit).collect())
+    }
+
+    async fn forget_named(&self, connection_id: &str, keys: &[NamedKey]) -> Result<(), StoreError> {
+        let mut kept = self.kept_named.lock().unwrap();
+        for named in keys {
+            kept.remove(&(connection_id.to_owned(), named.key.first.clone()));
+        }
         Ok(())
     }
 }

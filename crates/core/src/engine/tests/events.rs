@@ -110,3 +110,27 @@ async fn events_for_a_run_handed_over_are_taken_on_by_it_and_imported_once() {
     assert_eq!((run.counts.objects_named, run.counts.files_imported), (2, 3), "{run:?}");
     assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/b.csv#eb#1", "in/old.csv#eo#1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_kept_while_the_connection_could_not_run_are_taken_on_by_its_next_run_then_forgotten() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na1,1\n");
+    w.completed("scan-1").await;
+    // Paused meanwhile, an upload older than any window completes and its event is kept.
+    let old = t("10T12:00:00") - TimeDelta::days(30);
+    w.bucket.put("in/late.csv", "\"el\"", old, b"id,amount\nl1,1\n");
+    let expires = t("20T00:00:00");
+    w.store.keep_named("c1", &[named("in/late.csv", Some("el"))], expires).await.unwrap();
+
+    // The next run fails part of the way (its writes refused for now): the key stays kept.
+    *w.sink.fail_after.lock().unwrap() = Some(0);
+    w.clock.set(t("11T12:00:00"));
+    assert!(matches!(w.sync("scan-2").await, Err(SyncError::Retryable(_))));
+    assert_eq!(w.store.kept_named("c1", 10).await.unwrap().len(), 1, "kept for the next run");
+
+    *w.sink.fail_after.lock().unwrap() = None;
+    let run = w.completed("scan-3").await;
+    assert_eq!((run.path, run.counts.objects_named, run.counts.files_imported), (RunPath::Scan, 1, 1), "{run:?}");
+    assert!(w.record_ids().contains(&"in/late.csv#el#1".to_string()));
+    assert_eq!(w.store.kept_named("c1", 10).await.unwrap(), [], "forgotten once decided");
+}
