@@ -194,6 +194,7 @@ impl Dashboard {
             Some(provider) => (provider.issuer.clone(), OIDC_CLIENT_ID.to_owned(), provider.discovery_url()),
             None => (sign_in.issuer.clone(), sign_in.client_id.clone(), sign_in.discovery_url.clone()),
         };
+        // Only with the provider: cargo lambda watch refuses a variable set to nothing.
         let client_secret_arn = match &oidc {
             Some(_) => {
                 let secret = aws_sdk_secretsmanager::Client::new(&sdk)
@@ -203,11 +204,11 @@ impl Dashboard {
                     .send()
                     .await
                     .expect("creating the OIDC client's secret");
-                secret.arn.expect("the secret's ARN")
+                Some(secret.arn.expect("the secret's ARN"))
             }
-            None => String::new(),
+            None => None,
         };
-        let watch = LambdaWatch::start(&[
+        let mut env = vec![
             ("S3C_STATE_TABLE", settings.state_table.clone()),
             ("S3C_RECORDS_TABLE", settings.records_table.clone()),
             ("S3C_EVENT_BUS", settings.event_bus.clone()),
@@ -219,13 +220,13 @@ impl Dashboard {
             ("S3C_DASHBOARD_ISSUER", issuer),
             ("S3C_DASHBOARD_CLIENT_ID", client_id),
             ("S3C_DASHBOARD_DISCOVERY_URL", discovery_url),
-            ("S3C_DASHBOARD_CLIENT_SECRET_ARN", client_secret_arn),
             ("S3C_SIGNING_SECRET_ARN", signing_secret_arn.clone()),
             ("S3C_ROLE_TEMPLATE_URL", ROLE_TEMPLATE_URL.into()),
             // The function's public address: its links and cookie paths, no `Secure` on http.
             ("S3C_DASHBOARD_URL", format!("{{endpoint}}{PUBLIC_BASE_PATH}")),
-        ])
-        .await;
+        ];
+        env.extend(client_secret_arn.map(|arn| ("S3C_DASHBOARD_CLIENT_SECRET_ARN", arn)));
+        let watch = LambdaWatch::start(&env).await;
         let base = format!("{}{PUBLIC_BASE_PATH}", watch.endpoint);
         let dashboard = Dashboard { world, sign_in, signing_secret_arn, cognito, base, watch, oidc };
         dashboard.first_answer().await;
