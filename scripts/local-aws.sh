@@ -52,6 +52,18 @@ sam_install() {
   export SAM_CLI_TELEMETRY=0
 }
 
+# oidc-provider-mock, a real OpenID Connect provider for the dashboard's authorization-code sign-in
+# (tests/dashboard_oidc.rs), in a virtualenv of its own (its Flask and Werkzeug need not match
+# moto's). 0.3.4: the newest that runs on Python 3.11 (0.4 needs 3.12).
+OIDC_PROVIDER_MOCK_VERSION=0.3.4
+oidc_provider_install() {
+  if [ ! -x "$ROOT/.venv-oidc/bin/oidc-provider-mock" ]; then
+    echo "installing oidc-provider-mock==$OIDC_PROVIDER_MOCK_VERSION into .venv-oidc (once, a few seconds)" >&2
+    python3 -m venv "$ROOT/.venv-oidc"
+    "$ROOT/.venv-oidc/bin/pip" install --quiet --disable-pip-version-check "oidc-provider-mock==$OIDC_PROVIDER_MOCK_VERSION"
+  fi
+}
+
 local_aws_start() {
   local_aws_install
   local port

@@ -3,13 +3,15 @@
 # (installed into .venv and started on a free loopback port, then stopped), including the real
 # Lambda binaries under cargo lambda watch, and the S3 source's conformance suite against moto and
 # SeaweedFS (a second S3, installed and started the same way), and the dashboard in headless
-# Chromium (installed from Debian's packages when missing); then fuzzes each parser briefly
+# Chromium (installed from Debian's packages when missing), signing in at a real OIDC provider
+# (oidc-provider-mock, into .venv-oidc); then fuzzes each parser briefly
 # (FUZZ_SECONDS, 10 each) and builds the functions for Lambda (x86_64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-aws.sh
 lambda_tools_install
 sam_install
+oidc_provider_install # .venv-oidc, for tests/dashboard_oidc.rs
 scripts/install-browser.sh # chromium and chromium-driver, for tests/dashboard.rs
 local_aws_start
 seaweedfs_start # S3C_TEST_SEAWEED_ENDPOINT, for tests/s3_conformance.rs

@@ -5,7 +5,7 @@
 mod common;
 
 use api::dashboard::session::Sessions;
-use api::dashboard::Dashboard;
+use api::dashboard::{Dashboard, SignInMethod};
 use api::{handle, Api};
 use chrono::TimeDelta;
 use common::*;
@@ -28,8 +28,8 @@ async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
     let source = Box::new(IssuerKeys { discovery_url: pool.discovery_url.clone(), issuer: pool.issuer.clone() });
     let tokens = TokenCheck::from_source(&pool.issuer, &pool.client_id, source).await;
     Dashboard {
-        sessions: Sessions::new(tokens, vec![42; 32]),
-        sign_in: Box::new(CognitoSignIn::new(&world.aws, &pool.client_id)),
+        sessions: Sessions::new(tokens, vec![42; 32], Box::new(world.connector.state.clone())),
+        sign_in: SignInMethod::Password(Box::new(CognitoSignIn::new(&world.aws, &pool.client_id))),
         base: String::new(),
         secure_cookies: true,
         role_template_url: Some("https://example-bucket.s3.amazonaws.com/customer-role.yaml".into()),
@@ -179,11 +179,55 @@ async fn no_page_or_action_without_a_valid_session() {
     assert_eq!(page.status, 403);
     assert_eq!(world.connector.in_process().connection(&connection.id).await.unwrap().status, connection.status);
 
-    // Signing out ends the session in this browser.
+    // Signing out ends the session in this browser, and on the server: the same cookie, kept by
+    // another client before sign-out, is refused afterwards though its token has not expired.
+    let mut copy = Client::default();
+    copy.cookies.insert("s3c_session".into(), browser.cookies["s3c_session"].clone());
+    assert_eq!(copy.get(&api, "/dashboard/connections").await.status, 200, "the copy works before sign-out");
     let csrf = browser.get(&api, "/dashboard/connections").await.field("csrf");
     let page = browser.post(&api, "/dashboard/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(page.location.as_deref(), Some("/dashboard/sign-in"));
     assert_eq!(browser.get(&api, "/dashboard/connections").await.status, 303);
+    let page = copy.get(&api, "/dashboard/connections").await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/dashboard/sign-in")), "the copy after sign-out");
+    let page = copy.post(&api, &format!("/dashboard/connections/{}/pause", connection.id), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 401, "an action with the copy after sign-out");
+    // A new sign-in is a new session, unaffected.
+    let page = browser.sign_in(&api, &pool.password).await;
+    assert_eq!(page.location.as_deref(), Some("/dashboard/connections"), "{}", page.html);
+    assert_eq!(browser.get(&api, "/dashboard/connections").await.status, 200);
+}
+
+/// The state table as the sign-outs' store (one item per session, TTL `expires_at`): a session is
+/// revoked until its `until`, and an entry past it (TTL not yet run) no longer counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_table_keeps_signed_out_sessions_until_their_tokens_expire() {
+    use connector_core::sessions::RevokedSessions;
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let store = &world.connector.state;
+    let now = chrono::Utc::now();
+    assert!(!store.is_revoked("jti:a", now).await.unwrap(), "nothing revoked yet");
+    store.revoke("jti:a", now + TimeDelta::hours(1)).await.unwrap();
+    store.revoke("sha256:b", now - TimeDelta::seconds(1)).await.unwrap();
+    assert!(store.is_revoked("jti:a", now).await.unwrap());
+    assert!(!store.is_revoked("jti:a", now + TimeDelta::hours(2)).await.unwrap(), "past its until");
+    assert!(!store.is_revoked("sha256:b", now).await.unwrap(), "its token has expired: the token check refuses it");
+    assert!(!store.is_revoked("jti:other", now).await.unwrap());
+    // The item as the table's TTL reads it: expires_at in seconds.
+    let item = store
+        .client
+        .get_item()
+        .table_name(&store.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("SESSION#jti:a".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("REVOKED".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the revoked session's item");
+    let expires_at = item["expires_at"].as_n().unwrap().parse::<i64>().unwrap();
+    assert_eq!(expires_at, (now + TimeDelta::hours(1)).timestamp());
 }
 
 fn as_refs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {

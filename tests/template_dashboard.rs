@@ -4,7 +4,8 @@
 //! static files; the management API keeps IAM. The signing key is generated, and only the API's
 //! role may read it, by its ARN. The operators' user pool and its public password client exist
 //! unless the platform names its own issuer, and both functions check tokens of the same issuer
-//! and client.
+//! and client; with the platform's issuer, the OIDC client's secret (if any) is readable by the
+//! API's role only.
 
 mod common;
 
@@ -15,9 +16,15 @@ use serde_json::{json, Value};
 const ISSUER: &str = "https://login.example.com/oauth2";
 const CLIENT: &str = "dashboard-client";
 
-/// The routes public on the dashboard's API: (path, method).
-const PUBLIC: [(&str, &str); 4] =
-    [("/dashboard/sign-in", "ANY"), ("/dashboard/static/{file}", "GET"), ("/setup", "ANY"), ("/setup/{proxy+}", "ANY")];
+/// The routes public on the dashboard's API: (path, method). `/dashboard/sign-in/{step}` is the
+/// authorization-code flow's start and callback, before there is a session.
+const PUBLIC: [(&str, &str); 5] = [
+    ("/dashboard/sign-in", "ANY"),
+    ("/dashboard/sign-in/{step}", "GET"),
+    ("/dashboard/static/{file}", "GET"),
+    ("/setup", "ANY"),
+    ("/setup/{proxy+}", "ANY"),
+];
 
 /// Every HttpApi event of every function on the API `api`: (function, path, method, the event's
 /// Auth, if any).
@@ -52,7 +59,7 @@ fn every_dashboard_route_but_sign_in_and_static_files_is_behind_the_session_auth
     assert_eq!(session["EnableFunctionDefaultPermissions"], true, "API Gateway may invoke the authorizer");
     // The public routes (no session to spend) are throttled, each of them.
     let throttled = &t["Resources"]["DashboardApi"]["Properties"]["RouteSettings"];
-    for route in ["ANY /dashboard/sign-in", "ANY /setup/{proxy+}"] {
+    for route in ["ANY /dashboard/sign-in", "GET /dashboard/sign-in/{step}", "ANY /setup/{proxy+}"] {
         let rate = throttled[route]["ThrottlingRateLimit"].as_f64();
         assert!(rate.is_some_and(|r| r > 0.0 && r <= 10.0), "{route}: {throttled}");
         assert!(throttled[route]["ThrottlingBurstLimit"].as_u64().is_some_and(|b| b <= 20), "{route}: {throttled}");
@@ -111,7 +118,8 @@ fn the_signing_key_is_generated_and_only_the_api_role_may_read_it() {
     assert_eq!(generated["ExcludePunctuation"], true);
     assert!(secret["Properties"].get("SecretString").is_none(), "generated, never written in the template");
 
-    let readers: Vec<(String, Value)> = all_statements(&t)
+    // As deployed by default: an OIDC client's secret, when given, has its own reader (below).
+    let readers: Vec<(String, Value)> = all_statements(&deployed(&t, &[]))
         .into_iter()
         .filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("secretsmanager:") || a == "*"))
         .collect();
@@ -189,8 +197,69 @@ fn the_stack_creates_the_operators_pool_and_its_password_client_unless_given_an_
     assert_eq!(refused(&t, &[]), Vec::<String>::new());
     assert_eq!(refused(&t, &[("DashboardOidcIssuer", ISSUER)]).len(), 1);
     assert_eq!(refused(&t, &[("DashboardOidcClientId", CLIENT)]).len(), 1);
-    // An issuer other than a Cognito pool still needs a sign-in flow the dashboard lacks: said where
-    // the parameter is set.
+    // An issuer other than a Cognito pool signs in with the authorization-code flow, whose callback
+    // the platform registers: said where the parameter is set.
     let description = t["Parameters"]["DashboardOidcIssuer"]["Description"].as_str().unwrap();
-    assert!(description.contains("authorization-code flow, which is not implemented yet"), "{description}");
+    assert!(
+        description.contains("authorization-code flow") && description.contains("DashboardOidcCallbackUrl"),
+        "{description}"
+    );
+}
+
+const CLIENT_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-client-AbCdEf";
+
+/// The OIDC client's secret: given, the api function reads that secret (its ARN in the environment,
+/// GetSecretValue on it alone); not given, no statement at all. Only with an issuer. The callback
+/// URL to register is an output.
+#[test]
+fn the_oidc_clients_secret_is_readable_by_the_api_only_when_given() {
+    needs!(CfnLint);
+    let t = template();
+    let reads = |d: &Value| -> Vec<Value> {
+        all_statements(d)
+            .into_iter()
+            .filter(|(_, s)| s["Sid"] == "ReadDashboardClientSecret")
+            .map(|(holder, s)| {
+                assert_eq!(holder, "ApiFunctionClientSecretPolicy");
+                assert_eq!(d["Resources"][&holder]["Properties"]["Roles"], json!([{ "Ref": "ApiFunctionRole" }]));
+                s
+            })
+            .collect()
+    };
+    let secret_arn = |d: &Value, function: &str| {
+        d["Resources"][function]["Properties"]["Environment"]["Variables"]["S3C_DASHBOARD_CLIENT_SECRET_ARN"].clone()
+    };
+    let given = [
+        ("DashboardOidcIssuer", ISSUER),
+        ("DashboardOidcClientId", CLIENT),
+        ("DashboardOidcClientSecretArn", CLIENT_SECRET),
+    ];
+    assert_eq!(refused(&t, &given), Vec::<String>::new());
+    let d = deployed(&t, &given);
+    let statements = reads(&d);
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(actions(&statements[0]), ["secretsmanager:GetSecretValue"]);
+    assert_eq!(statements[0]["Resource"], json!(CLIENT_SECRET), "that secret only");
+    assert_eq!(statements[0]["Effect"], "Allow");
+    assert_eq!(secret_arn(&d, "ApiFunction"), json!(CLIENT_SECRET));
+    assert_eq!(secret_arn(&d, "AuthorizerFunction"), Value::Null);
+    // Besides the signing key's, the only reader of a secret.
+    let secret_readers = all_statements(&d)
+        .into_iter()
+        .filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("secretsmanager:") || a == "*"))
+        .count();
+    assert_eq!(secret_readers, 2);
+
+    for without in [&given[..2], &[][..]] {
+        let d = deployed(&t, without);
+        assert!(reads(&d).is_empty(), "no secret, no statement: {without:?}");
+        assert_eq!(secret_arn(&d, "ApiFunction"), json!(""));
+    }
+    assert_eq!(refused(&t, &[("DashboardOidcClientSecretArn", CLIENT_SECRET)]).len(), 1, "a secret without an issuer");
+
+    let callback = &t["Outputs"]["DashboardOidcCallbackUrl"]["Value"]["Fn::Sub"];
+    assert_eq!(
+        callback,
+        "https://${DashboardApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/dashboard/sign-in/callback"
+    );
 }

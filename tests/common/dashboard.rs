@@ -157,7 +157,14 @@ pub struct Dashboard {
     /// `http://127.0.0.1:PORT/lambda-url/api`: what a route is appended to.
     pub base: String,
     pub watch: LambdaWatch,
+    /// The OpenID Connect provider operators sign in at, instead of the pool's password form
+    /// ([`Dashboard::start_with_oidc`]); the pool is there still, unused.
+    pub oidc: Option<super::oidc::OidcProvider>,
 }
+
+/// The client id the dashboard has at the OIDC provider (which takes any), and its secret.
+pub const OIDC_CLIENT_ID: &str = "s3c-dashboard";
+pub const OIDC_CLIENT_SECRET: &str = "s3c-dashboard-client-secret";
 
 impl Dashboard {
     /// Creates the world, the operator and the key, starts cargo lambda watch with the functions'
@@ -165,6 +172,17 @@ impl Dashboard {
     /// builds each on its first request: minutes on a cold build; the times are printed), so that a
     /// page or a "sync now" in a test does not wait for a build.
     pub async fn start() -> Dashboard {
+        Dashboard::start_signing_in_at(None).await
+    }
+
+    /// [`Dashboard::start`], its operators signing in at `provider` with the authorization-code
+    /// flow (its issuer, the client [`OIDC_CLIENT_ID`] with a secret in moto's Secrets Manager:
+    /// oidc-provider-mock takes any secret but no public client).
+    pub async fn start_with_oidc(provider: super::oidc::OidcProvider) -> Dashboard {
+        Dashboard::start_signing_in_at(Some(provider)).await
+    }
+
+    async fn start_signing_in_at(oidc: Option<super::oidc::OidcProvider>) -> Dashboard {
         let world = World::new(super::config(chrono::TimeDelta::days(90), chrono::TimeDelta::hours(24))).await;
         let moto = endpoint();
         let sdk = aws_at(&moto, "testing", "testing").await.sdk;
@@ -172,7 +190,25 @@ impl Dashboard {
         let sign_in = SignIn::create(&cognito, &moto).await;
         let signing_secret_arn = signing_secret(&aws_sdk_secretsmanager::Client::new(&sdk)).await;
         let settings = &world.connector.settings;
-        let watch = LambdaWatch::start(&[
+        let (issuer, client_id, discovery_url) = match &oidc {
+            Some(provider) => (provider.issuer.clone(), OIDC_CLIENT_ID.to_owned(), provider.discovery_url()),
+            None => (sign_in.issuer.clone(), sign_in.client_id.clone(), sign_in.discovery_url.clone()),
+        };
+        // Only with the provider: cargo lambda watch refuses a variable set to nothing.
+        let client_secret_arn = match &oidc {
+            Some(_) => {
+                let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+                    .create_secret()
+                    .name(unique("s3c-dashboard-client"))
+                    .secret_string(OIDC_CLIENT_SECRET)
+                    .send()
+                    .await
+                    .expect("creating the OIDC client's secret");
+                Some(secret.arn.expect("the secret's ARN"))
+            }
+            None => None,
+        };
+        let mut env = vec![
             ("S3C_STATE_TABLE", settings.state_table.clone()),
             ("S3C_RECORDS_TABLE", settings.records_table.clone()),
             ("S3C_EVENT_BUS", settings.event_bus.clone()),
@@ -181,17 +217,18 @@ impl Dashboard {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-            ("S3C_DASHBOARD_ISSUER", sign_in.issuer.clone()),
-            ("S3C_DASHBOARD_CLIENT_ID", sign_in.client_id.clone()),
-            ("S3C_DASHBOARD_DISCOVERY_URL", sign_in.discovery_url.clone()),
+            ("S3C_DASHBOARD_ISSUER", issuer),
+            ("S3C_DASHBOARD_CLIENT_ID", client_id),
+            ("S3C_DASHBOARD_DISCOVERY_URL", discovery_url),
             ("S3C_SIGNING_SECRET_ARN", signing_secret_arn.clone()),
             ("S3C_ROLE_TEMPLATE_URL", ROLE_TEMPLATE_URL.into()),
             // The function's public address: its links and cookie paths, no `Secure` on http.
             ("S3C_DASHBOARD_URL", format!("{{endpoint}}{PUBLIC_BASE_PATH}")),
-        ])
-        .await;
+        ];
+        env.extend(client_secret_arn.map(|arn| ("S3C_DASHBOARD_CLIENT_SECRET_ARN", arn)));
+        let watch = LambdaWatch::start(&env).await;
         let base = format!("{}{PUBLIC_BASE_PATH}", watch.endpoint);
-        let dashboard = Dashboard { world, sign_in, signing_secret_arn, cognito, base, watch };
+        let dashboard = Dashboard { world, sign_in, signing_secret_arn, cognito, base, watch, oidc };
         dashboard.first_answer().await;
         dashboard.first_worker_answer().await;
         dashboard

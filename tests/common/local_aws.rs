@@ -8,6 +8,7 @@
 //!   this process holds, closes; so even a killed test process leaves no server behind);
 //! - **SeaweedFS**: only the one scripts/test.sh starts (`S3C_TEST_SEAWEED_ENDPOINT`);
 //! - **cargo-lambda** on PATH or in `.venv/`, and **cfn-lint** in `.venv/`;
+//! - **oidc-provider-mock**, a real OpenID Connect provider, in `.venv-oidc/` (tests/common/oidc.rs);
 //! - **Chromium** and **chromedriver** from Debian's packages, at [`CHROMIUM`] and [`CHROMEDRIVER`]
 //!   (scripts/install-browser.sh, which scripts/test.sh runs, installs them).
 //!
@@ -54,6 +55,8 @@ pub enum Tool {
     CfnLint,
     /// Headless Chromium and its WebDriver server, chromedriver ([`CHROMIUM`], [`CHROMEDRIVER`]).
     Browser,
+    /// oidc-provider-mock, a real OpenID Connect provider, in `.venv-oidc/` (tests/common/oidc.rs).
+    OidcProvider,
 }
 
 /// Debian's `chromium` package's browser.
@@ -82,6 +85,11 @@ pub fn moto_server_bin() -> PathBuf {
 /// Whether moto is installed where scripts/moto-server runs it from.
 fn moto_installed() -> bool {
     std::env::var_os("MOTO_SERVER_BIN").is_some() || root().join(".venv/bin/moto_server").exists()
+}
+
+/// Whether oidc-provider-mock is where tests/common/oidc.rs runs it from.
+fn oidc_provider_installed() -> bool {
+    std::env::var_os("OIDC_PROVIDER_MOCK_BIN").is_some() || root().join(".venv-oidc/bin/oidc-provider-mock").exists()
 }
 
 /// The PATH under which `cargo lambda` runs: the process's, with `.venv/bin` in front when
@@ -114,6 +122,8 @@ impl Tool {
             Tool::CfnLint if root().join(".venv/bin/cfn-lint").exists() => Ok(()),
             Tool::CfnLint => Err("no cfn-lint in .venv"),
             Tool::Browser if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() => Ok(()),
+            Tool::OidcProvider if oidc_provider_installed() => Ok(()),
+            Tool::OidcProvider => Err("no oidc-provider-mock: OIDC_PROVIDER_MOCK_BIN is unset and .venv-oidc has none"),
             Tool::Browser => Err("no browser: /usr/bin/chromium or /usr/bin/chromedriver is missing (scripts/install-browser.sh installs them)"),
         }
     }

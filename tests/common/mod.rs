@@ -10,6 +10,7 @@ pub mod cognito;
 pub mod dashboard;
 pub mod faults;
 pub mod local_aws;
+pub mod oidc;
 pub mod template;
 
 /// The ports tests read the state table through (their methods in scope with `use common::*`).

@@ -7,6 +7,12 @@
 //! cookie, never as an `Authorization` header. So this function reads the cookie and checks the
 //! token itself, with the issuer's published keys.
 //!
+//! Sessions signed out (the state table's revoked sessions) are NOT read here, by choice: the
+//! api function reads them on every request and is the gate either way, while API Gateway keeps
+//! this function's answer 300 s per Cookie header, so a read here would still let a signed-out
+//! cookie through for up to that long, for a table read per request and table access this
+//! function otherwise does without (its role has none).
+//!
 //! [`Settings`] are read once per process (cold start); [`authorize`] answers one request. The
 //! token never appears in a log line: only the operator's name, or why the token was refused.
 

@@ -3,8 +3,8 @@
 //!
 //! - [`CognitoSignIn`]: a user pool's user-password sign-in (`InitiateAuth` with
 //!   `USER_PASSWORD_AUTH`), which hands back the user's ID token;
-//! - [`issuer_keys`]: the signing keys an OIDC issuer publishes (its OpenID configuration, then
-//!   its `jwks_uri`), Cognito's or the platform's own;
+//! - [`discover`], [`issuer_keys`]: an OIDC issuer's OpenID configuration (its endpoints) and the
+//!   signing keys it publishes (its `jwks_uri`), Cognito's or the platform's own;
 //! - [`TokenCheck`]: an ID token's checks (signature against the issuer's keys, issuer,
 //!   audience, expiry), shared by the dashboard and its API Gateway authorizer;
 //! - [`signing_key`]: the secret (Secrets Manager) that signs customer set-up links and forms'
@@ -93,34 +93,62 @@ pub struct KeysError {
     pub message: String,
 }
 
-#[derive(Deserialize)]
-struct OpenIdConfiguration {
-    issuer: String,
-    jwks_uri: String,
+/// What an issuer publishes at its discovery URL, as far as the dashboard uses it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenIdConfiguration {
+    pub issuer: String,
+    pub jwks_uri: String,
+    /// Where the authorization-code flow sends the browser (absent at an issuer without it).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Where that flow's code is exchanged for tokens.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// How a confidential client authenticates at the token endpoint; absent means
+    /// `client_secret_basic` (OpenID Connect Discovery 1.0, section 3).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
-/// The issuer's JSON Web Key Set, from the OpenID configuration at `discovery_url`, which must
-/// name `issuer` itself (so that keys of one issuer never check another's tokens).
+/// An HTTP client for an issuer's endpoints: every call bounded by a timeout.
+pub(crate) fn issuer_http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| format!("no HTTP client: {e}"))
+}
+
+/// GETs `url` as JSON.
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, String> {
+    let response = http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let response = response.error_for_status().map_err(|e| format!("GET {url}: {e}"))?;
+    response.json::<serde_json::Value>().await.map_err(|e| format!("GET {url}: not JSON: {e}"))
+}
+
+/// The issuer's OpenID configuration at `discovery_url`, which must name `issuer` itself (so that
+/// keys or endpoints of one issuer never serve another's tokens).
+pub async fn discover(discovery_url: &str, issuer: &str) -> Result<OpenIdConfiguration, KeysError> {
+    let fail = |message: String| KeysError { issuer: issuer.to_owned(), message };
+    let http = issuer_http().map_err(fail)?;
+    discover_with(&http, discovery_url, issuer).await.map_err(fail)
+}
+
+async fn discover_with(
+    http: &reqwest::Client,
+    discovery_url: &str,
+    issuer: &str,
+) -> Result<OpenIdConfiguration, String> {
+    let configuration: OpenIdConfiguration = serde_json::from_value(get_json(http, discovery_url).await?)
+        .map_err(|e| format!("{discovery_url}: not an OpenID configuration: {e}"))?;
+    if configuration.issuer != issuer {
+        return Err(format!("{discovery_url} is the configuration of issuer {}", configuration.issuer));
+    }
+    Ok(configuration)
+}
+
+/// The issuer's JSON Web Key Set, from its OpenID configuration ([`discover`]) then its `jwks_uri`.
 pub async fn issuer_keys(discovery_url: &str, issuer: &str) -> Result<serde_json::Value, KeysError> {
     let fail = |message: String| KeysError { issuer: issuer.to_owned(), message };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| fail(format!("no HTTP client: {e}")))?;
-    let get = |url: String| {
-        let http = http.clone();
-        async move {
-            let response = http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-            let response = response.error_for_status().map_err(|e| format!("GET {url}: {e}"))?;
-            response.json::<serde_json::Value>().await.map_err(|e| format!("GET {url}: not JSON: {e}"))
-        }
-    };
-    let configuration: OpenIdConfiguration = serde_json::from_value(get(discovery_url.to_owned()).await.map_err(fail)?)
-        .map_err(|e| fail(format!("{discovery_url}: not an OpenID configuration: {e}")))?;
-    if configuration.issuer != issuer {
-        return Err(fail(format!("{discovery_url} is the configuration of issuer {}", configuration.issuer)));
-    }
-    get(configuration.jwks_uri).await.map_err(fail)
+    let http = issuer_http().map_err(fail)?;
+    let configuration = discover_with(&http, discovery_url, issuer).await.map_err(fail)?;
+    get_json(&http, &configuration.jwks_uri).await.map_err(fail)
 }
 
 /// The bytes of the deployment's signing key: the secret's string, base64 if it decodes as such
@@ -157,6 +185,10 @@ pub struct Operator {
     pub issued_at: u64,
     /// When the token stops being accepted (seconds since the epoch).
     pub expires_at: u64,
+    /// The token's `jti`, when the issuer writes one (the session's name for its sign-out).
+    pub token_id: Option<String>,
+    /// The token's `nonce`: the authorization-code flow's check that the token answers its request.
+    pub nonce: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +203,10 @@ struct Claims {
     cognito_username: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    jti: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 /// Why a token was refused (logged; the page only says "sign in again").
@@ -184,6 +220,12 @@ pub enum Refused {
     UnknownKey,
     #[error("the token is an {0} token, not an ID token")]
     WrongUse(String),
+    /// The session was signed out (the api function's check; the authorizer does not look).
+    #[error("the session was signed out")]
+    SignedOut,
+    /// Whether the session was signed out could not be read.
+    #[error("the sessions signed out could not be read: {0}")]
+    Unknown(String),
 }
 
 /// Where fresh keys come from when a token names a key not yet known (the issuer rotated).
@@ -246,10 +288,16 @@ impl TokenCheck {
     }
     fn check_with_known_keys(&self, token: &str) -> Result<Operator, Refused> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| Refused::Invalid(e.to_string()))?;
-        let kid = header.kid.ok_or_else(|| Refused::Invalid("no key id".into()))?;
         let key = {
             let keys = self.keys.read().expect("the key lock is never poisoned");
-            let jwk = keys.find(&kid).ok_or(Refused::UnknownKey)?;
+            // A token may omit its key id when the issuer publishes one key (OpenID Connect Core
+            // 10.1: kid is required only among several), as oidc-provider-mock's tokens do.
+            let jwk = match &header.kid {
+                Some(kid) => keys.find(kid).ok_or(Refused::UnknownKey)?,
+                None if keys.keys.len() == 1 => &keys.keys[0],
+                None if keys.keys.is_empty() => return Err(Refused::UnknownKey),
+                None => return Err(Refused::Invalid("no key id, and the issuer publishes several keys".into())),
+            };
             DecodingKey::from_jwk(jwk).map_err(|e| Refused::Invalid(e.to_string()))?
         };
         // RS256 only: the algorithm is ours to choose, never the token's.
@@ -273,6 +321,8 @@ impl TokenCheck {
             subject: claims.sub,
             issued_at: claims.iat,
             expires_at: claims.exp,
+            token_id: claims.jti,
+            nonce: claims.nonce,
         })
     }
 

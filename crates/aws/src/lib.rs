@@ -12,6 +12,7 @@
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`events`]: run and status events on the deployment's EventBridge bus;
 //! - [`identity`]: the dashboard's sign-in (Cognito), an issuer's keys, the signing key;
+//! - [`oidc`]: the dashboard's sign-in at the platform's own issuer (authorization code, PKCE);
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
 //!
 //! [`Deployment`] wires them, once per process, into the core's engine ([`Deployment::sync`]) and
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod invoke;
 pub mod logging;
 pub mod metrics;
+pub mod oidc;
 pub mod s3;
 pub mod trust;
 

@@ -10,6 +10,7 @@
 //! - [`access`], [`preview`], [`connections`], [`policies`], [`dispatch`], [`input`], [`retry`]: the
 //!   access check, previews, connection input, IAM documents, the daily fan-out, JSON input,
 //!   backoff;
+//! - [`sessions`]: dashboard sessions signed out before their token expired (a port);
 //! - `memory`, `conformance` (feature `test-support`): the ports in memory, and the suites every
 //!   implementation passes.
 pub mod access;
@@ -40,6 +41,7 @@ pub mod preview;
 pub mod regions;
 pub mod retry;
 pub mod selection;
+pub mod sessions;
 pub mod template;
 pub mod value;
 mod words;

@@ -395,9 +395,7 @@ async fn link(context: &Context<'_>, service: &Management<'_>, id: &str, days: i
         Ok(link) => link,
         Err(e) => return detail(context, service, id, Some((error_status(&e), e.to_string()))).await,
     };
-    let host = context.request.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let scheme = if context.dashboard.secure_cookies { "https" } else { "http" };
-    let url = format!("{scheme}://{host}{}", link.path);
+    let url = context.dashboard.public_url(context.request, &link.path);
     let body = html! {
         h1 { "Set-up link for " (connection.name) }
         p { "Send this link to the customer. It opens a page for this connection only, and works until "

@@ -2,14 +2,18 @@
 //! beside the JSON API and calling the same management service. One small script (copy buttons)
 //! and one stylesheet, both in `static/`; no build step.
 //!
-//! - [`session`]: the sign-in token's checks and forms' CSRF tokens;
+//! - [`session`]: the sign-in token's checks, sign-out's revocation and forms' CSRF tokens;
+//! - [`oidc`]: sign-in at the platform's own OpenID Connect issuer (authorization code, PKCE);
 //! - [`layout`]: the frame of every page and the responses;
 //! - [`connections`]: the list, one connection's page and its actions;
 //! - [`wizard`]: the set-up of a new connection, step by step;
 //! - [`customer`]: the customer's set-up page, behind a signed, expiring link (not a session);
 //! - [`templates`]: the platform's templates, and a new version with its errors beside the field.
 //!
-//! Every route but the sign-in page and the two static files wants a valid session; a request
+//! The sign-in page signs in one of two ways ([`SignInMethod`]): a user name and password checked
+//! by Cognito, or a button that sends the operator to the platform's own issuer and back.
+//!
+//! Every route but the sign-in pages and the two static files wants a valid session; a request
 //! without one is sent to the sign-in page (a 303, or a 401 for a form post) by this function, or
 //! refused before it by API Gateway's authorizer when deployed. Every form post must carry the
 //! session's CSRF token.
@@ -17,6 +21,7 @@
 pub mod connections;
 pub mod customer;
 pub mod layout;
+pub mod oidc;
 pub mod session;
 pub mod templates;
 pub mod wizard;
@@ -43,10 +48,18 @@ impl SignIn for connector_aws::identity::CognitoSignIn {
     }
 }
 
+/// How operators sign in.
+pub enum SignInMethod {
+    /// The sign-in page's form: a user name and password, checked by a Cognito user pool.
+    Password(Box<dyn SignIn>),
+    /// A button to the platform's own OpenID Connect issuer (the authorization-code flow).
+    Oidc(Box<dyn oidc::CodeFlow>),
+}
+
 /// The dashboard's configuration and its two collaborators.
 pub struct Dashboard {
     pub sessions: Sessions,
-    pub sign_in: Box<dyn SignIn>,
+    pub sign_in: SignInMethod,
     /// The path before `/dashboard` as the browser sees it (empty behind API Gateway's default
     /// stage; `/lambda-url/api` under `cargo lambda watch`).
     pub base: String,
@@ -135,6 +148,16 @@ impl Dashboard {
             }
             (&Method::GET, ["sign-in"]) => return self.sign_in_page(StatusCode::OK, None, ""),
             (&Method::POST, ["sign-in"]) => return self.sign_in(request).await,
+            (&Method::GET | &Method::POST, ["sign-in", "start"]) => {
+                if let SignInMethod::Oidc(flow) = &self.sign_in {
+                    return self.start_sign_in(flow.as_ref(), request).await;
+                }
+            }
+            (&Method::GET, ["sign-in", "callback"]) => {
+                if let SignInMethod::Oidc(flow) = &self.sign_in {
+                    return self.finish_sign_in(flow.as_ref(), request).await;
+                }
+            }
             _ => {}
         }
         let operator = match cookie(request, SESSION_COOKIE) {
@@ -169,7 +192,7 @@ impl Dashboard {
         let context = Context { frame: self.frame(&operator), request, dashboard: self };
         match (request.method(), segments, form) {
             (&Method::GET, [] | [""], _) => redirect(&self.href("/connections"), &[]),
-            (&Method::POST, ["sign-out"], Some(_)) => redirect(&self.href("/sign-in"), &[self.expired_cookie()]),
+            (&Method::POST, ["sign-out"], Some(_)) => self.sign_out(request, &operator).await,
             (_, ["connections", ..], form) | (_, ["new", ..], form) => {
                 connections::route(&context, service, segments, form).await
             }
@@ -180,6 +203,29 @@ impl Dashboard {
 
     fn href(&self, path: &str) -> String {
         format!("{}/dashboard{path}", self.base)
+    }
+
+    /// The absolute URL of `path` (a path as the browser sees it, base included): this request's
+    /// host (API Gateway's domain, or the local server's), the dashboard's scheme.
+    pub fn public_url(&self, request: &Request, path: &str) -> String {
+        let host = request.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let scheme = if self.secure_cookies { "https" } else { "http" };
+        format!("{scheme}://{host}{path}")
+    }
+
+    /// Sign-out: the session revoked on the server (a copy of the cookie is refused from now on),
+    /// the browser's cookie cleared.
+    async fn sign_out(&self, request: &Request, operator: &Operator) -> Response<Body> {
+        let token = cookie(request, SESSION_COOKIE).unwrap_or_default();
+        if let Err(e) = self.sessions.revoke(operator, token).await {
+            tracing::error!(error = %e, "revoking a session at sign-out");
+            let message = "Signed out of this browser, but the server could not record it: the session \
+                           stays valid until it expires.";
+            let mut response = self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(message), "");
+            response.headers_mut().append("set-cookie", self.expired_cookie().parse().expect("a valid header"));
+            return response;
+        }
+        redirect(&self.href("/sign-in"), &[self.expired_cookie()])
     }
 
     fn frame<'a>(&'a self, operator: &'a Operator) -> Frame<'a> {
@@ -220,8 +266,18 @@ impl Dashboard {
     }
 
     fn sign_in_page(&self, status: StatusCode, error: Option<&str>, username: &str) -> Response<Body> {
-        let nonce = session::nonce();
         let frame = Frame { base: &self.base, operator: None, sessions: &self.sessions };
+        if let SignInMethod::Oidc(flow) = &self.sign_in {
+            let host = oidc::issuer_host(flow.issuer());
+            let body = html! {
+                h1 { "Sign in" }
+                @if let Some(error) = error { (alert("error", error)) }
+                p { "Operators sign in at " strong { (host) } "." }
+                p { a.button id="sign-in-with" href=(self.href("/sign-in/start")) { "Sign in with " (host) } }
+            };
+            return html_response(status, frame.page("Sign in", body));
+        }
+        let nonce = session::nonce();
         let body = html! {
             h1 { "Sign in" }
             @if let Some(error) = error { (alert("error", error)) }
@@ -240,6 +296,9 @@ impl Dashboard {
     }
 
     async fn sign_in(&self, request: &Request) -> Response<Body> {
+        let SignInMethod::Password(sign_in) = &self.sign_in else {
+            return self.sign_in_page(StatusCode::BAD_REQUEST, Some("Sign in with the button below."), "");
+        };
         let form = Form::parse(request);
         let username = form.get("username").trim();
         let bound =
@@ -250,7 +309,7 @@ impl Dashboard {
         if username.is_empty() || form.get("password").is_empty() {
             return self.sign_in_page(StatusCode::BAD_REQUEST, Some("Give your user name and password."), username);
         }
-        let token = match self.sign_in.sign_in(username, form.get("password")).await {
+        let token = match sign_in.sign_in(username, form.get("password")).await {
             Ok(token) => token,
             Err(e @ (SignInError::Refused | SignInError::MoreNeeded(_))) => {
                 return self.sign_in_page(StatusCode::UNAUTHORIZED, Some(&e.to_string()), username)
@@ -270,9 +329,15 @@ impl Dashboard {
                 return self.sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some(message), username);
             }
         };
+        self.signed_in(&token, &operator, SIGN_IN_COOKIE)
+    }
+
+    /// The end of every sign-in: the session cookie (the checked token, for as long as it is
+    /// valid), the sign-in's one-time cookie (`used`) cleared, and the connections page.
+    fn signed_in(&self, token: &str, operator: &Operator, used: &str) -> Response<Body> {
         let max_age = operator.expires_at.saturating_sub(chrono::Utc::now().timestamp().max(0) as u64);
         let session = format!("{SESSION_COOKIE}={token}; Max-Age={max_age}; {}", self.cookie_attributes());
-        let used = format!("{SIGN_IN_COOKIE}=; Max-Age=0; {}", self.cookie_attributes());
+        let used = format!("{used}=; Max-Age=0; {}", self.cookie_attributes());
         redirect(&self.href("/connections"), &[session, used])
     }
 }

@@ -71,6 +71,12 @@ pub fn template_version(id: &str, version: u32) -> Item {
     key(template_history_pk(id), format!("V#{version:06}"))
 }
 
+/// A dashboard session signed out before its token expired: `SESSION#<id>`, `REVOKED` (the id
+/// is a token's `jti` or its SHA-256: short, so never bounded).
+pub fn revoked_session(id: &str) -> Item {
+    key(format!("SESSION#{id}"), "REVOKED")
+}
+
 /// The start of the sort keys of a connection's ledger entries.
 pub const LEDGER_PREFIX: &str = "OBJ#";
 

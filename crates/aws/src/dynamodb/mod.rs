@@ -13,6 +13,7 @@
 //! - [`records`]: the [`RecordsTable`], where imported rows go ([`connector_core::ports::RecordSink`])
 //!   and are read back and purged ([`connector_core::manage::ports::RecordAdmin`]);
 //! - [`tables`]: creating both tables and their indexes, for `init`, the demo and tests;
+//! - `sessions`: dashboard sessions signed out ([`connector_core::sessions::RevokedSessions`]);
 //! - `conformance`: the hooks the store conformance suite needs.
 //!
 //! # The state table
@@ -30,6 +31,7 @@
 //! | outcome     | `CONN#<id>`        | `OBJ#<key>` (a key too long for a sort key: its first bytes, `~` and its SHA-256) | latest outcome for the key (the whole key in `key`); the ledger; TTL `expires_at`, except an open failure (failed, not dismissed), which has `open_failure` instead and stays until replaced or dismissed |
 //! | run         | `CONN#<id>`        | `RUN#<started, RFC 3339 ms>#<run>` | one per sync run                  |
 //! | kept key    | `CONN#<id>`        | `NAMED#<key>` (bounded as the ledger's) | a key object events named while the connection could not run, for its next run: `named` (JSON); TTL `expires_at` |
+//! | revoked session | `SESSION#<jti or SHA-256 of the token>` | `REVOKED`         | a dashboard sign-out; TTL `expires_at` (the token's own expiry, seconds) |
 //! | checkpoint  | `CONN#<id>`        | `CHECKPOINT#<invocation>#<n, 5 digits>` | a handed-over run's checkpoint, JSON in 350 KB pieces; the connection item names the current one (`checkpoint_generation`, `checkpoint_pieces`) |
 //!
 //! Indexes (all project every attribute):
@@ -60,6 +62,7 @@ mod item;
 pub mod keys;
 mod named;
 pub mod records;
+mod sessions;
 mod sync;
 pub mod tables;
 mod templates;

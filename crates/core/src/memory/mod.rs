@@ -586,7 +586,9 @@ mod tests {
 }
 
 mod admin;
+mod sessions;
 pub use admin::{FixedPrincipals, RecordedWorkers};
+pub use sessions::MemoryRevokedSessions;
 
 /// Events in memory: what was published, in order; with `fail` set, publishing fails (nothing is
 /// kept), as a bus that refuses would.
