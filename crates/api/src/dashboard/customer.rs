@@ -241,7 +241,8 @@ impl Dashboard {
                             @let value = if location_errors.is_empty() { current(&connection, field) } else { form.get(field.as_str()).to_owned() };
                             (super::layout::field(field.as_str(), label, &value, Some(hint), error_of(&location_errors, field.as_str())))
                         } @else {
-                            p { (label) ": " code { (current(&connection, field)) } }
+                            @let value = current(&connection, field);
+                            p { (label) ": " @if value.is_empty() { "the whole bucket" } @else { code { (value) } } }
                         }
                     }
                     @for other in location_errors.iter().filter(|e| !["bucket", "region", "folder"].contains(&e.field.as_str())) {
