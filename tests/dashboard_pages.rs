@@ -592,3 +592,45 @@ async fn the_connections_list_pages_on_with_its_filters() {
     assert_eq!(shown(&second.html), 1, "{}", second.html);
     assert!(!second.html.contains("Next 2 connections"), "the last page: {}", second.html);
 }
+
+/// The wizard's "Let the customer fill this" boxes: a bucket both given and left open is named
+/// beside its field and nothing is created; left open (bucket and folder), the connection is
+/// created with those open and the permissions step says the customer's page shows the policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_may_leave_the_bucket_and_folder_to_the_customer() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let mut browser = Client::default();
+    browser.sign_in(&api, &pool.password).await;
+    let csrf = browser.get(&api, "/dashboard/new").await.field("csrf");
+    let named = [("csrf", csrf.as_str()), ("name", "Acme open"), ("tenant", "acme"), ("template", "payments")];
+    let page = browser.post(&api, "/dashboard/new/role", &named).await;
+    let id = page.field("connection_id");
+    let mut form: Vec<(&str, String)> = named.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    for name in ["connection_id", "external_id", "issued", "ticket"] {
+        form.push((name, page.field(name)));
+    }
+    form.extend([("account_id", ACCOUNT.into()), ("region", "us-east-1".into()), ("bucket_open", "true".into())]);
+    form.push(("folder_open", "true".into()));
+    let both = [form.clone(), vec![("bucket", world.bucket.clone())]].concat();
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&both)).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.html.contains("id=\"bucket-error\">is left open for the customer"), "{}", page.html);
+    assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "nothing created");
+
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&form)).await;
+    assert_eq!(page.location, Some(format!("/dashboard/new/{id}/permissions")), "{}", page.html);
+    let created = world.connector.in_process().connection(&id).await.unwrap();
+    let open: Vec<&str> = created.open_fields.iter().map(|f| f.as_str()).collect();
+    assert_eq!((open, created.region.as_str()), (vec!["bucket", "folder"], "us-east-1"));
+    let page = browser.get(&api, &format!("/dashboard/new/{id}/permissions")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(
+        page.html.contains("the permission policy, which names the bucket and folder, is shown there"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("id=\"permission-policy\""), "no policy naming no bucket: {}", page.html);
+}
