@@ -33,13 +33,13 @@ async fn the_access_check_reads_several_objects_reports_each_and_refuses_a_role_
     world.put("in/m-newest-denied.csv", "id,amount\nm,1\n").await;
     let mixed = setup.create("in").await;
     let list_only = setup.create("in").await;
-    let mut all_but_one = mixed.permission_policy.clone();
+    let mut all_but_one = mixed.permission_policy.clone().expect("located");
     all_but_one["Statement"].as_array_mut().unwrap().push(serde_json::json!({
         "Effect": "Deny", "Action": "s3:GetObject",
         "Resource": format!("arn:aws:s3:::{}/in/m-newest-denied.csv", world.bucket),
     }));
     setup.role(&mixed, &mixed.trust_policy, &all_but_one).await;
-    let mut no_get_object = list_only.permission_policy.clone();
+    let mut no_get_object = list_only.permission_policy.clone().expect("located");
     no_get_object["Statement"].as_array_mut().unwrap().truncate(1);
     setup.role(&list_only, &list_only.trust_policy, &no_get_object).await;
     moto.set_auth("0");

@@ -264,3 +264,43 @@ async fn a_customer_link_checks_access_and_an_altered_one_is_refused() {
     assert!(!customer.page_text().await.contains(&connection.external_id));
     customer.screenshot("customer-link-refused").await;
 }
+
+/// The platform leaves the bucket and folder open; the operator's page says so and makes a link;
+/// the customer's page asks for those two only, names a bad bucket beside its field, saves a good
+/// one (the permission policy then shows it), and checks access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_fills_the_open_bucket_then_checks_access() {
+    needs!(Moto);
+    needs!(CargoLambda);
+    needs!(Browser);
+    let dashboard = Dashboard::start().await;
+    let world = &dashboard.world;
+    world.put("in/a.csv", "id,amount\na1,1\n").await;
+    let connection = world.connection_with_open_bucket_and_folder().await;
+    let operator = Browser::start().await;
+    dashboard.sign_in(&operator).await;
+    operator.open(&dashboard.url(&format!("/dashboard/connections/{}", connection.id))).await;
+    assert_eq!(operator.page_text().await.matches("open: the customer fills it").count(), 2, "bucket and folder");
+    operator.navigate_by("form[action$='/link'] button").await;
+    let link = operator.text("#setup-link").await;
+
+    let customer = Browser::start().await;
+    customer.open(&link).await;
+    assert_eq!(customer.status().await, 200, "{}", customer.describe().await);
+    assert!(customer.page_text().await.contains("appears here once you save where your files are"));
+    customer.fill("bucket", "Not_A_Bucket").await;
+    customer.fill("folder", "in").await;
+    customer.navigate_by("form[action$='/location'] button").await;
+    assert_eq!(customer.status().await, 400);
+    assert!(customer.text("#bucket-error").await.contains("is not a valid S3 bucket name"));
+    customer.screenshot("customer-open-bad-bucket").await;
+    customer.fill("bucket", &world.bucket).await;
+    customer.navigate_by("form[action$='/location'] button").await;
+    assert_eq!(customer.status().await, 200, "{}", customer.describe().await);
+    let policy = customer.text("#permission-policy").await;
+    assert!(policy.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)), "{policy}");
+    customer.navigate_by("form[action$='/check'] button").await;
+    let text = customer.page_text().await;
+    assert!(text.contains("Access works") && text.contains("in/a.csv") && text.contains("a1"), "{text}");
+    customer.screenshot("customer-open-filled-checked").await;
+}

@@ -323,6 +323,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
         folder: None,
         template_id: "payments".into(),
         kms_key_arn: None,
+        open_fields: Vec::new(),
     };
     world.connector.in_process().create(input).await.unwrap();
     let page = browser.get(&api, "/dashboard/connections?tenant=acme").await;
@@ -444,11 +445,144 @@ async fn a_customer_link_opens_one_connection_checks_access_and_nothing_altered_
 
     // Expired: signed correctly, but its time has passed.
     let dashboard = api.dashboard.as_ref().unwrap();
-    let old = dashboard.setup_link(&connection.id, 1, chrono::Utc::now() - TimeDelta::days(2)).unwrap();
+    let old = dashboard.setup_link(&connection, 1, chrono::Utc::now() - TimeDelta::days(2)).unwrap();
     let page = customer.get(&api, &old.path).await;
     assert_eq!(page.status, 410);
     assert!(page.html.contains("expired"), "{}", page.html);
-    assert!(dashboard.setup_link(&connection.id, 31, chrono::Utc::now()).is_err(), "at most 30 days");
+    assert!(dashboard.setup_link(&connection, 31, chrono::Utc::now()).is_err(), "at most 30 days");
+}
+
+/// The platform leaves the bucket and folder open: the customer's page shows the region as text
+/// and inputs for those two only, no permission policy and no check yet. A bad bucket is named
+/// beside its field and nothing is saved; a region smuggled into the form is not the customer's to
+/// change; saving fills the policy in and the check runs. Once active, the location is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_fills_the_open_fields_then_checks_access_and_not_once_active() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    world.put("in/a.csv", "id,amount\na1,1\n").await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let connection = world.connection_with_open_bucket_and_folder().await;
+    let link = api.dashboard.as_ref().unwrap().setup_link(&connection, 7, chrono::Utc::now()).unwrap();
+    let mut customer = Client::default();
+    let page = customer.get(&api, &link.path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let has_input = |html: &str, name: &str| html.contains(&format!("id=\"{name}\" name=\"{name}\""));
+    assert!(has_input(&page.html, "bucket") && has_input(&page.html, "folder"), "{}", page.html);
+    assert!(!has_input(&page.html, "region") && page.html.contains("<code>us-east-1</code>"), "{}", page.html);
+    assert!(
+        page.html.contains("permission-policy-pending") && !page.html.contains("Permission policy"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("/check\"") && !page.html.contains("param_ExternalId"), "nothing to check yet");
+
+    let (expires, sig) = (page.field("expires"), page.field("sig"));
+    let location = format!("/setup/{}/location", connection.id);
+    let page = customer
+        .post(&api, &location, &[("expires", &expires), ("sig", &sig), ("bucket", "Not_A_Bucket"), ("folder", "in")])
+        .await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.html.contains("id=\"bucket-error\">is not a valid S3 bucket name"), "beside the field: {}", page.html);
+    assert!(page.html.contains("aria-invalid=\"true\"") && page.field("bucket") == "Not_A_Bucket", "kept to correct");
+    let stored = || async { world.connector.in_process().connection(&connection.id).await.unwrap() };
+    assert_eq!((stored().await.bucket.as_str(), stored().await.location_filled_at), ("", None), "nothing saved");
+
+    let form = [
+        ("expires", &expires[..]),
+        ("sig", &sig),
+        ("bucket", &world.bucket),
+        ("region", "eu-west-1"),
+        ("folder", "in"),
+    ];
+    let page = customer.post(&api, &location, &form).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let saved = stored().await;
+    assert_eq!(
+        (saved.bucket.as_str(), saved.region.as_str(), saved.folder.as_deref()),
+        (world.bucket.as_str(), "us-east-1", Some("in/"))
+    );
+    assert!(page.html.contains(&format!("arn:aws:s3:::{}/in/*", world.bucket)), "the policy, filled in: {}", page.html);
+    assert!(page.html.contains("param_BucketName="), "the quick-create link: {}", page.html);
+    let page =
+        customer.post(&api, &format!("/setup/{}/check", connection.id), &[("expires", &expires), ("sig", &sig)]).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("Access works") && page.html.contains("in/a.csv"), "{}", page.html);
+
+    // From another site: refused before anything is read.
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(format!("https://dashboard.example{location}"))
+        .header("host", "dashboard.example")
+        .header("origin", "https://elsewhere.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(lambda_http::Body::Text(
+            serde_urlencoded::to_string([("expires", &expires[..]), ("sig", &sig), ("bucket", "elsewhere")]).unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(handle(&api, request).await.status().as_u16(), 403);
+
+    world.connector.in_process().activate(&connection.id).await.unwrap();
+    let page = customer
+        .post(&api, &location, &[("expires", &expires), ("sig", &sig), ("bucket", "elsewhere"), ("folder", "")])
+        .await;
+    assert_eq!(page.status, 409, "{}", page.html);
+    assert!(page.html.contains("not pending") && !page.html.contains("name=\"bucket\""), "{}", page.html);
+    assert_eq!(stored().await.bucket, world.bucket, "an active connection's bucket never moves");
+}
+
+/// Withdraw links (the connection's page, a CSRF-checked post): the earlier link is refused with
+/// a page that says so, its check too; a link made afterwards works; the earlier one, its `gen`
+/// cut off, is no older link made valid again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawn_links_are_refused_and_a_new_one_works() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let dashboard = api.dashboard.as_ref().unwrap();
+    let connection = world.connection(None).await;
+    let first = dashboard.setup_link(&connection, 7, chrono::Utc::now()).unwrap();
+    let mut customer = Client::default();
+    let page = customer.get(&api, &first.path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let (expires, sig) = (page.field("expires"), page.field("sig"));
+
+    let mut operator = Client::default();
+    operator.sign_in(&api, &pool.password).await;
+    let href = format!("/dashboard/connections/{}", connection.id);
+    let csrf = operator.get(&api, &href).await.field("csrf");
+    let page = operator.post(&api, &format!("{href}/withdraw-links"), &[]).await;
+    assert_eq!(page.status, 403, "no CSRF token, no withdrawal");
+    let page = operator.post(&api, &format!("{href}/withdraw-links"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.location, Some(format!("{href}?done=withdrawn")), "{}", page.html);
+    let withdrawn = world.connector.in_process().connection(&connection.id).await.unwrap();
+    assert_eq!(withdrawn.link_generation, 1);
+
+    let page = customer.get(&api, &first.path).await;
+    assert_eq!(page.status, 403);
+    assert!(page.html.contains("This link was withdrawn; ask for a new one"), "{}", page.html);
+    assert!(!page.html.contains(&connection.external_id), "nothing of the connection: {}", page.html);
+    let check = format!("/setup/{}/check", connection.id);
+    let page = customer.post(&api, &check, &[("expires", &expires), ("sig", &sig)]).await;
+    assert!(page.status == 403 && page.html.contains("withdrawn"), "{}", page.html);
+
+    let second = dashboard.setup_link(&withdrawn, 7, chrono::Utc::now()).unwrap();
+    assert!(second.path.contains("&gen=1&"), "{}", second.path);
+    let page = customer.get(&api, &second.path).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let page = customer
+        .post(
+            &api,
+            &check,
+            &[("expires", &page.field("expires")), ("gen", &page.field("gen")), ("sig", &page.field("sig"))],
+        )
+        .await;
+    assert_eq!(page.status, 200, "the check carries the generation: {}", page.html);
+    let cut = second.path.replace("&gen=1", "");
+    let page = customer.get(&api, &cut).await;
+    assert!(page.status == 403 && page.html.contains("not valid"), "{}", page.html);
 }
 
 /// The platform's backend asks the IAM-signed API for a customer link (events/api/setup-link.json);
@@ -501,4 +635,46 @@ async fn the_connections_list_pages_on_with_its_filters() {
     let second = browser.get(&api, &next).await;
     assert_eq!(shown(&second.html), 1, "{}", second.html);
     assert!(!second.html.contains("Next 2 connections"), "the last page: {}", second.html);
+}
+
+/// The wizard's "Let the customer fill this" boxes: a bucket both given and left open is named
+/// beside its field and nothing is created; left open (bucket and folder), the connection is
+/// created with those open and the permissions step says the customer's page shows the policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_may_leave_the_bucket_and_folder_to_the_customer() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let mut browser = Client::default();
+    browser.sign_in(&api, &pool.password).await;
+    let csrf = browser.get(&api, "/dashboard/new").await.field("csrf");
+    let named = [("csrf", csrf.as_str()), ("name", "Acme open"), ("tenant", "acme"), ("template", "payments")];
+    let page = browser.post(&api, "/dashboard/new/role", &named).await;
+    let id = page.field("connection_id");
+    let mut form: Vec<(&str, String)> = named.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    for name in ["connection_id", "external_id", "issued", "ticket"] {
+        form.push((name, page.field(name)));
+    }
+    form.extend([("account_id", ACCOUNT.into()), ("region", "us-east-1".into()), ("bucket_open", "true".into())]);
+    form.push(("folder_open", "true".into()));
+    let both = [form.clone(), vec![("bucket", world.bucket.clone())]].concat();
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&both)).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.html.contains("id=\"bucket-error\">is left open for the customer"), "{}", page.html);
+    assert!(world.connector.in_process().connections(None).await.unwrap().is_empty(), "nothing created");
+
+    let page = browser.post(&api, "/dashboard/new/create", &as_refs(&form)).await;
+    assert_eq!(page.location, Some(format!("/dashboard/new/{id}/permissions")), "{}", page.html);
+    let created = world.connector.in_process().connection(&id).await.unwrap();
+    let open: Vec<&str> = created.open_fields.iter().map(|f| f.as_str()).collect();
+    assert_eq!((open, created.region.as_str()), (vec!["bucket", "folder"], "us-east-1"));
+    let page = browser.get(&api, &format!("/dashboard/new/{id}/permissions")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(
+        page.html.contains("the permission policy, which names the bucket and folder, is shown there"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("id=\"permission-policy\""), "no policy naming no bucket: {}", page.html);
 }

@@ -89,6 +89,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
             folder: None,
             template_id: "payments".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         })
         .await;
     assert!(reuse.is_ok());

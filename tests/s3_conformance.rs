@@ -138,6 +138,7 @@ fn connection(bucket: &str) -> Connection {
         folder: None,
         template_id: "payments".into(),
         kms_key_arn: None,
+        open_fields: Vec::new(),
     };
     let id = connector_core::manage::connections::new_connection_id();
     new_connection(input, id, connector_core::manage::connections::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()

@@ -269,13 +269,13 @@ async fn generated_policies_let_us_in_and_a_wrong_external_id_or_missing_permiss
 
     let role = |created, trust, permissions| setup.role(created, trust, permissions);
     // As the customer pastes them, except: one trusts another connection's external id, one lacks GetObject.
-    role(&good, &good.trust_policy, &good.permission_policy).await;
-    role(&wrong_external_id, &good.trust_policy, &wrong_external_id.permission_policy).await;
-    let mut list_only = no_get_object.permission_policy.clone();
+    role(&good, &good.trust_policy, good.permission_policy.as_ref().expect("located")).await;
+    role(&wrong_external_id, &good.trust_policy, wrong_external_id.permission_policy.as_ref().expect("located")).await;
+    let mut list_only = no_get_object.permission_policy.clone().expect("located");
     list_only["Statement"].as_array_mut().unwrap().truncate(1);
     role(&no_get_object, &no_get_object.trust_policy, &list_only).await;
     // One object among others that the role may not read (as a KMS key or another owner would do).
-    let mut all_but_one = one_denied.permission_policy.clone();
+    let mut all_but_one = one_denied.permission_policy.clone().expect("located");
     all_but_one["Statement"].as_array_mut().unwrap().push(serde_json::json!({
         "Effect": "Deny", "Action": "s3:GetObject",
         "Resource": format!("arn:aws:s3:::{}/mixed/secret.csv", world.bucket),

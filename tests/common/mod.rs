@@ -110,11 +110,26 @@ impl World {
             folder: folder.map(str::to_owned),
             template_id: "payments".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         };
         self.connector.in_process().create(input).await.expect("creating connection").connection
     }
 
     /// Puts an object and returns its LastModified as S3 recorded it.
+    /// A connection of tenant `acme` whose bucket and folder the customer fills on the set-up page
+    /// (its region us-east-1, the platform's).
+    pub async fn connection_with_open_bucket_and_folder(&self) -> Connection {
+        let input = ConnectionInput {
+            tenant: "acme".into(),
+            name: unique("open"),
+            account_id: ACCOUNT.into(),
+            template_id: "payments".into(),
+            ..ConnectionInput::default()
+        }
+        .located(None, Some("us-east-1".into()), None, true);
+        self.connector.in_process().create(input).await.expect("creating connection").connection
+    }
+
     pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> DateTime<Utc> {
         self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body.into())).send().await.unwrap();
         self.last_modified(key).await
@@ -343,6 +358,7 @@ impl IamWorld {
             folder: Some(folder.into()),
             template_id: "payments".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         };
         self.world.connector.in_process().create(input).await.unwrap()
     }

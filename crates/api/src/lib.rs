@@ -158,10 +158,18 @@ struct CreateConnection {
     tenant: Option<String>,
     name: String,
     account_id: String,
-    bucket: String,
-    region: String,
+    /// Absent: left open, for the customer to fill on the set-up page.
+    #[serde(default)]
+    bucket: Option<String>,
+    /// Absent: left open, for the customer to fill on the set-up page.
+    #[serde(default)]
+    region: Option<String>,
+    /// Absent: the whole bucket, unless `folder_open`.
     #[serde(default)]
     folder: Option<String>,
+    /// The customer chooses the folder (or the whole bucket) on the set-up page.
+    #[serde(default)]
+    folder_open: bool,
     template: String,
     #[serde(default)]
     kms_key_arn: Option<String>,
@@ -300,16 +308,16 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
                     ))
                 }
             };
+            let (bucket, region, folder, folder_open) = (input.bucket, input.region, input.folder, input.folder_open);
             let input = ConnectionInput {
                 tenant,
                 name: input.name,
                 account_id: input.account_id,
-                bucket: input.bucket,
-                region: input.region,
-                folder: input.folder,
                 template_id: input.template,
                 kms_key_arn: input.kms_key_arn,
-            };
+                ..ConnectionInput::default()
+            }
+            .located(bucket, region, folder, folder_open);
             Ok((StatusCode::CREATED, to_json(&service.create(input).await?)?))
         }
         (&Method::GET, ["connections", id]) => ok(to_json(&service.show(id, 10).await?)?),
@@ -364,9 +372,14 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
             let Some(dashboard) = &api.dashboard else {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "the dashboard is not configured"));
             };
-            service.connection(id).await?;
-            let link = dashboard.setup_link(id, asked.valid_days, chrono::Utc::now())?;
+            let connection = service.connection(id).await?;
+            let link = dashboard.setup_link(&connection, asked.valid_days, chrono::Utc::now())?;
             Ok((StatusCode::CREATED, to_json(&link)?))
+        }
+        // Every link made so far refused from now on (the link generation moves on).
+        (&Method::DELETE, ["connections", id, "setup-link"]) => {
+            let generation = service.withdraw_setup_links(id).await?;
+            ok(json!({ "connection_id": id, "links_withdrawn": true, "link_generation": generation }))
         }
         // Activation and re-authentication: the connection, and the access check's report.
         (&Method::POST, ["connections", id, "activate"]) => ok(to_json(&service.activate(id).await?)?),

@@ -178,15 +178,19 @@ pub enum ConnectionCommand {
         /// The customer's 12-digit AWS account id (the bucket's owner).
         #[arg(long)]
         account_id: String,
-        /// The customer's bucket.
+        /// The customer's bucket. Left out: the customer fills it on their set-up page (a link
+        /// from the dashboard or the API), and the permission policy is shown there once they have.
         #[arg(long)]
-        bucket: String,
-        /// The bucket's region, e.g. eu-west-1.
+        bucket: Option<String>,
+        /// The bucket's region, e.g. eu-west-1. Left out: the customer fills it on their set-up page.
         #[arg(long)]
-        region: String,
-        /// Import only under this folder (key prefix) of the bucket.
-        #[arg(long)]
+        region: Option<String>,
+        /// Import only under this folder (key prefix) of the bucket; left out: the whole bucket.
+        #[arg(long, conflicts_with = "folder_open")]
         folder: Option<String>,
+        /// Let the customer choose the folder (or the whole bucket) on their set-up page.
+        #[arg(long)]
+        folder_open: bool,
         /// The id of the template files are read with (`templates list`).
         #[arg(long)]
         template: String,

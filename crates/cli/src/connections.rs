@@ -16,20 +16,14 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             bucket,
             region,
             folder,
+            folder_open,
             template,
             kms_key_arn,
             output,
         } => {
-            let input = ConnectionInput {
-                tenant,
-                name,
-                account_id,
-                bucket,
-                region,
-                folder,
-                template_id: template,
-                kms_key_arn,
-            };
+            let input =
+                ConnectionInput { tenant, name, account_id, template_id: template, kms_key_arn, ..Default::default() }
+                    .located(bucket, region, folder, folder_open);
             let created = service.create(input).await?;
             if output.json {
                 print::json(&created)?;
@@ -38,9 +32,22 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                 println!("connection {} '{}' of tenant {} created ({})", c.id, c.name, c.tenant, c.status);
                 println!("Ask the customer to create the IAM role {} with:", created.role_arn);
                 println!("  external id: {}", c.external_id);
-                println!("  permission policy:\n{}", serde_json::to_string_pretty(&created.permission_policy)?);
+                match &created.permission_policy {
+                    Some(policy) => println!("  permission policy:\n{}", serde_json::to_string_pretty(policy)?),
+                    None => println!(
+                        "  permission policy: once the customer fills {} on their set-up page (it names the bucket)",
+                        c.open_fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                }
                 println!("  custom trust policy:\n{}", serde_json::to_string_pretty(&created.trust_policy)?);
-                println!("Then: s3-connector connections preview {}; s3-connector connections activate {}", c.id, c.id);
+                if c.open_fields.is_empty() {
+                    println!(
+                        "Then: s3-connector connections preview {}; s3-connector connections activate {}",
+                        c.id, c.id
+                    );
+                } else {
+                    println!("Then: send the customer a set-up link (the dashboard's connection page, or POST /connections/{}/setup-link)", c.id);
+                }
             }
         }
         ConnectionCommand::List { tenant, output } => {

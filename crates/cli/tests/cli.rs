@@ -210,6 +210,31 @@ fn a_kms_key_is_granted_by_the_policy_and_kept_on_the_connection() {
     assert_eq!(shown["connection"]["kms_key_arn"], key);
 }
 
+/// Without --bucket, and with --folder-open, the customer fills those on the set-up page: the text
+/// says the policy is to come and to send a link; preview then names the bucket as not given yet.
+/// A folder given and --folder-open at once is refused by the parser.
+#[test]
+fn a_create_may_leave_the_bucket_and_folder_to_the_customer() {
+    needs!(Moto);
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    assert_eq!(run(&["templates", "put", template]).0, Some(0));
+    let base = ["connections", "create", "--tenant", "acme", "--name", "acme open", "--account-id", "123456789012"];
+    let rest = ["--region", "eu-west-1", "--folder-open", "--template", "payments"];
+    let (code, stdout, stderr) = run(&[&base[..], &rest[..]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("permission policy: once the customer fills bucket, folder"), "{stdout}");
+    assert!(stdout.contains("send the customer a set-up link"), "{stdout}");
+    let id = stdout.split_whitespace().nth(1).unwrap().to_owned();
+    let (code, _, stderr) = run(&["connections", "preview", &id]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("bucket: not given yet: the customer fills it on the set-up page"), "{stderr}");
+    let (code, _, stderr) = run(&[&base[..], &rest[..], &["--folder", "in"]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--folder-open") && stderr.contains("cannot be used with"), "{stderr}");
+}
+
 /// A connection is created in a tenant; the same name in another tenant is another connection,
 /// and a list by tenant shows that tenant's only. `assign-tenant` with nothing to move says so.
 #[test]

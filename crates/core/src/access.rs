@@ -218,6 +218,7 @@ mod tests {
             folder: Some("in".into()),
             template_id: "t".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         };
         new_connection(input, "c1".into(), "x".into(), crate::connections::ROLE_PREFIX, at(0)).unwrap()
     }

@@ -1,7 +1,7 @@
 //! Creating a connection from an operator's input: validation and normalisation (pure), and the
 //! names we generate. The random parts (id, external id) are passed in by the caller.
 
-use crate::model::{Connection, ConnectionStatus, SyncState};
+use crate::model::{Connection, ConnectionStatus, LocationField, SyncState};
 pub use crate::regions::{partition, AWS_REGIONS};
 use chrono::{DateTime, Utc};
 
@@ -18,6 +18,51 @@ pub struct ConnectionInput {
     pub template_id: String,
     /// The ARN of the KMS key the customer's objects are encrypted with (SSE-KMS), if any.
     pub kms_key_arn: Option<String>,
+    /// The location fields left for the customer to fill on the set-up page; each must then be
+    /// empty here (bucket, region) or absent (folder).
+    pub open_fields: Vec<LocationField>,
+}
+
+impl ConnectionInput {
+    /// The input with its location as the CLI and the API take it: a bucket or region left out
+    /// (`None`) is left open for the customer, and so is the folder with `folder_open`.
+    pub fn located(
+        self,
+        bucket: Option<String>,
+        region: Option<String>,
+        folder: Option<String>,
+        folder_open: bool,
+    ) -> Self {
+        let open = [
+            (LocationField::Bucket, bucket.is_none()),
+            (LocationField::Region, region.is_none()),
+            (LocationField::Folder, folder_open),
+        ];
+        ConnectionInput {
+            bucket: bucket.unwrap_or_default(),
+            region: region.unwrap_or_default(),
+            folder,
+            open_fields: open.into_iter().filter(|(_, open)| *open).map(|(field, _)| field).collect(),
+            ..self
+        }
+    }
+}
+
+/// What the customer fills of a connection's open fields ([`fill_location`]); `None` is not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocationInput {
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    /// Empty or `/`: the whole bucket.
+    pub folder: Option<String>,
+}
+
+/// Where a connection reads, checked: what [`fill_location`] gives the store to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub bucket: String,
+    pub region: String,
+    pub folder: Option<String>,
 }
 
 /// An input problem, naming the field.
@@ -64,32 +109,28 @@ pub fn new_connection(
     if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
         fail("account_id", "must be the 12 digits of an AWS account id");
     }
-    if !valid_bucket_name(&input.bucket) {
-        fail("bucket", "is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')");
-    }
-    if !valid_region(&input.region) {
-        fail("region", "is not an AWS region name like us-east-1");
-    }
-    let folder = match input.folder.as_deref().map(normalise_folder) {
-        None => None,
-        Some(Ok(folder)) => folder,
-        Some(Err(message)) => {
-            fail("folder", message);
-            None
-        }
+    let mut open_fields = input.open_fields;
+    open_fields.sort();
+    open_fields.dedup();
+    let given = |field| match field {
+        LocationField::Bucket => !input.bucket.is_empty(),
+        LocationField::Region => !input.region.is_empty(),
+        LocationField::Folder => input.folder.is_some(),
     };
+    for field in open_fields.iter().copied().filter(|f| given(*f)) {
+        fail(field.as_str(), "is left open for the customer: give it, or leave it open, not both");
+    }
+    let (folder, kms_key_arn) = check_location(
+        &input.bucket,
+        &input.region,
+        input.folder.as_deref(),
+        input.kms_key_arn.as_deref(),
+        &open_fields,
+        &mut errors,
+    );
     if input.template_id.trim().is_empty() {
-        fail("template", "is required");
+        errors.push(InputError { field: "template", message: "is required".into() });
     }
-    let region = valid_region(&input.region).then_some(input.region.as_str());
-    let kms_key_arn = match input.kms_key_arn.as_deref().map(|arn| normalise_kms_key_arn(arn, region)) {
-        None => None,
-        Some(Ok(arn)) => Some(arn),
-        Some(Err(message)) => {
-            fail("kms_key_arn", &message);
-            None
-        }
-    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -102,6 +143,9 @@ pub fn new_connection(
         bucket: input.bucket,
         region: input.region,
         folder,
+        open_fields,
+        location_filled_at: None,
+        link_generation: 0,
         kms_key_arn,
         external_id,
         template_id: input.template_id.trim().to_owned(),
@@ -113,6 +157,90 @@ pub fn new_connection(
         failed_files: 0,
         pause_reason: None,
     })
+}
+
+/// Checks a location, but the fields in `open` (left for the customer): the bucket's and region's
+/// names, the folder (normalised: None is the whole bucket) and the KMS key, which must be in the
+/// region when the region is known. Pushes each fault; returns the folder and key normalised. The
+/// one check of a create and of a customer's filling.
+fn check_location(
+    bucket: &str,
+    region: &str,
+    folder: Option<&str>,
+    kms_key_arn: Option<&str>,
+    open: &[LocationField],
+    errors: &mut Vec<InputError>,
+) -> (Option<String>, Option<String>) {
+    let mut fail = |field, message: &str| errors.push(InputError { field, message: message.to_owned() });
+    let checked = |field| !open.contains(&field);
+    if checked(LocationField::Bucket) && !valid_bucket_name(bucket) {
+        fail("bucket", "is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')");
+    }
+    if checked(LocationField::Region) && !valid_region(region) {
+        fail("region", "is not an AWS region name like us-east-1");
+    }
+    let folder = match folder.map(normalise_folder) {
+        None => None,
+        Some(Ok(folder)) => folder,
+        Some(Err(message)) => {
+            fail("folder", message);
+            None
+        }
+    };
+    let region = valid_region(region).then_some(region);
+    let kms_key_arn = match kms_key_arn.map(|arn| normalise_kms_key_arn(arn, region)) {
+        None => None,
+        Some(Ok(arn)) => Some(arn),
+        Some(Err(message)) => {
+            fail("kms_key_arn", &message);
+            None
+        }
+    };
+    (folder, kms_key_arn)
+}
+
+/// The location of `connection` with the customer's `given` fields in place of its open ones,
+/// checked as a create checks it, or each fault. Only the fields the platform left open may be
+/// given; an open bucket or region must be. An open folder not given is the whole bucket.
+pub fn fill_location(connection: &Connection, given: LocationInput) -> Result<Location, Vec<InputError>> {
+    let mut errors = Vec::new();
+    let mut fail = |field: LocationField, message: &str| {
+        errors.push(InputError { field: field.as_str(), message: message.to_owned() })
+    };
+    let values = [
+        (LocationField::Bucket, given.bucket.as_deref(), connection.bucket.as_str()),
+        (LocationField::Region, given.region.as_deref(), connection.region.as_str()),
+    ];
+    let kept = values.map(|(field, given, current)| match (connection.is_open(field), given.map(str::trim)) {
+        (true, None | Some("")) => {
+            fail(field, "is required");
+            String::new()
+        }
+        (true, Some(value)) => value.to_owned(),
+        (false, Some(value)) if value != current => {
+            fail(field, "was set by the platform; only the fields it left open can be filled here");
+            current.to_owned()
+        }
+        (false, _) => current.to_owned(),
+    });
+    let folder = match (connection.is_open(LocationField::Folder), given.folder) {
+        (true, folder) => folder,
+        (false, Some(folder)) if normalise_folder(&folder).ok().flatten() != connection.folder => {
+            fail(LocationField::Folder, "was set by the platform; only the fields it left open can be filled here");
+            connection.folder.clone()
+        }
+        (false, _) => connection.folder.clone(),
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let [bucket, region] = kept;
+    let (folder, _) =
+        check_location(&bucket, &region, folder.as_deref(), connection.kms_key_arn.as_deref(), &[], &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Location { bucket, region, folder })
 }
 
 /// The longest tenant id.
@@ -254,6 +382,7 @@ mod tests {
             folder: Some("/payments//daily".into()),
             template_id: "payments".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         }
     }
 

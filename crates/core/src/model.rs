@@ -19,6 +19,22 @@ crate::words::words!(ConnectionStatus { Pending => "pending", Active => "active"
 crate::words::words!(SyncResult { Succeeded => "succeeded", Partial => "partial", Failed => "failed", NeedsReauth => "needs_reauth" });
 crate::words::words!(FileStatus { Imported => "imported", Partial => "partial", Failed => "failed", Skipped => "skipped" });
 crate::words::words!(PauseReason { Operator => "operator", Failing => "failing" });
+crate::words::words!(LocationField { Bucket => "bucket", Region => "region", Folder => "folder" });
+
+/// A part of where a connection reads that the platform may leave for its customer to fill on the
+/// set-up page. The account id never is: the trust policy and the role's ARN need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationField {
+    Bucket,
+    Region,
+    /// Open: the customer chooses a folder (or the whole bucket). Not open and absent: the whole
+    /// bucket, the platform's choice.
+    Folder,
+}
+
+/// What preview, activation and a sync say of a location field not filled yet.
+pub const NOT_FILLED_YET: &str = "not given yet: the customer fills it on the set-up page";
 
 /// Why a connection is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,10 +60,24 @@ pub struct Connection {
     pub name: String,
     /// The customer's 12-digit account id: the role ARN and ExpectedBucketOwner are built from it.
     pub account_id: String,
+    /// Empty while it is open and not filled yet ([`Connection::open_fields`]).
     pub bucket: String,
+    /// Empty while it is open and not filled yet ([`Connection::open_fields`]).
     pub region: String,
     /// Key prefix the connection is limited to, ending in '/', or None for the whole bucket.
     pub folder: Option<String>,
+    /// The location fields the platform left for the customer, in this order (bucket, region,
+    /// folder); fixed at create. The customer may set these, and only these, while the connection
+    /// is pending. Empty on connections stored before the field existed.
+    #[serde(default)]
+    pub open_fields: Vec<LocationField>,
+    /// When the customer last filled the open fields; None until then, and always when none is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_filled_at: Option<DateTime<Utc>>,
+    /// Signed into every customer set-up link; withdrawing the links adds one, which refuses each
+    /// link made before. 0 on connections stored before the field existed.
+    #[serde(default)]
+    pub link_generation: u64,
     /// The KMS key the customer's objects are encrypted with (SSE-KMS): the permission policy allows
     /// `kms:Decrypt` on it. None without one, and on connections stored before the field existed.
     #[serde(default)]
@@ -84,6 +114,21 @@ fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
 }
 
 impl Connection {
+    /// The open location fields the customer has not filled yet: preview, activation and a sync
+    /// refuse the connection until none is left.
+    pub fn unfilled_fields(&self) -> &[LocationField] {
+        if self.location_filled_at.is_some() {
+            &[]
+        } else {
+            &self.open_fields
+        }
+    }
+
+    /// Whether the customer may set `field` (the platform left it open).
+    pub fn is_open(&self, field: LocationField) -> bool {
+        self.open_fields.contains(&field)
+    }
+
     /// Whether the connection was stored before tenants existed and has none yet.
     pub fn lacks_tenant(&self) -> bool {
         self.tenant.is_empty()

@@ -56,6 +56,13 @@ pub fn permission_policy(connection: &Connection) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The role's permission policy once its location is known; None while the customer has an open
+/// field to fill (a policy naming no bucket, or the whole bucket for a folder not chosen, would be
+/// wrong).
+pub fn located_permission_policy(connection: &Connection) -> Option<Value> {
+    connection.unfilled_fields().is_empty().then(|| permission_policy(connection))
+}
+
 /// The role's trust policy: `principals` (the execution roles of the worker and of the API, which
 /// previews) may assume it with the connection's external id, and only with it.
 pub fn trust_policy(principals: &[String], connection: &Connection) -> Value {
@@ -95,6 +102,7 @@ mod tests {
             folder: folder.map(Into::into),
             template_id: "payments".into(),
             kms_key_arn: None,
+            open_fields: Vec::new(),
         };
         new_connection(input, "c1".into(), "ext-123".into(), crate::connections::ROLE_PREFIX, chrono::Utc::now())
             .unwrap()

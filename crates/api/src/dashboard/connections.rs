@@ -6,7 +6,7 @@ use super::{wizard, Context, Form};
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::recovery::FileSelection;
 use connector_core::manage::{ManageError, Management};
-use connector_core::model::{Connection, FileOutcome, SyncRun};
+use connector_core::model::{Connection, FileOutcome, LocationField, SyncRun};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
@@ -165,7 +165,9 @@ async fn detail(
         @if !unloaded.is_empty() { (alert("error", &format!("Part of this page did not load; reload to try again ({}).", unloaded.join("; ")))) }
         dl.facts {
             dt { "Tenant" } dd { @if c.lacks_tenant() { span.muted { "none (see assign-tenant)" } } @else { (c.tenant) } }
-            dt { "Bucket" } dd { code { (c.bucket) } @if let Some(f) = &c.folder { " folder " code { (f) } } " in " (c.region) }
+            dt { "Bucket" } dd { (location_value(c, LocationField::Bucket, &c.bucket)) }
+            dt { "Region" } dd { (location_value(c, LocationField::Region, &c.region)) }
+            dt { "Folder" } dd { (location_value(c, LocationField::Folder, c.folder.as_deref().unwrap_or(""))) }
             dt { "Account" } dd { (c.account_id) }
             dt { "Role" } dd { code { (detail.role_arn) } }
             dt { "Template" } dd { a href=(context.href(&format!("/templates/{}", c.template_id))) { (c.template_id) } }
@@ -196,6 +198,11 @@ async fn detail(
                     @for days in [1, 7, 30] { option value=(days) selected[days == 7] { "valid " (days) " day" @if days > 1 { "s" } } }
                 }
                 button.secondary type="submit" { "Make a link" }
+            }
+            form.stack method="post" action=(href("/withdraw-links")) {
+                (context.frame.csrf())
+                span.hint { "Every link made so far stops working; a link made afterwards works." }
+                button.secondary type="submit" { "Withdraw links" }
             }
         }
         div.actions {
@@ -237,6 +244,21 @@ async fn detail(
         }
     };
     html_response(status, context.frame.page(&c.name, body))
+}
+
+/// A location field's value on the connection's page: the value (`(whole bucket)` for no folder),
+/// or, while the customer has not filled a field left open, that it is theirs to fill.
+fn location_value(c: &Connection, field: LocationField, value: &str) -> Markup {
+    html! {
+        @if c.unfilled_fields().contains(&field) {
+            span.muted { "open: the customer fills it" }
+        } @else if value.is_empty() {
+            span.muted { "(whole bucket)" }
+        } @else {
+            code { (value) }
+            @if c.is_open(field) { " " span.muted { "(filled by the customer)" } }
+        }
+    }
 }
 
 fn button_form(context: &Context<'_>, action: &str, label: &str, class: &str) -> Markup {
@@ -369,6 +391,7 @@ async fn act(context: &Context<'_>, service: &Management<'_>, id: &str, action: 
             service.edit(id, change).await.map(|_| "template")
         }
         "link" => return link(context, service, id, form.get("days").parse().unwrap_or(0)).await,
+        "withdraw-links" => service.withdraw_setup_links(id).await.map(|_| "withdrawn"),
         "retry" => service.retry_files(id, selection()).await.map(|_| "retried"),
         "dismiss" => service.dismiss_files(id, selection()).await.map(|_| "dismissed"),
         "delete" => {
@@ -391,7 +414,7 @@ async fn link(context: &Context<'_>, service: &Management<'_>, id: &str, days: i
         Ok(c) => c,
         Err(e) => return context.error_page(error_status(&e), "Set-up link", &e.to_string()),
     };
-    let link = match context.dashboard.setup_link(id, days, chrono::Utc::now()) {
+    let link = match context.dashboard.setup_link(&connection, days, chrono::Utc::now()) {
         Ok(link) => link,
         Err(e) => return detail(context, service, id, Some((error_status(&e), e.to_string()))).await,
     };
@@ -418,6 +441,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "retried" => "The next sync reads the chosen files again.",
         "dismissed" => "Dismissed: those failures no longer count.",
         "deleted" => "The connection was deleted.",
+        "withdrawn" => "Every set-up link made so far is withdrawn: the customer needs a new one.",
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@ use super::{Context, Form};
 use connector_core::connections::ConnectionInput;
 use connector_core::manage::access::Preview;
 use connector_core::manage::{FieldError, ManageError, Management};
+use connector_core::model::LocationField;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
@@ -49,7 +50,7 @@ pub async fn route(
     }
 }
 
-fn error_of<'e>(errors: &'e [FieldError], name: &str) -> Option<&'e str> {
+pub(super) fn error_of<'e>(errors: &'e [FieldError], name: &str) -> Option<&'e str> {
     errors.iter().find(|e| e.field == name).map(|e| e.message.as_str())
 }
 
@@ -172,9 +173,14 @@ fn bucket_step(context: &Context<'_>, form: &Form, errors: &[FieldError], status
             (context.frame.csrf())
             (carried(form))
             (field("account_id", "Customer's AWS account id", form.get("account_id"), Some("12 digits."), error_of(errors, "account_id")))
+            p.hint { "Leave any of bucket, region and folder for the customer to fill on their set-up page (tick it, and leave the field empty): "
+                "the permission policy follows once they have." }
             (field("bucket", "Bucket", form.get("bucket"), None, error_of(errors, "bucket")))
+            (leave_open(form, "bucket"))
             (field("region", "Region", form.get("region"), Some("Like us-east-1."), error_of(errors, "region")))
+            (leave_open(form, "region"))
             (field("folder", "Folder (optional)", form.get("folder"), Some("Only objects under it are imported; empty for the whole bucket."), error_of(errors, "folder")))
+            (leave_open(form, "folder"))
             @for other in errors.iter().filter(|e| !["account_id", "bucket", "region", "folder"].contains(&e.field.as_str())) {
                 p.field-error { (other.field) ": " (other.message) }
             }
@@ -184,10 +190,23 @@ fn bucket_step(context: &Context<'_>, form: &Form, errors: &[FieldError], status
     html_response(status, context.frame.page("New connection: the bucket", body))
 }
 
+/// The box that leaves a location field for the customer (`{name}_open`).
+fn leave_open(form: &Form, name: &str) -> Markup {
+    let box_name = format!("{name}_open");
+    html! {
+        label.check { input type="checkbox" name=(box_name) value="true" checked[form.get(&box_name) == "true"];
+            " Let the customer fill this on their set-up page" }
+    }
+}
+
 async fn create(context: &Context<'_>, service: &Management<'_>, form: Form) -> Response<Body> {
     if !ticket_matches(context, &form) {
         return bucket_step(context, &form, &[], StatusCode::BAD_REQUEST);
     }
+    let open_fields: Vec<LocationField> = [LocationField::Bucket, LocationField::Region, LocationField::Folder]
+        .into_iter()
+        .filter(|field| form.get(&format!("{field}_open")) == "true")
+        .collect();
     let folder = Some(form.get("folder").trim()).filter(|f| !f.is_empty()).map(str::to_owned);
     let input = ConnectionInput {
         tenant: form.get("tenant").trim().to_owned(),
@@ -198,6 +217,7 @@ async fn create(context: &Context<'_>, service: &Management<'_>, form: Form) -> 
         folder,
         template_id: form.get("template").to_owned(),
         kms_key_arn: None,
+        open_fields,
     };
     match service.create_proposed(input, form.get("connection_id"), form.get("external_id")).await {
         Ok(created) => redirect(&context.href(&format!("/new/{}/permissions", created.connection.id)), &[]),
@@ -219,9 +239,18 @@ async fn permissions_step(context: &Context<'_>, service: &Management<'_>, id: &
         (steps(3))
         p { "The customer creates the role " code { (documents.role_name) } " with these two policies. "
             "The permission policy lets us list and read the bucket (or folder), nothing more." }
-        (copyable("permission-policy", "Permission policy", &pretty(&documents.permission_policy)))
-        (copyable("trust-policy", "Trust policy", &pretty(&documents.trust_policy)))
-        p { a.button href=(context.href(&format!("/new/{id}/preview"))) { "The role exists: check access and preview" } }
+        @match &documents.permission_policy {
+            Some(policy) => {
+                (copyable("permission-policy", "Permission policy", &pretty(policy)))
+                (copyable("trust-policy", "Trust policy", &pretty(&documents.trust_policy)))
+                p { a.button href=(context.href(&format!("/new/{id}/preview"))) { "The role exists: check access and preview" } }
+            }
+            None => {
+                (alert("notice", "The customer fills the fields left open on their set-up page; the permission policy, which names the bucket and folder, is shown there once they have."))
+                (copyable("trust-policy", "Trust policy", &pretty(&documents.trust_policy)))
+                p { a.button href=(context.href(&format!("/connections/{id}"))) { "To the connection: make the customer's set-up link" } }
+            }
+        }
     };
     html_response(StatusCode::OK, context.frame.page("New connection: permissions", body))
 }

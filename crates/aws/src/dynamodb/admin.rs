@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use connector_core::connections::Location;
 use connector_core::manage::ports::{ConnectionAdmin, ConnectionEdit};
 use connector_core::model::{Connection, ConnectionStatus, Recheck};
 use connector_core::ports::{StoreError, StoreErrorKind};
@@ -17,7 +18,7 @@ use tracing::instrument;
 const ASKED_ENTRY_DAYS: i64 = 31;
 
 /// `error`, with `message` in place of its own when it is a lost condition (its source kept).
-fn conflict_says(error: StoreError, message: impl FnOnce() -> String) -> StoreError {
+pub(super) fn conflict_says(error: StoreError, message: impl FnOnce() -> String) -> StoreError {
     match error.kind {
         StoreErrorKind::Conflict => StoreError { message: message(), ..error },
         _ => error,
@@ -322,6 +323,14 @@ impl ConnectionAdmin for StateTable {
             })
         })?;
         Ok(())
+    }
+
+    async fn fill_location(&self, id: &str, location: &Location, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.save_filled_location(id, location, at).await
+    }
+
+    async fn withdraw_setup_links(&self, id: &str) -> Result<u64, StoreError> {
+        self.next_link_generation(id).await
     }
 
     /// Marks the outcome with an operator's recheck, puts it in the index of objects to try again,

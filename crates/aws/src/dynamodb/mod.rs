@@ -9,6 +9,8 @@
 //! - `dispatch`: the by-status index as the dispatcher's [`connector_core::dispatch::ConnectionIndex`];
 //! - `templates`: [`connector_core::manage::ports::Templates`], every saved version kept;
 //! - `admin`: connections as operators change them ([`connector_core::manage::ports::ConnectionAdmin`]);
+//! - `setup`: the customer's side of a set-up: open location fields filled while pending, links
+//!   withdrawn (the connection item's `link_generation`);
 //! - `history`: runs and outcomes read back ([`connector_core::manage::ports::RunHistory`]);
 //! - [`records`]: the [`RecordsTable`], where imported rows go ([`connector_core::ports::RecordSink`])
 //!   and are read back and purged ([`connector_core::manage::ports::RecordAdmin`]);
@@ -23,7 +25,7 @@
 //!
 //! | item        | pk                 | sk                               | notes                              |
 //! |-------------|--------------------|----------------------------------|------------------------------------|
-//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, tenant_key for the by-tenant index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures) |
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, tenant_key for the by-tenant index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures), link_generation (moved on by an `ADD` to withdraw the customer's links) |
 //! | name        | `NAME#<tenant>#<name>` | `TENANT#<tenant>`            | makes names unique within a tenant (conditional put); connection_id |
 //! | name, no tenant | `NAME#<name>`  | `NAME`                           | the claim of a connection stored before tenants, until `assign-tenant` moves it |
 //! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
@@ -63,6 +65,7 @@ pub mod keys;
 mod named;
 pub mod records;
 mod sessions;
+mod setup;
 mod sync;
 pub mod tables;
 mod templates;

@@ -126,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         folder: Some("in".into()),
         template_id: "t".into(),
         kms_key_arn: None,
+        open_fields: Vec::new(),
     };
     let mut connection =
         new_connection(input, "bench".into(), "x".into(), ROLE_PREFIX, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;

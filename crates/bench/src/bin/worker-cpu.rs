@@ -91,6 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 folder: Some("payments".into()),
                 template_id: template.id.clone(),
                 kms_key_arn: None,
+                open_fields: Vec::new(),
             },
             connector_core::manage::connections::new_connection_id(),
             "0".repeat(64),

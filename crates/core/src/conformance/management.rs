@@ -5,9 +5,12 @@
 //! back page by page, counted and purged.
 
 use super::{connection, finished, now, template, StoreUnderTest};
+use crate::connections::Location;
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
 use crate::mapping::{Record, Value};
-use crate::model::{Connection, ConnectionStatus, FileOutcome, FileStatus, ObjectMeta, PauseReason, Recheck};
+use crate::model::{
+    Connection, ConnectionStatus, FileOutcome, FileStatus, LocationField, ObjectMeta, PauseReason, Recheck,
+};
 use crate::ports::{RecordBatch, RecordSink, RunEnd, StoreErrorKind};
 use chrono::TimeDelta;
 
@@ -22,6 +25,8 @@ where
     a_tenants_list_comes_by_name_page_by_page(store, &format!("{prefix}-list")).await;
     a_connection_without_a_tenant_is_given_one_once(store, &format!("{prefix}-assign")).await;
     status_changes_are_conditional(store, &format!("{prefix}-status")).await;
+    a_customers_location_is_written_only_while_pending(store, &format!("{prefix}-location")).await;
+    withdrawing_links_adds_one_each_time(store, &format!("{prefix}-links")).await;
     a_pause_says_why_and_a_resume_starts_the_count_again(store, &format!("{prefix}-pause")).await;
     an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
     history_and_asks_of_an_operator(store, &format!("{prefix}-history")).await;
@@ -169,6 +174,58 @@ async fn status_changes_are_conditional<S: StoreUnderTest + ConnectionAdmin>(sto
     assert_eq!(stored.status, ConnectionStatus::Active);
     let missing = store.change_status(&format!("{id}-none"), ConnectionStatus::Active, ConnectionStatus::Paused).await;
     assert_eq!(missing.expect_err("no connection, no change").kind, StoreErrorKind::Conflict);
+}
+
+/// The open fields round-trip; a customer's location is written while the connection is pending
+/// (a folder set, then none), and refused once it is not (a race lost to activation), and for a
+/// connection that does not exist.
+async fn a_customers_location_is_written_only_while_pending<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {
+    let mut open = super::unsaved(id, ConnectionStatus::Pending);
+    (open.bucket, open.region, open.open_fields) =
+        (String::new(), String::new(), vec![LocationField::Bucket, LocationField::Region, LocationField::Folder]);
+    store.create_connection(&open).await.expect("creating with the location open");
+    let read = || async { ConnectionAdmin::connection(store, id).await.unwrap().expect("stored") };
+    assert_eq!(read().await, open, "open fields and an empty bucket and region read back as written");
+
+    let at = now();
+    let location = Location { bucket: "filled".into(), region: "eu-west-1".into(), folder: Some("in/".into()) };
+    store.fill_location(id, &location, at).await.expect("pending: written");
+    let filled = read().await;
+    assert_eq!(
+        (filled.bucket.as_str(), filled.region.as_str(), filled.folder.as_deref()),
+        ("filled", "eu-west-1", Some("in/"))
+    );
+    assert_eq!((filled.location_filled_at, filled.open_fields.len()), (Some(at), 3));
+    let whole = Location { folder: None, ..location.clone() };
+    store.fill_location(id, &whole, at + TimeDelta::seconds(1)).await.expect("corrected while pending");
+    assert_eq!(read().await.folder, None, "no folder: the whole bucket");
+
+    store.change_status(id, ConnectionStatus::Pending, ConnectionStatus::Active).await.expect("activating");
+    let moved = Location { bucket: "elsewhere".into(), ..location };
+    let refused = store.fill_location(id, &moved, at).await.expect_err("active: refused");
+    assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");
+    assert_eq!(read().await.bucket, "filled", "an active connection's bucket never moves");
+    let missing = store.fill_location(&format!("{id}-none"), &moved, at).await.expect_err("no connection");
+    assert_eq!(missing.kind, StoreErrorKind::Conflict);
+    assert_eq!(ConnectionAdmin::connection(store, &format!("{id}-none")).await.unwrap(), None, "nothing created");
+}
+
+/// Each withdrawal adds one to the link generation, in one write; edits meanwhile keep it; a
+/// connection that does not exist is a conflict and is not created.
+async fn withdrawing_links_adds_one_each_time<S: StoreUnderTest + ConnectionAdmin>(store: &S, id: &str) {
+    let c = connection(store, id, ConnectionStatus::Pending).await;
+    assert_eq!(c.link_generation, 0);
+    assert_eq!(store.withdraw_setup_links(id).await.expect("withdrawing"), 1);
+    let edit = ConnectionEdit { name: Some(format!("{} renamed", c.name)), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &c, &edit).await.expect("renaming");
+    let (a, b) = tokio::join!(store.withdraw_setup_links(id), store.withdraw_setup_links(id));
+    let mut both = [a.expect("one"), b.expect("the other")];
+    both.sort();
+    assert_eq!(both, [2, 3], "two at once: no lost update");
+    assert_eq!(ConnectionAdmin::connection(store, id).await.unwrap().expect("stored").link_generation, 3);
+    let missing = store.withdraw_setup_links(&format!("{id}-none")).await.expect_err("no connection");
+    assert_eq!(missing.kind, StoreErrorKind::Conflict);
+    assert_eq!(ConnectionAdmin::connection(store, &format!("{id}-none")).await.unwrap(), None, "nothing created");
 }
 
 /// A run that pauses a failing connection says why; an operator's pause says it is theirs; a resume

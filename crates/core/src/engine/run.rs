@@ -84,6 +84,12 @@ impl Engine<'_> {
             .connection(connection_id)
             .await?
             .ok_or_else(|| SyncError::ConnectionNotFound(connection_id.to_owned()))?;
+        // A location the customer has not filled is no bucket to read (a pending connection is
+        // never dispatched; this holds an invocation asked for by hand too).
+        if !connection.unfilled_fields().is_empty() {
+            info!(unfilled = ?connection.unfilled_fields(), "connection's location is not filled yet");
+            return Ok(Err(SyncOutcome::NotSyncable { status: connection.status }));
+        }
         if matches!(connection.status, ConnectionStatus::Paused | ConnectionStatus::NeedsReauth) {
             info!(status = connection.status.as_str(), "connection is not syncable");
             return Ok(Err(SyncOutcome::NotSyncable { status: connection.status }));

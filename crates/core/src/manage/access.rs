@@ -84,6 +84,7 @@ impl Management<'_> {
     /// unreadable: the report shows them); `Access` saying what to check when it cannot assume the
     /// role, list, reach the bucket, or read any object tried.
     pub async fn check_access(&self, connection: &Connection) -> Result<AccessReport, ManageError> {
+        super::customer::require_location(connection)?;
         let source = self.buckets.connect(connection).await.map_err(|e| check_failed(connection, e))?;
         let (listed, _) = list_first(source.as_ref(), connection, SCAN_OBJECTS).await?;
         read_access(source.as_ref(), connection, &listed).await
@@ -101,6 +102,7 @@ impl Management<'_> {
         sample_rows: usize,
     ) -> Result<Preview, ManageError> {
         let connection = self.connection(id).await?;
+        super::customer::require_location(&connection)?;
         let template = self.current_template(&connection).await?;
         let source = self.buckets.connect(&connection).await.map_err(|e| check_failed(&connection, e))?;
         let (listed, listed_more) = list_first(source.as_ref(), &connection, SCAN_OBJECTS.max(limit)).await?;

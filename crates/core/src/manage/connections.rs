@@ -15,7 +15,8 @@ use serde::Serialize;
 pub struct CreatedConnection {
     pub connection: Connection,
     pub role_arn: String,
-    pub permission_policy: serde_json::Value,
+    /// Null while the customer has an open location field to fill: it names the bucket and folder.
+    pub permission_policy: Option<serde_json::Value>,
     pub trust_policy: serde_json::Value,
 }
 
@@ -145,7 +146,7 @@ impl Management<'_> {
         })?;
         Ok(CreatedConnection {
             role_arn: connection.role_arn(),
-            permission_policy: crate::policies::permission_policy(&connection),
+            permission_policy: crate::policies::located_permission_policy(&connection),
             trust_policy: crate::policies::trust_policy(&principals, &connection),
             connection,
         })

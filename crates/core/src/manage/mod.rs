@@ -5,6 +5,7 @@
 //!
 //! - [`connections`]: create, list, show, edit, pause and resume, delete;
 //! - [`access`]: preview, activation and re-authentication, which read the customer's bucket;
+//! - [`customer`]: what a customer's set-up link changes: the open location fields; links withdrawn;
 //! - [`recovery`]: objects decided again, backfill, sync now, records read back;
 //! - [`setup`]: the set-up wizard's steps: a role shown before the connection exists;
 //! - [`templates`]: the platform's data templates;
@@ -12,6 +13,7 @@
 
 pub mod access;
 pub mod connections;
+pub mod customer;
 pub mod ports;
 pub mod recovery;
 pub mod setup;

@@ -3,6 +3,7 @@
 //! who customers' trust policies name. The DynamoDB adapters and `memory` (feature
 //! `test-support`) implement them; the conformance suite checks both alike.
 
+use crate::connections::Location;
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
 use crate::ports::StoreError;
 use async_trait::async_trait;
@@ -60,6 +61,14 @@ pub trait ConnectionAdmin: Send + Sync {
     /// name is claimed in its tenant and the old one released with it); `Conflict` when the name is taken or the
     /// connection changed meanwhile.
     async fn edit_connection(&self, current: &Connection, edit: &ConnectionEdit) -> Result<(), StoreError>;
+    /// Saves the location the customer filled (bucket, region, folder) and when, in one write, only
+    /// while the connection is still pending: `Conflict` otherwise (no such connection, or activated
+    /// meanwhile), so that a race with activation cannot move an active connection.
+    async fn fill_location(&self, id: &str, location: &Location, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Adds one to the connection's link generation in one write that races no other edit, and
+    /// returns the new generation: every customer link made before is refused from then on.
+    /// `Conflict` when there is no such connection.
+    async fn withdraw_setup_links(&self, id: &str) -> Result<u64, StoreError>;
     /// Marks the recorded outcome of `key` to be decided again by the next run; `false` when the
     /// connection has no outcome for it.
     async fn ask_again(&self, id: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;

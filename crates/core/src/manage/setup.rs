@@ -70,7 +70,8 @@ pub struct RoleDocuments {
     pub role_name: String,
     pub role_arn: String,
     pub external_id: String,
-    pub permission_policy: serde_json::Value,
+    /// Null while the customer has an open location field to fill: it names the bucket and folder.
+    pub permission_policy: Option<serde_json::Value>,
     pub trust_policy: serde_json::Value,
 }
 
@@ -83,7 +84,7 @@ impl Management<'_> {
             role_name: connection.role_name.clone(),
             role_arn: connection.role_arn(),
             external_id: connection.external_id.clone(),
-            permission_policy: crate::policies::permission_policy(&connection),
+            permission_policy: crate::policies::located_permission_policy(&connection),
             trust_policy: crate::policies::trust_policy(&principals, &connection),
         })
     }

@@ -11,6 +11,8 @@ use crate::ports::{Lease, SyncStore};
 use crate::template::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 
+mod customer;
+
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-06-{s}Z").parse().unwrap()
 }
@@ -111,6 +113,7 @@ fn input(name: &str) -> ConnectionInput {
         folder: Some("in".into()),
         template_id: "tpl".into(),
         kms_key_arn: None,
+        open_fields: Vec::new(),
     }
 }
 
@@ -140,7 +143,7 @@ async fn create_checks_every_field_first_and_returns_the_roles_documents() {
     assert_eq!(created.role_arn, format!("arn:aws:iam::123456789012:role/s3-connector-{}", created.connection.id));
     let trust = created.trust_policy.to_string();
     assert!(trust.contains("arn:aws:iam::111122223333:role/worker") && trust.contains(&created.connection.external_id));
-    assert!(created.permission_policy.to_string().contains("acme-exports"));
+    assert!(created.permission_policy.expect("the location is known").to_string().contains("acme-exports"));
     assert_eq!(created.connection.external_id.len(), 64);
 
     let e = w.service().create(input("acme")).await.unwrap_err();

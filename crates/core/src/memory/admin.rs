@@ -1,6 +1,7 @@
 //! The management ports ([`crate::manage::ports`]) in memory, over the same maps as the engine's.
 
 use super::{MemorySink, MemoryStore};
+use crate::connections::Location;
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RecordsPage, RunHistory, TrustPrincipals};
 use crate::model::{Connection, ConnectionStatus, FileOutcome, Recheck, SyncRun};
 use crate::ports::{StoreError, StoreErrorKind};
@@ -145,6 +146,25 @@ impl ConnectionAdmin for MemoryStore {
         outcome.recheck = None;
         connection.failed_files = connection.failed_files.saturating_sub(1);
         Ok(true)
+    }
+
+    async fn fill_location(&self, id: &str, location: &Location, at: DateTime<Utc>) -> Result<(), StoreError> {
+        match self.connections.lock().unwrap().get_mut(id) {
+            Some(c) if c.status == ConnectionStatus::Pending => {
+                (c.bucket, c.region, c.folder) =
+                    (location.bucket.clone(), location.region.clone(), location.folder.clone());
+                c.location_filled_at = Some(at);
+                Ok(())
+            }
+            _ => Err(conflict(format!("connection {id} is not pending"))),
+        }
+    }
+
+    async fn withdraw_setup_links(&self, id: &str) -> Result<u64, StoreError> {
+        let mut connections = self.connections.lock().unwrap();
+        let connection = connections.get_mut(id).ok_or_else(|| conflict(format!("no connection {id}")))?;
+        connection.link_generation += 1;
+        Ok(connection.link_generation)
     }
 
     async fn recount_failures(&self, id: &str, owner: &str) -> Result<u64, StoreError> {
