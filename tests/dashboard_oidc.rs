@@ -106,4 +106,11 @@ async fn an_operator_signs_in_at_the_platforms_issuer() {
     let stranger = get(&callback, Duration::from_secs(30)).unwrap();
     assert_eq!(stranger.status, 403, "{stranger:?}");
     assert!(stranger.body.contains("no sign-in was started in this browser"), "{}", stranger.body);
+
+    // An issuer's error in a link from elsewhere: refused for its state, its text never shown.
+    let phishing = "error=access_denied&error_description=Re-verify+at+https%3A%2F%2Fevil.example&state=forged";
+    let answer = get(&format!("{}?{phishing}", dashboard.url("/dashboard/sign-in/callback")), Duration::from_secs(30));
+    let answer = answer.unwrap();
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(!answer.body.contains("evil.example") && !answer.body.contains("said no"), "{}", answer.body);
 }

@@ -169,6 +169,9 @@ fn the_stack_publishes_the_role_template_where_only_that_object_is_public_unless
     assert_eq!((&block["BlockPublicAcls"], &block["IgnorePublicAcls"]), (&json!(true), &json!(true)), "{block}");
     assert_eq!(bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced");
     assert!(!bucket["BucketEncryption"].is_null());
+    // Versioned, the publisher's delete would leave the versions, and the stack could not delete
+    // the bucket.
+    assert!(bucket.get("VersioningConfiguration").is_none(), "{bucket}");
 
     // The only grants to anyone: reading the one object, over TLS.
     let object = json!({ "Fn::Sub": format!("${{RoleTemplateBucket.Arn}}/{ROLE_TEMPLATE_KEY}") });

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// The role template, as the repository has it.
 pub const ROLE_TEMPLATE: &str = include_str!("../../../roles/customer-role.yaml");
+/// The longest reason an answer carries (its whole body must stay under 4 KB).
+const MAX_REASON_BYTES: usize = 2_000;
 /// Its key in the bucket (template.yaml's bucket policy names the same one).
 pub const ROLE_TEMPLATE_KEY: &str = "customer-role.yaml";
 
@@ -67,7 +69,16 @@ pub async fn handle(s3: &aws_sdk_s3::Client, http: &reqwest::Client, request: &R
     let outcome = act(s3, request).await;
     let (status, reason, physical, data) = match outcome {
         Ok((physical, data)) => (Status::Success, None, physical, data),
-        Err(reason) => {
+        Err(mut reason) => {
+            // CloudFormation takes an answer of 4 KB at most: a longer one would never arrive.
+            if reason.len() > MAX_REASON_BYTES {
+                let mut end = MAX_REASON_BYTES;
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                reason.truncate(end);
+                reason.push_str("...");
+            }
             tracing::error!(%reason, "publishing the role template");
             // A failed create still needs a physical id; CloudFormation then sends no delete for it.
             let physical =

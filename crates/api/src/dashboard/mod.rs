@@ -32,7 +32,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use layout::{alert, field, html_response, redirect, Frame};
 use maud::html;
-use session::{cookie, Operator, Sessions, SESSION_COOKIE, SIGN_IN_COOKIE};
+use session::{cookie, Operator, Refused, Sessions, SESSION_COOKIE, SIGN_IN_COOKIE};
 use std::collections::HashMap;
 
 /// Signs an operator in: their user name and password in, their ID token out.
@@ -164,6 +164,16 @@ impl Dashboard {
             None => None,
             Some(token) => match self.sessions.check(token).await {
                 Ok(operator) => Some(operator),
+                // The sessions signed out could not be read: the gate stays shut, but the session
+                // is not called ended (the cookie stays; the operator tries again).
+                Err(Refused::Unknown(e)) => {
+                    tracing::error!(error = %e, "reading the signed-out sessions");
+                    let frame = Frame { base: &self.base, operator: None, sessions: &self.sessions };
+                    let title = "Unavailable just now";
+                    let text = "The dashboard cannot check your session just now; try again shortly.";
+                    let body = html! { h1 { (title) } (alert("error", text)) };
+                    return html_response(StatusCode::SERVICE_UNAVAILABLE, frame.page(title, body));
+                }
                 Err(e) => {
                     tracing::info!(reason = %e, "dashboard session refused");
                     None

@@ -191,11 +191,8 @@ impl Dashboard {
             response.headers_mut().append("set-cookie", used.parse().expect("a cookie is a valid header"));
             response
         };
-        if let Some(error) = query("error") {
-            let description = query("error_description").map(|d| format!(" ({d})")).unwrap_or_default();
-            tracing::info!(%error, %description, "the issuer refused a sign-in");
-            return page(StatusCode::UNAUTHORIZED, &format!("The sign-in service said no: {error}{description}."));
-        }
+        // The state first, an error too: a link to the callback from anywhere else neither shows
+        // its text on this page nor ends a sign-in under way.
         let attempt = match Attempt::from_cookie(
             cookie(request, ATTEMPT_COOKIE),
             query("state").as_deref(),
@@ -205,9 +202,33 @@ impl Dashboard {
             Ok(attempt) => attempt,
             Err(e) => {
                 tracing::info!(reason = %e, "a sign-in callback refused");
-                return page(StatusCode::FORBIDDEN, &format!("This sign-in cannot be finished: {e}. Sign in again."));
+                // Not this browser's attempt: its own, if it has one under way, is left alone.
+                let message = format!("This sign-in cannot be finished: {e}. Sign in again.");
+                return self.sign_in_page(StatusCode::FORBIDDEN, Some(&message), "");
             }
         };
+        if let Some(error) = query("error") {
+            // Only the standard codes are shown (RFC 6749 4.1.2.1, OpenID Connect 3.1.2.6); the
+            // issuer's free text goes to the log.
+            let description = query("error_description").unwrap_or_default();
+            tracing::info!(%error, %description, "the issuer refused a sign-in");
+            let known = matches!(
+                error.as_str(),
+                "access_denied"
+                    | "invalid_request"
+                    | "unauthorized_client"
+                    | "unsupported_response_type"
+                    | "invalid_scope"
+                    | "server_error"
+                    | "temporarily_unavailable"
+                    | "interaction_required"
+                    | "login_required"
+                    | "account_selection_required"
+                    | "consent_required"
+            );
+            let code = if known { error.as_str() } else { "an unknown error" };
+            return page(StatusCode::UNAUTHORIZED, &format!("The sign-in service said no: {code}."));
+        }
         let Some(code) = query("code").filter(|c| !c.is_empty()) else {
             return page(StatusCode::BAD_REQUEST, "The sign-in service sent no code: sign in again.");
         };

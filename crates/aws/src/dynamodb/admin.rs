@@ -53,6 +53,17 @@ impl StateTable {
         from: Option<ConnectionStatus>,
         to: ConnectionStatus,
     ) -> Result<(), StoreError> {
+        self.set_status_where(connection_id, from, to, None).await
+    }
+
+    /// [`Self::set_status`], also only if the connection still reads `location`.
+    async fn set_status_where(
+        &self,
+        connection_id: &str,
+        from: Option<ConnectionStatus>,
+        to: ConnectionStatus,
+        location: Option<&Location>,
+    ) -> Result<(), StoreError> {
         // An operator's change: a pause is theirs; a resume starts the count of failures again.
         let update = match to {
             ConnectionStatus::Paused => "SET #status = :status, status_key = :status_key, pause_reason = :operator",
@@ -79,13 +90,31 @@ impl StateTable {
             }
             _ => request,
         };
-        let request = match from {
-            None => request.condition_expression("attribute_exists(pk)"),
+        let (mut condition, mut request) = match from {
+            None => ("attribute_exists(pk)".to_owned(), request),
             Some(from) => {
-                request.condition_expression("#status = :from").expression_attribute_values(":from", s(from.as_str()))
+                ("#status = :from".to_owned(), request.expression_attribute_values(":from", s(from.as_str())))
             }
         };
-        request.send().await.map_err(|e| store_error("changing the status", e))?;
+        if let Some(location) = location {
+            // Names, not the words: `bucket` and `region` are DynamoDB reserved words.
+            condition.push_str(" AND #bucket = :bucket AND #region = :region AND ");
+            condition.push_str(if location.folder.is_some() {
+                "#folder = :folder"
+            } else {
+                "attribute_not_exists(#folder)"
+            });
+            request = request
+                .expression_attribute_names("#bucket", "bucket")
+                .expression_attribute_names("#region", "region")
+                .expression_attribute_names("#folder", "folder")
+                .expression_attribute_values(":bucket", s(&location.bucket))
+                .expression_attribute_values(":region", s(&location.region));
+            if let Some(folder) = &location.folder {
+                request = request.expression_attribute_values(":folder", s(folder));
+            }
+        }
+        request.condition_expression(condition).send().await.map_err(|e| store_error("changing the status", e))?;
         Ok(())
     }
 }
@@ -245,6 +274,11 @@ impl ConnectionAdmin for StateTable {
     #[instrument(skip(self))]
     async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError> {
         self.set_status(id, Some(from), to).await
+    }
+
+    #[instrument(skip(self, checked))]
+    async fn activate_at(&self, id: &str, checked: &Location) -> Result<(), StoreError> {
+        self.set_status_where(id, Some(ConnectionStatus::Pending), ConnectionStatus::Active, Some(checked)).await
     }
 
     /// One transaction: the connection item's update, guarded by the name read (a concurrent edit

@@ -200,7 +200,12 @@ async fn a_customers_location_is_written_only_while_pending<S: StoreUnderTest + 
     store.fill_location(id, &whole, at + TimeDelta::seconds(1)).await.expect("corrected while pending");
     assert_eq!(read().await.folder, None, "no folder: the whole bucket");
 
-    store.change_status(id, ConnectionStatus::Pending, ConnectionStatus::Active).await.expect("activating");
+    // Activation checked access at the earlier location; the customer has saved another since.
+    let stale = store.activate_at(id, &location).await.expect_err("checked elsewhere: refused");
+    assert_eq!(stale.kind, StoreErrorKind::Conflict, "{stale}");
+    assert_eq!(read().await.status, ConnectionStatus::Pending);
+    store.activate_at(id, &whole).await.expect("activating where access was checked");
+    assert_eq!(read().await.status, ConnectionStatus::Active);
     let moved = Location { bucket: "elsewhere".into(), ..location };
     let refused = store.fill_location(id, &moved, at).await.expect_err("active: refused");
     assert_eq!(refused.kind, StoreErrorKind::Conflict, "{refused}");

@@ -4,7 +4,7 @@
 
 use super::{ManageError, Management};
 use crate::access::{self, AccessReport, SCAN_OBJECTS};
-use crate::connections::explain_access;
+use crate::connections::{explain_access, Location};
 use crate::dispatch::WorkerRequest;
 use crate::model::{Connection, ConnectionStatus, ObjectMeta};
 use crate::ports::{list_all, ObjectSource, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
@@ -172,7 +172,18 @@ impl Management<'_> {
             return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status)));
         }
         let access = self.check_access(&connection).await?;
-        self.transition(&connection, ConnectionStatus::Active, crate::events::StatusChange::Activated).await?;
+        // Active only where access was checked: a location the customer saved meanwhile loses.
+        let checked = Location {
+            bucket: connection.bucket.clone(),
+            region: connection.region.clone(),
+            folder: connection.folder.clone(),
+        };
+        self.admin.activate_at(id, &checked).await.map_err(|e| {
+            ManageError::conflict_or_store(e, || {
+                "the connection changed while its access was checked (a new location saved?): activate again".into()
+            })
+        })?;
+        self.announce_status(&connection, ConnectionStatus::Active, crate::events::StatusChange::Activated).await;
         self.start_sync(id).await?;
         Ok(Activated { connection: self.connection(id).await?, access })
     }

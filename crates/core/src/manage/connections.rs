@@ -368,9 +368,14 @@ impl Management<'_> {
             .change_status(&current.id, current.status, to)
             .await
             .map_err(|e| ManageError::conflict_or_store(e, || "the connection changed meanwhile; try again".into()))?;
+        self.announce_status(current, to, reason).await;
+        self.connection(&current.id).await
+    }
+
+    /// Announces a status change the store wrote.
+    pub(super) async fn announce_status(&self, current: &Connection, to: ConnectionStatus, reason: StatusChange) {
         let changed = ConnectionStatusChanged::of(current, to, reason, self.clock.now());
         announce(self.events, &[Event::ConnectionStatusChanged(changed)]).await;
-        self.connection(&current.id).await
     }
 
     /// Takes the connection's lease for an operator's `job`, so that no sync runs meanwhile; a

@@ -52,6 +52,10 @@ pub trait ConnectionAdmin: Send + Sync {
     /// otherwise. A pause is the operator's (`pause_reason` operator); any other status clears the
     /// reason, and a move to active starts the count of consecutive failures again.
     async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError>;
+    /// Sets a pending connection active, only if it is still pending and still reads `checked`
+    /// (the location its access was checked at): a customer's save of another location between
+    /// the check and this write is a `Conflict`, never an active connection nobody checked.
+    async fn activate_at(&self, id: &str, checked: &Location) -> Result<(), StoreError>;
     /// Gives `tenant` to a connection stored before tenants existed, in one write: only if it still
     /// has no tenant and is still named `current.name`, its name is claimed in `tenant` and its
     /// claim among connections without a tenant released with it. `Conflict` when `tenant` has a

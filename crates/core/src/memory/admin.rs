@@ -61,6 +61,19 @@ impl ConnectionAdmin for MemoryStore {
         Ok(())
     }
 
+    async fn activate_at(&self, id: &str, checked: &Location) -> Result<(), StoreError> {
+        {
+            let connections = self.connections.lock().unwrap();
+            let reads = |c: &Connection| {
+                (&c.bucket, &c.region, &c.folder) == (&checked.bucket, &checked.region, &checked.folder)
+            };
+            if !connections.get(id).is_some_and(reads) {
+                return Err(conflict(format!("connection {id} reads elsewhere than where its access was checked")));
+            }
+        }
+        self.change_status(id, ConnectionStatus::Pending, ConnectionStatus::Active).await
+    }
+
     async fn change_status(&self, id: &str, from: ConnectionStatus, to: ConnectionStatus) -> Result<(), StoreError> {
         match self.connections.lock().unwrap().get_mut(id) {
             Some(c) if c.status == from => {
