@@ -345,4 +345,78 @@ mod tests {
         assert_eq!(issuer_host("https://login.example.com/realms/ops"), "login.example.com");
         assert_eq!(issuer_host("http://127.0.0.1:9400"), "127.0.0.1:9400");
     }
+
+    /// An issuer whose token exchange answers with one given token.
+    struct Answering(String);
+
+    #[async_trait::async_trait]
+    impl CodeFlow for Answering {
+        fn issuer(&self) -> &str {
+            "https://issuer.example"
+        }
+        fn client_id(&self) -> &str {
+            "client"
+        }
+        async fn authorization_endpoint(&self) -> Result<String, ExchangeError> {
+            Ok("https://issuer.example/authorize".into())
+        }
+        async fn exchange(&self, _code: &str, _redirect_uri: &str, _verifier: &str) -> Result<String, ExchangeError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// The callback of this browser's attempt, the issuer answering with a token whose nonce
+    /// is the attempt's (`Some(None)`), another (`Some(Some(..))`), or absent (`None`).
+    async fn callback_with(nonce: Option<Option<&str>>) -> Response<Body> {
+        use crate::dashboard::session::test_tokens::{signed, signing_sessions};
+        let attempt = Attempt::new(chrono::Utc::now().timestamp());
+        let claims = match nonce {
+            Some(None) => serde_json::json!({ "nonce": attempt.nonce }),
+            Some(Some(other)) => serde_json::json!({ "nonce": other }),
+            None => serde_json::json!({}),
+        };
+        let flow = Answering(signed(Some("k1"), claims));
+        let dashboard = crate::dashboard::Dashboard {
+            sessions: signing_sessions(),
+            sign_in: crate::dashboard::SignInMethod::Oidc(Box::new(Answering(String::new()))),
+            base: String::new(),
+            secure_cookies: true,
+            role_template_url: None,
+            list_page: 10,
+        };
+        let cookie = format!("{ATTEMPT_COOKIE}={}", attempt.cookie_value(&dashboard.sessions));
+        let request = lambda_http::http::Request::builder()
+            .uri(format!("https://dash.example/dashboard/sign-in/callback?code=c1&state={}", attempt.state))
+            .header("host", "dash.example")
+            .header("cookie", cookie)
+            .body(Body::Empty)
+            .unwrap()
+            .with_query_string_parameters(std::collections::HashMap::from([
+                ("code".to_owned(), "c1".to_owned()),
+                ("state".to_owned(), attempt.state.clone()),
+            ]));
+        dashboard.finish_sign_in(&flow, &request).await
+    }
+
+    fn session_set(response: &Response<Body>) -> bool {
+        let prefix = format!("{}=", crate::dashboard::session::SESSION_COOKIE);
+        response.headers().get_all("set-cookie").iter().any(|c| {
+            let c = c.to_str().unwrap();
+            c.starts_with(&prefix) && !c.contains("Max-Age=0")
+        })
+    }
+
+    #[tokio::test]
+    async fn only_a_token_with_the_attempts_nonce_signs_in() {
+        let signed_in = callback_with(Some(None)).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert!(session_set(&signed_in), "{:?}", signed_in.headers());
+        for nonce in [Some(Some("another attempt's")), None] {
+            let refused = callback_with(nonce).await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{nonce:?}");
+            assert!(!session_set(&refused), "{nonce:?}: {:?}", refused.headers());
+            let Body::Text(page) = refused.body() else { panic!("an HTML page") };
+            assert!(page.contains("not for this sign-in"), "{page}");
+        }
+    }
 }

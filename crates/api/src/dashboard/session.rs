@@ -126,8 +126,42 @@ pub fn cookie<'r>(request: &'r lambda_http::Request, name: &str) -> Option<&'r s
         .map(|(_, value)| value)
 }
 
+/// Tokens signed as an issuer signs them, for the tests of this module and of the sign-in flow.
+#[cfg(test)]
+pub(crate) mod test_tokens {
+    use super::*;
+    use connector_core::memory::MemoryRevokedSessions;
+
+    /// A key pair made for these tests only (openssl genpkey, 2048 bits; PKCS#1 DER, as
+    /// jsonwebtoken takes it without its `use_pem` feature): the private half signs tokens here,
+    /// the public half (its modulus) is the issuer's published key.
+    const TEST_ONLY_KEY: &[u8] = include_bytes!("testdata/test-only-rsa-key.der");
+    const TEST_ONLY_MODULUS: &str = "5U-PlbYX_m2z6ut-pMAMNGtD5uxkIFEpi314X-WaRcn3dp8LNHnVvtVWvJyWyRfCjoRPWyIxFn_ycMCjTu4z0cmkm9SpTRlBMDAwUNQ9vor-COsKrtJl5vNimQ54Ve2wKkD9F3iDNvIC7sO--VQs6Jd8n-4nWmWRrc9P1pETSWfhb1uNec440I0BBmHqci120ZDUx4MYUyT-wJb1D2IBKKg6C7OAwhcm1FyYktYOzJaopTP6e0Nfjp9RYH2BC4y_sPhxBqkt6PuWgpwarMgT7tKUqMqhMt6aW2Qo_EKklcvUyAcAHPhC9ndbACSz5Paw02_SWtEMn4XF9YnGTjyMvQ";
+
+    pub(crate) fn signed(kid: Option<&str>, extra: serde_json::Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = serde_json::json!({
+            "iss": "https://issuer.example", "aud": "client", "sub": "alice", "iat": now, "exp": now + 3600,
+        });
+        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        let key = jsonwebtoken::EncodingKey::from_rsa_der(TEST_ONLY_KEY);
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    pub(crate) fn signing_sessions() -> Sessions {
+        let keys = serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": TEST_ONLY_MODULUS, "e": "AQAB"}
+        ]});
+        let tokens = TokenCheck::new("https://issuer.example", "client", serde_json::from_value(keys).unwrap());
+        Sessions::new(tokens, vec![7; 32], Box::new(MemoryRevokedSessions::default()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_tokens::*;
     use super::*;
     use connector_core::memory::MemoryRevokedSessions;
     use jsonwebtoken::jwk::JwkSet;
@@ -148,32 +182,6 @@ mod tests {
         let tokens = TokenCheck::new("https://issuer.example", "client", JwkSet { keys: vec![] });
         let other = Sessions::new(tokens, vec![8; 32], Box::new(MemoryRevokedSessions::default()));
         assert!(!other.verify(&["csrf", "alice", "1"], &a), "another key's signature");
-    }
-
-    /// A key pair made for these tests only (openssl genpkey, 2048 bits; PKCS#1 DER, as
-    /// jsonwebtoken takes it without its `use_pem` feature): the private half signs tokens here,
-    /// the public half (its modulus) is the issuer's published key.
-    const TEST_ONLY_KEY: &[u8] = include_bytes!("testdata/test-only-rsa-key.der");
-    const TEST_ONLY_MODULUS: &str = "5U-PlbYX_m2z6ut-pMAMNGtD5uxkIFEpi314X-WaRcn3dp8LNHnVvtVWvJyWyRfCjoRPWyIxFn_ycMCjTu4z0cmkm9SpTRlBMDAwUNQ9vor-COsKrtJl5vNimQ54Ve2wKkD9F3iDNvIC7sO--VQs6Jd8n-4nWmWRrc9P1pETSWfhb1uNec440I0BBmHqci120ZDUx4MYUyT-wJb1D2IBKKg6C7OAwhcm1FyYktYOzJaopTP6e0Nfjp9RYH2BC4y_sPhxBqkt6PuWgpwarMgT7tKUqMqhMt6aW2Qo_EKklcvUyAcAHPhC9ndbACSz5Paw02_SWtEMn4XF9YnGTjyMvQ";
-
-    fn signed(kid: Option<&str>, extra: serde_json::Value) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let mut claims = serde_json::json!({
-            "iss": "https://issuer.example", "aud": "client", "sub": "alice", "iat": now, "exp": now + 3600,
-        });
-        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid = kid.map(str::to_owned);
-        let key = jsonwebtoken::EncodingKey::from_rsa_der(TEST_ONLY_KEY);
-        jsonwebtoken::encode(&header, &claims, &key).unwrap()
-    }
-
-    fn signing_sessions() -> Sessions {
-        let keys = serde_json::json!({"keys": [
-            {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": TEST_ONLY_MODULUS, "e": "AQAB"}
-        ]});
-        let tokens = TokenCheck::new("https://issuer.example", "client", serde_json::from_value(keys).unwrap());
-        Sessions::new(tokens, vec![7; 32], Box::new(MemoryRevokedSessions::default()))
     }
 
     #[tokio::test]
