@@ -107,10 +107,12 @@ async fn an_operator_signs_in_at_the_platforms_issuer() {
     assert_eq!(stranger.status, 403, "{stranger:?}");
     assert!(stranger.body.contains("no sign-in was started in this browser"), "{}", stranger.body);
 
-    // An issuer's error in a link from elsewhere: refused for its state, its text never shown.
+    // An issuer's error in a link from elsewhere: its standard code only, never its text.
     let phishing = "error=access_denied&error_description=Re-verify+at+https%3A%2F%2Fevil.example&state=forged";
     let answer = get(&format!("{}?{phishing}", dashboard.url("/dashboard/sign-in/callback")), Duration::from_secs(30));
     let answer = answer.unwrap();
-    assert_eq!(answer.status, 403, "{answer:?}");
-    assert!(!answer.body.contains("evil.example") && !answer.body.contains("said no"), "{}", answer.body);
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(answer.body.contains("said no: access_denied"), "{}", answer.body);
+    assert!(!answer.body.contains("evil.example") && !answer.body.contains("Re-verify"), "{}", answer.body);
+    assert!(answer.all("set-cookie").iter().all(|c| !c.starts_with("s3c_oidc=")), "no attempt of this browser ended");
 }

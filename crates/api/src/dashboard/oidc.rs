@@ -191,27 +191,20 @@ impl Dashboard {
             response.headers_mut().append("set-cookie", used.parse().expect("a cookie is a valid header"));
             response
         };
-        // The state first, an error too: a link to the callback from anywhere else neither shows
-        // its text on this page nor ends a sign-in under way.
-        let attempt = match Attempt::from_cookie(
+        // An issuer's refusal: only the standard codes are shown (RFC 6749 4.1.2.1, OpenID
+        // Connect 3.1.2.6), never its free text (which goes to the log), so that a link to the
+        // callback from anywhere else cannot put words on this page. Only a refusal of this
+        // browser's attempt (its state) ends the attempt: some issuers leave the state out of
+        // an error, and a forged link must not end a sign-in under way.
+        let ours = Attempt::from_cookie(
             cookie(request, ATTEMPT_COOKIE),
             query("state").as_deref(),
             &self.sessions,
             chrono::Utc::now().timestamp(),
-        ) {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                tracing::info!(reason = %e, "a sign-in callback refused");
-                // Not this browser's attempt: its own, if it has one under way, is left alone.
-                let message = format!("This sign-in cannot be finished: {e}. Sign in again.");
-                return self.sign_in_page(StatusCode::FORBIDDEN, Some(&message), "");
-            }
-        };
+        );
         if let Some(error) = query("error") {
-            // Only the standard codes are shown (RFC 6749 4.1.2.1, OpenID Connect 3.1.2.6); the
-            // issuer's free text goes to the log.
             let description = query("error_description").unwrap_or_default();
-            tracing::info!(%error, %description, "the issuer refused a sign-in");
+            tracing::info!(%error, %description, ours = ours.is_ok(), "the issuer refused a sign-in");
             let known = matches!(
                 error.as_str(),
                 "access_denied"
@@ -227,8 +220,21 @@ impl Dashboard {
                     | "consent_required"
             );
             let code = if known { error.as_str() } else { "an unknown error" };
-            return page(StatusCode::UNAUTHORIZED, &format!("The sign-in service said no: {code}."));
+            let message = format!("The sign-in service said no: {code}.");
+            return match ours {
+                Ok(_) => page(StatusCode::UNAUTHORIZED, &message),
+                Err(_) => self.sign_in_page(StatusCode::UNAUTHORIZED, Some(&message), ""),
+            };
         }
+        let attempt = match ours {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                tracing::info!(reason = %e, "a sign-in callback refused");
+                // Not this browser's attempt: its own, if it has one under way, is left alone.
+                let message = format!("This sign-in cannot be finished: {e}. Sign in again.");
+                return self.sign_in_page(StatusCode::FORBIDDEN, Some(&message), "");
+            }
+        };
         let Some(code) = query("code").filter(|c| !c.is_empty()) else {
             return page(StatusCode::BAD_REQUEST, "The sign-in service sent no code: sign in again.");
         };
