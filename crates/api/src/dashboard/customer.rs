@@ -99,9 +99,7 @@ impl Dashboard {
     /// `/setup/{id}/location` (the open location fields saved, then the page).
     pub async fn customer(&self, service: &Management<'_>, request: &Request, segments: &[&str]) -> Response<Body> {
         let frame = Frame { base: &self.base, operator: None, sessions: &self.sessions };
-        let refuse = |status: StatusCode, title: &str, text: &str| {
-            html_response(status, frame.page(title, html! { h1 { (title) } (alert("error", text)) }))
-        };
+        let refuse = |status: StatusCode, title: &str, text: &str| frame.error_response(status, title, text);
         let (id, asked) = match (request.method(), segments) {
             (&Method::GET, [id]) => (*id, Asked::Show),
             (&Method::POST, [id, "check"]) => (*id, Asked::Check),

@@ -38,6 +38,11 @@ impl Frame<'_> {
         }
     }
 
+    /// A page that only says what went wrong: its title and an error alert, with `status`.
+    pub fn error_response(&self, status: StatusCode, title: &str, text: &str) -> Response<Body> {
+        html_response(status, self.page(title, html! { h1 { (title) } (alert("error", text)) }))
+    }
+
     /// A page: the skip link, the top bar (navigation, who is signed in, sign out) and `body`.
     pub fn page(&self, title: &str, body: Markup) -> Markup {
         html! {

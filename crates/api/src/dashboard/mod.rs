@@ -169,10 +169,8 @@ impl Dashboard {
                 Err(Refused::Unknown(e)) => {
                     tracing::error!(error = %e, "reading the signed-out sessions");
                     let frame = Frame { base: &self.base, operator: None, sessions: &self.sessions };
-                    let title = "Unavailable just now";
                     let text = "The dashboard cannot check your session just now; try again shortly.";
-                    let body = html! { h1 { (title) } (alert("error", text)) };
-                    return html_response(StatusCode::SERVICE_UNAVAILABLE, frame.page(title, body));
+                    return frame.error_response(StatusCode::SERVICE_UNAVAILABLE, "Unavailable just now", text);
                 }
                 Err(e) => {
                     tracing::info!(reason = %e, "dashboard session refused");
@@ -247,11 +245,7 @@ impl Dashboard {
     }
 
     fn refused(&self, operator: &Operator, message: &str) -> Response<Body> {
-        let frame = self.frame(operator);
-        html_response(
-            StatusCode::FORBIDDEN,
-            frame.page("Refused", html! { h1 { "Refused" } (alert("error", message)) }),
-        )
+        self.frame(operator).error_response(StatusCode::FORBIDDEN, "Refused", message)
     }
 
     /// A browser says where a post came from (`Origin`); one from another host is refused. (The
