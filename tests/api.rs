@@ -134,6 +134,12 @@ async fn every_route_walks_a_connection_through_its_life() {
     assert_eq!((status, edited["connection"].get("overlap_seconds")), (200, None), "{edited}");
     let (status, refused) = call(&api, overlap(json!({"overlap_hours": 5000}))).await;
     assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("overlap_hours")), "{refused}");
+    let (status, edited) = call(&api, overlap(json!({"mode": "events"}))).await;
+    assert_eq!((status, edited["connection"]["mode"].as_str()), (200, Some("events")), "{edited}");
+    let (status, refused) = call(&api, overlap(json!({"mode": "hourly"}))).await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, edited) = call(&api, overlap(json!({"mode": "scheduled"}))).await;
+    assert_eq!((status, edited["connection"]["mode"].as_str()), (200, Some("scheduled")), "{edited}");
 
     let (_, templates) = call(&api, at("list-templates")).await;
     assert_eq!(templates["templates"][0]["template"]["id"], "payments");

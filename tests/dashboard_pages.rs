@@ -324,6 +324,7 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
         template_id: "payments".into(),
         kms_key_arn: None,
         open_fields: Vec::new(),
+        mode: Default::default(),
     };
     world.connector.in_process().create(input).await.unwrap();
     let page = browser.get(&api, "/dashboard/connections?tenant=acme").await;
@@ -352,6 +353,17 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     let page = browser.post(&api, &format!("/dashboard/connections/{id}/resume"), &[("csrf", &csrf)]).await;
     assert_eq!(page.status, 303);
     assert_eq!(world.connector.in_process().connection(&id).await.unwrap().status.as_str(), "active");
+
+    // The mode: events, shown on the page; a mode that is none is refused beside its field.
+    let mode = |m: &'static str| [("csrf", csrf.as_str()), ("mode", m)];
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/mode"), &mode("events")).await;
+    assert_eq!(page.location, Some(format!("/dashboard/connections/{id}?done=mode")), "{}", page.html);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().mode.as_str(), "events");
+    let page = browser.get(&api, &format!("/dashboard/connections/{id}")).await;
+    assert!(page.html.contains("Events: within minutes"), "{}", page.html);
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/mode"), &mode("hourly")).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().mode.as_str(), "events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,7 @@ async fn create_preview_activate_pause_resume_rename_retemplate_delete() {
             template_id: "payments".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         })
         .await;
     assert!(reuse.is_ok());
@@ -261,12 +262,14 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
         name: Some(new_name.clone()),
         template_id: Some("payments-v2".into()),
         overlap_seconds: Some(Some(7200)),
+        mode: Some(connector_core::model::SyncMode::Events),
         backfill_since: Some(since),
     };
     store.edit_connection(&c, &edit).await.unwrap();
     let edited = stored(&world, &c.id).await;
     let fields = |x: &Connection| (x.name.clone(), x.template_id.clone(), x.overlap_seconds, x.backfill_since);
     assert_eq!(fields(&edited), (new_name.clone(), "payments-v2".to_owned(), Some(7200), Some(since)));
+    assert_eq!(edited.mode, connector_core::model::SyncMode::Events);
 
     // An edit from a stale read (the old name) is refused, and changes nothing.
     let default_overlap = ConnectionEdit { overlap_seconds: Some(None), ..Default::default() };

@@ -55,6 +55,7 @@ fn the_quick_create_role_grants_what_the_connections_policies_say() {
             template_id: "payments".into(),
             kms_key_arn: kms.map(str::to_owned),
             open_fields: Vec::new(),
+            mode: Default::default(),
         };
         let connection = new_connection(input, "c1".into(), "ext-1".into(), ROLE_PREFIX, chrono::Utc::now()).unwrap();
         // As the set-up page fills them in (crates/api/src/dashboard/customer.rs).

@@ -139,6 +139,7 @@ fn connection(bucket: &str) -> Connection {
         template_id: "payments".into(),
         kms_key_arn: None,
         open_fields: Vec::new(),
+        mode: Default::default(),
     };
     let id = connector_core::manage::connections::new_connection_id();
     new_connection(input, id, connector_core::manage::connections::new_external_id(), ROLE_PREFIX, Utc::now()).unwrap()

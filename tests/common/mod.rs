@@ -111,6 +111,7 @@ impl World {
             template_id: "payments".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         };
         self.connector.in_process().create(input).await.expect("creating connection").connection
     }
@@ -359,6 +360,7 @@ impl IamWorld {
             template_id: "payments".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         };
         self.world.connector.in_process().create(input).await.unwrap()
     }

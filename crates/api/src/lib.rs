@@ -12,6 +12,7 @@ use connector_core::connections::ConnectionInput;
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::recovery::{parse_since, FileSelection};
 use connector_core::manage::{ManageError, Management};
+use connector_core::model::SyncMode;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
@@ -173,6 +174,9 @@ struct CreateConnection {
     template: String,
     #[serde(default)]
     kms_key_arn: Option<String>,
+    /// `scheduled` (the default) or `events`.
+    #[serde(default)]
+    mode: Option<SyncMode>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +189,9 @@ struct EditConnection {
     /// Hours; `null` goes back to the deployment's default; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     overlap_hours: Option<Option<u32>>,
+    /// `scheduled` or `events`.
+    #[serde(default)]
+    mode: Option<SyncMode>,
 }
 
 /// A field given (even as `null`) is `Some`, so that `null` and absent differ.
@@ -315,6 +322,7 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
                 account_id: input.account_id,
                 template_id: input.template,
                 kms_key_arn: input.kms_key_arn,
+                mode: input.mode.unwrap_or_default(),
                 ..ConnectionInput::default()
             }
             .located(bucket, region, folder, folder_open);
@@ -323,11 +331,15 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         (&Method::GET, ["connections", id]) => ok(to_json(&service.show(id, 10).await?)?),
         (&Method::PATCH, ["connections", id]) => {
             let edit: EditConnection = body(request)?;
-            if edit.name.is_none() && edit.template.is_none() && edit.overlap_hours.is_none() {
-                return Err(ApiError::invalid("body", "give a name, a template or an overlap to change"));
+            if edit.name.is_none() && edit.template.is_none() && edit.overlap_hours.is_none() && edit.mode.is_none() {
+                return Err(ApiError::invalid("body", "give a name, a template, an overlap or a mode to change"));
             }
-            let change =
-                ConnectionChange { name: edit.name, template_id: edit.template, overlap_hours: edit.overlap_hours };
+            let change = ConnectionChange {
+                name: edit.name,
+                template_id: edit.template,
+                overlap_hours: edit.overlap_hours,
+                mode: edit.mode,
+            };
             ok(named("connection", &service.edit(id, change).await?)?)
         }
         (&Method::DELETE, ["connections", id]) => {

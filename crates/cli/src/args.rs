@@ -198,6 +198,9 @@ pub enum ConnectionCommand {
         /// region: the permission policy then allows kms:Decrypt on that key.
         #[arg(long, value_name = "ARN")]
         kms_key_arn: Option<String>,
+        /// How it finds new objects (`set-mode` changes it later).
+        #[arg(long, value_enum, default_value_t = Mode::Scheduled)]
+        mode: Mode,
         #[command(flatten)]
         output: Output,
     },
@@ -290,6 +293,16 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// How a connection finds new objects: `scheduled`, the daily scan; or `events`, also the
+    /// bucket's object events, imported within minutes (the customer forwards them: README,
+    /// "Event-driven imports"), with the daily scan kept as the safety net.
+    SetMode {
+        connection_id: String,
+        #[arg(value_enum)]
+        mode: Mode,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Count a connection's failed files again from its ledger (after an upgrade from a version
     /// that kept no count, or to repair it); refused while a sync runs.
     Recount {
@@ -324,4 +337,20 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: Output,
     },
+}
+
+/// A connection's mode, as the CLI takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Scheduled,
+    Events,
+}
+
+impl From<Mode> for connector_core::model::SyncMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Scheduled => connector_core::model::SyncMode::Scheduled,
+            Mode::Events => connector_core::model::SyncMode::Events,
+        }
+    }
 }

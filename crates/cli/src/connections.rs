@@ -5,7 +5,7 @@ use crate::{confirm, print, BadInput, Done};
 use connector_core::connections::ConnectionInput;
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::Management;
-use connector_core::model::Connection;
+use connector_core::model::{Connection, SyncMode};
 
 pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow::Result<Done> {
     match command {
@@ -19,11 +19,19 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             folder_open,
             template,
             kms_key_arn,
+            mode,
             output,
         } => {
-            let input =
-                ConnectionInput { tenant, name, account_id, template_id: template, kms_key_arn, ..Default::default() }
-                    .located(bucket, region, folder, folder_open);
+            let input = ConnectionInput {
+                tenant,
+                name,
+                account_id,
+                template_id: template,
+                kms_key_arn,
+                mode: mode.into(),
+                ..Default::default()
+            }
+            .located(bucket, region, folder, folder_open);
             let created = service.create(input).await?;
             if output.json {
                 print::json(&created)?;
@@ -254,6 +262,17 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                 None => "has the deployment's overlap (S3C_OVERLAP_SECONDS)".to_owned(),
             };
             edited(&c, output.json, &said)?;
+        }
+        ConnectionCommand::SetMode { connection_id, mode, output } => {
+            let change = ConnectionChange { mode: Some(mode.into()), ..ConnectionChange::default() };
+            let c = service.edit(&connection_id, change).await?;
+            let said = match c.mode {
+                SyncMode::Scheduled => "is scheduled: its daily scan imports new objects",
+                SyncMode::Events => {
+                    "takes object events: new objects are imported within minutes of their events, and the daily scan imports what events missed"
+                }
+            };
+            edited(&c, output.json, said)?;
         }
         ConnectionCommand::Recount { connection_ids, all, output } => {
             let ids = match all {

@@ -219,6 +219,7 @@ mod tests {
             template_id: "t".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         };
         new_connection(input, "c1".into(), "x".into(), crate::connections::ROLE_PREFIX, at(0)).unwrap()
     }

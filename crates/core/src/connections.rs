@@ -1,7 +1,7 @@
 //! Creating a connection from an operator's input: validation and normalisation (pure), and the
 //! names we generate. The random parts (id, external id) are passed in by the caller.
 
-use crate::model::{Connection, ConnectionStatus, LocationField, SyncState};
+use crate::model::{Connection, ConnectionStatus, LocationField, SyncMode, SyncState};
 pub use crate::regions::{partition, AWS_REGIONS};
 use chrono::{DateTime, Utc};
 
@@ -21,6 +21,8 @@ pub struct ConnectionInput {
     /// The location fields left for the customer to fill on the set-up page; each must then be
     /// empty here (bucket, region) or absent (folder).
     pub open_fields: Vec<LocationField>,
+    /// Scheduled unless given.
+    pub mode: SyncMode,
 }
 
 impl ConnectionInput {
@@ -152,6 +154,7 @@ pub fn new_connection(
         status: ConnectionStatus::Pending,
         created_at: now,
         overlap_seconds: None,
+        mode: input.mode,
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,
@@ -383,6 +386,7 @@ mod tests {
             template_id: "payments".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         }
     }
 

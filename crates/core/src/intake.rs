@@ -16,7 +16,7 @@
 //! next run ([`Intake::waiting`]) rather than importing now: the events of an upload older than the
 //! scan's window would otherwise be lost.
 
-use crate::model::{ConnectionStatus, NamedKey, SyncMode};
+use crate::model::{Connection, ConnectionStatus, NamedKey, SyncMode};
 use crate::object_events::{parse_message, ObjectEvent};
 use crate::ports::StoreError;
 use async_trait::async_trait;
@@ -40,9 +40,23 @@ pub struct Route {
     pub mode: SyncMode,
 }
 
+impl Route {
+    pub fn of(connection: &Connection) -> Route {
+        Route {
+            connection_id: connection.id.clone(),
+            account_id: connection.account_id.clone(),
+            folder: connection.folder.clone(),
+            status: connection.status,
+            mode: connection.mode,
+        }
+    }
+}
+
 /// The connections that read a bucket.
 #[async_trait]
 pub trait Routes: Send + Sync {
+    /// Every connection whose bucket is `bucket` (a connection whose bucket the customer has not
+    /// filled yet has none), read from an index, never a scan.
     async fn routes(&self, bucket: &str) -> Result<Vec<Route>, StoreError>;
 }
 

@@ -91,6 +91,10 @@ pub struct Connection {
     /// (`S3C_OVERLAP_SECONDS`): a multipart upload that takes at most this long is always caught.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap_seconds: Option<u64>,
+    /// How it finds new objects: the daily scan only, or also the bucket's object events. Scheduled
+    /// on connections stored before the field existed.
+    #[serde(default)]
+    pub mode: SyncMode,
     /// An operator's backfill: the next run decides again every object modified since then, whatever
     /// its outcome, and clears it when it finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,6 +403,24 @@ pub enum SyncMode {
     #[default]
     Scheduled,
     Events,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Scheduled => "scheduled",
+            SyncMode::Events => "events",
+        }
+    }
+
+    /// Reads `scheduled` or `events`, as the CLI and the API take it.
+    pub fn parse(text: &str) -> Option<SyncMode> {
+        match text {
+            "scheduled" => Some(SyncMode::Scheduled),
+            "events" => Some(SyncMode::Events),
+            _ => None,
+        }
+    }
 }
 
 /// The way a run found its objects: by scanning the bucket (the schedule's run, or one an operator

@@ -103,6 +103,7 @@ mod tests {
             template_id: "payments".into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
+            mode: Default::default(),
         };
         new_connection(input, "c1".into(), "ext-123".into(), crate::connections::ROLE_PREFIX, chrono::Utc::now())
             .unwrap()

@@ -5,8 +5,8 @@ use super::layout::{alert, badge, duration, html_response, redirect, when};
 use super::{wizard, Context, Form};
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::recovery::FileSelection;
-use connector_core::manage::{ManageError, Management};
-use connector_core::model::{Connection, FileOutcome, LocationField, SyncRun};
+use connector_core::manage::{FieldError, ManageError, Management};
+use connector_core::model::{Connection, FileOutcome, LocationField, SyncMode, SyncRun};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
@@ -171,6 +171,7 @@ async fn detail(
             dt { "Account" } dd { (c.account_id) }
             dt { "Role" } dd { code { (detail.role_arn) } }
             dt { "Template" } dd { a href=(context.href(&format!("/templates/{}", c.template_id))) { (c.template_id) } }
+            dt { "Mode" } dd { (mode_text(c.mode)) }
             dt { "Last sync" } dd { (when(c.sync.last_sync_finished)) @if let Some(r) = &c.sync.last_result { " " (badge(&word(r))) } }
             @if let Some(error) = &c.sync.last_error { dt { "Last error" } dd { (error) } }
             dt { "Lag" } dd { (duration(detail.lag_seconds)) }
@@ -221,6 +222,16 @@ async fn detail(
                     }
                 }
                 button.secondary type="submit" { "Change template" }
+            }
+            form.stack method="post" action=(href("/mode")) {
+                (context.frame.csrf())
+                label for="mode" { "Mode" }
+                select id="mode" name="mode" {
+                    @for mode in [SyncMode::Scheduled, SyncMode::Events] {
+                        option value=(mode.as_str()) selected[mode == c.mode] { (mode_text(mode)) }
+                    }
+                }
+                button.secondary type="submit" { "Change mode" }
             }
         }
         h2 { "Failed files" }
@@ -390,6 +401,12 @@ async fn act(context: &Context<'_>, service: &Management<'_>, id: &str, action: 
             let change = ConnectionChange { template_id: Some(form.get("template").to_owned()), ..Default::default() };
             service.edit(id, change).await.map(|_| "template")
         }
+        "mode" => match SyncMode::parse(form.get("mode")) {
+            Some(mode) => {
+                service.edit(id, ConnectionChange { mode: Some(mode), ..Default::default() }).await.map(|_| "mode")
+            }
+            None => Err(ManageError::Invalid(vec![FieldError::new("mode", "is scheduled or events")])),
+        },
         "link" => return link(context, service, id, form.get("days").parse().unwrap_or(0)).await,
         "withdraw-links" => service.withdraw_setup_links(id).await.map(|_| "withdrawn"),
         "retry" => service.retry_files(id, selection()).await.map(|_| "retried"),
@@ -429,6 +446,14 @@ async fn link(context: &Context<'_>, service: &Management<'_>, id: &str, days: i
     html_response(StatusCode::OK, context.frame.page("Set-up link", body))
 }
 
+/// A mode as an operator reads it.
+fn mode_text(mode: SyncMode) -> &'static str {
+    match mode {
+        SyncMode::Scheduled => "Scheduled: the daily scan",
+        SyncMode::Events => "Events: within minutes, and the daily scan",
+    }
+}
+
 /// What an action's notice code says.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -438,6 +463,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "activated" => "Active: the first import started; reload to see its run.",
         "renamed" => "Renamed.",
         "template" => "The template changed; the next sync reads with it.",
+        "mode" => "The mode changed.",
         "retried" => "The next sync reads the chosen files again.",
         "dismissed" => "Dismissed: those failures no longer count.",
         "deleted" => "The connection was deleted.",

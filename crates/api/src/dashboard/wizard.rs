@@ -218,6 +218,7 @@ async fn create(context: &Context<'_>, service: &Management<'_>, form: Form) -> 
         template_id: form.get("template").to_owned(),
         kms_key_arn: None,
         open_fields,
+        mode: Default::default(),
     };
     match service.create_proposed(input, form.get("connection_id"), form.get("external_id")).await {
         Ok(created) => redirect(&context.href(&format!("/new/{}/permissions", created.connection.id)), &[]),

@@ -193,6 +193,9 @@ impl ConnectionAdmin for StateTable {
         let mut item: Item = serde_dynamo::to_item(connection).map_err(|e| corrupt_item("connection", e))?;
         item.extend(keys::connection(&connection.id));
         item.insert("status_key".into(), s(keys::status(connection.status)));
+        if !connection.bucket.is_empty() {
+            item.insert("bucket_key".into(), s(keys::bucket(&connection.bucket)));
+        }
         if connection.lacks_tenant() {
             // As a connection stored before tenants: no tenant, in no tenant's list.
             item.remove("tenant");
@@ -309,6 +312,17 @@ impl ConnectionAdmin for StateTable {
             }
             Some(None) => removes.push("overlap_seconds"),
             None => {}
+        }
+        if let Some(mode) = edit.mode {
+            sets.push("#mode = :mode");
+            update = update
+                .expression_attribute_names("#mode", "mode")
+                .expression_attribute_values(":mode", s(mode.as_str()));
+            // A connection stored before the by-bucket index joins it when its mode is set.
+            if !current.bucket.is_empty() {
+                sets.push("bucket_key = :bucket_key");
+                update = update.expression_attribute_values(":bucket_key", s(keys::bucket(&current.bucket)));
+            }
         }
         if let Some(since) = edit.backfill_since {
             let since = serde_dynamo::to_attribute_value(since).map_err(|e| corrupt_item("backfill", e))?;

@@ -48,6 +48,12 @@ pub fn tenant(tenant: &str) -> String {
     format!("TENANT#{tenant}")
 }
 
+/// The by-bucket index's partition key of a connection, once it has a bucket: where the intake
+/// finds the connections an object event is for.
+pub fn bucket(bucket: &str) -> String {
+    format!("BUCKET#{bucket}")
+}
+
 /// The by-status index's partition key of a connection.
 pub fn status(status: ConnectionStatus) -> String {
     format!("STATUS#{}", status.as_str())

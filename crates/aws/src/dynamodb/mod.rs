@@ -25,7 +25,7 @@
 //!
 //! | item        | pk                 | sk                               | notes                              |
 //! |-------------|--------------------|----------------------------------|------------------------------------|
-//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, tenant_key for the by-tenant index, checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures), link_generation (moved on by an `ADD` to withdraw the customer's links) |
+//! | connection  | `CONN#<id>`        | `CONN`                           | + lease_owner, lease_until, lease_renewed (ms), status_key for the by-status index, tenant_key for the by-tenant index, bucket_key for the by-bucket index (once it has a bucket), checkpoint_generation/checkpoint_pieces, failed_files (the count of its open failures), link_generation (moved on by an `ADD` to withdraw the customer's links) |
 //! | name        | `NAME#<tenant>#<name>` | `TENANT#<tenant>`            | makes names unique within a tenant (conditional put); connection_id |
 //! | name, no tenant | `NAME#<name>`  | `NAME`                           | the claim of a connection stored before tenants, until `assign-tenant` moves it |
 //! | template    | `TEMPLATES`        | `<template id>`                  | the current document and its `version` |
@@ -64,6 +64,7 @@ mod item;
 pub mod keys;
 mod named;
 pub mod records;
+mod routes;
 mod sessions;
 mod setup;
 mod sync;
@@ -80,6 +81,8 @@ pub use records::RecordsTable;
 pub const STATUS_INDEX: &str = "by-status";
 /// The state table's index of connections by tenant, then name.
 pub const TENANT_INDEX: &str = "by-tenant";
+/// The state table's index of connections by bucket (those with one).
+pub const BUCKET_INDEX: &str = "by-bucket";
 /// The state table's index of ledger entries to try again, by time.
 pub const RECHECK_INDEX: &str = "by-recheck";
 

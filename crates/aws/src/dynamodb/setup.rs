@@ -32,7 +32,7 @@ impl StateTable {
             .table_name(&self.table)
             .set_key(Some(keys::connection(connection_id)))
             .update_expression(format!(
-                "SET #bucket = :bucket, #region = :region, location_filled_at = :at{folder_update}"
+                "SET #bucket = :bucket, bucket_key = :bucket_key, #region = :region, location_filled_at = :at{folder_update}"
             ))
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
@@ -40,6 +40,7 @@ impl StateTable {
             .expression_attribute_names("#region", "region")
             .expression_attribute_names("#folder", "folder")
             .expression_attribute_values(":bucket", s(&location.bucket))
+            .expression_attribute_values(":bucket_key", s(keys::bucket(&location.bucket)))
             .expression_attribute_values(":region", s(&location.region))
             .expression_attribute_values(":at", filled_at)
             .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()));

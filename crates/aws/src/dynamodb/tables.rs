@@ -2,7 +2,7 @@
 //! adds the indexes a table made by an older version lacks, and tells a missing table from other
 //! errors.
 
-use super::{RECHECK_INDEX, STATUS_INDEX, TENANT_INDEX};
+use super::{BUCKET_INDEX, RECHECK_INDEX, STATUS_INDEX, TENANT_INDEX};
 use crate::errors::store_error;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
@@ -70,6 +70,15 @@ fn state_indexes() -> Result<Vec<Index>, StoreError> {
             .projection(all())
             .build(),
     )?;
+    // The connections of a bucket, for the intake of object events: only connections with a bucket
+    // are in it (`bucket_key`).
+    let bucket_index = build(
+        GlobalSecondaryIndex::builder()
+            .index_name(BUCKET_INDEX)
+            .key_schema(key("bucket_key", KeyType::Hash)?)
+            .projection(all())
+            .build(),
+    )?;
     // Outcomes to try again by time: only items with `recheck_key` are in it (a sparse index).
     let recheck_index = build(
         GlobalSecondaryIndex::builder()
@@ -86,6 +95,7 @@ fn state_indexes() -> Result<Vec<Index>, StoreError> {
         Index { index: status_index, attributes: vec![attribute("status_key")?, attribute("name")?] },
         Index { index: recheck_index, attributes: vec![attribute("recheck_key")?, recheck_at] },
         Index { index: tenant_index, attributes: vec![attribute("tenant_key")?, attribute("name")?] },
+        Index { index: bucket_index, attributes: vec![attribute("bucket_key")?] },
     ])
 }
 

@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         template_id: "t".into(),
         kms_key_arn: None,
         open_fields: Vec::new(),
+        mode: Default::default(),
     };
     let mut connection =
         new_connection(input, "bench".into(), "x".into(), ROLE_PREFIX, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;

@@ -92,6 +92,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 template_id: template.id.clone(),
                 kms_key_arn: None,
                 open_fields: Vec::new(),
+                mode: Default::default(),
             },
             connector_core::manage::connections::new_connection_id(),
             "0".repeat(64),

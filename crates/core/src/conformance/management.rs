@@ -6,10 +6,11 @@
 
 use super::{connection, finished, now, template, StoreUnderTest};
 use crate::connections::Location;
+use crate::intake::{Route, Routes};
 use crate::manage::ports::{ConnectionAdmin, ConnectionEdit, RecordAdmin, RunHistory};
 use crate::mapping::{Record, Value};
 use crate::model::{
-    Connection, ConnectionStatus, FileOutcome, FileStatus, LocationField, ObjectMeta, PauseReason, Recheck,
+    Connection, ConnectionStatus, FileOutcome, FileStatus, LocationField, ObjectMeta, PauseReason, Recheck, SyncMode,
 };
 use crate::ports::{RecordBatch, RecordSink, RunEnd, StoreErrorKind};
 use chrono::TimeDelta;
@@ -17,7 +18,7 @@ use chrono::TimeDelta;
 /// Runs every case; connection ids and names start with `prefix`.
 pub async fn check_management<S, R>(store: &S, records: &R, prefix: &str)
 where
-    S: StoreUnderTest + ConnectionAdmin + RunHistory,
+    S: StoreUnderTest + ConnectionAdmin + RunHistory + Routes,
     R: RecordAdmin + RecordSink,
 {
     names_are_unique_and_follow_renames_and_deletes(store, prefix).await;
@@ -27,6 +28,7 @@ where
     status_changes_are_conditional(store, &format!("{prefix}-status")).await;
     a_customers_location_is_written_only_while_pending(store, &format!("{prefix}-location")).await;
     withdrawing_links_adds_one_each_time(store, &format!("{prefix}-links")).await;
+    a_buckets_connections_are_found_with_their_mode(store, &format!("{prefix}-routes")).await;
     a_pause_says_why_and_a_resume_starts_the_count_again(store, &format!("{prefix}-pause")).await;
     an_edit_is_one_write_against_what_was_read(store, &format!("{prefix}-edit")).await;
     history_and_asks_of_an_operator(store, &format!("{prefix}-history")).await;
@@ -213,6 +215,41 @@ async fn a_customers_location_is_written_only_while_pending<S: StoreUnderTest + 
     let missing = store.fill_location(&format!("{id}-none"), &moved, at).await.expect_err("no connection");
     assert_eq!(missing.kind, StoreErrorKind::Conflict);
     assert_eq!(ConnectionAdmin::connection(store, &format!("{id}-none")).await.unwrap(), None, "nothing created");
+}
+
+/// The intake finds the connections of a bucket, and only those: one created with the bucket, one
+/// whose customer filled it in, not one still open; a mode set by an edit reads back in the route.
+async fn a_buckets_connections_are_found_with_their_mode<S: StoreUnderTest + ConnectionAdmin + Routes>(
+    store: &S,
+    prefix: &str,
+) {
+    let bucket = format!("{prefix}-bucket");
+    let mut given = super::unsaved(&format!("{prefix}-given"), ConnectionStatus::Active);
+    (given.bucket, given.folder) = (bucket.clone(), Some("in/".into()));
+    store.create_connection(&given).await.expect("creating");
+    let mut open = super::unsaved(&format!("{prefix}-open"), ConnectionStatus::Pending);
+    (open.bucket, open.open_fields) = (String::new(), vec![LocationField::Bucket]);
+    store.create_connection(&open).await.expect("creating with the bucket open");
+    let mut elsewhere = super::unsaved(&format!("{prefix}-elsewhere"), ConnectionStatus::Active);
+    elsewhere.bucket = format!("{prefix}-other");
+    store.create_connection(&elsewhere).await.expect("creating");
+    let ids = |mut routes: Vec<Route>| {
+        routes.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        routes.into_iter().map(|r| r.connection_id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.routes(&bucket).await.expect("routes")), [given.id.clone()]);
+    assert_eq!(store.routes(&format!("{prefix}-none")).await.expect("routes"), Vec::new());
+
+    let location = Location { bucket: bucket.clone(), region: "us-east-1".into(), folder: None };
+    store.fill_location(&open.id, &location, now()).await.expect("the customer fills the bucket");
+    assert_eq!(ids(store.routes(&bucket).await.expect("routes")), [given.id.clone(), open.id.clone()]);
+
+    let events = ConnectionEdit { mode: Some(SyncMode::Events), ..ConnectionEdit::default() };
+    ConnectionAdmin::edit_connection(store, &given, &events).await.expect("setting the mode");
+    let routes = store.routes(&bucket).await.expect("routes");
+    let route = routes.iter().find(|r| r.connection_id == given.id).expect("still found");
+    assert_eq!(*route, Route::of(&Connection { mode: SyncMode::Events, ..given.clone() }));
+    assert_eq!(route.folder.as_deref(), Some("in/"));
 }
 
 /// Each withdrawal adds one to the link generation, in one write; edits meanwhile keep it; a

@@ -114,6 +114,7 @@ pub(crate) fn unsaved(id: &str, status: ConnectionStatus) -> Connection {
         status,
         created_at: now(),
         overlap_seconds: None,
+        mode: Default::default(),
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,

@@ -6,7 +6,7 @@ use super::ports::ConnectionEdit;
 use super::{FieldError, ManageError, Management};
 use crate::connections::{new_connection, normalise_name, normalise_tenant, ConnectionInput};
 use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange};
-use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncMode, SyncRun};
 use crate::ports::{Lease, StoreErrorKind};
 use serde::Serialize;
 
@@ -43,6 +43,8 @@ pub struct ConnectionChange {
     pub template_id: Option<String>,
     /// Hours before the watermark later syncs look again; `Some(None)`: the deployment's default.
     pub overlap_hours: Option<Option<u32>>,
+    /// Scheduled (the daily scan) or events (also the bucket's object events).
+    pub mode: Option<SyncMode>,
 }
 
 /// What [`Management::assign_tenant`] did.
@@ -302,6 +304,7 @@ impl Management<'_> {
             name: name.filter(|n| *n != connection.name),
             template_id: change.template_id.filter(|t| *t != connection.template_id),
             overlap_seconds: overlap_seconds.filter(|o| *o != connection.overlap_seconds),
+            mode: change.mode.filter(|m| *m != connection.mode),
             backfill_since: None,
         };
         if edit.is_empty() {

@@ -4,7 +4,7 @@
 //! `test-support`) implement them; the conformance suite checks both alike.
 
 use crate::connections::Location;
-use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncRun};
+use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncMode, SyncRun};
 use crate::ports::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ pub struct ConnectionEdit {
     pub template_id: Option<String>,
     /// `Some(None)` goes back to the deployment's default.
     pub overlap_seconds: Option<Option<u64>>,
+    pub mode: Option<SyncMode>,
     /// The next run decides again every object modified since then.
     pub backfill_since: Option<DateTime<Utc>>,
 }

@@ -114,6 +114,7 @@ fn input(name: &str) -> ConnectionInput {
         template_id: "tpl".into(),
         kms_key_arn: None,
         open_fields: Vec::new(),
+        mode: Default::default(),
     }
 }
 

@@ -122,6 +122,9 @@ impl ConnectionAdmin for MemoryStore {
         if let Some(overlap) = edit.overlap_seconds {
             stored.overlap_seconds = overlap;
         }
+        if let Some(mode) = edit.mode {
+            stored.mode = mode;
+        }
         if let Some(since) = edit.backfill_since {
             stored.backfill_since = Some(since);
         }
@@ -293,5 +296,17 @@ impl crate::dispatch::WorkerInvoker for RecordedWorkers {
     async fn invoke(&self, request: &crate::dispatch::WorkerRequest) -> Result<(), crate::dispatch::InvokeError> {
         self.requests.lock().unwrap().push(request.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::intake::Routes for MemoryStore {
+    async fn routes(&self, bucket: &str) -> Result<Vec<crate::intake::Route>, StoreError> {
+        let connections = self.connections.lock().unwrap();
+        Ok(connections
+            .values()
+            .filter(|c| !bucket.is_empty() && c.bucket == bucket)
+            .map(crate::intake::Route::of)
+            .collect())
     }
 }

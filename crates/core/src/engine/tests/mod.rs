@@ -46,6 +46,7 @@ fn connection() -> Connection {
         status: ConnectionStatus::Pending,
         created_at: t("01T00:00:00"),
         overlap_seconds: None,
+        mode: Default::default(),
         backfill_since: None,
         sync: SyncState::default(),
         failed_files: 0,
