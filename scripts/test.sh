@@ -40,7 +40,7 @@ echo "== cargo fuzz: each target for ${FUZZ_SECONDS:-10}s" >&2
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 echo "== cargo lambda build --release (x86_64; arm64 cannot be built on these machines)" >&2
-cargo lambda build --release -p worker -p dispatcher -p api -p authorizer -p publisher
+cargo lambda build --release -p worker -p dispatcher -p intake -p api -p authorizer -p publisher
 TARGET=$(cargo_target_dir)
 ls -l "$TARGET/lambda/worker/bootstrap" "$TARGET/lambda/dispatcher/bootstrap" "$TARGET/lambda/api/bootstrap" \
   "$TARGET/lambda/authorizer/bootstrap" "$TARGET/lambda/publisher/bootstrap"

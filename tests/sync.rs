@@ -15,10 +15,6 @@ use connector_core::model::{ConnectionStatus, FileStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
 use std::time::Duration;
 
-fn ids(records: &[(String, serde_json::Value)]) -> Vec<&str> {
-    records.iter().map(|(_, data)| data["payment_id"].as_str().unwrap()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_only() {
     needs!(Moto);
@@ -43,7 +39,7 @@ async fn first_sync_imports_what_changed_within_the_lookback_under_the_folder_on
     assert_eq!(run.counts.objects_listed, 4, "the listing is limited to the folder");
     assert_eq!((run.counts.files_imported, run.counts.files_skipped, run.counts.rows_imported), (2, 1, 3));
     let records = world.records(&connection.id).await;
-    assert_eq!(ids(&records), ["a1", "a2", "b1"]);
+    assert_eq!(payment_ids(&records), ["a1", "a2", "b1"]);
     assert_eq!(records[0].1["amount"], serde_json::json!("1.10"), "a decimal shown as its digits as stored");
     assert_eq!(records[0].1["currency"], "eur");
     assert_eq!(records[1].1["currency"], "usd", "default applied");
@@ -163,7 +159,7 @@ async fn a_bad_file_fails_alone_while_the_others_import() {
     assert!(truncated.reason.unwrap().contains("cannot decode the file"));
     assert_eq!(truncated.rows_read, truncated.rows_imported);
     let records = world.records(&connection.id).await;
-    let (t, others): (Vec<&str>, Vec<&str>) = ids(&records).into_iter().partition(|id| *id == "t");
+    let (t, others): (Vec<&str>, Vec<&str>) = payment_ids(&records).into_iter().partition(|id| *id == "t");
     assert_eq!((others, t.len() as u64), (vec!["g1", "r1"], truncated.rows_imported));
     let partial = by_key("4-bad-rows.csv");
     let errors: Vec<_> =
@@ -443,7 +439,7 @@ async fn an_operator_retries_a_failed_file_out_of_the_window_and_backfills() {
     assert_eq!((retried.counts.objects_selected, retried.counts.files_imported), (1, 1), "{retried:?}");
     assert_eq!(failed_files().await, 0, "imported at last");
     assert_eq!(world.completed(&connection.id).await.counts.objects_selected, 0, "once");
-    assert!(ids(&world.records(&connection.id).await).contains(&"p"));
+    assert!(payment_ids(&world.records(&connection.id).await).contains(&"p"));
 
     // A backfill from before both files: both decided again (ok.csv fails now: no "payment" column).
     world.connector.in_process().backfill(&connection.id, chrono::Utc::now() - TimeDelta::hours(1)).await.unwrap();
@@ -478,7 +474,7 @@ async fn a_replaced_files_earlier_records_are_removed() {
     world.put("in/a.csv", "id,amount\nnew1,1\n").await;
     let run = world.completed(&connection.id).await;
     assert_eq!(run.counts.files_imported, 1, "{run:?} {lookalike}");
-    let mut kept = ids(&world.records(&connection.id).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let mut kept = payment_ids(&world.records(&connection.id).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
     kept.sort();
     assert_eq!(kept, ["new1", "other"]);
 }

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod cognito;
 pub mod dashboard;
+pub mod esm;
 pub mod faults;
 pub mod local_aws;
 pub mod oidc;
@@ -175,6 +176,11 @@ impl World {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+}
+
+/// The payment ids of records (of [`PAYMENTS_TEMPLATE`]), in the order given.
+pub fn payment_ids(records: &[(String, serde_json::Value)]) -> Vec<&str> {
+    records.iter().map(|(_, data)| data["payment_id"].as_str().expect("a payment id")).collect()
 }
 
 /// Sleeps until just after the next whole second, so what follows starts early in a second.

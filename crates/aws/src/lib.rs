@@ -19,6 +19,7 @@
 //! its management service ([`Deployment::management`], [`Deployment::in_process`]).
 
 pub mod config;
+pub mod deadline;
 pub mod dynamodb;
 pub mod errors;
 pub mod events;
@@ -28,6 +29,8 @@ pub mod logging;
 pub mod metrics;
 pub mod oidc;
 pub mod s3;
+
+pub use deadline::hand_over_at;
 pub mod trust;
 
 pub use logging::init_lambda_tracing;
@@ -94,9 +97,26 @@ impl Deployment {
             schedule_run: request.schedule_run,
             request_id: request.request_id,
             hand_over_at: request.hand_over_at,
-            named: None,
+            named: request.named,
         };
         engine.run(call).await
+    }
+
+    /// The run to start after a run finished and let go of the lease, if any: one of the keys kept
+    /// meanwhile (object events that came while it held the lease, which the intake kept and could
+    /// not run), rather than leave them to the next scan. The intake keeps keys before it tries the
+    /// lease, so keys it could not run are always seen here. Best effort: keys that a failed read
+    /// misses wait for the connection's next run.
+    pub async fn run_for_kept_keys(&self, connection_id: &str) -> Option<connector_core::dispatch::WorkerRequest> {
+        use connector_core::ports::SyncStore;
+        match self.state.kept_named(connection_id, 1).await {
+            Ok(kept) if !kept.is_empty() => Some(connector_core::dispatch::WorkerRequest::for_kept_keys(connection_id)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(connection_id, error = %e, "could not look for kept keys; the next run takes them");
+                None
+            }
+        }
     }
 }
 
@@ -112,12 +132,15 @@ pub struct SyncRequest<'a> {
     /// When to hand over to the next invocation (the worker Lambda's deadline less the margin);
     /// `None` runs to the end.
     pub hand_over_at: Option<std::time::Instant>,
+    /// Object events' keys: a run of these (and any kept), not a scan. `Some(&[])` runs only the
+    /// kept keys.
+    pub named: Option<&'a [connector_core::model::NamedKey]>,
 }
 
 impl<'a> SyncRequest<'a> {
     /// An operator's sync of `connection_id`: for no scheduled event, to the end.
     pub fn new(connection_id: &'a str) -> Self {
-        SyncRequest { connection_id, schedule_run: None, request_id: None, hand_over_at: None }
+        SyncRequest { connection_id, schedule_run: None, request_id: None, hand_over_at: None, named: None }
     }
 }
 
@@ -157,6 +180,7 @@ impl connector_core::dispatch::WorkerInvoker for Deployment {
         let sync = SyncRequest {
             schedule_run: request.schedule_run.as_deref(),
             request_id: request.request_id.as_deref(),
+            named: request.events.then_some(&[][..]),
             ..SyncRequest::new(&request.connection_id)
         };
         match self.sync(sync).await {

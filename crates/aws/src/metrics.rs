@@ -11,7 +11,8 @@
 //! - the worker writes one document per run that finished or failed ([`Metrics::for_run`]); an
 //!   invocation that handed over writes none: the finished run's counts are the run's totals, so
 //!   counts written at each hand-over would be counted twice;
-//! - the dispatcher writes one per invocation ([`Metrics::for_dispatch`]).
+//! - the dispatcher writes one per invocation ([`Metrics::for_dispatch`]);
+//! - the intake writes one per batch ([`Metrics::for_intake`]).
 //!
 //! The document is written with serde, not through a metrics crate: see [`Document`].
 
@@ -127,6 +128,27 @@ impl Metrics {
             Metric::count("WorkersInvoked", summary.invoked),
         ];
         self.document(at, vec![("ScheduleRun", summary.schedule_run.clone())], metrics)
+    }
+
+    /// The intake's document for one batch: messages, events routed, dropped by reason, and the
+    /// connections run, kept for later and failed.
+    pub fn for_intake(&self, tally: &connector_core::intake::Tally, at: DateTime<Utc>) -> Document {
+        let d = &tally.dropped;
+        let metrics = vec![
+            Metric::count("IntakeMessages", tally.messages),
+            Metric::count("IntakeEventsRouted", tally.routed),
+            Metric::count("IntakeEventsNoConnection", d.no_connection),
+            Metric::count("IntakeEventsOutsideFolder", d.outside_folder),
+            Metric::count("IntakeEventsWrongAccount", d.wrong_account),
+            Metric::count("IntakeEventsScheduledConnection", d.scheduled),
+            Metric::count("IntakeEventsDeletions", d.deletions),
+            Metric::count("IntakeEventsOther", d.other_events + d.test_messages),
+            Metric::count("IntakeMessagesUnreadable", d.unreadable),
+            Metric::count("IntakeRuns", tally.runs),
+            Metric::count("IntakeKeptForLater", tally.kept),
+            Metric::count("IntakeMessagesFailed", tally.failed_messages),
+        ];
+        self.document(at, Vec::new(), metrics)
     }
 
     fn document(&self, at: DateTime<Utc>, properties: Vec<(&'static str, String)>, metrics: Vec<Metric>) -> Document {

@@ -29,6 +29,22 @@ pub struct WorkerRequest {
     /// connection's consecutive failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A run of object events' keys only (those kept for the connection while another run held
+    /// it), not a scan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub events: bool,
+}
+
+impl WorkerRequest {
+    /// A sync of `connection_id` (a scan) for no scheduled event.
+    pub fn new(connection_id: &str) -> WorkerRequest {
+        WorkerRequest { connection_id: connection_id.to_owned(), schedule_run: None, request_id: None, events: false }
+    }
+
+    /// A run of the keys kept for `connection_id`.
+    pub fn for_kept_keys(connection_id: &str) -> WorkerRequest {
+        WorkerRequest { events: true, ..WorkerRequest::new(connection_id) }
+    }
 }
 
 /// A connection as the dispatcher reads it from the index.
@@ -145,11 +161,8 @@ pub async fn dispatch(
             if candidate.lease_until.is_some_and(|until| until > now) {
                 return Ok(Step::Skipped("lease_held"));
             }
-            let request = WorkerRequest {
-                connection_id: candidate.id.clone(),
-                schedule_run: Some(schedule_run.to_owned()),
-                request_id: None,
-            };
+            let request =
+                WorkerRequest { schedule_run: Some(schedule_run.to_owned()), ..WorkerRequest::new(&candidate.id) };
             Ok(match invoke_with_retries(invoker, &request, config.max_attempts).await {
                 Ok(()) => Step::Invoked,
                 Err(e) => Step::Failed(candidate.id, e.message),

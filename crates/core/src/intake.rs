@@ -69,7 +69,7 @@ pub struct ConnectionKeys {
 }
 
 /// Why events were dropped, counted (each a metric of the intake function).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dropped {
     pub unreadable: u64,
     pub test_messages: u64,
@@ -91,6 +91,23 @@ pub struct Intake {
     pub dropped: Dropped,
     /// Events that reached at least one connection.
     pub routed: u64,
+}
+
+/// What the intake did with one batch: its log line and its metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    pub messages: u64,
+    /// Events that reached at least one connection.
+    pub routed: u64,
+    pub dropped: Dropped,
+    /// Connections whose keys were imported in this invocation (or handed over to the worker).
+    pub runs: u64,
+    /// Connections whose keys were kept for their next run: paused, needing re-authentication,
+    /// pending, or another run held the lease.
+    pub kept: u64,
+    /// Messages handed back to the queue (a run failed on a transient error); the queue delivers
+    /// them again, and after its last attempt to the dead-letter queue.
+    pub failed_messages: u64,
 }
 
 /// Sorts a batch of messages. A store error (reading a bucket's connections) fails the batch:

@@ -38,6 +38,7 @@ pub async fn handle(
         schedule_run: request.schedule_run.as_deref(),
         request_id: request.request_id.as_deref(),
         hand_over_at,
+        named: request.events.then_some(&[][..]),
     };
     let synced = deployment.sync(sync).await;
     let report = SyncReport::new(&request.connection_id, &synced);
@@ -51,25 +52,18 @@ pub async fn handle(
             invoke_with_retries(next, &request, 5).await.map_err(WorkerError::HandOver)?;
             Ok(report)
         }
+        Ok(SyncOutcome::Completed(_)) => {
+            if let Some(kept) = deployment.run_for_kept_keys(&request.connection_id).await {
+                // Best effort: the keys stay kept for the connection's next run.
+                if let Err(e) = invoke_with_retries(next, &kept, 5).await {
+                    tracing::warn!(error = %e, "could not start a run of the kept keys; the next run takes them");
+                }
+            }
+            Ok(report)
+        }
         Ok(_) | Err(SyncError::ConnectionNotFound(_)) => Ok(report),
         Err(e) => Err(e.into()),
     }
-}
-
-/// When to hand over: `margin` before the invocation's deadline (milliseconds since the epoch, as
-/// the Lambda context gives it), or a quarter of the time left if that is shorter, so that a function
-/// configured with a short timeout still gets work done in each invocation. `None` (run to the end)
-/// when the runtime gives no deadline still ahead: Lambda always does, but `cargo lambda watch` sends
-/// its timeout (600000) instead of a time, and handing over with no time to work would only loop.
-pub fn hand_over_at(deadline_ms: u64, margin: std::time::Duration) -> Option<Instant> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let left = std::time::Duration::from_millis(deadline_ms).checked_sub(now).filter(|left| !left.is_zero());
-    let Some(left) = left else {
-        tracing::warn!(deadline_ms, "the runtime gave no deadline ahead; this invocation runs to the end");
-        return None;
-    };
-    tracing::info!(time_left_ms = left.as_millis() as u64, "invocation starts");
-    Some(Instant::now() + left.saturating_sub(margin.min(left / 4)))
 }
 
 #[cfg(test)]
@@ -79,28 +73,13 @@ mod tests {
     #[test]
     fn the_sample_events_parse() {
         let event: WorkerRequest = serde_json::from_str(include_str!("../../../events/worker-invoke.json")).unwrap();
-        assert_eq!(
-            event,
-            WorkerRequest { connection_id: "demo-connection".into(), schedule_run: None, request_id: None }
-        );
+        assert_eq!(event, WorkerRequest::new("demo-connection"));
         let event: WorkerRequest =
             serde_json::from_str(include_str!("../../../events/worker-invoke-scheduled.json")).unwrap();
         assert_eq!(event.schedule_run.as_deref(), Some("89d1a02d-5ec7-412e-82f5-13505f849b41"));
-    }
-
-    #[test]
-    fn hands_over_the_margin_before_the_deadline() {
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let margin = std::time::Duration::from_secs(60);
-        let at = hand_over_at(now_ms + 900_000, margin).unwrap();
-        let left = at.duration_since(Instant::now()).as_secs();
-        assert!((838..=840).contains(&left), "{left}");
-        // A timeout shorter than the margin keeps three quarters of it for work.
-        let at = hand_over_at(now_ms + 20_000, margin).unwrap();
-        let left = at.duration_since(Instant::now()).as_secs();
-        assert!((14..=15).contains(&left), "{left}");
-        // No deadline ahead (cargo lambda watch sends 600000): run to the end rather than hand over at once.
-        assert_eq!(hand_over_at(600_000, margin), None);
-        assert_eq!(hand_over_at(now_ms - 1_000, margin), None);
+        let event: WorkerRequest =
+            serde_json::from_str(include_str!("../../../events/worker-invoke-kept-keys.json")).unwrap();
+        assert_eq!(event, WorkerRequest::for_kept_keys("demo-connection"));
+        assert_eq!(serde_json::to_value(WorkerRequest::new("c")).unwrap(), serde_json::json!({"connection_id": "c"}));
     }
 }

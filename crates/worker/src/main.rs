@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::from_env();
     let metrics = &metrics;
     run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
-        let hand_over_at = handler::hand_over_at(event.context.deadline, margin);
+        let hand_over_at = connector_aws::hand_over_at(event.context.deadline, margin);
         handler::handle(connector, event.payload, hand_over_at, next, metrics).await.map_err(Error::from)
     }))
     .await

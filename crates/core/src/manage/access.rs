@@ -205,7 +205,7 @@ impl Management<'_> {
     /// Starts a sync of the connection through the service's workers.
     pub(super) async fn start_sync(&self, id: &str) -> Result<(), ManageError> {
         let request_id = Some(super::connections::new_request_id());
-        let request = WorkerRequest { connection_id: id.to_owned(), schedule_run: None, request_id };
+        let request = WorkerRequest { request_id, ..WorkerRequest::new(id) };
         self.workers.invoke(&request).await.map_err(|e| {
             let message = format!("starting a sync: {e}");
             ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
