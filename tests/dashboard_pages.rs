@@ -17,6 +17,9 @@ type Pool = common::dashboard::SignIn;
 
 use common::dashboard::USER;
 
+/// The deployment's object event bus (template.yaml's ObjectEventBus).
+const OBJECT_EVENT_BUS: &str = "arn:aws:events:us-east-1:123456789012:event-bus/s3c-object-events";
+
 async fn pool(world: &World) -> Pool {
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&world.aws.sdk);
     let pool = common::dashboard::SignIn::create(&cognito, &endpoint()).await;
@@ -33,6 +36,7 @@ async fn dashboard(world: &World, pool: &Pool) -> Dashboard {
         base: String::new(),
         secure_cookies: true,
         role_template_url: Some("https://example-bucket.s3.amazonaws.com/customer-role.yaml".into()),
+        object_event_bus: Some(OBJECT_EVENT_BUS.into()),
         list_page: 2,
     }
 }
@@ -689,4 +693,61 @@ async fn the_wizard_may_leave_the_bucket_and_folder_to_the_customer() {
         page.html
     );
     assert!(!page.html.contains("id=\"permission-policy\""), "no policy naming no bucket: {}", page.html);
+}
+
+/// An events-mode connection's customer page adds what forwards the bucket's new-file events: the
+/// bucket's EventBridge switch (a read-modify-write with the CLI), the rule's pattern for that
+/// bucket and folder, its role's two policies naming our bus, and the quick-create link carries the
+/// bus and the folder as keys spell it. A scheduled connection's page has none of it; a deployment
+/// without a bus says so instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_mode_customer_page_shows_the_forwarding_rule_and_our_bus() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let pool = pool(&world).await;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(dashboard(&world, &pool).await) };
+    let scheduled = world.connection(Some("in")).await;
+    let connection = world.connection(Some("in")).await;
+    let change = connector_core::manage::connections::ConnectionChange {
+        mode: Some(connector_core::model::SyncMode::Events),
+        ..Default::default()
+    };
+    let connection = api.service.edit(&connection.id, change).await.unwrap();
+    let pages = api.dashboard.as_ref().unwrap();
+    let link = |c: &connector_core::model::Connection| pages.setup_link(c, 7, chrono::Utc::now()).unwrap().path;
+
+    let page = Client::default().get(&api, &link(&connection)).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let pattern = connector_core::policies::events_rule_pattern(&connection);
+    let shown = |id: &str| {
+        let start = page.html.find(&format!("<pre id=\"{id}\"")).unwrap_or_else(|| panic!("{id} in {}", page.html));
+        let text = &page.html[start..];
+        let text = &text[text.find('>').unwrap() + 1..text.find("</pre>").unwrap()];
+        serde_json::from_str::<serde_json::Value>(&text.replace("&quot;", "\"")).unwrap()
+    };
+    assert_eq!(shown("events-rule-pattern"), pattern);
+    assert_eq!(pattern["detail"]["bucket"]["name"], serde_json::json!([world.bucket]));
+    assert_eq!(shown("events-role-permission-policy")["Statement"][0]["Resource"], OBJECT_EVENT_BUS);
+    assert_eq!(shown("events-role-trust-policy")["Statement"][0]["Principal"]["Service"], "events.amazonaws.com");
+    assert!(page.html.contains(&format!("<code id=\"event-bus\">{OBJECT_EVENT_BUS}</code>")), "{}", page.html);
+    assert!(
+        page.html.contains("Send notifications to Amazon EventBridge")
+            && page.html.contains("whole notification configuration: read it first"),
+        "{}",
+        page.html
+    );
+    let bus = serde_urlencoded::to_string([("param_ConnectorEventBusArn", OBJECT_EVENT_BUS)]).unwrap();
+    assert!(page.html.contains(&bus), "the quick-create link carries the bus: {}", page.html);
+    assert!(page.html.contains("param_EventsFolder=in%2F"), "{}", page.html);
+
+    let page = Client::default().get(&api, &link(&scheduled)).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(!page.html.contains("events-rule-pattern") && !page.html.contains(OBJECT_EVENT_BUS), "{}", page.html);
+
+    let mut without_bus = dashboard(&world, &pool).await;
+    without_bus.object_event_bus = None;
+    let api = Api { service: world.connector.in_process(), dashboard: Some(without_bus) };
+    let page = Client::default().get(&api, &link(&connection)).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("no-event-bus") && !page.html.contains("events-rule-pattern"), "{}", page.html);
 }

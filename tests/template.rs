@@ -166,13 +166,14 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
         .collect();
     let mut holders: Vec<&str> = publishers.iter().map(|(h, _)| *h).collect();
     holders.sort_unstable();
-    assert_eq!(holders, ["ApiFunctionRole", "WorkerFunction"], "the dispatcher publishes no events");
+    assert_eq!(holders, ["ApiFunctionRole", "IntakeFunction", "WorkerFunction"], "the dispatcher publishes no events");
     for (holder, statement) in publishers {
         assert_eq!(actions(statement), ["events:PutEvents"], "{holder}");
         assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "{holder}: only the named bus");
     }
     assert_eq!(t["Parameters"]["EventBusName"]["Default"], "default", "the account's default bus");
-    // Besides publishing, EventBridge may call the webhook's destination, and nothing else.
+    // Besides publishing, EventBridge may call the webhook's destination, and the API may let
+    // customers' accounts onto the object event bus (tests/template_events.rs), and nothing else.
     for (holder, statement) in &all {
         for action in actions(statement).into_iter().filter(|a| a.starts_with("events:")) {
             match action.as_str() {
@@ -181,6 +182,10 @@ fn only_the_worker_and_the_api_may_publish_events_and_only_to_the_named_bus() {
                     assert_eq!(holder, "WebhookRole");
                     assert_eq!(actions(statement), [action.as_str()]);
                     assert_eq!(statement["Resource"], json!({ "Fn::GetAtt": ["WebhookDestination", "Arn"] }));
+                }
+                "events:PutPermission" | "events:RemovePermission" | "events:DescribeEventBus" => {
+                    assert_eq!(holder, "ApiFunctionRole");
+                    assert_eq!(statement["Resource"], json!({ "Fn::GetAtt": ["ObjectEventBus", "Arn"] }));
                 }
                 other => panic!("{holder} may not {other}"),
             }
@@ -193,7 +198,7 @@ fn every_function_knows_its_bus_namespace_and_deployment_and_the_pausers_the_thr
     needs!(CfnLint);
     let t = template();
     let reference = |name: &str| json!({ "Ref": name });
-    for function in ["WorkerFunction", "DispatcherFunction", "ApiFunction"] {
+    for function in ["WorkerFunction", "DispatcherFunction", "ApiFunction", "IntakeFunction"] {
         let env = environment(&t, function);
         assert_eq!(env["S3C_EVENT_BUS"], reference("EventBusName"), "{function}");
         assert_eq!(env["S3C_METRICS_NAMESPACE"], reference("MetricsNamespace"), "{function}");
@@ -239,7 +244,7 @@ fn every_alarm_notifies_the_topic_in_use_on_alarm_and_ok_and_nothing_without_one
         }
         let d = deployed(&t, &given);
         let alarms = of_type(&d, "AWS::CloudWatch::Alarm");
-        assert_eq!(alarms.len(), if webhook { 7 } else { 6 }, "{given:?}");
+        assert_eq!(alarms.len(), if webhook { 10 } else { 9 }, "{given:?}");
         let expected = topic.as_ref().map(|topic| json!([topic]));
         for (id, alarm) in alarms {
             let properties = &alarm["Properties"];
@@ -371,9 +376,12 @@ fn without_a_webhook_url_there_is_no_webhook() {
     for id in d["Resources"].as_object().unwrap().keys().chain(d["Outputs"].as_object().unwrap().keys()) {
         assert!(!id.starts_with("Webhook"), "{id} without a WebhookUrl");
     }
-    for kind in ["AWS::Events::Connection", "AWS::Events::ApiDestination", "AWS::Events::Rule"] {
+    for kind in ["AWS::Events::Connection", "AWS::Events::ApiDestination"] {
         assert!(of_type(&d, kind).is_empty(), "{kind}");
     }
+    // The one rule left is the object events' own, on its own bus (tests/template_events.rs).
+    let rules: Vec<&String> = of_type(&d, "AWS::Events::Rule").into_iter().map(|(id, _)| id).collect();
+    assert_eq!(rules, ["ObjectEventRule"]);
     assert_eq!(refused(&t, &[]), Vec::<String>::new());
     assert_eq!(refused(&t, &[("WebhookAuth", "Basic")]), Vec::<String>::new(), "no webhook, nothing to authenticate");
 }

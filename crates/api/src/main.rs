@@ -3,7 +3,8 @@
 //! `S3C_WORKER_FUNCTION` names the worker that activation starts. The dashboard's settings:
 //! `S3C_DASHBOARD_ISSUER`, `_CLIENT_ID`, `_DISCOVERY_URL` (optional), `_URL` (locally),
 //! `_SIGN_IN` (optional: password or oidc), `_CLIENT_SECRET_ARN` (optional, oidc), and
-//! `S3C_SIGNING_SECRET_ARN`, `S3C_ROLE_TEMPLATE_URL` (README, "Dashboard").
+//! `S3C_SIGNING_SECRET_ARN`, `S3C_ROLE_TEMPLATE_URL`, `S3C_OBJECT_EVENT_BUS_ARN` (optional: the
+//! bus events-mode connections forward to; README, "Dashboard", "Event-driven imports").
 
 use api::dashboard::session::Sessions;
 use api::dashboard::{Dashboard, SignInMethod};
@@ -61,6 +62,7 @@ async fn dashboard(deployment: &Deployment) -> Result<Option<Dashboard>, Error> 
         base: url.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default(),
         secure_cookies: url.is_none_or(|u| u.scheme_str() != Some("http")),
         role_template_url: std::env::var("S3C_ROLE_TEMPLATE_URL").ok().filter(|u| !u.is_empty()),
+        object_event_bus: std::env::var("S3C_OBJECT_EVENT_BUS_ARN").ok().filter(|b| !b.is_empty()),
         list_page: api::dashboard::connections::LIST_PAGE,
     }))
 }

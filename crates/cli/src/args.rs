@@ -201,6 +201,10 @@ pub enum ConnectionCommand {
         /// How it finds new objects (`set-mode` changes it later).
         #[arg(long, value_enum, default_value_t = Mode::Scheduled)]
         mode: Mode,
+        /// With --mode events: the deployment's object event bus (the stack's ObjectEventBusArn
+        /// output), which the customer's rule forwards their bucket's new-file events to.
+        #[arg(long, env = "S3C_OBJECT_EVENT_BUS_ARN", value_name = "ARN")]
+        object_event_bus_arn: Option<String>,
         #[command(flatten)]
         output: Output,
     },

@@ -4,6 +4,7 @@ use crate::args::ConnectionCommand;
 use crate::{confirm, print, BadInput, Done};
 use connector_core::connections::ConnectionInput;
 use connector_core::manage::connections::ConnectionChange;
+use connector_core::manage::setup::{event_forwarding, EventForwarding};
 use connector_core::manage::Management;
 use connector_core::model::{Connection, SyncMode};
 
@@ -20,6 +21,7 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             template,
             kms_key_arn,
             mode,
+            object_event_bus_arn,
             output,
         } => {
             let input = ConnectionInput {
@@ -48,6 +50,10 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
                     ),
                 }
                 println!("  custom trust policy:\n{}", serde_json::to_string_pretty(&created.trust_policy)?);
+                let bus = object_event_bus_arn.as_deref().filter(|b| !b.is_empty());
+                if let Some(forwarding) = event_forwarding(c, bus) {
+                    print_event_forwarding(&forwarding)?;
+                }
                 if c.open_fields.is_empty() {
                     println!(
                         "Then: s3-connector connections preview {}; s3-connector connections activate {}",
@@ -348,5 +354,33 @@ fn edited(c: &Connection, json: bool, said: &str) -> anyhow::Result<()> {
         return print::json(&serde_json::json!({ "connection": c }));
     }
     println!("connection {} {said}", c.id);
+    Ok(())
+}
+
+/// What an events-mode connection's customer creates besides the role (the set-up page shows the same).
+fn print_event_forwarding(forwarding: &EventForwarding) -> anyhow::Result<()> {
+    let Some(bus) = &forwarding.bus_arn else {
+        println!(
+            "Events mode, but no event bus is known (S3C_OBJECT_EVENT_BUS_ARN or --object-event-bus-arn: the \
+             stack's ObjectEventBusArn output): until then the daily scan alone imports its files."
+        );
+        return Ok(());
+    };
+    println!("For new files within minutes (events mode), the customer also:");
+    println!("  - {}", forwarding.bucket_setting);
+    match &forwarding.rule_pattern {
+        Some(pattern) => println!(
+            "  - creates a rule on their default event bus, targeting {bus} with the role below, with the event pattern:\n{}",
+            serde_json::to_string_pretty(pattern)?
+        ),
+        None => println!(
+            "  - creates a rule on their default event bus, targeting {bus}, once the bucket is filled in (the set-up page shows its pattern)"
+        ),
+    }
+    println!("  - creates the IAM role {} for the rule, with the trust policy:", forwarding.role_name);
+    println!("{}", serde_json::to_string_pretty(&forwarding.role_trust_policy)?);
+    if let Some(policy) = &forwarding.role_permission_policy {
+        println!("    and the permission policy:\n{}", serde_json::to_string_pretty(policy)?);
+    }
     Ok(())
 }

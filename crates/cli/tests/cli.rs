@@ -146,6 +146,8 @@ fn against_moto() -> impl Fn(&[&str]) -> (Option<i32>, String, String) {
             .env("AWS_REGION", "us-east-1")
             .env("S3C_STATE_TABLE", format!("cli-state-{suffix}"))
             .env("S3C_RECORDS_TABLE", format!("cli-records-{suffix}"))
+            // A bus is given by the test's arguments only.
+            .env_remove("S3C_OBJECT_EVENT_BUS_ARN")
             .output()
             .unwrap();
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
@@ -432,4 +434,36 @@ fn recovery_commands_and_sync_exit_codes() {
     assert_eq!((code, stdout.trim()), (Some(0), "0 failure(s) dismissed"), "{stderr}");
     let (code, stdout, stderr) = run(&["connections", "recount", &id]);
     assert_eq!((code, stdout.trim()), (Some(0), format!("{id} 'no bucket': 0 failed file(s)").as_str()), "{stderr}");
+}
+
+/// An events-mode connection's create also says what forwards the bucket's new files: the
+/// bucket's EventBridge switch (a read-modify-write with the CLI), the rule's pattern and its
+/// role's policies naming the bus given (or S3C_OBJECT_EVENT_BUS_ARN's); without a bus, that the
+/// deployment has none. A scheduled connection's says nothing of it.
+#[test]
+fn an_events_mode_create_says_what_forwards_the_buckets_new_files() {
+    needs!(Moto);
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates/payments.json");
+    assert_eq!(run(&["templates", "put", template]).0, Some(0));
+    let bus = "arn:aws:events:eu-west-1:999999999999:event-bus/s3c-object-events";
+    let create = |name: &str, more: &[&str]| {
+        let base = ["connections", "create", "--tenant", "acme", "--name", name, "--account-id", "123456789012"];
+        let location =
+            ["--bucket", "acme-exports", "--region", "eu-west-1", "--folder", "in", "--template", "payments"];
+        let (code, stdout, stderr) = run(&[&base[..], &location[..], more].concat());
+        assert_eq!(code, Some(0), "{stderr}");
+        stdout
+    };
+    let stdout = create("events", &["--mode", "events", "--object-event-bus-arn", bus]);
+    let pattern = r#""prefix": "in/""#;
+    for said in [bus, "Send notifications to Amazon EventBridge", "\"EventBridgeConfiguration\": {}", pattern] {
+        assert!(stdout.contains(said), "{said:?} in {stdout}");
+    }
+    assert!(stdout.contains("events.amazonaws.com") && stdout.contains("events:PutEvents"), "{stdout}");
+    let stdout = create("events without a bus", &["--mode", "events"]);
+    assert!(stdout.contains("no event bus is known") && !stdout.contains(pattern), "{stdout}");
+    let stdout = create("scheduled", &["--object-event-bus-arn", bus]);
+    assert!(!stdout.contains(bus) && !stdout.contains("EventBridge"), "{stdout}");
 }

@@ -87,6 +87,74 @@ pub fn trust_policy_for(principals: &[String], external_id: &str) -> Value {
     })
 }
 
+/// The pattern of the rule an events-mode connection's customer creates on their account's default
+/// bus: their bucket's Object Created events, only under the folder when there is one. EventBridge
+/// compares a prefix literally (no wildcards), so the folder goes as S3 keys spell it, not escaped
+/// as IAM reads it ([`iam_literal`]).
+pub fn events_rule_pattern(connection: &Connection) -> Value {
+    let mut detail = json!({"bucket": {"name": [connection.bucket]}});
+    if let Some(folder) = &connection.folder {
+        detail["object"] = json!({"key": [{"prefix": folder}]});
+    }
+    json!({"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail})
+}
+
+/// The name of the role the customer's rule sends with: the connection's role name and `-events`
+/// (at most 64 characters, as IAM allows; a generated role name leaves room for the suffix).
+pub fn events_forwarding_role_name(connection: &Connection) -> String {
+    format!("{}-events", connection.role_name).chars().take(64).collect()
+}
+
+/// The trust policy of the role the customer's rule sends with: EventBridge may assume it, for
+/// rules of the customer's own account only (`aws:SourceAccount`, AWS's confused-deputy guard).
+pub fn events_forwarding_trust(connection: &Connection) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": connection.account_id}},
+        }],
+    })
+}
+
+/// The permission policy of that role: put events on the deployment's object event bus, and
+/// nothing else (a cross-account bus target needs a role of the sender's).
+pub fn events_forwarding_policy(bus_arn: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ForwardToTheConnectorsBus",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": bus_arn,
+        }],
+    })
+}
+
+/// The parameters of roles/customer-role.yaml for a connection, as the set-up page's quick-create
+/// link passes them: the folder escaped as IAM reads it for the read role, and, with the
+/// deployment's event bus (an events-mode connection), the bus and the folder as S3 keys spell it
+/// for the forwarding rule.
+pub fn role_template_parameters(
+    connection: &Connection,
+    principals: &[String],
+    event_bus: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let folder = connection.folder.as_deref();
+    vec![
+        ("RoleName", connection.role_name.clone()),
+        ("ExternalId", connection.external_id.clone()),
+        ("TrustedPrincipals", principals.join(",")),
+        ("BucketName", connection.bucket.clone()),
+        ("Folder", folder.map(iam_literal).unwrap_or_default()),
+        ("KmsKeyArn", connection.kms_key_arn.clone().unwrap_or_default()),
+        ("ConnectorEventBusArn", event_bus.unwrap_or_default().to_owned()),
+        ("EventsFolder", event_bus.and(folder).unwrap_or_default().to_owned()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +306,75 @@ mod tests {
         let loaded: Connection = serde_json::from_value(stored).unwrap();
         assert_eq!(loaded.kms_key_arn, None);
         assert_eq!(permission_policy(&loaded), permission_policy(&connection(Some("exports"))));
+    }
+
+    #[test]
+    fn the_events_rule_matches_the_buckets_created_objects_under_the_folder_as_keys_spell_it() {
+        let cases = [
+            (None, json!({"bucket": {"name": ["acme-exports"]}})),
+            (
+                Some("exports/daily"),
+                json!({"bucket": {"name": ["acme-exports"]}, "object": {"key": [{"prefix": "exports/daily/"}]}}),
+            ),
+            // Not IAM's escapes: EventBridge has no wildcards in a prefix.
+            (Some("a*b?c$"), json!({"bucket": {"name": ["acme-exports"]}, "object": {"key": [{"prefix": "a*b?c$/"}]}})),
+        ];
+        for (folder, detail) in cases {
+            let pattern = events_rule_pattern(&connection(folder));
+            assert_eq!(
+                pattern,
+                json!({"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}),
+                "folder {folder:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_forwarding_role_is_for_eventbridge_of_the_customers_account_and_puts_on_our_bus_only() {
+        let c = connection(None);
+        assert_eq!(events_forwarding_role_name(&c), format!("{}-events", c.role_name));
+        assert_eq!(
+            events_forwarding_trust(&c)["Statement"],
+            json!([{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}])
+        );
+        let bus = "arn:aws:events:eu-west-1:999999999999:event-bus/s3c-object-events";
+        assert_eq!(
+            events_forwarding_policy(bus)["Statement"],
+            json!([{"Sid": "ForwardToTheConnectorsBus", "Effect": "Allow", "Action": "events:PutEvents",
+                    "Resource": bus}])
+        );
+        let mut long = c.clone();
+        long.role_name = "r".repeat(64);
+        assert_eq!(events_forwarding_role_name(&long).chars().count(), 64, "IAM's longest role name");
+    }
+
+    #[test]
+    fn the_role_templates_parameters_give_iams_folder_to_the_role_and_the_keys_folder_to_the_rule() {
+        let c = connection(Some("a*b"));
+        let principals = ["arn:worker".to_owned(), "arn:api".to_owned()];
+        let value = |parameters: &[(&str, String)], name: &str| {
+            parameters.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap()
+        };
+        let bus = "arn:aws:events:eu-west-1:999999999999:event-bus/s3c-object-events";
+        let events = role_template_parameters(&c, &principals, Some(bus));
+        let cases = [
+            ("RoleName", c.role_name.as_str()),
+            ("ExternalId", "ext-123"),
+            ("TrustedPrincipals", "arn:worker,arn:api"),
+            ("BucketName", "acme-exports"),
+            ("Folder", "a${*}b/"),
+            ("KmsKeyArn", ""),
+            ("ConnectorEventBusArn", bus),
+            ("EventsFolder", "a*b/"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(value(&events, name), expected, "{name}");
+        }
+        let scheduled = role_template_parameters(&c, &principals, None);
+        for name in ["ConnectorEventBusArn", "EventsFolder"] {
+            assert_eq!(value(&scheduled, name), "", "{name}: no forwarding without a bus");
+        }
     }
 
     #[test]

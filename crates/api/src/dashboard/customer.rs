@@ -1,7 +1,8 @@
 //! The customer's set-up page, under `/setup/{connection id}`: reached through a link the platform
 //! hands its customer, signed with the deployment's key and expiring, scoped to exactly that one
 //! connection. No sign-in: the link is the authority, so it shows only what the customer needs
-//! (the role to create, its two policies, a CloudFormation quick-create link), lets them fill the
+//! (the role to create, its two policies, a CloudFormation quick-create link; for a connection in
+//! events mode, also what forwards their bucket's new-file events to us), lets them fill the
 //! location fields the platform left open (while the connection is pending), and checks access (a
 //! preview). A link carries the connection's link generation: withdrawing the links moves it on,
 //! and every link made before is refused.
@@ -11,6 +12,7 @@ use super::wizard::{error_of, pretty, preview_markup};
 use super::{Dashboard, Form};
 use chrono::{DateTime, TimeDelta, Utc};
 use connector_core::connections::LocationInput;
+use connector_core::manage::setup::{event_forwarding, EventForwarding};
 use connector_core::manage::{FieldError, ManageError, Management};
 use connector_core::model::{Connection, ConnectionStatus, LocationField};
 use lambda_http::http::{Method, StatusCode};
@@ -203,14 +205,10 @@ impl Dashboard {
             _ => StatusCode::OK,
         };
         let located = connection.unfilled_fields().is_empty();
+        let forwarding = event_forwarding(&connection, self.object_event_bus.as_deref());
         let quick_create = self.role_template_url.as_deref().filter(|_| located).map(|template| {
-            quick_create_url(
-                template,
-                &connection,
-                &documents.role_name,
-                &documents.external_id,
-                &documents.trust_policy,
-            )
+            let event_bus = forwarding.as_ref().and_then(|f| f.bus_arn.as_deref());
+            quick_create_url(template, &connection, &documents.trust_policy, event_bus)
         });
         let hidden_link = html! {
             input type="hidden" name="expires" value=(link.expires);
@@ -282,8 +280,47 @@ impl Dashboard {
                 Some(Err(_)) => (alert("error", "The check could not run just now; try again shortly.")),
                 None => {}
             }
+            @if let Some(forwarding) = &forwarding { (event_forwarding_markup(&connection, forwarding, quick_create.is_some())) }
         };
         html_response(status, frame.page(&format!("Set up {}", connection.name), body))
+    }
+}
+
+/// Step 3 of an events-mode connection: the bucket's EventBridge switch, and the rule and role
+/// that forward its new-file events to the deployment's bus (made by the quick-create link too).
+fn event_forwarding_markup(connection: &Connection, forwarding: &EventForwarding, quick_create: bool) -> maud::Markup {
+    html! {
+        h2 { "3. Send us your new files' events" }
+        @match &forwarding.bus_arn {
+            None => p.notice id="no-event-bus" {
+                "This connection is set to import new files within minutes of their arrival, but this deployment has no "
+                "event bus to receive their events: until it has one, your files are imported once a day. Nothing more "
+                "to set up for now."
+            },
+            Some(bus) => {
+                p { "New files are imported within minutes: S3 tells EventBridge in your account of each new file, and "
+                    "a rule there forwards those of " code { (connection.bucket) }
+                    @if let Some(f) = &connection.folder { " (folder " code { (f) } ")" }
+                    " to our event bus, nothing else. Files are still checked once a day, so none is missed." }
+                p id="bucket-eventbridge" { (forwarding.bucket_setting) }
+                @if quick_create {
+                    p { "The CloudFormation link above also creates the rule and its role. Or create them by hand:" }
+                }
+                dl.facts {
+                    dt { "Our event bus" } dd { code id="event-bus" { (bus) } }
+                    dt { "The rule's bus" } dd { code { "default" } }
+                    dt { "The rule's role name" } dd { code { (forwarding.role_name) } }
+                }
+                @match &forwarding.rule_pattern {
+                    Some(pattern) => (copyable("events-rule-pattern", "Rule event pattern", &pretty(pattern))),
+                    None => p.notice id="events-rule-pattern-pending" { "The rule's event pattern names your bucket and folder: it appears here once you save where your files are." },
+                }
+                (copyable("events-role-trust-policy", "Rule role trust policy", &pretty(&forwarding.role_trust_policy)))
+                @if let Some(policy) = &forwarding.role_permission_policy {
+                    (copyable("events-role-permission-policy", "Rule role permission policy", &pretty(policy)))
+                }
+            }
+        }
     }
 }
 
@@ -307,27 +344,21 @@ fn current(connection: &Connection, field: LocationField) -> String {
 fn quick_create_url(
     template: &str,
     connection: &Connection,
-    role_name: &str,
-    external_id: &str,
     trust_policy: &serde_json::Value,
+    event_bus: Option<&str>,
 ) -> String {
     let principals: Vec<String> = match &trust_policy["Statement"][0]["Principal"]["AWS"] {
         serde_json::Value::String(one) => vec![one.clone()],
         serde_json::Value::Array(many) => many.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect(),
         _ => vec![],
     };
-    let folder = connection.folder.as_deref().map(connector_core::policies::iam_literal).unwrap_or_default();
-    let query = serde_urlencoded::to_string([
-        ("templateURL", template),
-        ("stackName", &format!("s3-connector-{}", connection.id)),
-        ("param_RoleName", role_name),
-        ("param_ExternalId", external_id),
-        ("param_TrustedPrincipals", &principals.join(",")),
-        ("param_BucketName", &connection.bucket),
-        ("param_Folder", &folder),
-        ("param_KmsKeyArn", connection.kms_key_arn.as_deref().unwrap_or("")),
-    ])
-    .expect("plain text encodes");
+    let mut query = vec![
+        ("templateURL".to_owned(), template.to_owned()),
+        ("stackName".to_owned(), format!("s3-connector-{}", connection.id)),
+    ];
+    let parameters = connector_core::policies::role_template_parameters(connection, &principals, event_bus);
+    query.extend(parameters.into_iter().map(|(name, value)| (format!("param_{name}"), value)));
+    let query = serde_urlencoded::to_string(query).expect("plain text encodes");
     format!(
         "https://console.aws.amazon.com/cloudformation/home?region={}#/stacks/create/review?{query}",
         connection.region

@@ -68,6 +68,10 @@ pub struct Dashboard {
     /// Where the deployment publishes roles/customer-role.yaml (an S3 URL), for the customer
     /// page's CloudFormation quick-create link; none: the page shows the policies only.
     pub role_template_url: Option<String>,
+    /// The deployment's object event bus (`S3C_OBJECT_EVENT_BUS_ARN`), where an events-mode
+    /// connection's customer forwards their bucket's new-file events; none: the set-up page says
+    /// the deployment has none.
+    pub object_event_bus: Option<String>,
     /// How many connections one page of the list reads ([`connections::LIST_PAGE`]; the name and
     /// status filters apply to a page).
     pub list_page: usize,

@@ -388,6 +388,7 @@ mod tests {
             base: String::new(),
             secure_cookies: true,
             role_template_url: None,
+            object_event_bus: None,
             list_page: 10,
         };
         let cookie = format!("{ATTEMPT_COOKIE}={}", attempt.cookie_value(&dashboard.sessions));
