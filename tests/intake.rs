@@ -4,15 +4,16 @@
 
 mod common;
 
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use chrono::TimeDelta;
-use common::esm::{bodies, ObjectEventQueue};
+use common::esm::{bodies, Batch, ObjectEventQueue};
 use common::*;
 use connector_aws::metrics::Metrics;
 use connector_core::intake::Tally;
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{Connection, ConnectionStatus, RunPath, SyncMode, SyncRun};
-use connector_core::ports::SyncStore;
+use connector_core::ports::{Lease, SyncStore};
 use intake::IntakeConfig;
 use std::time::Duration;
 
@@ -27,23 +28,22 @@ async fn events_connection(world: &World, folder: Option<&str>) -> Connection {
 
 /// Runs the intake on every batch the queue delivers until it is quiet for `quiet`; the tallies.
 async fn intake_until_quiet(world: &World, queue: &ObjectEventQueue, quiet: Duration) -> Vec<Tally> {
-    let metrics = Metrics::new("S3ConnectorTest", "test");
     let mut tallies = Vec::new();
     while let Some(batch) = queue.batch(Duration::from_secs(1), 100, quiet).await {
-        let handled = intake::handle(
-            &world.connector,
-            &world.connector,
-            &metrics,
-            &IntakeConfig::default(),
-            batch.event.clone(),
-            None,
-        )
-        .await;
-        let (response, tally) = handled.expect("the batch is handled");
+        let (response, tally) = handle(world, &batch).await;
         queue.settle(&batch, &response).await;
         tallies.push(tally);
     }
     tallies
+}
+
+/// The intake's handler on a batch, as the event source mapping calls it, with the workers it
+/// starts run in process.
+async fn handle(world: &World, batch: &Batch) -> (SqsBatchResponse, Tally) {
+    let metrics = Metrics::new("S3ConnectorTest", "test");
+    let config = IntakeConfig::default();
+    let handled = intake::handle(&world.connector, &world.connector, &metrics, &config, batch.event.clone(), None);
+    handled.await.expect("the batch is handled")
 }
 
 async fn runs(world: &World, connection_id: &str) -> Vec<SyncRun> {
@@ -118,4 +118,137 @@ async fn all_bodies_of(world: &World, queue: &ObjectEventQueue, keys: &[&str]) -
     }
     assert_eq!(out.len(), keys.len(), "one event per key");
     out
+}
+
+/// Hands the intake one batch, which it takes whole.
+async fn intake_once(world: &World, batch: &Batch) -> Tally {
+    let (response, tally) = handle(world, batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{tally:?}");
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_begun_before_the_scans_window_and_completed_after_it_is_imported_through_its_event() {
+    needs!(Moto);
+    // No overlap: the next scan looks only at what is newer than the last scan's start.
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    let key = "late-upload.csv";
+    let started = world.s3.create_multipart_upload().bucket(&world.bucket).key(key).send().await.unwrap();
+    let upload_id = started.upload_id().expect("an upload id").to_owned();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    world.put("early.csv", "id,amount\ne1,1\n").await;
+    let scan = world.completed(&c.id).await;
+    assert_eq!((scan.path, scan.counts.files_imported), (RunPath::Scan, 1));
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let part = world.s3.upload_part().bucket(&world.bucket).key(key).upload_id(&upload_id).part_number(1);
+    let part = part.body(aws_sdk_s3::primitives::ByteStream::from_static(b"id,amount\nm1,1\n")).send().await.unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+        .build();
+    let complete = world.s3.complete_multipart_upload().bucket(&world.bucket).key(key).upload_id(&upload_id);
+    complete.multipart_upload(parts).send().await.expect("completing the upload");
+    assert!(world.last_modified(key).await < scan.watermark_after.expect("a watermark"), "stamped before the scan");
+
+    // The scan's next run cannot see it: older than its window.
+    let next_scan = world.completed(&c.id).await;
+    assert_eq!(next_scan.counts.files_imported, 0, "{next_scan:?}");
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["e1"]);
+
+    // Its event (the early file's too, which the ledger has) brings it in.
+    intake_until_quiet(&world, &queue, Duration::from_secs(3)).await;
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["e1", "m1"]);
+    let events_runs: Vec<SyncRun> =
+        runs(&world, &c.id).await.into_iter().filter(|r| r.path == RunPath::Events).collect();
+    assert_eq!(events_runs.iter().map(|r| r.counts.files_imported).sum::<u64>(), 1, "{events_runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_event_was_lost_is_imported_by_the_scan_and_the_event_arriving_late_imports_nothing() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    world.put("lost.csv", "id,amount\nl1,1\n").await;
+    let lost = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("its event");
+    queue.settle(&lost, &Default::default()).await;
+
+    let scan = world.completed(&c.id).await;
+    assert_eq!((scan.path, scan.counts.files_imported), (RunPath::Scan, 1), "the scan is the safety net");
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["l1"]);
+
+    queue.send_again(&lost.bodies).await;
+    let late = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("the late event");
+    let tally = intake_once(&world, &late).await;
+    queue.settle(&late, &Default::default()).await;
+    assert_eq!((tally.routed, tally.runs), (1, 1), "{tally:?}");
+    let latest = runs(&world, &c.id).await;
+    assert_eq!((latest[0].path, latest[0].counts.files_imported), (RunPath::Events, 0), "{:?}", latest[0]);
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["l1"], "once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_scan_holds_the_lease_events_are_kept_and_run_after_it_and_scan_and_events_at_once_import_once() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    let state = &world.connector.state;
+    let now = chrono::Utc::now();
+    let held = state.acquire_lease(&c.id, "a-scan", now, now + TimeDelta::minutes(10), None).await.unwrap();
+    assert_eq!(held, Lease::Acquired);
+    world.put("while-held.csv", "id,amount\nh1,1\n").await;
+    let batch = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("its event");
+    let tally = intake_once(&world, &batch).await;
+    queue.settle(&batch, &Default::default()).await;
+    assert_eq!((tally.runs, tally.kept), (0, 1), "{tally:?}");
+    assert!(world.records(&c.id).await.is_empty(), "nothing ran beside the lease's holder");
+
+    // The holder lets go and, as the worker does, starts a run of the keys kept meanwhile.
+    state.release_lease(&c.id, "a-scan").await.unwrap();
+    let follow_up = world.connector.run_for_kept_keys(&c.id).await.expect("kept keys to run");
+    assert!(follow_up.events, "{follow_up:?}");
+    connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &follow_up).await.expect("the run of kept keys");
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["h1"]);
+    assert_eq!(world.connector.run_for_kept_keys(&c.id).await, None, "forgotten once run");
+
+    // A scan and a batch of events of the same files at once: each file is imported once,
+    // whichever of the two runs it (the other is kept out by the lease and its keys run after).
+    for n in 0..5 {
+        world.put(&format!("both-{n}.csv"), format!("id,amount\nb{n},1\n")).await;
+    }
+    let batch = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("their events");
+    let (scan, tally) = tokio::join!(world.sync(&c.id), intake_once(&world, &batch));
+    queue.settle(&batch, &Default::default()).await;
+    scan.expect("the scan");
+    if let Some(follow_up) = world.connector.run_for_kept_keys(&c.id).await {
+        connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &follow_up).await.expect("kept keys");
+    }
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["b0", "b1", "b2", "b3", "b4", "h1"], "{tally:?}");
+    let imported: u64 = runs(&world, &c.id).await.iter().map(|r| r.counts.files_imported).sum();
+    assert_eq!(imported, 6, "each file once in all runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_of_a_paused_connection_wait_for_its_next_run() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    world.connector.in_process().pause(&c.id).await.expect("pausing");
+    world.put("paused.csv", "id,amount\np1,1\n").await;
+    let batch = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("its event");
+    let tally = intake_once(&world, &batch).await;
+    queue.settle(&batch, &Default::default()).await;
+    assert_eq!((tally.runs, tally.kept), (0, 1), "{tally:?}");
+    assert!(world.records(&c.id).await.is_empty());
+    assert!(world.connector.run_for_kept_keys(&c.id).await.is_some(), "kept");
+
+    world.connector.in_process().resume(&c.id).await.expect("resuming");
+    let run = world.completed(&c.id).await;
+    assert_eq!(run.counts.files_imported, 1, "{run:?}");
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["p1"]);
+    assert_eq!(world.connector.run_for_kept_keys(&c.id).await, None, "taken and forgotten by the run");
 }

@@ -11,12 +11,15 @@ use tracing::{info, warn};
 
 impl Engine<'_> {
     /// Takes the lease, or says why not: `Ok(Err(outcome))` when a live run holds it or this
-    /// scheduled event already ran.
+    /// scheduled event already ran. With `wait_out` false (a run of object events' keys), any
+    /// holder is answered at once: the caller keeps the keys for the holder, or for the run that
+    /// takes over from a stopped one, rather than wait out a term it may not have.
     pub(super) async fn take_lease(
         &self,
         connection_id: &str,
         owner: &str,
         schedule_run: Option<&str>,
+        wait_out: bool,
     ) -> Result<Result<DateTime<Utc>, SyncOutcome>, SyncError> {
         let term = self.config.lease_duration;
         let mut seen_renewal = None;
@@ -33,6 +36,10 @@ impl Engine<'_> {
                     }
                     Lease::Held { owner, until, renewed } => (owner, until, renewed.unwrap_or(until - term)),
                 };
+            if !wait_out {
+                info!(%holder, until = %held_until, "lease held; not waiting for it");
+                return Ok(Err(SyncOutcome::LeaseHeld { owner: holder, until: held_until }));
+            }
             // The holder's own term (its settings may differ from ours).
             let holder_term = (held_until - renewed).max(TimeDelta::milliseconds(1));
             if seen_renewal.is_some_and(|seen| renewed > seen) {

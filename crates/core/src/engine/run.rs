@@ -57,7 +57,7 @@ impl Engine<'_> {
             Err(not_syncable) => return Ok(not_syncable),
         };
         let owner = call.invocation_id;
-        let lease_until = match self.take_lease(&connection.id, owner, call.schedule_run).await? {
+        let lease_until = match self.take_lease(&connection.id, owner, call.schedule_run, call.named.is_none()).await? {
             Ok(until) => until,
             Err(outcome) => return Ok(outcome),
         };

@@ -134,3 +134,18 @@ async fn keys_kept_while_the_connection_could_not_run_are_taken_on_by_its_next_r
     assert!(w.record_ids().contains(&"in/late.csv#el#1".to_string()));
     assert_eq!(w.store.kept_named("c1", 10).await.unwrap(), [], "forgotten once decided");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_run_answers_a_held_lease_at_once_rather_than_wait_out_its_term() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/a.csv", "\"ea\"", t("09T00:00:00"), b"id,amount\na,1\n");
+    // Held by a run that took it a minute ago: a scan would wait to see whether it renews; the
+    // intake has no term to spare, and keeps its keys for the holder instead.
+    let term = w.config.lease_duration;
+    w.store.acquire_lease("c1", "scan", t("10T11:59:00"), t("10T11:59:00") + term, None).await.unwrap();
+    let before = w.clock.now();
+    let outcome = w.engine().run(Invocation::new("c1", "events-1").for_events(&[named("in/a.csv", None)])).await;
+    assert!(matches!(outcome, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "scan"), "{outcome:?}");
+    assert_eq!(w.clock.now(), before, "it did not wait");
+    assert!(w.record_ids().is_empty());
+}
