@@ -5,7 +5,7 @@ mod common;
 
 use chrono::TimeDelta;
 use common::*;
-use connector_core::dispatch::{DispatchConfig, StatusCounts};
+use connector_core::dispatch::{ConnectionIndex, DispatchConfig, StatusCounts};
 use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
@@ -80,4 +80,24 @@ async fn connections_whose_lease_is_held_are_skipped() {
     let summary = world.connector.dispatch(&world.connector, "event-1", &DispatchConfig::default()).await.unwrap();
 
     assert_eq!((summary.invoked, skipped(&summary)), (0, vec![("lease_held", 1)]));
+    // The day's scan is owed, not lost: the holder starts it when it lets go.
+    let owed = |world: &World| {
+        let id = busy.id.clone();
+        let state = world.connector.state.clone();
+        async move { SyncStore::connection(&state, &id).await.unwrap().unwrap().scan_owed }
+    };
+    assert_eq!(owed(&world).await.as_deref(), Some("event-1"));
+    world.connector.state.release_lease(&busy.id, "running-worker").await.unwrap();
+    let next = world.connector.next_run(&busy.id).await.expect("the scan owed");
+    assert_eq!((next.schedule_run.as_deref(), next.events), (Some("event-1"), false));
+    connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &next).await.expect("the owed scan");
+    assert_eq!(owed(&world).await, None, "paid by the scan");
+    assert_eq!(world.connector.next_run(&busy.id).await, None);
+    let again = world.connector.dispatch(&world.connector, "event-1", &DispatchConfig::default()).await.unwrap();
+    assert_eq!((again.invoked, skipped(&again)), (0, vec![("already_synced", 1)]));
+
+    // With the lease let go, nothing is owed and the owe is refused: the dispatcher invokes.
+    let now = chrono::Utc::now();
+    assert!(!ConnectionIndex::owe_scan(&world.connector.state, &busy.id, "event-2", now).await.unwrap());
+    assert_eq!(owed(&world).await, None);
 }

@@ -208,11 +208,11 @@ async fn while_a_scan_holds_the_lease_events_are_kept_and_run_after_it_and_scan_
 
     // The holder lets go and, as the worker does, starts a run of the keys kept meanwhile.
     state.release_lease(&c.id, "a-scan").await.unwrap();
-    let follow_up = world.connector.run_for_kept_keys(&c.id).await.expect("kept keys to run");
+    let follow_up = world.connector.next_run(&c.id).await.expect("kept keys to run");
     assert!(follow_up.events, "{follow_up:?}");
     connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &follow_up).await.expect("the run of kept keys");
     assert_eq!(payment_ids(&world.records(&c.id).await), ["h1"]);
-    assert_eq!(world.connector.run_for_kept_keys(&c.id).await, None, "forgotten once run");
+    assert_eq!(world.connector.next_run(&c.id).await, None, "forgotten once run");
 
     // A scan and a batch of events of the same files at once: each file is imported once,
     // whichever of the two runs it (the other is kept out by the lease and its keys run after).
@@ -223,7 +223,7 @@ async fn while_a_scan_holds_the_lease_events_are_kept_and_run_after_it_and_scan_
     let (scan, tally) = tokio::join!(world.sync(&c.id), intake_once(&world, &batch));
     queue.settle(&batch, &Default::default()).await;
     scan.expect("the scan");
-    if let Some(follow_up) = world.connector.run_for_kept_keys(&c.id).await {
+    if let Some(follow_up) = world.connector.next_run(&c.id).await {
         connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &follow_up).await.expect("kept keys");
     }
     assert_eq!(payment_ids(&world.records(&c.id).await), ["b0", "b1", "b2", "b3", "b4", "h1"], "{tally:?}");
@@ -244,11 +244,11 @@ async fn the_events_of_a_paused_connection_wait_for_its_next_run() {
     queue.settle(&batch, &Default::default()).await;
     assert_eq!((tally.runs, tally.kept), (0, 1), "{tally:?}");
     assert!(world.records(&c.id).await.is_empty());
-    assert!(world.connector.run_for_kept_keys(&c.id).await.is_some(), "kept");
+    assert!(world.connector.next_run(&c.id).await.is_some(), "kept");
 
     world.connector.in_process().resume(&c.id).await.expect("resuming");
     let run = world.completed(&c.id).await;
     assert_eq!(run.counts.files_imported, 1, "{run:?}");
     assert_eq!(payment_ids(&world.records(&c.id).await), ["p1"]);
-    assert_eq!(world.connector.run_for_kept_keys(&c.id).await, None, "taken and forgotten by the run");
+    assert_eq!(world.connector.next_run(&c.id).await, None, "taken and forgotten by the run");
 }

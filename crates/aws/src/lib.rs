@@ -102,13 +102,27 @@ impl Deployment {
         engine.run(call).await
     }
 
-    /// The run to start after a run finished and let go of the lease, if any: one of the keys kept
-    /// meanwhile (object events that came while it held the lease, which the intake kept and could
-    /// not run), rather than leave them to the next scan. The intake keeps keys before it tries the
-    /// lease, so keys it could not run are always seen here. Best effort: keys that a failed read
-    /// misses wait for the connection's next run.
-    pub async fn run_for_kept_keys(&self, connection_id: &str) -> Option<connector_core::dispatch::WorkerRequest> {
+    /// The run to start after a run finished and let go of the lease, if any: the scan a scheduled
+    /// event owes (the dispatcher found the lease held), else one of the keys kept meanwhile (object
+    /// events that came while the lease was held, which the intake kept and could not run), rather
+    /// than leave them to the next scan. Both are written on the condition that the lease is held,
+    /// or before the lease is tried again, so what could not run is always seen here. Best effort:
+    /// what a failed read misses waits for the connection's next run.
+    pub async fn next_run(&self, connection_id: &str) -> Option<connector_core::dispatch::WorkerRequest> {
+        use connector_core::dispatch::WorkerRequest;
         use connector_core::ports::SyncStore;
+        match self.state.connection(connection_id).await {
+            Ok(Some(connection)) => {
+                if let Some(schedule_run) = connection.scan_owed {
+                    return Some(WorkerRequest {
+                        schedule_run: Some(schedule_run),
+                        ..WorkerRequest::new(connection_id)
+                    });
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => tracing::warn!(connection_id, error = %e, "could not read the connection for a scan owed"),
+        }
         match self.state.kept_named(connection_id, 1).await {
             Ok(kept) if !kept.is_empty() => Some(connector_core::dispatch::WorkerRequest::for_kept_keys(connection_id)),
             Ok(_) => None,

@@ -60,6 +60,10 @@ pub struct DispatchCandidate {
 pub trait ConnectionIndex: Send + Sync {
     fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>>;
     async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError>;
+    /// Records that `schedule_run`'s scan is owed, on the condition that the lease is still held
+    /// at `now`: its holder then starts that scan when it lets go. `false` when it was let go
+    /// meanwhile (the scan can start now).
+    async fn owe_scan(&self, connection_id: &str, schedule_run: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +162,11 @@ pub async fn dispatch(
             if candidate.last_schedule_run.as_deref() == Some(schedule_run) {
                 return Ok(Step::Skipped("already_synced"));
             }
-            if candidate.lease_until.is_some_and(|until| until > now) {
+            // A run holds the lease (often a short run of object events' keys): the scan is owed,
+            // and the holder starts it when it lets go, so that no day goes without its scan.
+            if candidate.lease_until.is_some_and(|until| until > now)
+                && index.owe_scan(&candidate.id, schedule_run, now).await?
+            {
                 return Ok(Step::Skipped("lease_held"));
             }
             let request =
@@ -223,6 +231,9 @@ mod tests {
         }
         async fn count(&self, _status: ConnectionStatus) -> Result<u64, StoreError> {
             Ok(self.1)
+        }
+        async fn owe_scan(&self, _id: &str, _run: &str, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+            Ok(true)
         }
     }
 

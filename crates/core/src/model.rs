@@ -95,6 +95,10 @@ pub struct Connection {
     /// on connections stored before the field existed.
     #[serde(default)]
     pub mode: SyncMode,
+    /// A scheduled event whose scan found the lease held (an object events' run, or an operator's
+    /// sync): the holder starts that scan when it lets go, and any scan's end clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_owed: Option<String>,
     /// An operator's backfill: the next run decides again every object modified since then, whatever
     /// its outcome, and clears it when it finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

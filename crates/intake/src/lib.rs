@@ -9,7 +9,7 @@
 //! - paused, needing re-authentication or pending: its keys are kept for its next run;
 //! - another run holds its lease: its keys are kept, then the lease is tried once more. Either that
 //!   run takes them, or the holder, which let go of the lease after the keys were kept, starts a
-//!   run of them ([`connector_aws::Deployment::run_for_kept_keys`]);
+//!   run of them ([`connector_aws::Deployment::next_run`]);
 //! - a run that needs more than this invocation's time hands over to the worker.
 //!
 //! A message is handed back to the queue (a batch item failure) only when a run of one of its
@@ -137,7 +137,7 @@ async fn run(
     }
     match synced {
         Ok(SyncOutcome::Completed(_)) => {
-            follow_up(workers, deployment.run_for_kept_keys(connection_id).await).await;
+            follow_up(workers, deployment.next_run(connection_id).await).await;
             Done::Ran
         }
         Ok(SyncOutcome::HandedOver { .. }) => {

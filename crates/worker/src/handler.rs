@@ -53,7 +53,7 @@ pub async fn handle(
             Ok(report)
         }
         Ok(SyncOutcome::Completed(_)) => {
-            if let Some(kept) = deployment.run_for_kept_keys(&request.connection_id).await {
+            if let Some(kept) = deployment.next_run(&request.connection_id).await {
                 // Best effort: the keys stay kept for the connection's next run.
                 if let Err(e) = invoke_with_retries(next, &kept, 5).await {
                     tracing::warn!(error = %e, "could not start a run of the kept keys; the next run takes them");

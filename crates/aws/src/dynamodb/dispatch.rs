@@ -1,14 +1,16 @@
 //! The by-status index as the dispatcher sees it: the connections of one status, page by page, with
 //! their lease and the scheduled event they last finished; and how many there are.
 
+use super::item::s;
 use super::sync::dispatch_candidate;
-use super::StateTable;
+use super::{keys, StateTable};
 use crate::errors::store_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::Select;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use chrono::{DateTime, Utc};
 use connector_core::dispatch::{ConnectionIndex, DispatchCandidate};
 use connector_core::model::ConnectionStatus;
-use connector_core::ports::StoreError;
+use connector_core::ports::{StoreError, StoreErrorKind};
 use futures::stream::BoxStream;
 
 #[async_trait]
@@ -35,6 +37,26 @@ impl ConnectionIndex for StateTable {
             ))
         });
         Box::pin(stream)
+    }
+
+    async fn owe_scan(&self, connection_id: &str, schedule_run: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let owed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::connection(connection_id)))
+            .update_expression("SET scan_owed = :run")
+            .condition_expression("lease_until > :now")
+            .expression_attribute_values(":run", s(schedule_run))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .send()
+            .await
+            .map_err(|e| store_error("owing a scan", e));
+        match owed {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == StoreErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn count(&self, status: ConnectionStatus) -> Result<u64, StoreError> {

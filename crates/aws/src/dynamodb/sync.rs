@@ -7,7 +7,7 @@ use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
-use connector_core::model::{Checkpoint, Connection, FileOutcome, NamedKey};
+use connector_core::model::{Checkpoint, Connection, FileOutcome, NamedKey, RunPath};
 use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -245,6 +245,8 @@ impl SyncStore for StateTable {
         let sync: AttributeValue =
             serde_dynamo::to_attribute_value(&end.connection.sync).map_err(|e| corrupt_item("sync state", e))?;
         let change_status = end.connection.status != end.status_before;
+        // A scan's end pays any scan owed; a run of object events' keys leaves it owed.
+        let owed = if end.run.path == RunPath::Scan { ", scan_owed" } else { "" };
         let update = |with_status: bool| {
             let mut request = self
                 .client
@@ -264,7 +266,7 @@ impl SyncStore for StateTable {
                     None => " REMOVE pause_reason,",
                 };
                 request = request
-                    .update_expression(format!("SET #sync = :sync, #status = :status, status_key = :status_key{reason} lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces"))
+                    .update_expression(format!("SET #sync = :sync, #status = :status, status_key = :status_key{reason} lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces{owed}"))
                     .condition_expression("lease_owner = :owner AND #status = :before")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":status", s(end.connection.status.as_str()))
@@ -272,9 +274,9 @@ impl SyncStore for StateTable {
                     .expression_attribute_values(":before", s(end.status_before.as_str()));
             } else {
                 request = request
-                    .update_expression(
-                        "SET #sync = :sync REMOVE lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces",
-                    )
+                    .update_expression(format!(
+                        "SET #sync = :sync REMOVE lease_owner, lease_until, lease_renewed, checkpoint_generation, checkpoint_pieces{owed}"
+                    ))
                     .condition_expression("lease_owner = :owner");
             }
             request.expression_attribute_names("#sync", "sync").send()

@@ -250,6 +250,9 @@ impl SyncStore for MemoryStore {
                 stored.pause_reason = end.connection.pause_reason;
                 status_written = true;
             }
+            if end.run.path == crate::model::RunPath::Scan {
+                stored.scan_owed = None;
+            }
             if end.run.backfill_done() && stored.backfill_since == end.run.backfill_since {
                 stored.backfill_since = None;
             }
