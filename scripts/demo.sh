@@ -170,6 +170,50 @@ cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" 
 echo
 
 echo
+echo "== events mode: '${IDS[0]}' imports a new file within seconds of its event, without a scan"
+echo "-- the bucket's EventBridge switch, the forwarding rule (bucket, folder) and the deployment's"
+echo "   bus, rule and queue (template.yaml's ObjectEventBus, ObjectEventRule, ObjectEventQueue)"
+QUEUE=$("$VENV/bin/python" - "$BUCKET" <<'PY'
+import json, sys, boto3
+bucket = sys.argv[1]
+boto3.client("s3").put_bucket_notification_configuration(
+    Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+sqs, events = boto3.client("sqs"), boto3.client("events")
+url = sqs.create_queue(QueueName="s3c-object-events")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+events.create_event_bus(Name="s3c-object-events")
+pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"],
+           "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": "exports/payments/"}]}}}
+events.put_rule(Name="s3c-object-events", EventBusName="s3c-object-events", EventPattern=json.dumps(pattern))
+events.put_targets(Rule="s3c-object-events", EventBusName="s3c-object-events", Targets=[{"Id": "queue", "Arn": arn}])
+print(url)
+PY
+)
+echo "-- s3-connector connections set-mode ${IDS[0]} events"
+cli connections set-mode "${IDS[0]}" events
+PUT_AT=$("$VENV/bin/python" - "$BUCKET" <<'PY'
+import sys, time, boto3
+boto3.client("s3").put_object(Bucket=sys.argv[1], Key="exports/payments/2026-11-06.csv",
+                              Body=b"payment_id,amount,currency\npy_020,20.00,usd\n")
+print(time.time())
+PY
+)
+echo "   put s3://$BUCKET/exports/payments/2026-11-06.csv"
+echo "-- s3-connector intake --queue-url $QUEUE --batching-window-seconds 2 --until-quiet-seconds 5"
+echo "   (the intake function's event source mapping, in this process)"
+cli intake --queue-url "$QUEUE" --batching-window-seconds 2 --until-quiet-seconds 5
+cli connections show "${IDS[0]}" --json | "$VENV/bin/python" -c '
+import json, sys, datetime
+put_at = float(sys.argv[1])
+runs = [r for r in json.load(sys.stdin)["recent_runs"] if r["path"] == "events"]
+if not runs or runs[0]["counts"]["files_imported"] != 1:
+    sys.exit("the events run did not import the new file: %s" % runs[:1])
+done = datetime.datetime.fromisoformat(runs[0]["finished_at"].replace("Z", "+00:00")).timestamp()
+print("   imported by a run of its event (path events, nothing listed) %.1f s after its PutObject" % (done - put_at))
+' "$PUT_AT"
+echo
+
+echo
 echo "== the operator dashboard: $DASHBOARD/dashboard/connections"
 echo "-- signing in as $DEMO_USER, as a browser does (the api function starts on this first request)"
 JAR=.local/dashboard-cookies.txt

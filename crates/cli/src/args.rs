@@ -105,6 +105,23 @@ pub enum Command {
         #[arg(long)]
         after: Option<String>,
     },
+    /// Run the intake in this process on an object-event queue, as Lambda's event source mapping
+    /// runs the intake function: each batch's keys imported per connection, runs in this process.
+    /// For local AWS (the demo) and a deployment without the intake function.
+    Intake {
+        /// The queue's URL (deployed: the stack's ObjectEventQueue).
+        #[arg(long)]
+        queue_url: String,
+        /// How long a batch gathers events after its first (the mapping's batching window).
+        #[arg(long, default_value_t = 1)]
+        batching_window_seconds: u64,
+        /// The most events per batch.
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        /// Stop once no event has come for this many seconds; without it, run until Ctrl-C.
+        #[arg(long)]
+        until_quiet_seconds: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -14,6 +14,7 @@ mod args;
 mod connections;
 mod files;
 mod print;
+mod queue;
 mod sync;
 mod templates;
 
@@ -152,6 +153,11 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Records { connection_id, limit, after } => {
             files::records(&service, &connection_id, limit, after.as_deref()).await
+        }
+        Command::Intake { queue_url, batching_window_seconds, batch_size, until_quiet_seconds } => {
+            let window = std::time::Duration::from_secs(batching_window_seconds);
+            let quiet = until_quiet_seconds.map(std::time::Duration::from_secs);
+            queue::run(&deployment, &queue_url, window, batch_size.max(1), quiet).await
         }
     }
 }

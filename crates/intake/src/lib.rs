@@ -15,6 +15,8 @@
 //! A message is handed back to the queue (a batch item failure) only when a run of one of its
 //! connections failed on something a retry can change, or its keys could not be kept.
 
+pub mod poller;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use connector_aws::metrics::Metrics;
 use connector_aws::{Deployment, SyncRequest};
