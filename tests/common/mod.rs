@@ -78,6 +78,7 @@ impl World {
             trust_principals: vec![],
             role_prefix: connector_core::connections::ROLE_PREFIX.into(),
             event_bus: unique("bus"),
+            object_event_bus: None,
             sync,
             list_page_size: None,
             read_ahead: Default::default(),

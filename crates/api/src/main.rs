@@ -62,7 +62,7 @@ async fn dashboard(deployment: &Deployment) -> Result<Option<Dashboard>, Error> 
         base: url.as_ref().map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default(),
         secure_cookies: url.is_none_or(|u| u.scheme_str() != Some("http")),
         role_template_url: std::env::var("S3C_ROLE_TEMPLATE_URL").ok().filter(|u| !u.is_empty()),
-        object_event_bus: std::env::var("S3C_OBJECT_EVENT_BUS_ARN").ok().filter(|b| !b.is_empty()),
+        object_event_bus: deployment.settings.object_event_bus.clone(),
         list_page: api::dashboard::connections::LIST_PAGE,
     }))
 }

@@ -23,6 +23,9 @@ pub struct Settings {
     pub role_prefix: String,
     /// The EventBridge bus run events go to (`S3C_EVENT_BUS`).
     pub event_bus: String,
+    /// The ARN of the bus customers forward their buckets' object events to
+    /// (`S3C_OBJECT_EVENT_BUS_ARN`, the stack's ObjectEventBus); None when the deployment has none.
+    pub object_event_bus: Option<String>,
     pub sync: SyncConfig,
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
@@ -62,7 +65,7 @@ impl Settings {
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
     /// `S3C_MAX_GZIP_RATIO`, `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
-    /// account's default bus).
+    /// account's default bus), `S3C_OBJECT_EVENT_BUS_ARN` (optional).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -110,6 +113,7 @@ impl Settings {
                 .ok()
                 .filter(|b| !b.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_EVENT_BUS.into()),
+            object_event_bus: std::env::var("S3C_OBJECT_EVENT_BUS_ARN").ok().filter(|b| !b.trim().is_empty()),
             role_prefix,
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),

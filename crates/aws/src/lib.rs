@@ -11,6 +11,7 @@
 //! - [`trust`]: who customers' trust policies name (the settings, or STS GetCallerIdentity);
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`events`]: run and status events on the deployment's EventBridge bus;
+//! - [`forwarding`]: the customer accounts the object event bus takes events from;
 //! - [`identity`]: the dashboard's sign-in (Cognito), an issuer's keys, the signing key;
 //! - [`oidc`]: the dashboard's sign-in at the platform's own issuer (authorization code, PKCE);
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
@@ -23,6 +24,7 @@ pub mod deadline;
 pub mod dynamodb;
 pub mod errors;
 pub mod events;
+pub mod forwarding;
 pub mod identity;
 pub mod invoke;
 pub mod logging;
@@ -50,6 +52,8 @@ pub struct Deployment {
     pub principals: trust::StsPrincipals,
     /// Where run and status events go (`settings.event_bus`).
     pub events: events::EventBridgePublisher,
+    /// Who may forward object events to `settings.object_event_bus`; None without that bus.
+    pub forwarding: Option<forwarding::EventBusAccounts>,
     /// What connection management is configured with (from `settings`).
     pub manage: ManageConfig,
 }
@@ -62,6 +66,10 @@ impl Deployment {
             records: dynamodb::RecordsTable::new(dynamodb, &settings.records_table),
             principals: trust::StsPrincipals::new(&aws, &settings),
             events: events::EventBridgePublisher::new(aws.eventbridge(), &settings.event_bus),
+            forwarding: settings
+                .object_event_bus
+                .as_deref()
+                .map(|arn| forwarding::EventBusAccounts::new(aws.eventbridge(), arn)),
             sources: s3::RoleAccess {
                 aws: aws.clone(),
                 page_size: settings.list_page_size,
@@ -171,6 +179,7 @@ impl Deployment {
             workers,
             principals: &self.principals,
             events: &self.events,
+            forwarding: self.forwarding.as_ref().map(|f| f as &dyn connector_core::manage::ports::ForwardingAccounts),
             clock: &SystemClock,
             config: &self.manage,
         }

@@ -164,7 +164,8 @@ impl Management<'_> {
             .ok_or_else(|| ManageError::NotFound { what: "template", id: connection.template_id.clone() })
     }
 
-    /// The set-up's Done: checks access, sets the connection active, and starts its first import
+    /// The set-up's Done: checks access, lets an events-mode connection's account onto the
+    /// deployment's object event bus, sets the connection active, and starts its first import
     /// (asynchronous in Lambda, in-process in the CLI).
     pub async fn activate(&self, id: &str) -> Result<Activated, ManageError> {
         let connection = self.connection(id).await?;
@@ -172,6 +173,7 @@ impl Management<'_> {
             return Err(ManageError::Conflict(format!("connection is {}, not pending", connection.status)));
         }
         let access = self.check_access(&connection).await?;
+        self.allow_forwarding(&connection, connection.mode, "activated").await?;
         // Active only where access was checked: a location the customer saved meanwhile loses.
         let checked = Location {
             bucket: connection.bucket.clone(),

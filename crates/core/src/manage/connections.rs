@@ -275,8 +275,10 @@ impl Management<'_> {
         })
     }
 
-    /// Changes a connection's name, template, overlap, or several, all or nothing: everything is
-    /// checked first, then one write (a new name is claimed and the old one released with it).
+    /// Changes a connection's name, template, overlap, mode, or several, all or nothing: everything
+    /// is checked first, then one write (a new name is claimed and the old one released with it).
+    /// A connection activated before and switched to events mode has its account let onto the
+    /// deployment's object event bus before that write.
     pub async fn edit(&self, id: &str, change: ConnectionChange) -> Result<Connection, ManageError> {
         let mut errors = Vec::new();
         let name = match change.name.as_deref().map(normalise_name).transpose() {
@@ -309,6 +311,12 @@ impl Management<'_> {
         };
         if edit.is_empty() {
             return Ok(connection);
+        }
+        // A pending connection's account is let onto the bus when it is activated. Any other has
+        // been activated already, and resuming or re-authenticating it does not pass through
+        // activation again: it is let on now, or its events would be refused.
+        if let (Some(mode), false) = (edit.mode, connection.status == ConnectionStatus::Pending) {
+            self.allow_forwarding(&connection, mode, "switched to events mode").await?;
         }
         self.admin.edit_connection(&connection, &edit).await.map_err(|e| match (&edit.name, e.kind) {
             (Some(name), StoreErrorKind::Conflict) => ManageError::Conflict(format!(

@@ -23,9 +23,9 @@ mod tests;
 
 use crate::dispatch::WorkerInvoker;
 use crate::engine::SyncConfig;
-use crate::model::Connection;
+use crate::model::{Connection, SyncMode};
 use crate::ports::{BucketAccess, Clock, StoreError, StoreErrorKind, SyncStore};
-use ports::{ConnectionAdmin, RecordAdmin, RunHistory, TrustPrincipals};
+use ports::{ConnectionAdmin, ForwardingAccounts, RecordAdmin, RunHistory, TrustPrincipals};
 use serde::Serialize;
 
 /// A field the caller got wrong, and what is wrong with it.
@@ -118,6 +118,9 @@ pub struct Management<'a> {
     pub principals: &'a dyn TrustPrincipals,
     /// Where status changes are announced.
     pub events: &'a dyn crate::events::EventPublisher,
+    /// The accounts the deployment's object event bus takes events from; None when the deployment
+    /// has no such bus (events-mode connections then rely on the daily scan alone).
+    pub forwarding: Option<&'a dyn ForwardingAccounts>,
     pub clock: &'a dyn Clock,
     pub config: &'a ManageConfig,
 }
@@ -126,6 +129,22 @@ impl Management<'_> {
     /// A connection, or NotFound.
     pub async fn connection(&self, id: &str) -> Result<Connection, ManageError> {
         self.admin.connection(id).await?.ok_or_else(|| ManageError::NotFound { what: "connection", id: id.to_owned() })
+    }
+
+    /// Lets the connection's account forward its bucket's events to the deployment's bus, when
+    /// the connection is in events mode and the deployment has a bus; nothing otherwise. Called
+    /// before the write that makes the connection need it, so that a failure leaves the
+    /// connection as it was, with an error that says `what` was not done.
+    async fn allow_forwarding(&self, connection: &Connection, mode: SyncMode, what: &str) -> Result<(), ManageError> {
+        let Some(forwarding) = self.forwarding.filter(|_| mode == SyncMode::Events) else { return Ok(()) };
+        forwarding.allow_account(&connection.account_id).await.map_err(|e| {
+            let message = format!(
+                "letting account {} put events on the deployment's object event bus failed, so the connection \
+                 was not {what}: {e}",
+                connection.account_id
+            );
+            ManageError::Store(StoreError { kind: e.kind, message, source: Some(Box::new(e)) })
+        })
     }
 }
 

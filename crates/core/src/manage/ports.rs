@@ -1,7 +1,8 @@
 //! The ports connection management drives, beside the engine's ([`crate::ports`]): connections as
-//! operators change them, templates, the history of runs and outcomes, the records read back, and
-//! who customers' trust policies name. The DynamoDB adapters and `memory` (feature
-//! `test-support`) implement them; the conformance suite checks both alike.
+//! operators change them, templates, the history of runs and outcomes, the records read back,
+//! who customers' trust policies name, and which customer accounts may forward object events to
+//! the deployment's bus. The DynamoDB and EventBridge adapters and `memory` (feature
+//! `test-support`) implement them; the conformance suite checks the stores alike.
 
 use crate::connections::Location;
 use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncMode, SyncRun};
@@ -138,4 +139,21 @@ pub trait RecordAdmin: Send + Sync {
 #[async_trait]
 pub trait TrustPrincipals: Send + Sync {
     async fn trust_principals(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Who may put events on the deployment's object event bus: a customer account whose EventBridge
+/// rule forwards its bucket's Object Created events there must be named in the bus's resource
+/// policy, or its PutEvents is refused (README, "Event-driven imports").
+#[async_trait]
+pub trait ForwardingAccounts: Send + Sync {
+    /// Lets `account_id` put events on the bus, with one statement per account
+    /// ([`forwarding_statement_id`]). Doing it again for an account already let on changes
+    /// nothing.
+    async fn allow_account(&self, account_id: &str) -> Result<(), StoreError>;
+}
+
+/// The bus policy's statement that lets `account_id` forward its events: one per account, so that
+/// allowing an account twice leaves one statement (and an operator can find and remove it).
+pub fn forwarding_statement_id(account_id: &str) -> String {
+    format!("s3c-account-{account_id}")
 }

@@ -28,6 +28,7 @@ struct World {
     workers: RecordedWorkers,
     principals: FixedPrincipals,
     events: RecordedEvents,
+    forwarding: MemoryForwarding,
     clock: FixedClock,
     config: ManageConfig,
 }
@@ -43,6 +44,7 @@ impl World {
             workers: RecordedWorkers::default(),
             principals: FixedPrincipals(vec!["arn:aws:iam::111122223333:role/worker".into()]),
             events: RecordedEvents::default(),
+            forwarding: MemoryForwarding::default(),
             clock: FixedClock::at(t("10T12:00:00")),
             config: ManageConfig::default(),
         }
@@ -58,6 +60,7 @@ impl World {
             workers: &self.workers,
             principals: &self.principals,
             events: &self.events,
+            forwarding: Some(&self.forwarding),
             clock: &self.clock,
             config: &self.config,
         }
@@ -579,4 +582,63 @@ async fn connections_without_a_tenant_are_given_one_once() {
     assert_eq!(again.refused.len(), 1, "the clash is still said");
     let e = w.service().assign_tenant("a b").await.unwrap_err();
     assert_eq!(fields(&e), ["tenant"]);
+}
+
+/// A connection of `input(name)` in `mode`, created and activated (its bucket holds one file).
+async fn activated_in(w: &World, name: &str, mode: SyncMode) -> Result<Connection, ManageError> {
+    let created = w.service().create(ConnectionInput { mode, ..input(name) }).await.expect("creating");
+    w.bucket.put("in/a.csv", "e1", t("09T00:00:00"), b"id,amount\n1,2\n");
+    w.service().activate(&created.connection.id).await.map(|a| a.connection)
+}
+
+#[tokio::test]
+async fn activating_an_events_connection_lets_its_account_onto_the_bus_and_a_scheduled_one_does_not() {
+    let w = World::new();
+    activated_in(&w, "nightly", SyncMode::Scheduled).await.expect("activating a scheduled connection");
+    assert!(w.forwarding.accounts().is_empty(), "a scheduled connection forwards nothing");
+
+    let events = activated_in(&w, "acme", SyncMode::Events).await.expect("activating an events connection");
+    assert_eq!(events.status, ConnectionStatus::Active);
+    assert_eq!(w.forwarding.accounts(), ["123456789012"]);
+    let statements: Vec<String> = w.forwarding.statements.lock().unwrap().keys().cloned().collect();
+    assert_eq!(statements, ["s3c-account-123456789012"], "one statement, named after the account");
+}
+
+#[tokio::test]
+async fn switching_an_activated_connection_to_events_lets_its_account_on_and_a_pending_ones_waits_for_activation() {
+    let w = World::new();
+    let to_events = || ConnectionChange { mode: Some(SyncMode::Events), ..ConnectionChange::default() };
+    let pending = w.created("pending").await;
+    w.service().edit(&pending.id, to_events()).await.expect("switching a pending connection");
+    assert!(w.forwarding.accounts().is_empty(), "a pending connection's account is let on at its activation");
+
+    let active = activated_in(&w, "acme", SyncMode::Scheduled).await.expect("activating");
+    assert!(w.forwarding.accounts().is_empty());
+    let edited = w.service().edit(&active.id, to_events()).await.expect("switching an active connection");
+    assert_eq!(edited.mode, SyncMode::Events);
+    assert_eq!(w.forwarding.accounts(), ["123456789012"]);
+}
+
+#[tokio::test]
+async fn a_bus_that_refuses_the_account_leaves_the_connection_as_it_was_and_says_so() {
+    let w = World::new();
+    *w.forwarding.fail.lock().unwrap() = true;
+    let e = activated_in(&w, "acme", SyncMode::Events).await.unwrap_err();
+    let said = e.to_string();
+    assert!(matches!(e, ManageError::Store(_)), "{e:?}");
+    for part in ["account 123456789012", "object event bus", "was not activated", "the bus refused"] {
+        assert!(said.contains(part), "{part:?} in {said}");
+    }
+    let acme = w.store.connections.lock().unwrap().values().find(|c| c.name == "acme").cloned().expect("created");
+    assert_eq!(acme.status, ConnectionStatus::Pending, "still pending");
+    assert!(w.workers.requests.lock().unwrap().is_empty(), "no import started");
+
+    *w.forwarding.fail.lock().unwrap() = false;
+    let active = activated_in(&w, "globex", SyncMode::Scheduled).await.expect("a scheduled connection needs no bus");
+    *w.forwarding.fail.lock().unwrap() = true;
+    let to_events = ConnectionChange { mode: Some(SyncMode::Events), ..ConnectionChange::default() };
+    let e = w.service().edit(&active.id, to_events).await.unwrap_err();
+    assert!(e.to_string().contains("was not switched to events mode"), "{e}");
+    assert_eq!(w.stored(&active.id).mode, SyncMode::Scheduled, "the mode is unchanged");
+    assert!(w.forwarding.accounts().is_empty());
 }

@@ -310,3 +310,30 @@ impl crate::intake::Routes for MemoryStore {
             .collect())
     }
 }
+
+/// The object event bus's policy in memory: the statement of each account let on, by statement
+/// id; with `fail` set, allowing fails and changes nothing, as a bus that refuses would.
+#[derive(Default)]
+pub struct MemoryForwarding {
+    pub statements: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    pub fail: std::sync::Mutex<bool>,
+}
+
+impl MemoryForwarding {
+    /// The accounts let on, in order.
+    pub fn accounts(&self) -> Vec<String> {
+        self.statements.lock().unwrap().values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl crate::manage::ports::ForwardingAccounts for MemoryForwarding {
+    async fn allow_account(&self, account_id: &str) -> Result<(), StoreError> {
+        if *self.fail.lock().unwrap() {
+            return Err(StoreError::new(StoreErrorKind::Transient, "the bus refused the policy change"));
+        }
+        let statement = crate::manage::ports::forwarding_statement_id(account_id);
+        self.statements.lock().unwrap().insert(statement, account_id.to_owned());
+        Ok(())
+    }
+}

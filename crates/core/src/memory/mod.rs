@@ -590,7 +590,7 @@ mod tests {
 
 mod admin;
 mod sessions;
-pub use admin::{FixedPrincipals, RecordedWorkers};
+pub use admin::{FixedPrincipals, MemoryForwarding, RecordedWorkers};
 pub use sessions::MemoryRevokedSessions;
 
 /// Events in memory: what was published, in order; with `fail` set, publishing fails (nothing is
