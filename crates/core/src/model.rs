@@ -201,6 +201,11 @@ pub struct RunCounts {
     /// Named objects replaced since their event: their newest version is what the run decided.
     #[serde(default)]
     pub named_replaced: u64,
+    /// Named keys the role may not look at (another owner's object, a bucket policy's denial, a
+    /// customer-provided key): left to the scan, whose read records the object's outcome, rather
+    /// than stop the run.
+    #[serde(default)]
+    pub named_unreadable: u64,
 }
 
 impl RunCounts {

@@ -143,8 +143,9 @@ async fn run(
             Done::Ran
         }
         Ok(SyncOutcome::HandedOver { .. }) => {
-            // The keys are in the run's checkpoint; the worker goes on with it.
-            match invoke_with_retries(workers, &WorkerRequest::new(connection_id), 5).await {
+            // The keys are in the run's checkpoint; the worker goes on with it. A request for kept
+            // keys: should another invocation finish the checkpoint first, it lists nothing.
+            match invoke_with_retries(workers, &WorkerRequest::for_kept_keys(connection_id), 5).await {
                 Ok(()) => Done::Ran,
                 Err(e) => Done::Failed(format!("handing over to the worker: {e}")),
             }

@@ -4,7 +4,7 @@
 
 use connector_aws::metrics::Metrics;
 use connector_aws::{Deployment, SyncRequest};
-use connector_core::dispatch::{invoke_with_retries, InvokeError, WorkerInvoker, WorkerRequest};
+use connector_core::dispatch::{invoke_with_retries, ConnectionIndex, InvokeError, WorkerInvoker, WorkerRequest};
 use connector_core::engine::report::SyncReport;
 use connector_core::engine::{SyncError, SyncOutcome};
 use std::time::Instant;
@@ -40,7 +40,17 @@ pub async fn handle(
         hand_over_at,
         named: request.events.then_some(&[][..]),
     };
-    let synced = deployment.sync(sync).await;
+    let mut synced = deployment.sync(sync).await;
+    if let (Ok(SyncOutcome::LeaseHeld { .. }), Some(schedule_run)) = (&synced, sync.schedule_run) {
+        // The day's scan found another run holding the lease (the dispatcher saw it free): owed,
+        // for the holder to start when it lets go; let go meanwhile, it runs now.
+        let now = chrono::Utc::now();
+        match ConnectionIndex::owe_scan(&deployment.state, sync.connection_id, schedule_run, now).await {
+            Ok(true) => tracing::info!(schedule_run, "lease held: the scan is owed to the holder"),
+            Ok(false) => synced = deployment.sync(sync).await,
+            Err(e) => return Err(SyncError::Store(e).into()),
+        }
+    }
     let report = SyncReport::new(&request.connection_id, &synced);
     // The run's events the bus refused (counted by the publisher, since the last invocation).
     let events_not_published = deployment.events.take_not_published();

@@ -46,7 +46,11 @@ impl ConnectionIndex for StateTable {
             .table_name(&self.table)
             .set_key(Some(keys::connection(connection_id)))
             .update_expression("SET scan_owed = :run")
-            .condition_expression("lease_until > :now")
+            // Not for an event whose scan already finished (a second delivery of it).
+            .condition_expression(
+                "lease_until > :now AND (attribute_not_exists(#sync.last_schedule_run) OR #sync.last_schedule_run <> :run)",
+            )
+            .expression_attribute_names("#sync", "sync")
             .expression_attribute_values(":run", s(schedule_run))
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
             .send()

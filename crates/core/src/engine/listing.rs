@@ -8,7 +8,7 @@ use super::import::Ending;
 use super::run::RunState;
 use super::{access_stop, store_stop, Engine, Job, Stop};
 use crate::model::{Connection, FileOutcome, ListCursor, NamedKey, ObjectMeta, Recheck};
-use crate::ports::{LedgerEntry, ObjectSource};
+use crate::ports::{LedgerEntry, ObjectSource, SourceErrorKind};
 use crate::selection::{self, SelectionConfig};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -166,7 +166,18 @@ impl Engine<'_> {
             for (named, head) in chunk.iter().zip(heads) {
                 let counts = &mut state.progress.counts;
                 counts.objects_named += 1;
-                match head.map_err(|e| access_stop(job.connection, e))? {
+                let head = match head {
+                    // One object the role may not look at fails alone, as its read would in a
+                    // scan: it must not stop the run (and hand the batch back) again and again.
+                    // HEAD answers have no body, so a 400 (SSE-C) reads as Other.
+                    Err(e) if e.kind.object_only() || e.kind == SourceErrorKind::Other => {
+                        warn!(key = %named.key.first, error = %e, "a named key that cannot be looked at; left to the scan");
+                        counts.named_unreadable += 1;
+                        continue;
+                    }
+                    head => head.map_err(|e| access_stop(job.connection, e))?,
+                };
+                match head {
                     None => counts.named_not_found += 1,
                     Some(object) if !seen.insert(object.key.clone()) => {}
                     Some(object) => {

@@ -436,7 +436,11 @@ pub(super) fn connection_after(
 ) -> Connection {
     let mut updated = connection.clone();
     let sync = &mut updated.sync;
-    if matches!(run.result, SyncResult::Failed | SyncResult::NeedsReauth) {
+    if run.path == RunPath::Events && run.result == SyncResult::Failed {
+        // A failed run of object events' keys comes back with each redelivery of its messages
+        // (every 12 minutes): counted, it would pause the connection within hours of a brief
+        // outage. The queue's retries and dead letters are its measure; scans count.
+    } else if matches!(run.result, SyncResult::Failed | SyncResult::NeedsReauth) {
         let retry = failure_key.is_some() && sync.last_failure_key.as_deref() == failure_key;
         if !retry {
             sync.consecutive_failures += 1;

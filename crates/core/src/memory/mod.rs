@@ -497,6 +497,13 @@ impl ObjectSource for MemorySource<'_> {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError> {
+        // As S3 answers HEAD: a denied object is denied there too (an archived one is not).
+        if let Some(SourceErrorKind::ObjectDenied) = self.0.unreadable.lock().unwrap().get(key) {
+            return Err(SourceError::new(
+                SourceErrorKind::ObjectDenied,
+                format!("looking at {key}: denied by the test"),
+            ));
+        }
         Ok(self.0.objects.lock().unwrap().get(key).map(|(meta, _)| meta.clone()))
     }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::model::{NamedKey, RunPath};
 use crate::object_events::ObjectKey;
+use crate::ports::SourceErrorKind;
 
 fn named(key: &str, etag: Option<&str>) -> NamedKey {
     NamedKey { key: ObjectKey::exact(key), etag: etag.map(str::to_owned) }
@@ -148,4 +149,20 @@ async fn an_events_run_answers_a_held_lease_at_once_rather_than_wait_out_its_ter
     assert!(matches!(outcome, Ok(SyncOutcome::LeaseHeld { ref owner, .. }) if owner == "scan"), "{outcome:?}");
     assert_eq!(w.clock.now(), before, "it did not wait");
     assert!(w.record_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_object_the_role_may_not_look_at_is_left_to_the_scan_and_the_others_are_imported() {
+    let w = World::new("skip_row");
+    w.bucket.put("in/theirs.csv", "\"et\"", t("10T11:00:00"), b"id,amount\nt,1\n");
+    w.bucket.put("in/ours.csv", "\"eo\"", t("10T11:00:00"), b"id,amount\no,1\n");
+    // Another account's object in the customer's bucket: HEAD and GET answer 403.
+    w.bucket.unreadable.lock().unwrap().insert("in/theirs.csv".into(), SourceErrorKind::ObjectDenied);
+    let run = w.events("events-1", &[named("in/theirs.csv", None), named("in/ours.csv", None)]).await;
+    assert_eq!(run.result, SyncResult::Succeeded, "{run:?}");
+    assert_eq!((run.counts.named_unreadable, run.counts.files_imported), (1, 1), "{run:?}");
+    assert_eq!(w.record_ids().len(), 1);
+    // The scan reads it and records its outcome: failed alone.
+    let scan = w.completed("scan-1").await;
+    assert_eq!(scan.counts.files_failed, 1, "{scan:?}");
 }
