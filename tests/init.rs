@@ -85,7 +85,7 @@ async fn init_adds_the_indexes_a_state_table_made_before_them_lacks_once() {
     let changed = tables::create_tables(&client, &state, &records).await.unwrap();
 
     // THEN the indexes are added and active, and find what was there before them
-    let added = vec![(state.clone(), "by-recheck".into()), (state.clone(), "by-tenant".into())];
+    let added = ["by-recheck", "by-tenant", "by-bucket"].map(|index| (state.clone(), index.to_owned())).to_vec();
     assert_eq!(changed, TablesChanged { created: vec![records.clone()], indexes_added: added });
     let described = client.describe_table().table_name(&state).send().await.unwrap().table.unwrap();
     let mut indexes: Vec<(String, Option<IndexStatus>)> = described
@@ -95,7 +95,7 @@ async fn init_adds_the_indexes_a_state_table_made_before_them_lacks_once() {
         .collect();
     indexes.sort_by(|a, b| a.0.cmp(&b.0));
     let active = |name: &str| (name.to_owned(), Some(IndexStatus::Active));
-    assert_eq!(indexes, [active("by-recheck"), active("by-status"), active("by-tenant")]);
+    assert_eq!(indexes, [active("by-bucket"), active("by-recheck"), active("by-status"), active("by-tenant")]);
     let tenant = |tenant: &str| {
         let item = connector_aws::dynamodb::keys::connection("c1");
         let update = client.update_item().table_name(&state).set_key(Some(item));
