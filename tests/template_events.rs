@@ -169,13 +169,15 @@ fn the_intake_has_the_workers_grants_the_by_bucket_index_and_invoking_the_worker
         let actions = actions(w);
         !actions.iter().any(|a| a == "sqs:SendMessage" || a == "lambda:InvokeFunction")
     });
-    let sorted = |grants: Vec<Value>| {
-        let mut texts: Vec<String> = grants.iter().map(Value::to_string).collect();
-        texts.sort();
-        texts
-    };
+    // Compared as values, not as text: serde_json keeps keys in insertion order when a crate of
+    // the workspace turns on its preserve_order feature (cargo test --workspace does), and a
+    // Value's equality ignores key order either way.
+    let expected: Vec<Value> = from_worker.cloned().chain(own).collect();
     let intake: Vec<Value> = statements(&t, "IntakeFunction").iter().map(grant).collect();
-    assert_eq!(sorted(intake.clone()), sorted(from_worker.cloned().chain(own).collect()));
+    let missing: Vec<&Value> = expected.iter().filter(|e| !intake.contains(e)).collect();
+    let extra: Vec<&Value> = intake.iter().filter(|i| !expected.contains(i)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}, not the worker's {extra:#?}");
+    assert_eq!(intake.len(), expected.len(), "{intake:#?}");
     for statement in intake.iter().filter(|s| s["Resource"].to_string().contains('*')) {
         assert!(worker.iter().any(|w| w["Resource"] == statement["Resource"]), "a wildcard of its own: {statement}");
     }
