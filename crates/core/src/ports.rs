@@ -269,7 +269,9 @@ pub trait SyncStore: Templates {
     ) -> Result<(), StoreError>;
     /// Up to `limit` of the connection's kept keys.
     async fn kept_named(&self, connection_id: &str, limit: usize) -> Result<Vec<NamedKey>, StoreError>;
-    /// Forgets kept keys: a run has decided them, or holds them in its checkpoint.
+    /// Forgets kept keys: a run has decided them, or holds them in its checkpoint. A key kept again
+    /// since it was read (another ETag, or another reading) is not forgotten: the run did not
+    /// decide that one.
     async fn forget_named(&self, connection_id: &str, keys: &[NamedKey]) -> Result<(), StoreError>;
 }
 

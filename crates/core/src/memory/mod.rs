@@ -303,7 +303,10 @@ impl SyncStore for MemoryStore {
     async fn forget_named(&self, connection_id: &str, keys: &[NamedKey]) -> Result<(), StoreError> {
         let mut kept = self.kept_named.lock().unwrap();
         for named in keys {
-            kept.remove(&(connection_id.to_owned(), named.key.first.clone()));
+            let at = (connection_id.to_owned(), named.key.first.clone());
+            if kept.get(&at) == Some(named) {
+                kept.remove(&at);
+            }
         }
         Ok(())
     }
