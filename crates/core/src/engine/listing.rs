@@ -159,9 +159,11 @@ impl Engine<'_> {
             // Send for every lifetime, as a Lambda's future must be.
             let lookups: Vec<_> = chunk.iter().map(|named| head_named(job.source, folder, named)).collect();
             let heads: Vec<_> = futures::stream::iter(lookups).buffered(HEADS_IN_FLIGHT).collect().await;
-            // Each object once: one already on its way in this run (listed, or named before) is not
-            // decided again (two reads of one version would import it twice).
-            let mut seen: HashSet<String> = state.pending.iter().map(|o| o.key.clone()).collect();
+            // Each version once: one already on its way in this run (listed, or named before) is not
+            // decided again (two reads of one version would import it twice). A newer version than
+            // the one waiting takes its place: the older one's read would only fail its If-Match.
+            let mut decided_now: HashSet<String> = HashSet::new();
+            let mut superseded = Vec::new();
             let mut candidates = Vec::new();
             for (named, head) in chunk.iter().zip(heads) {
                 let counts = &mut state.progress.counts;
@@ -177,21 +179,40 @@ impl Engine<'_> {
                     }
                     head => head.map_err(|e| access_stop(job.connection, e))?,
                 };
-                match head {
-                    None => counts.named_not_found += 1,
-                    Some(object) if !seen.insert(object.key.clone()) => {}
-                    Some(object) => {
-                        let said = named.etag.as_deref().map(|e| e.trim_matches('"'));
-                        if said.is_some_and(|said| said != object.etag.trim_matches('"')) {
-                            counts.named_replaced += 1;
-                        }
-                        candidates.push(object);
-                    }
+                let Some(object) = head else {
+                    counts.named_not_found += 1;
+                    continue;
+                };
+                if !decided_now.insert(object.key.clone()) {
+                    continue;
                 }
+                let said = named.etag.as_deref().map(|e| e.trim_matches('"'));
+                if said.is_some_and(|said| said != object.etag.trim_matches('"')) {
+                    counts.named_replaced += 1;
+                }
+                match state.pending.iter().position(|o| o.key == object.key) {
+                    Some(waiting) if state.pending[waiting].etag == object.etag => continue,
+                    Some(waiting) => {
+                        let older = state.pending.remove(waiting).expect("a position in the queue");
+                        info!(key = %older.key, older = %older.etag, newer = %object.etag, "a newer version named; it replaces the one waiting");
+                        // Part of the older one may be written already: the newer one's import
+                        // removes those records.
+                        if state.progress.file.as_ref().is_some_and(|f| f.key == older.key) {
+                            superseded.push((older.key, older.etag));
+                        }
+                    }
+                    None => {}
+                }
+                candidates.push(object);
             }
             let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
             let recorded = self.store.ledger(&job.connection.id, &keys).await.map_err(store_stop)?;
             self.select(job, DateTime::<Utc>::MIN_UTC, candidates, recorded, state).await?;
+            for (key, older) in superseded {
+                if let Some(newer) = state.pending.iter_mut().find(|o| o.key == key) {
+                    newer.replaces.get_or_insert(older);
+                }
+            }
             state.progress.named.drain(..take);
             state.progressed = true;
         }

@@ -11,9 +11,7 @@ use crate::model::{
     Checkpoint, Connection, ConnectionStatus, FailedFile, FileOutcome, FileStatus, ListCursor, NamedKey, ObjectMeta,
     PauseReason, RunCounts, RunPath, SyncResult, SyncRun, TemplateRef, FIRST_FAILURES,
 };
-
-/// Kept keys one invocation takes on; the rest wait for the next.
-const MAX_KEPT_PER_INVOCATION: usize = 1000;
+use crate::object_events::ObjectKey;
 use crate::ports::RunEnd;
 use crate::selection;
 use crate::template::Template;
@@ -23,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
+
+/// Kept keys one invocation takes on; the rest wait for the next.
+const MAX_KEPT_PER_INVOCATION: usize = 1000;
 
 /// Accumulates a run as it goes: what a checkpoint saves, and what only this invocation needs.
 pub(super) struct RunState {
@@ -344,9 +345,12 @@ impl Engine<'_> {
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
-        // Decided: forgotten. A run that stopped short keeps them for the next.
+        // Decided: forgotten. A run that stopped short keeps them for the next, with the keys events
+        // named that it had not decided (their messages are gone once a run has handed over).
         if matches!(result, SyncResult::Succeeded | SyncResult::Partial) {
             self.forget_kept(&connection.id, &state.kept).await;
+        } else {
+            self.keep_undecided(&connection.id, &state).await;
         }
         let schedule_run = state.progress.schedule_run.as_deref();
         let mut events = vec![Event::SyncRunFinished(Box::new(SyncRunFinished::of(&updated, &run, schedule_run)))];
@@ -371,6 +375,33 @@ impl Engine<'_> {
             return Err(SyncError::Retryable(Box::new(run)));
         }
         Ok(SyncOutcome::Completed(run))
+    }
+
+    /// Keeps, for the next run, the named objects a run that stopped short had not decided: the
+    /// keys it had not looked at yet, and the objects it had selected but not read whose next scan
+    /// may not see them (every one of an events run; in a scan, those older than its window, which
+    /// only a name brought in). Best effort: what it cannot keep, the scan finds, or the queue's
+    /// redelivery brings back when the run did not hand over.
+    async fn keep_undecided(&self, connection_id: &str, state: &RunState) {
+        let progress = &state.progress;
+        let named_only = |o: &&ObjectMeta| progress.path == RunPath::Events || o.last_modified < progress.cutoff;
+        let pending = state.pending.iter().filter(named_only);
+        let undecided: Vec<NamedKey> = progress
+            .named
+            .iter()
+            .cloned()
+            .chain(pending.map(|o| NamedKey { key: ObjectKey::exact(&o.key), etag: Some(o.etag.clone()) }))
+            .collect();
+        if undecided.is_empty() {
+            return;
+        }
+        let expires_at = self.clock.now() + self.config.ledger_retention;
+        match self.store.keep_named(connection_id, &undecided, expires_at).await {
+            Ok(()) => info!(keys = undecided.len(), "kept the named keys this run did not decide, for the next run"),
+            Err(e) => {
+                warn!(error = %e, keys = undecided.len(), "could not keep the named keys this run did not decide")
+            }
+        }
     }
 
     /// Forgets kept keys the run is done with; should that fail, the next run takes them on again

@@ -166,3 +166,53 @@ async fn a_named_object_the_role_may_not_look_at_is_left_to_the_scan_and_the_oth
     let scan = w.completed("scan-1").await;
     assert_eq!(scan.counts.files_failed, 1, "{scan:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handed_over_events_run_that_fails_keeps_what_it_did_not_decide_for_the_next_run() {
+    let w = World::new("skip_row");
+    // Uploads older than any scan's window: only their events can bring them in.
+    let old = t("10T12:00:00") - TimeDelta::days(200);
+    w.bucket.put("in/a.csv", "\"ea\"", old, b"id,amount\na1,1\n");
+    w.bucket.put("in/b.csv", "\"eb\"", old, b"id,amount\nb1,1\n");
+    let engine = w.engine();
+    // The intake's run hands over before it reads anything (its messages are then deleted).
+    let keys = [named("in/a.csv", Some("ea")), named("in/b.csv", Some("eb"))];
+    let first = Invocation::new("c1", "events-1").for_events(&keys).handing_over_at(std::time::Instant::now());
+    let handed = engine.run(first).await.unwrap();
+    assert!(matches!(handed, SyncOutcome::HandedOver { .. }), "{handed:?}");
+    assert_eq!(w.store.kept_named("c1", 10).await.unwrap(), [], "nothing kept yet: the checkpoint holds them");
+
+    // The worker's invocation that goes on with it fails (its writes refused).
+    *w.sink.fail_after.lock().unwrap() = Some(0);
+    assert!(matches!(engine.run(Invocation::new("c1", "worker-1")).await, Err(SyncError::Retryable(_))));
+    let mut kept: Vec<String> = w.store.kept_named("c1", 10).await.unwrap().into_iter().map(|k| k.key.first).collect();
+    kept.sort();
+    assert_eq!(kept, ["in/a.csv", "in/b.csv"], "kept for the next run");
+
+    // The next run (here the daily scan) takes them on and imports each once.
+    *w.sink.fail_after.lock().unwrap() = None;
+    w.clock.set(t("11T12:00:00"));
+    let scan = w.completed("scan-1").await;
+    assert_eq!((scan.counts.objects_named, scan.counts.files_imported), (2, 2), "{scan:?}");
+    assert_eq!(w.record_ids(), ["in/a.csv#ea#1", "in/b.csv#eb#1"]);
+    assert_eq!(w.store.kept_named("c1", 10).await.unwrap(), [], "forgotten once decided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_named_while_an_older_one_waits_in_the_run_replaces_it() {
+    let w = World::new("skip_row");
+    let old = t("10T12:00:00") - TimeDelta::days(200);
+    w.bucket.put("in/a.csv", "\"e1\"", old, b"id,amount\nv1,1\n");
+    let engine = w.engine();
+    let keys = [named("in/a.csv", Some("e1"))];
+    let first = Invocation::new("c1", "events-1").for_events(&keys).handing_over_at(std::time::Instant::now());
+    assert!(matches!(engine.run(first).await, Ok(SyncOutcome::HandedOver { .. })));
+
+    // Replaced (a multipart upload begun long ago) before the run reads it; the new event comes to
+    // the handed-over run.
+    w.bucket.put("in/a.csv", "\"e2\"", old + TimeDelta::hours(1), b"id,amount\nv2,2\n");
+    let run = w.events("events-2", &[named("in/a.csv", Some("e2"))]).await;
+    assert_eq!(run.counts.files_imported, 1, "{run:?}");
+    assert_eq!(w.record_ids(), ["in/a.csv#e2#1"], "the newest version, once");
+    assert_eq!((run.counts.files_skipped, run.counts.named_replaced), (0, 0), "the older one was not read: {run:?}");
+}
