@@ -9,13 +9,15 @@ use chrono::TimeDelta;
 use common::esm::{bodies, Batch, ObjectEventQueue};
 use common::*;
 use connector_aws::metrics::Metrics;
+use connector_core::dispatch::{WorkerInvoker, WorkerRequest};
 use connector_core::intake::Tally;
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::ports::ConnectionAdmin;
+use connector_core::memory::RecordedWorkers;
 use connector_core::model::{Connection, ConnectionStatus, RunPath, SyncMode, SyncRun};
 use connector_core::ports::{Lease, SyncStore};
 use intake::IntakeConfig;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An active connection of the world's bucket in events mode.
 async fn events_connection(world: &World, folder: Option<&str>) -> Connection {
@@ -40,10 +42,38 @@ async fn intake_until_quiet(world: &World, queue: &ObjectEventQueue, quiet: Dura
 /// The intake's handler on a batch, as the event source mapping calls it, with the workers it
 /// starts run in process.
 async fn handle(world: &World, batch: &Batch) -> (SqsBatchResponse, Tally) {
+    handle_with(world, batch, &world.connector, None).await
+}
+
+/// The intake's handler on a batch, the workers it starts recorded or run by `workers`, with its
+/// invocation's hand-over time.
+async fn handle_with(
+    world: &World,
+    batch: &Batch,
+    workers: &dyn WorkerInvoker,
+    hand_over_at: Option<Instant>,
+) -> (SqsBatchResponse, Tally) {
     let metrics = Metrics::new("S3ConnectorTest", "test");
     let config = IntakeConfig::default();
-    let handled = intake::handle(&world.connector, &world.connector, &metrics, &config, batch.event.clone(), None);
+    let handled = intake::handle(&world.connector, workers, &metrics, &config, batch.event.clone(), hand_over_at);
     handled.await.expect("the batch is handled")
+}
+
+/// Runs the worker's handler on each request recorded, and on those it starts in turn, until none
+/// is left; how many ran.
+async fn run_workers(world: &World, recorded: &RecordedWorkers) -> usize {
+    let metrics = Metrics::new("S3ConnectorTest", "test");
+    let mut ran = 0;
+    loop {
+        let requests = std::mem::take(&mut *recorded.requests.lock().unwrap());
+        if requests.is_empty() {
+            return ran;
+        }
+        for request in requests {
+            worker::handle(&world.connector, request, None, recorded, &metrics).await.expect("the worker's run");
+            ran += 1;
+        }
+    }
 }
 
 async fn runs(world: &World, connection_id: &str) -> Vec<SyncRun> {
@@ -135,21 +165,14 @@ async fn a_multipart_upload_begun_before_the_scans_window_and_completed_after_it
     let queue = ObjectEventQueue::for_bucket(&world).await;
     let c = events_connection(&world, None).await;
     let key = "late-upload.csv";
-    let started = world.s3.create_multipart_upload().bucket(&world.bucket).key(key).send().await.unwrap();
-    let upload_id = started.upload_id().expect("an upload id").to_owned();
+    let upload = Upload::begin(&world, key).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     world.put("early.csv", "id,amount\ne1,1\n").await;
     let scan = world.completed(&c.id).await;
     assert_eq!((scan.path, scan.counts.files_imported), (RunPath::Scan, 1));
 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let part = world.s3.upload_part().bucket(&world.bucket).key(key).upload_id(&upload_id).part_number(1);
-    let part = part.body(aws_sdk_s3::primitives::ByteStream::from_static(b"id,amount\nm1,1\n")).send().await.unwrap();
-    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
-        .build();
-    let complete = world.s3.complete_multipart_upload().bucket(&world.bucket).key(key).upload_id(&upload_id);
-    complete.multipart_upload(parts).send().await.expect("completing the upload");
+    upload.complete(&world, "id,amount\nm1,1\n").await;
     assert!(world.last_modified(key).await < scan.watermark_after.expect("a watermark"), "stamped before the scan");
 
     // The scan's next run cannot see it: older than its window.
@@ -234,11 +257,17 @@ async fn while_a_scan_holds_the_lease_events_are_kept_and_run_after_it_and_scan_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_events_of_a_paused_connection_wait_for_its_next_run() {
     needs!(Moto);
-    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    // No overlap, and an upload begun before the last scan: no scan's window holds it, so only its
+    // kept key can bring it in.
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::zero())).await;
     let queue = ObjectEventQueue::for_bucket(&world).await;
     let c = events_connection(&world, None).await;
+    let upload = Upload::begin(&world, "paused.csv").await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let scan = world.completed(&c.id).await;
     world.connector.in_process().pause(&c.id).await.expect("pausing");
-    world.put("paused.csv", "id,amount\np1,1\n").await;
+    upload.complete(&world, "id,amount\np1,1\n").await;
+    assert!(world.last_modified("paused.csv").await < scan.watermark_after.expect("a watermark"));
     let batch = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("its event");
     let tally = intake_once(&world, &batch).await;
     queue.settle(&batch, &Default::default()).await;
@@ -248,7 +277,88 @@ async fn the_events_of_a_paused_connection_wait_for_its_next_run() {
 
     world.connector.in_process().resume(&c.id).await.expect("resuming");
     let run = world.completed(&c.id).await;
-    assert_eq!(run.counts.files_imported, 1, "{run:?}");
+    assert_eq!((run.path, run.counts.objects_named, run.counts.files_imported), (RunPath::Scan, 1, 1), "{run:?}");
     assert_eq!(payment_ids(&world.records(&c.id).await), ["p1"]);
     assert_eq!(world.connector.next_run(&c.id).await, None, "taken and forgotten by the run");
+}
+
+/// A multipart upload: its object's LastModified is when it began, whenever it completes.
+struct Upload {
+    key: String,
+    id: String,
+}
+
+impl Upload {
+    async fn begin(world: &World, key: &str) -> Upload {
+        let started = world.s3.create_multipart_upload().bucket(&world.bucket).key(key).send().await.unwrap();
+        Upload { key: key.to_owned(), id: started.upload_id().expect("an upload id").to_owned() }
+    }
+
+    async fn complete(self, world: &World, body: &str) {
+        let part = world.s3.upload_part().bucket(&world.bucket).key(&self.key).upload_id(&self.id).part_number(1);
+        let body = aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec());
+        let part = part.body(body).send().await.expect("uploading the part");
+        let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+            .build();
+        let complete = world.s3.complete_multipart_upload().bucket(&world.bucket).key(&self.key).upload_id(&self.id);
+        complete.multipart_upload(parts).send().await.expect("completing the upload");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_invocation_has_no_time_left_keeps_its_keys_for_the_worker_which_imports_them() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    world.put("late-turn.csv", "id,amount\nt1,1\n").await;
+    let batch = queue.batch(Duration::from_secs(1), 10, Duration::from_secs(5)).await.expect("its event");
+    let workers = RecordedWorkers::default();
+    let (response, tally) = handle_with(&world, &batch, &workers, Some(Instant::now())).await;
+    queue.settle(&batch, &response).await;
+    assert!(response.batch_item_failures.is_empty(), "{tally:?}");
+    assert_eq!((tally.runs, tally.kept), (0, 1), "{tally:?}");
+    assert_eq!(*workers.requests.lock().unwrap(), [WorkerRequest::for_kept_keys(&c.id)]);
+    assert!(world.records(&c.id).await.is_empty(), "no run started after the hand-over time");
+
+    assert_eq!(run_workers(&world, &workers).await, 1);
+    assert_eq!(payment_ids(&world.records(&c.id).await), ["t1"]);
+    let latest = runs(&world, &c.id).await;
+    assert_eq!((latest[0].path, latest[0].counts.objects_named), (RunPath::Events, 1), "{:?}", latest[0]);
+    assert_eq!(world.connector.next_run(&c.id).await, None, "nothing left kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_intake_hands_over_part_of_the_way_is_finished_by_the_worker_each_file_once() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let queue = ObjectEventQueue::for_bucket(&world).await;
+    let c = events_connection(&world, None).await;
+    let files = 30;
+    for n in 0..files {
+        world.put(&format!("many-{n:02}.csv"), format!("id,amount\nm{n:02},1\n")).await;
+    }
+    let mut delivered = 0;
+    let workers = RecordedWorkers::default();
+    while delivered < files {
+        let batch = queue.batch(Duration::from_secs(1), 100, Duration::from_secs(5)).await.expect("their events");
+        delivered += batch.bodies.len();
+        // 50 ms: the run decides the keys, then hands over long before thirty imports are done.
+        let (response, tally) =
+            handle_with(&world, &batch, &workers, Some(Instant::now() + Duration::from_millis(50))).await;
+        queue.settle(&batch, &response).await;
+        assert!(response.batch_item_failures.is_empty(), "{tally:?}");
+    }
+    let handed: Vec<WorkerRequest> = workers.requests.lock().unwrap().clone();
+    assert!(!handed.is_empty() && handed.iter().all(|r| r.events && r.schedule_run.is_none()), "{handed:?}");
+    assert!(world.records(&c.id).await.len() < files, "the intake handed over before the end");
+
+    run_workers(&world, &workers).await;
+    let ids = payment_ids(&world.records(&c.id).await).iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    let expected: Vec<String> = (0..files).map(|n| format!("m{n:02}")).collect();
+    assert_eq!(ids, expected, "each file once");
+    let all = runs(&world, &c.id).await;
+    assert!(all.iter().all(|r| r.path == RunPath::Events), "no scan: {all:?}");
+    assert_eq!(all.iter().map(|r| r.counts.files_imported).sum::<u64>(), files as u64);
 }

@@ -10,7 +10,8 @@
 //! - another run holds its lease: its keys are kept, then the lease is tried once more. Either that
 //!   run takes them, or the holder, which let go of the lease after the keys were kept, starts a
 //!   run of them ([`connector_aws::Deployment::next_run`]);
-//! - a run that needs more than this invocation's time hands over to the worker.
+//! - a run that needs more than this invocation's time hands over to the worker, and a connection
+//!   whose turn comes after the hand-over time has its keys kept and run by the worker.
 //!
 //! A message is handed back to the queue (a batch item failure) only when a run of one of its
 //! connections failed on something a retry can change, or its keys could not be kept.
@@ -123,6 +124,17 @@ async fn run(
     keys: &ConnectionKeys,
     hand_over_at: Option<Instant>,
 ) -> Done {
+    if hand_over_at.is_some_and(|at| Instant::now() >= at) {
+        // No time left in this invocation for a run (the others of the batch took it): the keys
+        // are kept and the worker runs them.
+        if let Err(e) = keep(deployment, connection_id, &keys.keys).await {
+            return Done::Failed(format!("keeping keys at the hand-over time: {e}"));
+        }
+        return match invoke_with_retries(workers, &WorkerRequest::for_kept_keys(connection_id), 5).await {
+            Ok(()) => Done::Kept,
+            Err(e) => Done::Failed(format!("handing kept keys to the worker: {e}")),
+        };
+    }
     let sync = |named| SyncRequest { hand_over_at, named: Some(named), ..SyncRequest::new(connection_id) };
     let mut synced = deployment.sync(sync(&keys.keys)).await;
     if let Ok(SyncOutcome::LeaseHeld { .. }) = synced {

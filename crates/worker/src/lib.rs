@@ -1,6 +1,7 @@
 //! The worker's handler: one event, one connection synced, or as much of it as the invocation's time
 //! allows, the rest handed over to a new invocation of the worker; a run that finished or failed
-//! writes its metrics on stdout.
+//! writes its metrics on stdout. A library beside `main.rs` so that tests/ can drive what the
+//! handler starts next (a hand-over, a scan owed, kept keys) with recorded workers.
 
 use connector_aws::metrics::Metrics;
 use connector_aws::{Deployment, SyncRequest};

@@ -1,8 +1,6 @@
 //! Worker Lambda: `{"connection_id": "..."}` in, one sync of that connection out. A sync that needs
 //! more than one invocation's time hands over to a new invocation of this same function.
 
-mod handler;
-
 use connector_aws::invoke::LambdaInvoker;
 use connector_aws::metrics::Metrics;
 use connector_aws::Deployment;
@@ -31,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let metrics = &metrics;
     run(service_fn(move |event: LambdaEvent<connector_core::dispatch::WorkerRequest>| async move {
         let hand_over_at = connector_aws::hand_over_at(event.context.deadline, margin);
-        handler::handle(connector, event.payload, hand_over_at, next, metrics).await.map_err(Error::from)
+        worker::handle(connector, event.payload, hand_over_at, next, metrics).await.map_err(Error::from)
     }))
     .await
 }
