@@ -140,6 +140,12 @@ async fn every_route_walks_a_connection_through_its_life() {
     assert_eq!(status, 400, "{refused}");
     let (status, edited) = call(&api, overlap(json!({"mode": "scheduled"}))).await;
     assert_eq!((status, edited["connection"]["mode"].as_str()), (200, Some("scheduled")), "{edited}");
+    let (status, edited) = call(&api, overlap(json!({"scan_every_hours": 6}))).await;
+    assert_eq!((status, edited["connection"]["scan_every_hours"].as_u64()), (200, Some(6)), "{edited}");
+    let (status, refused) = call(&api, overlap(json!({"scan_every_hours": 5}))).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("scan_every_hours")), "{refused}");
+    let (status, edited) = call(&api, overlap(json!({"scan_every_hours": null}))).await;
+    assert_eq!((status, edited["connection"].get("scan_every_hours")), (200, None), "daily again: {edited}");
 
     let (_, templates) = call(&api, at("list-templates")).await;
     assert_eq!(templates["templates"][0]["template"]["id"], "payments");

@@ -368,6 +368,18 @@ async fn the_wizard_creates_nothing_on_a_bad_field_then_activates_a_connection()
     let page = browser.post(&api, &format!("/dashboard/connections/{id}/mode"), &mode("hourly")).await;
     assert_eq!(page.status, 400, "{}", page.html);
     assert_eq!(world.connector.in_process().connection(&id).await.unwrap().mode.as_str(), "events");
+
+    // The schedule: every 6 hours, shown on the page; an interval that is none is refused.
+    let every = |h: &'static str| [("csrf", csrf.as_str()), ("every", h)];
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/schedule"), &every("6")).await;
+    assert_eq!(page.location, Some(format!("/dashboard/connections/{id}?done=schedule")), "{}", page.html);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().scan_every_hours, Some(6));
+    let page = browser.get(&api, &format!("/dashboard/connections/{id}")).await;
+    assert!(page.html.contains("<dd>every 6 hours</dd>"), "{}", page.html);
+    let page = browser.post(&api, &format!("/dashboard/connections/{id}/schedule"), &every("5")).await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.html.contains("5 is not an interval"), "{}", page.html);
+    assert_eq!(world.connector.in_process().connection(&id).await.unwrap().scan_every_hours, Some(6));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

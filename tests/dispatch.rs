@@ -1,4 +1,4 @@
-//! The daily fan-out against moto: the dispatcher's logic reading the by-status index, with the
+//! The scheduled fan-out against moto: the dispatcher's logic reading the by-status index, with the
 //! workers in-process (as `s3-connector sync --all` runs them).
 
 mod common;
@@ -6,6 +6,7 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use connector_core::dispatch::{ConnectionIndex, DispatchConfig, StatusCounts};
+use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::ports::ConnectionAdmin;
 use connector_core::model::{ConnectionStatus, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
@@ -61,9 +62,66 @@ async fn a_scheduled_run_syncs_every_active_connection_once_even_when_delivered_
         world.connector.sync(connector_aws::SyncRequest { schedule_run: Some("event-1"), ..again }).await.unwrap();
     assert!(matches!(duplicate, connector_core::engine::SyncOutcome::AlreadySynced { .. }), "{duplicate:?}");
 
-    // The next day's event syncs them again.
-    let next = world.connector.dispatch(&world.connector, "event-2", &config).await.unwrap();
-    assert_eq!(next.invoked, 2);
+    // The next hour's tick finds their scans not due; the next day's syncs them again.
+    let next_hour = tick(&world, "event-2", TimeDelta::hours(1), &config).await;
+    assert_eq!((next_hour.invoked, next_hour.skipped.get("not_due")), (0, Some(&2)));
+    let next_day = tick(&world, "event-3", TimeDelta::days(1), &config).await;
+    assert_eq!(next_day.invoked, 2);
+}
+
+/// The dispatch of scheduled event `schedule_run` as it would run `after` from now.
+async fn tick(
+    world: &World,
+    schedule_run: &str,
+    after: TimeDelta,
+    config: &DispatchConfig,
+) -> connector_core::dispatch::DispatchSummary {
+    let clock = connector_core::memory::FixedClock::at(chrono::Utc::now() + after);
+    let dispatched =
+        connector_core::dispatch::dispatch(&world.connector.state, &world.connector, &clock, schedule_run, config);
+    dispatched.await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_is_scanned_on_its_own_interval_and_an_operator_syncs_them_all() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let (hourly, daily) = (world.connection(Some("h")).await, world.connection(Some("d")).await);
+    for c in [&hourly, &daily] {
+        world.connector.state.change_status(&c.id, c.status, ConnectionStatus::Active).await.unwrap();
+    }
+    let every_hour = ConnectionChange { scan_every_hours: Some(Some(1)), ..ConnectionChange::default() };
+    let edited = world.connector.in_process().edit(&hourly.id, every_hour).await.expect("an hourly scan");
+    assert_eq!(edited.scan_every_hours, Some(1));
+    let weekly_and_a_bit = ConnectionChange { scan_every_hours: Some(Some(170)), ..ConnectionChange::default() };
+    let refused = world.connector.in_process().edit(&daily.id, weekly_and_a_bit).await.unwrap_err();
+    assert!(refused.to_string().contains("170 is not an interval"), "{refused}");
+    let config = DispatchConfig::default();
+
+    let first = tick(&world, "tick-1", TimeDelta::zero(), &config).await;
+    assert_eq!(first.invoked, 2, "never scanned: both due");
+    let started = |id: String| {
+        let state = world.connector.state.clone();
+        async move { SyncStore::connection(&state, &id).await.unwrap().unwrap().sync.last_scan_started }
+    };
+    assert!(started(hourly.id.clone()).await.is_some() && started(daily.id.clone()).await.is_some());
+
+    let invoked = |summary: &connector_core::dispatch::DispatchSummary| {
+        (summary.invoked, summary.skipped.get("not_due").copied())
+    };
+    assert_eq!(invoked(&tick(&world, "tick-2", TimeDelta::hours(1), &config).await), (1, Some(1)), "the hourly one");
+    let runs = world.connector.state.runs(&hourly.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(world.connector.state.runs(&daily.id, 10).await.unwrap().len(), 1);
+
+    // Back to daily: an hour later, not due.
+    let back = ConnectionChange { scan_every_hours: Some(None), ..ConnectionChange::default() };
+    assert_eq!(world.connector.in_process().edit(&hourly.id, back).await.unwrap().scan_every_hours, None);
+    assert_eq!(invoked(&tick(&world, "tick-3", TimeDelta::hours(2), &config).await), (0, Some(2)));
+
+    // An operator's sync --all syncs every active connection, due or not.
+    let all = DispatchConfig { every_connection: true, ..DispatchConfig::default() };
+    assert_eq!(invoked(&tick(&world, "by-hand", TimeDelta::hours(2), &all).await), (2, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

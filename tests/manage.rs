@@ -263,13 +263,14 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
         template_id: Some("payments-v2".into()),
         overlap_seconds: Some(Some(7200)),
         mode: Some(connector_core::model::SyncMode::Events),
+        scan_every_hours: Some(Some(6)),
         backfill_since: Some(since),
     };
     store.edit_connection(&c, &edit).await.unwrap();
     let edited = stored(&world, &c.id).await;
     let fields = |x: &Connection| (x.name.clone(), x.template_id.clone(), x.overlap_seconds, x.backfill_since);
     assert_eq!(fields(&edited), (new_name.clone(), "payments-v2".to_owned(), Some(7200), Some(since)));
-    assert_eq!(edited.mode, connector_core::model::SyncMode::Events);
+    assert_eq!((edited.mode, edited.scan_every_hours), (connector_core::model::SyncMode::Events, Some(6)));
 
     // An edit from a stale read (the old name) is refused, and changes nothing.
     let default_overlap = ConnectionEdit { overlap_seconds: Some(None), ..Default::default() };
@@ -284,12 +285,11 @@ async fn one_edit_changes_every_field_at_once_and_a_refused_one_changes_nothing(
     assert!(taken.message.contains(&other.name), "{taken}");
     assert_eq!(stored(&world, &c.id).await, edited, "nothing changed");
 
-    // The overlap goes back to the default; the rest stays.
-    store
-        .edit_connection(&edited, &ConnectionEdit { overlap_seconds: Some(None), ..Default::default() })
-        .await
-        .unwrap();
-    assert_eq!(stored(&world, &c.id).await, Connection { overlap_seconds: None, ..edited.clone() });
+    // The overlap goes back to the default and the scans to daily; the rest stays.
+    let defaults = ConnectionEdit { overlap_seconds: Some(None), scan_every_hours: Some(None), ..Default::default() };
+    store.edit_connection(&edited, &defaults).await.unwrap();
+    let expected = Connection { overlap_seconds: None, scan_every_hours: None, ..edited.clone() };
+    assert_eq!(stored(&world, &c.id).await, expected);
 
     // The old name was released and the new one claimed: a new connection may take the old name
     // and not the new one.

@@ -192,6 +192,9 @@ struct EditConnection {
     /// `scheduled` or `events`.
     #[serde(default)]
     mode: Option<SyncMode>,
+    /// Hours between scheduled scans; `null` goes back to daily; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    scan_every_hours: Option<Option<u32>>,
 }
 
 /// A field given (even as `null`) is `Some`, so that `null` and absent differ.
@@ -331,15 +334,19 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         (&Method::GET, ["connections", id]) => ok(to_json(&service.show(id, 10).await?)?),
         (&Method::PATCH, ["connections", id]) => {
             let edit: EditConnection = body(request)?;
-            if edit.name.is_none() && edit.template.is_none() && edit.overlap_hours.is_none() && edit.mode.is_none() {
-                return Err(ApiError::invalid("body", "give a name, a template, an overlap or a mode to change"));
-            }
             let change = ConnectionChange {
                 name: edit.name,
                 template_id: edit.template,
                 overlap_hours: edit.overlap_hours,
                 mode: edit.mode,
+                scan_every_hours: edit.scan_every_hours,
             };
+            if change == ConnectionChange::default() {
+                return Err(ApiError::invalid(
+                    "body",
+                    "give a name, a template, an overlap, a mode or a scan interval to change",
+                ));
+            }
             ok(named("connection", &service.edit(id, change).await?)?)
         }
         (&Method::DELETE, ["connections", id]) => {

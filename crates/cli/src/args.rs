@@ -324,6 +324,16 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// How often a connection's scheduled scan runs: every N hours (1, 2, 3, 4, 6, 8 or 12, or a
+    /// whole number of days up to 168), or `daily`. Any scan restarts the interval; the
+    /// deployment's Schedule (hourly by default) is when scans due are started.
+    SetSchedule {
+        connection_id: String,
+        /// Hours, or `daily`.
+        every: String,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Count a connection's failed files again from its ledger (after an upgrade from a version
     /// that kept no count, or to repair it); refused while a sync runs.
     Recount {

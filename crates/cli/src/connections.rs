@@ -280,6 +280,22 @@ pub async fn run(service: &Management<'_>, command: ConnectionCommand) -> anyhow
             };
             edited(&c, output.json, said)?;
         }
+        ConnectionCommand::SetSchedule { connection_id, every, output } => {
+            let every = match every.as_str() {
+                "daily" => None,
+                h => Some(
+                    h.parse::<u32>()
+                        .map_err(|_| BadInput(format!("schedule: '{h}' is not a number of hours or 'daily'")))?,
+                ),
+            };
+            let change = ConnectionChange { scan_every_hours: Some(every), ..ConnectionChange::default() };
+            let c = service.edit(&connection_id, change).await?;
+            let said = match c.scan_every_hours {
+                Some(hours) => format!("is scanned every {hours} hours"),
+                None => "is scanned daily".to_owned(),
+            };
+            edited(&c, output.json, &said)?;
+        }
         ConnectionCommand::Recount { connection_ids, all, output } => {
             let ids = match all {
                 true => service.connections(None).await?.into_iter().map(|c| c.id).collect(),

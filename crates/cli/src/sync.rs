@@ -47,7 +47,8 @@ pub async fn one(
 
 pub async fn all(deployment: &Deployment, concurrency: usize, output: Output) -> anyhow::Result<Done> {
     let schedule_run = format!("cli-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    let config = DispatchConfig { concurrency, ..DispatchConfig::default() };
+    // Every active connection, whether its schedule says it is due or not: the operator asked.
+    let config = DispatchConfig { concurrency, every_connection: true, ..DispatchConfig::default() };
     let summary = deployment.dispatch(deployment, &schedule_run, &config).await?;
     if output.json {
         print::json(&summary)?;

@@ -373,6 +373,8 @@ fn recovery_commands_and_sync_exit_codes() {
         (&["connections", "set-overlap", "nope", "48"], "no connection 'nope'"),
         (&["backfill", "nope", "--since", "last tuesday"], "since: 'last tuesday' is not a date"),
         (&["connections", "set-overlap", "nope", "many"], "overlap: 'many' is not a number of hours"),
+        (&["connections", "set-schedule", "nope", "often"], "schedule: 'often' is not a number of hours or 'daily'"),
+        (&["connections", "set-schedule", "nope", "6"], "no connection 'nope'"),
         (&["files", "retry", "nope"], "--failed"),
         (&["files", "dismiss", "nope", "--failed"], "no connection 'nope'"),
         (&["files", "dismiss", "nope"], "--failed"),
@@ -416,6 +418,15 @@ fn recovery_commands_and_sync_exit_codes() {
     let (code, stdout, stderr) = run(&["connections", "set-overlap", &id, "48"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("an overlap of 48 hours"), "{stdout}");
+    let (code, stdout, stderr) = run(&["connections", "set-schedule", &id, "6"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("is scanned every 6 hours"), "{stdout}");
+    let (code, _, stderr) = run(&["connections", "set-schedule", &id, "5"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("5 is not an interval"), "{stderr}");
+    let (code, stdout, stderr) = run(&["connections", "set-schedule", &id, "daily"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("is scanned daily"), "{stdout}");
     let (code, stdout, stderr) = run(&["backfill", &id, "--since", "2026-11-01"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("since 2026-11-01 00:00:00 UTC"), "{stdout}");

@@ -155,6 +155,7 @@ pub fn new_connection(
         created_at: now,
         overlap_seconds: None,
         mode: input.mode,
+        scan_every_hours: None,
         scan_owed: None,
         backfill_since: None,
         sync: SyncState::default(),

@@ -1,16 +1,17 @@
-//! The daily fan-out: every active connection gets one asynchronous worker invocation.
+//! The scheduled fan-out: every active connection whose scan is due gets one asynchronous worker
+//! invocation.
 //!
-//! Connections are read page by page from the by-status index (never a scan), filtered (lease held,
-//! already synced for this scheduled event), and invoked with bounded concurrency; throttled
+//! Connections are read page by page from the by-status index (never a scan), filtered (not due,
+//! lease held, already synced for this scheduled event), and invoked with bounded concurrency; throttled
 //! invokes are retried with backoff. Paused, pending and needs_reauth connections are only counted
 //! (a Select COUNT query each); the summary says how many connections each status has, which the
 //! dispatcher reports as metrics.
 
-use crate::model::ConnectionStatus;
+use crate::model::{ConnectionStatus, DAILY_SCAN_HOURS};
 use crate::ports::{Clock, StoreError};
 use crate::retry::backoff;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,23 @@ pub struct DispatchCandidate {
     pub id: String,
     pub lease_until: Option<DateTime<Utc>>,
     pub last_schedule_run: Option<String>,
+    /// Its own interval between scheduled scans; `None`: daily.
+    pub scan_every_hours: Option<u32>,
+    /// When its last scan that did not fail began.
+    pub last_scan_started: Option<DateTime<Utc>>,
+}
+
+/// Under a connection's interval, what still counts as due: a scan begins a little after its tick,
+/// so the same tick a period later finds a little less than the interval gone. Half an hour keeps a
+/// connection on its tick with the hourly schedule (and any tick at least that far apart).
+pub const DUE_SLACK: TimeDelta = TimeDelta::minutes(30);
+
+/// Whether a connection's scheduled scan is due at `now`: never scanned, or its interval (daily
+/// unless it has its own) less [`DUE_SLACK`] gone since its last scan began. Any scan that did not
+/// fail (an operator's, activation's) restarts the interval; a failed one does not.
+pub fn scan_due(candidate: &DispatchCandidate, now: DateTime<Utc>) -> bool {
+    let every = TimeDelta::hours(i64::from(candidate.scan_every_hours.unwrap_or(DAILY_SCAN_HOURS)));
+    candidate.last_scan_started.is_none_or(|last| now - last >= every - DUE_SLACK)
 }
 
 /// Connections by status, read page by page.
@@ -89,7 +107,7 @@ pub struct DispatchSummary {
     /// Connections by status: the active ones as read to be invoked, the others counted.
     pub by_status: StatusCounts,
     pub invoked: u64,
-    /// By reason: paused, pending, needs_reauth, lease_held, already_synced.
+    /// By reason: paused, pending, needs_reauth, not_due, lease_held, already_synced.
     pub skipped: BTreeMap<String, u64>,
     pub failed: u64,
     /// The first failures, with their connection and error.
@@ -122,11 +140,13 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// Attempts per invocation for retryable errors.
     pub max_attempts: u32,
+    /// Every active connection, due or not: an operator's `sync --all`, not the schedule.
+    pub every_connection: bool,
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        DispatchConfig { concurrency: 64, max_attempts: 8 }
+        DispatchConfig { concurrency: 64, max_attempts: 8, every_connection: false }
     }
 }
 
@@ -138,7 +158,8 @@ enum Step {
     Failed(String, String),
 }
 
-/// Fans out one worker invocation per active connection for the scheduled event `schedule_run`.
+/// Fans out one worker invocation per active connection whose scan is due (every active one with
+/// `config.every_connection`) for the scheduled event `schedule_run`.
 pub async fn dispatch(
     index: &dyn ConnectionIndex,
     invoker: &dyn WorkerInvoker,
@@ -161,6 +182,9 @@ pub async fn dispatch(
         .map_ok(|candidate| async move {
             if candidate.last_schedule_run.as_deref() == Some(schedule_run) {
                 return Ok(Step::Skipped("already_synced"));
+            }
+            if !config.every_connection && !scan_due(&candidate, now) {
+                return Ok(Step::Skipped("not_due"));
             }
             // A run holds the lease (often a short run of object events' keys): the scan is owed,
             // and the holder starts it when it lets go, so that no day goes without its scan.
@@ -265,7 +289,56 @@ mod tests {
             id: id.into(),
             lease_until: lease_until.map(|t| t.parse().unwrap()),
             last_schedule_run: last.map(Into::into),
+            scan_every_hours: None,
+            last_scan_started: None,
         }
+    }
+
+    fn scanned(id: &str, every: Option<u32>, last_scan: &str) -> DispatchCandidate {
+        DispatchCandidate {
+            scan_every_hours: every,
+            last_scan_started: Some(last_scan.parse().unwrap()),
+            ..candidate(id, None, Some("an-earlier-event"))
+        }
+    }
+
+    #[test]
+    fn a_scan_is_due_once_its_interval_less_the_slack_has_gone_since_the_last_one_began() {
+        let now: DateTime<Utc> = "2026-06-02T06:00:10Z".parse().unwrap();
+        // Daily, begun a little after yesterday's tick: due at today's.
+        assert!(scan_due(&scanned("daily", None, "2026-06-01T06:00:40Z"), now));
+        // Daily, an operator's sync at 10:00 yesterday: not before 09:30 today.
+        assert!(!scan_due(&scanned("synced-by-hand", None, "2026-06-01T10:00:00Z"), now));
+        assert!(scan_due(&scanned("synced-by-hand", None, "2026-06-01T10:00:00Z"), now + TimeDelta::hours(4)));
+        // Hourly: due at each hourly tick; six-hourly: not an hour after.
+        assert!(scan_due(&scanned("hourly", Some(1), "2026-06-02T05:00:30Z"), now));
+        assert!(!scan_due(&scanned("six-hourly", Some(6), "2026-06-02T05:00:30Z"), now));
+        assert!(scan_due(&scanned("six-hourly", Some(6), "2026-06-02T00:00:30Z"), now));
+        // Weekly: not after six days.
+        assert!(!scan_due(&scanned("weekly", Some(168), "2026-05-27T06:00:30Z"), now));
+        assert!(scan_due(&candidate("never-scanned", None, None), now));
+    }
+
+    #[tokio::test]
+    async fn the_schedule_invokes_the_connections_due_and_an_operator_every_one() {
+        let index = Index(
+            vec![
+                scanned("hourly", Some(1), "2026-06-02T05:00:30Z"),
+                scanned("daily", None, "2026-06-02T05:00:30Z"),
+                candidate("new", None, None),
+            ],
+            0,
+        );
+        let clock = FixedClock::at("2026-06-02T06:00:10Z".parse().unwrap());
+        let invoker = Invoker::default();
+        let summary = dispatch(&index, &invoker, &clock, "tick", &DispatchConfig::default()).await.unwrap();
+        assert_eq!((summary.invoked, summary.skipped.get("not_due")), (2, Some(&1)));
+        let invoked: Vec<String> = invoker.calls.lock().unwrap().iter().map(|c| c.connection_id.clone()).collect();
+        assert!(!invoked.contains(&"daily".to_string()), "{invoked:?}");
+
+        let config = DispatchConfig { every_connection: true, ..DispatchConfig::default() };
+        let summary = dispatch(&index, &Invoker::default(), &clock, "by-hand", &config).await.unwrap();
+        assert_eq!((summary.invoked, summary.skipped.get("not_due")), (3, None));
     }
 
     #[tokio::test]
@@ -282,7 +355,7 @@ mod tests {
         );
         let invoker = Invoker { throttles: 2, ..Invoker::default() };
         let clock = FixedClock::at("2026-06-01T12:00:00Z".parse().unwrap());
-        let config = DispatchConfig { concurrency: 4, max_attempts: 5 };
+        let config = DispatchConfig { concurrency: 4, max_attempts: 5, ..DispatchConfig::default() };
         let summary = dispatch(&index, &invoker, &clock, "event-1", &config).await.unwrap();
 
         assert_eq!((summary.found, summary.invoked, summary.failed), (11, 2, 1));
@@ -308,8 +381,15 @@ mod tests {
         let index = Index(vec![candidate("a", None, None)], 0);
         let invoker = Invoker { throttles: 10, ..Invoker::default() };
         let clock = FixedClock::at(Utc::now());
-        let summary =
-            dispatch(&index, &invoker, &clock, "e", &DispatchConfig { concurrency: 1, max_attempts: 3 }).await.unwrap();
+        let summary = dispatch(
+            &index,
+            &invoker,
+            &clock,
+            "e",
+            &DispatchConfig { concurrency: 1, max_attempts: 3, ..DispatchConfig::default() },
+        )
+        .await
+        .unwrap();
         assert_eq!((summary.invoked, summary.failed), (0, 1));
         assert_eq!(invoker.calls.lock().unwrap().len(), 3);
     }

@@ -95,6 +95,9 @@ pub struct Connection {
     /// on connections stored before the field existed.
     #[serde(default)]
     pub mode: SyncMode,
+    /// Hours between its scheduled scans, when not daily (see [`scan_every_hours_error`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_every_hours: Option<u32>,
     /// A scheduled event whose scan found the lease held (an object events' run, or an operator's
     /// sync): the holder starts that scan when it lets go, and any scan's end clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,10 +251,29 @@ pub struct SyncState {
     /// Lambda's retries of it are not counted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_key: Option<String>,
+    /// When the last scan that did not fail began (scheduled, an operator's, activation's): the
+    /// next scheduled one is due `scan_every_hours` after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scan_started: Option<DateTime<Utc>>,
     /// The LastModified of the newest object any run imported: the connection's lag is now minus
     /// this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_imported: Option<DateTime<Utc>>,
+}
+
+/// Scheduled scans are daily unless a connection says otherwise.
+pub const DAILY_SCAN_HOURS: u32 = 24;
+/// The longest a connection may go between scheduled scans: a week.
+pub const MAX_SCAN_EVERY_HOURS: u32 = 7 * 24;
+
+/// Why `hours` is no interval between scheduled scans, if it is not one: from an hour to a week,
+/// a divisor of a day (1, 2, 3, 4, 6, 8, 12) or a whole number of days, so that scans keep to
+/// the same times of day.
+pub fn scan_every_hours_error(hours: u32) -> Option<String> {
+    let fits = (1..=MAX_SCAN_EVERY_HOURS).contains(&hours) && (24u32.is_multiple_of(hours) || hours.is_multiple_of(24));
+    (!fits).then(|| {
+        format!("{hours} is not an interval: 1, 2, 3, 4, 6, 8 or 12 hours, or a whole number of days (24, 48, … up to {MAX_SCAN_EVERY_HOURS})")
+    })
 }
 
 /// One object as S3 lists it.

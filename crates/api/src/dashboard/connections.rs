@@ -6,7 +6,7 @@ use super::{wizard, Context, Form};
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::recovery::FileSelection;
 use connector_core::manage::{FieldError, ManageError, Management};
-use connector_core::model::{Connection, FileOutcome, LocationField, SyncMode, SyncRun};
+use connector_core::model::{Connection, FileOutcome, LocationField, SyncMode, SyncRun, DAILY_SCAN_HOURS};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
@@ -172,6 +172,7 @@ async fn detail(
             dt { "Role" } dd { code { (detail.role_arn) } }
             dt { "Template" } dd { a href=(context.href(&format!("/templates/{}", c.template_id))) { (c.template_id) } }
             dt { "Mode" } dd { (mode_text(c.mode)) }
+            dt { "Scans" } dd { (scan_interval_text(c.scan_every_hours)) }
             dt { "Last sync" } dd { (when(c.sync.last_sync_finished)) @if let Some(r) = &c.sync.last_result { " " (badge(&word(r))) } }
             @if let Some(error) = &c.sync.last_error { dt { "Last error" } dd { (error) } }
             dt { "Lag" } dd { (duration(detail.lag_seconds)) }
@@ -232,6 +233,16 @@ async fn detail(
                     }
                 }
                 button.secondary type="submit" { "Change mode" }
+            }
+            form.stack method="post" action=(href("/schedule")) {
+                (context.frame.csrf())
+                label for="every" { "Scans" span.hint { "When the scheduled scan runs; any scan restarts the interval." } }
+                select id="every" name="every" {
+                    @for hours in SCAN_INTERVALS {
+                        option value=(hours) selected[c.scan_every_hours.unwrap_or(DAILY_SCAN_HOURS) == hours] { (scan_interval_text(Some(hours))) }
+                    }
+                }
+                button.secondary type="submit" { "Change schedule" }
             }
         }
         h2 { "Failed files" }
@@ -407,6 +418,13 @@ async fn act(context: &Context<'_>, service: &Management<'_>, id: &str, action: 
             }
             None => Err(ManageError::Invalid(vec![FieldError::new("mode", "is scheduled or events")])),
         },
+        "schedule" => match form.get("every").parse::<u32>() {
+            Ok(hours) => {
+                let change = ConnectionChange { scan_every_hours: Some(Some(hours)), ..Default::default() };
+                service.edit(id, change).await.map(|_| "schedule")
+            }
+            Err(_) => Err(ManageError::Invalid(vec![FieldError::new("scan_every_hours", "is a number of hours")])),
+        },
         "link" => return link(context, service, id, form.get("days").parse().unwrap_or(0)).await,
         "withdraw-links" => service.withdraw_setup_links(id).await.map(|_| "withdrawn"),
         "retry" => service.retry_files(id, selection()).await.map(|_| "retried"),
@@ -454,6 +472,20 @@ fn mode_text(mode: SyncMode) -> &'static str {
     }
 }
 
+/// The intervals offered (any that `scan_every_hours_error` allows is accepted by the API and CLI).
+const SCAN_INTERVALS: [u32; 10] = [1, 2, 3, 4, 6, 8, 12, 24, 72, 168];
+
+/// A connection's scan interval as an operator reads it.
+fn scan_interval_text(every: Option<u32>) -> String {
+    match every.unwrap_or(DAILY_SCAN_HOURS) {
+        1 => "every hour".to_owned(),
+        DAILY_SCAN_HOURS => "daily".to_owned(),
+        168 => "weekly".to_owned(),
+        h if h.is_multiple_of(24) => format!("every {} days", h / 24),
+        h => format!("every {h} hours"),
+    }
+}
+
 /// What an action's notice code says.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -464,6 +496,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "renamed" => "Renamed.",
         "template" => "The template changed; the next sync reads with it.",
         "mode" => "The mode changed.",
+        "schedule" => "The schedule changed; it applies from the next scheduled scan.",
         "retried" => "The next sync reads the chosen files again.",
         "dismissed" => "Dismissed: those failures no longer count.",
         "deleted" => "The connection was deleted.",

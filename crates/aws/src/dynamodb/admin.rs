@@ -324,6 +324,14 @@ impl ConnectionAdmin for StateTable {
                 update = update.expression_attribute_values(":bucket_key", s(keys::bucket(&current.bucket)));
             }
         }
+        match edit.scan_every_hours {
+            Some(Some(hours)) => {
+                sets.push("scan_every_hours = :every");
+                update = update.expression_attribute_values(":every", AttributeValue::N(hours.to_string()));
+            }
+            Some(None) => removes.push("scan_every_hours"),
+            None => {}
+        }
         if let Some(since) = edit.backfill_since {
             let since = serde_dynamo::to_attribute_value(since).map_err(|e| corrupt_item("backfill", e))?;
             sets.push("backfill_since = :backfill");

@@ -1,5 +1,6 @@
 //! The by-status index as the dispatcher sees it: the connections of one status, page by page, with
-//! their lease and the scheduled event they last finished; and how many there are.
+//! their lease, the scheduled event they last finished and when their next scan is due; and how many
+//! there are.
 
 use super::item::s;
 use super::sync::dispatch_candidate;
@@ -18,7 +19,9 @@ impl ConnectionIndex for StateTable {
     fn connections(&self, status: ConnectionStatus) -> BoxStream<'_, Result<DispatchCandidate, StoreError>> {
         let items = self
             .status_query(status)
-            .projection_expression("#id, lease_owner, lease_until, #sync.last_schedule_run")
+            .projection_expression(
+                "#id, lease_owner, lease_until, scan_every_hours, #sync.last_schedule_run, #sync.last_scan_started",
+            )
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#sync", "sync")
             .into_paginator()
@@ -32,6 +35,8 @@ impl ConnectionIndex for StateTable {
                     id: c.id,
                     lease_until: c.lease_until,
                     last_schedule_run: c.last_schedule_run,
+                    scan_every_hours: c.scan_every_hours,
+                    last_scan_started: c.last_scan_started,
                 }),
                 items,
             ))

@@ -19,6 +19,7 @@ struct LeaseFields {
     lease_owner: Option<String>,
     lease_until: Option<i64>,
     lease_renewed: Option<i64>,
+    scan_every_hours: Option<u32>,
     #[serde(default)]
     sync: LeaseSync,
 }
@@ -26,15 +27,19 @@ struct LeaseFields {
 #[derive(serde::Deserialize, Default)]
 struct LeaseSync {
     last_schedule_run: Option<String>,
+    last_scan_started: Option<DateTime<Utc>>,
 }
 
-/// Who holds a connection's lease, and the scheduled event it last finished.
+/// Who holds a connection's lease, the scheduled event it last finished, and when its next scan is
+/// due.
 pub(super) struct Candidate {
     pub id: String,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
     pub lease_renewed: Option<DateTime<Utc>>,
     pub last_schedule_run: Option<String>,
+    pub scan_every_hours: Option<u32>,
+    pub last_scan_started: Option<DateTime<Utc>>,
 }
 
 pub(super) fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
@@ -45,6 +50,8 @@ pub(super) fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
         lease_until: fields.lease_until.and_then(DateTime::from_timestamp_millis),
         lease_renewed: fields.lease_renewed.and_then(DateTime::from_timestamp_millis),
         last_schedule_run: fields.sync.last_schedule_run,
+        scan_every_hours: fields.scan_every_hours,
+        last_scan_started: fields.sync.last_scan_started,
     })
 }
 

@@ -115,6 +115,7 @@ pub(crate) fn unsaved(id: &str, status: ConnectionStatus) -> Connection {
         created_at: now(),
         overlap_seconds: None,
         mode: Default::default(),
+        scan_every_hours: None,
         scan_owed: None,
         backfill_since: None,
         sync: SyncState::default(),

@@ -499,6 +499,9 @@ pub(super) fn connection_after(
     updated.sync.last_error = run.error.clone();
     updated.sync.last_run_id = Some(run.run_id.clone());
     updated.sync.last_counts = run.counts.clone();
+    if run.path == RunPath::Scan && run.result != SyncResult::Failed {
+        updated.sync.last_scan_started = Some(run.started_at);
+    }
     if run.result != SyncResult::Failed {
         updated.sync.last_schedule_run = schedule_run.map(str::to_owned).or(connection.sync.last_schedule_run.clone());
     }

@@ -6,7 +6,9 @@ use super::ports::ConnectionEdit;
 use super::{FieldError, ManageError, Management};
 use crate::connections::{new_connection, normalise_name, normalise_tenant, ConnectionInput};
 use crate::events::{announce, ConnectionStatusChanged, Event, StatusChange};
-use crate::model::{Connection, ConnectionStatus, FileOutcome, SyncMode, SyncRun};
+use crate::model::{
+    scan_every_hours_error, Connection, ConnectionStatus, FileOutcome, SyncMode, SyncRun, DAILY_SCAN_HOURS,
+};
 use crate::ports::{Lease, StoreErrorKind};
 use serde::Serialize;
 
@@ -45,6 +47,8 @@ pub struct ConnectionChange {
     pub overlap_hours: Option<Option<u32>>,
     /// Scheduled (the daily scan) or events (also the bucket's object events).
     pub mode: Option<SyncMode>,
+    /// Hours between scheduled scans; `Some(None)`: daily.
+    pub scan_every_hours: Option<Option<u32>>,
 }
 
 /// What [`Management::assign_tenant`] did.
@@ -275,7 +279,7 @@ impl Management<'_> {
         })
     }
 
-    /// Changes a connection's name, template, overlap, mode, or several, all or nothing: everything
+    /// Changes a connection's name, template, overlap, mode, scan interval, or several, all or nothing: everything
     /// is checked first, then one write (a new name is claimed and the old one released with it).
     /// A connection activated before and switched to events mode has its account let onto the
     /// deployment's object event bus before that write.
@@ -295,6 +299,9 @@ impl Management<'_> {
             }
             other => other.map(|hours| hours.map(|h| u64::from(h) * 3600)),
         };
+        if let Some(message) = change.scan_every_hours.flatten().and_then(scan_every_hours_error) {
+            errors.push(FieldError::new("scan_every_hours", message));
+        }
         if !errors.is_empty() {
             return Err(ManageError::Invalid(errors));
         }
@@ -307,6 +314,11 @@ impl Management<'_> {
             template_id: change.template_id.filter(|t| *t != connection.template_id),
             overlap_seconds: overlap_seconds.filter(|o| *o != connection.overlap_seconds),
             mode: change.mode.filter(|m| *m != connection.mode),
+            // Daily is daily, however it is said.
+            scan_every_hours: change
+                .scan_every_hours
+                .map(|every| every.filter(|h| *h != DAILY_SCAN_HOURS))
+                .filter(|every| *every != connection.scan_every_hours),
             backfill_since: None,
         };
         if edit.is_empty() {

@@ -22,6 +22,8 @@ pub struct ConnectionEdit {
     /// `Some(None)` goes back to the deployment's default.
     pub overlap_seconds: Option<Option<u64>>,
     pub mode: Option<SyncMode>,
+    /// Hours between scheduled scans; `Some(None)`: daily.
+    pub scan_every_hours: Option<Option<u32>>,
     /// The next run decides again every object modified since then.
     pub backfill_since: Option<DateTime<Utc>>,
 }

@@ -190,6 +190,23 @@ async fn an_edit_is_all_or_nothing_and_says_what_conflicts() {
 }
 
 #[tokio::test]
+async fn a_scan_interval_keeps_to_the_times_of_day_and_daily_is_stored_as_none() {
+    let w = World::new();
+    let acme = w.created("acme").await;
+    let every = |hours| ConnectionChange { scan_every_hours: Some(hours), ..ConnectionChange::default() };
+    for refused in [0, 5, 7, 25, 36, 169, 336] {
+        let e = w.service().edit(&acme.id, every(Some(refused))).await.unwrap_err();
+        assert_eq!(fields(&e), ["scan_every_hours"], "{refused}");
+    }
+    for taken in [1, 2, 3, 4, 6, 8, 12, 48, 72, 168] {
+        assert_eq!(w.service().edit(&acme.id, every(Some(taken))).await.unwrap().scan_every_hours, Some(taken));
+    }
+    assert_eq!(w.service().edit(&acme.id, every(Some(24))).await.unwrap().scan_every_hours, None, "daily");
+    w.service().edit(&acme.id, every(Some(6))).await.unwrap();
+    assert_eq!(w.service().edit(&acme.id, every(None)).await.unwrap().scan_every_hours, None);
+}
+
+#[tokio::test]
 async fn pausing_twice_is_fine_and_resume_says_what_a_connection_needs_instead() {
     let w = World::new();
     let c = w.created("acme").await;

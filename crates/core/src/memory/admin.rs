@@ -125,6 +125,9 @@ impl ConnectionAdmin for MemoryStore {
         if let Some(mode) = edit.mode {
             stored.mode = mode;
         }
+        if let Some(every) = edit.scan_every_hours {
+            stored.scan_every_hours = every;
+        }
         if let Some(since) = edit.backfill_since {
             stored.backfill_since = Some(since);
         }

@@ -47,6 +47,7 @@ fn connection() -> Connection {
         created_at: t("01T00:00:00"),
         overlap_seconds: None,
         mode: Default::default(),
+        scan_every_hours: None,
         scan_owed: None,
         backfill_since: None,
         sync: SyncState::default(),
