@@ -94,9 +94,10 @@ impl ForwardingAccounts for EventBusAccounts {
             }
             if service.is_some_and(|s| s.is_policy_length_exceeded_exception()) {
                 let message = format!(
-                    "{context}: {}: the bus's policy is at its size limit (10 KB, about one statement per \
-                     customer account): remove the statements of accounts no longer forwarding (aws events \
-                     remove-permission --event-bus-name {} --statement-id ...)",
+                    "{context}: {}: the bus's policy is at its size limit (the quota \"Event bus policy \
+                     size\", 10,240 characters by default, about 45 customer accounts): ask for more in \
+                     Service Quotas (the quota is adjustable), or remove the statements of accounts no \
+                     longer forwarding (aws events remove-permission --event-bus-name {} --statement-id ...)",
                     describe(&e),
                     self.bus_name
                 );
