@@ -8,7 +8,7 @@ use common::*;
 use connector_core::dispatch::{ConnectionIndex, DispatchConfig, StatusCounts};
 use connector_core::manage::connections::ConnectionChange;
 use connector_core::manage::ports::ConnectionAdmin;
-use connector_core::model::{ConnectionStatus, SyncResult};
+use connector_core::model::{ConnectionStatus, RunPath, SyncResult};
 use connector_core::ports::{Lease, SyncStore};
 
 fn skipped(summary: &connector_core::dispatch::DispatchSummary) -> Vec<(&str, u64)> {
@@ -148,8 +148,15 @@ async fn connections_whose_lease_is_held_are_skipped() {
     world.connector.state.release_lease(&busy.id, "running-worker").await.unwrap();
     let next = world.connector.next_run(&busy.id).await.expect("the scan owed");
     assert_eq!((next.schedule_run.as_deref(), next.events), (Some("event-1"), false));
-    connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &next).await.expect("the owed scan");
+    // A run in process (here a run of kept keys, of which there are none) starts it when it ends,
+    // as the worker does.
+    let kept_keys = connector_core::dispatch::WorkerRequest::for_kept_keys(&busy.id);
+    connector_core::dispatch::WorkerInvoker::invoke(&world.connector, &kept_keys)
+        .await
+        .expect("a run, then the owed scan");
     assert_eq!(owed(&world).await, None, "paid by the scan");
+    let runs = world.connector.state.runs(&busy.id, 5).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.path).collect::<Vec<_>>(), [RunPath::Scan, RunPath::Events], "newest first");
     assert_eq!(world.connector.next_run(&busy.id).await, None);
     let again = world.connector.dispatch(&world.connector, "event-1", &DispatchConfig::default()).await.unwrap();
     assert_eq!((again.invoked, skipped(&again)), (0, vec![("already_synced", 1)]));

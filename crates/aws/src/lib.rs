@@ -206,7 +206,22 @@ impl connector_core::dispatch::WorkerInvoker for Deployment {
             named: request.events.then_some(&[][..]),
             ..SyncRequest::new(&request.connection_id)
         };
-        match self.sync(sync).await {
+        let synced = self.sync(sync).await;
+        if let Ok(connector_core::engine::SyncOutcome::Completed(_)) = &synced {
+            // As the worker does: a scan owed, or keys kept while this run held the lease, run now
+            // (once; what they leave waits for the next run).
+            if let Some(next) = self.next_run(&request.connection_id).await {
+                let follow_up = SyncRequest {
+                    schedule_run: next.schedule_run.as_deref(),
+                    named: next.events.then_some(&[][..]),
+                    ..SyncRequest::new(&request.connection_id)
+                };
+                if let Err(e) = self.sync(follow_up).await {
+                    tracing::warn!(error = %e, "the run started after this one failed; the next run takes its work");
+                }
+            }
+        }
+        match synced {
             // A run that ended needs_reauth is a failure for whoever started it (`sync --all` exits 1).
             Ok(connector_core::engine::SyncOutcome::Completed(run))
                 if run.result == connector_core::model::SyncResult::NeedsReauth =>
