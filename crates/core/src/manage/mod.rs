@@ -143,7 +143,15 @@ impl Management<'_> {
                  was not {what}: {e}",
                 connection.account_id
             );
-            ManageError::Store(StoreError { kind: e.kind, message, source: Some(Box::new(e)) })
+            match e.kind {
+                // Throttled or a 5xx: worth trying again.
+                StoreErrorKind::Transient => {
+                    ManageError::Store(StoreError { kind: e.kind, message, source: Some(Box::new(e)) })
+                }
+                // The bus's policy is full, or the deployment may not change it: the operator must
+                // act, and the message says how.
+                _ => ManageError::Conflict(message),
+            }
         })
     }
 }

@@ -658,4 +658,12 @@ async fn a_bus_that_refuses_the_account_leaves_the_connection_as_it_was_and_says
     assert!(e.to_string().contains("was not switched to events mode"), "{e}");
     assert_eq!(w.stored(&active.id).mode, SyncMode::Scheduled, "the mode is unchanged");
     assert!(w.forwarding.accounts().is_empty());
+
+    // A policy at its size limit is no outage: a conflict the operator must resolve, said as such.
+    *w.forwarding.fail.lock().unwrap() = false;
+    *w.forwarding.full.lock().unwrap() = true;
+    let to_events = ConnectionChange { mode: Some(SyncMode::Events), ..ConnectionChange::default() };
+    let e = w.service().edit(&active.id, to_events).await.unwrap_err();
+    assert!(matches!(&e, ManageError::Conflict(m) if m.contains("size limit")), "{e:?}");
+    assert_eq!(w.stored(&active.id).mode, SyncMode::Scheduled);
 }

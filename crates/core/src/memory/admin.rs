@@ -319,7 +319,10 @@ impl crate::intake::Routes for MemoryStore {
 #[derive(Default)]
 pub struct MemoryForwarding {
     pub statements: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// Refuse for now (throttled): worth trying again.
     pub fail: std::sync::Mutex<bool>,
+    /// Refuse for good (the policy at its size limit): the operator must act.
+    pub full: std::sync::Mutex<bool>,
 }
 
 impl MemoryForwarding {
@@ -334,6 +337,9 @@ impl crate::manage::ports::ForwardingAccounts for MemoryForwarding {
     async fn allow_account(&self, account_id: &str) -> Result<(), StoreError> {
         if *self.fail.lock().unwrap() {
             return Err(StoreError::new(StoreErrorKind::Transient, "the bus refused the policy change"));
+        }
+        if *self.full.lock().unwrap() {
+            return Err(StoreError::new(StoreErrorKind::Rejected, "the bus's policy is at its size limit"));
         }
         let statement = crate::manage::ports::forwarding_statement_id(account_id);
         self.statements.lock().unwrap().insert(statement, account_id.to_owned());
