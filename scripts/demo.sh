@@ -145,10 +145,20 @@ for _ in $(seq 1 100); do
 done
 curl -s "http://127.0.0.1:$PORT" > /dev/null 2>&1 || { echo "cargo lambda watch did not start; see $WATCH_LOG" >&2; exit 1; }
 
-echo "-- cargo lambda invoke dispatcher --data-file events/scheduled.json (the daily EventBridge event;"
-echo "   the first invocation of each function starts it, and compiles it if it changed)"
+# "The next day": events/scheduled.json with its time a day from now, when the connections' daily
+# scans are due again (the dispatcher decides what is due at the event's time).
+"$VENV/bin/python" - > .local/scheduled-next-day.json <<'PY'
+import datetime, json
+event = json.load(open("events/scheduled.json"))
+tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+event["time"] = tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
+print(json.dumps(event))
+PY
+echo "-- cargo lambda invoke dispatcher: events/scheduled.json, the hourly EventBridge event, as it comes"
+echo "   a day later, when the daily scans are due (the first invocation of each function starts it,"
+echo "   and compiles it if it changed)"
 while_showing_progress cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" \
-  --data-file events/scheduled.json
+  --data-file .local/scheduled-next-day.json
 echo
 echo "-- waiting for the workers (asynchronous invocations of the worker function)"
 for id in "${IDS[@]}"; do
@@ -166,7 +176,7 @@ for id in "${IDS[@]}"; do
   cli connections show "$id"
 done
 echo "-- the same scheduled event delivered again: nothing is synced twice"
-cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/scheduled.json
+cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file .local/scheduled-next-day.json
 echo
 
 echo

@@ -330,26 +330,29 @@ async fn a_batch_whose_invocation_has_no_time_left_keeps_its_keys_for_the_worker
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_the_intake_hands_over_part_of_the_way_is_finished_by_the_worker_each_file_once() {
+async fn a_run_the_intake_hands_over_is_finished_by_the_worker_each_file_once() {
     needs!(Moto);
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let queue = ObjectEventQueue::for_bucket(&world).await;
     let c = events_connection(&world, None).await;
-    let files = 30;
+    let files = 40;
     for n in 0..files {
         world.put(&format!("many-{n:02}.csv"), format!("id,amount\nm{n:02},1\n")).await;
     }
-    let mut delivered = 0;
+    let (mut delivered, mut started) = (0, 0);
     let workers = RecordedWorkers::default();
     while delivered < files {
         let batch = queue.batch(Duration::from_secs(1), 100, Duration::from_secs(5)).await.expect("their events");
         delivered += batch.bodies.len();
-        // 50 ms: the run decides the keys, then hands over long before thirty imports are done.
-        let (response, tally) =
-            handle_with(&world, &batch, &workers, Some(Instant::now() + Duration::from_millis(50))).await;
+        // 300 ms: time to sort the batch and start its run (a handful of requests), not for forty
+        // imports of three requests each; the run hands over.
+        let hand_over_at = Some(Instant::now() + Duration::from_millis(300));
+        let (response, tally) = handle_with(&world, &batch, &workers, hand_over_at).await;
         queue.settle(&batch, &response).await;
         assert!(response.batch_item_failures.is_empty(), "{tally:?}");
+        started += tally.runs;
     }
+    assert!(started >= 1, "the intake started a run, which handed over (rather than keeping the keys at once)");
     let handed: Vec<WorkerRequest> = workers.requests.lock().unwrap().clone();
     assert!(!handed.is_empty() && handed.iter().all(|r| r.events && r.schedule_run.is_none()), "{handed:?}");
     assert!(world.records(&c.id).await.len() < files, "the intake handed over before the end");

@@ -17,8 +17,9 @@ async fn work(world: &World, request: WorkerRequest, next: &RecordedWorkers) -> 
     worker::handle(&world.connector, request, None, next, &metrics).await.expect("the worker's run")
 }
 
-/// A live run's lease: taken for two seconds and renewed every half second, so that a scan asking
-/// for it sees a holder that renews (and answers "held" within a term) rather than one to wait out.
+/// A live run's lease: taken for ten seconds and renewed every two, so that a scan asking for it
+/// sees a holder that renews (and answers "held" within a term) rather than one to wait out; a term
+/// long enough that a slow moto does not make it look stopped.
 struct LiveHolder {
     state: connector_aws::dynamodb::StateTable,
     connection_id: String,
@@ -26,7 +27,7 @@ struct LiveHolder {
 }
 
 impl LiveHolder {
-    const TERM: TimeDelta = TimeDelta::seconds(2);
+    const TERM: TimeDelta = TimeDelta::seconds(10);
 
     async fn start(world: &World, connection_id: &str) -> LiveHolder {
         let state = world.connector.state.clone();
@@ -36,7 +37,7 @@ impl LiveHolder {
         let (renewer, id) = (state.clone(), connection_id.to_owned());
         let renewing = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 let now = chrono::Utc::now();
                 assert!(renewer.renew_lease(&id, "holder", now, now + Self::TERM).await.unwrap(), "renewed");
             }
@@ -45,6 +46,9 @@ impl LiveHolder {
     }
 
     async fn stop(self) {
+        if self.renewing.is_finished() {
+            panic!("the holder stopped renewing: {:?}", self.renewing.await);
+        }
         self.renewing.abort();
         let _ = self.renewing.await;
         self.state.release_lease(&self.connection_id, "holder").await.unwrap();

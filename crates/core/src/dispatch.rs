@@ -7,7 +7,7 @@
 //! (a Select COUNT query each); the summary says how many connections each status has, which the
 //! dispatcher reports as metrics.
 
-use crate::model::{ConnectionStatus, DAILY_SCAN_HOURS};
+use crate::model::{ConnectionStatus, SyncResult, DAILY_SCAN_HOURS};
 use crate::ports::{Clock, StoreError};
 use crate::retry::backoff;
 use async_trait::async_trait;
@@ -56,8 +56,12 @@ pub struct DispatchCandidate {
     pub last_schedule_run: Option<String>,
     /// Its own interval between scheduled scans; `None`: daily.
     pub scan_every_hours: Option<u32>,
-    /// When its last scan that did not fail began.
+    /// When its last scan began.
     pub last_scan_started: Option<DateTime<Utc>>,
+    /// When its last run of any kind began: for a connection stored before scans were recorded.
+    pub last_sync_started: Option<DateTime<Utc>>,
+    /// How its last run ended.
+    pub last_result: Option<SyncResult>,
 }
 
 /// Under a connection's interval, what still counts as due: a scan begins a little after its tick,
@@ -65,12 +69,18 @@ pub struct DispatchCandidate {
 /// connection on its tick with the hourly schedule (and any tick at least that far apart).
 pub const DUE_SLACK: TimeDelta = TimeDelta::minutes(30);
 
-/// Whether a connection's scheduled scan is due at `now`: never scanned, or its interval (daily
-/// unless it has its own) less [`DUE_SLACK`] gone since its last scan began. Any scan that did not
-/// fail (an operator's, activation's) restarts the interval; a failed one does not.
+/// Whether an active connection's scheduled scan is due at `now`: its interval (daily unless it
+/// has its own) less [`DUE_SLACK`] gone since its last scan began (any scan restarts it: scheduled,
+/// an operator's, activation's, a failed one); or never synced; or re-authenticated since its last
+/// run found its access broken. A connection stored before scans were recorded counts from its
+/// last run, so an upgrade keeps its scans at their time of day.
 pub fn scan_due(candidate: &DispatchCandidate, now: DateTime<Utc>) -> bool {
     let every = TimeDelta::hours(i64::from(candidate.scan_every_hours.unwrap_or(DAILY_SCAN_HOURS)));
-    candidate.last_scan_started.is_none_or(|last| now - last >= every - DUE_SLACK)
+    if candidate.last_result == Some(SyncResult::NeedsReauth) {
+        return true;
+    }
+    let last = candidate.last_scan_started.or(candidate.last_sync_started);
+    last.is_none_or(|last| now - last >= every - DUE_SLACK)
 }
 
 /// Connections by status, read page by page.
@@ -142,11 +152,14 @@ pub struct DispatchConfig {
     pub max_attempts: u32,
     /// Every active connection, due or not: an operator's `sync --all`, not the schedule.
     pub every_connection: bool,
+    /// The time the scans due are due at: the scheduled event's (so a delivery that comes late,
+    /// or Lambda's retry of the dispatch, decides as the tick would have); `None`: now.
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        DispatchConfig { concurrency: 64, max_attempts: 8, every_connection: false }
+        DispatchConfig { concurrency: 64, max_attempts: 8, every_connection: false, due_at: None }
     }
 }
 
@@ -177,13 +190,14 @@ pub async fn dispatch(
         }
     }
     let now = clock.now();
+    let due_at = config.due_at.unwrap_or(now);
     let steps = index
         .connections(ConnectionStatus::Active)
         .map_ok(|candidate| async move {
             if candidate.last_schedule_run.as_deref() == Some(schedule_run) {
                 return Ok(Step::Skipped("already_synced"));
             }
-            if !config.every_connection && !scan_due(&candidate, now) {
+            if !config.every_connection && !scan_due(&candidate, due_at) {
                 return Ok(Step::Skipped("not_due"));
             }
             // A run holds the lease (often a short run of object events' keys): the scan is owed,
@@ -291,6 +305,8 @@ mod tests {
             last_schedule_run: last.map(Into::into),
             scan_every_hours: None,
             last_scan_started: None,
+            last_sync_started: None,
+            last_result: None,
         }
     }
 
@@ -314,9 +330,19 @@ mod tests {
         assert!(scan_due(&scanned("hourly", Some(1), "2026-06-02T05:00:30Z"), now));
         assert!(!scan_due(&scanned("six-hourly", Some(6), "2026-06-02T05:00:30Z"), now));
         assert!(scan_due(&scanned("six-hourly", Some(6), "2026-06-02T00:00:30Z"), now));
-        // Weekly: not after six days.
-        assert!(!scan_due(&scanned("weekly", Some(168), "2026-05-27T06:00:30Z"), now));
+        // Weekly: not after six days; unless its access broke and was mended since.
+        let weekly = scanned("weekly", Some(168), "2026-05-27T06:00:30Z");
+        assert!(!scan_due(&weekly, now));
+        assert!(scan_due(&DispatchCandidate { last_result: Some(SyncResult::NeedsReauth), ..weekly.clone() }, now));
+        assert!(!scan_due(&DispatchCandidate { last_result: Some(SyncResult::Failed), ..weekly }, now));
         assert!(scan_due(&candidate("never-scanned", None, None), now));
+        // Stored before scans were recorded: counted from its last run.
+        let upgraded = DispatchCandidate {
+            last_sync_started: Some("2026-06-01T06:00:20Z".parse().unwrap()),
+            ..candidate("upgraded", None, None)
+        };
+        assert!(scan_due(&upgraded, now));
+        assert!(!scan_due(&upgraded, now - TimeDelta::hours(2)));
     }
 
     #[tokio::test]
@@ -339,6 +365,12 @@ mod tests {
         let config = DispatchConfig { every_connection: true, ..DispatchConfig::default() };
         let summary = dispatch(&index, &Invoker::default(), &clock, "by-hand", &config).await.unwrap();
         assert_eq!((summary.invoked, summary.skipped.get("not_due")), (3, None));
+
+        // A tick's event decides at its own time, whenever it is delivered.
+        let late =
+            DispatchConfig { due_at: Some("2026-06-02T05:00:00Z".parse().unwrap()), ..DispatchConfig::default() };
+        let summary = dispatch(&index, &Invoker::default(), &clock, "the-5-oclock-tick", &late).await.unwrap();
+        assert_eq!((summary.invoked, summary.skipped.get("not_due")), (1, Some(&2)), "only the new one");
     }
 
     #[tokio::test]

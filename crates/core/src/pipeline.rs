@@ -152,6 +152,16 @@ pub async fn read<E: Emit>(
     Ok((result, emit))
 }
 
+/// What the invocations before read of a file a checkpoint goes on with.
+pub fn so_far(f: &FileCheckpoint) -> ParseSummary {
+    ParseSummary {
+        rows_read: f.rows_read,
+        rows_rejected: f.rows_rejected,
+        row_errors: f.row_errors.clone(),
+        ..ParseSummary::default()
+    }
+}
+
 /// The blocking part: decode (from the start, or from a checkpoint), then parse.
 fn decode_and_parse(
     reader: impl std::io::Read + Send,
@@ -169,21 +179,13 @@ fn decode_and_parse(
         Ok(decoded) => decoded,
         Err(e) => {
             let (gzip, bom) = options.resume.as_ref().map_or((false, 0), |f| (f.gzip, f.bom));
-            let summary = ParseSummary::default();
+            let summary = options.resume.as_ref().map(so_far).unwrap_or_default();
             return ReadResult { summary, file_error: Some(FileError::Io(e)), gzip, bom, transport: None };
         }
     };
     let parse_options = ParseOptions {
         stop_at_first_row_error: options.stop_at_first_row_error,
-        resume: options.resume.map(|f| {
-            let so_far = ParseSummary {
-                rows_read: f.rows_read,
-                rows_rejected: f.rows_rejected,
-                row_errors: f.row_errors,
-                ..ParseSummary::default()
-            };
-            (f.position, so_far)
-        }),
+        resume: options.resume.map(|f| (f.position.clone(), so_far(&f))),
         limits: limits.parse,
     };
     let (summary, file_error) =

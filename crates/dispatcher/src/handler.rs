@@ -35,7 +35,9 @@ pub async fn handle(
     metrics: &Metrics,
     event: EventBridgeEvent,
 ) -> Result<DispatchSummary, DispatchError> {
-    let summary = connector.dispatch(workers, &schedule_run(&event), config).await?;
+    // The scans due at the tick's time (a late delivery or a retry decides as the tick would).
+    let config = DispatchConfig { due_at: event.time, ..config.clone() };
+    let summary = connector.dispatch(workers, &schedule_run(&event), &config).await?;
     metrics.emit(&metrics.for_dispatch(&summary, chrono::Utc::now()));
     if summary.failed > 0 {
         return Err(DispatchError::Invocations(summary));

@@ -236,7 +236,7 @@ async fn detail(
             }
             form.stack method="post" action=(href("/schedule")) {
                 (context.frame.csrf())
-                label for="every" { "Scans" span.hint { "When the scheduled scan runs; any scan restarts the interval." } }
+                label for="every" { "Scans" span.hint { "How often the scheduled scan runs; any scan restarts the interval." } }
                 select id="every" name="every" {
                     @for hours in SCAN_INTERVALS {
                         option value=(hours) selected[c.scan_every_hours.unwrap_or(DAILY_SCAN_HOURS) == hours] { (scan_interval_text(Some(hours))) }
@@ -472,8 +472,9 @@ fn mode_text(mode: SyncMode) -> &'static str {
     }
 }
 
-/// The intervals offered (any that `scan_every_hours_error` allows is accepted by the API and CLI).
-const SCAN_INTERVALS: [u32; 10] = [1, 2, 3, 4, 6, 8, 12, 24, 72, 168];
+/// The intervals offered: every one `scan_every_hours_error` allows, so a connection's own is
+/// always among them (one missing would show another selected, and a submit would set it).
+const SCAN_INTERVALS: [u32; 14] = [1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 96, 120, 144, 168];
 
 /// A connection's scan interval as an operator reads it.
 fn scan_interval_text(every: Option<u32>) -> String {

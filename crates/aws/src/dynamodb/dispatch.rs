@@ -20,7 +20,8 @@ impl ConnectionIndex for StateTable {
         let items = self
             .status_query(status)
             .projection_expression(
-                "#id, lease_owner, lease_until, scan_every_hours, #sync.last_schedule_run, #sync.last_scan_started",
+                "#id, lease_owner, lease_until, scan_every_hours, #sync.last_schedule_run, #sync.last_scan_started, \
+                 #sync.last_sync_started, #sync.last_result",
             )
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#sync", "sync")
@@ -37,6 +38,8 @@ impl ConnectionIndex for StateTable {
                     last_schedule_run: c.last_schedule_run,
                     scan_every_hours: c.scan_every_hours,
                     last_scan_started: c.last_scan_started,
+                    last_sync_started: c.last_sync_started,
+                    last_result: c.last_result,
                 }),
                 items,
             ))

@@ -7,7 +7,7 @@ use crate::errors::{corrupt_item, store_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
-use connector_core::model::{Checkpoint, Connection, FileOutcome, NamedKey, RunPath};
+use connector_core::model::{Checkpoint, Connection, FileOutcome, NamedKey, RunPath, SyncResult};
 use connector_core::ports::{Lease, LedgerEntry, RunEnd, StoreError, StoreErrorKind, SyncStore};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -28,6 +28,8 @@ struct LeaseFields {
 struct LeaseSync {
     last_schedule_run: Option<String>,
     last_scan_started: Option<DateTime<Utc>>,
+    last_sync_started: Option<DateTime<Utc>>,
+    last_result: Option<SyncResult>,
 }
 
 /// Who holds a connection's lease, the scheduled event it last finished, and when its next scan is
@@ -40,6 +42,8 @@ pub(super) struct Candidate {
     pub last_schedule_run: Option<String>,
     pub scan_every_hours: Option<u32>,
     pub last_scan_started: Option<DateTime<Utc>>,
+    pub last_sync_started: Option<DateTime<Utc>>,
+    pub last_result: Option<SyncResult>,
 }
 
 pub(super) fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
@@ -52,6 +56,8 @@ pub(super) fn dispatch_candidate(item: Item) -> Result<Candidate, StoreError> {
         last_schedule_run: fields.sync.last_schedule_run,
         scan_every_hours: fields.scan_every_hours,
         last_scan_started: fields.sync.last_scan_started,
+        last_sync_started: fields.sync.last_sync_started,
+        last_result: fields.sync.last_result,
     })
 }
 

@@ -261,9 +261,11 @@ impl Engine<'_> {
         }
         match job.source.open(object, from).await {
             Ok(body) => Ok(Ok(Box::pin(Counted { inner: body, read: job.bytes_read.clone() }))),
+            // A part-read object (a checkpoint's) counts what the invocations before read and wrote.
             Err(e) if e.kind == SourceErrorKind::ObjectGone || e.kind.object_only() => {
-                let summary = ParseSummary::default();
-                Ok(Err(Pass::Unreadable { kind: e.kind, reason: e.message, summary, written: 0 }))
+                let summary = resume.map(pipeline::so_far).unwrap_or_default();
+                let written = resume.map_or(0, |f| f.rows_imported);
+                Ok(Err(Pass::Unreadable { kind: e.kind, reason: e.message, summary, written }))
             }
             Err(e) => Err(access_stop(job.connection, e)),
         }

@@ -161,7 +161,9 @@ impl Engine<'_> {
             let heads: Vec<_> = futures::stream::iter(lookups).buffered(HEADS_IN_FLIGHT).collect().await;
             // Each version once: one already on its way in this run (listed, or named before) is not
             // decided again (two reads of one version would import it twice). A newer version than
-            // the one waiting takes its place: the older one's read would only fail its If-Match.
+            // the one waiting takes its place (the older one's read would only fail its If-Match),
+            // unless the older one is part-read: that one stays, to fail its read and record how
+            // many of its rows were written, and the newer one's import removes those rows.
             let mut decided_now: HashSet<String> = HashSet::new();
             let mut superseded = Vec::new();
             let mut candidates = Vec::new();
@@ -193,12 +195,14 @@ impl Engine<'_> {
                 match state.pending.iter().position(|o| o.key == object.key) {
                     Some(waiting) if state.pending[waiting].etag == object.etag => continue,
                     Some(waiting) => {
-                        let older = state.pending.remove(waiting).expect("a position in the queue");
-                        info!(key = %older.key, older = %older.etag, newer = %object.etag, "a newer version named; it replaces the one waiting");
-                        // Part of the older one may be written already: the newer one's import
-                        // removes those records.
-                        if state.progress.file.as_ref().is_some_and(|f| f.key == older.key) {
-                            superseded.push((older.key, older.etag));
+                        let older = &state.pending[waiting];
+                        info!(key = %older.key, older = %older.etag, newer = %object.etag, "a newer version named while an older one waits");
+                        let part_read =
+                            state.progress.file.as_ref().is_some_and(|f| f.key == older.key && f.etag == older.etag);
+                        if part_read {
+                            superseded.push((older.key.clone(), older.etag.clone(), object.etag.clone()));
+                        } else {
+                            state.pending.remove(waiting);
                         }
                     }
                     None => {}
@@ -208,8 +212,8 @@ impl Engine<'_> {
             let keys: Vec<&str> = candidates.iter().map(|o| o.key.as_str()).collect();
             let recorded = self.store.ledger(&job.connection.id, &keys).await.map_err(store_stop)?;
             self.select(job, DateTime::<Utc>::MIN_UTC, candidates, recorded, state).await?;
-            for (key, older) in superseded {
-                if let Some(newer) = state.pending.iter_mut().find(|o| o.key == key) {
+            for (key, older, newer) in superseded {
+                if let Some(newer) = state.pending.iter_mut().find(|o| o.key == key && o.etag == newer) {
                     newer.replaces.get_or_insert(older);
                 }
             }

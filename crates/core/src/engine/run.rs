@@ -332,6 +332,13 @@ impl Engine<'_> {
             let pending = state.pending.iter().map(|o| o.last_modified).min();
             state.oldest_unfinished = state.oldest_unfinished.into_iter().chain(pending).min();
         }
+        // What it did not decide of the keys events named is kept for the next run while this one
+        // still holds the lease, so no run can take the kept keys between (a handed-over run's
+        // messages are gone; its checkpoint goes with this end). Should that fail, the run ends
+        // here as an error, its checkpoint and kept keys as they were, for Lambda's retry.
+        if !matches!(result, SyncResult::Succeeded | SyncResult::Partial) {
+            self.keep_undecided(&connection.id, &state).await.map_err(SyncError::Store)?;
+        }
         let run = self.run_record(connection, &state, result, error);
         let updated = connection_after(
             connection,
@@ -345,12 +352,9 @@ impl Engine<'_> {
             .finish_run(RunEnd { run: &run, connection: &updated, status_before: connection.status }, owner)
             .await?;
         info!(result = ?run.result, counts = ?run.counts, "sync finished");
-        // Decided: forgotten. A run that stopped short keeps them for the next, with the keys events
-        // named that it had not decided (their messages are gone once a run has handed over).
+        // Decided: forgotten. A run that stopped short kept them (above).
         if matches!(result, SyncResult::Succeeded | SyncResult::Partial) {
             self.forget_kept(&connection.id, &state.kept).await;
-        } else {
-            self.keep_undecided(&connection.id, &state).await;
         }
         let schedule_run = state.progress.schedule_run.as_deref();
         let mut events = vec![Event::SyncRunFinished(Box::new(SyncRunFinished::of(&updated, &run, schedule_run)))];
@@ -380,9 +384,8 @@ impl Engine<'_> {
     /// Keeps, for the next run, the named objects a run that stopped short had not decided: the
     /// keys it had not looked at yet, and the objects it had selected but not read whose next scan
     /// may not see them (every one of an events run; in a scan, those older than its window, which
-    /// only a name brought in). Best effort: what it cannot keep, the scan finds, or the queue's
-    /// redelivery brings back when the run did not hand over.
-    async fn keep_undecided(&self, connection_id: &str, state: &RunState) {
+    /// only a name brought in).
+    async fn keep_undecided(&self, connection_id: &str, state: &RunState) -> Result<(), crate::ports::StoreError> {
         let progress = &state.progress;
         let named_only = |o: &&ObjectMeta| progress.path == RunPath::Events || o.last_modified < progress.cutoff;
         let pending = state.pending.iter().filter(named_only);
@@ -393,15 +396,12 @@ impl Engine<'_> {
             .chain(pending.map(|o| NamedKey { key: ObjectKey::exact(&o.key), etag: Some(o.etag.clone()) }))
             .collect();
         if undecided.is_empty() {
-            return;
+            return Ok(());
         }
         let expires_at = self.clock.now() + self.config.ledger_retention;
-        match self.store.keep_named(connection_id, &undecided, expires_at).await {
-            Ok(()) => info!(keys = undecided.len(), "kept the named keys this run did not decide, for the next run"),
-            Err(e) => {
-                warn!(error = %e, keys = undecided.len(), "could not keep the named keys this run did not decide")
-            }
-        }
+        self.store.keep_named(connection_id, &undecided, expires_at).await?;
+        info!(keys = undecided.len(), "kept the named keys this run did not decide, for the next run");
+        Ok(())
     }
 
     /// Forgets kept keys the run is done with; should that fail, the next run takes them on again
@@ -499,7 +499,10 @@ pub(super) fn connection_after(
     updated.sync.last_error = run.error.clone();
     updated.sync.last_run_id = Some(run.run_id.clone());
     updated.sync.last_counts = run.counts.clone();
-    if run.path == RunPath::Scan && run.result != SyncResult::Failed {
+    // Any scan's end restarts the connection's interval, a failed one's too: a failing connection
+    // is tried once an interval (and by Lambda's retries of that invocation), so that its failures
+    // count toward the pause at the pace of its schedule, not of the dispatcher's ticks.
+    if run.path == RunPath::Scan {
         updated.sync.last_scan_started = Some(run.started_at);
     }
     if run.result != SyncResult::Failed {

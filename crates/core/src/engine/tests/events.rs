@@ -216,3 +216,75 @@ async fn a_version_named_while_an_older_one_waits_in_the_run_replaces_it() {
     assert_eq!(w.record_ids(), ["in/a.csv#e2#1"], "the newest version, once");
     assert_eq!((run.counts.files_skipped, run.counts.named_replaced), (0, 0), "the older one was not read: {run:?}");
 }
+
+/// Review: a failed run kept what it had not decided after letting the lease go, so a run that
+/// took the lease meanwhile could read that older kept version and forget it, and with it the
+/// newer one an event had kept since. It keeps them while it holds the lease now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_runs_keys_are_kept_before_it_lets_go_so_a_newer_kept_version_is_not_forgotten() {
+    let w = World::new("skip_row");
+    let old = t("10T12:00:00") - TimeDelta::days(200);
+    w.bucket.put("in/k.csv", "\"e1\"", old, b"id,amount\nv1,1\n");
+    w.store.keep_named("c1", &[named("in/k.csv", Some("\"e1\""))], t("30T00:00:00")).await.unwrap();
+    // Run A fails (its writes refused) and is slow to return once its end is written.
+    *w.sink.fail_after.lock().unwrap() = Some(0);
+    *w.store.finish_tail_ms.lock().unwrap() = 300;
+    let none: [NamedKey; 0] = [];
+    let a = async { w.engine().run(Invocation::new("c1", "A").for_events(&none)).await };
+    // Run R takes the lease as soon as A lets go, and is slow to write.
+    let r = async {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        *w.store.finish_tail_ms.lock().unwrap() = 0;
+        *w.sink.fail_after.lock().unwrap() = None;
+        *w.sink.delay_ms.lock().unwrap() = 400;
+        w.engine().run(Invocation::new("c1", "R").for_events(&none)).await
+    };
+    // Meanwhile the object is replaced, and the intake keeps the new version's key.
+    let intake = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        w.bucket.put("in/k.csv", "\"e2\"", old + TimeDelta::hours(1), b"id,amount\nv2,2\n");
+        w.store.keep_named("c1", &[named("in/k.csv", Some("e2"))], t("30T00:00:00")).await.unwrap();
+    };
+    let (ra, _, ()) = tokio::join!(a, r, intake);
+    assert!(matches!(ra, Err(SyncError::Retryable(_))), "{ra:?}");
+    *w.sink.delay_ms.lock().unwrap() = 0;
+    // Whichever version R read, the newest is imported by the next run: kept, never forgotten.
+    w.clock.set(t("11T12:00:00"));
+    w.completed("scan-later").await;
+    assert!(w.record_ids().contains(&"in/k.csv#e2#1".to_string()), "{:?}", w.record_ids());
+    assert_eq!(w.store.kept_named("c1", 10).await.unwrap(), [], "all decided");
+}
+
+/// Review: a newer version named while an older one was part-read dropped the older one from the
+/// run, leaving its rows with no outcome. The older one stays to fail its read and say how many
+/// rows it wrote; the newer one's import removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_version_named_while_an_older_one_is_part_read_replaces_its_rows() {
+    let w = World::new("skip_row");
+    let old = t("10T12:00:00") - TimeDelta::days(200);
+    let rows: String = (0..100).map(|i| format!("r{i},{i}\n")).collect();
+    w.bucket.put("in/a.csv", "\"e1\"", old, format!("id,amount\n{rows}").as_bytes());
+    let engine = Engine { config: SyncConfig { handoff_rows: 25, ..SyncConfig::default() }, ..w.engine() };
+    let keys = [named("in/a.csv", Some("e1"))];
+    let runs = ["i1", "i2", "i3", "i4", "i5", "i6"];
+    let mut call = Invocation::new("c1", runs[0]).for_events(&keys).handing_over_at(std::time::Instant::now());
+    for run in &runs[1..] {
+        assert!(matches!(engine.run(call).await.unwrap(), SyncOutcome::HandedOver { .. }));
+        let checkpoint = w.store.checkpoints.lock().unwrap()["c1"].clone();
+        if checkpoint.file.as_ref().is_some_and(|f| f.writing) {
+            break;
+        }
+        call = Invocation::new("c1", run).handing_over_at(std::time::Instant::now());
+    }
+    assert!(!w.record_ids().is_empty(), "part of e1 written");
+
+    w.bucket.put("in/a.csv", "\"e2\"", old + TimeDelta::hours(1), b"id,amount\nn1,1\n");
+    let run = w.events("events-2", &[named("in/a.csv", Some("e2"))]).await;
+    assert_eq!(
+        (run.counts.files_failed, run.counts.files_imported),
+        (1, 1),
+        "e1 fails its read, e2 is imported: {run:?}"
+    );
+    assert!(run.first_failures[0].reason.contains("replaced or deleted while it was read"), "{run:?}");
+    assert_eq!(w.record_ids(), ["in/a.csv#e2#1"], "e1's rows removed by e2's import");
+}
