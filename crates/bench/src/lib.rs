@@ -13,7 +13,10 @@
 //!
 //! This library holds what they share: the generated payment rows (the same as the criterion bench
 //! in `crates/core/benches/pipeline.rs` and `scripts/bench/baseline.py`), the client factory, the
-//! endpoint's statistics, and the process's CPU time.
+//! endpoint's statistics, and the process's CPU time; and [`requests`], the AWS requests of a
+//! deployment's SDK clients counted by service and operation.
+
+pub mod requests;
 
 use anyhow::Context;
 use connector_aws::config::Aws;
