@@ -15,22 +15,31 @@
 #  readahead  one GetObject stream against ranged GETs fetched ahead (crates/bench: read-ahead), on
 #          s3-model with S3's first-byte latency and 80 or 25 MB/s per connection;
 #  listing peak memory of a sync listing 10,000 to 1,000,000 objects of which 300 are new
-#          (crates/bench: listing-memory), beside the same listing kept in Python.
+#          (crates/bench: listing-memory), beside the same listing kept in Python;
+#  events  event-driven imports on moto (crates/bench: events-latency): PutObject to records through
+#          the object events and the intake, p50/p95/max over BENCH_EVENTS_OBJECTS objects put one
+#          every 100 ms (and 50 ms) with the CLI's batching window (1 s, 100), and with the deployed
+#          default (template.yaml: 30 s, 1000); and the AWS requests per imported object, beside a
+#          scheduled scan of the same objects in a folder holding only them and in one also holding
+#          BENCH_EVENTS_OLD_OBJECTS older objects. About 3 minutes.
 # Each section saves its figures in target/bench-results/SECTION.json; BENCHMARKS.md is written from
 # every saved section, so a partial run keeps the other sections' last figures.
 # Usage: scripts/bench.sh [object sizes in MB, default "500 5000"] [connections, default 10000]
 # Environment: BENCH_ONLY, BENCH_WRITE_ROWS (100000), BENCH_WRITE_LATENCY_MS (10), BENCH_CPU_ROWS
-# (200000), BENCH_CPU_LATENCY_MS (1), BENCH_CPU_REPEAT (3).
+# (200000), BENCH_CPU_LATENCY_MS (1), BENCH_CPU_REPEAT (3), BENCH_EVENTS_OBJECTS (200),
+# BENCH_EVENTS_OLD_OBJECTS (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES_MB=${1:-500 5000}
 CONNECTIONS=${2:-10000}
-SECTIONS="parse memory fanout writes cpu readahead listing"
+SECTIONS="parse memory fanout writes cpu readahead listing events"
 WRITE_ROWS=${BENCH_WRITE_ROWS:-100000}
 WRITE_LATENCY_MS=${BENCH_WRITE_LATENCY_MS:-10}
 CPU_ROWS=${BENCH_CPU_ROWS:-200000}
 CPU_LATENCY_MS=${BENCH_CPU_LATENCY_MS:-1}
 CPU_REPEAT=${BENCH_CPU_REPEAT:-3}
+EVENTS_OBJECTS=${BENCH_EVENTS_OBJECTS:-200}
+EVENTS_OLD_OBJECTS=${BENCH_EVENTS_OLD_OBJECTS:-10000}
 RESULTS=target/bench-results
 # The allocator settings of the deployed functions (template.yaml, Globals), for every Rust process
 # measured here.
@@ -86,7 +95,7 @@ cleanup() { ddb_latency_stop; local_aws_stop; }
 # The one-minute load average before a section: its figures are only as good as the machine is quiet.
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 trap cleanup EXIT
-if want memory || want fanout || want writes || want cpu; then
+if want memory || want fanout || want writes || want cpu || want events; then
   if want fanout; then lambda_tools_install; fi
   local_aws_start
   trap cleanup EXIT # local_aws_start sets its own
@@ -124,7 +133,7 @@ if want cpu; then
   cargo build --release --quiet -p bench --features system-allocator
   cp target/release/worker-cpu target/release/worker-cpu-system
 fi
-if want writes || want cpu || want readahead || want listing; then
+if want writes || want cpu || want readahead || want listing || want events; then
   cargo build --release --quiet -p bench
 fi
 
@@ -156,6 +165,26 @@ if want listing; then
 "
   done
   save listing "rust[]=$RUST" "python[]=$PYTHON"
+fi
+
+if want events; then
+  echo "== event-driven imports: PutObject to records, and AWS requests per object against a scan" >&2
+  LOAD=$(load_average)
+  # One line each (the last on stdout: the intake writes its metrics documents there first).
+  events_latency() { target/release/events-latency --objects "$EVENTS_OBJECTS" "$@" | tail -n 1; }
+  # Steady uploads, one every 100 ms, then one every 50 ms, with the CLI's batching window (the
+  # defaults of s3-connector intake); then with the deployed default (template.yaml's
+  # EventsBatchingWindowSeconds and EventsBatchSize). Then the same objects imported by a scan.
+  CLI_WINDOW=$(events_latency --path events --interval-ms 100 --window-seconds 1 --batch-size 100)
+  CLI_WINDOW_FAST=$(events_latency --path events --interval-ms 50 --window-seconds 1 --batch-size 100)
+  DEPLOYED_WINDOW=$(events_latency --path events --interval-ms 100 --window-seconds 30 --batch-size 1000)
+  SCAN=$(events_latency --path scan)
+  SCAN_LARGE=$(events_latency --path scan --old-objects "$EVENTS_OLD_OBJECTS")
+  save events "runs[]=$CLI_WINDOW
+$CLI_WINDOW_FAST
+$DEPLOYED_WINDOW
+$SCAN
+$SCAN_LARGE" "load=$LOAD"
 fi
 
 if want writes; then
@@ -191,7 +220,8 @@ $(cpu_run target/release/worker-cpu-system --runtime multi-thread)"
 fi
 
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
-"$VENV/bin/python" - "$RESULTS" "$CPU" "$(nproc)" > BENCHMARKS.md <<'PY'
+# Written beside, then moved: the writer reads the BENCHMARKS.md it replaces.
+"$VENV/bin/python" - "$RESULTS" "$CPU" "$(nproc)" > "$RESULTS/BENCHMARKS.md" <<'PY'
 import datetime, json, os, statistics, sys
 results, cpu, cores = sys.argv[1:4]
 
@@ -199,7 +229,24 @@ def load(section):
     path = os.path.join(results, f"{section}.json")
     return json.load(open(path)) if os.path.exists(path) else None
 
+# The sections of the BENCHMARKS.md this run replaces, by heading: a section whose figures are not
+# saved here (target/ is not in git: a fresh clone has none) keeps its text and its date.
+previous = {}
+if os.path.exists("BENCHMARKS.md"):
+    for part in open("BENCHMARKS.md").read().split("\n## ")[1:]:
+        title, _, body = part.partition("\n")
+        previous[title.strip()] = body.strip("\n") + "\n"
+current = None
+
+def heading(title):
+    global current
+    current = title
+    print(f"## {title}\n")
+
 def missing(section):
+    kept = previous.get(current, "")
+    if kept and not kept.startswith("Not measured yet"):
+        return kept
     return f"Not measured yet: `BENCH_ONLY={section} scripts/bench.sh`.\n"
 
 print(f"""# Benchmarks
@@ -211,7 +258,7 @@ Every Rust process measured runs with the deployed functions' allocator settings
 Globals): mimalloc with `MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0`.
 """)
 
-print("## parse -> validate -> map, one core\n")
+heading("parse -> validate -> map, one core")
 p = load("parse")
 if p is None:
     print(missing("parse"))
@@ -238,7 +285,7 @@ replaces.
         print(f"| {name} | {rate:,.0f} rows/s | {base:,.0f} rows/s | {rate / base:.1f}x | {ser_cells} | {target} |")
     print()
 
-print("## Peak memory of a sync of one large object, writes included\n")
+heading("Peak memory of a sync of one large object, writes included")
 m = load("memory")
 if m is None or "results" not in m:
     print(missing("memory"))
@@ -264,7 +311,7 @@ The Python baseline does the same work in its own process: boto3's streamed GetO
 The wall times include moto taking the writes on the same two cores; they are not AWS's.
 """)
 
-print("## Ranged GETs fetched ahead\n")
+heading("Ranged GETs fetched ahead")
 r = load("readahead")
 if r is None:
     print(missing("readahead"))
@@ -292,7 +339,7 @@ The parser and the model share this machine's two cores, so where the connection
 not the network, sets the rate.
 """)
 
-print("## Listing a large bucket\n")
+heading("Listing a large bucket")
 l = load("listing")
 if l is None:
     print(missing("listing"))
@@ -316,7 +363,7 @@ pages through the same generated listing, shaped as boto3's pages, keeping what 
               f"{d['seconds']:.2f} s | {p.get('peak_rss_mb', 0):.1f} MB | {p.get('seconds', 0):.2f} s |")
     print()
 
-print("## Dispatcher fan-out\n")
+heading("Dispatcher fan-out")
 f = load("fanout")
 if f is None:
     print(missing("fanout"))
@@ -337,7 +384,7 @@ The rate is moto's: a Python client invoking one at a time against the same moto
 (about 7 ms an invocation), so the endpoint, not the dispatcher, sets this figure.
 """)
 
-print("## Write pipelining\n")
+heading("Write pipelining")
 w = load("writes")
 if w is None:
     print(missing("writes"))
@@ -395,7 +442,7 @@ measurement; "new connections" counts the connections that carried their first B
 it (the pool was warmed with two batches per slot first, in both benches).
 """)
 
-print("## Whole-worker CPU cost\n")
+heading("Whole-worker CPU cost")
 c = load("cpu")
 if c is None:
     print(missing("cpu"))
@@ -445,5 +492,112 @@ in these figures.{load_note} Medians of rows per CPU-second:
         print(f"| {allocator} | {runtime.replace('_', '-')}{label} | {whole:,.0f} | {reads:,.0f} | "
               f"{1e6 / whole - 1e6 / reads:.2f} µs |")
     print()
+
+heading("Event-driven imports: PutObject to records, and AWS requests per object")
+ev = load("events")
+if ev is None or "runs" not in ev:
+    print(missing("events"))
+else:
+    events_runs = [r for r in ev["runs"] if r["path"] == "events"]
+    scans = [r for r in ev["runs"] if r["path"] == "scan"]
+    first = events_runs[0]
+    print(f"""Measured {ev['measured']}. `target/release/events-latency`, one process per line or column below, against
+moto (started by `scripts/bench.sh`) on this machine's {cores} cores; one-minute load average at the start:
+{ev['load']:.2f}.
+
+An active events-mode connection's bucket sends its Object Created events as deployed: the bucket's
+EventBridge switch on, a rule with the customer's pattern (`connector_core::policies::events_rule_pattern`)
+whose target is an SQS queue. A thread of its own puts {first['objects']} CSV objects of {first['rows_per_object']} payment rows
+({first['object_bytes']:,} bytes each) into the connection's folder at a steady rate and notes when each PutObject
+returned. Meanwhile the intake's handler (`intake::handle`, on a current-thread runtime as the intake
+function runs it) takes the batches of the event source mapping's emulation (`intake::poller`: long polls
+of up to 10 messages; a batch ends at its size, or once the batching window has passed since its first
+message; one batch at a time; the messages deleted after the handler answers). An object's latency runs
+from its PutObject's return to the `finished_at` of its outcome in the ledger, which the engine stamps
+once the object's records are written (one process, one clock). Windows: the defaults of
+`s3-connector intake` (1 s, 100 messages), and the deployment's (template.yaml's
+`EventsBatchingWindowSeconds` 30 and `EventsBatchSize` 1000, as README says).
+
+| uploads | batching window | batch size | batches (largest) | p50 | p95 | max | from PutObject to its batch's hand-over, p50 | from its batch's hand-over to its records, p50 |
+|---|---|---|---|---|---|---|---|---|""")
+    def secs(ms):
+        return f"{ms / 1000:.1f} s"
+    for r in events_runs:
+        l, w, i = r["latency_ms"], r["waited_for_batch_ms"], r["imported_after_batch_ms"]
+        print(f"| {r['objects']}, one every {r['interval_ms']} ms | {r['window_seconds']} s | {r['batch_size']:,} | "
+              f"{r['batches']} ({r['largest_batch']}) | {secs(l['p50'])} | {secs(l['p95'])} | {secs(l['max'])} | "
+              f"{secs(w['p50'])} | {secs(i['p50'])} |")
+    whole = max(events_runs, key=lambda r: r["largest_batch"])
+    rate = whole["largest_batch"] / (whole["imported_after_batch_ms"]["max"] / 1000)
+    fastest = max(1000 / r["interval_ms"] for r in events_runs)
+    print(f"""
+With the deployed window the window is the latency: the first event opens a batch that takes every
+upload for {whole['window_seconds']} s. With 1 s the import's own time shows. A batch's run HEADs its keys, then imports
+its objects one at a time, oldest first: here about {rate:.0f} objects/s (the batch of {whole['largest_batch']} took
+{whole['imported_after_batch_ms']['max'] / 1000:.1f} s from its hand-over to its last object), moto sharing the two cores. At
+{fastest:.0f} uploads/s, {'above' if fastest > rate else 'near'} that rate, each batch waits for the one before it, the batches grow, and the
+latency with them. These are moto's times on this machine, not AWS's.
+""")
+    columns = [(f"events, {r['window_seconds']} s window, one upload every {r['interval_ms']} ms", r) for r in events_runs]
+    columns += [(f"scan, {r['objects_listed']:,} objects in the folder", r) for r in scans]
+    keys = sorted({(c["service"], c["operation"]) for _, r in columns for c in r["requests"]})
+    def per_object(r, key):
+        n = sum(c["requests"] for c in r["requests"] if (c["service"], c["operation"]) == key)
+        return n / r["files_imported"]
+    big = max(scans, key=lambda r: r["old_objects"]) if scans else None
+    small = min(scans, key=lambda r: r["old_objects"]) if scans else None
+    print(f"""AWS requests the connector's SDK clients sent per imported object, by service and operation, counted in
+their HTTP path (`crates/bench/src/requests.rs`: a client wrapped around the SDK's own, set on the
+`SdkConfig` the measured `Deployment` is built from, so that every client it builds is counted, the
+assumed role's credential provider and retries included; `SdkConfig` takes no interceptor). The set-up is
+not counted: buckets, tables, queue and rule, the PutObjects, the connection's creation, activation and
+first scan. Events: everything the intake's handler did for the batches above. Scan: what the worker does
+for the day's scheduled event (`Deployment::sync` for a schedule run, then `Deployment::next_run`) on a
+scheduled connection whose last scan ran before the same {first['objects']} objects were put, in a folder holding only
+them, and in one also holding {big['old_objects'] if big else 0:,} objects its earlier scans passed. For the latter the connection's
+overlap is 0 hours: those objects were put seconds before its first scan (run with a one-second lookback,
+so that it left them behind its watermark unread), and moto stamps an object with the time it is written,
+so with the default 24-hour overlap they would be in the window; at 0 hours they stand for objects older
+than a day, which a daily scan lists and does not read. The keys lie flat in the folder (pages of 1,000
+keys); a folder of sub-folders takes at least one listing per sub-folder.
+
+| service | operation | {' | '.join(name for name, _ in columns)} |
+|---|---|{'---|' * len(columns)}""")
+    for key in keys:
+        cells = " | ".join((f"{per_object(r, key):.2f}" if per_object(r, key) else "-") for _, r in columns)
+        print(f"| {key[0]} | {key[1]} | {cells} |")
+    totals = [sum(c["requests"] for c in r["requests"]) / r["files_imported"] for _, r in columns]
+    print(f"| **all** | | {' | '.join(f'**{t:.2f}**' for t in totals)} |")
+    runs_cells = " | ".join(str(r.get("events_runs", 1)) for _, r in columns)
+    print(f"| runs | | {runs_cells} |")
+    errors = sum(c["errors"] for _, r in columns for c in r["requests"])
+    error_note = ("No request was answered with an error." if errors == 0 else
+                  f"{errors} requests in all were answered with an error (a HEAD of a missing key, a lost conditional write).")
+    esm = "; ".join(
+        f"{r['window_seconds']} s window, every {r['interval_ms']} ms: "
+        + ", ".join(f"{c['requests'] / r['files_imported']:.2f} {c['operation']}" for c in r["esm_requests"])
+        for r in events_runs)
+    heads = per_object(first, ("s3", "HeadObject"))
+    writes = per_object(first, ("dynamodb", "BatchWriteItem"))
+    print(f"""
+{error_note}
+
+The event source mapping's emulation, counted apart, per object: {esm}. In AWS, Lambda's own pollers
+make those SQS requests, in ways this emulation does not model; EventBridge's delivery to the queue is
+not a request of ours.
+
+What it says: a run of named keys costs, per object, {heads:.0f} HeadObject and {per_object(first, ('s3', 'GetObject')):.0f} GetObject, the records'
+BatchWriteItems and 1 PutItem (its outcome); everything else is per run (AssumeRole twice; the
+connection, its template, checkpoint, lease, kept keys and due rechecks, the run's record: GetItem,
+Query, UpdateItem, PutItem; one ledger BatchGetItem per 100 keys; the run event), so per object it
+shrinks as batches grow. The scan reads each new object without a HEAD, and adds its listing:
+{per_object(small, ('s3', 'ListObjectsV2')) * small['files_imported']:.0f} ListObjectsV2 for {small['objects_listed']:,} objects in the folder, {per_object(big, ('s3', 'ListObjectsV2')) * big['files_imported']:.0f} for {big['objects_listed']:,}: the listing grows with
+everything in the folder, every day, whether or not anything is new; the reads and writes grow only with
+what is new. The BatchWriteItems ({writes:.0f} per object of {first['rows_per_object']} rows, on both paths) are the engine's write lanes:
+it spreads a file's records over 8 lanes by record id and each lane writes what it holds at the file's
+end, so a small file costs up to 8 BatchWriteItems of one or two items instead of one. DynamoDB bills
+the items written, not the requests, but each request is a round trip of its own.
+""" if small and big else "")
 PY
+mv "$RESULTS/BENCHMARKS.md" BENCHMARKS.md
 cat BENCHMARKS.md

@@ -9,11 +9,17 @@
 //!   through the SDK client the product builds) with several `BatchWriteItem`s in flight, as the
 //!   engine drives it, against that endpoint: rows/s against the ideal `in flight x 25 / latency`;
 //! - `worker-cpu` (binary): the real sync engine reading a CSV object from moto's S3 and writing
-//!   through the records writer to the endpoint: CPU seconds of the process per row.
+//!   through the records writer to the endpoint: CPU seconds of the process per row;
+//! - `events-latency` (binary): event-driven imports on moto, from PutObject to records through the
+//!   intake, and the AWS requests per imported object through events or a scheduled scan, counted by
+//!   [`requests`].
 //!
 //! This library holds what they share: the generated payment rows (the same as the criterion bench
 //! in `crates/core/benches/pipeline.rs` and `scripts/bench/baseline.py`), the client factory, the
-//! endpoint's statistics, and the process's CPU time.
+//! endpoint's statistics, and the process's CPU time; and [`requests`], the AWS requests of a
+//! deployment's SDK clients counted by service and operation.
+
+pub mod requests;
 
 use anyhow::Context;
 use connector_aws::config::Aws;
