@@ -164,6 +164,17 @@ impl<'a> SyncRequest<'a> {
     pub fn new(connection_id: &'a str) -> Self {
         SyncRequest { connection_id, schedule_run: None, request_id: None, hand_over_at: None, named: None }
     }
+
+    /// What a worker invocation asks for (a scan, for a scheduled event or an operator's request,
+    /// or a run of the kept keys), to the end.
+    pub fn of_worker(request: &'a connector_core::dispatch::WorkerRequest) -> Self {
+        SyncRequest {
+            schedule_run: request.schedule_run.as_deref(),
+            request_id: request.request_id.as_deref(),
+            named: request.events.then_some(&[][..]),
+            ..SyncRequest::new(&request.connection_id)
+        }
+    }
 }
 
 impl Deployment {
@@ -200,23 +211,12 @@ impl connector_core::dispatch::WorkerInvoker for Deployment {
         request: &connector_core::dispatch::WorkerRequest,
     ) -> Result<(), connector_core::dispatch::InvokeError> {
         // A failed run is not retried here: in Lambda the invocation's own retries would do that.
-        let sync = SyncRequest {
-            schedule_run: request.schedule_run.as_deref(),
-            request_id: request.request_id.as_deref(),
-            named: request.events.then_some(&[][..]),
-            ..SyncRequest::new(&request.connection_id)
-        };
-        let synced = self.sync(sync).await;
+        let synced = self.sync(SyncRequest::of_worker(request)).await;
         if let Ok(connector_core::engine::SyncOutcome::Completed(_)) = &synced {
             // As the worker does: a scan owed, or keys kept while this run held the lease, run now
             // (once; what they leave waits for the next run).
             if let Some(next) = self.next_run(&request.connection_id).await {
-                let follow_up = SyncRequest {
-                    schedule_run: next.schedule_run.as_deref(),
-                    named: next.events.then_some(&[][..]),
-                    ..SyncRequest::new(&request.connection_id)
-                };
-                if let Err(e) = self.sync(follow_up).await {
+                if let Err(e) = self.sync(SyncRequest::of_worker(&next)).await {
                     tracing::warn!(error = %e, "the run started after this one failed; the next run takes its work");
                 }
             }

@@ -34,13 +34,7 @@ pub async fn handle(
     next: &dyn WorkerInvoker,
     metrics: &Metrics,
 ) -> Result<WorkerResponse, WorkerError> {
-    let sync = SyncRequest {
-        connection_id: &request.connection_id,
-        schedule_run: request.schedule_run.as_deref(),
-        request_id: request.request_id.as_deref(),
-        hand_over_at,
-        named: request.events.then_some(&[][..]),
-    };
+    let sync = SyncRequest { hand_over_at, ..SyncRequest::of_worker(&request) };
     let mut synced = deployment.sync(sync).await;
     if let (Ok(SyncOutcome::LeaseHeld { .. }), Some(schedule_run)) = (&synced, sync.schedule_run) {
         // The day's scan found another run holding the lease (the dispatcher saw it free): owed,

@@ -164,6 +164,9 @@ impl Engine<'_> {
             // the one waiting takes its place (the older one's read would only fail its If-Match),
             // unless the older one is part-read: that one stays, to fail its read and record how
             // many of its rows were written, and the newer one's import removes those rows.
+            // The version of each key waiting, read once a chunk (the queue may be a scan's, long).
+            let waiting: HashMap<String, String> =
+                state.pending.iter().map(|o| (o.key.clone(), o.etag.clone())).collect();
             let mut decided_now: HashSet<String> = HashSet::new();
             let mut superseded = Vec::new();
             let mut candidates = Vec::new();
@@ -192,17 +195,18 @@ impl Engine<'_> {
                 if said.is_some_and(|said| said != object.etag.trim_matches('"')) {
                     counts.named_replaced += 1;
                 }
-                match state.pending.iter().position(|o| o.key == object.key) {
-                    Some(waiting) if state.pending[waiting].etag == object.etag => continue,
-                    Some(waiting) => {
-                        let older = &state.pending[waiting];
+                match waiting.get(&object.key) {
+                    Some(etag) if *etag == object.etag => continue,
+                    Some(_) => {
+                        let at = state.pending.iter().position(|o| o.key == object.key).expect("waiting");
+                        let older = &state.pending[at];
                         info!(key = %older.key, older = %older.etag, newer = %object.etag, "a newer version named while an older one waits");
                         let part_read =
                             state.progress.file.as_ref().is_some_and(|f| f.key == older.key && f.etag == older.etag);
                         if part_read {
                             superseded.push((older.key.clone(), older.etag.clone(), object.etag.clone()));
                         } else {
-                            state.pending.remove(waiting);
+                            state.pending.remove(at);
                         }
                     }
                     None => {}
