@@ -54,7 +54,9 @@ async fn a_whole_sync_logs_no_credential_external_id_or_record_content() {
     let aws = connector_aws::config::Aws::from_sdk(aws.sdk.into_builder().http_client(faults.wrap(inner)).build());
     let world = World::at(aws, config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     let marker = "record-content-7c1e9a55";
-    world.put("in/a.csv", format!("id,amount\n{marker},12.345\nbad-row,not-a-number\n")).await;
+    // Five digits before the point: no log timestamp (`06:07:12.345127Z`) can contain it.
+    const AMOUNT: &str = "98765.4321";
+    world.put("in/a.csv", format!("id,amount\n{marker},{AMOUNT}\nbad-row,not-a-number\n")).await;
     world.put("in/b.csv.gz", vec![0x1f, 0x8b, 8, 0, 0]).await; // a broken file: logged as a failure
     let c = world.connection(Some("in")).await;
 
@@ -65,7 +67,7 @@ async fn a_whole_sync_logs_no_credential_external_id_or_record_content() {
     assert!(logs.contains("sync finished") && logs.contains(&c.id), "the sync was logged:\n{logs}");
     let sessions = faults.captured();
     assert!(!sessions.is_empty(), "the role was assumed");
-    let mut secrets = vec![own_secret.to_owned(), c.external_id.clone(), marker.to_owned(), "12.345".to_owned()];
+    let mut secrets = vec![own_secret.to_owned(), c.external_id.clone(), marker.to_owned(), AMOUNT.to_owned()];
     for session in &sessions {
         for name in ["SecretAccessKey", "SessionToken"] {
             secrets.push(xml_value(session, name).to_owned());
