@@ -7,6 +7,7 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use connector_aws::Deployment;
+use connector_core::decode::{compress, Compression};
 use connector_core::engine::SyncOutcome;
 use connector_core::ports::SyncStore;
 use std::time::Instant;
@@ -14,7 +15,8 @@ use std::time::Instant;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_uninterrupted_run() {
     needs!(Moto);
-    // GIVEN files in a folder and its sub-folders: small ones, a large one, a gzip one, one with bad rows
+    // GIVEN files in a folder and its sub-folders: small ones, a large one, a gzip, a zstd and a bzip2
+    // one, one with bad rows
     let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
     for i in 0..9 {
         let folder = ["in/", "in/a/", "in/b/c/"][i % 3];
@@ -24,6 +26,10 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     world.put("in/a/big.csv", format!("\u{feff}id,amount,currency\r\n{rows}")).await;
     let rows: String = (0..300).map(|i| format!("gz{i},{i}\n")).collect();
     world.put("in/b/zipped.csv.gz", gzip(format!("id,amount\n{rows}").as_bytes())).await;
+    for (key, compression) in [("in/b/c/z.csv.zst", Compression::Zstd), ("in/c.csv.bz2", Compression::Bzip2)] {
+        let rows: String = (0..200).map(|i| format!("{compression}{i},{i}\n")).collect();
+        world.put(key, compress(compression, format!("id,amount\n{rows}").as_bytes())).await;
+    }
     let rows: String = (0..120).map(|i| format!("bad{i},{}\n", if i % 50 == 7 { "x" } else { "1" })).collect();
     world.put("in/bad.csv", format!("id,amount\n{rows}")).await;
     let uninterrupted = world.connection(Some("in")).await;
@@ -62,9 +68,9 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
     assert!(mid_listing >= 3, "{mid_listing} hand-overs in the middle of the listing");
     assert!(mid_file >= 20, "{mid_file} hand-overs in the middle of a file");
     let (a, b) = (world.records(&uninterrupted.id).await, world.records(&handed_over.id).await);
-    assert_eq!(a.len(), 9 + 600 + 300 + 120 - 3);
+    assert_eq!(a.len(), 9 + 600 + 300 + 2 * 200 + 120 - 3);
     assert_eq!(a, b, "the same records, each once");
-    // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a gzip
+    // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a compressed
     // one from its start), and what the bridge had read ahead of the checkpoint is read twice.
     let counts = connector_core::model::RunCounts { bytes_read: expected.counts.bytes_read, ..run.counts.clone() };
     assert_eq!((run.result, &counts), (expected.result, &expected.counts));

@@ -63,3 +63,32 @@ pub fn check(mapper: &Mapper, input: &[u8], stop_after: usize) {
     assert_eq!(resumed, records, "records after a hand-over at {offset}");
     assert_eq!((second.rows_read, second.rows_rejected, &second.row_errors), (whole.rows_read, whole.rows_rejected, &whole.row_errors));
 }
+
+/// The limits the decode targets read with: small, so that the fuzzer reaches them.
+pub const DECODE_LIMITS: connector_core::decode::DecodeLimits =
+    connector_core::decode::DecodeLimits { max_expansion_ratio: 50, ratio_floor_bytes: 1 << 20 };
+
+/// Any bytes decode to text or to an error, within the limits: at most the floor, the ratio, and one
+/// read past them.
+pub fn check_decode(raw: &[u8]) {
+    use std::io::Read;
+    if let Ok(decoded) = connector_core::decode::decode_limited(Cursor::new(raw.to_vec()), DECODE_LIMITS) {
+        let mut out = Vec::new();
+        if decoded.text.take(1 << 24).read_to_end(&mut out).is_ok() {
+            assert!(out.len() <= (1 << 22) + raw.len() * 50, "past the ratio limit: {} from {}", out.len(), raw.len());
+        }
+    }
+}
+
+/// What a compressed copy of `data` decodes back to: `data` itself, unless it begins with a
+/// byte-order mark (removed, or refused for UTF-16).
+pub fn check_round_trip(compressed: Vec<u8>, data: &[u8]) {
+    use std::io::Read;
+    if data.starts_with(&[0xef, 0xbb, 0xbf]) || data.starts_with(&[0xff, 0xfe]) || data.starts_with(&[0xfe, 0xff]) {
+        return;
+    }
+    let mut out = Vec::new();
+    let decoded = connector_core::decode::decode_limited(Cursor::new(compressed), Default::default()).unwrap();
+    decoded.text.read_to_end(&mut out).unwrap();
+    assert_eq!(out, data);
+}

@@ -317,10 +317,7 @@ impl Drop for LambdaWatch {
 /// `data` gzipped, as a customer's tool would write it.
 #[allow(dead_code)] // not every test file gzips
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
+    connector_core::decode::compress(connector_core::decode::Compression::Gzip, data)
 }
 
 /// A world on a moto of its own where IAM will be enforced (server-wide in moto): our identity is

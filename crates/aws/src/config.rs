@@ -64,7 +64,7 @@ impl Settings {
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
-    /// `S3C_MAX_GZIP_RATIO`, `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
+    /// `S3C_MAX_EXPANSION_RATIO` (alias `S3C_MAX_GZIP_RATIO`), `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
     /// account's default bus), `S3C_OBJECT_EVENT_BUS_ARN` (optional).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
@@ -92,8 +92,9 @@ impl Settings {
         if let Some(b) = number::<u64>("S3C_MAX_RECORD_BYTES")? {
             sync.parse_limits.max_record_bytes = b.max(1024);
         }
-        if let Some(r) = number::<u64>("S3C_MAX_GZIP_RATIO")? {
-            sync.decode_limits.max_gzip_ratio = r.max(2);
+        // S3C_MAX_GZIP_RATIO: its name before zstd and bzip2 were read; the new name wins.
+        if let Some(r) = number::<u64>("S3C_MAX_EXPANSION_RATIO")?.or(number::<u64>("S3C_MAX_GZIP_RATIO")?) {
+            sync.decode_limits.max_expansion_ratio = r.max(2);
         }
         if let Some(n) = number::<u32>("S3C_PAUSE_AFTER_FAILURES")? {
             sync.pause_after_failures = n;

@@ -1,32 +1,45 @@
-//! The byte layers under the parser: gzip, detected by its magic bytes, then a UTF-8 byte-order mark
-//! removed. Each layer is a reader wrapping the one below, so nothing holds more than its buffer.
+//! The byte layers under the parser: gzip, zstd or bzip2, detected by their magic bytes, then a
+//! UTF-8 byte-order mark removed. Each layer is a reader wrapping the one below, so nothing holds
+//! more than its buffer (and a zstd frame's window, bounded by [`ZSTD_WINDOW_LOG_MAX`]).
 
 use flate2::read::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// A bzip2 stream: "BZh", the block size '1'..'9', then a block's magic (the digits of pi) or, for an
+/// empty stream, the end-of-stream magic (those of sqrt(pi)). All ten bytes are checked: a CSV may
+/// well begin with "BZh".
+const BZIP2_BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const BZIP2_END_MAGIC: [u8; 6] = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+/// Bytes the detection looks at.
+const MAGIC_BYTES: usize = 10;
 const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 const BUFFER: usize = 256 * 1024;
+/// The largest zstd window accepted, as a power of two: 128 MiB, what `zstd -d` accepts without
+/// `--long`. A frame that declares more (`zstd --long=31`) fails clearly instead of taking 2 GiB.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
 /// What decoding refuses, so that a small object cannot become unbounded work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// Decoded bytes per compressed byte a gzip stream may reach, once past `ratio_floor_bytes`:
-    /// text compresses 5 to 20 times; a decompression bomb, a thousand.
-    pub max_gzip_ratio: u64,
+    /// Decoded bytes per compressed byte a gzip, zstd or bzip2 stream may reach, once past
+    /// `ratio_floor_bytes`: text compresses 5 to 20 times; a decompression bomb, a thousand.
+    pub max_expansion_ratio: u64,
     /// Decoded bytes below which any ratio is accepted (a small file of repeated lines).
     pub ratio_floor_bytes: u64,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_gzip_ratio: 200, ratio_floor_bytes: 64 * 1024 * 1024 }
+        DecodeLimits { max_expansion_ratio: 200, ratio_floor_bytes: 64 * 1024 * 1024 }
     }
 }
 
-/// The error a decoder gives for a gzip stream past [`DecodeLimits::max_gzip_ratio`].
+/// The error a decoder gives for a stream past [`DecodeLimits::max_expansion_ratio`].
 #[derive(Debug)]
 pub struct DecompressionBomb {
+    pub compression: Compression,
     pub compressed: u64,
     pub decoded: u64,
     pub max_ratio: u64,
@@ -36,8 +49,8 @@ impl std::fmt::Display for DecompressionBomb {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "the gzip stream expands more than {} times ({} bytes from {}): refused as a decompression bomb (S3C_MAX_GZIP_RATIO)",
-            self.max_ratio, self.decoded, self.compressed
+            "the {} stream expands more than {} times ({} bytes from {}): refused as a decompression bomb (S3C_MAX_EXPANSION_RATIO)",
+            self.compression, self.max_ratio, self.decoded, self.compressed
         )
     }
 }
@@ -64,6 +77,7 @@ struct RatioGuard<R> {
     compressed: std::sync::Arc<std::sync::atomic::AtomicU64>,
     decoded: u64,
     limits: DecodeLimits,
+    compression: Compression,
 }
 
 impl<R: Read> Read for RatioGuard<R> {
@@ -71,8 +85,10 @@ impl<R: Read> Read for RatioGuard<R> {
         let n = self.inner.read(buf)?;
         self.decoded += n as u64;
         let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed).max(1);
-        if self.decoded > self.limits.ratio_floor_bytes && self.decoded > compressed * self.limits.max_gzip_ratio {
-            let bomb = DecompressionBomb { compressed, decoded: self.decoded, max_ratio: self.limits.max_gzip_ratio };
+        let max_ratio = self.limits.max_expansion_ratio;
+        if self.decoded > self.limits.ratio_floor_bytes && self.decoded > compressed.saturating_mul(max_ratio) {
+            let bomb =
+                DecompressionBomb { compression: self.compression, compressed, decoded: self.decoded, max_ratio };
             return Err(io::Error::new(io::ErrorKind::InvalidData, bomb));
         }
         Ok(n)
@@ -84,16 +100,95 @@ impl<R: Read> Read for RatioGuard<R> {
 pub enum Compression {
     None,
     Gzip,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Decides the compression from the first bytes of a stream (the content, not the key or
 /// Content-Encoding, which customers get wrong).
 pub fn detect_compression(head: &[u8]) -> Compression {
+    // A zstd file may begin with a skippable frame (pzstd's, the seekable format's): 0x184D2A5?.
+    let zstd_skippable = head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18];
+    let bzip2 = head.len() >= MAGIC_BYTES
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && (head[4..10] == BZIP2_BLOCK_MAGIC || head[4..10] == BZIP2_END_MAGIC);
     if head.starts_with(&GZIP_MAGIC) {
         Compression::Gzip
+    } else if head.starts_with(&ZSTD_MAGIC) || zstd_skippable {
+        Compression::Zstd
+    } else if bzip2 {
+        Compression::Bzip2
     } else {
         Compression::None
     }
+}
+
+/// A decompressor's errors, prefixed with its name ("zstd: Unknown frame descriptor"), so that an
+/// outcome says which layer found the bytes bad.
+struct Named<R> {
+    inner: R,
+    compression: Compression,
+}
+
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let hint = if self.compression == Compression::Zstd && e.to_string().contains("too much memory") {
+                format!(
+                    " (the frame's window is larger than {} MiB: compressed with --long?)",
+                    1 << (ZSTD_WINDOW_LOG_MAX - 20)
+                )
+            } else {
+                String::new()
+            };
+            io::Error::new(e.kind(), format!("{}: {e}{hint}", self.compression))
+        })
+    }
+}
+
+/// The decompressor of `compression` over `raw`, counted and stopped past the expansion limit.
+fn decompressed<'a, R: Read + Send + 'a>(
+    raw: R,
+    compression: Compression,
+    limits: DecodeLimits,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
+    if compression == Compression::None {
+        return Ok(Box::new(raw));
+    }
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = BufReader::with_capacity(BUFFER, CountingRead { inner: raw, count: compressed.clone() });
+    // Each reads every member, frame or stream to the end: `cat a.gz b.gz` (or .zst, .bz2, as
+    // pigz, pzstd and pbzip2 write) is one valid file and must yield all of them.
+    let decoder: Box<dyn Read + Send + 'a> = match compression {
+        Compression::None => unreachable!("returned above"),
+        Compression::Gzip => Box::new(MultiGzDecoder::new(counted)),
+        Compression::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(counted)?;
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(decoder)
+        }
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(counted)),
+    };
+    let named = Named { inner: decoder, compression };
+    Ok(Box::new(RatioGuard { inner: named, compressed, decoded: 0, limits, compression }))
 }
 
 /// Reads up to `n` bytes ahead; `keep` decides whether the reader given back still yields them.
@@ -111,31 +206,30 @@ fn peek<R: Read>(
 /// A decoded object body and how it was encoded, which a hand-over needs to find its place again.
 pub struct Decoded<'a> {
     pub text: Box<dyn BufRead + Send + 'a>,
-    pub gzip: bool,
+    pub compression: Compression,
     /// Bytes of byte-order mark removed.
     pub bom: u64,
 }
 
-/// Wraps a raw object body in the decoding chain: [gzip] -> BOM removed -> buffered, with the
-/// default [`DecodeLimits`].
+impl Decoded<'_> {
+    /// Whether a hand-over must read the object again from its start: the text's offsets are not
+    /// the object's bytes.
+    pub fn from_start(&self) -> bool {
+        self.compression != Compression::None
+    }
+}
+
+/// Wraps a raw object body in the decoding chain: [gzip | zstd | bzip2] -> BOM removed -> buffered,
+/// with the default [`DecodeLimits`].
 pub fn decode<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Decoded<'a>> {
     decode_limited(raw, DecodeLimits::default())
 }
 
 /// [`decode`] with these limits. A UTF-16 byte-order mark is an error: templates read UTF-8.
 pub fn decode_limited<'a, R: Read + Send + 'a>(raw: R, limits: DecodeLimits) -> io::Result<Decoded<'a>> {
-    let (head, raw) = peek(raw, GZIP_MAGIC.len(), |_| true)?;
+    let (head, raw) = peek(raw, MAGIC_BYTES, |_| true)?;
     let compression = detect_compression(&head);
-    let text: Box<dyn Read + Send + 'a> = match compression {
-        // Multi-member: `cat a.gz b.gz` is a valid gzip file and must yield both members.
-        Compression::Gzip => {
-            let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let counted = CountingRead { inner: raw, count: compressed.clone() };
-            let decoder = MultiGzDecoder::new(BufReader::with_capacity(BUFFER, counted));
-            Box::new(RatioGuard { inner: decoder, compressed, decoded: 0, limits })
-        }
-        Compression::None => Box::new(raw),
-    };
+    let text = decompressed(raw, compression, limits)?;
     let (head, text) = peek(text, UTF8_BOM.len(), |head| head != UTF8_BOM)?;
     if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
         let order = if head[0] == 0xff { "little-endian" } else { "big-endian" };
@@ -145,7 +239,7 @@ pub fn decode_limited<'a, R: Read + Send + 'a>(raw: R, limits: DecodeLimits) -> 
         ));
     }
     let bom = if head == UTF8_BOM { UTF8_BOM.len() as u64 } else { 0 };
-    Ok(Decoded { text: Box::new(BufReader::with_capacity(BUFFER, text)), gzip: compression == Compression::Gzip, bom })
+    Ok(Decoded { text: Box::new(BufReader::with_capacity(BUFFER, text)), compression, bom })
 }
 
 /// [`decode`], for callers that need only the text.
@@ -154,15 +248,16 @@ pub fn decoded<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Box<dyn BufRead + 
 }
 
 /// The decoded text from `offset` on, after a hand-over. A plain object's `raw` body already starts
-/// there (a ranged GET from `offset` + the byte-order mark); a gzip stream cannot be entered in the
-/// middle, so its `raw` body starts at byte 0 and the text before `offset` is decoded and dropped.
+/// there (a ranged GET from `offset` + the byte-order mark); a compressed stream cannot be entered
+/// in the middle, so its `raw` body starts at byte 0 (`from_start`) and the text before `offset` is
+/// decoded and dropped.
 pub fn decoded_from<'a, R: Read + Send + 'a>(
     raw: R,
-    gzip: bool,
+    from_start: bool,
     offset: u64,
     limits: DecodeLimits,
 ) -> io::Result<Box<dyn BufRead + Send + 'a>> {
-    if !gzip {
+    if !from_start {
         return Ok(Box::new(BufReader::with_capacity(BUFFER, raw)));
     }
     let mut text = decode_limited(raw, limits)?.text;
@@ -173,17 +268,31 @@ pub fn decoded_from<'a, R: Read + Send + 'a>(
     Ok(text)
 }
 
+/// `data` compressed as `compression` (as it is, for `None`): files for tests and benchmarks.
+#[cfg(any(test, feature = "test-support"))]
+pub fn compress(compression: Compression, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match compression {
+        Compression::None => data.to_vec(),
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        Compression::Zstd => zstd::stream::encode_all(data, 3).unwrap(),
+        Compression::Bzip2 => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{write::GzEncoder, Compression as Level};
-    use std::io::Write;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), Level::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
+    const COMPRESSED: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::Bzip2];
 
     fn read_all(raw: Vec<u8>) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -205,24 +314,50 @@ mod tests {
         let cases: &[(&str, Vec<u8>, &[u8])] = &[
             ("plain", b"a,b\n".to_vec(), b"a,b\n"),
             ("bom", b"\xef\xbb\xbfa,b\n".to_vec(), b"a,b\n"),
-            ("gzip", gzip(b"a,b\n"), b"a,b\n"),
-            ("gzip+bom", gzip(b"\xef\xbb\xbfa,b\n"), b"a,b\n"),
-            ("two gzip members", [gzip(b"a\n"), gzip(b"b\n")].concat(), b"a\nb\n"),
             ("empty", vec![], b""),
             ("one byte", b"x".to_vec(), b"x"),
             ("bom only", UTF8_BOM.to_vec(), b""),
             ("bom in the middle stays", b"a\xef\xbb\xbf".to_vec(), b"a\xef\xbb\xbf"),
+            // Text that begins like a bzip2 stream, but not with one's ten bytes.
+            ("BZh in a CSV", b"BZh9,BZh1\n1,2\n".to_vec(), b"BZh9,BZh1\n1,2\n"),
+            ("BZh short", b"BZh9".to_vec(), b"BZh9"),
         ];
         for (name, raw, expected) in cases {
             assert_eq!(read_all(raw.clone()).unwrap(), *expected, "case {name}");
         }
+        for c in COMPRESSED {
+            let cases: &[(&str, Vec<u8>, &[u8])] = &[
+                ("text", compress(c, b"a,b\n"), b"a,b\n"),
+                ("text with a bom", compress(c, b"\xef\xbb\xbfa,b\n"), b"a,b\n"),
+                ("two members, frames or streams", [compress(c, b"a\n"), compress(c, b"b\n")].concat(), b"a\nb\n"),
+                ("nothing compressed", compress(c, b""), b""),
+            ];
+            for (name, raw, expected) in cases {
+                let mut decoded = decode(Cursor::new(raw.clone())).unwrap();
+                assert_eq!(decoded.compression, c, "{c}: {name}");
+                let mut out = Vec::new();
+                decoded.text.read_to_end(&mut out).unwrap();
+                assert_eq!(out, *expected, "{c}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zstd_file_may_begin_with_a_skippable_frame() {
+        // A skippable frame (magic 0x184D2A53, 4 bytes of length, then those bytes), then the data.
+        let mut raw = vec![0x53, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        raw.extend(compress(Compression::Zstd, b"id\n7\n"));
+        assert_eq!(detect_compression(&raw[..MAGIC_BYTES]), Compression::Zstd);
+        assert_eq!(read_all(raw).unwrap(), b"id\n7\n");
     }
 
     #[test]
     fn magic_bytes_split_across_reads_are_still_seen() {
-        let mut out = Vec::new();
-        decoded(Trickle(Cursor::new(gzip(b"\xef\xbb\xbfhello")))).unwrap().read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"hello");
+        for c in COMPRESSED {
+            let mut out = Vec::new();
+            decoded(Trickle(Cursor::new(compress(c, b"\xef\xbb\xbfhello")))).unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"hello", "{c}");
+        }
     }
 
     #[test]
@@ -235,26 +370,55 @@ mod tests {
     }
 
     #[test]
-    fn a_gzip_bomb_is_refused_once_past_the_floor() {
-        // 20 MB of zeros compress to about 20 KB: a ratio of about 1,000.
-        let bomb = gzip(&vec![0u8; 20 * 1024 * 1024]);
-        let limits = DecodeLimits { max_gzip_ratio: 200, ratio_floor_bytes: 1024 * 1024 };
-        let mut out = Vec::new();
-        let e = decode_limited(Cursor::new(bomb.clone()), limits).unwrap().text.read_to_end(&mut out).unwrap_err();
-        let bomb_error = e.get_ref().and_then(|e| e.downcast_ref::<DecompressionBomb>()).expect("a DecompressionBomb");
-        assert!(bomb_error.decoded > 1024 * 1024 && out.len() < 20 * 1024 * 1024, "{bomb_error}");
-        // Under the floor, the same ratio is let through; ordinary text never comes near the limit.
-        let generous = DecodeLimits { ratio_floor_bytes: 64 * 1024 * 1024, ..limits };
-        assert_eq!(decode_limited(Cursor::new(bomb), generous).unwrap().text.bytes().count(), 20 * 1024 * 1024);
+    fn a_bomb_of_each_compression_is_refused_once_past_the_floor() {
+        // 20 MB of zeros compress to at most about 20 KB: a ratio of 1,000 or (zstd, bzip2) far more.
+        let zeros = vec![0u8; 20 * 1024 * 1024];
         let text: Vec<u8> = (0..200_000).flat_map(|i| format!("row{i},{}\n", i * 7).into_bytes()).collect();
-        let tight = DecodeLimits { max_gzip_ratio: 20, ratio_floor_bytes: 0 };
-        assert_eq!(decode_limited(Cursor::new(gzip(&text)), tight).unwrap().text.bytes().count(), text.len());
+        for c in COMPRESSED {
+            let bomb = compress(c, &zeros);
+            let limits = DecodeLimits { max_expansion_ratio: 200, ratio_floor_bytes: 1024 * 1024 };
+            let mut out = Vec::new();
+            let e = decode_limited(Cursor::new(bomb.clone()), limits).unwrap().text.read_to_end(&mut out).unwrap_err();
+            let bomb_error = e.get_ref().and_then(|e| e.downcast_ref::<DecompressionBomb>()).expect("a bomb");
+            assert_eq!(bomb_error.compression, c);
+            assert!(bomb_error.decoded > 1024 * 1024 && out.len() < zeros.len(), "{c}: {bomb_error}");
+            assert!(e.to_string().starts_with(&format!("the {c} stream expands more than 200 times")), "{e}");
+            // Under the floor, the same ratio is let through; ordinary text never comes near the limit.
+            let generous = DecodeLimits { ratio_floor_bytes: 64 * 1024 * 1024, ..limits };
+            assert_eq!(decode_limited(Cursor::new(bomb), generous).unwrap().text.bytes().count(), zeros.len(), "{c}");
+            let tight = DecodeLimits { max_expansion_ratio: 20, ratio_floor_bytes: 0 };
+            let count = decode_limited(Cursor::new(compress(c, &text)), tight).unwrap().text.bytes().count();
+            assert_eq!(count, text.len(), "{c}");
+        }
     }
 
     #[test]
-    fn truncated_gzip_is_an_error_not_a_short_file() {
-        let full = gzip(&b"x,y\n".repeat(10_000));
-        let truncated = full[..full.len() / 2].to_vec();
-        assert!(read_all(truncated).is_err());
+    fn a_truncated_or_corrupt_stream_is_an_error_naming_its_compression() {
+        let text = b"x,y\n".repeat(10_000);
+        for c in COMPRESSED {
+            let full = compress(c, &text);
+            let truncated = full[..full.len() / 2].to_vec();
+            let e = read_all(truncated).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{c}: ")), "{c}, cut short: {e}");
+            let mut corrupt = full.clone();
+            let middle = corrupt.len() / 2;
+            corrupt[middle..middle + 8].copy_from_slice(b"\xde\xad\xbe\xef\xde\xad\xbe\xef");
+            let e = read_all(corrupt).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{c}: ")), "{c}, corrupt: {e}");
+            // Bytes after the last member, frame or stream are not silently dropped.
+            let trailing = [full, b"trailing garbage, not compressed".to_vec()].concat();
+            assert!(read_all(trailing).is_err(), "{c}: trailing bytes were accepted");
+        }
+    }
+
+    #[test]
+    fn a_zstd_window_past_the_limit_fails_saying_so() {
+        use std::io::Write;
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(ZSTD_WINDOW_LOG_MAX + 1).unwrap();
+        encoder.write_all(&b"a,b\n".repeat(1000)).unwrap();
+        let raw = encoder.finish().unwrap();
+        let e = read_all(raw).unwrap_err();
+        assert!(e.to_string().contains("window is larger than 128 MiB"), "{e}");
     }
 }

@@ -572,9 +572,11 @@ pub struct FileCheckpoint {
     /// The writing pass; `false` during the validation pass of a `fail_file` template.
     pub writing: bool,
     pub position: ParsePosition,
-    /// Whether the object is gzip: decoded offsets cannot be fetched by range then, so the object is
-    /// read again from its start and the decoded bytes before `position.offset` are skipped.
-    pub gzip: bool,
+    /// Whether the object's text is not its bytes (gzip, zstd, bzip2): decoded offsets cannot be
+    /// fetched by range then, so the object is read again from its start and the decoded bytes
+    /// before `position.offset` are skipped. (Stored as `gzip` before zstd and bzip2 were read.)
+    #[serde(alias = "gzip")]
+    pub from_start: bool,
     /// Bytes of byte-order mark before the decoded text (plain objects).
     pub bom: u64,
     pub rows_read: u64,
@@ -648,5 +650,19 @@ mod tests {
             serde_json::from_value::<Connection>(json).expect("readable").failed_files
         };
         assert_eq!((stored(None), stored(Some(-1)), stored(Some(3))), (0, 0, 3));
+    }
+
+    /// A hand-over written before zstd and bzip2 were read named the flag `gzip`: a run that spans
+    /// the upgrade still reads its compressed file from the start.
+    #[test]
+    fn a_file_checkpoint_stored_with_its_gzip_flag_reads_from_the_start() {
+        let stored = serde_json::json!({
+            "key": "in/a.csv.gz", "etag": "e", "writing": true, "position": {"offset": 10, "line": 2},
+            "gzip": true, "bom": 0, "rows_read": 1, "rows_rejected": 0, "row_errors": [], "rows_imported": 1,
+            "elapsed_ms": 5
+        });
+        let checkpoint: super::FileCheckpoint = serde_json::from_value(stored).unwrap();
+        assert!(checkpoint.from_start);
+        assert_eq!(serde_json::to_value(&checkpoint).unwrap()["from_start"], true);
     }
 }

@@ -2,7 +2,7 @@
 //! sample, with the same limits:
 //!
 //! ```text
-//! ObjectBody -> FailureTap -> SyncIoBridge -> [gzip] -> [BOM] -> parser -> mapper -> Emit
+//! ObjectBody -> FailureTap -> SyncIoBridge -> [gzip|zstd|bzip2] -> [BOM] -> parser -> mapper -> Emit
 //!   (async)     (a failure     (a blocking      (decode, with       (parse, with
 //!                of the body    thread)          DecodeLimits)        ParseLimits)
 //!                itself)
@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// What reading an object refuses, so that no object becomes unbounded work: the sync's limits
-/// (`S3C_MAX_RECORD_BYTES`, `S3C_MAX_GZIP_RATIO`), for a preview as for a sync.
+/// (`S3C_MAX_RECORD_BYTES`, `S3C_MAX_EXPANSION_RATIO`), for a preview as for a sync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadLimits {
     pub decode: DecodeLimits,
@@ -44,10 +44,10 @@ pub struct ReadOptions {
 }
 
 /// Where the body of an object read from `resume` on must start: a plain object is fetched from the
-/// checkpoint's byte on (after its byte-order mark); a gzip stream cannot be entered in the middle,
-/// so it is fetched from its start and decoded up to the checkpoint.
+/// checkpoint's byte on (after its byte-order mark); a compressed stream cannot be entered in the
+/// middle, so it is fetched from its start and decoded up to the checkpoint.
 pub fn body_offset(resume: &FileCheckpoint) -> u64 {
-    if resume.gzip {
+    if resume.from_start {
         0
     } else {
         resume.bom + resume.position.offset
@@ -70,9 +70,9 @@ pub struct ReadResult {
     pub summary: ParseSummary,
     /// What made the rest of the file unreadable, if anything (the decoder's errors included).
     pub file_error: Option<FileError>,
-    /// Whether the object is gzip, and the bytes of its byte-order mark: what a checkpoint needs to
-    /// find its place again.
-    pub gzip: bool,
+    /// Whether a hand-over must read the object from its start (it is compressed), and the bytes
+    /// of its byte-order mark: what a checkpoint needs to find its place again.
+    pub from_start: bool,
     pub bom: u64,
     /// The body itself failed (the source's kind of failure and its message): not the file's
     /// fault. The file error it caused, if any, is only its echo.
@@ -172,15 +172,17 @@ fn decode_and_parse(
 ) -> ReadResult {
     let limits = options.limits;
     let decoded = match &options.resume {
-        None => decode_limited(reader, limits.decode).map(|d| (d.text, d.gzip, d.bom)),
-        Some(f) => decoded_from(reader, f.gzip, f.position.offset, limits.decode).map(|text| (text, f.gzip, f.bom)),
+        None => decode_limited(reader, limits.decode).map(|d| (d.from_start(), d.text, d.bom)),
+        Some(f) => {
+            decoded_from(reader, f.from_start, f.position.offset, limits.decode).map(|text| (f.from_start, text, f.bom))
+        }
     };
-    let (mut input, gzip, bom) = match decoded {
+    let (from_start, mut input, bom) = match decoded {
         Ok(decoded) => decoded,
         Err(e) => {
-            let (gzip, bom) = options.resume.as_ref().map_or((false, 0), |f| (f.gzip, f.bom));
+            let (from_start, bom) = options.resume.as_ref().map_or((false, 0), |f| (f.from_start, f.bom));
             let summary = options.resume.as_ref().map(so_far).unwrap_or_default();
-            return ReadResult { summary, file_error: Some(FileError::Io(e)), gzip, bom, transport: None };
+            return ReadResult { summary, file_error: Some(FileError::Io(e)), from_start, bom, transport: None };
         }
     };
     let parse_options = ParseOptions {
@@ -190,7 +192,7 @@ fn decode_and_parse(
     };
     let (summary, file_error) =
         parse_rows_counted(&mut input, mapper, id_prefix, parse_options, &mut |record| emit.record(record));
-    ReadResult { summary, file_error, gzip, bom, transport: None }
+    ReadResult { summary, file_error, from_start, bom, transport: None }
 }
 
 /// Remembers a failure of the object body itself, so that a broken download is told apart from a
@@ -301,13 +303,13 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_object_resumes_at_its_byte_and_a_gzip_one_at_its_start() {
-        let checkpoint = |gzip| FileCheckpoint {
+    fn a_plain_object_resumes_at_its_byte_and_a_compressed_one_at_its_start() {
+        let checkpoint = |from_start| FileCheckpoint {
             key: "k".into(),
             etag: "e".into(),
             writing: true,
             position: crate::model::ParsePosition { offset: 1000, line: 20, header: None },
-            gzip,
+            from_start,
             bom: 3,
             rows_read: 19,
             rows_rejected: 0,

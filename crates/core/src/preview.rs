@@ -22,7 +22,8 @@ pub struct ObjectPreview {
     pub last_modified: DateTime<Utc>,
     /// csv/tsv, json/jsonl, unknown (read with the template) or other (not readable), by extension.
     pub format: &'static str,
-    pub gzip: bool,
+    /// gzip, zstd or bzip2 by extension (the read decides by content).
+    pub compression: Option<&'static str>,
     pub would_select: bool,
     /// Why not, or what it would be recorded as without reading.
     pub note: Option<String>,
@@ -53,7 +54,6 @@ pub fn object_preview(
         Decision::Settle { status: FileStatus::Failed, reason, .. } => (true, Some(format!("would fail: {reason}"))),
         Decision::Settle { reason, .. } => (false, Some(format!("would be skipped: {reason}"))),
     };
-    let lower = object.key.to_ascii_lowercase();
     ObjectPreview {
         key: object.key.clone(),
         size: object.size,
@@ -64,7 +64,7 @@ pub fn object_preview(
             KeyFormat::Unknown => "unknown",
             KeyFormat::Other => "other",
         },
-        gzip: lower.ends_with(".gz") || lower.ends_with(".gzip"),
+        compression: selection::key_compression(&object.key).map(|c| c.name()),
         would_select,
         note,
     }
@@ -218,13 +218,13 @@ a,7,4.00,yes,2026-02-28
     }
 
     /// A sample is read with the limits it is given (the sync's), not the defaults: a record past
-    /// `max_record_bytes`, or a gzip stream past `max_gzip_ratio`, fails the sample as it fails a sync.
+    /// `max_record_bytes`, or a gzip stream past `max_expansion_ratio`, fails the sample as it fails a sync.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_sample_is_read_with_the_limits_it_is_given() {
         let small = ReadLimits {
             parse: ParseLimits { max_record_bytes: 1024, ..ParseLimits::default() },
             // A sample reads only its first rows: limits low enough to be passed by the first chunk.
-            decode: DecodeLimits { max_gzip_ratio: 5, ratio_floor_bytes: 1024 },
+            decode: DecodeLimits { max_expansion_ratio: 5, ratio_floor_bytes: 1024 },
         };
         let long = format!("id,n\na,1\n{},2\n", "x".repeat(2000));
         let rows: String = (0..200_000).map(|_| "a,1\n").collect();
@@ -235,7 +235,7 @@ a,7,4.00,yes,2026-02-28
                 long.into_bytes(),
                 "CSV record at line 3 is longer than 1024 bytes",
             ),
-            ("a gzip stream past max_gzip_ratio", bomb, "refused as a decompression bomb"),
+            ("a gzip stream past max_expansion_ratio", bomb, "refused as a decompression bomb"),
         ];
         for (case, data, expected) in cases {
             let body: ObjectBody = Box::pin(std::io::Cursor::new(data));

@@ -11,6 +11,7 @@
 //! - the watermark moves to the listing's start, floored to the second, but never past an object that
 //!   is not finished, and never backwards.
 
+use crate::decode::Compression;
 use crate::model::{FileStatus, ObjectMeta, Recheck};
 use crate::ports::LedgerEntry;
 use crate::template::{FormatKind, Template};
@@ -155,10 +156,26 @@ pub enum KeyFormat {
     Other,
 }
 
-/// Classifies a key by its extension, after an optional .gz (gzip itself is detected by content).
+/// Extensions of compressed files, and what they say (the compression itself is detected by
+/// content: a name is only a hint).
+const COMPRESSED_EXTENSIONS: [(&str, Compression); 5] = [
+    (".gz", Compression::Gzip),
+    (".gzip", Compression::Gzip),
+    (".zst", Compression::Zstd),
+    (".zstd", Compression::Zstd),
+    (".bz2", Compression::Bzip2),
+];
+
+/// The compression a key's name says, if any.
+pub fn key_compression(key: &str) -> Option<Compression> {
+    let name = key.to_ascii_lowercase();
+    COMPRESSED_EXTENSIONS.iter().find(|(ext, _)| name.ends_with(ext)).map(|(_, c)| *c)
+}
+
+/// Classifies a key by its extension, after an optional compression's (.gz, .zst, .bz2).
 pub fn key_format(key: &str) -> KeyFormat {
     let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".gzip")).unwrap_or(&name);
+    let name = COMPRESSED_EXTENSIONS.iter().find_map(|(ext, _)| name.strip_suffix(ext)).unwrap_or(&name);
     let Some((_, ext)) = name.rsplit_once('.') else {
         return KeyFormat::Unknown;
     };
@@ -166,7 +183,7 @@ pub fn key_format(key: &str) -> KeyFormat {
         "csv" | "tsv" | "tab" => KeyFormat::Delimited,
         "json" | "jsonl" | "ndjson" => KeyFormat::Json,
         "parquet" | "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif" | "zip" | "tar" | "7z"
-        | "bz2" | "xz" | "zst" | "lz4" | "snappy" => KeyFormat::Other,
+        | "xz" | "lz4" | "snappy" => KeyFormat::Other,
         _ => KeyFormat::Unknown,
     }
 }
@@ -390,6 +407,18 @@ mod tests {
                 Decision::Import,
             ),
             ("gzipped csv", object("a.CSV.gz", "e", t("11:00:00")), None, Decision::Import),
+            ("zstd csv", object("a.csv.zst", "e", t("11:00:00")), None, Decision::Import),
+            ("bzip2 csv", object("a.csv.BZ2", "e", t("11:00:00")), None, Decision::Import),
+            (
+                "bzip2 json under a csv template",
+                object("a.jsonl.bz2", "e", t("11:00:00")),
+                None,
+                settle(
+                    FileStatus::Skipped,
+                    "the key's extension does not match the template's format (Csv)",
+                    Some(format(FormatKind::Csv)),
+                ),
+            ),
             (
                 "over the size limit",
                 big,

@@ -315,7 +315,7 @@ pub fn preview_markup(preview: &Preview, sample_href: impl Fn(&str) -> Option<St
                 tbody { @for o in &preview.objects { tr {
                     td { code { (o.key) } }
                     td.num { (o.size) }
-                    td { (o.format) @if o.gzip { " (gzip)" } }
+                    td { (o.format) @if let Some(c) = o.compression { " (" (c) ")" } }
                     td {
                         @if o.would_select { (badge("imported")) } @else { (badge("skipped")) }
                         @if let Some(note) = &o.note { " " (note) }

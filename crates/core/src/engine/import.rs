@@ -349,7 +349,7 @@ fn end_of_pass(
             etag: object.etag.clone(),
             writing: write,
             position,
-            gzip: read.gzip,
+            from_start: read.from_start,
             bom: read.bom,
             rows_read: read.summary.rows_read,
             rows_rejected: read.summary.rows_rejected,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lease -> [checkpoint] -> assume role -> list prefixes in parallel, page by page (keep what is new)
-//!   -> for each selected object, oldest first: GetObject -> [gzip] -> [BOM] -> parser -> mapper
+//!   -> for each selected object, oldest first: GetObject -> [gzip/zstd/bzip2] -> [BOM] -> parser -> mapper
 //!        -> batches of the sink's size (DynamoDB's: 25) -> several in flight -> outcome in the ledger
 //!   -> run record + sync state + watermark, lease released
 //! ```
@@ -74,7 +74,7 @@ pub struct SyncConfig {
     pub list_fan_out: bool,
     /// What one record may take (a longer one fails its file).
     pub parse_limits: ParseLimits,
-    /// What decoding refuses (a gzip bomb fails its file).
+    /// What decoding refuses (a decompression bomb fails its file).
     pub decode_limits: DecodeLimits,
 }
 

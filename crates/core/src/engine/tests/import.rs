@@ -237,7 +237,7 @@ fn failing_files() -> Vec<(&'static str, Vec<u8>, Option<FailedAt>)> {
 /// The sync's limits, low enough for the files above to pass them.
 fn small_limits(config: &mut SyncConfig) {
     config.parse_limits.max_record_bytes = 1024;
-    config.decode_limits = DecodeLimits { max_gzip_ratio: 5, ratio_floor_bytes: 1024 };
+    config.decode_limits = DecodeLimits { max_expansion_ratio: 5, ratio_floor_bytes: 1024 };
 }
 
 /// A preview's sample and a sync read a file through the same pipeline with the same limits: what

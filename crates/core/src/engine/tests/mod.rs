@@ -103,9 +103,8 @@ impl World {
     }
 }
 
+use crate::decode::{compress, Compression};
+
 fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
+    compress(Compression::Gzip, data)
 }

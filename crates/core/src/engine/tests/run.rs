@@ -185,7 +185,7 @@ async fn a_file_longer_than_the_lease_keeps_it() {
 }
 
 /// Files in a root folder and sub-folders (several listing pages and prefixes), a large file, a
-/// gzip one, and one with a bad row.
+/// gzip, a zstd and a bzip2 one, and one with a bad row.
 fn fill(bucket: &MemoryBucket) {
     for i in 0..12 {
         let folder = ["in/", "in/a/", "in/b/x/"][i % 3];
@@ -196,6 +196,15 @@ fn fill(bucket: &MemoryBucket) {
     bucket.put("in/big.csv", "\"big\"", t("09T01:00:00"), format!("\u{feff}id,amount\r\n{rows}").as_bytes());
     let rows: String = (0..300).map(|i| format!("gz{i},{i}\n")).collect();
     bucket.put("in/b/zipped.csv.gz", "\"gz\"", t("09T02:00:00"), &gzip(format!("id,amount\n{rows}").as_bytes()));
+    for (key, compression) in [("in/b/z.csv.zst", Compression::Zstd), ("in/b/bz.csv.bz2", Compression::Bzip2)] {
+        let rows: String = (0..300).map(|i| format!("{compression}{i},{i}\n")).collect();
+        bucket.put(
+            key,
+            &format!("\"{compression}\""),
+            t("09T02:30:00"),
+            &compress(compression, format!("id,amount\n{rows}").as_bytes()),
+        );
+    }
     let rows: String = (0..100).map(|i| format!("bad{i},{}\n", if i == 70 { "x" } else { "1" })).collect();
     bucket.put("in/a/bad.csv", "\"bad\"", t("09T03:00:00"), format!("id,amount\n{rows}").as_bytes());
 }
@@ -241,7 +250,7 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
         assert!(mid_listing >= 3 && mid_file >= 10, "{policy}: {mid_listing} listing, {mid_file} file hand-overs");
         assert_eq!(*pieces.sink.records.lock().unwrap(), *whole.sink.records.lock().unwrap(), "{policy}");
         assert_eq!(run.run_id, "invocation-1");
-        // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a gzip
+        // Every count alike but the bytes read: a resumed file is read again from its checkpoint (a compressed
         // one from its start), and what the bridge had read ahead of the checkpoint is read twice.
         let counts = crate::model::RunCounts { bytes_read: expected.counts.bytes_read, ..run.counts.clone() };
         assert_eq!(
