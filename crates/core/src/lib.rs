@@ -2,7 +2,8 @@
 //!
 //! - [`manage`]: connection management, the one service every surface calls (CLI, HTTP API);
 //! - [`engine`]: one sync of one connection, its one entry point `Engine::run`;
-//! - [`pipeline`], [`decode`], [`parse`], [`mapping`], [`value`]: an object's bytes to typed records;
+//! - [`pipeline`], [`decode`], [`text_encoding`], [`parse`], [`mapping`], [`value`]: an object's bytes to
+//!   typed records;
 //! - [`events`]: what a finished run and a status change announce, through a publisher port;
 //! - [`model`], [`template`], [`selection`], [`keys`]: what is stored, how files map, which objects
 //!   a sync selects, bounded keys and record ids;
@@ -43,5 +44,6 @@ pub mod retry;
 pub mod selection;
 pub mod sessions;
 pub mod template;
+pub mod text_encoding;
 pub mod value;
 mod words;
