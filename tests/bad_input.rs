@@ -40,7 +40,11 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
     world.put("in/too-big.csv", format!("id,amount\n{}", "x,1\n".repeat(60_000))).await;
     world.put("in/long-line.csv", format!("id,amount\nok,1\n{},2\n", "y".repeat(2000))).await;
     world.put("in/unbalanced.csv", "id,amount\nu1,1\n\"u2,2\nu3,3\n").await;
+    // Not UTF-8 in its first 64 KiB: the file's encoding contradicts the template's; a stray byte
+    // past them is the row's error.
     world.put("in/latin1.csv", b"id,amount\ncaf\xe9,1\n".to_vec()).await;
+    let good_rows = "late,1\n".repeat(10_000);
+    world.put("in/latin1-late.csv", [format!("id,amount\n{good_rows}").as_bytes(), b"caf\xe9,1\n"].concat()).await;
     world.put("in/utf16.csv", b"\xff\xfei\0d\0,\0a\0\n\0".to_vec()).await;
     world.put("in/nul.csv", b"id,amount\nn\x001,1\nn2,2\n".to_vec()).await;
     world.put("in/ragged.csv", "id,amount\nr1,1\nr2,2,extra,more\nr3,3\n").await;
@@ -64,6 +68,10 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
         ("in/too-big.csv", "over the limit of 200000 bytes"),
         ("in/long-line.csv", "longer than 1024 bytes"),
         ("in/utf16.csv", "UTF-16"),
+        (
+            "in/latin1.csv",
+            "the file looks like windows-1252 (byte 0xE9 at byte 13 is not UTF-8), and the template reads utf-8",
+        ),
     ];
     for (key, expected) in failed {
         let (status, reason, _) = outcome(key);
@@ -82,8 +90,8 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
     assert_eq!((status, nul.rows_imported, nul.rows_rejected), (FileStatus::Partial, 1, 1));
     assert_eq!(nul.row_errors[0].line, 2);
     assert!(nul.row_errors[0].reason.contains("NUL"), "{:?}", nul.row_errors);
-    let (status, _, latin1) = outcome("in/latin1.csv");
-    assert_eq!((status, latin1.rows_rejected), (FileStatus::Partial, 1));
+    let (status, _, latin1) = outcome("in/latin1-late.csv");
+    assert_eq!((status, latin1.rows_imported, latin1.rows_rejected), (FileStatus::Partial, 10_000, 1));
     assert!(latin1.row_errors[0].reason.contains("is the file Latin-1"), "{:?}", latin1.row_errors);
     // A quote that never closes (within the record limit) takes the rest of the file into one row.
     let (status, _, unbalanced) = outcome("in/unbalanced.csv");
@@ -106,6 +114,7 @@ async fn each_bad_file_is_recorded_with_its_reason_and_every_good_row_lands() {
     }
     let mut expected: std::collections::BTreeMap<String, u64> =
         ["dots", "g1", "n2", "ok", "r1", "r3", "slashes", "space", "u1", "unicode"].map(|id| (id.to_owned(), 1)).into();
+    expected.insert("late".into(), 10_000);
     let truncated = outcome("in/truncated.csv.gz").2.rows_imported;
     if truncated > 0 {
         expected.insert("t".into(), truncated);

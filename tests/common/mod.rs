@@ -103,6 +103,17 @@ impl World {
     }
 
     pub async fn connection_to(&self, bucket: &str, folder: Option<&str>) -> Connection {
+        self.connection_reading(bucket, folder, "payments").await
+    }
+
+    /// A connection of the world's bucket whose files `template` (a JSON template) reads.
+    pub async fn connection_with_template(&self, folder: &str, template: &str) -> Connection {
+        let template = Template::from_json(template).expect("a valid template");
+        self.connector.state.put_template(&template).await.unwrap();
+        self.connection_reading(&self.bucket.clone(), Some(folder), &template.id).await
+    }
+
+    async fn connection_reading(&self, bucket: &str, folder: Option<&str>, template_id: &str) -> Connection {
         let input = ConnectionInput {
             tenant: "acme".into(),
             name: unique("customer"),
@@ -110,7 +121,7 @@ impl World {
             bucket: bucket.into(),
             region: "us-east-1".into(),
             folder: folder.map(str::to_owned),
-            template_id: "payments".into(),
+            template_id: template_id.into(),
             kms_key_arn: None,
             open_fields: Vec::new(),
             mode: Default::default(),
@@ -118,7 +129,6 @@ impl World {
         self.connector.in_process().create(input).await.expect("creating connection").connection
     }
 
-    /// Puts an object and returns its LastModified as S3 recorded it.
     /// A connection of tenant `acme` whose bucket and folder the customer fills on the set-up page
     /// (its region us-east-1, the platform's).
     pub async fn connection_with_open_bucket_and_folder(&self) -> Connection {
@@ -133,6 +143,7 @@ impl World {
         self.connector.in_process().create(input).await.expect("creating connection").connection
     }
 
+    /// Puts an object and returns its LastModified as S3 recorded it.
     pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> DateTime<Utc> {
         self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body.into())).send().await.unwrap();
         self.last_modified(key).await

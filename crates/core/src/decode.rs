@@ -1,7 +1,9 @@
-//! The byte layers under the parser: gzip, zstd or bzip2, detected by their magic bytes, then a
-//! UTF-8 byte-order mark removed. Each layer is a reader wrapping the one below, so nothing holds
-//! more than its buffer (and a zstd frame's window, bounded by [`ZSTD_WINDOW_LOG_MAX`]).
+//! The byte layers under the parser: gzip, zstd or bzip2, detected by their magic bytes, then the
+//! template's text encoding ([`crate::text_encoding`]: byte-order mark, a check of the head,
+//! transcoding to UTF-8). Each layer is a reader wrapping the one below, so nothing holds more than
+//! its buffer (and a zstd frame's window, bounded by [`ZSTD_WINDOW_LOG_MAX`]).
 
+use crate::text_encoding::{to_utf8, TextEncoding};
 use flate2::read::MultiGzDecoder;
 use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
 
@@ -14,7 +16,6 @@ const BZIP2_BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
 const BZIP2_END_MAGIC: [u8; 6] = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
 /// Bytes the detection looks at.
 const MAGIC_BYTES: usize = 10;
-const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 const BUFFER: usize = 256 * 1024;
 /// The largest zstd window accepted, as a power of two: 128 MiB, what `zstd -d` accepts without
 /// `--long`. A frame that declares more (`zstd --long=31`) fails clearly instead of taking 2 GiB.
@@ -209,37 +210,36 @@ pub struct Decoded<'a> {
     pub compression: Compression,
     /// Bytes of byte-order mark removed.
     pub bom: u64,
+    /// Whether the text was transcoded to UTF-8 from the template's encoding.
+    pub transcoded: bool,
 }
 
 impl Decoded<'_> {
     /// Whether a hand-over must read the object again from its start: the text's offsets are not
     /// the object's bytes.
     pub fn from_start(&self) -> bool {
-        self.compression != Compression::None
+        self.compression != Compression::None || self.transcoded
     }
 }
 
 /// Wraps a raw object body in the decoding chain: [gzip | zstd | bzip2] -> BOM removed -> buffered,
-/// with the default [`DecodeLimits`].
+/// with the default [`DecodeLimits`], as UTF-8.
 pub fn decode<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Decoded<'a>> {
-    decode_limited(raw, DecodeLimits::default())
+    decode_limited(raw, DecodeLimits::default(), TextEncoding::Utf8)
 }
 
-/// [`decode`] with these limits. A UTF-16 byte-order mark is an error: templates read UTF-8.
-pub fn decode_limited<'a, R: Read + Send + 'a>(raw: R, limits: DecodeLimits) -> io::Result<Decoded<'a>> {
+/// [`decode`] with these limits, as text in `encoding` ([`crate::text_encoding`]: its byte-order
+/// mark removed, its head checked against it, transcoded to UTF-8).
+pub fn decode_limited<'a, R: Read + Send + 'a>(
+    raw: R,
+    limits: DecodeLimits,
+    encoding: TextEncoding,
+) -> io::Result<Decoded<'a>> {
     let (head, raw) = peek(raw, MAGIC_BYTES, |_| true)?;
     let compression = detect_compression(&head);
-    let text = decompressed(raw, compression, limits)?;
-    let (head, text) = peek(text, UTF8_BOM.len(), |head| head != UTF8_BOM)?;
-    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
-        let order = if head[0] == 0xff { "little-endian" } else { "big-endian" };
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the file is UTF-16 ({order} byte-order mark) and the template reads UTF-8"),
-        ));
-    }
-    let bom = if head == UTF8_BOM { UTF8_BOM.len() as u64 } else { 0 };
-    Ok(Decoded { text: Box::new(BufReader::with_capacity(BUFFER, text)), compression, bom })
+    let bytes = BufReader::with_capacity(BUFFER, decompressed(raw, compression, limits)?);
+    let text = to_utf8(Box::new(bytes), encoding)?;
+    Ok(Decoded { text: text.text, compression, bom: text.bom, transcoded: text.transcoded })
 }
 
 /// [`decode`], for callers that need only the text.
@@ -247,20 +247,21 @@ pub fn decoded<'a, R: Read + Send + 'a>(raw: R) -> io::Result<Box<dyn BufRead + 
     decode(raw).map(|d| d.text)
 }
 
-/// The decoded text from `offset` on, after a hand-over. A plain object's `raw` body already starts
-/// there (a ranged GET from `offset` + the byte-order mark); a compressed stream cannot be entered
-/// in the middle, so its `raw` body starts at byte 0 (`from_start`) and the text before `offset` is
-/// decoded and dropped.
+/// The decoded text from `offset` on, after a hand-over. A plain UTF-8 object's `raw` body already
+/// starts there (a ranged GET from `offset` + the byte-order mark); a compressed or transcoded one
+/// cannot be entered in the middle, so its `raw` body starts at byte 0 (`from_start`) and the text
+/// before `offset` is decoded and dropped.
 pub fn decoded_from<'a, R: Read + Send + 'a>(
     raw: R,
     from_start: bool,
     offset: u64,
     limits: DecodeLimits,
+    encoding: TextEncoding,
 ) -> io::Result<Box<dyn BufRead + Send + 'a>> {
     if !from_start {
         return Ok(Box::new(BufReader::with_capacity(BUFFER, raw)));
     }
-    let mut text = decode_limited(raw, limits)?.text;
+    let mut text = decode_limited(raw, limits, encoding)?.text;
     let skipped = io::copy(&mut (&mut text).take(offset), &mut io::sink())?;
     if skipped < offset {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than its checkpoint"));
@@ -316,7 +317,7 @@ mod tests {
             ("bom", b"\xef\xbb\xbfa,b\n".to_vec(), b"a,b\n"),
             ("empty", vec![], b""),
             ("one byte", b"x".to_vec(), b"x"),
-            ("bom only", UTF8_BOM.to_vec(), b""),
+            ("bom only", b"\xef\xbb\xbf".to_vec(), b""),
             ("bom in the middle stays", b"a\xef\xbb\xbf".to_vec(), b"a\xef\xbb\xbf"),
             // Text that begins like a bzip2 stream, but not with one's ten bytes.
             ("BZh in a CSV", b"BZh9,BZh1\n1,2\n".to_vec(), b"BZh9,BZh1\n1,2\n"),
@@ -378,16 +379,28 @@ mod tests {
             let bomb = compress(c, &zeros);
             let limits = DecodeLimits { max_expansion_ratio: 200, ratio_floor_bytes: 1024 * 1024 };
             let mut out = Vec::new();
-            let e = decode_limited(Cursor::new(bomb.clone()), limits).unwrap().text.read_to_end(&mut out).unwrap_err();
+            let e = decode_limited(Cursor::new(bomb.clone()), limits, TextEncoding::Utf8)
+                .unwrap()
+                .text
+                .read_to_end(&mut out)
+                .unwrap_err();
             let bomb_error = e.get_ref().and_then(|e| e.downcast_ref::<DecompressionBomb>()).expect("a bomb");
             assert_eq!(bomb_error.compression, c);
             assert!(bomb_error.decoded > 1024 * 1024 && out.len() < zeros.len(), "{c}: {bomb_error}");
             assert!(e.to_string().starts_with(&format!("the {c} stream expands more than 200 times")), "{e}");
             // Under the floor, the same ratio is let through; ordinary text never comes near the limit.
             let generous = DecodeLimits { ratio_floor_bytes: 64 * 1024 * 1024, ..limits };
-            assert_eq!(decode_limited(Cursor::new(bomb), generous).unwrap().text.bytes().count(), zeros.len(), "{c}");
+            assert_eq!(
+                decode_limited(Cursor::new(bomb), generous, TextEncoding::Utf8).unwrap().text.bytes().count(),
+                zeros.len(),
+                "{c}"
+            );
             let tight = DecodeLimits { max_expansion_ratio: 20, ratio_floor_bytes: 0 };
-            let count = decode_limited(Cursor::new(compress(c, &text)), tight).unwrap().text.bytes().count();
+            let count = decode_limited(Cursor::new(compress(c, &text)), tight, TextEncoding::Utf8)
+                .unwrap()
+                .text
+                .bytes()
+                .count();
             assert_eq!(count, text.len(), "{c}");
         }
     }
@@ -408,6 +421,38 @@ mod tests {
             // Bytes after the last member, frame or stream are not silently dropped.
             let trailing = [full, b"trailing garbage, not compressed".to_vec()].concat();
             assert!(read_all(trailing).is_err(), "{c}: trailing bytes were accepted");
+        }
+    }
+
+    /// UTF-16 text, little-endian with its byte-order mark.
+    fn utf16le(text: &str) -> Vec<u8> {
+        [0xff, 0xfe].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
+    }
+
+    #[test]
+    fn a_compressed_file_in_another_encoding_is_decompressed_then_transcoded_and_entered_from_its_start() {
+        let text = "id,name\n1,café\n2,€5\n";
+        let latin: Vec<u8> = b"id,name\n1,caf\xe9\n2,\x805\n".to_vec();
+        let cases = [
+            (Compression::None, TextEncoding::Utf16, utf16le(text), 2),
+            (Compression::Bzip2, TextEncoding::Utf16, utf16le(text), 2),
+            (Compression::None, TextEncoding::Windows1252, latin.clone(), 0),
+            (Compression::Zstd, TextEncoding::Windows1252, latin, 0),
+        ];
+        for (compression, encoding, raw, bom) in cases {
+            let raw = compress(compression, &raw);
+            let mut decoded = decode_limited(Cursor::new(raw.clone()), DecodeLimits::default(), encoding).unwrap();
+            assert_eq!((decoded.compression, decoded.bom, decoded.from_start()), (compression, bom, true));
+            let mut out = String::new();
+            decoded.text.read_to_string(&mut out).unwrap();
+            assert_eq!(out, text, "{compression} {encoding}");
+            // A hand-over after the first row reads from byte 0 and skips the text before it.
+            let mut rest = String::new();
+            decoded_from(Cursor::new(raw), true, 10, DecodeLimits::default(), encoding)
+                .unwrap()
+                .read_to_string(&mut rest)
+                .unwrap();
+            assert_eq!(rest, &text[10..], "{compression} {encoding}");
         }
     }
 

@@ -2,10 +2,10 @@
 //! sample, with the same limits:
 //!
 //! ```text
-//! ObjectBody -> FailureTap -> SyncIoBridge -> [gzip|zstd|bzip2] -> [BOM] -> parser -> mapper -> Emit
-//!   (async)     (a failure     (a blocking      (decode, with       (parse, with
-//!                of the body    thread)          DecodeLimits)        ParseLimits)
-//!                itself)
+//! ObjectBody -> FailureTap -> SyncIoBridge -> [gzip|zstd|bzip2] -> text -> parser -> mapper -> Emit
+//!   (async)     (a failure     (a blocking      (decode, with     (BOM,   (parse, with
+//!                of the body    thread)          DecodeLimits)     the     ParseLimits)
+//!                itself)                                           template's encoding)
 //! ```
 //!
 //! Parsing is synchronous (csv, serde_json), so it runs on a blocking thread reading the body through
@@ -171,11 +171,11 @@ fn decode_and_parse(
     emit: &mut dyn Emit,
 ) -> ReadResult {
     let limits = options.limits;
+    let encoding = mapper.template.format.encoding;
     let decoded = match &options.resume {
-        None => decode_limited(reader, limits.decode).map(|d| (d.from_start(), d.text, d.bom)),
-        Some(f) => {
-            decoded_from(reader, f.from_start, f.position.offset, limits.decode).map(|text| (f.from_start, text, f.bom))
-        }
+        None => decode_limited(reader, limits.decode, encoding).map(|d| (d.from_start(), d.text, d.bom)),
+        Some(f) => decoded_from(reader, f.from_start, f.position.offset, limits.decode, encoding)
+            .map(|text| (f.from_start, text, f.bom)),
     };
     let (from_start, mut input, bom) = match decoded {
         Ok(decoded) => decoded,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+use crate::text_encoding::TextEncoding;
 /// A column's type is a value's: [`crate::value`] owns both, and how a text becomes one.
 pub use crate::value::FieldType;
 use crate::value::ValueType;
@@ -25,15 +26,6 @@ pub enum FormatKind {
 
 crate::words::words!(FormatKind { Csv => "csv", Tsv => "tsv", Json => "json", JsonLines => "json_lines" });
 
-/// Text encodings a template may declare. Only UTF-8 for now: a file that is not valid UTF-8 gets
-/// row errors naming the column, rather than silently mangled text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Encoding {
-    #[default]
-    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
-    Utf8,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Format {
@@ -48,8 +40,10 @@ pub struct Format {
     /// CSV/TSV: whether the first row names the columns. Defaults to true.
     #[serde(default = "default_true")]
     pub header: bool,
+    /// The text's encoding: UTF-8 (the default), Windows-1252 (also read for Latin-1) or UTF-16
+    /// with its byte-order mark; other encodings are transcoded to UTF-8 as the file is read.
     #[serde(default)]
-    pub encoding: Encoding,
+    pub encoding: TextEncoding,
 }
 
 impl Format {

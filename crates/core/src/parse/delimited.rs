@@ -213,7 +213,7 @@ mod tests {
                 row: 4,
                 line: 6,
                 column: Some("amount".into()),
-                reason: "invalid UTF-8 at byte 0 of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252?)".into(),
+                reason: "invalid UTF-8 at byte 0 of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252? Then set its encoding)".into(),
             },
         ];
         assert_eq!(errors, expected);

@@ -195,7 +195,7 @@ fn fallback_id(prefix: &str, row: u64) -> String {
 }
 
 /// What NUL bytes in a file of text most likely mean.
-const NUL_HINT: &str = "the file looks like UTF-16 or binary, and the template reads UTF-8";
+const NUL_HINT: &str = "the file looks like UTF-16 without a byte-order mark, or binary";
 
 /// Why a text value cannot be read, with a hint at the likely cause.
 fn text_error(bytes: &[u8], e: std::str::Utf8Error) -> String {
@@ -203,7 +203,7 @@ fn text_error(bytes: &[u8], e: std::str::Utf8Error) -> String {
         return format!("holds a NUL byte: {NUL_HINT}");
     }
     format!(
-        "invalid UTF-8 at byte {} of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252?)",
+        "invalid UTF-8 at byte {} of the value (the template reads UTF-8; is the file Latin-1 or Windows-1252? Then set its encoding)",
         e.valid_up_to()
     )
 }

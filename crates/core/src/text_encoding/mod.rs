@@ -254,20 +254,58 @@ pub struct Text<'a> {
 /// there is nothing in it to misread.
 pub fn to_utf8<'a>(mut raw: Box<dyn BufRead + Send + 'a>, encoding: TextEncoding) -> io::Result<Text<'a>> {
     let mut head = Vec::with_capacity(HEAD);
-    (&mut raw).take(HEAD as u64).read_to_end(&mut head)?;
-    let at_end = head.len() < HEAD || raw.fill_buf()?.is_empty();
+    // A read that fails within the head (a cut-short gzip, a broken download) fails the text only
+    // once the bytes before it are handed on: the rows before a failure are read as they were
+    // without the check. `read_to_end` keeps what it read before its error.
+    let mut failure = (&mut raw).take(HEAD as u64).read_to_end(&mut head).err();
+    let at_end = failure.is_none()
+        && (head.len() < HEAD
+            || match raw.fill_buf() {
+                Ok(more) => more.is_empty(),
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            });
     let plan = check(encoding, &head, at_end)
         .map_err(|file| io::Error::new(io::ErrorKind::InvalidData, EncodingMismatch { template: encoding, file }))?;
     let mut replay = Cursor::new(head);
     replay.set_position(plan.bom as u64);
     // Chain is a BufRead over the replayed head and then `raw`'s own buffer: no copy is added.
-    let bytes = replay.chain(raw);
+    let bytes = replay.chain(FailsFirst { failure, inner: raw });
     Ok(match plan.decode {
         None => Text { text: Box::new(bytes), bom: plan.bom as u64, transcoded: false },
         Some(from) => {
             Text { text: Box::new(Transcoder::new(bytes, from, plan.bom)), bom: plan.bom as u64, transcoded: true }
         }
     })
+}
+
+/// `inner`, after a failure met while reading ahead: given once, where the bytes before it end.
+struct FailsFirst<R> {
+    failure: Option<io::Error>,
+    inner: R,
+}
+
+impl<R: BufRead> Read for FailsFirst<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => self.inner.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for FailsFirst<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => self.inner.fill_buf(),
+        }
+    }
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount)
+    }
 }
 
 /// How to read a file the template's encoding fits.
@@ -380,7 +418,7 @@ fn utf16_by_nuls(body: &[u8]) -> Option<ByteOrder> {
     }
 }
 
-type Replayed<'a> = Chain<Cursor<Vec<u8>>, Box<dyn BufRead + Send + 'a>>;
+type Replayed<'a> = Chain<Cursor<Vec<u8>>, FailsFirst<Box<dyn BufRead + Send + 'a>>>;
 
 /// UTF-8 decoded from `source` by a stateful encoding_rs decoder, which carries a character cut
 /// between two reads over to the next; without replacement, so a malformed sequence is an error

@@ -335,3 +335,31 @@ fn any_bytes_give_text_or_an_error() {
         fuzz_body(text.as_bytes());
     }
 }
+
+/// A body that breaks (a cut-short gzip, a dropped download) within the head: the bytes before the
+/// break are handed on first, so the rows before it are read as they were without the check.
+#[test]
+fn a_failure_within_the_head_comes_after_the_bytes_before_it() {
+    struct BreaksAfter(Cursor<Vec<u8>>);
+    impl Read for BreaksAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::other("the body broke")),
+                n => Ok(n),
+            }
+        }
+    }
+    for (encoding, raw) in [
+        (TextEncoding::Utf8, ROWS.as_bytes().to_vec()),
+        (TextEncoding::Utf16, utf16(ROWS, ByteOrder::BigEndian, true)),
+        (TextEncoding::Windows1252, b"a,b\ncaf\xe9,1\n".to_vec()),
+    ] {
+        let reader = BufReader::with_capacity(7, BreaksAfter(Cursor::new(raw)));
+        let mut text = to_utf8(Box::new(reader), encoding).expect("the head's bytes are checked, not the break");
+        let mut out = Vec::new();
+        let e = text.text.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.to_string(), "the body broke", "{encoding}");
+        let expected = if encoding == TextEncoding::Windows1252 { "a,b\ncafé,1\n" } else { ROWS };
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{encoding}");
+    }
+}

@@ -1,0 +1,135 @@
+//! What customers send, against moto: compressed files (zstd, bzip2) and text in other encodings
+//! (Windows-1252, UTF-16), each read through a sync and each outcome and record checked; a file
+//! whose bytes contradict its template's encoding fails saying what it looks like.
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+use connector_core::decode::{compress, Compression};
+use connector_core::model::{FileOutcome, FileStatus, SyncResult};
+use serde_json::json;
+
+/// The payments template in another format or encoding, under an id of its own.
+fn payments(id: &str, format: serde_json::Value) -> String {
+    let mut template: serde_json::Value = serde_json::from_str(PAYMENTS_TEMPLATE).unwrap();
+    template["id"] = id.into();
+    template["format"] = format;
+    template.to_string()
+}
+
+fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    [0xff, 0xfe].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
+}
+
+async fn outcome(world: &World, connection_id: &str, key: &str) -> FileOutcome {
+    let outcomes = world.connector.state.outcomes(connection_id).await.unwrap();
+    outcomes.into_iter().find(|o| o.key == key).unwrap_or_else(|| panic!("no outcome for {key}"))
+}
+
+/// (payment id, amount, currency) of every record of a connection, sorted.
+async fn payments_of(world: &World, connection_id: &str) -> Vec<(String, String, String)> {
+    let mut all: Vec<(String, String, String)> = world
+        .records(connection_id)
+        .await
+        .into_iter()
+        .map(|(_, data)| {
+            let text = |field: &str| data[field].as_str().map(str::to_owned).unwrap_or_else(|| data[field].to_string());
+            (text("payment_id"), text("amount"), text("currency"))
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn row(id: &str, amount: &str, currency: &str) -> (String, String, String) {
+    (id.to_owned(), amount.to_owned(), currency.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_files_and_legacy_encodings_are_imported_and_a_contradicting_file_fails_saying_what_it_looks_like() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+
+    // A zstd CSV with a bad row, and one of two frames (as pzstd writes), read with the CSV template.
+    let csv = "id,amount,currency\nz1,1.50,eur\nz2,oops,usd\nz3,3,usd\n";
+    world.put("csv/a.csv.zst", compress(Compression::Zstd, csv.as_bytes())).await;
+    let frames = [compress(Compression::Zstd, b"id,amount\nf1,1\n"), compress(Compression::Zstd, b"f2,2\n")].concat();
+    world.put("csv/frames.csv.zst", frames).await;
+    // A Windows-1252 file under the UTF-8 template: refused, naming what it is.
+    world.put("csv/latin.csv", b"id,amount\nRen\xe9,1\nJ\xfcrgen,2\n".to_vec()).await;
+    let csv_connection = world.connection(Some("csv")).await;
+
+    // A bzip2 JSON Lines file.
+    let lines: String = (0..50).map(|i| format!("{}\n", json!({"id": format!("j{i}"), "amount": i}))).collect();
+    world.put("jsonl/b.jsonl.bz2", compress(Compression::Bzip2, lines.as_bytes())).await;
+    let jsonl =
+        world.connection_with_template("jsonl", &payments("payments-jsonl", json!({"type": "json_lines"}))).await;
+
+    // Windows-1252 (the € is 0x80, only in windows-1252, not in ISO-8859-1), gzip'd as well; and a
+    // UTF-8 file under that template, which would otherwise import as mojibake.
+    let latin = b"id,amount,currency\nRen\xe9 \x80,1,eur\nJ\xfcrgen,2,usd\n".to_vec();
+    world.put("latin/c.csv", latin.clone()).await;
+    world.put("latin/c2.csv.gz", compress(Compression::Gzip, &latin)).await;
+    world.put("latin/utf8.csv", "id,amount\nRené,1\n").await;
+    let latin_template = payments("payments-latin", json!({"type": "csv", "encoding": "latin-1"}));
+    let latin_connection = world.connection_with_template("latin", &latin_template).await;
+
+    // UTF-16 with its byte-order mark, plain and bzip2'd.
+    let utf16 = utf16le_with_bom("id,amount\n音楽,7\n𝄞 clef,8\n");
+    world.put("utf16/d.csv", utf16.clone()).await;
+    world.put("utf16/e.csv.bz2", compress(Compression::Bzip2, &utf16)).await;
+    let utf16_connection = world
+        .connection_with_template("utf16", &payments("payments-utf16", json!({"type": "csv", "encoding": "utf-16"})))
+        .await;
+
+    // THEN each file has its outcome and its records
+    let run = world.completed(&csv_connection.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Partial, 4), "{run:?}");
+    let a = outcome(&world, &csv_connection.id, "csv/a.csv.zst").await;
+    assert_eq!((a.status, a.rows_read, a.rows_imported, a.rows_rejected), (FileStatus::Partial, 3, 2, 1), "{a:?}");
+    assert_eq!((a.row_errors[0].line, a.row_errors[0].column.as_deref()), (3, Some("amount")), "{a:?}");
+    assert_eq!(outcome(&world, &csv_connection.id, "csv/frames.csv.zst").await.rows_imported, 2);
+    let refused = outcome(&world, &csv_connection.id, "csv/latin.csv").await;
+    assert_eq!(refused.status, FileStatus::Failed);
+    let reason = refused.reason.unwrap_or_default();
+    assert!(reason.contains("looks like windows-1252") && reason.contains("the template reads utf-8"), "{reason}");
+    assert_eq!(
+        payments_of(&world, &csv_connection.id).await,
+        vec![row("f1", "1", "usd"), row("f2", "2", "usd"), row("z1", "1.50", "eur"), row("z3", "3", "usd")]
+    );
+
+    let run = world.completed(&jsonl.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 50), "{run:?}");
+    let b = outcome(&world, &jsonl.id, "jsonl/b.jsonl.bz2").await;
+    assert_eq!((b.status, b.rows_imported), (FileStatus::Imported, 50));
+    assert!(payments_of(&world, &jsonl.id).await.contains(&row("j49", "49", "usd")));
+
+    let run = world.completed(&latin_connection.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Partial, 4), "{run:?}");
+    for key in ["latin/c.csv", "latin/c2.csv.gz"] {
+        let o = outcome(&world, &latin_connection.id, key).await;
+        assert_eq!((o.status, o.rows_imported), (FileStatus::Imported, 2), "{key}: {o:?}");
+    }
+    let refused = outcome(&world, &latin_connection.id, "latin/utf8.csv").await;
+    let reason = refused.reason.unwrap_or_default();
+    assert_eq!(refused.status, FileStatus::Failed);
+    assert!(reason.contains("looks like UTF-8") && reason.contains("set the template's encoding to utf-8"), "{reason}");
+    // The two payments of the plain and of the gzip file (records of each: no primary key).
+    assert_eq!(
+        payments_of(&world, &latin_connection.id).await,
+        vec![
+            row("Jürgen", "2", "usd"),
+            row("Jürgen", "2", "usd"),
+            row("René €", "1", "eur"),
+            row("René €", "1", "eur")
+        ]
+    );
+
+    let run = world.completed(&utf16_connection.id).await;
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 4), "{run:?}");
+    assert_eq!(
+        payments_of(&world, &utf16_connection.id).await,
+        vec![row("音楽", "7", "usd"), row("音楽", "7", "usd"), row("𝄞 clef", "8", "usd"), row("𝄞 clef", "8", "usd")]
+    );
+}
