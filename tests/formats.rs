@@ -1,6 +1,7 @@
 //! What customers send, against moto: compressed files (zstd, bzip2) and text in other encodings
 //! (Windows-1252, UTF-16), each read through a sync and each outcome and record checked; a file
-//! whose bytes contradict its template's encoding fails saying what it looks like.
+//! whose bytes contradict its template's encoding fails saying what it looks like; a drifted header
+//! is reported, and unmapped members kept when the template says so.
 
 mod common;
 
@@ -58,13 +59,19 @@ async fn compressed_files_and_legacy_encodings_are_imported_and_a_contradicting_
     world.put("csv/frames.csv.zst", frames).await;
     // A Windows-1252 file under the UTF-8 template: refused, naming what it is.
     world.put("csv/latin.csv", b"id,amount\nRen\xe9,1\nJ\xfcrgen,2\n".to_vec()).await;
+    // A header that drifted: a new column, and the optional currency gone.
+    world.put("csv/drifted.csv", "id,amount,region\nd1,4,eu\n").await;
     let csv_connection = world.connection(Some("csv")).await;
 
     // A bzip2 JSON Lines file.
-    let lines: String = (0..50).map(|i| format!("{}\n", json!({"id": format!("j{i}"), "amount": i}))).collect();
+    // Its records hold a member the template does not map, which it keeps.
+    let lines: String =
+        (0..50).map(|i| format!("{}\n", json!({"id": format!("j{i}"), "amount": i, "channel": "web"}))).collect();
     world.put("jsonl/b.jsonl.bz2", compress(Compression::Bzip2, lines.as_bytes())).await;
-    let jsonl =
-        world.connection_with_template("jsonl", &payments("payments-jsonl", json!({"type": "json_lines"}))).await;
+    let mut keep: serde_json::Value =
+        serde_json::from_str(&payments("payments-jsonl", json!({"type": "json_lines"}))).unwrap();
+    keep["extra_columns"] = "keep".into();
+    let jsonl = world.connection_with_template("jsonl", &keep.to_string()).await;
 
     // Windows-1252 (the € is 0x80, only in windows-1252, not in ISO-8859-1), gzip'd as well; and a
     // UTF-8 file under that template, which would otherwise import as mojibake.
@@ -85,7 +92,11 @@ async fn compressed_files_and_legacy_encodings_are_imported_and_a_contradicting_
 
     // THEN each file has its outcome and its records
     let run = world.completed(&csv_connection.id).await;
-    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Partial, 4), "{run:?}");
+    assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Partial, 5), "{run:?}");
+    let drifted = outcome(&world, &csv_connection.id, "csv/drifted.csv").await;
+    assert_eq!((drifted.status, drifted.rows_imported), (FileStatus::Imported, 1));
+    let drift = (drifted.drift.unmapped_columns, drifted.drift.missing_columns);
+    assert_eq!(drift, (vec!["region".to_owned()], vec!["currency".to_owned()]));
     let a = outcome(&world, &csv_connection.id, "csv/a.csv.zst").await;
     assert_eq!((a.status, a.rows_read, a.rows_imported, a.rows_rejected), (FileStatus::Partial, 3, 2, 1), "{a:?}");
     assert_eq!((a.row_errors[0].line, a.row_errors[0].column.as_deref()), (3, Some("amount")), "{a:?}");
@@ -96,14 +107,23 @@ async fn compressed_files_and_legacy_encodings_are_imported_and_a_contradicting_
     assert!(reason.contains("looks like windows-1252") && reason.contains("the template reads utf-8"), "{reason}");
     assert_eq!(
         payments_of(&world, &csv_connection.id).await,
-        vec![row("f1", "1", "usd"), row("f2", "2", "usd"), row("z1", "1.50", "eur"), row("z3", "3", "usd")]
+        vec![
+            row("d1", "4", "usd"),
+            row("f1", "1", "usd"),
+            row("f2", "2", "usd"),
+            row("z1", "1.50", "eur"),
+            row("z3", "3", "usd")
+        ]
     );
 
     let run = world.completed(&jsonl.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Succeeded, 50), "{run:?}");
     let b = outcome(&world, &jsonl.id, "jsonl/b.jsonl.bz2").await;
     assert_eq!((b.status, b.rows_imported), (FileStatus::Imported, 50));
+    assert_eq!(b.drift.unmapped_columns, ["channel"]);
     assert!(payments_of(&world, &jsonl.id).await.contains(&row("j49", "49", "usd")));
+    let records = world.records(&jsonl.id).await;
+    assert!(records.iter().all(|(_, data)| data["_extra"] == json!({"channel": "web"})), "{:?}", records[0]);
 
     let run = world.completed(&latin_connection.id).await;
     assert_eq!((run.result, run.counts.rows_imported), (SyncResult::Partial, 4), "{run:?}");

@@ -85,7 +85,7 @@ async fn a_small_deadline_hands_over_mid_listing_and_mid_file_and_ends_as_one_un
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|o| (o.key, o.status, o.rows_read, o.rows_imported, o.row_errors))
+                .map(|o| (o.key, o.status, o.rows_read, o.rows_imported, o.row_errors, o.drift))
                 .collect();
             all.sort_by(|x, y| x.0.cmp(&y.0));
             all

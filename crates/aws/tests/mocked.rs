@@ -218,7 +218,13 @@ async fn a_listing_page_carries_every_field_and_asks_with_the_owner() {
 
 fn records(n: u64) -> Vec<Record> {
     (0..n)
-        .map(|row| Record { id: format!("r{row:02}"), row, line: row + 2, values: vec![Some(Value::Int(row as i64))] })
+        .map(|row| Record {
+            id: format!("r{row:02}"),
+            row,
+            line: row + 2,
+            values: vec![Some(Value::Int(row as i64))],
+            extra: vec![],
+        })
         .collect()
 }
 

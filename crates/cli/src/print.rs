@@ -56,6 +56,12 @@ pub fn outcome(o: &FileOutcome, indent: &str) {
     for e in &o.row_errors {
         println!("{indent}         {e}");
     }
+    if !o.drift.unmapped_columns.is_empty() {
+        println!("{indent}         columns the template does not map: {}", o.drift.unmapped_columns.join(", "));
+    }
+    if !o.drift.missing_columns.is_empty() {
+        println!("{indent}         template columns the file lacks: {}", o.drift.missing_columns.join(", "));
+    }
 }
 
 /// The access check's report: what it listed, then each object it read with its result and, for

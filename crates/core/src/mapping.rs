@@ -18,6 +18,9 @@ pub struct Record {
     pub row: u64,
     pub line: u64,
     pub values: Vec<Option<Value>>,
+    /// The row's columns that no template column reads, as text (name, value), when the template
+    /// keeps them (`extra_columns: keep`); empty otherwise.
+    pub extra: Vec<(String, String)>,
 }
 
 /// A template made ready for mapping rows: column lookups resolved, primary key positions known.
@@ -110,7 +113,31 @@ impl Mapper {
             );
             return Err(FieldError { column: None, reason });
         }
-        Ok(Record { id, row, line, values })
+        Ok(Record { id, row, line, values, extra: Vec::new() })
+    }
+
+    /// `record` with the row's unmapped columns kept (`extra_columns: keep`), if they still fit in
+    /// a DynamoDB item beside its fields.
+    pub fn with_extra(&self, mut record: Record, extra: Vec<(String, String)>) -> Result<Record, FieldError> {
+        if extra.is_empty() {
+            return Ok(record);
+        }
+        let fields: usize = self
+            .template
+            .columns
+            .iter()
+            .zip(&record.values)
+            .map(|(c, v)| v.as_ref().map_or(0, |v| c.field.len() + v.size()))
+            .sum();
+        let size = fields + extra.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if size > MAX_RECORD_BYTES {
+            let reason = format!(
+                "the record's fields and unmapped columns are {size} bytes; at most {MAX_RECORD_BYTES} fit in a DynamoDB item"
+            );
+            return Err(FieldError { column: None, reason });
+        }
+        record.extra = extra;
+        Ok(record)
     }
 }
 

@@ -408,6 +408,39 @@ pub struct FileOutcome {
     /// operator's retry, reimport or backfill, decides it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dismissed_at: Option<DateTime<Utc>>,
+    /// Where the file's columns and its template's disagree (a header that changed, a new member).
+    #[serde(default, skip_serializing_if = "SchemaDrift::is_empty")]
+    pub drift: SchemaDrift,
+}
+
+/// Where a file's columns and its template's disagree: what a producer added, renamed or dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaDrift {
+    /// The file's columns that no template column reads: a header's names; JSON members by path
+    /// (`address.zip`). At most [`SchemaDrift::MAX_NAMES`], in the order first met.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_columns: Vec<String>,
+    /// The template's optional columns (by source) that the file lacks: absent from the header, or
+    /// from every JSON record read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_columns: Vec<String>,
+}
+
+impl SchemaDrift {
+    /// Names kept of a file's unmapped columns: enough to see what changed, bounded whatever a file
+    /// of records with ever-new members holds.
+    pub const MAX_NAMES: usize = 50;
+
+    pub fn is_empty(&self) -> bool {
+        self.unmapped_columns.is_empty() && self.missing_columns.is_empty()
+    }
+
+    /// Notes an unmapped name, once, while there is room.
+    pub fn add_unmapped(&mut self, name: &str) {
+        if self.unmapped_columns.len() < Self::MAX_NAMES && !self.unmapped_columns.iter().any(|n| n == name) {
+            self.unmapped_columns.push(name.to_owned());
+        }
+    }
 }
 
 impl FileOutcome {
@@ -585,6 +618,9 @@ pub struct FileCheckpoint {
     pub rows_imported: u64,
     /// Time spent on the object in earlier invocations.
     pub elapsed_ms: u64,
+    /// What the file's columns and the template's disagreed on so far.
+    #[serde(default, skip_serializing_if = "SchemaDrift::is_empty")]
+    pub drift: SchemaDrift,
 }
 
 /// What a run that outlives one invocation leaves for the next: written when it hands over, read by

@@ -158,6 +158,7 @@ pub fn so_far(f: &FileCheckpoint) -> ParseSummary {
         rows_read: f.rows_read,
         rows_rejected: f.rows_rejected,
         row_errors: f.row_errors.clone(),
+        drift: f.drift.clone(),
         ..ParseSummary::default()
     }
 }
@@ -316,6 +317,7 @@ mod tests {
             row_errors: vec![],
             rows_imported: 19,
             elapsed_ms: 0,
+            drift: Default::default(),
         };
         assert_eq!((body_offset(&checkpoint(false)), body_offset(&checkpoint(true))), (1003, 0));
     }

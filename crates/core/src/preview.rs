@@ -124,11 +124,16 @@ pub async fn sample(
             .records
             .iter()
             .map(|r| {
-                columns
+                let mut row: serde_json::Map<String, serde_json::Value> = columns
                     .iter()
                     .zip(&r.values)
                     .filter_map(|(c, v)| v.as_ref().map(|v| (c.field.clone(), v.to_json())))
-                    .collect()
+                    .collect();
+                if !r.extra.is_empty() {
+                    let extra = r.extra.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+                    row.insert(crate::template::EXTRA_FIELD.to_owned(), serde_json::Value::Object(extra));
+                }
+                row
             })
             .collect(),
         rows_read: read.summary.rows_read,

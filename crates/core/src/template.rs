@@ -97,6 +97,24 @@ impl Column {
     }
 }
 
+/// What a file's columns that the template does not map do (a header's extra names, JSON members
+/// no column reads). Each file's outcome lists them whatever the choice ([`crate::model::SchemaDrift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraColumns {
+    /// Left out of the records.
+    #[default]
+    Ignore,
+    /// Kept as text in an `_extra` map on each record (name -> value; JSON values as written).
+    Keep,
+    /// The file fails: at its header (CSV, TSV), or at the first JSON record holding one (the
+    /// records before it are kept, as for any failure part of the way).
+    Fail,
+}
+
+/// The record field that holds the unmapped columns of `extra_columns: keep`.
+pub const EXTRA_FIELD: &str = "_extra";
+
 /// What a bad row does to its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -126,6 +144,12 @@ pub struct Template {
     /// How many rejected rows of one file are recorded in full (all are counted).
     #[serde(default = "default_max_errors")]
     pub max_errors_recorded: usize,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub extra_columns: ExtraColumns,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_max_errors() -> usize {
@@ -252,6 +276,15 @@ impl Template {
                         .push(err(at("default"), format!("is not a valid {}: {reason}", type_name(column.field_type))));
                 }
             }
+        }
+        if self.extra_columns == ExtraColumns::Keep {
+            if let Some(i) = self.columns.iter().position(|c| c.field == EXTRA_FIELD) {
+                let message = format!("'{EXTRA_FIELD}' holds the unmapped columns of extra_columns: keep");
+                errors.push(err(format!("columns[{i}].field"), message));
+            }
+        }
+        if !self.format.header && self.format.is_delimited() && self.extra_columns != ExtraColumns::Ignore {
+            errors.push(err("extra_columns", "needs a header row to name the columns (or ignore)"));
         }
         for (i, key) in self.primary_key.iter().enumerate() {
             match self.columns.iter().find(|c| &c.field == key) {

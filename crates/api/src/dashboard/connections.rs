@@ -336,6 +336,12 @@ fn file_table(context: &Context<'_>, connection_href: &str, files: &[FileOutcome
                             li { "line " (e.line) @if let Some(col) = &e.column { ", column " code { (col) } } ": " (e.reason) }
                         } }
                     }
+                    @if !f.drift.unmapped_columns.is_empty() {
+                        p.drift { "Columns the template does not map: " (f.drift.unmapped_columns.join(", ")) }
+                    }
+                    @if !f.drift.missing_columns.is_empty() {
+                        p.drift { "Template columns the file lacks: " (f.drift.missing_columns.join(", ")) }
+                    }
                 }
                 @if actions { td {
                     form.inline method="post" action=(format!("{connection_href}/retry")) {

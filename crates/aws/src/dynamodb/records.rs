@@ -249,6 +249,10 @@ impl RecordSink for RecordsTable {
                     data.insert(column.field.clone(), attribute(value));
                 }
             }
+            if !record.extra.is_empty() {
+                let extra = record.extra.iter().map(|(k, v)| (k.clone(), AttributeValue::S(v.clone()))).collect();
+                data.insert(connector_core::template::EXTRA_FIELD.to_owned(), AttributeValue::M(extra));
+            }
             // Sized once, keys and all: this runs for every row.
             let item: Item = HashMap::from([
                 ("pk".to_owned(), AttributeValue::S(keys::record_pk(batch.connection_id, &record.id))),

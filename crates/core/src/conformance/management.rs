@@ -454,7 +454,13 @@ async fn records_come_back_page_by_page_and_are_purged<R: RecordAdmin + RecordSi
         replaces: None,
     };
     let rows: Vec<Record> = (0..7)
-        .map(|i| Record { id: format!("r#{i}"), row: i, line: i + 2, values: vec![Some(Value::Str(format!("v{i}")))] })
+        .map(|i| Record {
+            id: format!("r#{i}"),
+            row: i,
+            line: i + 2,
+            values: vec![Some(Value::Str(format!("v{i}")))],
+            extra: vec![],
+        })
         .collect();
     for chunk in rows.chunks(records.max_batch().min(3)) {
         let batch = RecordBatch {

@@ -281,6 +281,7 @@ pub fn outcome(key: &str, etag: &str) -> FileOutcome {
         recheck: None,
         replaces: None,
         dismissed_at: None,
+        drift: Default::default(),
     }
 }
 

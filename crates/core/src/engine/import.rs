@@ -201,6 +201,7 @@ impl Engine<'_> {
             rows_rejected: summary.rows_rejected,
             rows_not_imported: summary.rows_read.saturating_sub(rows_imported + summary.rows_rejected),
             row_errors: summary.row_errors,
+            drift: summary.drift,
             duration_ms,
             run_id: run_id.to_owned(),
             finished_at: self.clock.now(),
@@ -356,6 +357,7 @@ fn end_of_pass(
             row_errors: read.summary.row_errors,
             rows_imported: written,
             elapsed_ms: 0,
+            drift: read.summary.drift,
         }),
         None => Pass::Read { summary: read.summary, written },
     })

@@ -172,8 +172,9 @@ mod tests {
         };
         let sink = SevenAtATime::default();
         let (sender, receiver) = mpsc::channel(2);
-        let records: Vec<Record> =
-            (1..=100).map(|row| Record { id: format!("k#e#{row}"), row, line: row + 1, values: vec![] }).collect();
+        let records: Vec<Record> = (1..=100)
+            .map(|row| Record { id: format!("k#e#{row}"), row, line: row + 1, values: vec![], extra: vec![] })
+            .collect();
         sender.send(records).await.unwrap();
         drop(sender);
         let now = chrono::Utc::now();

@@ -103,6 +103,7 @@ fn outcome(key: &str, status: FileStatus, run: &str) -> FileOutcome {
         recheck: None,
         replaces: None,
         dismissed_at: None,
+        drift: Default::default(),
     }
 }
 

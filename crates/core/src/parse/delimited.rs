@@ -5,9 +5,9 @@
 
 use super::bounded::{is_too_long, RecordGuard};
 use super::{fallback_id, text_error, FileError, ParseLimits, Tally, NUL_HINT};
-use crate::mapping::Mapper;
-use crate::model::{ParsePosition, RowError};
-use crate::template::FormatKind;
+use crate::mapping::{FieldError, Mapper};
+use crate::model::{ParsePosition, RowError, SchemaDrift};
+use crate::template::{ExtraColumns, FormatKind};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::BufRead;
@@ -84,6 +84,12 @@ pub(super) fn parse(
         let positions = mapper.columns().iter().map(|c| c.source.parse::<usize>().ok().map(|n| n - 1)).collect();
         (positions, None)
     };
+    // Without a header nothing names a column the template leaves out (validation refuses keep
+    // and fail then).
+    let extras = match &header {
+        Some(names) => header_drift(names, mapper, &positions, &mut tally.summary.drift)?,
+        None => Vec::new(),
+    };
     loop {
         let line_now = start.line + reader.position().line();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, line_now, limit))? {
@@ -127,6 +133,10 @@ pub(super) fn parse(
             },
             || fallback_id(prefix, row),
         );
+        let result = match extras.is_empty() {
+            true => result,
+            false => result.and_then(|r| mapper.with_extra(r, extra_values(&record, &extras, last)?)),
+        };
         if tally.accept(row, line, result).is_break() {
             let next = reader.position();
             tally.stopped_at(ParsePosition {
@@ -144,6 +154,60 @@ pub(super) fn parse(
 /// blank lines are not in JSON Lines; a line with a delimiter is a row of empty fields.
 fn is_blank(record: &csv::ByteRecord) -> bool {
     record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
+}
+
+/// The header's drift from the template: its names no column reads, and the template's columns it
+/// lacks. Fails the file when the template says so (`extra_columns: fail`); gives the unmapped
+/// columns' positions and names when it keeps them.
+fn header_drift(
+    names: &[String],
+    mapper: &Mapper,
+    positions: &[Option<usize>],
+    drift: &mut SchemaDrift,
+) -> Result<Vec<(usize, String)>, FileError> {
+    let columns = mapper.columns();
+    let unmapped: Vec<(usize, &String)> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| !name.is_empty() && !columns.iter().any(|c| &c.source == *name))
+        .collect();
+    *drift = SchemaDrift::default();
+    for (_, name) in &unmapped {
+        drift.add_unmapped(name);
+    }
+    drift.missing_columns =
+        columns.iter().zip(positions).filter(|(_, p)| p.is_none()).map(|(c, _)| c.source.clone()).collect();
+    match mapper.template.extra_columns {
+        ExtraColumns::Ignore => Ok(Vec::new()),
+        ExtraColumns::Keep => Ok(unmapped.into_iter().map(|(i, name)| (i, name.clone())).collect()),
+        ExtraColumns::Fail if unmapped.is_empty() => Ok(Vec::new()),
+        ExtraColumns::Fail => {
+            let names: Vec<&str> = unmapped.iter().map(|(_, n)| n.as_str()).collect();
+            Err(FileError::Header(format!(
+                "the header has columns the template does not map: {} (the template's extra_columns is fail)",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The row's values of the unmapped columns at `extras`, as text; empty ones left out.
+fn extra_values(
+    record: &csv::ByteRecord,
+    extras: &[(usize, String)],
+    last: usize,
+) -> Result<Vec<(String, String)>, FieldError> {
+    let mut values = Vec::new();
+    for (p, name) in extras {
+        let Some(bytes) = record.get(*p) else { continue };
+        let bytes = if *p == last { bytes.strip_suffix(b"\r").unwrap_or(bytes) } else { bytes };
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| FieldError { column: Some(name.clone()), reason: text_error(bytes, e) })?;
+        if !text.trim().is_empty() {
+            values.push((name.clone(), text.to_owned()));
+        }
+    }
+    Ok(values)
 }
 
 /// Finds each template column in the header. A required column without a default must be present;

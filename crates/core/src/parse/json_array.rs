@@ -44,7 +44,11 @@ pub(super) fn parse(
         if resumed { Box::new(io::Cursor::new(RESUMED_ARRAY).chain(input)) } else { Box::new(input) };
     let mut deserializer =
         serde_json::Deserializer::from_reader(CountingReader { inner: reader, counter: counter.clone() });
+    if !resumed {
+        tally.expect_columns(mapper);
+    }
     let mut skip_first = resumed;
+    let mut unmapped_failure = None;
     let mut on_element = |element: Box<RawValue>| {
         if std::mem::take(&mut skip_first) {
             return ControlFlow::Continue(());
@@ -52,8 +56,13 @@ pub(super) fn parse(
         counter.element_start.set(counter.bytes.get());
         let row = tally.next_row();
         let at = counter.line.get();
-        let result = map_json_object(element.get(), mapper, row, at, prefix, limits.max_json_depth);
-        let flow = tally.accept(row, at, result);
+        let mapped =
+            map_json_object(element.get(), mapper, row, at, prefix, limits.max_json_depth, &mut tally.summary.drift);
+        if let Err(e) = tally.unmapped(at, &mapped.unmapped) {
+            unmapped_failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        let flow = tally.accept(row, at, mapped.result);
         if flow.is_break() {
             // serde_json reads one byte past a number to see where it ends; that byte is not the
             // element's.
@@ -68,6 +77,9 @@ pub(super) fn parse(
         flow
     };
     let visited = deserializer.deserialize_seq(ArrayVisitor { on_element: &mut on_element });
+    if let Some(e) = unmapped_failure {
+        return Err(e);
+    }
     let limit = limits.max_record_bytes;
     let malformed = |e: serde_json::Error| {
         if e.is_io() {

@@ -18,6 +18,9 @@ pub(super) fn parse(
     limits: ParseLimits,
     tally: &mut Tally,
 ) -> Result<(), FileError> {
+    if start.offset == 0 {
+        tally.expect_columns(mapper);
+    }
     let mut buffer = Vec::with_capacity(4096);
     let (mut offset, mut line) = (start.offset, start.line);
     let limit = limits.max_record_bytes;
@@ -37,7 +40,12 @@ pub(super) fn parse(
         }
         let row = tally.next_row();
         let result = match std::str::from_utf8(&buffer) {
-            Ok(text) => map_json_object(text, mapper, row, line, prefix, limits.max_json_depth),
+            Ok(text) => {
+                let depth = limits.max_json_depth;
+                let mapped = map_json_object(text, mapper, row, line, prefix, depth, &mut tally.summary.drift);
+                tally.unmapped(line, &mapped.unmapped)?;
+                mapped.result
+            }
             Err(e) => Err(FieldError { column: None, reason: text_error(&buffer, e) }),
         };
         if tally.accept(row, line, result).is_break() {

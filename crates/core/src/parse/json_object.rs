@@ -5,6 +5,8 @@
 
 use super::fallback_id;
 use crate::mapping::{FieldError, Mapper, Record};
+use crate::model::SchemaDrift;
+use crate::template::{Column, ExtraColumns};
 use serde::de::{MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -126,7 +128,15 @@ fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     }
 }
 
-/// Maps the JSON object `text` (a line or an array element) to a record, or says why not.
+/// A JSON record mapped, and its members no template column reads: (path, its text when the
+/// template keeps them).
+pub(super) struct JsonRow {
+    pub result: Result<Record, FieldError>,
+    pub unmapped: Vec<(String, Option<String>)>,
+}
+
+/// Maps the JSON object `text` (a line or an array element) to a record, or says why not; notes in
+/// `drift` which of its missing columns this record has.
 pub(super) fn map_json_object(
     text: &str,
     mapper: &Mapper,
@@ -134,19 +144,72 @@ pub(super) fn map_json_object(
     line: u64,
     prefix: &str,
     max_depth: usize,
-) -> Result<Record, FieldError> {
+    drift: &mut SchemaDrift,
+) -> JsonRow {
+    let refused = |reason| JsonRow { result: Err(FieldError { column: None, reason }), unmapped: Vec::new() };
     if nested_deeper_than(text, max_depth) {
-        let reason = format!("nested deeper than {max_depth} levels");
-        return Err(FieldError { column: None, reason });
+        return refused(format!("nested deeper than {max_depth} levels"));
     }
-    let object = RawObject::parse(text.trim()).map_err(|reason| FieldError { column: None, reason })?;
+    let object = match RawObject::parse(text.trim()) {
+        Ok(object) => object,
+        Err(reason) => return refused(reason),
+    };
     let columns = mapper.columns();
-    mapper.map_row(
+    let keep = mapper.template.extra_columns == ExtraColumns::Keep;
+    let mut unmapped = Vec::new();
+    unmapped_members(&object, "", columns, keep, &mut unmapped);
+    if !drift.missing_columns.is_empty() {
+        drift.missing_columns.retain(|source| !matches!(object.lookup(source), Ok(Some(_))));
+    }
+    let result = mapper.map_row(
         row,
         line,
         |i| object.lookup(&columns[i].source).and_then(|v| v.map(scalar_text).transpose().map(Option::flatten)),
         || fallback_id(prefix, row),
-    )
+    );
+    let result = match keep && !unmapped.is_empty() {
+        false => result,
+        true => {
+            let extra = unmapped.iter().filter_map(|(path, value)| Some((path.clone(), value.clone()?))).collect();
+            result.and_then(|r| mapper.with_extra(r, extra))
+        }
+    };
+    JsonRow { result, unmapped }
+}
+
+/// The members of `object` (under `path`) that no column reads: a member is read when a column's
+/// source is its path; an object member on the way to a column's dotted source is looked into.
+/// With `keep`, each comes with its text (a scalar's, or an object's or array's JSON); nulls have none.
+fn unmapped_members(
+    object: &RawObject<'_>,
+    path: &str,
+    columns: &[Column],
+    keep: bool,
+    out: &mut Vec<(String, Option<String>)>,
+) {
+    for (name, value) in &object.0 {
+        let member = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
+        if columns.iter().any(|c| c.source == member) {
+            continue;
+        }
+        let leads_to_a_column = columns.iter().any(|c| {
+            c.source.len() > member.len() && c.source.starts_with(&member) && c.source.as_bytes()[member.len()] == b'.'
+        });
+        if leads_to_a_column && value.get().starts_with('{') {
+            if let Ok(inner) = RawObject::parse(value.get()) {
+                unmapped_members(&inner, &member, columns, keep, out);
+                continue;
+            }
+        }
+        let text = match keep {
+            false => None,
+            true => match scalar_text(value) {
+                Ok(text) => text.map(Cow::into_owned),
+                Err(_) => Some(value.get().to_owned()),
+            },
+        };
+        out.push((member, text));
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@
 
 mod bounded;
 mod delimited;
+#[cfg(test)]
+mod drift_tests;
 mod json_array;
 mod json_lines;
 mod json_object;
@@ -26,8 +28,8 @@ mod json_object;
 mod tests;
 
 use crate::mapping::{FieldError, Mapper, Record};
-use crate::model::{ParsePosition, RowError};
-use crate::template::FormatKind;
+use crate::model::{ParsePosition, RowError, SchemaDrift};
+use crate::template::{ExtraColumns, FormatKind};
 use std::io::{self, BufRead};
 use std::ops::ControlFlow;
 
@@ -43,6 +45,8 @@ pub struct ParseSummary {
     pub stopped: bool,
     /// Where to go on when `emit` said stop: just after the row it was given.
     pub resume_at: Option<ParsePosition>,
+    /// Where the file's columns and the template's disagree, so far.
+    pub drift: SchemaDrift,
 }
 
 /// A problem that makes the rest of a file unreadable.
@@ -56,6 +60,9 @@ pub enum FileError {
     RecordTooLong { format: &'static str, line: u64, limit: u64 },
     #[error("{0}")]
     Header(String),
+    /// A JSON record holds members no column reads, and the template's `extra_columns` is `fail`.
+    #[error("the record at line {line} holds members the template does not map: {names} (the template's extra_columns is fail)")]
+    Unmapped { line: u64, names: String },
     /// Nothing but whitespace (or nothing at all: 0 bytes, a byte-order mark alone) where the
     /// format needs something: a header row, a JSON document. `needs` says what.
     #[error("the file is empty (no bytes, or only a byte-order mark or whitespace): {needs}")]
@@ -120,6 +127,7 @@ pub fn parse_rows_counted(
         max_errors: mapper.template.max_errors_recorded,
         stop_on_error: options.stop_at_first_row_error,
         emit_stopped: false,
+        extra_columns: mapper.template.extra_columns,
         emit,
     };
     let limits = options.limits;
@@ -130,6 +138,10 @@ pub fn parse_rows_counted(
         FormatKind::JsonLines => json_lines::parse(input, mapper, fallback_id_prefix, start, limits, &mut tally),
         FormatKind::Json => json_array::parse(input, mapper, fallback_id_prefix, start, limits, &mut tally),
     };
+    // A JSON file of no records lacks nothing: there is nothing to compare.
+    if tally.summary.rows_read == 0 && !mapper.template.format.is_delimited() {
+        tally.summary.drift.missing_columns.clear();
+    }
     (tally.summary, parsed.err())
 }
 
@@ -139,6 +151,7 @@ struct Tally<'e> {
     max_errors: usize,
     stop_on_error: bool,
     emit_stopped: bool,
+    extra_columns: ExtraColumns,
     emit: &'e mut dyn FnMut(Record) -> ControlFlow<()>,
 }
 
@@ -158,6 +171,27 @@ impl Tally<'_> {
         } else {
             ControlFlow::Continue(())
         }
+    }
+
+    /// At the start of a JSON file: every column is missing until a record has it.
+    fn expect_columns(&mut self, mapper: &Mapper) {
+        self.summary.drift.missing_columns = mapper.columns().iter().map(|c| c.source.clone()).collect();
+    }
+
+    /// Notes a JSON record's unmapped member paths in the file's drift; an error when the template
+    /// fails files that hold any.
+    fn unmapped(&mut self, line: u64, names: &[(String, Option<String>)]) -> Result<(), FileError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        for (name, _) in names {
+            self.summary.drift.add_unmapped(name);
+        }
+        if self.extra_columns == ExtraColumns::Fail {
+            let names = names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(FileError::Unmapped { line, names });
+        }
+        Ok(())
     }
 
     /// Notes where to go on, when it was `emit` that said stop (not a row error).

@@ -265,7 +265,7 @@ async fn a_run_handed_over_at_every_step_ends_as_one_uninterrupted_run() {
                 .lock()
                 .unwrap()
                 .values()
-                .map(|o| (o.key.clone(), o.status, o.rows_read, o.rows_imported, o.row_errors.clone()))
+                .map(|o| (o.key.clone(), o.status, o.rows_read, o.rows_imported, o.row_errors.clone(), o.drift.clone()))
                 .collect();
             all.sort_by(|a, b| a.0.cmp(&b.0));
             all
