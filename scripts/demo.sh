@@ -38,7 +38,8 @@ s3.put_object(Bucket=bucket, Key="exports/payments/", Body=b"")
 s3.put_object(Bucket=bucket, Key="elsewhere/not-ours.csv", Body=b"payment_id,amount\nx,1\n")
 PY
 
-echo "== s3-connector init; templates put"
+echo "== s3-connector init (tables, and the bucket rejected rows are handed back in); templates put"
+export S3C_REJECTS_BUCKET=s3-connector-rejects
 cli init
 for t in examples/templates/*.json; do cli templates put "$t"; done
 
@@ -109,6 +110,7 @@ while read -r line; do DASHBOARD_ENV+=(--env-var "$line"); done < .local/dashboa
 echo "== cargo lambda watch on 127.0.0.1:$PORT: the dispatcher, worker and api Lambdas, against moto (log: $WATCH_LOG)"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" \
   --env-var S3C_WORKER_FUNCTION=worker "${DASHBOARD_ENV[@]}" --env-var S3C_DASHBOARD_URL="$DASHBOARD" \
+  --env-var S3C_REJECTS_BUCKET="$S3C_REJECTS_BUCKET" \
   --env-var AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" --env-var AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$PORT" \
   --env-var AWS_ACCESS_KEY_ID=testing --env-var AWS_SECRET_ACCESS_KEY=testing --env-var AWS_REGION=us-east-1 \
   > "$WATCH_LOG" 2>&1 &

@@ -153,3 +153,87 @@ async fn compressed_files_and_legacy_encodings_are_imported_and_a_contradicting_
         vec![row("音楽", "7", "usd"), row("音楽", "7", "usd"), row("𝄞 clef", "8", "usd"), row("𝄞 clef", "8", "usd")]
     );
 }
+
+/// The rejects object a listing links to, as text.
+async fn rejects_text(world: &World, connection_id: &str, key: &str) -> String {
+    let files = world.connector.in_process().files(connection_id).await.unwrap();
+    let file = files.into_iter().find(|o| o.key == key).expect("an outcome");
+    let url = file.rejects_url.unwrap_or_else(|| panic!("no rejects link for {key}: {:?}", file.rejects));
+    let response = reqwest::get(&url).await.expect("the link answers");
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_rows_are_handed_back_line_for_line_in_the_files_own_format() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let csv = "id,amount,currency\r\ng1,1,usd\r\n\"b,1\",x,usd\r\ng2,2,eur\r\nb2,3,gbp\r\n,4,usd\r\nb4,5,usd,extra\r\n";
+    world.put("csv/a.csv", csv).await;
+    world.put("csv/clean.csv", "id,amount\nc1,1\n").await;
+    let connection = world.connection(Some("csv")).await;
+    let run = world.completed(&connection.id).await;
+    assert_eq!((run.counts.rows_imported, run.counts.rows_rejected), (3, 4), "{run:?}");
+
+    let text = rejects_text(&world, &connection.id, "csv/a.csv").await;
+    let a = outcome(&world, &connection.id, "csv/a.csv").await;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    assert_eq!(reader.headers().unwrap(), vec!["id", "amount", "currency", "_line", "_column", "_reason"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let originals =
+        [vec!["b,1", "x", "usd"], vec!["b2", "3", "gbp"], vec!["", "4", "usd"], vec!["b4", "5", "usd", "extra"]];
+    assert_eq!((rows.len(), a.rows_rejected), (4, 4));
+    for ((row, original), error) in rows.iter().zip(originals).zip(&a.row_errors) {
+        let n = original.len();
+        assert_eq!(row.iter().take(n).collect::<Vec<_>>(), original, "{row:?}");
+        let said = (&row[n], &row[n + 1], &row[n + 2]);
+        assert_eq!(
+            said,
+            (error.line.to_string().as_str(), error.column.as_deref().unwrap_or(""), error.reason.as_str())
+        );
+    }
+    assert!(outcome(&world, &connection.id, "csv/clean.csv").await.rejects.is_none(), "no rows rejected, no object");
+}
+
+/// 50,000 rejected rows of about 110 bytes: a multipart upload of two parts on S3, read in
+/// invocations of 20,000 rows whose unfinished part waits in a staging object between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_rejects_object_is_uploaded_in_parts_across_hand_overs() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let rows: String =
+        (0..50_000).map(|i| format!("{{\"id\": \"r{i:06}-{}\", \"amount\": \"n/a\"}}\n", "p".repeat(60))).collect();
+    world.put("jsonl/big.jsonl", rows).await;
+    let template = payments("payments-jsonl", json!({"type": "json_lines"}));
+    let connection = world.connection_with_template("jsonl", &template).await;
+    let mut settings = world.connector.settings.clone();
+    settings.sync.handoff_rows = 20_000;
+    let stepwise = connector_aws::Deployment::new(world.aws.clone(), settings);
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        let request = connector_aws::SyncRequest::new(&connection.id);
+        let step = connector_aws::SyncRequest { hand_over_at: Some(std::time::Instant::now()), ..request };
+        match stepwise.sync(step).await.unwrap() {
+            connector_core::engine::SyncOutcome::HandedOver { .. } => {}
+            connector_core::engine::SyncOutcome::Completed(run) => {
+                assert_eq!(run.counts.rows_rejected, 50_000);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(invocations >= 3, "{invocations} invocations");
+    let text = rejects_text(&world, &connection.id, "jsonl/big.jsonl").await;
+    assert!(text.len() > 5 * 1024 * 1024, "{} bytes", text.len());
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 50_000);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["_line"], i + 1, "line {i}");
+        assert_eq!(line["id"], format!("r{i:06}-{}", "p".repeat(60)));
+    }
+    // Nothing staged is left behind.
+    let bucket = world.connector.settings.rejects_bucket.clone().unwrap();
+    let listed = world.s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.contents().len(), 1, "{:?}", listed.contents());
+}

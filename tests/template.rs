@@ -43,6 +43,7 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
                     assert_eq!(action, "events:PutEvents");
                     assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "only the named bus");
                 }
+                "s3" => assert_eq!(statement["Resource"], json!({"Fn::Sub": "${RejectsBucket.Arn}/*"}), "{action}"),
                 other => panic!("the worker may not use {other}: {statement}"),
             }
         }
@@ -503,4 +504,48 @@ fn the_webhook_receives_the_connectors_events_authenticated_retried_and_kept_whe
     assert_eq!(refused(&t, &[("WebhookUrl", WEBHOOK)]).len(), 1);
     assert_eq!(refused(&t, &[("WebhookUrl", WEBHOOK), ("WebhookAuth", "Basic"), ("WebhookSecret", "pw")]).len(), 1);
     assert_eq!(t["Parameters"]["WebhookAuth"]["AllowedValues"], json!(["ApiKey", "Basic"]));
+}
+
+/// Rejected rows handed back (issue 15): a bucket of the deployment's own, private and encrypted,
+/// whose objects expire after RejectsRetentionDays; the worker and the intake write its objects, the
+/// API only reads them (the links it signs), and no other function or role touches S3.
+#[test]
+fn the_rejects_bucket_is_private_encrypted_expiring_and_written_only_by_the_importers() {
+    needs!(CfnLint);
+    let t = template();
+    let bucket = &t["Resources"]["RejectsBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let properties = &bucket["Properties"];
+    let block = &properties["PublicAccessBlockConfiguration"];
+    for setting in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"] {
+        assert_eq!(block[setting], true, "{setting}");
+    }
+    let encryption = &properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256");
+    let rule = &properties["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(
+        (&rule["Status"], &rule["ExpirationInDays"]),
+        (&json!("Enabled"), &json!({"Ref": "RejectsRetentionDays"}))
+    );
+    assert!(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_u64().is_some_and(|d| d >= 1));
+    assert_eq!(t["Parameters"]["RejectsRetentionDays"]["Default"], 30);
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["S3C_REJECTS_BUCKET"], json!({"Ref": "RejectsBucket"}));
+    let objects = json!({"Fn::Sub": "${RejectsBucket.Arn}/*"});
+    let writes: Vec<String> =
+        ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"].map(String::from).into();
+    let mut on_rejects: Vec<(String, Vec<String>)> = all_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| s["Resource"] == objects)
+        .map(|(holder, s)| (holder, actions(&s)))
+        .collect();
+    on_rejects.sort();
+    assert_eq!(
+        on_rejects,
+        [
+            ("ApiFunctionRole".to_owned(), vec!["s3:GetObject".to_owned()]),
+            ("IntakeFunction".to_owned(), writes.clone()),
+            ("WorkerFunction".to_owned(), writes)
+        ]
+    );
 }

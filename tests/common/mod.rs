@@ -79,6 +79,8 @@ impl World {
             role_prefix: connector_core::connections::ROLE_PREFIX.into(),
             event_bus: unique("bus"),
             object_event_bus: None,
+            // Every world hands rejected rows back, as a deployment does.
+            rejects_bucket: Some(unique("rejects")),
             sync,
             list_page_size: None,
             read_ahead: Default::default(),
@@ -95,6 +97,8 @@ impl World {
         let bucket = unique("bucket");
         let s3 = aws.s3_own();
         s3.create_bucket().bucket(&bucket).send().await.expect("creating bucket");
+        let rejects = connector.settings.rejects_bucket.as_deref().unwrap();
+        s3.create_bucket().bucket(rejects).send().await.expect("creating the rejects bucket");
         World { aws, connector, bucket, s3 }
     }
 

@@ -26,6 +26,9 @@ pub struct Settings {
     /// The ARN of the bus customers forward their buckets' object events to
     /// (`S3C_OBJECT_EVENT_BUS_ARN`, the stack's ObjectEventBus); None when the deployment has none.
     pub object_event_bus: Option<String>,
+    /// The bucket files' rejected rows are handed back in (`S3C_REJECTS_BUCKET`, the stack's
+    /// RejectsBucket); None: rejected rows are counted and the first recorded, and no file written.
+    pub rejects_bucket: Option<String>,
     pub sync: SyncConfig,
     /// Keys per listing page (S3's maximum, 1,000, when unset).
     pub list_page_size: Option<i32>,
@@ -65,7 +68,7 @@ impl Settings {
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
     /// `S3C_MAX_EXPANSION_RATIO` (alias `S3C_MAX_GZIP_RATIO`), `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
-    /// account's default bus), `S3C_OBJECT_EVENT_BUS_ARN` (optional).
+    /// account's default bus), `S3C_OBJECT_EVENT_BUS_ARN` and `S3C_REJECTS_BUCKET` (optional).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
         if let Some(s) = number::<i64>("S3C_OVERLAP_SECONDS")? {
@@ -115,6 +118,7 @@ impl Settings {
                 .filter(|b| !b.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_EVENT_BUS.into()),
             object_event_bus: std::env::var("S3C_OBJECT_EVENT_BUS_ARN").ok().filter(|b| !b.trim().is_empty()),
+            rejects_bucket: std::env::var("S3C_REJECTS_BUCKET").ok().filter(|b| !b.trim().is_empty()),
             role_prefix,
             state_table: std::env::var("S3C_STATE_TABLE").unwrap_or_else(|_| DEFAULT_STATE_TABLE.into()),
             records_table: std::env::var("S3C_RECORDS_TABLE").unwrap_or_else(|_| DEFAULT_RECORDS_TABLE.into()),

@@ -12,6 +12,7 @@
 //! - [`invoke`]: asynchronous worker invocations for the dispatcher;
 //! - [`events`]: run and status events on the deployment's EventBridge bus;
 //! - [`forwarding`]: the customer accounts the object event bus takes events from;
+//! - [`rejects`]: the rejects bucket, where files' rejected rows are handed back;
 //! - [`identity`]: the dashboard's sign-in (Cognito), an issuer's keys, the signing key;
 //! - [`oidc`]: the dashboard's sign-in at the platform's own issuer (authorization code, PKCE);
 //! - [`errors`]: the one place SDK errors become the core's error kinds.
@@ -30,6 +31,7 @@ pub mod invoke;
 pub mod logging;
 pub mod metrics;
 pub mod oidc;
+pub mod rejects;
 pub mod s3;
 
 pub use deadline::hand_over_at;
@@ -54,6 +56,8 @@ pub struct Deployment {
     pub events: events::EventBridgePublisher,
     /// Who may forward object events to `settings.object_event_bus`; None without that bus.
     pub forwarding: Option<forwarding::EventBusAccounts>,
+    /// Where rejected rows are handed back (`settings.rejects_bucket`); None without that bucket.
+    pub rejects: Option<rejects::S3Rejects>,
     /// What connection management is configured with (from `settings`).
     pub manage: ManageConfig,
 }
@@ -70,6 +74,7 @@ impl Deployment {
                 .object_event_bus
                 .as_deref()
                 .map(|arn| forwarding::EventBusAccounts::new(aws.eventbridge(), arn)),
+            rejects: settings.rejects_bucket.as_deref().map(|bucket| rejects::S3Rejects::new(aws.s3_own(), bucket)),
             sources: s3::RoleAccess {
                 aws: aws.clone(),
                 page_size: settings.list_page_size,
@@ -96,6 +101,7 @@ impl Deployment {
             sink: &self.records,
             buckets: &self.sources,
             events: &self.events,
+            rejects: self.rejects.as_ref().map(|r| r as &dyn connector_core::ports::RejectsStore),
             clock: &SystemClock,
             config: self.settings.sync.clone(),
         };
@@ -191,6 +197,7 @@ impl Deployment {
             principals: &self.principals,
             events: &self.events,
             forwarding: self.forwarding.as_ref().map(|f| f as &dyn connector_core::manage::ports::ForwardingAccounts),
+            rejects: self.rejects.as_ref().map(|r| r as &dyn connector_core::ports::RejectsStore),
             clock: &SystemClock,
             config: &self.manage,
         }

@@ -133,6 +133,20 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
                 println!("added index {index} to table {table}, which an older version made");
             }
             println!("tables ready: {state} {records}");
+            // Locally, the rejects bucket too (a stack creates its own, RejectsBucket).
+            if let Some(bucket) = &deployment.settings.rejects_bucket {
+                let created = deployment.aws.s3_own().create_bucket().bucket(bucket).send().await;
+                match created {
+                    Ok(_) => println!("created the rejects bucket {bucket}"),
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {
+                        println!("rejects bucket ready: {bucket}")
+                    }
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(connector_aws::errors::describe(&e)))
+                            .context(format!("creating the rejects bucket {bucket}"))
+                    }
+                }
+            }
             Ok(Done::Ok)
         }
         Command::Templates(command) => templates::run(&service, command).await,

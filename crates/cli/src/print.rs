@@ -62,6 +62,13 @@ pub fn outcome(o: &FileOutcome, indent: &str) {
     if !o.drift.missing_columns.is_empty() {
         println!("{indent}         template columns the file lacks: {}", o.drift.missing_columns.join(", "));
     }
+    match (&o.rejects_url, &o.rejects) {
+        (Some(url), _) => {
+            println!("{indent}         every rejected row, to fix and send again (link valid 1 hour): {url}")
+        }
+        (None, Some(key)) => println!("{indent}         every rejected row: {key} in the rejects bucket"),
+        (None, None) => {}
+    }
 }
 
 /// The access check's report: what it listed, then each object it read with its result and, for

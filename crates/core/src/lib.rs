@@ -40,6 +40,7 @@ pub mod policies;
 pub mod ports;
 pub mod preview;
 pub mod regions;
+pub mod rejects;
 pub mod retry;
 pub mod selection;
 pub mod sessions;

@@ -411,6 +411,14 @@ pub struct FileOutcome {
     /// Where the file's columns and its template's disagree (a header that changed, a new member).
     #[serde(default, skip_serializing_if = "SchemaDrift::is_empty")]
     pub drift: SchemaDrift,
+    /// The key, in the deployment's rejects bucket, of the object holding every row this file had
+    /// rejected ([`crate::rejects`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects: Option<String>,
+    /// A link that downloads the rejects object for an hour: given when files are listed
+    /// ([`crate::manage::Management::files_page`]), never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects_url: Option<String>,
 }
 
 /// Where a file's columns and its template's disagree: what a producer added, renamed or dropped.
@@ -621,6 +629,9 @@ pub struct FileCheckpoint {
     /// What the file's columns and the template's disagreed on so far.
     #[serde(default, skip_serializing_if = "SchemaDrift::is_empty")]
     pub drift: SchemaDrift,
+    /// The rejects object written so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects: Option<crate::rejects::RejectsUpload>,
 }
 
 /// What a run that outlives one invocation leaves for the next: written when it hands over, read by

@@ -16,8 +16,8 @@
 
 use crate::decode::{decode_limited, decoded_from, DecodeLimits};
 use crate::mapping::{Mapper, Record};
-use crate::model::FileCheckpoint;
-use crate::parse::{parse_rows_counted, FileError, ParseLimits, ParseOptions, ParseSummary};
+use crate::model::{FileCheckpoint, RowError};
+use crate::parse::{parse_rows_counted, FileError, ParseLimits, ParseOptions, ParseSummary, RawRow, RowSink};
 use crate::ports::{ObjectBody, SourceError, SourceErrorKind};
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -58,9 +58,31 @@ pub fn body_offset(resume: &FileCheckpoint) -> u64 {
 pub trait Emit: Send + 'static {
     /// Takes one record; `Break` stops the read just after it (the summary says where to go on).
     fn record(&mut self, record: Record) -> ControlFlow<()>;
+    /// A delimited file's header, once read (the rejects file starts with it).
+    fn header(&mut self, _names: &[String]) {}
+    /// A rejected row as it was read, and why (for the rejects file; the summary counts it);
+    /// `Break` stops the read just after it.
+    fn rejected(&mut self, _error: &RowError, _raw: RawRow<'_>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
     /// The read is over (whether it ended, stopped or failed): pass on what is held, and let go of
     /// what should not outlive the read (a channel's sender: the emitter itself is given back).
     fn end(&mut self) {}
+}
+
+/// An [`Emit`] as the parser's [`RowSink`].
+struct Sink<'e>(&'e mut dyn Emit);
+
+impl RowSink for Sink<'_> {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.0.record(record)
+    }
+    fn header(&mut self, names: &[String]) {
+        self.0.header(names)
+    }
+    fn rejected(&mut self, error: &RowError, raw: RawRow<'_>) -> ControlFlow<()> {
+        self.0.rejected(error, raw)
+    }
 }
 
 /// What a read of an object gave.
@@ -191,8 +213,7 @@ fn decode_and_parse(
         resume: options.resume.map(|f| (f.position.clone(), so_far(&f))),
         limits: limits.parse,
     };
-    let (summary, file_error) =
-        parse_rows_counted(&mut input, mapper, id_prefix, parse_options, &mut |record| emit.record(record));
+    let (summary, file_error) = parse_rows_counted(&mut input, mapper, id_prefix, parse_options, &mut Sink(emit));
     ReadResult { summary, file_error, from_start, bom, transport: None }
 }
 
@@ -318,6 +339,7 @@ mod tests {
             rows_imported: 19,
             elapsed_ms: 0,
             drift: Default::default(),
+            rejects: None,
         };
         assert_eq!((body_offset(&checkpoint(false)), body_offset(&checkpoint(true))), (1003, 0));
     }

@@ -303,6 +303,24 @@ pub trait RecordSink: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// The deployment's bucket of rejects objects ([`crate::rejects`]): rejected rows handed back.
+/// Objects are written whole or as multipart uploads, as S3 does; links download one for a while.
+#[async_trait]
+pub trait RejectsStore: Send + Sync {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
+    /// The object's bytes; `None` if there is none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Starts a multipart upload of `key`; gives its id.
+    async fn start_upload(&self, key: &str) -> Result<String, StoreError>;
+    /// Uploads part `number` (from 1); gives its ETag. Every part but the last holds at least
+    /// [`crate::rejects::PART_BYTES`]. Uploading a number again replaces that part.
+    async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Vec<u8>) -> Result<String, StoreError>;
+    async fn complete_upload(&self, key: &str, upload_id: &str, parts: &[(i32, String)]) -> Result<(), StoreError>;
+    /// A link that downloads `key` for `valid_for` (a pre-signed GET).
+    async fn link(&self, key: &str, valid_for: std::time::Duration) -> Result<String, StoreError>;
+}
+
 /// The time, injectable for tests.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

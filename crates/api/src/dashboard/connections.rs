@@ -342,6 +342,9 @@ fn file_table(context: &Context<'_>, connection_href: &str, files: &[FileOutcome
                     @if !f.drift.missing_columns.is_empty() {
                         p.drift { "Template columns the file lacks: " (f.drift.missing_columns.join(", ")) }
                     }
+                    @if let Some(url) = &f.rejects_url {
+                        p { a href=(url) { "Download the rejected rows" } " (to fix and send again; the link works for an hour)" }
+                    }
                 }
                 @if actions { td {
                     form.inline method="post" action=(format!("{connection_href}/retry")) {

@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         sink: &sink,
         buckets: &bucket,
         events: &events,
+        rejects: None,
         clock: &SystemClock,
         config: SyncConfig::default(),
     };

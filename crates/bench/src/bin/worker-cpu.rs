@@ -52,7 +52,15 @@ async fn sync_once(
 ) -> anyhow::Result<RunCounts> {
     // The run's events are kept in memory: the benchmark measures the import, not a bus.
     let events = RecordedEvents::default();
-    let engine = Engine { store, sink, buckets, events: &events, clock: &SystemClock, config: SyncConfig::default() };
+    let engine = Engine {
+        store,
+        sink,
+        buckets,
+        events: &events,
+        rejects: None,
+        clock: &SystemClock,
+        config: SyncConfig::default(),
+    };
     match engine.run(Invocation::new(connection_id, "bench-cpu-run")).await? {
         SyncOutcome::Completed(run) => Ok(run.counts),
         other => anyhow::bail!("the sync did not complete: {other:?}"),

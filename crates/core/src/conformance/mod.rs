@@ -282,6 +282,8 @@ pub fn outcome(key: &str, etag: &str) -> FileOutcome {
         replaces: None,
         dismissed_at: None,
         drift: Default::default(),
+        rejects: None,
+        rejects_url: None,
     }
 }
 

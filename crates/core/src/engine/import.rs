@@ -6,8 +6,9 @@
 //! to hand over comes in the middle of a file, the pass stops at a record boundary with everything
 //! before it written, and the file's checkpoint says where to go on.
 
+use super::rejects::RejectsEnd;
 use super::run::RunState;
-use super::writer::ToWriters;
+use super::writer::{upload_parts, ToWriters};
 use super::{access_stop, store_stop, write_in_lanes, Engine, Job, Stop};
 use crate::model::{FileCheckpoint, FileOutcome, FileStatus, ObjectMeta, Recheck};
 use crate::parse::ParseSummary;
@@ -106,17 +107,24 @@ impl Engine<'_> {
         let validating = resume.as_ref().is_none_or(|f| !f.writing);
         if job.template.row_policy == RowPolicy::FailFile && validating {
             // Validate the whole file first, so a bad row means not one record of it lands.
-            let checked = self.pass(job, object, false, resume.take().as_ref()).await?;
+            let (checked, _) = self.pass(job, object, false, resume.take().as_ref()).await?;
             if let Some(invalid) = invalid(checked) {
-                return Ok(self.file_run(job, object, invalid, elapsed()));
+                return Ok(self.file_run(job, object, invalid, RejectsEnd::default(), elapsed()));
             }
         }
-        let pass = self.pass(job, object, true, resume.as_ref()).await?;
-        Ok(self.file_run(job, object, pass, elapsed()))
+        let (pass, rejects) = self.pass(job, object, true, resume.as_ref()).await?;
+        Ok(self.file_run(job, object, pass, rejects, elapsed()))
     }
 
     /// What a file's last pass makes of it: its outcome, or its checkpoint.
-    fn file_run(&self, job: &Job<'_>, object: &ObjectMeta, pass: Pass, elapsed_ms: u64) -> FileRun {
+    fn file_run(
+        &self,
+        job: &Job<'_>,
+        object: &ObjectMeta,
+        pass: Pass,
+        rejects: RejectsEnd,
+        elapsed_ms: u64,
+    ) -> FileRun {
         let ending = match pass {
             Pass::Paused(checkpoint) => return FileRun::Paused(Box::new(FileCheckpoint { elapsed_ms, ..checkpoint })),
             Pass::Read { summary, written } => Ending {
@@ -137,7 +145,16 @@ impl Engine<'_> {
                 self.unreadable(object, kind, reason, summary, written)
             }
         };
-        FileRun::Done(Box::new(self.outcome(object, ending, job.run_id, elapsed_ms)))
+        let mut outcome = self.outcome(object, ending, job.run_id, elapsed_ms);
+        outcome.rejects = rejects.key;
+        if let Some(failure) = rejects.failure {
+            let note = format!("its rejected rows could not be handed back as a file: {failure}");
+            outcome.reason = Some(match outcome.reason.take() {
+                Some(reason) => format!("{reason}; {note}"),
+                None => note,
+            });
+        }
+        FileRun::Done(Box::new(outcome))
     }
 
     /// An object that cannot be read (replaced, denied, archived, SSE-C) fails or is skipped alone;
@@ -202,6 +219,8 @@ impl Engine<'_> {
             rows_not_imported: summary.rows_read.saturating_sub(rows_imported + summary.rows_rejected),
             row_errors: summary.row_errors,
             drift: summary.drift,
+            rejects: None,
+            rejects_url: None,
             duration_ms,
             run_id: run_id.to_owned(),
             finished_at: self.clock.now(),
@@ -222,14 +241,26 @@ impl Engine<'_> {
         object: &ObjectMeta,
         write: bool,
         resume: Option<&FileCheckpoint>,
-    ) -> Result<Pass, Stop> {
+    ) -> Result<(Pass, RejectsEnd), Stop> {
         let body = match self.open(job, object, resume).await? {
             Ok(body) => body,
-            Err(unreadable) => return Ok(unreadable),
+            Err(unreadable) => return Ok((unreadable, RejectsEnd::default())),
         };
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let handoff = self.config.handoff_rows.max(self.sink.max_batch());
-        let to_writers = ToWriters::new(write, sender, handoff, job.hand_over_at);
+        let mut to_writers = ToWriters::new(write, sender, handoff, job.hand_over_at);
+        // Rejected rows are handed back by the pass that writes (a fail_file template's validation
+        // writes nothing, and a file it fails is sent again whole).
+        let (mut rejects, file) = match write {
+            true => self.rejects_for(job, object, resume).await.map_or((None, None), |(r, f)| (Some(r), Some(f))),
+            false => (None, None),
+        };
+        let (parts, parts_received) = tokio::sync::mpsc::channel(1);
+        // The parser's is the only sender: the uploader ends when the read does.
+        match file.filter(|_| rejects.as_ref().is_some_and(|r| r.upload.failed.is_none())) {
+            Some(file) => (to_writers.rejects, to_writers.parts) = (Some(file), Some(parts)),
+            None => drop(parts),
+        }
         let options = ReadOptions {
             limits: self.config.read_limits(),
             stop_at_first_row_error: !write && job.template.row_policy == RowPolicy::FailFile,
@@ -239,13 +270,29 @@ impl Engine<'_> {
         let imported_at = self.clock.now();
         let (connection_id, template) = (job.connection.id.as_str(), job.template);
         let make_batch = |records| RecordBatch { connection_id, template, object, imported_at, records };
-        let (read, (written, write_error)) = tokio::join!(
+        let uploads = async {
+            if let Some(r) = rejects.as_mut() {
+                upload_parts(r.store, &r.key, &mut r.upload, parts_received).await;
+            }
+        };
+        let (read, (written, write_error), ()) = tokio::join!(
             pipeline::read(body, job.mapper.clone(), id_prefix, options, to_writers),
-            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch)
+            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch),
+            uploads
         );
-        let (read, _) = read.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
+        let (read, mut emitted) = read.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         let written = resume.map_or(0, |f| f.rows_imported) + written;
-        end_of_pass(job, object, write, read, written, write_error)
+        let mut pass = end_of_pass(job, object, write, read, written, write_error)?;
+        let (tail, rows) = emitted.rejects.take().map(|mut file| (file.take_tail(), file.rows())).unwrap_or_default();
+        let end = match (rejects, &mut pass) {
+            (None, _) => RejectsEnd::default(),
+            (Some(r), Pass::Paused(checkpoint)) => {
+                checkpoint.rejects = Some(r.stage(tail, rows).await);
+                RejectsEnd::default()
+            }
+            (Some(r), _) => r.finish(tail, rows, &job.template.format).await,
+        };
+        Ok((pass, end))
     }
 
     /// The object's body from where the pass starts, or how the object could not be opened.
@@ -358,6 +405,7 @@ fn end_of_pass(
             rows_imported: written,
             elapsed_ms: 0,
             drift: read.summary.drift,
+            rejects: None,
         }),
         None => Pass::Read { summary: read.summary, written },
     })

@@ -47,6 +47,7 @@ use std::time::Instant;
 mod import;
 mod lease;
 mod listing;
+mod rejects;
 pub mod report;
 mod run;
 mod writer;
@@ -144,6 +145,9 @@ pub struct Engine<'a> {
     pub buckets: &'a dyn BucketAccess,
     /// Where a finished run and a status it changed are announced.
     pub events: &'a dyn EventPublisher,
+    /// The deployment's rejects bucket, where every file's rejected rows are handed back; none:
+    /// they are counted and the first ones recorded, as always, and no object is written.
+    pub rejects: Option<&'a dyn crate::ports::RejectsStore>,
     pub clock: &'a dyn Clock,
     pub config: SyncConfig,
 }

@@ -3,8 +3,10 @@
 //! ([`RecordSink::max_batch`]: one BatchWriteItem of up to 25, for DynamoDB).
 
 use crate::mapping::Record;
+use crate::model::RowError;
 use crate::pipeline::Emit;
-use crate::ports::{RecordBatch, RecordSink, StoreError};
+use crate::ports::{RecordBatch, RecordSink, RejectsStore, StoreError};
+use crate::rejects::{RawRow, RejectsFile, RejectsUpload};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -20,6 +22,12 @@ pub(super) struct ToWriters {
     handoff: usize,
     since_check: usize,
     hand_over_at: Option<Instant>,
+    /// The rejects file, when the pass hands rejected rows back; let go when the uploader stops
+    /// (the file is read on without it). What is left of it is the pass's to stage or finish.
+    pub(super) rejects: Option<RejectsFile>,
+    /// Where its full parts go (to [`upload_parts`]); let go at the end of the read, so that the
+    /// uploader sees the end of the parts.
+    pub(super) parts: Option<mpsc::Sender<Vec<u8>>>,
 }
 
 impl ToWriters {
@@ -30,7 +38,28 @@ impl ToWriters {
         hand_over_at: Option<Instant>,
     ) -> ToWriters {
         let batch = Vec::with_capacity(handoff);
-        ToWriters { write, sender: Some(sender), batch, handoff, since_check: 0, hand_over_at }
+        ToWriters {
+            write,
+            sender: Some(sender),
+            batch,
+            handoff,
+            since_check: 0,
+            hand_over_at,
+            rejects: None,
+            parts: None,
+        }
+    }
+
+    /// Counts a row read; every `handoff` rows, `Break` if the time to hand over has come.
+    fn tick(&mut self) -> ControlFlow<()> {
+        self.since_check += 1;
+        if self.since_check >= self.handoff {
+            self.since_check = 0;
+            if self.hand_over_at.is_some_and(|at| Instant::now() >= at) {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Sends a batch; `false` once the writers have stopped (their error is reported).
@@ -50,14 +79,28 @@ impl Emit for ToWriters {
                 }
             }
         }
-        self.since_check += 1;
-        if self.since_check >= self.handoff {
-            self.since_check = 0;
-            if self.hand_over_at.is_some_and(|at| Instant::now() >= at) {
-                return ControlFlow::Break(());
+        self.tick()
+    }
+
+    fn header(&mut self, names: &[String]) {
+        if let Some(file) = &mut self.rejects {
+            file.header(names);
+        }
+    }
+
+    fn rejected(&mut self, error: &RowError, raw: RawRow<'_>) -> ControlFlow<()> {
+        if let Some(file) = &mut self.rejects {
+            file.add(error, raw);
+            if let Some(part) = file.take_part() {
+                if self.parts.as_ref().is_none_or(|parts| parts.blocking_send(part).is_err()) {
+                    // The uploader stopped, saying why; the rows are read and counted on.
+                    self.rejects = None;
+                    self.parts = None;
+                }
             }
         }
-        ControlFlow::Continue(())
+        // A file of rejected rows takes time too: it hands over as one of records does.
+        self.tick()
     }
 
     fn end(&mut self) {
@@ -66,7 +109,45 @@ impl Emit for ToWriters {
             self.send(rest);
         }
         self.sender = None;
+        self.parts = None;
     }
+}
+
+/// Uploads the rejects parts that arrive on `parts` as parts of `upload` (started with the first),
+/// until the parser lets go of its sender; an error stops it, and is kept in `upload.failed`.
+pub(super) async fn upload_parts(
+    store: &dyn RejectsStore,
+    key: &str,
+    upload: &mut RejectsUpload,
+    mut parts: mpsc::Receiver<Vec<u8>>,
+) {
+    while let Some(part) = parts.recv().await {
+        if let Err(e) = upload_part(store, key, upload, part).await {
+            upload.failed = Some(e.to_string());
+            return;
+        }
+    }
+}
+
+/// Uploads one part of `upload`, starting it if need be.
+pub(super) async fn upload_part(
+    store: &dyn RejectsStore,
+    key: &str,
+    upload: &mut RejectsUpload,
+    part: Vec<u8>,
+) -> Result<(), StoreError> {
+    let id = match &upload.upload_id {
+        Some(id) => id.clone(),
+        None => {
+            let id = store.start_upload(key).await?;
+            upload.upload_id = Some(id.clone());
+            id
+        }
+    };
+    let number = upload.parts.len() as i32 + 1;
+    let etag = store.upload_part(key, &id, number, part).await?;
+    upload.parts.push((number, etag));
+    Ok(())
 }
 
 /// Writes the records that arrive on `receiver` with `lanes` puts in flight. Records are spread over

@@ -264,10 +264,13 @@ impl Management<'_> {
         let recent_runs = self.history.runs(id, runs).await?;
         let outcomes = self.history.outcomes(id).await?;
         let last_run = connection.sync.last_run_id.as_deref();
-        let last_run_files = outcomes.iter().filter(|o| Some(o.run_id.as_str()) == last_run).cloned().collect();
+        let mut last_run_files: Vec<FileOutcome> =
+            outcomes.iter().filter(|o| Some(o.run_id.as_str()) == last_run).cloned().collect();
         let mut failed_files: Vec<FileOutcome> = outcomes.into_iter().filter(FileOutcome::is_open_failure).collect();
         failed_files.sort_by(|a, b| (b.finished_at, &a.key).cmp(&(a.finished_at, &b.key)));
         failed_files.truncate(SHOWN_FAILURES);
+        self.link_rejects(&mut last_run_files).await;
+        self.link_rejects(&mut failed_files).await;
         let lag_seconds = connection.sync.newest_imported.map(|newest| (self.clock.now() - newest).num_seconds());
         Ok(ConnectionDetail {
             role_arn: connection.role_arn(),

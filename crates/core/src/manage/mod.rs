@@ -121,6 +121,8 @@ pub struct Management<'a> {
     /// The accounts the deployment's object event bus takes events from; None when the deployment
     /// has no such bus (events-mode connections then rely on the daily scan alone).
     pub forwarding: Option<&'a dyn ForwardingAccounts>,
+    /// The rejects bucket, whose objects file listings link to; None when the deployment has none.
+    pub rejects: Option<&'a dyn crate::ports::RejectsStore>,
     pub clock: &'a dyn Clock,
     pub config: &'a ManageConfig,
 }

@@ -15,6 +15,10 @@ pub const MAX_KEYS: usize = 1000;
 /// At most this many records in one page.
 pub const MAX_PAGE: usize = 1000;
 
+/// How long a listed file's rejects link downloads its object: long enough to click, short enough
+/// that a leaked link soon stops working; listing the files again gives a new one.
+pub const REJECTS_LINK: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// What came of asking for objects to be decided again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AskedAgain {
@@ -86,6 +90,12 @@ impl Management<'_> {
 
     /// Every object's latest outcome, with its row errors.
     pub async fn files(&self, id: &str) -> Result<Vec<FileOutcome>, ManageError> {
+        let mut outcomes = self.outcomes(id).await?;
+        self.link_rejects(&mut outcomes).await;
+        Ok(outcomes)
+    }
+
+    async fn outcomes(&self, id: &str) -> Result<Vec<FileOutcome>, ManageError> {
         self.connection(id).await?;
         Ok(self.history.outcomes(id).await?)
     }
@@ -99,12 +109,25 @@ impl Management<'_> {
         limit: usize,
         after: Option<&str>,
     ) -> Result<super::Page<FileOutcome>, ManageError> {
-        let mut outcomes = self.files(id).await?;
+        let mut outcomes = self.outcomes(id).await?;
         if failed_only {
             outcomes.retain(FileOutcome::is_open_failure);
         }
         outcomes.sort_by(|a, b| a.key.cmp(&b.key));
-        super::page_of(outcomes, |o| o.key.clone(), limit.clamp(1, MAX_PAGE), after)
+        let mut page = super::page_of(outcomes, |o| o.key.clone(), limit.clamp(1, MAX_PAGE), after)?;
+        self.link_rejects(&mut page.items).await;
+        Ok(page)
+    }
+
+    /// Gives each outcome with a rejects object a link that downloads it for [`REJECTS_LINK`]
+    /// (signing is local: no request is made). A link that cannot be signed is left out.
+    pub(super) async fn link_rejects(&self, outcomes: &mut [FileOutcome]) {
+        let Some(rejects) = self.rejects else { return };
+        for outcome in outcomes {
+            if let Some(key) = &outcome.rejects {
+                outcome.rejects_url = rejects.link(key, REJECTS_LINK).await.ok();
+            }
+        }
     }
 
     /// The next sync decides these objects again (the open failures, or the keys given). An

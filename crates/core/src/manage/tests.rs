@@ -29,6 +29,7 @@ struct World {
     principals: FixedPrincipals,
     events: RecordedEvents,
     forwarding: MemoryForwarding,
+    rejects: MemoryRejects,
     clock: FixedClock,
     config: ManageConfig,
 }
@@ -45,6 +46,7 @@ impl World {
             principals: FixedPrincipals(vec!["arn:aws:iam::111122223333:role/worker".into()]),
             events: RecordedEvents::default(),
             forwarding: MemoryForwarding::default(),
+            rejects: MemoryRejects::default(),
             clock: FixedClock::at(t("10T12:00:00")),
             config: ManageConfig::default(),
         }
@@ -61,6 +63,7 @@ impl World {
             principals: &self.principals,
             events: &self.events,
             forwarding: Some(&self.forwarding),
+            rejects: Some(&self.rejects),
             clock: &self.clock,
             config: &self.config,
         }
@@ -104,6 +107,8 @@ fn outcome(key: &str, status: FileStatus, run: &str) -> FileOutcome {
         replaces: None,
         dismissed_at: None,
         drift: Default::default(),
+        rejects: None,
+        rejects_url: None,
     }
 }
 

@@ -599,8 +599,10 @@ mod tests {
 }
 
 mod admin;
+mod rejects;
 mod sessions;
 pub use admin::{FixedPrincipals, MemoryForwarding, RecordedWorkers};
+pub use rejects::MemoryRejects;
 pub use sessions::MemoryRevokedSessions;
 
 /// Events in memory: what was published, in order; with `fail` set, publishing fails (nothing is

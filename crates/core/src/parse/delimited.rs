@@ -4,9 +4,9 @@
 //! a required column, or a record past the limit, fails the file.
 
 use super::bounded::{is_too_long, RecordGuard};
-use super::{fallback_id, text_error, FileError, ParseLimits, Tally, NUL_HINT};
+use super::{fallback_id, text_error, FileError, ParseLimits, RawRow, Tally, NUL_HINT};
 use crate::mapping::{FieldError, Mapper};
-use crate::model::{ParsePosition, RowError, SchemaDrift};
+use crate::model::{ParsePosition, SchemaDrift};
 use crate::template::{ExtraColumns, FormatKind};
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -86,37 +86,15 @@ pub(super) fn parse(
     };
     // Without a header nothing names a column the template leaves out (validation refuses keep
     // and fail then).
+    if let Some(names) = &header {
+        tally.emit.header(names);
+    }
     let extras = match &header {
         Some(names) => header_drift(names, mapper, &positions, &mut tally.summary.drift)?,
         None => Vec::new(),
     };
-    loop {
-        let line_now = start.line + reader.position().line();
-        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, line_now, limit))? {
-            break;
-        }
-        let end = reader.position().byte();
-        if end - record_start.replace(end) > limit {
-            return Err(FileError::RecordTooLong { format: "CSV", line: line_now, limit });
-        }
-        if is_blank(&record) {
-            continue;
-        }
-        let last = record.len() - 1;
-        let row = tally.next_row();
-        let line = start.line + record.position().map(|p| p.line()).unwrap_or(0);
-        if let Some(width) = width.filter(|&w| w != record.len()) {
-            let mut reason = format!("expected {width} fields as in the header, found {}", record.len());
-            let breaks = record.as_slice().iter().filter(|&&b| b == b'\n').count();
-            if breaks > 0 {
-                reason.push_str(&format!(" (a quoted value runs over {} lines: an unbalanced quote?)", breaks + 1));
-            }
-            if tally.reject(RowError { row, line, column: None, reason }).is_break() {
-                tally.summary.stopped = true;
-                return Ok(());
-            }
-            continue;
-        }
+    // A row of the header's width mapped, with its unmapped columns when the template keeps them.
+    let map = |record: &csv::ByteRecord, last: usize, row: u64, line: u64| {
         let result = mapper.map_row(
             row,
             line,
@@ -133,11 +111,37 @@ pub(super) fn parse(
             },
             || fallback_id(prefix, row),
         );
-        let result = match extras.is_empty() {
+        match extras.is_empty() {
             true => result,
-            false => result.and_then(|r| mapper.with_extra(r, extra_values(&record, &extras, last)?)),
+            false => result.and_then(|r| mapper.with_extra(r, extra_values(record, &extras, last)?)),
+        }
+    };
+    loop {
+        let line_now = start.line + reader.position().line();
+        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(e, line_now, limit))? {
+            break;
+        }
+        let end = reader.position().byte();
+        if end - record_start.replace(end) > limit {
+            return Err(FileError::RecordTooLong { format: "CSV", line: line_now, limit });
+        }
+        if is_blank(&record) {
+            continue;
+        }
+        let last = record.len() - 1;
+        let row = tally.next_row();
+        let line = start.line + record.position().map(|p| p.line()).unwrap_or(0);
+        let result = if let Some(width) = width.filter(|&w| w != record.len()) {
+            let mut reason = format!("expected {width} fields as in the header, found {}", record.len());
+            let breaks = record.as_slice().iter().filter(|&&b| b == b'\n').count();
+            if breaks > 0 {
+                reason.push_str(&format!(" (a quoted value runs over {} lines: an unbalanced quote?)", breaks + 1));
+            }
+            Err(FieldError { column: None, reason })
+        } else {
+            map(&record, last, row, line)
         };
-        if tally.accept(row, line, result).is_break() {
+        if tally.accept(row, line, result, RawRow::Fields(&record)).is_break() {
             let next = reader.position();
             tally.stopped_at(ParsePosition {
                 offset: start.offset + next.byte(),

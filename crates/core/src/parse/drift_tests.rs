@@ -87,10 +87,12 @@ fn a_json_file_fails_at_the_first_record_with_an_unmapped_member_and_keeps_the_r
         let (summary, counted) = {
             let mut records = Vec::new();
             let options = ParseOptions::default();
-            let (summary, error) = parse_rows_counted(&mut std::io::Cursor::new(input), &m, "k#e", options, &mut |r| {
+            let mut keep = |r: Record| {
                 records.push(r);
                 ControlFlow::Continue(())
-            });
+            };
+            let mut sink = Records(&mut keep);
+            let (summary, error) = parse_rows_counted(&mut std::io::Cursor::new(input), &m, "k#e", options, &mut sink);
             ((summary, error), records)
         };
         let (summary, error) = summary;

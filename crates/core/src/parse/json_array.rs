@@ -5,7 +5,7 @@
 
 use super::bounded::{is_too_long, Counter, CountingReader};
 use super::json_object::map_json_object;
-use super::{FileError, ParseLimits, Tally};
+use super::{FileError, ParseLimits, RawRow, Tally};
 use crate::mapping::Mapper;
 use crate::model::ParsePosition;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
@@ -62,7 +62,7 @@ pub(super) fn parse(
             unmapped_failure = Some(e);
             return ControlFlow::Break(());
         }
-        let flow = tally.accept(row, at, mapped.result);
+        let flow = tally.accept(row, at, mapped.result, RawRow::Text(element.get().as_bytes()));
         if flow.is_break() {
             // serde_json reads one byte past a number to see where it ends; that byte is not the
             // element's.

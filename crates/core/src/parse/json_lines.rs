@@ -4,7 +4,7 @@
 
 use super::bounded::{is_too_long, read_line_bounded};
 use super::json_object::map_json_object;
-use super::{text_error, FileError, ParseLimits, Tally};
+use super::{text_error, FileError, ParseLimits, RawRow, Tally};
 use crate::mapping::{FieldError, Mapper};
 use crate::model::ParsePosition;
 use std::io::BufRead;
@@ -48,7 +48,7 @@ pub(super) fn parse(
             }
             Err(e) => Err(FieldError { column: None, reason: text_error(&buffer, e) }),
         };
-        if tally.accept(row, line, result).is_break() {
+        if tally.accept(row, line, result, RawRow::Text(&buffer)).is_break() {
             tally.stopped_at(ParsePosition { offset, line, header: None });
             return Ok(());
         }

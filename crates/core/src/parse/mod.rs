@@ -29,6 +29,7 @@ mod tests;
 
 use crate::mapping::{FieldError, Mapper, Record};
 use crate::model::{ParsePosition, RowError, SchemaDrift};
+pub use crate::rejects::RawRow;
 use crate::template::{ExtraColumns, FormatKind};
 use std::io::{self, BufRead};
 use std::ops::ControlFlow;
@@ -71,6 +72,29 @@ pub enum FileError {
     Io(#[from] io::Error),
 }
 
+/// Where a parse's rows go: each accepted row's record and, for the rejects file
+/// ([`crate::rejects`]), each rejected row as it was read, with a delimited file's header.
+pub trait RowSink {
+    /// Takes one record; `Break` stops the parse just after it.
+    fn record(&mut self, record: Record) -> ControlFlow<()>;
+    /// A delimited file's header, once read (or given back by a resumed parse's position).
+    fn header(&mut self, _names: &[String]) {}
+    /// A rejected row, as it was read, and why; `Break` stops the parse just after it, as for a
+    /// record (a hand-over in a file of rejected rows).
+    fn rejected(&mut self, _error: &RowError, _raw: RawRow<'_>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A closure takes the records, and lets rejected rows go (their errors are in the summary).
+struct Records<'e>(&'e mut dyn FnMut(Record) -> ControlFlow<()>);
+
+impl RowSink for Records<'_> {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        (self.0)(record)
+    }
+}
+
 /// How to parse.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
@@ -106,7 +130,7 @@ pub fn parse_rows(
     options: ParseOptions,
     emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
 ) -> Result<ParseSummary, FileError> {
-    match parse_rows_counted(input, mapper, fallback_id_prefix, options, emit) {
+    match parse_rows_counted(input, mapper, fallback_id_prefix, options, &mut Records(emit)) {
         (summary, None) => Ok(summary),
         (_, Some(error)) => Err(error),
     }
@@ -119,7 +143,7 @@ pub fn parse_rows_counted(
     mapper: &Mapper,
     fallback_id_prefix: &str,
     options: ParseOptions,
-    emit: &mut dyn FnMut(Record) -> ControlFlow<()>,
+    emit: &mut dyn RowSink,
 ) -> (ParseSummary, Option<FileError>) {
     let (start, so_far) = options.resume.unwrap_or_default();
     let mut tally = Tally {
@@ -152,7 +176,7 @@ struct Tally<'e> {
     stop_on_error: bool,
     emit_stopped: bool,
     extra_columns: ExtraColumns,
-    emit: &'e mut dyn FnMut(Record) -> ControlFlow<()>,
+    emit: &'e mut dyn RowSink,
 }
 
 impl Tally<'_> {
@@ -161,10 +185,15 @@ impl Tally<'_> {
         self.summary.rows_read
     }
 
-    fn reject(&mut self, error: RowError) -> ControlFlow<()> {
+    fn reject(&mut self, error: RowError, raw: RawRow<'_>) -> ControlFlow<()> {
+        let flow = self.emit.rejected(&error, raw);
         self.summary.rows_rejected += 1;
         if self.summary.row_errors.len() < self.max_errors {
             self.summary.row_errors.push(error);
+        }
+        if flow.is_break() {
+            self.emit_stopped = true;
+            return flow;
         }
         if self.stop_on_error {
             ControlFlow::Break(())
@@ -201,14 +230,14 @@ impl Tally<'_> {
         }
     }
 
-    fn accept(&mut self, row: u64, line: u64, result: Result<Record, FieldError>) -> ControlFlow<()> {
+    fn accept(&mut self, row: u64, line: u64, result: Result<Record, FieldError>, raw: RawRow<'_>) -> ControlFlow<()> {
         let flow = match result {
             Ok(record) => {
-                let flow = (self.emit)(record);
+                let flow = self.emit.record(record);
                 self.emit_stopped = flow.is_break();
                 flow
             }
-            Err(e) => self.reject(e.at(row, line)),
+            Err(e) => self.reject(e.at(row, line), raw),
         };
         if flow.is_break() {
             self.summary.stopped = true;

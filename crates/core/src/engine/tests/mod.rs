@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 mod events;
 mod import;
 mod listing;
+mod rejects;
 mod run;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -63,6 +64,7 @@ struct World {
     events: RecordedEvents,
     clock: FixedClock,
     config: SyncConfig,
+    rejects: MemoryRejects,
 }
 
 impl World {
@@ -72,6 +74,7 @@ impl World {
             sink: MemorySink::default(),
             bucket: MemoryBucket::default(),
             events: RecordedEvents::default(),
+            rejects: MemoryRejects::default(),
             clock: FixedClock::at(t("10T12:00:00.250")),
             config: SyncConfig::default(),
         }
@@ -82,6 +85,7 @@ impl World {
             sink: &self.sink,
             buckets: &self.bucket,
             events: &self.events,
+            rejects: Some(&self.rejects),
             clock: &self.clock,
             config: self.config.clone(),
         }

@@ -75,6 +75,7 @@ async fn preview_activation_and_a_sync_refuse_a_location_not_filled_naming_each_
         sink: &w.sink,
         buckets: &w.bucket,
         events: &w.events,
+        rejects: None,
         clock: &w.clock,
         config: w.config.sync.clone(),
     };
