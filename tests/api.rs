@@ -483,6 +483,57 @@ async fn withdrawing_the_setup_links_moves_the_link_generation_on() {
 /// The OpenAPI document and the API agree: every sample request is a documented operation, every
 /// documented operation outside a tenant has a sample request, and a tenant's routes are exactly the
 /// connection routes under `/tenants/{tenant}`.
+/// `POST /templates/draft` (events/api/draft-template.json): a template drafted from a gzip'd
+/// object of the connection's bucket, read through its role; a key that is not there is a 400
+/// naming `key` and the whole key; a tenant given must own the connection (404 otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_is_drafted_from_an_object_of_a_connections_bucket() {
+    needs!(Moto);
+    let world = World::new(config(TimeDelta::days(90), TimeDelta::hours(24))).await;
+    let csv = "id,amount,paid_at\np1,1.50,2026-11-02T10:00:00Z\np2,2,2026-11-03T10:00:00Z\n";
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, csv.as_bytes()).unwrap();
+    world.put("in/payments-2026-11.csv.gz", gzip.finish().unwrap()).await;
+    let connection = world.connection(Some("in/")).await;
+    let api = Api { service: world.connector.in_process(), dashboard: None };
+    let draft = |body: Option<Value>| {
+        let mut r = request("draft-template", &[("CONNECTION_ID", &connection.id)]);
+        if let Some(body) = body {
+            *r.body_mut() = lambda_http::Body::Text(body.to_string());
+        }
+        r
+    };
+    let (status, drafted) = call(&api, draft(None)).await;
+    assert_eq!(status, 200, "{drafted}");
+    assert_eq!(drafted["rows_sampled"], 2);
+    assert_eq!(drafted["warnings"], json!([]));
+    let template = &drafted["template"];
+    assert_eq!((&template["id"], &template["format"]["type"]), (&json!("payments"), &json!("csv")));
+    let types: Vec<&str> =
+        template["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["string", "decimal", "timestamp"]);
+    // The draft saves as it is.
+    let mut put = request("put-template", &[]);
+    *put.body_mut() = lambda_http::Body::Text(template.to_string());
+    *put.uri_mut() = "/templates/payments".parse().unwrap();
+    let (status, saved) = call(&api, put).await;
+    assert_eq!((status, &saved["version"]), (200, &json!(2)), "{saved}");
+
+    let id = connection.id.as_str();
+    let (status, missing) =
+        call(&api, draft(Some(json!({"connection_id": id, "key": "payments-2026-11.csv.gz"})))).await;
+    assert_eq!((status, missing["error"]["field"].as_str()), (400, Some("key")), "{missing}");
+    let message = missing["error"]["message"].as_str().unwrap();
+    assert!(message.contains("no object 'payments-2026-11.csv.gz'") && message.contains("in/payments-2026-11.csv.gz"));
+    let key = "in/payments-2026-11.csv.gz";
+    let (status, bad) = call(&api, draft(Some(json!({"connection_id": id, "key": key, "rows": 0})))).await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (400, Some("rows")), "{bad}");
+    let (status, theirs) = call(&api, draft(Some(json!({"connection_id": id, "key": key, "tenant": "globex"})))).await;
+    assert_eq!(status, 404, "another tenant's connection: {theirs}");
+    let (status, ours) = call(&api, draft(Some(json!({"connection_id": id, "key": key, "tenant": "acme"})))).await;
+    assert_eq!((status, &ours["rows_sampled"]), (200, &json!(2)), "{ours}");
+}
+
 #[test]
 fn openapi_documents_exactly_the_routes_of_the_sample_requests() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string("crates/api/openapi.json").unwrap()).unwrap();

@@ -240,6 +240,29 @@ struct Backfill {
     since: String,
 }
 
+/// `POST /templates/draft`: a template drafted from an object of a connection's bucket.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftTemplate {
+    connection_id: String,
+    /// The sample object's whole key.
+    key: String,
+    #[serde(default = "draft_rows")]
+    rows: usize,
+    /// The template's id; absent: made from the key's file name.
+    #[serde(default)]
+    id: Option<String>,
+    /// A caller serving one tenant says which: the connection must be that tenant's (404
+    /// otherwise), as on the `/tenants/{tenant}` routes. Templates have no tenant, so the route
+    /// has no tenant's path of its own.
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+fn draft_rows() -> usize {
+    connector_core::draft::DEFAULT_ROWS
+}
+
 /// Handles one request; never fails: errors are JSON responses.
 pub async fn handle(api: &Api<'_>, request: Request) -> Response<Body> {
     let mut path = request.uri().path();
@@ -406,6 +429,14 @@ async fn route(api: &Api<'_>, request: &Request) -> Result<(StatusCode, Value), 
         (&Method::POST, ["connections", id, "pause"]) => ok(named("connection", &service.pause(id).await?)?),
         (&Method::POST, ["connections", id, "resume"]) => ok(named("connection", &service.resume(id).await?)?),
         (&Method::GET, ["templates"]) => ok(named("templates", &service.templates().await?)?),
+        (&Method::POST, ["templates", "draft"]) => {
+            let asked: DraftTemplate = body(request)?;
+            if let Some(tenant) = &asked.tenant {
+                service.connection_in_tenant(tenant, &asked.connection_id).await?;
+            }
+            let id = asked.id.as_deref();
+            ok(to_json(&service.draft_template(&asked.connection_id, &asked.key, asked.rows, id).await?)?)
+        }
         (&Method::GET, ["templates", id]) => {
             let version = match query(request, "version") {
                 None => None,

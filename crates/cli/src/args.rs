@@ -178,6 +178,27 @@ pub enum TemplateCommand {
     },
     /// Delete a template's current version (refused while a connection uses it; saved versions stay).
     Delete { template_id: String },
+    /// Draft a template from a sample: its format, delimiter, header, encoding and each column's
+    /// narrowest type, printed as JSON to review, edit and `templates put` (what the draft could
+    /// not tell is said on stderr; --json prints the whole draft, warnings included).
+    Draft {
+        /// A local file; with --connection, an object's whole key in the connection's bucket.
+        #[arg(long, value_name = "FILE_OR_S3_KEY")]
+        sample: String,
+        /// Read the sample from this connection's bucket, through its role (as `connections
+        /// preview --sample` does).
+        #[arg(long, value_name = "ID")]
+        connection: Option<String>,
+        /// Data rows to read, at most (1-10000); never more than the sample's first 4 MiB.
+        #[arg(long, default_value_t = connector_core::draft::DEFAULT_ROWS)]
+        rows: usize,
+        /// The template's id and record type; without it, made from the sample's file name
+        /// (`orders-2026-11.csv` -> `orders`).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]

@@ -478,3 +478,126 @@ fn an_events_mode_create_says_what_forwards_the_buckets_new_files() {
     let stdout = create("scheduled", &["--object-event-bus-arn", bus]);
     assert!(!stdout.contains(bus) && !stdout.contains("EventBridge"), "{stdout}");
 }
+
+/// A PUT to moto's S3 as plain HTTP/1.1 (moto checks no signature while IAM enforcement is off):
+/// `/bucket` makes a bucket, `/bucket/key` an object. Std only, as the rest of this file.
+fn s3_put(endpoint: &str, path: &str, body: &[u8]) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let head =
+        format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "PUT {path}: {answer}");
+}
+
+/// `data` gzip'd by the system's gzip.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-c", "-n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    child.wait_with_output().unwrap().stdout
+}
+
+/// `templates draft`: from a local file, the template on stdout (format, types and their formats,
+/// header) and what the draft could not tell on stderr, `--json` the whole draft; from a gzip'd
+/// object of a connection's bucket, read through its role. Both save with `templates put`.
+#[test]
+fn a_template_is_drafted_from_a_local_file_or_an_object_of_a_connections_bucket() {
+    use serde_json::{json, Value};
+    needs!(Moto);
+    let run = against_moto();
+    assert_eq!(run(&["init"]).0, Some(0));
+    let dir = std::env::temp_dir().join(format!("s3c-draft-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = "Order ID;Amount;Paid At;Day;Active;Note\n\
+               A1;1.50;2026-11-02 10:00:00;13/11/2026;yes;\n\
+               A2;2;2026-11-03 11:30:00;01/11/2026;no;x\n";
+    let sample = dir.join("orders-2026-11.csv");
+    std::fs::write(&sample, csv).unwrap();
+    let sample = sample.to_str().unwrap();
+    let (code, stdout, stderr) = run(&["templates", "draft", "--sample", sample]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let template: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((&template["id"], &template["record_type"]), (&json!("orders"), &json!("orders")));
+    assert_eq!(
+        template["format"],
+        json!({"type": "csv", "delimiter": ";", "quote": "\"", "header": true, "encoding": "utf-8"})
+    );
+    let columns: Vec<Value> = template["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!([c["source"], c["field"], c["type"], c.get("format"), c["required"]]))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            json!(["Order ID", "order_id", "string", null, true]),
+            json!(["Amount", "amount", "decimal", null, true]),
+            json!(["Paid At", "paid_at", "timestamp", "%Y-%m-%d %H:%M:%S%.f", true]),
+            json!(["Day", "day", "date", "%d/%m/%Y", true]),
+            json!(["Active", "active", "boolean", null, true]),
+            json!(["Note", "note", "string", null, false]),
+        ]
+    );
+    assert!(stderr.contains("drafted from 2 row(s) of") && !stderr.contains("warning"), "{stderr}");
+    let saved = dir.join("orders.json");
+    std::fs::write(&saved, &stdout).unwrap();
+    let (code, stdout, stderr) = run(&["templates", "put", saved.to_str().unwrap()]);
+    assert_eq!((code, stdout.trim()), (Some(0), "template orders saved (version 1)"), "{stderr}");
+    let (code, stdout, _) = run(&["templates", "draft", "--sample", sample, "--rows", "1", "--id", "o", "--json"]);
+    let drafted: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((code, &drafted["rows_sampled"], &drafted["template"]["id"]), (Some(0), &json!(1), &json!("o")));
+    assert_eq!(drafted["warnings"], json!(["column 'Note' is empty in every sampled row: typed string"]));
+
+    // Through a connection: a gzip'd object of its bucket.
+    let endpoint = local_aws::endpoint();
+    let bucket = format!("s3c-cli-draft-{}", std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
+    s3_put(&endpoint, &format!("/{bucket}"), b"");
+    let payments = "id,amount,paid\np1,1.50,true\np2,2,false\n";
+    s3_put(&endpoint, &format!("/{bucket}/in/payments-2026-11.csv.gz"), &gzip(payments.as_bytes()));
+    let create = ["connections", "create", "--tenant", "acme", "--name", "drafts", "--account-id", "123456789012"];
+    let location = ["--bucket", &bucket, "--region", "us-east-1", "--folder", "in", "--template", "orders", "--json"];
+    let (code, stdout, stderr) = run(&[&create[..], &location[..]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let id = created["connection"]["id"].as_str().unwrap();
+    let (code, stdout, stderr) =
+        run(&["templates", "draft", "--sample", "in/payments-2026-11.csv.gz", "--connection", id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let template: Value = serde_json::from_str(&stdout).unwrap();
+    let types: Vec<&str> =
+        template["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!((template["id"].as_str(), types), (Some("payments"), vec!["string", "decimal", "boolean"]));
+    let saved = dir.join("payments.json");
+    std::fs::write(&saved, &stdout).unwrap();
+    let (code, stdout, stderr) = run(&["templates", "put", saved.to_str().unwrap()]);
+    assert_eq!((code, stdout.trim()), (Some(0), "template payments saved (version 1)"), "{stderr}");
+
+    // What is wrong is named, exit 2.
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--sample", "payments-2026-11.csv.gz", "--connection", id], "key: no object 'payments-2026-11.csv.gz'"),
+        (&["--sample", "in/payments-2026-11.csv.gz", "--connection", "nope"], "no connection 'nope'"),
+        (&["--sample", empty.to_str().unwrap()], "the sample is empty"),
+        (&["--sample", sample, "--rows", "0"], "rows: must be 1 to 10000"),
+        (&["--sample", sample, "--id", "a b"], "id: 'a b' must be 1-128 characters"),
+    ];
+    for (args, expected) in cases {
+        let (code, _, stderr) = run(&[&["templates", "draft"][..], args].concat());
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

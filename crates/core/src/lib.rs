@@ -11,6 +11,7 @@
 //! - [`access`], [`preview`], [`connections`], [`policies`], [`dispatch`], [`input`], [`retry`]: the
 //!   access check, previews, connection input, IAM documents, the daily fan-out, JSON input,
 //!   backoff;
+//! - [`draft`]: a template drafted from a sample of a file (format, header, encoding, column types);
 //! - [`sessions`]: dashboard sessions signed out before their token expired (a port);
 //! - `memory`, `conformance` (feature `test-support`): the ports in memory, and the suites every
 //!   implementation passes.
@@ -23,6 +24,7 @@ pub mod conformance;
 pub mod connections;
 pub mod decode;
 pub mod dispatch;
+pub mod draft;
 pub mod engine;
 pub mod events;
 pub mod input;

@@ -172,14 +172,31 @@ pub fn key_compression(key: &str) -> Option<Compression> {
     COMPRESSED_EXTENSIONS.iter().find(|(ext, _)| name.ends_with(ext)).map(|(_, c)| *c)
 }
 
+/// A key's file name without its folder and without a compression's extension (`in/Orders.csv.gz`
+/// -> `Orders.csv`): the name whose extension says the format.
+pub fn key_file_name(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    COMPRESSED_EXTENSIONS
+        .iter()
+        .find_map(|(ext, _)| {
+            let cut = name.len().checked_sub(ext.len())?;
+            (name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(ext)).then(|| &name[..cut])
+        })
+        .unwrap_or(name)
+}
+
+/// The extension that says a key's format, lower case, after an optional compression's (.gz,
+/// .zst, .bz2): `csv` for `in/a.CSV.gz`; `None` without one.
+pub fn key_extension(key: &str) -> Option<String> {
+    key_file_name(key).rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase())
+}
+
 /// Classifies a key by its extension, after an optional compression's (.gz, .zst, .bz2).
 pub fn key_format(key: &str) -> KeyFormat {
-    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
-    let name = COMPRESSED_EXTENSIONS.iter().find_map(|(ext, _)| name.strip_suffix(ext)).unwrap_or(&name);
-    let Some((_, ext)) = name.rsplit_once('.') else {
+    let Some(ext) = key_extension(key) else {
         return KeyFormat::Unknown;
     };
-    match ext {
+    match ext.as_str() {
         "csv" | "tsv" | "tab" => KeyFormat::Delimited,
         "json" | "jsonl" | "ndjson" => KeyFormat::Json,
         "parquet" | "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif" | "zip" | "tar" | "7z"

@@ -325,7 +325,8 @@ pub const MAX_ENUM_VALUES: usize = 1000;
 /// Bytes of a source column name, an enum value or a default.
 pub const MAX_TEXT: usize = 1024;
 
-fn is_identifier(s: &str, max: usize) -> bool {
+/// Ids, record types and fields: 1 to `max` ASCII letters, digits, '-', '_' or '.'.
+pub(crate) fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 

@@ -1,13 +1,15 @@
 //! What reads the customer's bucket before it changes anything: the preview, activation (the set-up
 //! wizard's Done) and re-authentication. Each assumes the role, lists the first objects and reads a
-//! sample of them ([`crate::access`]), and says what to check when that fails.
+//! sample of them ([`crate::access`]), and says what to check when that fails. Also a template
+//! drafted from an object of the bucket ([`crate::draft`]), read as the preview reads its sample.
 
 use super::{ManageError, Management};
 use crate::access::{self, AccessReport, SCAN_OBJECTS};
 use crate::connections::{explain_access, Location};
 use crate::dispatch::WorkerRequest;
+use crate::draft::{self, Draft, DraftError, DraftOptions, SampleHead};
 use crate::model::{Connection, ConnectionStatus, ObjectMeta};
-use crate::ports::{list_all, ObjectSource, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
+use crate::ports::{list_all, ObjectBody, ObjectSource, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
 use crate::preview::{object_preview, sample, ObjectPreview, SamplePreview};
 use crate::template::Template;
 use futures::StreamExt;
@@ -132,27 +134,81 @@ impl Management<'_> {
         template: &Template,
         rows: usize,
     ) -> Result<SamplePreview, ManageError> {
-        let object = listed.iter().find(|o| o.key == key).cloned().unwrap_or_else(|| ObjectMeta {
-            key: key.to_owned(),
-            etag: "*".to_owned(),
-            size: 0,
-            last_modified: self.clock.now(),
-            storage_class: None,
-            attempts: 0,
-            replaces: None,
-        });
-        let body = source.open(&object, 0).await.map_err(|e| match e.kind {
-            SourceErrorKind::ObjectGone => ManageError::invalid(
-                "sample",
+        let body = self.open_sample(source, connection, listed, key, "sample").await?;
+        Ok(sample(body, key, template, rows, self.config.sync.read_limits()).await)
+    }
+
+    /// Opens the object `key` to read a sample of it: the listed version when it is among
+    /// `listed`, else the one there now (HEAD). No such object is `Invalid` naming `field` and the
+    /// whole key; other failures are the access check's.
+    async fn open_sample(
+        &self,
+        source: &dyn ObjectSource,
+        connection: &Connection,
+        listed: &[ObjectMeta],
+        key: &str,
+        field: &str,
+    ) -> Result<ObjectBody, ManageError> {
+        let no_object = || {
+            ManageError::invalid(
+                field,
                 format!(
                     "no object '{key}' in the connection's bucket; a sample is named by its whole key, folder \
                      included{}",
                     connection.folder.as_deref().map(|f| format!(" (e.g. '{f}{key}')")).unwrap_or_default()
                 ),
-            ),
+            )
+        };
+        let object = match listed.iter().find(|o| o.key == key) {
+            Some(object) => object.clone(),
+            None => source.head(key).await.map_err(|e| check_failed(connection, e))?.ok_or_else(no_object)?,
+        };
+        // Size 0: one GET from the start, not the sync's ranged read-ahead, which would fetch
+        // chunks ahead of a read that stops after its first rows.
+        let object = ObjectMeta { size: 0, ..object };
+        source.open(&object, 0).await.map_err(|e| match e.kind {
+            SourceErrorKind::ObjectGone => no_object(),
             _ => check_failed(connection, e),
+        })
+    }
+
+    /// Drafts a template from the first `rows` rows of the object `key` of the connection's bucket
+    /// ([`crate::draft`]): opened through the connection's role as a preview's sample is, failing
+    /// as it fails, and decoded with the sync's limits. Reads the object's head only
+    /// ([`draft::MAX_SAMPLE_BYTES`]). `id` names the template (and its record type); without it,
+    /// the key's file name does. A sample no template can be drafted from is `Invalid` naming
+    /// `key` and saying why.
+    pub async fn draft_template(
+        &self,
+        connection_id: &str,
+        key: &str,
+        rows: usize,
+        id: Option<&str>,
+    ) -> Result<Draft, ManageError> {
+        if !(1..=draft::MAX_ROWS).contains(&rows) {
+            return Err(ManageError::invalid("rows", format!("must be 1 to {}", draft::MAX_ROWS)));
+        }
+        let connection = self.connection(connection_id).await?;
+        super::customer::require_location(&connection)?;
+        let source = self.buckets.connect(&connection).await.map_err(|e| check_failed(&connection, e))?;
+        let body = self.open_sample(source.as_ref(), &connection, &[], key, "key").await?;
+        let head = SampleHead::read_body(body).await.map_err(|e| {
+            let message = format!("reading s3://{}/{key}: {e}", connection.bucket);
+            ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
         })?;
-        Ok(sample(body, key, template, rows, self.config.sync.read_limits()).await)
+        let options = DraftOptions { rows, id: id.map(str::to_owned), limits: self.config.sync.read_limits().decode };
+        // Parsing and typing up to a few MiB of text is work for a blocking thread, as a sync's is.
+        let name = key.to_owned();
+        let drafted = tokio::task::spawn_blocking(move || draft::draft_from(&head, &name, &options)).await;
+        let drafted = drafted.map_err(|e| {
+            let message = format!("drafting from '{key}' failed: {e}");
+            ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })
+        })?;
+        drafted.map_err(|e| match e {
+            DraftError::InvalidId(id) => ManageError::invalid("id", format!("'{id}' {}", draft::ID_RULE)),
+            e @ DraftError::Invalid(_) => ManageError::invalid("template", e.to_string()),
+            other => ManageError::invalid("key", format!("'{key}': {other}")),
+        })
     }
 
     /// The connection's template as it is now.

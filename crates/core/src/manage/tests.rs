@@ -12,6 +12,7 @@ use crate::template::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 
 mod customer;
+mod draft;
 
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-06-{s}Z").parse().unwrap()

@@ -43,7 +43,7 @@ fn nested_deeper_than(text: &str, max: usize) -> bool {
 
 /// A JSON object's members as borrowed raw values, in document order; no per-member parse until a
 /// column asks for it.
-struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct RawObject<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -88,7 +88,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 }
 
 impl<'a> RawObject<'a> {
-    fn parse(text: &'a str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &'a str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => "expected a JSON object".to_owned(),
             _ => format!("invalid JSON: {e}"),
@@ -116,7 +116,7 @@ impl<'a> RawObject<'a> {
 
 /// The text of a scalar JSON value: strings unescaped, numbers and booleans as written (so decimals
 /// stay exact), null as absent.
-fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
+pub(crate) fn scalar_text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'"') if !text.contains('\\') => Ok(Some(Cow::Borrowed(&text[1..text.len() - 1]))),

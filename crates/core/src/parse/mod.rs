@@ -23,7 +23,8 @@ mod delimited;
 mod drift_tests;
 mod json_array;
 mod json_lines;
-mod json_object;
+// Also how a template draft (crate::draft) reads JSON members, so that it sees what the mapper sees.
+pub(crate) mod json_object;
 #[cfg(test)]
 mod tests;
 
