@@ -22,7 +22,7 @@ mod tests_formats;
 
 use crate::decode::{decode_limited, DecodeLimits};
 use crate::mapping::Mapper;
-use crate::parse::{parse_rows_counted, ParseOptions};
+use crate::parse::{parse_rows_counted, ParseOptions, Records};
 use crate::ports::ObjectBody;
 use crate::template::{is_identifier, Template, TemplateErrors};
 use crate::text_encoding::{EncodingMismatch, LooksLike, TextEncoding};
@@ -267,8 +267,8 @@ fn decode_text(
 fn check_rows(template: &Template, text: &str, rows: u64, warnings: &mut Vec<String>) {
     let mapper = Mapper::new(Template { max_errors_recorded: REJECTIONS_NAMED, ..template.clone() });
     let mut input = Cursor::new(text.as_bytes());
-    let (summary, file_error) =
-        parse_rows_counted(&mut input, &mapper, "draft", ParseOptions::default(), &mut |_| ControlFlow::Continue(()));
+    let mut records = Records(&mut |_| ControlFlow::Continue(()));
+    let (summary, file_error) = parse_rows_counted(&mut input, &mapper, "draft", ParseOptions::default(), &mut records);
     for error in &summary.row_errors {
         warnings.push(format!("the draft rejects sampled {error}"));
     }

@@ -27,14 +27,16 @@ pub(super) fn reads_every_row(draft: &Draft, data: &[u8]) -> ParseSummary {
     let mut text = decoded.unwrap_or_else(|e| panic!("decoding with {template:?}: {e}")).text;
     let mapper = Mapper::new(template.clone());
     let mut accepted = 0;
-    let (summary, file_error) = parse_rows_counted(&mut text, &mapper, "k", ParseOptions::default(), &mut |_| {
+    let mut count = |_: crate::mapping::Record| {
         accepted += 1;
         if accepted >= draft.rows_sampled {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
-    });
+    };
+    let mut records = crate::parse::Records(&mut count);
+    let (summary, file_error) = parse_rows_counted(&mut text, &mapper, "k", ParseOptions::default(), &mut records);
     assert_eq!(summary.rows_rejected, 0, "{:?} of {template:#?}", summary.row_errors);
     assert!(file_error.is_none() || summary.rows_read >= draft.rows_sampled, "{file_error:?}: {template:#?}");
     assert_eq!(summary.rows_read, draft.rows_sampled, "{template:#?}");

@@ -88,7 +88,7 @@ pub trait RowSink {
 }
 
 /// A closure takes the records, and lets rejected rows go (their errors are in the summary).
-struct Records<'e>(&'e mut dyn FnMut(Record) -> ControlFlow<()>);
+pub struct Records<'e>(pub &'e mut dyn FnMut(Record) -> ControlFlow<()>);
 
 impl RowSink for Records<'_> {
     fn record(&mut self, record: Record) -> ControlFlow<()> {
