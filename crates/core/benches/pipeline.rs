@@ -1,11 +1,14 @@
-//! parse -> validate -> map throughput on generated 1M-row CSV and JSON Lines inputs, one core.
+//! parse -> validate -> map throughput on generated 1M-row CSV and JSON Lines inputs, one core; and
+//! decode -> parse -> validate -> map of the CSV compressed with gzip, zstd and bzip2 (and not).
 //! Run by scripts/bench.sh, which writes the figures to BENCHMARKS.md.
 
+use connector_core::decode::{decode_limited, DecodeLimits};
 use connector_core::mapping::Mapper;
 use connector_core::parse::{parse_rows, ParseOptions};
 use connector_core::template::Template;
+use connector_core::text_encoding::TextEncoding;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -76,5 +79,53 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// The CSV compressed as each compression's command line tool does by default: gzip -6, zstd -3,
+/// bzip2 -9.
+fn compressed_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    let csv = csv_input();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    gzip.write_all(&csv).unwrap();
+    let mut bzip2 = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    bzip2.write_all(&csv).unwrap();
+    vec![
+        ("gzip", gzip.finish().unwrap()),
+        ("zstd", zstd::stream::encode_all(csv.as_slice(), 3).unwrap()),
+        ("bzip2", bzip2.finish().unwrap()),
+        ("none", csv),
+    ]
+}
+
+/// The object's bytes through the whole read chain: decompression (by its magic bytes), the text
+/// layer, the parser and the mapper.
+fn run_decoded(mapper: &Mapper, raw: &[u8]) -> u64 {
+    let mut text = decode_limited(Cursor::new(raw), DecodeLimits::default(), TextEncoding::Utf8).unwrap().text;
+    let mut records = 0u64;
+    let summary = parse_rows(&mut text, mapper, "bench#etag", ParseOptions::default(), &mut |record| {
+        records += record.values.len() as u64;
+        std::hint::black_box(record);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!((summary.rows_read, summary.rows_rejected), (ROWS as u64, 0));
+    records
+}
+
+fn compressed(c: &mut Criterion) {
+    let mapper = template("csv");
+    let inputs = compressed_inputs();
+    // The sizes, for BENCHMARKS.md's ratios.
+    let sizes: serde_json::Map<String, serde_json::Value> =
+        inputs.iter().map(|(name, raw)| (name.to_string(), raw.len().into())).collect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion/decode_parse_map");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sizes.json"), serde_json::Value::Object(sizes).to_string()).unwrap();
+    let mut group = c.benchmark_group("decode_parse_map");
+    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(ROWS as u64));
+    for (name, raw) in &inputs {
+        group.bench_function(*name, |b| b.iter(|| run_decoded(&mapper, raw)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, compressed);
 criterion_main!(benches);
