@@ -232,8 +232,11 @@ async fn a_large_rejects_object_is_uploaded_in_parts_across_hand_overs() {
         assert_eq!(line["_line"], i + 1, "line {i}");
         assert_eq!(line["id"], format!("r{i:06}-{}", "p".repeat(60)));
     }
-    // Nothing staged is left behind.
+    // The rejects object, and a staging object per hand-over that had rows waiting (left to the
+    // bucket's lifecycle rule: a retry may need the one its checkpoint names).
     let bucket = world.connector.settings.rejects_bucket.clone().unwrap();
     let listed = world.s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    assert_eq!(listed.contents().len(), 1, "{:?}", listed.contents());
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.iter().filter(|k| !k.contains(".staged-")).count(), 1, "{keys:?}");
+    assert!(keys.iter().filter(|k| k.contains(".staged-")).count() >= 1, "{keys:?}");
 }

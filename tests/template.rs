@@ -43,6 +43,9 @@ fn the_worker_may_assume_only_prefixed_roles_and_use_only_its_own_resources() {
                     assert_eq!(action, "events:PutEvents");
                     assert_eq!(statement["Resource"], json!({ "Fn::Sub": BUS }), "only the named bus");
                 }
+                "s3" if action == "s3:ListBucket" => {
+                    assert_eq!(statement["Resource"], json!({"Fn::GetAtt": ["RejectsBucket", "Arn"]}))
+                }
                 "s3" => assert_eq!(statement["Resource"], json!({"Fn::Sub": "${RejectsBucket.Arn}/*"}), "{action}"),
                 other => panic!("the worker may not use {other}: {statement}"),
             }
@@ -540,6 +543,14 @@ fn the_rejects_bucket_is_private_encrypted_expiring_and_written_only_by_the_impo
         .map(|(holder, s)| (holder, actions(&s)))
         .collect();
     on_rejects.sort();
+    let mut listing: Vec<(String, Vec<String>)> = all_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| s["Resource"] == json!({"Fn::GetAtt": ["RejectsBucket", "Arn"]}))
+        .map(|(holder, s)| (holder, actions(&s)))
+        .collect();
+    listing.sort();
+    let list = vec!["s3:ListBucket".to_owned()];
+    assert_eq!(listing, [("IntakeFunction".to_owned(), list.clone()), ("WorkerFunction".to_owned(), list)]);
     assert_eq!(
         on_rejects,
         [

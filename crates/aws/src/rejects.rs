@@ -51,6 +51,14 @@ impl RejectsStore for S3Rejects {
         Ok(())
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(store_error("looking for a rejects object", e)),
+        }
+    }
+
     async fn start_upload(&self, key: &str) -> Result<String, StoreError> {
         let started = self.client.create_multipart_upload().bucket(&self.bucket).key(key).send().await;
         let started = started.map_err(|e| store_error("starting a rejects upload", e))?;

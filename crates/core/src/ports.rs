@@ -311,6 +311,8 @@ pub trait RejectsStore: Send + Sync {
     /// The object's bytes; `None` if there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Whether an object `key` exists (a HEAD).
+    async fn exists(&self, key: &str) -> Result<bool, StoreError>;
     /// Starts a multipart upload of `key`; gives its id.
     async fn start_upload(&self, key: &str) -> Result<String, StoreError>;
     /// Uploads part `number` (from 1); gives its ETag. Every part but the last holds at least

@@ -19,8 +19,24 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The least a multipart upload's part may hold, but the last (S3's limit): parts are cut once a
-/// buffer holds this much, so memory stays at about one part whatever a file rejects.
+/// buffer holds this much (a multiple past the first thousand parts, see [`part_bytes`]), so memory
+/// stays at a few parts whatever a file rejects.
 pub const PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// The size at which part `number` (from 1) is cut: 5 MiB for the first 1,000 parts, then 10 MiB,
+/// 15 MiB...: S3 takes at most 10,000 parts, which then hold about 270 GB of rejected rows.
+pub fn part_bytes(number: usize) -> usize {
+    PART_BYTES * (1 + number.saturating_sub(1) / 1000)
+}
+
+/// The columns a rejects object adds to each row: where and why it was rejected.
+pub const ADDED_COLUMNS: [&str; 3] = ["_line", "_column", "_reason"];
+
+/// Whether a file's column is one a rejects object added: a fixed file sent back carries them, and
+/// they are neither drift nor extra columns (nor a reason to fail a file under `extra_columns: fail`).
+pub fn is_added_by_rejects(name: &str) -> bool {
+    ADDED_COLUMNS.contains(&name) || name == "_original"
+}
 
 /// A rejected row as the parser read it.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +89,11 @@ pub fn rejects_key(connection_id: &str, object_key: &str, etag: &str, format: &F
     format!("{connection_id}/{hex}/{}.rejects.{extension}", &name[..end])
 }
 
-/// Where the rows of an unfinished rejects object wait between two invocations.
-pub fn staging_key(key: &str) -> String {
-    format!("{key}.staged")
+/// Where the rows of an unfinished rejects object, `rows` rows in, wait between two invocations:
+/// an object per checkpoint, never written again once a checkpoint names it (a retry of the next
+/// invocation reads it again), and left to the bucket's lifecycle rule.
+pub fn staging_key(key: &str, rows: u64) -> String {
+    format!("{key}.staged-{rows}")
 }
 
 /// The bytes of a rejects object, built row by row.
@@ -84,13 +102,15 @@ pub struct RejectsFile {
     header: Option<Vec<String>>,
     buffer: Vec<u8>,
     rows: u64,
+    /// Parts cut so far (by earlier invocations too).
+    parts: usize,
 }
 
 impl RejectsFile {
     /// A rejects file of a file in `format`, with `rows` rows already written before (by earlier
-    /// invocations) and `tail` the bytes of them not yet in a part.
-    pub fn new(format: &Format, rows: u64, tail: Vec<u8>) -> RejectsFile {
-        RejectsFile { format: format.clone(), header: None, buffer: tail, rows }
+    /// invocations) in `parts` parts, and `tail` the bytes of them not yet in a part.
+    pub fn new(format: &Format, rows: u64, parts: usize, tail: Vec<u8>) -> RejectsFile {
+        RejectsFile { format: format.clone(), header: None, buffer: tail, rows, parts }
     }
 
     /// The delimited file's header, written before the first rejected row.
@@ -115,7 +135,11 @@ impl RejectsFile {
 
     /// A part's bytes, once the buffer holds enough for one.
     pub fn take_part(&mut self) -> Option<Vec<u8>> {
-        (self.buffer.len() >= PART_BYTES).then(|| std::mem::take(&mut self.buffer))
+        if self.buffer.len() < part_bytes(self.parts + 1) {
+            return None;
+        }
+        self.parts += 1;
+        Some(std::mem::take(&mut self.buffer))
     }
 
     /// The bytes not yet in a part.
@@ -129,7 +153,7 @@ impl RejectsFile {
             .quote(self.format.quote_byte())
             .flexible(true)
             .from_writer(&mut self.buffer);
-        let added = [b"_line".as_slice(), b"_column", b"_reason"];
+        let added = ADDED_COLUMNS.map(str::as_bytes);
         if first {
             if let Some(names) = &self.header {
                 let _ = writer.write_record(names.iter().map(String::as_bytes).chain(added));
@@ -228,7 +252,7 @@ mod tests {
 
     #[test]
     fn delimited_rejects_keep_the_header_the_fields_and_say_where_and_why() {
-        let mut file = RejectsFile::new(&format(r#"{"type": "csv", "delimiter": ";"}"#), 0, Vec::new());
+        let mut file = RejectsFile::new(&format(r#"{"type": "csv", "delimiter": ";"}"#), 0, 0, Vec::new());
         file.header(&["id".into(), "amount".into()]);
         let row = csv::ByteRecord::from(vec!["a;b", "x\r"]);
         file.add(&error(3, Some("amount"), "not a decimal: \"x\""), RawRow::Fields(&row));
@@ -247,7 +271,7 @@ mod tests {
 
     #[test]
     fn json_rejects_put_where_and_why_first_and_keep_the_members_as_written() {
-        let mut lines = RejectsFile::new(&format(r#"{"type": "json_lines"}"#), 0, Vec::new());
+        let mut lines = RejectsFile::new(&format(r#"{"type": "json_lines"}"#), 0, 0, Vec::new());
         lines.add(&error(2, Some("amount"), "bad"), RawRow::Text(b"  {\"id\": \"a\", \"amount\": \"x\"}\r\n"));
         lines.add(&error(4, None, "expected a JSON object"), RawRow::Text(b"[1, 2]\n"));
         lines.add(&error(5, None, "required value is missing"), RawRow::Text(b"{}"));
@@ -265,10 +289,10 @@ mod tests {
         }
         // A JSON file's rejects are one array, closed when the file ends, over a hand-over too.
         let json = format(r#"{"type": "json"}"#);
-        let mut array = RejectsFile::new(&json, 0, Vec::new());
+        let mut array = RejectsFile::new(&json, 0, 0, Vec::new());
         array.add(&error(2, None, "r1"), RawRow::Text(b"{\"id\": 1}"));
         let tail = array.take_tail();
-        let mut resumed = RejectsFile::new(&json, array.rows(), tail);
+        let mut resumed = RejectsFile::new(&json, array.rows(), 0, tail);
         resumed.add(&error(9, None, "r2"), RawRow::Text(b"{\"id\": 2}"));
         let mut bytes = resumed.take_tail();
         bytes.extend_from_slice(closing(&json, resumed.rows()));
@@ -279,7 +303,7 @@ mod tests {
 
     #[test]
     fn parts_are_cut_once_full_and_keys_are_bounded_and_stable() {
-        let mut file = RejectsFile::new(&format(r#"{"type": "csv"}"#), 0, Vec::new());
+        let mut file = RejectsFile::new(&format(r#"{"type": "csv"}"#), 0, 0, Vec::new());
         let row = csv::ByteRecord::from(vec!["x".repeat(1000)]);
         let mut parts = Vec::new();
         for line in 0..6000 {
@@ -288,6 +312,12 @@ mod tests {
         }
         assert_eq!(parts.len(), 1);
         assert!(parts[0].len() >= PART_BYTES && parts[0].len() < PART_BYTES + 2000);
+        // Past a thousand parts they grow, so that 10,000 hold about 270 GB.
+        assert_eq!(
+            (part_bytes(1000), part_bytes(1001), part_bytes(10_000)),
+            (PART_BYTES, 2 * PART_BYTES, 10 * PART_BYTES)
+        );
+        assert!((1..=10_000).map(part_bytes).sum::<usize>() > 250_000_000_000);
         let long_key = format!("in/{}.csv", "é".repeat(600));
         let csv = format(r#"{"type": "csv"}"#);
         let key = rejects_key("c1", &long_key, "\"e1\"", &csv);

@@ -244,7 +244,18 @@ impl Engine<'_> {
     ) -> Result<(Pass, RejectsEnd), Stop> {
         let body = match self.open(job, object, resume).await? {
             Ok(body) => body,
-            Err(unreadable) => return Ok((unreadable, RejectsEnd::default())),
+            // The rows earlier invocations rejected are still handed back.
+            Err(unreadable) => {
+                let rejects = match (write, resume) {
+                    (true, Some(_)) => self.rejects_for(job, object, resume).await?,
+                    _ => None,
+                };
+                let end = match rejects {
+                    Some((r, mut file)) => r.finish(file.take_tail(), file.rows(), &job.template.format).await?,
+                    None => RejectsEnd::default(),
+                };
+                return Ok((unreadable, end));
+            }
         };
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let handoff = self.config.handoff_rows.max(self.sink.max_batch());
@@ -252,7 +263,7 @@ impl Engine<'_> {
         // Rejected rows are handed back by the pass that writes (a fail_file template's validation
         // writes nothing, and a file it fails is sent again whole).
         let (mut rejects, file) = match write {
-            true => self.rejects_for(job, object, resume).await.map_or((None, None), |(r, f)| (Some(r), Some(f))),
+            true => self.rejects_for(job, object, resume).await?.map_or((None, None), |(r, f)| (Some(r), Some(f))),
             false => (None, None),
         };
         let (parts, parts_received) = tokio::sync::mpsc::channel(1);
@@ -271,11 +282,12 @@ impl Engine<'_> {
         let (connection_id, template) = (job.connection.id.as_str(), job.template);
         let make_batch = |records| RecordBatch { connection_id, template, object, imported_at, records };
         let uploads = async {
-            if let Some(r) = rejects.as_mut() {
-                upload_parts(r.store, &r.key, &mut r.upload, parts_received).await;
+            match rejects.as_mut() {
+                Some(r) => upload_parts(r.store, &r.key, &mut r.upload, parts_received).await,
+                None => None,
             }
         };
-        let (read, (written, write_error), ()) = tokio::join!(
+        let (read, (written, write_error), upload_error) = tokio::join!(
             pipeline::read(body, job.mapper.clone(), id_prefix, options, to_writers),
             write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch),
             uploads
@@ -283,14 +295,18 @@ impl Engine<'_> {
         let (read, mut emitted) = read.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
         let written = resume.map_or(0, |f| f.rows_imported) + written;
         let mut pass = end_of_pass(job, object, write, read, written, write_error)?;
+        if let Some(e) = upload_error {
+            // A part S3 could not take for now: the retry goes on from the checkpoint before.
+            return Err(Stop::Transient(format!("uploading a rejects part: {e}")));
+        }
         let (tail, rows) = emitted.rejects.take().map(|mut file| (file.take_tail(), file.rows())).unwrap_or_default();
         let end = match (rejects, &mut pass) {
             (None, _) => RejectsEnd::default(),
             (Some(r), Pass::Paused(checkpoint)) => {
-                checkpoint.rejects = Some(r.stage(tail, rows).await);
+                checkpoint.rejects = Some(r.stage(tail, rows).await?);
                 RejectsEnd::default()
             }
-            (Some(r), _) => r.finish(tail, rows, &job.template.format).await,
+            (Some(r), _) => r.finish(tail, rows, &job.template.format).await?,
         };
         Ok((pass, end))
     }

@@ -114,19 +114,25 @@ impl Emit for ToWriters {
 }
 
 /// Uploads the rejects parts that arrive on `parts` as parts of `upload` (started with the first),
-/// until the parser lets go of its sender; an error stops it, and is kept in `upload.failed`.
+/// until the parser lets go of its sender. An error stops it: a transient one is given back (the
+/// invocation stops, and its retry goes on from the checkpoint), any other is kept in
+/// `upload.failed` (the file is read on without its rejects object).
 pub(super) async fn upload_parts(
     store: &dyn RejectsStore,
     key: &str,
     upload: &mut RejectsUpload,
     mut parts: mpsc::Receiver<Vec<u8>>,
-) {
+) -> Option<StoreError> {
     while let Some(part) = parts.recv().await {
         if let Err(e) = upload_part(store, key, upload, part).await {
+            if e.kind == crate::ports::StoreErrorKind::Transient {
+                return Some(e);
+            }
             upload.failed = Some(e.to_string());
-            return;
+            return None;
         }
     }
+    None
 }
 
 /// Uploads one part of `upload`, starting it if need be.

@@ -55,6 +55,10 @@ impl RejectsStore for MemoryRejects {
         self.objects.lock().unwrap().remove(key);
         Ok(())
     }
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(self.objects.lock().unwrap().contains_key(key))
+    }
     async fn start_upload(&self, key: &str) -> Result<String, StoreError> {
         self.check()?;
         let mut uploads = self.uploads.lock().unwrap();

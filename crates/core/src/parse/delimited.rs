@@ -7,6 +7,7 @@ use super::bounded::{is_too_long, RecordGuard};
 use super::{fallback_id, text_error, FileError, ParseLimits, RawRow, Tally, NUL_HINT};
 use crate::mapping::{FieldError, Mapper};
 use crate::model::{ParsePosition, SchemaDrift};
+use crate::rejects::is_added_by_rejects;
 use crate::template::{ExtraColumns, FormatKind};
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -173,7 +174,9 @@ fn header_drift(
     let unmapped: Vec<(usize, &String)> = names
         .iter()
         .enumerate()
-        .filter(|(_, name)| !name.is_empty() && !columns.iter().any(|c| &c.source == *name))
+        .filter(|(_, name)| {
+            !name.is_empty() && !is_added_by_rejects(name) && !columns.iter().any(|c| &c.source == *name)
+        })
         .collect();
     *drift = SchemaDrift::default();
     for (_, name) in &unmapped {

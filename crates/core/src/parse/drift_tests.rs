@@ -131,3 +131,23 @@ fn keep_and_fail_need_a_header_and_keep_reserves_its_field() {
     let e = crate::template::Template::from_json(clash).unwrap_err().to_string();
     assert!(e.contains("columns[0].field: '_extra' holds the unmapped columns"), "{e}");
 }
+
+#[test]
+fn a_null_on_the_way_to_a_dotted_column_is_no_drift_and_a_fixed_rejects_file_has_none() {
+    let json = r#"{"id": "t", "record_type": "r", "format": {"type": "json_lines"}, "extra_columns": "fail",
+        "columns": [{"source": "id", "field": "id", "type": "string", "required": true},
+                    {"source": "address.country", "field": "country", "type": "string"}]}"#;
+    let m = Mapper::new(crate::template::Template::from_json(json).unwrap());
+    let (summary, records) = parse(&m, b"{\"id\": \"a\", \"address\": null}\n{\"id\": \"b\", \"address\": \"x\"}\n");
+    let summary = summary.expect("no member is unmapped");
+    assert_eq!((records.len(), summary.drift.unmapped_columns.len()), (2, 0));
+    assert_eq!(summary.drift.missing_columns, ["address.country"]);
+    // The columns a rejects object adds, as a fixed file sent back carries them.
+    let csv = with_extra(r#"{"type": "csv"}"#, "fail");
+    let (summary, records) = parse(&csv, b"id,amount,_line,_column,_reason\na,1,3,amount,bad\n");
+    assert_eq!((summary.unwrap().drift, records.len()), (SchemaDrift::default(), 1));
+    let lines = with_extra(r#"{"type": "json_lines"}"#, "fail");
+    let (summary, records) =
+        parse(&lines, b"{\"_line\":2,\"_column\":null,\"_reason\":\"bad\",\"id\": \"a\", \"amount\": 1}\n");
+    assert_eq!((summary.unwrap().drift, records.len()), (SchemaDrift::default(), 1));
+}

@@ -6,6 +6,7 @@
 use super::fallback_id;
 use crate::mapping::{FieldError, Mapper, Record};
 use crate::model::SchemaDrift;
+use crate::rejects::is_added_by_rejects;
 use crate::template::{Column, ExtraColumns};
 use serde::de::{MapAccess, Visitor};
 use serde::Deserialize;
@@ -192,14 +193,21 @@ fn unmapped_members(
         if columns.iter().any(|c| c.source == member) {
             continue;
         }
+        if is_added_by_rejects(&member) {
+            continue;
+        }
         let leads_to_a_column = columns.iter().any(|c| {
             c.source.len() > member.len() && c.source.starts_with(&member) && c.source.as_bytes()[member.len()] == b'.'
         });
-        if leads_to_a_column && value.get().starts_with('{') {
-            if let Ok(inner) = RawObject::parse(value.get()) {
-                unmapped_members(&inner, &member, columns, keep, out);
-                continue;
+        // A member on the way to a column is read (a null or a scalar there means the column is
+        // absent from this record, not that the member is unmapped); its own members may not be.
+        if leads_to_a_column {
+            if value.get().starts_with('{') {
+                if let Ok(inner) = RawObject::parse(value.get()) {
+                    unmapped_members(&inner, &member, columns, keep, out);
+                }
             }
+            continue;
         }
         let text = match keep {
             false => None,
