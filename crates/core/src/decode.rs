@@ -171,22 +171,19 @@ fn decompressed<'a, R: Read + Send + 'a>(
     compression: Compression,
     limits: DecodeLimits,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
-    if compression == Compression::None {
-        return Ok(Box::new(raw));
-    }
     let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = BufReader::with_capacity(BUFFER, CountingRead { inner: raw, count: compressed.clone() });
+    let counted = |raw| BufReader::with_capacity(BUFFER, CountingRead { inner: raw, count: compressed.clone() });
     // Each reads every member, frame or stream to the end: `cat a.gz b.gz` (or .zst, .bz2, as
     // pigz, pzstd and pbzip2 write) is one valid file and must yield all of them.
     let decoder: Box<dyn Read + Send + 'a> = match compression {
-        Compression::None => unreachable!("returned above"),
-        Compression::Gzip => Box::new(MultiGzDecoder::new(counted)),
+        Compression::None => return Ok(Box::new(raw)),
+        Compression::Gzip => Box::new(MultiGzDecoder::new(counted(raw))),
         Compression::Zstd => {
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(counted)?;
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(counted(raw))?;
             decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
             Box::new(decoder)
         }
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(counted)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(counted(raw))),
     };
     let named = Named { inner: decoder, compression };
     Ok(Box::new(RatioGuard { inner: named, compressed, decoded: 0, limits, compression }))
