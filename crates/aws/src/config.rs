@@ -67,7 +67,8 @@ impl Settings {
     /// `S3C_INITIAL_LOOKBACK_SECONDS`, `S3C_MAX_OBJECT_BYTES`, `S3C_WRITE_CONCURRENCY`,
     /// `S3C_LIST_CONCURRENCY`, `S3C_LIST_PAGE_SIZE`, `S3C_LIST_FAN_OUT` (true/false),
     /// `S3C_HANDOFF_ROWS`, `S3C_HAND_OVER_MARGIN_SECONDS`, `S3C_GET_CHUNK_BYTES`, `S3C_GET_IN_FLIGHT`, `S3C_LEASE_SECONDS`, `S3C_MAX_RECORD_BYTES` and
-    /// `S3C_MAX_EXPANSION_RATIO` (alias `S3C_MAX_GZIP_RATIO`), `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
+    /// `S3C_MAX_EXPANSION_RATIO` (alias `S3C_MAX_GZIP_RATIO`), `S3C_MAX_PARQUET_ROW_GROUP_BYTES`,
+    /// `S3C_MAX_PARQUET_FOOTER_BYTES`, `S3C_PAUSE_AFTER_FAILURES` (0: never), `S3C_EVENT_BUS` (default: the
     /// account's default bus), `S3C_OBJECT_EVENT_BUS_ARN` and `S3C_REJECTS_BUCKET` (optional).
     pub fn from_env() -> Result<Settings, SettingsError> {
         let mut sync = SyncConfig::default();
@@ -98,6 +99,12 @@ impl Settings {
         // S3C_MAX_GZIP_RATIO: its name before zstd and bzip2 were read; the new name wins.
         if let Some(r) = number::<u64>("S3C_MAX_EXPANSION_RATIO")?.or(number::<u64>("S3C_MAX_GZIP_RATIO")?) {
             sync.decode_limits.max_expansion_ratio = r.max(2);
+        }
+        if let Some(b) = number::<u64>("S3C_MAX_PARQUET_ROW_GROUP_BYTES")? {
+            sync.parquet_limits.max_row_group_bytes = b.max(1 << 20);
+        }
+        if let Some(b) = number::<u64>("S3C_MAX_PARQUET_FOOTER_BYTES")? {
+            sync.parquet_limits.max_footer_bytes = b.max(64 * 1024);
         }
         if let Some(n) = number::<u32>("S3C_PAUSE_AFTER_FAILURES")? {
             sync.pause_after_failures = n;

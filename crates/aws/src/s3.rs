@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::{DateTime, Utc};
 use connector_core::model::{Connection, ObjectMeta};
 use connector_core::ports::SourceErrorKind;
-use connector_core::ports::{BucketAccess, ListCursor, ListPage, ObjectBody, ObjectSource, SourceError};
+use connector_core::ports::{read_failure, BucketAccess, ListCursor, ListPage, ObjectBody, ObjectSource, SourceError};
 use connector_core::retry::backoff;
 use futures::{StreamExt, TryStreamExt};
 use tracing::instrument;
@@ -147,6 +147,20 @@ impl ObjectSource for S3Source {
             .map_ok(|segments| futures::stream::iter(segments.into_iter().map(Ok::<_, std::io::Error>)))
             .try_flatten();
         Ok(Box::pin(tokio_util::io::StreamReader::new(chunks)))
+    }
+
+    #[instrument(skip_all, fields(key = %object.key, from, len))]
+    async fn read_range(&self, object: &ObjectMeta, from: u64, len: u64) -> Result<bytes::Bytes, SourceError> {
+        if len == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        let segments = fetch_range(&self.client, &self.bucket, &self.owner, object, from, from + len - 1, None)
+            .await
+            .map_err(|e| read_failure(&format!("s3://{}/{}", self.bucket, object.key), e))?;
+        Ok(match <[bytes::Bytes; 1]>::try_from(segments) {
+            Ok([one]) => one,
+            Err(segments) => segments.concat().into(),
+        })
     }
 
     #[instrument(skip_all, fields(key))]

@@ -88,9 +88,40 @@ pub trait ObjectSource: Send + Sync {
     async fn list_page(&self, cursor: &ListCursor) -> Result<ListPage, SourceError>;
     /// The body of exactly the listed version (same ETag) from byte `from` on, or `ObjectGone`.
     async fn open(&self, object: &ObjectMeta, from: u64) -> Result<ObjectBody, SourceError>;
+    /// Bytes `from..from + len` of exactly the listed version, whole (a Parquet footer, a row
+    /// group's column chunks): one ranged GET, retried as a read-ahead chunk is. Fewer bytes than
+    /// asked for is an error. The default reads them through [`ObjectSource::open`].
+    async fn read_range(&self, object: &ObjectMeta, from: u64, len: u64) -> Result<bytes::Bytes, SourceError> {
+        read_range_by_open(self, object, from, len).await
+    }
     /// The object under `key` now, as a listing would show it, or `None` when there is none. An
     /// object event may be late or repeated: what is imported is what this says, not the event.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, SourceError>;
+}
+
+/// [`ObjectSource::read_range`] through [`ObjectSource::open`]: the body from `from`, `len` bytes of it.
+pub async fn read_range_by_open<S: ObjectSource + ?Sized>(
+    source: &S,
+    object: &ObjectMeta,
+    from: u64,
+    len: u64,
+) -> Result<bytes::Bytes, SourceError> {
+    use tokio::io::AsyncReadExt;
+    let mut body = source.open(object, from).await?.take(len);
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
+    body.read_to_end(&mut bytes).await.map_err(|e| read_failure(&object.key, e))?;
+    if (bytes.len() as u64) < len {
+        let message = format!("{}: {} of {len} bytes at {from} arrived", object.key, bytes.len());
+        return Err(SourceError::new(SourceErrorKind::Transient, message));
+    }
+    Ok(bytes.into())
+}
+
+/// A body's read failure as the source's error: the source says what failed (a replaced object, a
+/// denied chunk) inside the I/O error; anything else is the transport's, worth a retry.
+pub fn read_failure(key: &str, e: std::io::Error) -> SourceError {
+    let kind = e.get_ref().and_then(|inner| inner.downcast_ref::<SourceError>()).map(|s| s.kind);
+    SourceError::new(kind.unwrap_or(SourceErrorKind::Transient), format!("reading {key}: {e}"))
 }
 
 /// Every object under `prefix`, page by page, one prefix at a time (for previews; the engine lists in

@@ -61,6 +61,7 @@ pub fn object_preview(
         format: match selection::key_format(&object.key) {
             KeyFormat::Delimited => "csv/tsv",
             KeyFormat::Json => "json/jsonl",
+            KeyFormat::Parquet => "parquet",
             KeyFormat::Unknown => "unknown",
             KeyFormat::Other => "other",
         },
@@ -89,7 +90,7 @@ pub struct SamplePreview {
 /// and with its `limits`, so that a sample fails as a sync of the file would; reads no more of the
 /// object than that takes.
 pub async fn sample(
-    body: ObjectBody,
+    input: SampleInput<'_>,
     key: &str,
     template: &Template,
     limit: usize,
@@ -98,7 +99,14 @@ pub async fn sample(
     let mapper = Arc::new(Mapper::new(template.clone()));
     let options = ReadOptions { limits, ..ReadOptions::default() };
     let first_rows = FirstRows { records: Vec::new(), limit };
-    let (read, first_rows) = match pipeline::read(body, mapper, format!("{key}#preview"), options, first_rows).await {
+    let id_prefix = format!("{key}#preview");
+    let read = match input {
+        SampleInput::Body(body) => pipeline::read(body, mapper, id_prefix, options, first_rows).await,
+        SampleInput::Ranges(source, object) => {
+            pipeline::parquet::read(source, object, mapper, id_prefix, options, first_rows).await
+        }
+    };
+    let (read, first_rows) = match read {
         Ok(read) => read,
         Err(e) => {
             return SamplePreview {
@@ -142,6 +150,13 @@ pub async fn sample(
     }
 }
 
+/// What a sample is read from: a body from its start, or, for a Parquet template, the object
+/// itself by ranges (its footer, then its first row groups).
+pub enum SampleInput<'s> {
+    Body(ObjectBody),
+    Ranges(&'s dyn crate::ports::ObjectSource, &'s ObjectMeta),
+}
+
 /// Keeps the first `limit` records, then says stop.
 struct FirstRows {
     records: Vec<Record>,
@@ -174,7 +189,7 @@ mod tests {
         )
         .unwrap();
         let body: ObjectBody = Box::pin(std::io::Cursor::new(b"id,n\na,1\nb,x\nc,3\nd,4\n".to_vec()));
-        let preview = sample(body, "k.csv", &template, 2, ReadLimits::default()).await;
+        let preview = sample(SampleInput::Body(body), "k.csv", &template, 2, ReadLimits::default()).await;
         assert_eq!(preview.rows.len(), 2);
         assert_eq!(preview.rows[1]["id"], "c");
         assert_eq!(preview.row_errors[0].column.as_deref(), Some("n"));
@@ -198,7 +213,7 @@ a,7,4.00,yes,2026-02-28
 "
             .to_vec(),
         ));
-        let preview = sample(body, "k.csv", &template, 10, ReadLimits::default()).await;
+        let preview = sample(SampleInput::Body(body), "k.csv", &template, 10, ReadLimits::default()).await;
         let row = serde_json::Value::Object(preview.rows[0].clone());
         assert_eq!(
             row,
@@ -230,6 +245,7 @@ a,7,4.00,yes,2026-02-28
             parse: ParseLimits { max_record_bytes: 1024, ..ParseLimits::default() },
             // A sample reads only its first rows: limits low enough to be passed by the first chunk.
             decode: DecodeLimits { max_expansion_ratio: 5, ratio_floor_bytes: 1024 },
+            ..ReadLimits::default()
         };
         let long = format!("id,n\na,1\n{},2\n", "x".repeat(2000));
         let rows: String = (0..200_000).map(|_| "a,1\n").collect();
@@ -244,7 +260,7 @@ a,7,4.00,yes,2026-02-28
         ];
         for (case, data, expected) in cases {
             let body: ObjectBody = Box::pin(std::io::Cursor::new(data));
-            let preview = sample(body, "k.csv", &payments(), 10, small).await;
+            let preview = sample(SampleInput::Body(body), "k.csv", &payments(), 10, small).await;
             let error = preview.file_error.as_deref().unwrap_or_else(|| panic!("{case}: no file error: {preview:?}"));
             assert!(error.contains(expected), "{case}: {error}");
         }

@@ -83,7 +83,8 @@ pub fn rejects_key(connection_id: &str, object_key: &str, etag: &str, format: &F
     let extension = match format.kind {
         FormatKind::Csv => "csv",
         FormatKind::Tsv => "tsv",
-        FormatKind::JsonLines => "jsonl",
+        // A Parquet file's rejected rows come back as JSON Lines of the columns read.
+        FormatKind::JsonLines | FormatKind::Parquet => "jsonl",
         FormatKind::Json => "json",
     };
     format!("{connection_id}/{hex}/{}.rejects.{extension}", &name[..end])

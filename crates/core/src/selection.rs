@@ -150,6 +150,7 @@ pub fn decide(
 pub enum KeyFormat {
     Delimited,
     Json,
+    Parquet,
     /// No extension, or one that says nothing (.txt, .dat, .log): read it with the template.
     Unknown,
     /// A format no template reads.
@@ -199,20 +200,26 @@ pub fn key_format(key: &str) -> KeyFormat {
     match ext.as_str() {
         "csv" | "tsv" | "tab" => KeyFormat::Delimited,
         "json" | "jsonl" | "ndjson" => KeyFormat::Json,
-        "parquet" | "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif" | "zip" | "tar" | "7z"
-        | "xz" | "lz4" | "snappy" => KeyFormat::Other,
+        "parquet" | "pq" => KeyFormat::Parquet,
+        "avro" | "orc" | "xlsx" | "xls" | "pdf" | "png" | "jpg" | "jpeg" | "gif" | "zip" | "tar" | "7z" | "xz"
+        | "lz4" | "snappy" => KeyFormat::Other,
         _ => KeyFormat::Unknown,
     }
 }
 
 /// Whether a template of `kind` can read a key, by its extension.
 pub fn readable_by(key: &str, kind: FormatKind) -> Result<(), String> {
-    let template_is_delimited = matches!(kind, FormatKind::Csv | FormatKind::Tsv);
-    match key_format(key) {
-        KeyFormat::Unknown => Ok(()),
-        KeyFormat::Delimited if template_is_delimited => Ok(()),
-        KeyFormat::Json if !template_is_delimited => Ok(()),
-        _ => Err(format!("the key's extension does not match the template's format ({kind:?})")),
+    let readable = match key_format(key) {
+        KeyFormat::Unknown => true,
+        KeyFormat::Delimited => matches!(kind, FormatKind::Csv | FormatKind::Tsv),
+        KeyFormat::Json => matches!(kind, FormatKind::Json | FormatKind::JsonLines),
+        KeyFormat::Parquet => kind == FormatKind::Parquet,
+        KeyFormat::Other => false,
+    };
+    if readable {
+        Ok(())
+    } else {
+        Err(format!("the key's extension does not match the template's format ({kind:?})"))
     }
 }
 

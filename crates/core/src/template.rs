@@ -22,9 +22,18 @@ pub enum FormatKind {
     Json,
     /// One JSON object per line (also called NDJSON).
     JsonLines,
+    /// Apache Parquet: columns by name (a nested field by its dotted path), read row group by row
+    /// group through ranged GETs.
+    Parquet,
 }
 
-crate::words::words!(FormatKind { Csv => "csv", Tsv => "tsv", Json => "json", JsonLines => "json_lines" });
+crate::words::words!(FormatKind {
+    Csv => "csv",
+    Tsv => "tsv",
+    Json => "json",
+    JsonLines => "json_lines",
+    Parquet => "parquet"
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +217,9 @@ impl Template {
         }
         if !self.format.header && !self.format.is_delimited() {
             errors.push(err("format.header", "applies only to csv and tsv"));
+        }
+        if self.format.kind == FormatKind::Parquet && self.format.encoding != TextEncoding::default() {
+            errors.push(err("format.encoding", "applies only to text formats: Parquet's text is UTF-8"));
         }
         if self.columns.is_empty() {
             errors.push(err("columns", "needs at least one column"));

@@ -87,8 +87,11 @@ pub(super) fn sample(
         Some("json") => Err(DraftError::Unreadable(
             "the sample is named .json but holds neither a JSON array of objects nor one JSON object per line".into(),
         )),
+        _ if key_format(name) == KeyFormat::Parquet => Err(DraftError::Unreadable(format!(
+            "'{name}' is a Parquet file: drafts are made from text samples; write a parquet template's columns from the file's schema"
+        ))),
         _ if key_format(name) == KeyFormat::Other => Err(DraftError::Unreadable(format!(
-            "'{name}' is named as a format no template reads: templates read csv, tsv, json and json_lines"
+            "'{name}' is named as a format no template reads: templates read csv, tsv, json, json_lines and parquet"
         ))),
         // Named for no format: the content says which, and text that is not the JSON it begins
         // like is read as delimited text (a header may well begin with '[').

@@ -198,7 +198,7 @@ fn a_sample_larger_than_the_limits_is_read_only_as_far_as_they_go() {
 #[test]
 fn samples_no_template_can_be_drafted_from_say_why() {
     let empty = compress(Compression::Gzip, b"");
-    let cases: [(&str, &[u8], &str); 9] = [
+    let cases: [(&str, &[u8], &str); 10] = [
         ("a.csv", b"", "the sample is empty"),
         ("a.csv", b"\xef\xbb\xbf", "the sample is empty"),
         ("a.jsonl", b" \n\r\n\n", "the sample is empty"),
@@ -211,7 +211,8 @@ fn samples_no_template_can_be_drafted_from_say_why() {
             b"[{\"id\": 1},",
             "the sample is not a JSON array of objects: after 1 element(s): the array is not closed",
         ),
-        ("a.parquet", b"PAR1", "'a.parquet' is named as a format no template reads"),
+        ("a.avro", b"Obj", "'a.avro' is named as a format no template reads"),
+        ("a.parquet", b"PAR1", "'a.parquet' is a Parquet file: drafts are made from text samples"),
     ];
     for (name, data, expected) in cases {
         let refused = draft(Cursor::new(data), name, &DraftOptions::default()).unwrap_err();

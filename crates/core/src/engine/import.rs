@@ -15,7 +15,7 @@ use crate::parse::ParseSummary;
 use crate::pipeline::{self, ReadOptions, ReadResult};
 use crate::ports::{ObjectBody, RecordBatch, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
 use crate::selection;
-use crate::template::RowPolicy;
+use crate::template::{FormatKind, RowPolicy};
 use std::time::Instant;
 use tracing::{info, warn};
 
@@ -242,7 +242,9 @@ impl Engine<'_> {
         write: bool,
         resume: Option<&FileCheckpoint>,
     ) -> Result<(Pass, RejectsEnd), Stop> {
-        let body = match self.open(job, object, resume).await? {
+        // Parquet is read by ranges (footer, then row groups), not as a body from a byte on.
+        let parquet = job.template.format.kind == FormatKind::Parquet;
+        let body = match self.open(job, object, resume, parquet).await? {
             Ok(body) => body,
             // The rows earlier invocations rejected are still handed back.
             Err(unreadable) => {
@@ -287,12 +289,20 @@ impl Engine<'_> {
                 None => None,
             }
         };
-        let (read, (written, write_error), upload_error) = tokio::join!(
-            pipeline::read(body, job.mapper.clone(), id_prefix, options, to_writers),
-            write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch),
-            uploads
-        );
+        let read = async {
+            match body {
+                Some(body) => pipeline::read(body, job.mapper.clone(), id_prefix, options, to_writers).await,
+                None => {
+                    let read =
+                        pipeline::parquet::read(job.source, object, job.mapper.clone(), id_prefix, options, to_writers);
+                    read.await
+                }
+            }
+        };
+        let (read, (written, write_error), upload_error) =
+            tokio::join!(read, write_in_lanes(self.sink, self.config.write_concurrency, receiver, make_batch), uploads);
         let (read, mut emitted) = read.map_err(|e| Stop::Transient(format!("parser thread failed: {e}")))?;
+        job.bytes_read.fetch_add(read.fetched, std::sync::atomic::Ordering::Relaxed);
         let written = resume.map_or(0, |f| f.rows_imported) + written;
         let mut pass = end_of_pass(job, object, write, read, written, write_error)?;
         if let Some(e) = upload_error {
@@ -311,20 +321,26 @@ impl Engine<'_> {
         Ok((pass, end))
     }
 
-    /// The object's body from where the pass starts, or how the object could not be opened.
+    /// The object's body from where the pass starts (`None` for an object read by ranges), or how
+    /// the object could not be opened.
     async fn open(
         &self,
         job: &Job<'_>,
         object: &ObjectMeta,
         resume: Option<&FileCheckpoint>,
-    ) -> Result<Result<ObjectBody, Pass>, Stop> {
+        by_ranges: bool,
+    ) -> Result<Result<Option<ObjectBody>, Pass>, Stop> {
+        if by_ranges {
+            // Its first read's failure is classified as a body's is (end_of_pass).
+            return Ok(Ok(None));
+        }
         let from = resume.map_or(0, pipeline::body_offset);
         // A hand-over after the last row leaves nothing to fetch (S3 refuses a range past the end).
         if from > 0 && from >= object.size {
-            return Ok(Ok(Box::pin(tokio::io::empty())));
+            return Ok(Ok(Some(Box::pin(tokio::io::empty()))));
         }
         match job.source.open(object, from).await {
-            Ok(body) => Ok(Ok(Box::pin(Counted { inner: body, read: job.bytes_read.clone() }))),
+            Ok(body) => Ok(Ok(Some(Box::pin(Counted { inner: body, read: job.bytes_read.clone() })))),
             // A part-read object (a checkpoint's) counts what the invocations before read and wrote.
             Err(e) if e.kind == SourceErrorKind::ObjectGone || e.kind.object_only() => {
                 let summary = resume.map(pipeline::so_far).unwrap_or_default();

@@ -36,7 +36,7 @@ use crate::events::EventPublisher;
 use crate::mapping::Mapper;
 use crate::model::{Connection, ConnectionStatus, NamedKey, RunCounts, SyncRun};
 use crate::parse::ParseLimits;
-use crate::pipeline::ReadLimits;
+use crate::pipeline::{ParquetLimits, ReadLimits};
 use crate::ports::{BucketAccess, Clock, ObjectSource, RecordSink, SourceError, StoreError, SyncStore};
 use crate::selection::SelectionConfig;
 use crate::template::Template;
@@ -75,6 +75,8 @@ pub struct SyncConfig {
     pub list_fan_out: bool,
     /// What one record may take (a longer one fails its file).
     pub parse_limits: ParseLimits,
+    /// What one Parquet file's footer and row group may take (a larger one fails its file).
+    pub parquet_limits: ParquetLimits,
     /// What decoding refuses (a decompression bomb fails its file).
     pub decode_limits: DecodeLimits,
 }
@@ -82,7 +84,7 @@ pub struct SyncConfig {
 impl SyncConfig {
     /// What reading an object refuses: the limits of every read, a sync's and a preview's.
     pub fn read_limits(&self) -> ReadLimits {
-        ReadLimits { decode: self.decode_limits, parse: self.parse_limits }
+        ReadLimits { decode: self.decode_limits, parse: self.parse_limits, parquet: self.parquet_limits }
     }
 }
 
@@ -98,6 +100,7 @@ impl Default for SyncConfig {
             list_concurrency: 8,
             list_fan_out: true,
             parse_limits: ParseLimits::default(),
+            parquet_limits: ParquetLimits::default(),
             decode_limits: DecodeLimits::default(),
         }
     }

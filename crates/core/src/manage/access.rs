@@ -10,8 +10,8 @@ use crate::dispatch::WorkerRequest;
 use crate::draft::{self, Draft, DraftError, DraftOptions, SampleHead};
 use crate::model::{Connection, ConnectionStatus, ObjectMeta};
 use crate::ports::{list_all, ObjectBody, ObjectSource, SourceError, SourceErrorKind, StoreError, StoreErrorKind};
-use crate::preview::{object_preview, sample, ObjectPreview, SamplePreview};
-use crate::template::Template;
+use crate::preview::{object_preview, sample, ObjectPreview, SampleInput, SamplePreview};
+use crate::template::{FormatKind, Template};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -38,6 +38,17 @@ pub struct Activated {
 
 /// A source error of the access check: what to check when access as a whole is broken, else a
 /// transient failure to try again (its source kept).
+/// No object `key` to sample: `Invalid` naming `field` and the whole key.
+fn no_sample(connection: &Connection, key: &str, field: &str) -> ManageError {
+    ManageError::invalid(
+        field,
+        format!(
+            "no object '{key}' in the connection's bucket; a sample is named by its whole key, folder included{}",
+            connection.folder.as_deref().map(|f| format!(" (e.g. '{f}{key}')")).unwrap_or_default()
+        ),
+    )
+}
+
 fn check_failed(connection: &Connection, e: SourceError) -> ManageError {
     if e.kind.breaks_access() {
         ManageError::Access(explain_access(connection, &e))
@@ -134,40 +145,50 @@ impl Management<'_> {
         template: &Template,
         rows: usize,
     ) -> Result<SamplePreview, ManageError> {
-        let body = self.open_sample(source, connection, listed, key, "sample").await?;
-        Ok(sample(body, key, template, rows, self.config.sync.read_limits()).await)
+        let object = self.sample_object(source, connection, listed, key, "sample").await?;
+        let limits = self.config.sync.read_limits();
+        if template.format.kind == FormatKind::Parquet {
+            return Ok(sample(SampleInput::Ranges(source, &object), key, template, rows, limits).await);
+        }
+        let body = self.open_sample(source, connection, object, key, "sample").await?;
+        Ok(sample(SampleInput::Body(body), key, template, rows, limits).await)
     }
 
-    /// Opens the object `key` to read a sample of it: the listed version when it is among
-    /// `listed`, else the one there now (HEAD). No such object is `Invalid` naming `field` and the
-    /// whole key; other failures are the access check's.
-    async fn open_sample(
+    /// The object `key` to read a sample of: the listed version when it is among `listed`, else
+    /// the one there now (HEAD). No such object is `Invalid` naming `field` and the whole key;
+    /// other failures are the access check's.
+    async fn sample_object(
         &self,
         source: &dyn ObjectSource,
         connection: &Connection,
         listed: &[ObjectMeta],
         key: &str,
         field: &str,
+    ) -> Result<ObjectMeta, ManageError> {
+        match listed.iter().find(|o| o.key == key) {
+            Some(object) => Ok(object.clone()),
+            None => source
+                .head(key)
+                .await
+                .map_err(|e| check_failed(connection, e))?
+                .ok_or_else(|| no_sample(connection, key, field)),
+        }
+    }
+
+    /// Opens `object` (see [`Self::sample_object`]) to read a sample of it from its start.
+    async fn open_sample(
+        &self,
+        source: &dyn ObjectSource,
+        connection: &Connection,
+        object: ObjectMeta,
+        key: &str,
+        field: &str,
     ) -> Result<ObjectBody, ManageError> {
-        let no_object = || {
-            ManageError::invalid(
-                field,
-                format!(
-                    "no object '{key}' in the connection's bucket; a sample is named by its whole key, folder \
-                     included{}",
-                    connection.folder.as_deref().map(|f| format!(" (e.g. '{f}{key}')")).unwrap_or_default()
-                ),
-            )
-        };
-        let object = match listed.iter().find(|o| o.key == key) {
-            Some(object) => object.clone(),
-            None => source.head(key).await.map_err(|e| check_failed(connection, e))?.ok_or_else(no_object)?,
-        };
         // Size 0: one GET from the start, not the sync's ranged read-ahead, which would fetch
         // chunks ahead of a read that stops after its first rows.
         let object = ObjectMeta { size: 0, ..object };
         source.open(&object, 0).await.map_err(|e| match e.kind {
-            SourceErrorKind::ObjectGone => no_object(),
+            SourceErrorKind::ObjectGone => no_sample(connection, key, field),
             _ => check_failed(connection, e),
         })
     }
@@ -191,7 +212,8 @@ impl Management<'_> {
         let connection = self.connection(connection_id).await?;
         super::customer::require_location(&connection)?;
         let source = self.buckets.connect(&connection).await.map_err(|e| check_failed(&connection, e))?;
-        let body = self.open_sample(source.as_ref(), &connection, &[], key, "key").await?;
+        let object = self.sample_object(source.as_ref(), &connection, &[], key, "key").await?;
+        let body = self.open_sample(source.as_ref(), &connection, object, key, "key").await?;
         let head = SampleHead::read_body(body).await.map_err(|e| {
             let message = format!("reading s3://{}/{key}: {e}", connection.bucket);
             ManageError::Store(StoreError { kind: StoreErrorKind::Transient, message, source: Some(Box::new(e)) })

@@ -408,6 +408,8 @@ pub struct MemoryBucket {
     /// Objects whose body breaks off after this many bytes with this error (an object replaced
     /// while it is read answers 412 to the next ranged GET).
     pub break_after: Mutex<HashMap<String, (usize, SourceErrorKind)>>,
+    /// The ranged reads made (key, first byte, length), in order.
+    pub ranges_read: Mutex<Vec<(String, u64, u64)>>,
 }
 
 /// A body that fails with a source error, as the S3 source's chunk fetch does.
@@ -436,6 +438,11 @@ impl MemoryBucket {
             replaces: None,
         };
         self.objects.lock().unwrap().insert(key.into(), (meta, body.to_vec()));
+    }
+
+    /// The bucket as a connection's role sees it, without connecting.
+    pub fn source(&self) -> Box<dyn ObjectSource + '_> {
+        Box::new(MemorySource(self))
     }
 }
 
@@ -534,6 +541,11 @@ impl ObjectSource for MemorySource<'_> {
             }
             _ => Err(SourceError::new(SourceErrorKind::ObjectGone, "object deleted or replaced since listing")),
         }
+    }
+
+    async fn read_range(&self, object: &ObjectMeta, from: u64, len: u64) -> Result<bytes::Bytes, SourceError> {
+        self.0.ranges_read.lock().unwrap().push((object.key.clone(), from, len));
+        crate::ports::read_range_by_open(self, object, from, len).await
     }
 }
 

@@ -23,6 +23,8 @@ mod delimited;
 mod drift_tests;
 mod json_array;
 mod json_lines;
+// Parquet's row groups, read by their columns (their bytes are fetched by crate::pipeline).
+pub mod parquet;
 // Also how a template draft (crate::draft) reads JSON members, so that it sees what the mapper sees.
 pub(crate) mod json_object;
 #[cfg(test)]
@@ -71,6 +73,13 @@ pub enum FileError {
     Empty { needs: &'static str },
     #[error("read error: {0}")]
     Io(#[from] io::Error),
+    /// A Parquet file cannot be read on, `after` rows: not Parquet, a corrupt footer or page, a
+    /// codec not built in, a row group past its limit.
+    #[error("{reason}")]
+    Columnar { after: u64, reason: String },
+    /// A columnar file given to a reader of text.
+    #[error("a {format} file is read by its columns, not as text")]
+    NotText { format: &'static str },
 }
 
 /// Where a parse's rows go: each accepted row's record and, for the rejects file
@@ -162,6 +171,8 @@ pub fn parse_rows_counted(
         }
         FormatKind::JsonLines => json_lines::parse(input, mapper, fallback_id_prefix, start, limits, &mut tally),
         FormatKind::Json => json_array::parse(input, mapper, fallback_id_prefix, start, limits, &mut tally),
+        // Parquet is columns, not text: crate::pipeline reads it with parquet::read_row_group.
+        FormatKind::Parquet => Err(FileError::NotText { format: "Parquet" }),
     };
     // A JSON file of no records lacks nothing: there is nothing to compare.
     if tally.summary.rows_read == 0 && !mapper.template.format.is_delimited() {

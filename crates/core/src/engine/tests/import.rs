@@ -259,7 +259,14 @@ async fn a_preview_fails_a_file_as_the_sync_does() {
             rows_read => FailedAt::PartWay { rows_read },
         });
         let body: ObjectBody = Box::pin(std::io::Cursor::new(body));
-        let preview = crate::preview::sample(body, key, &template("skip_row"), 1000, w.config.read_limits()).await;
+        let preview = crate::preview::sample(
+            crate::preview::SampleInput::Body(body),
+            key,
+            &template("skip_row"),
+            1000,
+            w.config.read_limits(),
+        )
+        .await;
         assert_eq!(preview.file_error, Some(format!("{at}: {reason}")), "{key}: {outcome:?}");
     }
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 mod events;
 mod import;
 mod listing;
+mod parquet;
 mod rejects;
 mod run;
 

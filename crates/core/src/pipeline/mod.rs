@@ -14,6 +14,10 @@
 //! dropped connection, a replaced object), which the decoder only sees as an I/O error: the caller
 //! tells a broken download from a corrupt file by it.
 
+pub mod parquet;
+
+pub use parquet::ParquetLimits;
+
 use crate::decode::{decode_limited, decoded_from, DecodeLimits};
 use crate::mapping::{Mapper, Record};
 use crate::model::{FileCheckpoint, RowError};
@@ -31,6 +35,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 pub struct ReadLimits {
     pub decode: DecodeLimits,
     pub parse: ParseLimits,
+    pub parquet: ParquetLimits,
 }
 
 /// How to read an object.
@@ -99,6 +104,8 @@ pub struct ReadResult {
     /// The body itself failed (the source's kind of failure and its message): not the file's
     /// fault. The file error it caused, if any, is only its echo.
     pub transport: Option<(SourceErrorKind, String)>,
+    /// Bytes fetched by ranged reads (a Parquet object's); a body's are counted as it is read.
+    pub fetched: u64,
 }
 
 impl ReadResult {
@@ -205,7 +212,14 @@ fn decode_and_parse(
         Err(e) => {
             let (from_start, bom) = options.resume.as_ref().map_or((false, 0), |f| (f.from_start, f.bom));
             let summary = options.resume.as_ref().map(so_far).unwrap_or_default();
-            return ReadResult { summary, file_error: Some(FileError::Io(e)), from_start, bom, transport: None };
+            return ReadResult {
+                summary,
+                file_error: Some(FileError::Io(e)),
+                from_start,
+                bom,
+                transport: None,
+                fetched: 0,
+            };
         }
     };
     let parse_options = ParseOptions {
@@ -214,7 +228,7 @@ fn decode_and_parse(
         limits: limits.parse,
     };
     let (summary, file_error) = parse_rows_counted(&mut input, mapper, id_prefix, parse_options, &mut Sink(emit));
-    ReadResult { summary, file_error, from_start, bom, transport: None }
+    ReadResult { summary, file_error, from_start, bom, transport: None, fetched: 0 }
 }
 
 /// Remembers a failure of the object body itself, so that a broken download is told apart from a

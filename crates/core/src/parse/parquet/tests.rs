@@ -1,0 +1,422 @@
+//! Parquet files written here with Arrow's own writer, read through the pipeline's ranged reads
+//! over an in-memory bucket: each Arrow type as a template column reads it, nulls, nested fields,
+//! drift, and the files that fail (not Parquet, cut short, encrypted, a row group or footer past
+//! its limit, a list named as a column).
+
+use crate::mapping::{Mapper, Record};
+use crate::memory::MemoryBucket;
+use crate::model::{FileCheckpoint, ObjectMeta, RowError};
+use crate::pipeline::{parquet::read, Emit, ParquetLimits, ReadLimits, ReadOptions, ReadResult};
+use crate::ports::SourceErrorKind;
+use crate::rejects::RawRow;
+use crate::template::Template;
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::*;
+use arrow_schema::{DataType, Field};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// Writes `batch` as a Parquet file with row groups of `group_rows` rows.
+pub(crate) fn parquet_bytes(batch: &RecordBatch, group_rows: usize, compression: Compression) -> Vec<u8> {
+    let properties =
+        WriterProperties::builder().set_max_row_group_row_count(Some(group_rows)).set_compression(compression).build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    bytes
+}
+
+/// Every kind of column a template reads, five rows; row 3 has nulls everywhere it can.
+fn typed_batch() -> RecordBatch {
+    let customer = StructArray::from(vec![
+        (
+            Arc::new(Field::new("id", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec![Some("c1"), Some("c2"), None, Some("c4"), Some("c5")])) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("city", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec![Some("Oslo"), None, None, Some("Lima"), Some("Pune")])) as ArrayRef,
+        ),
+    ]);
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for row in 0..5 {
+        tags.values().append_value(format!("t{row}"));
+        tags.append(true);
+    }
+    let status: DictionaryArray<Int32Type> = vec!["paid", "open", "paid", "void", "paid"].into_iter().collect();
+    RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef),
+        (
+            "amount",
+            Arc::new(
+                Decimal128Array::from(vec![Some(1050), Some(-25), None, Some(0), Some(99_999)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+        ),
+        ("paid", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true), Some(false)]))),
+        ("day", Arc::new(Date32Array::from(vec![Some(19_723), Some(19_724), None, Some(0), Some(20_000)]))),
+        (
+            "at",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456), None, None, Some(0), Some(1)])
+                    .with_timezone("UTC"),
+            ),
+        ),
+        ("ratio", Arc::new(Float64Array::from(vec![Some(0.1), Some(2.5), None, Some(f64::NAN), Some(1e-7)]))),
+        ("customer", Arc::new(customer)),
+        ("status", Arc::new(status)),
+        ("tags", Arc::new(tags.finish())),
+    ])
+    .unwrap()
+}
+
+fn template(format_extra: &str, columns: &str) -> Arc<Mapper> {
+    Arc::new(Mapper::new(
+        Template::from_json(&format!(
+            r#"{{"id": "t", "record_type": "r", "format": {{"type": "parquet"}} {format_extra}, "columns": [{columns}]}}"#
+        ))
+        .unwrap(),
+    ))
+}
+
+fn typed_template(extra: &str) -> Arc<Mapper> {
+    template(
+        extra,
+        r#"{"source": "id", "field": "id", "type": "integer", "required": true},
+           {"source": "amount", "field": "amount", "type": "decimal"},
+           {"source": "paid", "field": "paid", "type": "boolean"},
+           {"source": "day", "field": "day", "type": "date", "format": "%d/%m/%Y"},
+           {"source": "at", "field": "at", "type": "timestamp"},
+           {"source": "ratio", "field": "ratio", "type": "decimal"},
+           {"source": "customer.city", "field": "city", "type": "string"},
+           {"source": "status", "field": "status", "type": "enum", "values": ["paid", "open", "void"]}"#,
+    )
+}
+
+/// Keeps what a read gives: records, and rejected rows as their rejects file would hold them.
+#[derive(Default)]
+struct Kept {
+    records: Vec<Record>,
+    rejected: Vec<(RowError, String)>,
+    stop_after: Option<usize>,
+}
+
+impl Emit for Kept {
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.records.push(record);
+        match self.stop_after {
+            Some(n) if self.records.len().is_multiple_of(n) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+    fn rejected(&mut self, error: &RowError, raw: RawRow<'_>) -> ControlFlow<()> {
+        let RawRow::Text(text) = raw else { panic!("a Parquet row is given back as JSON text") };
+        self.rejected.push((error.clone(), String::from_utf8(text.to_vec()).unwrap()));
+        ControlFlow::Continue(())
+    }
+}
+
+struct Bucket(MemoryBucket);
+
+impl Bucket {
+    fn with(key: &str, bytes: &[u8]) -> Bucket {
+        let bucket = MemoryBucket::default();
+        bucket.put(key, "\"e\"", chrono::Utc::now(), bytes);
+        Bucket(bucket)
+    }
+    fn object(&self, key: &str) -> ObjectMeta {
+        self.0.objects.lock().unwrap()[key].0.clone()
+    }
+    async fn read(&self, key: &str, mapper: Arc<Mapper>, options: ReadOptions, emit: Kept) -> (ReadResult, Kept) {
+        let source = self.0.source();
+        read(source.as_ref(), &self.object(key), mapper, format!("{key}#e"), options, emit).await.unwrap()
+    }
+}
+
+fn values(record: &Record) -> Vec<Option<String>> {
+    record.values.iter().map(|v| v.as_ref().map(|v| v.to_json().to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_type_is_read_as_its_column_says_and_nulls_are_absent() {
+    for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::ZSTD(Default::default())] {
+        let bucket = Bucket::with("in/p.parquet", &parquet_bytes(&typed_batch(), 2, compression));
+        let (read, kept) =
+            bucket.read("in/p.parquet", typed_template(""), ReadOptions::default(), Kept::default()).await;
+        assert!(read.file_error.is_none() && read.transport.is_none(), "{:?}", read.file_error);
+        assert_eq!((read.summary.rows_read, read.summary.rows_rejected), (5, 1), "{compression:?}");
+        let rows: Vec<_> = kept.records.iter().map(|r| (r.row, values(r))).collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            rows[0],
+            (
+                1,
+                vec![
+                    s("1"),
+                    s("\"10.50\""),
+                    s("true"),
+                    s("\"2024-01-01\""),
+                    s("\"2023-11-14T22:13:20.123456Z\""),
+                    s("\"0.1\""),
+                    s("\"Oslo\""),
+                    s("\"paid\"")
+                ]
+            )
+        );
+        // Row 3: nulls everywhere but the id, the dictionary's value, and a group's null city.
+        assert_eq!(rows[2], (3, vec![s("3"), None, None, None, None, None, None, s("\"paid\"")]));
+        // Row 4 is rejected (below); row 5's date, and a float's shortest text: 1e-7 as 0.0000001.
+        assert_eq!((rows[3].0, &rows[3].1[3], &rows[3].1[5]), (5, &s("\"2024-10-04\""), &s("\"0.0000001\"")));
+        // Row 4's NaN is no decimal: its row is rejected, named, and given back with the values read.
+        let (error, raw) = &kept.rejected[0];
+        assert_eq!((error.row, error.line, error.column.as_deref()), (4, 4, Some("ratio")));
+        assert!(error.reason.contains("'NaN' is not a decimal"), "{}", error.reason);
+        let raw: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(
+            (raw["id"].as_str(), raw["ratio"].as_str(), raw["customer.city"].as_str()),
+            (Some("4"), Some("NaN"), Some("Lima"))
+        );
+        assert_eq!(kept.records[0].id, "in/p.parquet#e#1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_names_the_unmapped_fields_and_keep_and_fail_do_what_they_say() {
+    let bytes = parquet_bytes(&typed_batch(), 10, Compression::SNAPPY);
+    let bucket = Bucket::with("p.parquet", &bytes);
+    let narrow = || {
+        r#"{"source": "id", "field": "id", "type": "integer"},
+           {"source": "customer.city", "field": "city", "type": "string"},
+           {"source": "gone", "field": "gone", "type": "string"}"#
+    };
+    let (read, _) = bucket.read("p.parquet", template("", narrow()), ReadOptions::default(), Kept::default()).await;
+    let drift = &read.summary.drift;
+    assert_eq!(drift.missing_columns, ["gone"]);
+    assert_eq!(drift.unmapped_columns, ["amount", "paid", "day", "at", "ratio", "customer.id", "status", "tags"]);
+    let (read, kept) = bucket
+        .read("p.parquet", template(r#", "extra_columns": "keep""#, narrow()), ReadOptions::default(), Kept::default())
+        .await;
+    assert!(read.file_error.is_none());
+    // Kept as text, nulls left out; a list cannot be one value and is only named in the drift.
+    let extra: Vec<_> = kept.records[0].extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(
+        extra,
+        [
+            "amount=10.50",
+            "paid=true",
+            "day=2024-01-01",
+            "at=2023-11-14T22:13:20.123456Z",
+            "ratio=0.1",
+            "customer.id=c1",
+            "status=paid"
+        ]
+    );
+    let (read, kept) = bucket
+        .read("p.parquet", template(r#", "extra_columns": "fail""#, narrow()), ReadOptions::default(), Kept::default())
+        .await;
+    let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
+    assert!(
+        failure.starts_with("at its header: the file has columns the template does not map: amount, paid"),
+        "{failure}"
+    );
+    assert!(kept.records.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_template_cannot_read_fails_at_its_schema_saying_why() {
+    let bucket = Bucket::with("p.parquet", &parquet_bytes(&typed_batch(), 10, Compression::SNAPPY));
+    let cases = [
+        (r#"{"source": "tags", "field": "tags", "type": "string"}"#, "the file's column 'tags' is a list of values"),
+        (r#"{"source": "tags.list.item", "field": "t", "type": "string"}"#, "is a field inside a list"),
+        (
+            r#"{"source": "customer", "field": "c", "type": "string"}"#,
+            "is a group of fields (name one of them by its dotted path)",
+        ),
+        (
+            r#"{"source": "missing", "field": "m", "type": "string", "required": true}"#,
+            "the file lacks required column(s): missing",
+        ),
+    ];
+    for (column, expected) in cases {
+        let (read, kept) =
+            bucket.read("p.parquet", template("", column), ReadOptions::default(), Kept::default()).await;
+        let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap_or_else(|| format!("{read:?}"));
+        assert!(failure.starts_with("at its header: ") && failure.contains(expected), "{column}: {failure}");
+        assert!(kept.records.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_a_whole_parquet_file_fails_before_any_row_saying_what_it_is() {
+    let good = parquet_bytes(&typed_batch(), 10, Compression::SNAPPY);
+    let mut encrypted = good.clone();
+    let end = encrypted.len();
+    encrypted[end - 4..].copy_from_slice(b"PARE");
+    let mut lying = good.clone();
+    // The footer's length says more than the file holds.
+    lying[end - 8..end - 4].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("empty", vec![], "not a Parquet file: empty (0 bytes)"),
+        ("csv", b"id,amount\n1,2\n".to_vec(), "it does not end with Parquet's magic bytes PAR1"),
+        ("cut short", good[..good.len() - 100].to_vec(), "it does not end with Parquet's magic bytes PAR1"),
+        ("encrypted", encrypted, "the Parquet file is encrypted"),
+        ("lying footer", lying, "cannot read the Parquet footer"),
+        (
+            "garbled metadata",
+            {
+                let mut g = good.clone();
+                let n = g.len();
+                g[n - 60..n - 8].fill(0xAB);
+                g
+            },
+            "cannot read the Parquet footer",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let bucket = Bucket::with("p.parquet", &bytes);
+        let (read, kept) = bucket.read("p.parquet", typed_template(""), ReadOptions::default(), Kept::default()).await;
+        let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap_or_default();
+        assert!(failure.starts_with("before any row was read: ") && failure.contains(expected), "{name}: {failure}");
+        assert!(kept.records.is_empty() && read.transport.is_none(), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_footer_and_the_columns_read_are_fetched_and_a_row_group_past_its_limit_fails_the_file() {
+    // A wide column no template column reads: its bytes are never fetched.
+    let n = 3000;
+    let batch = RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef),
+        ("blob", Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{i:0>200}"))))),
+    ])
+    .unwrap();
+    let bytes = parquet_bytes(&batch, 1000, Compression::UNCOMPRESSED);
+    let bucket = Bucket::with("p.parquet", &bytes);
+    let ids = || template("", r#"{"source": "id", "field": "id", "type": "integer", "required": true}"#);
+    let (read, kept) = bucket.read("p.parquet", ids(), ReadOptions::default(), Kept::default()).await;
+    assert_eq!((read.summary.rows_read, kept.records.len()), (3000, 3000));
+    assert!(read.fetched < bytes.len() as u64 / 5, "fetched {} of {}", read.fetched, bytes.len());
+    let ranges = bucket.0.ranges_read.lock().unwrap().clone();
+    // The tail (64 KiB or the whole of a smaller file), then one range per row group.
+    assert_eq!(ranges.len(), 4, "{ranges:?}");
+    // A row group larger than allowed fails the file there, the rows before it read.
+    let limits = ReadLimits {
+        parquet: ParquetLimits { max_row_group_bytes: 1000, ..ParquetLimits::default() },
+        ..ReadLimits::default()
+    };
+    let wide = template("", r#"{"source": "blob", "field": "blob", "type": "string"}"#);
+    let (read, _) =
+        bucket.read("p.parquet", wide, ReadOptions { limits, ..ReadOptions::default() }, Kept::default()).await;
+    let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
+    assert!(failure.contains("row group 0 holds") && failure.contains("S3C_MAX_PARQUET_ROW_GROUP_BYTES"), "{failure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_footer_past_the_first_64_kib_is_fetched_unless_it_is_past_its_limit() {
+    // 1,500 columns: metadata of more than the 64 KiB fetched first.
+    let columns = (0..1500).map(|i| (format!("c{i}"), Arc::new(Int32Array::from(vec![i])) as ArrayRef));
+    let bytes = parquet_bytes(&RecordBatch::try_from_iter(columns).unwrap(), 10, Compression::UNCOMPRESSED);
+    let bucket = Bucket::with("p.parquet", &bytes);
+    let c7 = || template("", r#"{"source": "c7", "field": "c7", "type": "integer", "required": true}"#);
+    let (read, kept) = bucket.read("p.parquet", c7(), ReadOptions::default(), Kept::default()).await;
+    assert!(read.file_error.is_none(), "{:?}", read.file_error);
+    assert_eq!(kept.records.iter().map(values).collect::<Vec<_>>(), [vec![Some("7".to_owned())]]);
+    let tail = bucket.0.ranges_read.lock().unwrap()[..2].to_vec();
+    // The last 64 KiB, then the whole metadata (before the footer's length and magic).
+    let size = bytes.len() as u64;
+    assert_eq!((tail[0].1, tail[0].2), (size - 64 * 1024, 64 * 1024));
+    assert!(tail[1].1 < tail[0].1 && tail[1].1 + tail[1].2 == size - 8, "{tail:?}");
+    let limits = ReadLimits {
+        parquet: ParquetLimits { max_footer_bytes: 64 * 1024, ..ParquetLimits::default() },
+        ..ReadLimits::default()
+    };
+    let (read, _) =
+        bucket.read("p.parquet", c7(), ReadOptions { limits, ..ReadOptions::default() }, Kept::default()).await;
+    let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
+    assert!(
+        failure.contains("the Parquet footer's metadata is") && failure.contains("S3C_MAX_PARQUET_FOOTER_BYTES"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_stopped_anywhere_goes_on_from_its_row_group_and_ends_as_one_uninterrupted_read() {
+    let n = 250;
+    let batch = RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef),
+        (
+            "amount",
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                if i % 40 == 7 {
+                    "x".into()
+                } else {
+                    format!("{i}.5")
+                }
+            }))),
+        ),
+    ])
+    .unwrap();
+    let bucket = Bucket::with("p.parquet", &parquet_bytes(&batch, 60, Compression::SNAPPY));
+    let mapper = template(
+        "",
+        r#"{"source": "id", "field": "id", "type": "integer", "required": true},
+           {"source": "amount", "field": "amount", "type": "decimal", "required": true}"#,
+    );
+    let (whole, all) = bucket.read("p.parquet", mapper.clone(), ReadOptions::default(), Kept::default()).await;
+    assert_eq!((whole.summary.rows_read, whole.summary.rows_rejected, all.records.len()), (250, 7, 243));
+    for every in [1, 13, 60, 61] {
+        let (mut records, mut rejected, mut resume, mut stops) = (Vec::new(), Vec::new(), None::<FileCheckpoint>, 0);
+        let summary = loop {
+            let options = ReadOptions { resume: resume.clone(), ..ReadOptions::default() };
+            let emit = Kept { stop_after: Some(every), ..Kept::default() };
+            let (read, kept) = bucket.read("p.parquet", mapper.clone(), options, emit).await;
+            assert!(read.file_error.is_none());
+            records.extend(kept.records);
+            rejected.extend(kept.rejected);
+            match read.summary.resume_at.clone() {
+                Some(position) => {
+                    stops += 1;
+                    let s = read.summary;
+                    resume = Some(FileCheckpoint {
+                        key: "p.parquet".into(),
+                        etag: "\"e\"".into(),
+                        writing: true,
+                        position,
+                        from_start: false,
+                        bom: 0,
+                        rows_read: s.rows_read,
+                        rows_rejected: s.rows_rejected,
+                        row_errors: s.row_errors,
+                        rows_imported: 0,
+                        elapsed_ms: 0,
+                        drift: s.drift,
+                        rejects: None,
+                    });
+                }
+                None => break read.summary,
+            }
+        };
+        assert!(stops >= 243 / every, "every {every}: {stops} stops");
+        assert_eq!(records, all.records, "every {every}");
+        assert_eq!(rejected, all.rejected, "every {every}");
+        assert_eq!(
+            (summary.rows_read, summary.rows_rejected, summary.row_errors),
+            (250, 7, whole.summary.row_errors.clone())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_cannot_be_read_is_the_sources_failure_not_the_files() {
+    let bucket = Bucket::with("p.parquet", &parquet_bytes(&typed_batch(), 2, Compression::SNAPPY));
+    bucket.0.unreadable.lock().unwrap().insert("p.parquet".into(), SourceErrorKind::ObjectDenied);
+    let (read, _) = bucket.read("p.parquet", typed_template(""), ReadOptions::default(), Kept::default()).await;
+    assert!(read.file_error.is_none());
+    assert_eq!(read.transport.map(|(kind, _)| kind), Some(SourceErrorKind::ObjectDenied));
+}
