@@ -1,5 +1,7 @@
 //! What the parser targets share: a template per format, and the property every parse must keep.
 
+pub mod parquet;
+
 use connector_core::mapping::{Mapper, Record};
 use connector_core::model::ParsePosition;
 use connector_core::parse::{parse_rows, ParseLimits, ParseOptions, ParseSummary};

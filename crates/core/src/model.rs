@@ -295,8 +295,8 @@ pub struct ObjectMeta {
     pub replaces: Option<String>,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 /// Why an object version with an outcome may be decided again although it did not change. An
@@ -596,13 +596,17 @@ impl ListCursor {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParsePosition {
     /// Bytes of the decoded text (after gzip and the byte-order mark) before the next record; for a
-    /// JSON array, just after the last element read.
+    /// JSON array, just after the last element read. For Parquet: the row group's index.
     pub offset: u64,
-    /// Lines before the next record, so row errors keep their line numbers.
+    /// Lines before the next record, so row errors keep their line numbers (Parquet: rows).
     pub line: u64,
     /// A delimited file's header, read once at the start of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Vec<String>>,
+    /// Parquet: the rows of the row group read before the position, as decoded (not as its
+    /// metadata says: a file may say otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub row_group_rows: u64,
 }
 
 /// How far an object got before a hand-over.

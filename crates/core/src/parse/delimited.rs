@@ -148,6 +148,7 @@ pub(super) fn parse(
                 offset: start.offset + next.byte(),
                 line: start.line + next.line() - 1,
                 header,
+                row_group_rows: 0,
             });
             return Ok(());
         }

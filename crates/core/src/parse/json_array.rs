@@ -72,7 +72,7 @@ pub(super) fn parse(
                 offset -= 1;
                 line -= u64::from(counter.last.get() == b'\n');
             }
-            tally.stopped_at(ParsePosition { offset: start.offset + offset, line, header: None });
+            tally.stopped_at(ParsePosition { offset: start.offset + offset, line, ..ParsePosition::default() });
         }
         flow
     };

@@ -49,7 +49,7 @@ pub(super) fn parse(
             Err(e) => Err(FieldError { column: None, reason: text_error(&buffer, e) }),
         };
         if tally.accept(row, line, result, RawRow::Text(&buffer)).is_break() {
-            tally.stopped_at(ParsePosition { offset, line, header: None });
+            tally.stopped_at(ParsePosition { offset, line, ..ParsePosition::default() });
             return Ok(());
         }
     }

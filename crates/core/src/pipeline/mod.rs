@@ -344,7 +344,7 @@ mod tests {
             key: "k".into(),
             etag: "e".into(),
             writing: true,
-            position: crate::model::ParsePosition { offset: 1000, line: 20, header: None },
+            position: crate::model::ParsePosition { offset: 1000, line: 20, ..Default::default() },
             from_start,
             bom: 3,
             rows_read: 19,

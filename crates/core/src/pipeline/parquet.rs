@@ -16,7 +16,7 @@
 use super::{so_far, Emit, ReadOptions, ReadResult, Sink};
 use crate::mapping::Mapper;
 use crate::model::ObjectMeta;
-use crate::parse::parquet::{columns, parse_row_group, RowGroupRead, RowGroupStart};
+use crate::parse::parquet::{columns, contained, parse_row_group, RowGroupRead, RowGroupStart};
 use crate::parse::{FileError, ParseSummary};
 use crate::ports::{ObjectSource, SourceError};
 use bytes::Bytes;
@@ -104,9 +104,12 @@ async fn read_row_groups<E: Emit>(
         Ok(metadata) => Arc::new(metadata),
         Err(failure) => return Ok(Err(failure)),
     };
-    let builder = match ParquetPushDecoderBuilder::try_new_decoder(metadata.clone()) {
-        Ok(builder) => builder,
-        Err(e) => return Ok(Err(file(0, format!("cannot read the Parquet file's schema: {e}")))),
+    let builder = match contained(|| ParquetPushDecoderBuilder::try_new_decoder(metadata.clone())) {
+        Ok(Ok(builder)) => builder,
+        Ok(Err(e)) => return Ok(Err(file(0, format!("cannot read the Parquet file's schema: {e}")))),
+        Err(panic) => {
+            return Ok(Err(file(0, format!("cannot read the Parquet file's schema (its reader failed: {panic})"))))
+        }
     };
     let (columns, drift) = match columns(builder.parquet_schema(), builder.schema(), &mapper) {
         Ok(matched) => matched,
@@ -117,25 +120,27 @@ async fn read_row_groups<E: Emit>(
     let (mut index, mut skip) = match &options.resume {
         None => (0, 0),
         Some(f) => {
-            let index = usize::try_from(f.position.offset).unwrap_or(usize::MAX).min(row_groups.len());
-            let before: u64 = row_groups[..index].iter().map(|g| g.num_rows().max(0) as u64).sum();
-            (index, f.position.line.saturating_sub(before))
+            (usize::try_from(f.position.offset).unwrap_or(usize::MAX).min(row_groups.len()), f.position.row_group_rows)
         }
     };
-    let built = builder
-        .with_projection(columns.projection.clone())
-        .with_row_groups((index..row_groups.len()).collect())
-        .with_batch_size(BATCH_ROWS)
-        .build();
-    let mut decoder = match built {
-        Ok(decoder) => decoder,
-        Err(e) => return Ok(Err(file(0, format!("cannot read the Parquet file: {e}")))),
+    let built = contained(|| {
+        builder
+            .with_projection(columns.projection.clone())
+            .with_row_groups((index..row_groups.len()).collect())
+            .with_batch_size(BATCH_ROWS)
+            .build()
+    });
+    let mut decoder = match built.map_err(|panic| format!("its reader failed: {panic}")) {
+        Ok(Ok(decoder)) => decoder,
+        Ok(Err(e)) => return Ok(Err(file(0, format!("cannot read the Parquet file: {e}")))),
+        Err(e) => return Ok(Err(file(0, format!("cannot read the Parquet file ({e})")))),
     };
     let columns = Arc::new(columns);
     let id_prefix: Arc<str> = id_prefix.into();
     loop {
         let rows_read = summary.rows_read;
-        let reader = match decoder.try_next_reader() {
+        let next = contained(|| decoder.try_next_reader()).unwrap_or_else(|panic| Err(reader_failed(panic)));
+        let reader = match next {
             Err(e) => return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}")))),
             Ok(DecodeResult::Finished) => return Ok(Ok(())),
             Ok(DecodeResult::NeedsData(ranges)) => {
@@ -150,11 +155,12 @@ async fn read_row_groups<E: Emit>(
                         ),
                     )));
                 }
-                let data = match fetch.ranges(&ranges).await {
+                let data = match fetch.ranges(&ranges, rows_read).await {
                     Ok(data) => data,
-                    Err(e) => return Ok(Err(Failure::Source(e))),
+                    Err(failure) => return Ok(Err(failure)),
                 };
-                if let Err(e) = decoder.push_ranges(ranges, data) {
+                let pushed = contained(|| decoder.push_ranges(ranges, data));
+                if let Err(e) = pushed.unwrap_or_else(|panic| Err(reader_failed(panic))) {
                     return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}"))));
                 }
                 continue;
@@ -231,11 +237,16 @@ async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<ParquetM
                         ),
                     ));
                 }
-                let data = fetch.ranges(&ranges).await.map_err(Failure::Source)?;
+                let data = fetch.ranges(&ranges, 0).await?;
                 decoder.push_ranges(ranges, data).map_err(footer_error)?;
             }
         }
     }
+}
+
+/// A panic of the Parquet reader as its error.
+fn reader_failed(panic: String) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::General(format!("its reader failed: {panic}"))
 }
 
 fn file(after: u64, reason: String) -> Failure {
@@ -256,14 +267,23 @@ impl Fetch<'_> {
         Ok(bytes)
     }
 
-    /// The ranges (a row group's column chunks), a few at a time, in their order.
-    async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, SourceError> {
+    /// The ranges (a row group's column chunks), a few at a time, in their order. A range outside
+    /// the object is the file's fault (its metadata points there), not the source's: the file fails
+    /// after the `rows_read` before.
+    async fn ranges(&mut self, ranges: &[Range<u64>], rows_read: u64) -> Result<Vec<Bytes>, Failure> {
         use futures::{StreamExt, TryStreamExt};
+        let size = self.object.size;
+        if let Some(r) = ranges.iter().find(|r| r.start > r.end || r.end > size) {
+            let reason =
+                format!("the Parquet file's metadata points at bytes {}..{} of a file of {size} bytes", r.start, r.end);
+            return Err(file(rows_read, reason));
+        }
         let (source, object) = (self.source, self.object);
         // Collected first: a lazy map's closure held across the await would make the future not
         // Send for every lifetime, which the Lambda runtime needs.
         let reads: Vec<_> = ranges.iter().map(|r| source.read_range(object, r.start, r.end - r.start)).collect();
-        let data: Vec<Bytes> = futures::stream::iter(reads).buffered(RANGES_IN_FLIGHT).try_collect().await?;
+        let data: Vec<Bytes> =
+            futures::stream::iter(reads).buffered(RANGES_IN_FLIGHT).try_collect().await.map_err(Failure::Source)?;
         self.fetched += data.iter().map(|b| b.len() as u64).sum::<u64>();
         Ok(data)
     }

@@ -186,11 +186,15 @@ pub fn parse_row_group(
         emit,
     };
     let mut skip = read.start.skip;
-    for batch in batches {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                let error = FileError::Columnar { after: tally.summary.rows_read, reason: e.to_string() };
+    // Rows of the row group decoded, those passed over included: where a hand-over goes on.
+    let mut in_group = 0;
+    let mut batches = batches;
+    loop {
+        let batch = match next_batch(&mut batches) {
+            None => break,
+            Some(Ok(batch)) => batch,
+            Some(Err(reason)) => {
+                let error = FileError::Columnar { after: tally.summary.rows_read, reason };
                 return (tally.summary, Some(error));
             }
         };
@@ -204,8 +208,10 @@ pub fn parse_row_group(
         let (columns, extra) = cells;
         let passed_over = skip.min(batch.num_rows() as u64);
         skip -= passed_over;
+        in_group += passed_over;
         for r in passed_over as usize..batch.num_rows() {
             let row = tally.next_row();
+            in_group += 1;
             let mut result = mapper.map_row(
                 row,
                 row,
@@ -226,12 +232,41 @@ pub fn parse_row_group(
                 Err(_) => raw_row(read.columns, mapper, &columns, &extra, r),
             };
             if tally.accept(row, row, result, RawRow::Text(&raw)).is_break() {
-                tally.stopped_at(ParsePosition { offset: read.start.index as u64, line: row, header: None });
+                let position = ParsePosition {
+                    offset: read.start.index as u64,
+                    line: row,
+                    header: None,
+                    row_group_rows: in_group,
+                };
+                tally.stopped_at(position);
                 return (tally.summary, None);
             }
         }
     }
     (tally.summary, None)
+}
+
+/// The next batch of the row group, or why it cannot be decoded.
+fn next_batch(
+    batches: &mut impl Iterator<Item = Result<RecordBatch, ArrowError>>,
+) -> Option<Result<RecordBatch, String>> {
+    match contained(|| batches.next()) {
+        Ok(next) => next.map(|batch| batch.map_err(|e| format!("cannot decode the Parquet file: {e}"))),
+        Err(panic) => Some(Err(format!("cannot decode the Parquet file (its reader failed: {panic})"))),
+    }
+}
+
+/// Runs a call into the Parquet reader, with its panics caught: the reader's own panics on a hostile
+/// file (parquet 60.1 divides by zero on some corrupt dictionary pages) are that file's failure, not
+/// the worker's. Only calls into the reader are wrapped, so that a defect of ours still panics.
+pub(crate) fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned())
+    })
 }
 
 type Prepared<'b> = (Vec<Option<Cells<'b>>>, Vec<(&'b str, Cells<'b>)>);

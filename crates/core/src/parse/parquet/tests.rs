@@ -345,6 +345,42 @@ async fn a_footer_past_the_first_64_kib_is_fetched_unless_it_is_past_its_limit()
     );
 }
 
+/// Reads `p.parquet` stopping after every `every` records, going on from each checkpoint: the records
+/// and rejected rows of all the reads, the last summary, and how many times it stopped.
+async fn read_in_steps(
+    bucket: &Bucket,
+    mapper: &Arc<Mapper>,
+    every: usize,
+) -> (Vec<Record>, Vec<(RowError, String)>, crate::parse::ParseSummary, usize) {
+    let (mut records, mut rejected, mut resume, mut stops) = (Vec::new(), Vec::new(), None::<FileCheckpoint>, 0);
+    loop {
+        let options = ReadOptions { resume: resume.clone(), ..ReadOptions::default() };
+        let emit = Kept { stop_after: Some(every), ..Kept::default() };
+        let (read, kept) = bucket.read("p.parquet", mapper.clone(), options, emit).await;
+        assert!(read.file_error.is_none(), "{:?}", read.file_error);
+        records.extend(kept.records);
+        rejected.extend(kept.rejected);
+        let Some(position) = read.summary.resume_at.clone() else { return (records, rejected, read.summary, stops) };
+        stops += 1;
+        let s = read.summary;
+        resume = Some(FileCheckpoint {
+            key: "p.parquet".into(),
+            etag: "\"e\"".into(),
+            writing: true,
+            position,
+            from_start: false,
+            bom: 0,
+            rows_read: s.rows_read,
+            rows_rejected: s.rows_rejected,
+            row_errors: s.row_errors,
+            rows_imported: 0,
+            elapsed_ms: 0,
+            drift: s.drift,
+            rejects: None,
+        });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_stopped_anywhere_goes_on_from_its_row_group_and_ends_as_one_uninterrupted_read() {
     let n = 250;
@@ -371,37 +407,7 @@ async fn a_read_stopped_anywhere_goes_on_from_its_row_group_and_ends_as_one_unin
     let (whole, all) = bucket.read("p.parquet", mapper.clone(), ReadOptions::default(), Kept::default()).await;
     assert_eq!((whole.summary.rows_read, whole.summary.rows_rejected, all.records.len()), (250, 7, 243));
     for every in [1, 13, 60, 61] {
-        let (mut records, mut rejected, mut resume, mut stops) = (Vec::new(), Vec::new(), None::<FileCheckpoint>, 0);
-        let summary = loop {
-            let options = ReadOptions { resume: resume.clone(), ..ReadOptions::default() };
-            let emit = Kept { stop_after: Some(every), ..Kept::default() };
-            let (read, kept) = bucket.read("p.parquet", mapper.clone(), options, emit).await;
-            assert!(read.file_error.is_none());
-            records.extend(kept.records);
-            rejected.extend(kept.rejected);
-            match read.summary.resume_at.clone() {
-                Some(position) => {
-                    stops += 1;
-                    let s = read.summary;
-                    resume = Some(FileCheckpoint {
-                        key: "p.parquet".into(),
-                        etag: "\"e\"".into(),
-                        writing: true,
-                        position,
-                        from_start: false,
-                        bom: 0,
-                        rows_read: s.rows_read,
-                        rows_rejected: s.rows_rejected,
-                        row_errors: s.row_errors,
-                        rows_imported: 0,
-                        elapsed_ms: 0,
-                        drift: s.drift,
-                        rejects: None,
-                    });
-                }
-                None => break read.summary,
-            }
-        };
+        let (records, rejected, summary, stops) = read_in_steps(&bucket, &mapper, every).await;
         assert!(stops >= 243 / every, "every {every}: {stops} stops");
         assert_eq!(records, all.records, "every {every}");
         assert_eq!(rejected, all.rejected, "every {every}");
@@ -419,4 +425,52 @@ async fn an_object_that_cannot_be_read_is_the_sources_failure_not_the_files() {
     let (read, _) = bucket.read("p.parquet", typed_template(""), ReadOptions::default(), Kept::default()).await;
     assert!(read.file_error.is_none());
     assert_eq!(read.transport.map(|(kind, _)| kind), Some(SourceErrorKind::ObjectDenied));
+}
+
+/// Files found by fuzzing: one on which parquet 60.1's reader panics (a division by zero decoding a
+/// corrupt dictionary page), one whose metadata points past the file's end (S3 would answer 416).
+/// Each fails alone, saying why, as the file's failure (not the source's, which would be retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_files_found_by_fuzzing_fail_alone() {
+    let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/parse_parquet/");
+    for (seed, expected) in [
+        ("reader-panics-dividing-by-zero", "its reader failed: attempt to divide by zero"),
+        ("metadata-points-past-the-end", "the Parquet file's metadata points at bytes"),
+    ] {
+        let input = std::fs::read(format!("{seeds}{seed}")).unwrap();
+        let bucket = Bucket::with("p.parquet", &input[1..]);
+        let mapper = template(
+            "",
+            r#"{"source": "id", "field": "id", "type": "string", "required": true},
+               {"source": "amount", "field": "amount", "type": "decimal"},
+               {"source": "kind", "field": "kind", "type": "enum", "values": ["a", "b"], "default": "a"}"#,
+        );
+        let (read, _) = bucket.read("p.parquet", mapper, ReadOptions::default(), Kept::default()).await;
+        assert!(read.transport.is_none(), "{seed}: {:?}", read.transport);
+        let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
+        assert!(failure.contains(expected), "{seed}: {failure}");
+    }
+}
+
+/// A file found by fuzzing whose row groups decode to other numbers of rows than its metadata says:
+/// a hand-over goes on by the rows decoded, so the read in steps still equals the whole read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_group_holding_other_rows_than_it_says_is_gone_on_with_by_the_rows_decoded() {
+    let seed =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/parse_parquet/row-group-holds-other-rows-than-it-says");
+    let input = std::fs::read(seed).unwrap();
+    let bucket = Bucket::with("p.parquet", &input[1..]);
+    let mapper = template(
+        "",
+        r#"{"source": "id", "field": "id", "type": "string", "required": true},
+           {"source": "amount", "field": "amount", "type": "decimal"},
+           {"source": "kind", "field": "kind", "type": "enum", "values": ["a", "b"], "default": "a"}"#,
+    );
+    let (whole, all) = bucket.read("p.parquet", mapper.clone(), ReadOptions::default(), Kept::default()).await;
+    assert!(whole.file_error.is_none() && all.records.len() > 10, "{:?}", whole.file_error);
+    for every in [1, 2, 3, 5] {
+        let (records, rejected, summary, _) = read_in_steps(&bucket, &mapper, every).await;
+        assert_eq!((records, rejected), (all.records.clone(), all.rejected.clone()), "every {every}");
+        assert_eq!(summary.rows_read, whole.summary.rows_read);
+    }
 }
