@@ -530,6 +530,24 @@ mod tests {
     }
 
     #[test]
+    fn a_keys_extension_matches_it_to_the_templates_of_its_format() {
+        use FormatKind::*;
+        let cases = [
+            ("in/a.csv", [true, true, false, false, false]),
+            ("in/a.TSV.gz", [true, true, false, false, false]),
+            ("in/a.jsonl.zst", [false, false, true, true, false]),
+            ("in/a.parquet", [false, false, false, false, true]),
+            ("in/a.PQ", [false, false, false, false, true]),
+            ("in/a.avro", [false, false, false, false, false]),
+            ("in/a.dat", [true, true, true, true, true]),
+        ];
+        for (key, readable) in cases {
+            let by = [Csv, Tsv, Json, JsonLines, Parquet].map(|kind| readable_by(key, kind).is_ok());
+            assert_eq!(by, readable, "{key}");
+        }
+    }
+
+    #[test]
     fn selection_orders_oldest_first_then_by_key() {
         let objects = vec![
             object("c.csv", "e", t("11:00:00")),

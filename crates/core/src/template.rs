@@ -396,6 +396,13 @@ mod tests {
             (r#""required": true"#, r#""required": "yes""#, "columns[0].required: invalid type"),
             (r#""type": "csv"}"#, r#""type": "json", "delimiter": ";"}"#, "format.delimiter: applies only to csv"),
             (r#""type": "csv"}"#, r#""type": "csv", "delimiter": "\"" }"#, "format.quote: must differ"),
+            (r#""type": "csv"}"#, r#""type": "parquet", "quote": "'"}"#, "format.quote: applies only to csv"),
+            (r#""type": "csv"}"#, r#""type": "parquet", "header": false}"#, "format.header: applies only to csv"),
+            (
+                r#""type": "csv"}"#,
+                r#""type": "parquet", "encoding": "utf-16"}"#,
+                "format.encoding: applies only to text formats",
+            ),
             (r#""values": ["paid", "refunded"], "#, "", "columns[2].values: an enum needs"),
             (r#""default": "paid""#, r#""default": "lost""#, "columns[2].default: is not a valid enum value"),
             (r#""field": "amount""#, r#""field": "payment_id""#, "columns[1].field: duplicate field"),

@@ -145,7 +145,14 @@ fn values(record: &Record) -> Vec<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_type_is_read_as_its_column_says_and_nulls_are_absent() {
-    for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::ZSTD(Default::default())] {
+    for compression in [
+        Compression::UNCOMPRESSED,
+        Compression::SNAPPY,
+        Compression::ZSTD(Default::default()),
+        Compression::GZIP(Default::default()),
+        Compression::LZ4,
+        Compression::LZ4_RAW,
+    ] {
         let bucket = Bucket::with("in/p.parquet", &parquet_bytes(&typed_batch(), 2, compression));
         let (read, kept) =
             bucket.read("in/p.parquet", typed_template(""), ReadOptions::default(), Kept::default()).await;
