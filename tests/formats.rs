@@ -304,6 +304,15 @@ async fn parquet_row_groups_are_imported_by_ranges_and_a_handed_over_import_equa
     let whole = world.connection_with_template("whole", &parquet_template("payments-parquet")).await;
     let steps = world.connection_with_template("steps", &parquet_template("payments-parquet")).await;
 
+    // A preview's sample reads the footer and the first row group by ranges, as a sync does.
+    let preview = world.connector.in_process().preview(&whole.id, 10, Some("whole/p.parquet"), 5).await.unwrap();
+    let sample = preview.sample.unwrap();
+    assert_eq!((sample.rows.len(), sample.file_error.as_deref()), (5, None));
+    assert_eq!((&sample.rows[1]["payment_id"], &sample.rows[1]["country"]), (&json!("pq00001"), &json!("pe")));
+    let not_parquet = world.connector.in_process().preview(&whole.id, 10, Some("whole/notes.parquet"), 5).await;
+    let error = not_parquet.unwrap().sample.unwrap().file_error.unwrap();
+    assert!(error.starts_with("before any row was read: not a Parquet file"), "{error}");
+
     let run = world.completed(&whole.id).await;
     assert_eq!((run.result, run.counts.rows_imported, run.counts.rows_rejected), (SyncResult::Partial, 5_938, 62));
     let p = outcome(&world, &whole.id, "whole/p.parquet").await;
