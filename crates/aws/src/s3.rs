@@ -149,7 +149,7 @@ impl ObjectSource for S3Source {
         Ok(Box::pin(tokio_util::io::StreamReader::new(chunks)))
     }
 
-    #[instrument(skip_all, fields(key = %object.key, from, len))]
+    #[instrument(skip_all, fields(key = %object.key, from = from, len = len))]
     async fn read_range(&self, object: &ObjectMeta, from: u64, len: u64) -> Result<bytes::Bytes, SourceError> {
         if len == 0 {
             return Ok(bytes::Bytes::new());

@@ -88,18 +88,20 @@ pub struct SamplePreview {
 
 /// Reads up to `limit` accepted rows of `body` with the template, through the sync's read pipeline
 /// and with its `limits`, so that a sample fails as a sync of the file would; reads no more of the
-/// object than that takes.
+/// object than that takes. An object read by ranges that could not be read at all (its first range
+/// denied, gone) is the `Err`, as failing to open a body is its opener's.
 pub async fn sample(
     input: SampleInput<'_>,
     key: &str,
     template: &Template,
     limit: usize,
     limits: ReadLimits,
-) -> SamplePreview {
+) -> Result<SamplePreview, crate::ports::SourceError> {
     let mapper = Arc::new(Mapper::new(template.clone()));
     let options = ReadOptions { limits, ..ReadOptions::default() };
     let first_rows = FirstRows { records: Vec::new(), limit };
     let id_prefix = format!("{key}#preview");
+    let by_ranges = matches!(input, SampleInput::Ranges(..));
     let read = match input {
         SampleInput::Body(body) => pipeline::read(body, mapper, id_prefix, options, first_rows).await,
         SampleInput::Ranges(source, object) => {
@@ -109,15 +111,18 @@ pub async fn sample(
     let (read, first_rows) = match read {
         Ok(read) => read,
         Err(e) => {
-            return SamplePreview {
+            return Ok(SamplePreview {
                 key: key.to_owned(),
                 rows: vec![],
                 rows_read: 0,
                 row_errors: vec![],
                 file_error: Some(format!("parser failed: {e}")),
-            }
+            })
         }
     };
+    if let (true, Some((kind, failure)), 0) = (by_ranges, &read.transport, read.fetched) {
+        return Err(crate::ports::SourceError::new(*kind, failure.clone()));
+    }
     // Where and why it fails, as the file's outcome would say it; a failure of the body itself
     // (not the file's) is said as such.
     let file_error = match (&read.transport, read.failure()) {
@@ -126,7 +131,7 @@ pub async fn sample(
         (None, None) => None,
     };
     let columns = &template.columns;
-    SamplePreview {
+    Ok(SamplePreview {
         key: key.to_owned(),
         rows: first_rows
             .records
@@ -147,7 +152,7 @@ pub async fn sample(
         rows_read: read.summary.rows_read,
         row_errors: read.summary.row_errors,
         file_error,
-    }
+    })
 }
 
 /// What a sample is read from: a body from its start, or, for a Parquet template, the object
@@ -189,7 +194,7 @@ mod tests {
         )
         .unwrap();
         let body: ObjectBody = Box::pin(std::io::Cursor::new(b"id,n\na,1\nb,x\nc,3\nd,4\n".to_vec()));
-        let preview = sample(SampleInput::Body(body), "k.csv", &template, 2, ReadLimits::default()).await;
+        let preview = sample(SampleInput::Body(body), "k.csv", &template, 2, ReadLimits::default()).await.unwrap();
         assert_eq!(preview.rows.len(), 2);
         assert_eq!(preview.rows[1]["id"], "c");
         assert_eq!(preview.row_errors[0].column.as_deref(), Some("n"));
@@ -213,7 +218,7 @@ a,7,4.00,yes,2026-02-28
 "
             .to_vec(),
         ));
-        let preview = sample(SampleInput::Body(body), "k.csv", &template, 10, ReadLimits::default()).await;
+        let preview = sample(SampleInput::Body(body), "k.csv", &template, 10, ReadLimits::default()).await.unwrap();
         let row = serde_json::Value::Object(preview.rows[0].clone());
         assert_eq!(
             row,
@@ -260,7 +265,7 @@ a,7,4.00,yes,2026-02-28
         ];
         for (case, data, expected) in cases {
             let body: ObjectBody = Box::pin(std::io::Cursor::new(data));
-            let preview = sample(SampleInput::Body(body), "k.csv", &payments(), 10, small).await;
+            let preview = sample(SampleInput::Body(body), "k.csv", &payments(), 10, small).await.unwrap();
             let error = preview.file_error.as_deref().unwrap_or_else(|| panic!("{case}: no file error: {preview:?}"));
             assert!(error.contains(expected), "{case}: {error}");
         }

@@ -36,8 +36,9 @@ pub struct Activated {
     pub access: AccessReport,
 }
 
-/// A source error of the access check: what to check when access as a whole is broken, else a
-/// transient failure to try again (its source kept).
+/// The largest Parquet row group a preview's sample reads (see `sample`).
+const PREVIEW_ROW_GROUP_BYTES: u64 = 64 << 20;
+
 /// No object `key` to sample: `Invalid` naming `field` and the whole key.
 fn no_sample(connection: &Connection, key: &str, field: &str) -> ManageError {
     ManageError::invalid(
@@ -49,6 +50,16 @@ fn no_sample(connection: &Connection, key: &str, field: &str) -> ManageError {
     )
 }
 
+/// A sample's object that could not be opened: gone is no such object, else the access check's.
+fn unopened(connection: &Connection, key: &str, field: &str, e: SourceError) -> ManageError {
+    match e.kind {
+        SourceErrorKind::ObjectGone => no_sample(connection, key, field),
+        _ => check_failed(connection, e),
+    }
+}
+
+/// A source error of the access check: what to check when access as a whole is broken, else a
+/// transient failure to try again (its source kept).
 fn check_failed(connection: &Connection, e: SourceError) -> ManageError {
     if e.kind.breaks_access() {
         ManageError::Access(explain_access(connection, &e))
@@ -146,12 +157,18 @@ impl Management<'_> {
         rows: usize,
     ) -> Result<SamplePreview, ManageError> {
         let object = self.sample_object(source, connection, listed, key, "sample").await?;
-        let limits = self.config.sync.read_limits();
+        let mut limits = self.config.sync.read_limits();
         if template.format.kind == FormatKind::Parquet {
-            return Ok(sample(SampleInput::Ranges(source, &object), key, template, rows, limits).await);
+            // The API's function has 256 MB: a sample reads a row group of up to 64 MiB (a sync
+            // reads larger ones).
+            let budget = &mut limits.parquet.max_row_group_bytes;
+            *budget = (*budget).min(PREVIEW_ROW_GROUP_BYTES);
+            let sampled = sample(SampleInput::Ranges(source, &object), key, template, rows, limits).await;
+            return sampled.map_err(|e| unopened(connection, key, "sample", e));
         }
         let body = self.open_sample(source, connection, object, key, "sample").await?;
-        Ok(sample(SampleInput::Body(body), key, template, rows, limits).await)
+        let sampled = sample(SampleInput::Body(body), key, template, rows, limits).await;
+        sampled.map_err(|e| unopened(connection, key, "sample", e))
     }
 
     /// The object `key` to read a sample of: the listed version when it is among `listed`, else
@@ -187,10 +204,7 @@ impl Management<'_> {
         // Size 0: one GET from the start, not the sync's ranged read-ahead, which would fetch
         // chunks ahead of a read that stops after its first rows.
         let object = ObjectMeta { size: 0, ..object };
-        source.open(&object, 0).await.map_err(|e| match e.kind {
-            SourceErrorKind::ObjectGone => no_sample(connection, key, field),
-            _ => check_failed(connection, e),
-        })
+        source.open(&object, 0).await.map_err(|e| unopened(connection, key, field, e))
     }
 
     /// Drafts a template from the first `rows` rows of the object `key` of the connection's bucket

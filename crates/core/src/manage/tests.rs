@@ -7,7 +7,7 @@ use crate::connections::ConnectionInput;
 use crate::manage::ports::ConnectionAdmin;
 use crate::memory::*;
 use crate::model::{ConnectionStatus, FileOutcome, FileStatus, SyncRun};
-use crate::ports::{Lease, SyncStore};
+use crate::ports::{Lease, SourceErrorKind, SyncStore};
 use crate::template::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -287,6 +287,32 @@ async fn a_preview_sample_is_named_by_its_whole_key() {
     let e = w.service().preview(&c.id, 10, Some("a.csv"), 5).await.unwrap_err();
     assert_eq!(fields(&e), ["sample"]);
     assert!(e.to_string().contains("whole key") && e.to_string().contains("'in/a.csv'"), "{e}");
+}
+
+/// A sample read by ranges (Parquet) fails as one read as a body does: an object that cannot be read
+/// at all is the preview's error at the level of a body that cannot be opened, not the sample's.
+#[tokio::test]
+async fn a_parquet_sample_that_cannot_be_read_fails_the_preview_as_a_body_would() {
+    let w = World::new();
+    let c = w.created("acme").await;
+    // One object readable, so that the access check passes and the sample's own read is what fails.
+    w.bucket.put("in/ok.csv", "e0", t("09T00:00:00"), b"id,amount\n1,2.50\n");
+    w.bucket.put("in/a.csv", "e1", t("09T00:00:00"), b"id,amount\n1,2.50\n");
+    w.bucket.unreadable.lock().unwrap().insert("in/a.csv".into(), SourceErrorKind::ObjectDenied);
+    let as_body = w.service().preview(&c.id, 10, Some("in/a.csv"), 5).await.unwrap_err().to_string();
+    let parquet = TEMPLATE.replace(r#"{"type": "csv"}"#, r#"{"type": "parquet"}"#);
+    w.store.save_template(Template::from_json(&parquet).unwrap());
+    w.bucket.objects.lock().unwrap().remove("in/a.csv");
+    w.bucket.put("in/a.parquet", "e2", t("09T00:00:00"), b"PAR1 not really");
+    w.bucket.unreadable.lock().unwrap().insert("in/a.parquet".into(), SourceErrorKind::ObjectDenied);
+    let by_ranges = w.service().preview(&c.id, 10, Some("in/a.parquet"), 5).await.unwrap_err().to_string();
+    assert!(as_body.contains("reading in/a.csv: denied by the test"), "{as_body}");
+    assert_eq!(by_ranges.replace("a.parquet", "a.csv"), as_body);
+    // Readable, the same object is the sample's error: it is no Parquet file.
+    w.bucket.unreadable.lock().unwrap().clear();
+    let preview = w.service().preview(&c.id, 10, Some("in/a.parquet"), 5).await.unwrap();
+    let error = preview.sample.unwrap().file_error.unwrap();
+    assert!(error.starts_with("before any row was read: not a Parquet file"), "{error}");
 }
 
 #[tokio::test]

@@ -2,26 +2,31 @@
 //! Arrow's Parquet push decoder asks for, fetched with ranged GETs:
 //!
 //! ```text
-//! footer: the last 64 KiB (one GET; more if the metadata is longer, up to its limit)
-//!   -> the file's schema matched to the template (parse::parquet::columns): drift, projection
-//!   -> each row group: the column chunks of the fields read (GETs in parallel, up to its limit)
-//!      -> decoded and mapped on a blocking thread (parse::parquet::parse_row_group) -> Emit
+//! footer: the last 64 KiB (one GET; the rest of a longer metadata next, up to its limit)
+//!   -> its schema's nesting read from the bytes (thrift.rs), then decoded and matched to the
+//!      template on a blocking thread (parse::parquet::columns): drift, projection, reading mapper
+//!   -> each row group: the column chunks of the fields read (GETs in parallel, up to its limit),
+//!      their page headers held to the same limit (thrift.rs), then decoded and mapped on a
+//!      blocking thread (parse::parquet::parse_row_group) -> Emit
 //! ```
 //!
-//! Memory is bounded by one row group's column chunks of the fields read, which must be at most
-//! [`ParquetLimits::max_row_group_bytes`]; a larger one fails the file saying so, with the rows of the
-//! row groups before it kept. A hand-over in the middle of a row group goes on from that row group's
-//! start: its rows before the checkpoint are decoded again and passed over.
+//! Memory is bounded by one row group: its fetched chunks of the fields read, and one decompressed
+//! page per column, each at most [`ParquetLimits::max_row_group_bytes`]; a larger one fails the file
+//! saying so, with the rows of the row groups before it kept. A hand-over in the middle of a row
+//! group goes on from that row group's start: its rows before the checkpoint are decoded again and
+//! passed over. Every call into the reader has its panics caught (a hostile file's), failing the file.
 
 use super::{so_far, Emit, ReadOptions, ReadResult, Sink};
 use crate::mapping::Mapper;
 use crate::model::ObjectMeta;
-use crate::parse::parquet::{columns, contained, parse_row_group, RowGroupRead, RowGroupStart};
+use crate::parse::parquet::thrift::{page_header, schema_depth, PageSizes, MAX_SCHEMA_DEPTH};
+use crate::parse::parquet::{columns, contained, parse_row_group, ParquetColumns, RowGroupRead, RowGroupStart};
 use crate::parse::{FileError, ParseSummary};
 use crate::ports::{ObjectSource, SourceError};
 use bytes::Bytes;
 use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::DecodeResult;
 use std::ops::Range;
 use std::sync::Arc;
@@ -40,7 +45,9 @@ impl Default for ParquetLimits {
     fn default() -> Self {
         // The worker has 512 MB: a row group of 128 MiB (parquet-mr's default size for a whole
         // row group) leaves room for its decoded pages and the batches in flight.
-        ParquetLimits { max_footer_bytes: 16 << 20, max_row_group_bytes: 128 << 20 }
+        // A footer's metadata takes about 9 times its bytes once decoded (measured): 8 MiB of it is
+        // some 75 MB, beside a row group's 128 MiB.
+        ParquetLimits { max_footer_bytes: 8 << 20, max_row_group_bytes: 128 << 20 }
     }
 }
 
@@ -73,8 +80,9 @@ pub async fn read<E: Emit>(
     let mut summary = options.resume.as_ref().map(so_far).unwrap_or_default();
     let mut fetch = Fetch { source, object, fetched: 0 };
     let mut emit = Some(emit);
-    let ended = read_row_groups(&mut fetch, mapper, id_prefix, options, &mut summary, &mut emit).await;
-    let mut emit = emit.expect("the emitter is given back by each row group's thread");
+    // A row group's thread that panicked took the emitter with it: the caller hears of the panic.
+    let ended = read_row_groups(&mut fetch, mapper, id_prefix, options, &mut summary, &mut emit).await?;
+    let mut emit = emit.expect("the emitter is given back by each row group's thread that ended");
     let emit = tokio::task::spawn_blocking(move || {
         emit.end();
         emit
@@ -82,7 +90,7 @@ pub async fn read<E: Emit>(
     .await?;
     let mut result =
         ReadResult { summary, file_error: None, from_start: false, bom: 0, transport: None, fetched: fetch.fetched };
-    match ended? {
+    match ended {
         Ok(()) => {}
         Err(Failure::File(e)) => result.file_error = Some(e),
         Err(Failure::Source(e)) => result.transport = Some((e.kind, e.message)),
@@ -100,33 +108,31 @@ async fn read_row_groups<E: Emit>(
     emit: &mut Option<E>,
 ) -> Result<Result<(), Failure>, tokio::task::JoinError> {
     let limits = options.limits.parquet;
-    let metadata = match footer(fetch, limits).await {
-        Ok(metadata) => Arc::new(metadata),
+    let footer = match footer(fetch, limits).await {
+        Ok(footer) => footer,
         Err(failure) => return Ok(Err(failure)),
     };
-    let builder = match contained(|| ParquetPushDecoderBuilder::try_new_decoder(metadata.clone())) {
-        Ok(Ok(builder)) => builder,
-        Ok(Err(e)) => return Ok(Err(file(0, format!("cannot read the Parquet file's schema: {e}")))),
-        Err(panic) => {
-            return Ok(Err(file(0, format!("cannot read the Parquet file's schema (its reader failed: {panic})"))))
-        }
-    };
-    let (columns, drift) = match columns(builder.parquet_schema(), builder.schema(), &mapper) {
-        Ok(matched) => matched,
-        Err(e) => return Ok(Err(Failure::File(e))),
-    };
+    let Opened { metadata, builder, columns, drift, mapper } =
+        match tokio::task::spawn_blocking(move || open(&footer, mapper)).await? {
+            Ok(opened) => opened,
+            Err(e) => return Ok(Err(Failure::File(e))),
+        };
     summary.drift = drift;
     let row_groups = metadata.row_groups();
-    let (mut index, mut skip) = match &options.resume {
+    let (first, mut skip) = match &options.resume {
         None => (0, 0),
         Some(f) => {
             (usize::try_from(f.position.offset).unwrap_or(usize::MAX).min(row_groups.len()), f.position.row_group_rows)
         }
     };
+    // The decoder passes over row groups of no rows without a reader: they are left out here too, so
+    // that the n-th reader is the n-th of these, and a checkpoint names the row group it was in.
+    let groups: Vec<usize> = (first..row_groups.len()).filter(|&i| row_groups[i].num_rows() > 0).collect();
+    let mut next = 0;
     let built = contained(|| {
         builder
             .with_projection(columns.projection.clone())
-            .with_row_groups((index..row_groups.len()).collect())
+            .with_row_groups(groups.clone())
             .with_batch_size(BATCH_ROWS)
             .build()
     });
@@ -139,11 +145,16 @@ async fn read_row_groups<E: Emit>(
     let id_prefix: Arc<str> = id_prefix.into();
     loop {
         let rows_read = summary.rows_read;
-        let next = contained(|| decoder.try_next_reader()).unwrap_or_else(|panic| Err(reader_failed(panic)));
-        let reader = match next {
+        // The row group the decoder is at (past the last: one more than the file has).
+        let index = groups.get(next).copied().unwrap_or(row_groups.len());
+        let decoded = contained(|| decoder.try_next_reader()).unwrap_or_else(|panic| Err(reader_failed(panic)));
+        let reader = match decoded {
             Err(e) => return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}")))),
             Ok(DecodeResult::Finished) => return Ok(Ok(())),
             Ok(DecodeResult::NeedsData(ranges)) => {
+                if let Err(failure) = fetch.within(&ranges, rows_read) {
+                    return Ok(Err(failure));
+                }
                 let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
                 if bytes > limits.max_row_group_bytes {
                     return Ok(Err(file(
@@ -159,6 +170,11 @@ async fn read_row_groups<E: Emit>(
                     Ok(data) => data,
                     Err(failure) => return Ok(Err(failure)),
                 };
+                let group = &row_groups[index.min(row_groups.len() - 1)];
+                if let Err(reason) = check_pages(group, &columns.projection, &ranges, &data, limits.max_row_group_bytes)
+                {
+                    return Ok(Err(file(rows_read, format!("row group {index}: {reason}"))));
+                }
                 let pushed = contained(|| decoder.push_ranges(ranges, data));
                 if let Err(e) = pushed.unwrap_or_else(|panic| Err(reader_failed(panic))) {
                     return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}"))));
@@ -192,12 +208,13 @@ async fn read_row_groups<E: Emit>(
         if summary.stopped {
             return Ok(Ok(()));
         }
-        (index, skip) = (index + 1, 0);
+        (next, skip) = (next + 1, 0);
     }
 }
 
-/// The footer's metadata: the last 64 KiB first, then whatever more it says it needs.
-async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<ParquetMetaData, Failure> {
+/// The footer's metadata bytes: the last 64 KiB first (its length and magic, and most files' whole
+/// metadata), then the rest of it if it is longer.
+async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<Bytes, Failure> {
     let size = fetch.object.size;
     // Magic, metadata length and magic again: 12 bytes at least.
     if size < 12 {
@@ -206,7 +223,8 @@ async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<ParquetM
     }
     let tail_start = size - size.min(TAIL_BYTES);
     let tail = fetch.range(tail_start..size).await.map_err(Failure::Source)?;
-    match &tail[tail.len() - 4..] {
+    let end = tail.len();
+    match &tail[end - 4..] {
         b"PAR1" => {}
         b"PARE" => return Err(file(0, "the Parquet file is encrypted, which is not read".to_owned())),
         _ => {
@@ -217,30 +235,130 @@ async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<ParquetM
             ))
         }
     }
-    let footer_error = |e: parquet::errors::ParquetError| file(0, format!("cannot read the Parquet footer: {e}"));
-    let mut decoder =
-        ParquetMetaDataPushDecoder::try_new(size).map_err(footer_error)?.with_page_index_policy(PageIndexPolicy::Skip);
-    decoder.push_range(tail_start..size, tail).map_err(footer_error)?;
-    loop {
-        match decoder.try_decode().map_err(footer_error)? {
-            DecodeResult::Data(metadata) => return Ok(metadata),
-            DecodeResult::Finished => return Err(file(0, "the Parquet footer holds no metadata".to_owned())),
-            DecodeResult::NeedsData(ranges) => {
-                let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-                if bytes > limits.max_footer_bytes {
-                    return Err(file(
-                        0,
-                        format!(
-                            "the Parquet footer's metadata is {bytes} bytes, more than the {} read \
-                             (S3C_MAX_PARQUET_FOOTER_BYTES)",
-                            limits.max_footer_bytes
-                        ),
-                    ));
-                }
-                let data = fetch.ranges(&ranges, 0).await?;
-                decoder.push_ranges(ranges, data).map_err(footer_error)?;
+    let length = u64::from(u32::from_le_bytes([tail[end - 8], tail[end - 7], tail[end - 6], tail[end - 5]]));
+    if length > limits.max_footer_bytes {
+        return Err(file(
+            0,
+            format!(
+                "the Parquet footer's metadata is {length} bytes, more than the {} read (S3C_MAX_PARQUET_FOOTER_BYTES)",
+                limits.max_footer_bytes
+            ),
+        ));
+    }
+    // The leading magic, the metadata, its length and the closing magic.
+    if 4 + length + 8 > size {
+        return Err(file(
+            0,
+            format!("cannot read the Parquet footer: its length says {length} bytes, more than the file holds"),
+        ));
+    }
+    let metadata = (size - 8 - length)..(size - 8);
+    if metadata.start >= tail_start {
+        return Ok(tail.slice((metadata.start - tail_start) as usize..(metadata.end - tail_start) as usize));
+    }
+    fetch.range(metadata).await.map_err(Failure::Source)
+}
+
+/// A Parquet file made ready to read: its metadata, the decoder's builder, its columns matched to
+/// the template, its drift and the mapper that reads it.
+struct Opened {
+    metadata: Arc<ParquetMetaData>,
+    builder: ParquetPushDecoderBuilder,
+    columns: ParquetColumns,
+    drift: crate::model::SchemaDrift,
+    mapper: Arc<Mapper>,
+}
+
+/// Decodes the footer's metadata and matches the schema to the template: work in proportion to the
+/// footer (a wide schema, many row groups), for a blocking thread. A schema nesting deeper than
+/// [`MAX_SCHEMA_DEPTH`] is refused first: decoding it would overflow the thread's stack.
+fn open(metadata: &[u8], mapper: Arc<Mapper>) -> Result<Opened, FileError> {
+    let footer =
+        |reason: String| FileError::Columnar { after: 0, reason: format!("cannot read the Parquet footer: {reason}") };
+    let depth = schema_depth(metadata).map_err(footer)?;
+    if depth > MAX_SCHEMA_DEPTH {
+        return Err(footer(format!("its schema nests {depth} groups deep, more than the {MAX_SCHEMA_DEPTH} read")));
+    }
+    let decoded = contained(|| ParquetMetaDataReader::decode_metadata(metadata));
+    let metadata = Arc::new(
+        decoded
+            .map_err(|panic| format!("its reader failed: {panic}"))
+            .and_then(|m| m.map_err(|e| e.to_string()))
+            .map_err(footer)?,
+    );
+    let builder = contained(|| ParquetPushDecoderBuilder::try_new_decoder(metadata.clone()))
+        .map_err(|panic| format!("its reader failed: {panic}"))
+        .and_then(|b| b.map_err(|e| e.to_string()))
+        .map_err(|reason| FileError::Columnar {
+            after: 0,
+            reason: format!("cannot read the Parquet file's schema: {reason}"),
+        })?;
+    let (columns, drift) = columns(builder.parquet_schema(), builder.schema(), &mapper)?;
+    let mapper = columns.reading_mapper(&mapper).map(Arc::new).unwrap_or(mapper);
+    Ok(Opened { metadata, builder, columns, drift, mapper })
+}
+
+/// Holds a row group's pages to its budget before the reader sees them. The reader decompresses one
+/// page of each column read at a time (a dictionary page is kept for its chunk) into a buffer of
+/// the size the page's header claims, so the sum of each column's largest claim is what decoding
+/// holds beside the fetched chunks: it must fit `budget` too. A gzip page is inflated once here, up
+/// to its claim, since parquet's gzip reads a page to its end whatever its header said.
+fn check_pages(
+    group: &RowGroupMetaData,
+    projection: &ProjectionMask,
+    ranges: &[Range<u64>],
+    data: &[Bytes],
+    budget: u64,
+) -> Result<(), String> {
+    let mut held = 0u64;
+    for (leaf, column) in group.columns().iter().enumerate().filter(|(leaf, _)| projection.leaf_included(*leaf)) {
+        let (start, length) = column.byte_range();
+        let end = start.checked_add(length).ok_or("a column chunk past any file's end")?;
+        let fetched = ranges.iter().zip(data).find(|(r, _)| r.start <= start && end <= r.end);
+        let Some((range, bytes)) = fetched else {
+            return Err(format!("column {leaf}'s chunk was not fetched whole"));
+        };
+        let chunk = &bytes[(start - range.start) as usize..(end - range.start) as usize];
+        let gzip = matches!(column.compression(), parquet::basic::Compression::GZIP(_));
+        let (mut at, mut largest) = (0usize, 0u64);
+        while at < chunk.len() {
+            let page = page_header(&chunk[at..]).map_err(|e| format!("column {leaf}: a page's header: {e}"))?;
+            let body = at + page.header as usize;
+            let page_end = usize::try_from(page.compressed)
+                .ok()
+                .and_then(|n| body.checked_add(n))
+                .filter(|&e| e <= chunk.len())
+                .ok_or_else(|| format!("column {leaf}: a page runs past its column chunk"))?;
+            largest = largest.max(page.uncompressed);
+            if gzip {
+                inflates_within(&chunk[body..page_end], page).map_err(|e| format!("column {leaf}: {e}"))?;
             }
+            at = page_end;
         }
+        held = held.saturating_add(largest);
+    }
+    if held > budget {
+        return Err(format!(
+            "its pages would decompress to {held} bytes at once (as their headers say), more than the {budget} one \
+             may hold (S3C_MAX_PARQUET_ROW_GROUP_BYTES)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a gzip page's body inflates to no more than its header says (a corrupt one is left to
+/// the reader, which names its error).
+fn inflates_within(body: &[u8], page: PageSizes) -> Result<(), String> {
+    use std::io::Read;
+    let levels = usize::try_from(page.levels).unwrap_or(usize::MAX).min(body.len());
+    if !page.values_compressed {
+        return Ok(());
+    }
+    let claim = page.uncompressed.saturating_sub(page.levels);
+    let mut inflated = flate2::read::MultiGzDecoder::new(&body[levels..]).take(claim + 1);
+    match std::io::copy(&mut inflated, &mut std::io::sink()) {
+        Ok(n) if n > claim => Err(format!("a gzip page inflates past the {claim} bytes its header says")),
+        _ => Ok(()),
     }
 }
 
@@ -267,17 +385,23 @@ impl Fetch<'_> {
         Ok(bytes)
     }
 
-    /// The ranges (a row group's column chunks), a few at a time, in their order. A range outside
-    /// the object is the file's fault (its metadata points there), not the source's: the file fails
-    /// after the `rows_read` before.
+    /// Whether the ranges are inside the object: one outside is the file's fault (its metadata points
+    /// there), not the source's (S3 would refuse it), and the file fails after the `rows_read` before.
+    fn within(&self, ranges: &[Range<u64>], rows_read: u64) -> Result<(), Failure> {
+        let size = self.object.size;
+        match ranges.iter().find(|r| r.start > r.end || r.end > size) {
+            Some(r) => Err(file(
+                rows_read,
+                format!("the Parquet file's metadata points at bytes {}..{} of a file of {size} bytes", r.start, r.end),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The ranges (a row group's column chunks), a few at a time, in their order.
     async fn ranges(&mut self, ranges: &[Range<u64>], rows_read: u64) -> Result<Vec<Bytes>, Failure> {
         use futures::{StreamExt, TryStreamExt};
-        let size = self.object.size;
-        if let Some(r) = ranges.iter().find(|r| r.start > r.end || r.end > size) {
-            let reason =
-                format!("the Parquet file's metadata points at bytes {}..{} of a file of {size} bytes", r.start, r.end);
-            return Err(file(rows_read, reason));
-        }
+        self.within(ranges, rows_read)?;
         let (source, object) = (self.source, self.object);
         // Collected first: a lazy map's closure held across the await would make the future not
         // Send for every lifetime, which the Lambda runtime needs.

@@ -266,7 +266,8 @@ async fn a_preview_fails_a_file_as_the_sync_does() {
             1000,
             w.config.read_limits(),
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(preview.file_error, Some(format!("{at}: {reason}")), "{key}: {outcome:?}");
     }
 }

@@ -53,6 +53,14 @@ pub(super) fn readable(data_type: &DataType) -> Result<(), String> {
     }
 }
 
+/// Whether a field of `data_type` holds dates or timestamps: typed values, given as canonical text.
+pub(super) fn is_temporal(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(_, values) => is_temporal(values),
+        other => matches!(other, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)),
+    }
+}
+
 /// A column's array in one batch, made ready for reading cell by cell: a dictionary's keys resolved
 /// once per batch, and the groups above a nested field, any of which may be null.
 pub(super) struct Cells<'a> {
@@ -90,21 +98,22 @@ impl<'a> Cells<'a> {
             },
             None => row,
         };
-        if self.leaf.is_null(index) {
+        // A column of the null type (pandas' column of None) holds no validity bits: every cell is null.
+        if self.leaf.is_null(index) || self.leaf.data_type() == &DataType::Null {
             return Ok(None);
         }
         text(self.leaf, index, column).map(Some)
     }
 }
 
-/// The text of a non-null cell. Dates and timestamps are written in the column's own format when it
-/// reads one (so that it reads them back), RFC 3339 UTC otherwise; a timestamp without a time zone
-/// is read as UTC, as a CSV's is.
+/// The text of a non-null cell. Dates and timestamps are typed values, not text: they are given in
+/// the canonical text a date or timestamp column reads without a `format` (`%Y-%m-%d`, RFC 3339 UTC;
+/// the file's reader clears the columns' formats, see [`super::ParquetColumns::reading_mapper`]), a
+/// timestamp read by a date column as its UTC day, a date read by a timestamp column as its
+/// midnight UTC. A timestamp without a time zone is read as UTC, as a CSV's is.
 fn text<'a>(array: &'a dyn Array, i: usize, column: Option<&Column>) -> Result<Cow<'a, str>, String> {
     let owned = |s: String| Ok(Cow::Owned(s));
-    let format = column.and_then(|c| c.format.as_deref());
-    let date_format = format.filter(|_| column.is_some_and(|c| c.field_type == FieldType::Date));
-    let timestamp_format = format.filter(|_| column.is_some_and(|c| c.field_type == FieldType::Timestamp));
+    let read_as = column.map(|c| c.field_type);
     match array.data_type() {
         DataType::Utf8 => Ok(Cow::Borrowed(array.as_string::<i32>().value(i))),
         DataType::LargeUtf8 => Ok(Cow::Borrowed(array.as_string::<i64>().value(i))),
@@ -112,6 +121,8 @@ fn text<'a>(array: &'a dyn Array, i: usize, column: Option<&Column>) -> Result<C
         DataType::Binary => utf8(array.as_binary::<i32>().value(i)),
         DataType::LargeBinary => utf8(array.as_binary::<i64>().value(i)),
         DataType::BinaryView => utf8(array.as_binary_view().value(i)),
+        // A UUID (Parquet's UUID type is 16 bytes) as its canonical text; other fixed bytes as text.
+        DataType::FixedSizeBinary(16) => owned(uuid_text(array.as_fixed_size_binary().value(i))),
         DataType::FixedSizeBinary(_) => utf8(array.as_fixed_size_binary().value(i)),
         DataType::Boolean => Ok(Cow::Borrowed(if array.as_boolean().value(i) { "true" } else { "false" })),
         DataType::Int8 => owned(integer::<Int8Type>(array, i)),
@@ -124,15 +135,15 @@ fn text<'a>(array: &'a dyn Array, i: usize, column: Option<&Column>) -> Result<C
         DataType::UInt64 => owned(integer::<UInt64Type>(array, i)),
         // Display gives the shortest text that reads back as the same float; NaN and infinities
         // stay words, which a decimal or integer column rejects.
-        DataType::Float16 => owned(array.as_primitive::<Float16Type>().value(i).to_string()),
+        DataType::Float16 => owned(half_text(array.as_primitive::<Float16Type>().value(i))),
         DataType::Float32 => owned(array.as_primitive::<Float32Type>().value(i).to_string()),
         DataType::Float64 => owned(array.as_primitive::<Float64Type>().value(i).to_string()),
         DataType::Decimal32(..) => owned(array.as_primitive::<Decimal32Type>().value_as_string(i)),
         DataType::Decimal64(..) => owned(array.as_primitive::<Decimal64Type>().value_as_string(i)),
         DataType::Decimal128(..) => owned(array.as_primitive::<Decimal128Type>().value_as_string(i)),
         DataType::Decimal256(..) => owned(array.as_primitive::<Decimal256Type>().value_as_string(i)),
-        DataType::Date32 => date(array.as_primitive::<Date32Type>().value_as_date(i), date_format),
-        DataType::Date64 => date(array.as_primitive::<Date64Type>().value_as_date(i), date_format),
+        DataType::Date32 => date(array.as_primitive::<Date32Type>().value_as_date(i), read_as),
+        DataType::Date64 => date(array.as_primitive::<Date64Type>().value_as_date(i), read_as),
         DataType::Time32(TimeUnit::Second) => time(array.as_primitive::<Time32SecondType>().value_as_time(i)),
         DataType::Time32(_) => time(array.as_primitive::<Time32MillisecondType>().value_as_time(i)),
         DataType::Time64(TimeUnit::Microsecond) => time(array.as_primitive::<Time64MicrosecondType>().value_as_time(i)),
@@ -145,9 +156,9 @@ fn text<'a>(array: &'a dyn Array, i: usize, column: Option<&Column>) -> Result<C
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value_as_datetime(i),
             };
             let at = at.ok_or("a timestamp out of range")?.and_utc();
-            match timestamp_format {
-                Some(format) => written(at.format(format)).map(Cow::Owned),
-                None => owned(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            match read_as {
+                Some(FieldType::Date) => owned(at.date_naive().format("%Y-%m-%d").to_string()),
+                _ => owned(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             }
         }
         // readable() refused every other type from the schema.
@@ -162,24 +173,37 @@ where
     itoa::Buffer::new().format(array.as_primitive::<T>().value(i)).to_owned()
 }
 
+/// The shortest text that reads back as the same half-precision float (0.1, not 0.099975586: the
+/// f32 it widens to has more digits than the f16 holds).
+fn half_text(value: half::f16) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let wide = f32::from(value);
+    (0..=8)
+        .map(|digits| format!("{wide:.digits$}"))
+        .find(|text| text.parse::<f32>().is_ok_and(|back| half::f16::from_f32(back) == value))
+        .map(|text| if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text })
+        .unwrap_or_else(|| wide.to_string())
+}
+
+fn uuid_text(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
 fn utf8(bytes: &[u8]) -> Result<Cow<'_, str>, String> {
     std::str::from_utf8(bytes)
         .map(Cow::Borrowed)
         .map_err(|e| format!("binary value, not UTF-8 text (invalid at byte {})", e.valid_up_to()))
 }
 
-fn date<'a>(date: Option<chrono::NaiveDate>, format: Option<&str>) -> Result<Cow<'a, str>, String> {
+fn date<'a>(date: Option<chrono::NaiveDate>, read_as: Option<FieldType>) -> Result<Cow<'a, str>, String> {
     let date = date.ok_or("a date out of range")?;
-    written(date.format(format.unwrap_or("%Y-%m-%d"))).map(Cow::Owned)
-}
-
-/// A value in a template's chrono format; a format asking for what the value has not (a date's hours)
-/// is the row's error, not a panic.
-fn written(value: impl std::fmt::Display) -> Result<String, String> {
-    use std::fmt::Write;
-    let mut text = String::new();
-    write!(text, "{value}").map_err(|_| "cannot be written in the column's format".to_owned())?;
-    Ok(text)
+    Ok(Cow::Owned(match read_as {
+        Some(FieldType::Timestamp) => date.and_time(chrono::NaiveTime::MIN).and_utc().to_rfc3339(),
+        _ => date.format("%Y-%m-%d").to_string(),
+    }))
 }
 
 fn time<'a>(time: Option<chrono::NaiveTime>) -> Result<Cow<'a, str>, String> {

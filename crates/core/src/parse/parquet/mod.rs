@@ -11,6 +11,7 @@
 mod cells;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod thrift;
 
 use super::{fallback_id, FileError, ParseSummary, RawRow, RowSink, Tally};
 use crate::mapping::{FieldError, Mapper};
@@ -22,6 +23,7 @@ use arrow_schema::{ArrowError, DataType, Schema};
 use cells::Cells;
 use parquet::arrow::ProjectionMask;
 use parquet::schema::types::SchemaDescriptor;
+use std::collections::{HashMap, HashSet};
 
 /// The file's fields that a template reads: which leaves to fetch, and where each template column
 /// finds its value in a record batch.
@@ -32,25 +34,31 @@ pub struct ParquetColumns {
     /// Per template column: the field names from the batch's column down to its value; `None`
     /// when the file lacks it.
     paths: Vec<Option<Vec<String>>>,
+    /// Per template column: whether the file's field is a date or timestamp (a typed value).
+    typed: Vec<bool>,
     /// The unmapped fields kept (`extra_columns: keep`): dotted name and path.
     extra: Vec<(String, Vec<String>)>,
 }
 
-/// A leaf of the file's schema: its path, whether a list holds it, its Arrow type.
+/// A leaf of the file's schema: its path (and dotted name), whether a list holds it, its Arrow type.
 struct Leaf {
     index: usize,
     parts: Vec<String>,
+    name: String,
     in_list: bool,
     data_type: Option<DataType>,
 }
 
 /// Matches the template's columns to the file's schema: what to fetch and the file's drift, or why
-/// the file cannot be read with the template (at its "header": the schema).
+/// the file cannot be read with the template (at its "header": the schema). Linear in the schema's
+/// leaves (a file may have hundreds of thousands): every lookup is by a map.
 pub fn columns(
     schema: &SchemaDescriptor,
     arrow: &Schema,
     mapper: &Mapper,
 ) -> Result<(ParquetColumns, SchemaDrift), FileError> {
+    let top: HashMap<&str, &DataType> =
+        arrow.fields().iter().map(|f| (f.name().as_str(), f.data_type())).rev().collect();
     let leaves: Vec<Leaf> = schema
         .columns()
         .iter()
@@ -58,21 +66,24 @@ pub fn columns(
         .map(|(index, c)| {
             let parts = c.path().parts().to_vec();
             let in_list = c.max_rep_level() > 0;
-            let data_type = if in_list { None } else { arrow_type(arrow, &parts) };
-            Leaf { index, parts, in_list, data_type }
+            let data_type = if in_list { None } else { arrow_type(&top, &parts) };
+            Leaf { index, name: parts.join("."), parts, in_list, data_type }
         })
         .collect();
+    // The first leaf of a name, as a header's first column of a name.
+    let by_name: HashMap<&str, &Leaf> = leaves.iter().rev().map(|l| (l.name.as_str(), l)).collect();
     let columns = mapper.columns();
     let mut paths = Vec::with_capacity(columns.len());
+    let mut typed = Vec::with_capacity(columns.len());
     let mut fetched = Vec::new();
     let mut missing_required = Vec::new();
     for column in columns {
-        let leaf = leaves.iter().find(|l| l.parts.join(".") == column.source);
+        let leaf = by_name.get(column.source.as_str()).copied();
         let unreadable = match leaf {
             Some(leaf) if leaf.in_list => Some("a field inside a list".to_owned()),
             Some(leaf) => leaf.data_type.as_ref().and_then(|t| cells::readable(t).err()),
             // A group, list or map is no leaf: named by its own name, it says what it is.
-            None => arrow.field_with_name(&column.source).ok().and_then(|f| cells::readable(f.data_type()).err()),
+            None => top.get(column.source.as_str()).and_then(|t| cells::readable(t).err()),
         };
         if let Some(what) = unreadable {
             return Err(FileError::Header(format!(
@@ -80,6 +91,7 @@ pub fn columns(
                 column.source
             )));
         }
+        typed.push(leaf.and_then(|l| l.data_type.as_ref()).is_some_and(cells::is_temporal));
         match leaf {
             Some(leaf) => {
                 fetched.push(leaf.index);
@@ -96,14 +108,23 @@ pub fn columns(
     if !missing_required.is_empty() {
         return Err(FileError::Header(format!("the file lacks required column(s): {}", missing_required.join(", "))));
     }
+    if fetched.is_empty() {
+        // Its rows would be records of nothing, as many as its metadata claims.
+        return Err(FileError::Header(format!(
+            "the file has none of the template's columns ({})",
+            columns.iter().map(|c| c.source.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let on_the_way: HashSet<&str> =
+        columns.iter().flat_map(|c| c.source.match_indices('.').map(|(at, _)| &c.source[..at])).collect();
     let mut drift = SchemaDrift::default();
     let mut extra = Vec::new();
-    let mapped = fetched.clone();
+    let mapped: HashSet<usize> = fetched.iter().copied().collect();
     for leaf in leaves.iter().filter(|l| !mapped.contains(&l.index)) {
-        drift.add_unmapped(&unmapped_name(&leaf.parts, mapper));
+        drift.add_unmapped(&unmapped_name(&leaf.parts, &on_the_way));
         let keepable = !leaf.in_list && leaf.data_type.as_ref().is_some_and(|t| cells::readable(t).is_ok());
         if mapper.template.extra_columns == ExtraColumns::Keep && keepable {
-            extra.push((leaf.parts.join("."), leaf.parts.clone()));
+            extra.push((leaf.name.clone(), leaf.parts.clone()));
             fetched.push(leaf.index);
         }
     }
@@ -116,13 +137,29 @@ pub fn columns(
         )));
     }
     let projection = ProjectionMask::leaves(schema, fetched);
-    Ok((ParquetColumns { projection, paths, extra }, drift))
+    Ok((ParquetColumns { projection, paths, typed, extra }, drift))
+}
+
+impl ParquetColumns {
+    /// The mapper that reads this file: the template's, with the `format` of the columns that read
+    /// a date or timestamp field cleared, since such a value is given as canonical text (a format
+    /// describes text in a file; applied to a typed value it would lose or change it: `%y`).
+    pub fn reading_mapper(&self, mapper: &Mapper) -> Option<Mapper> {
+        if !self.typed.iter().any(|&t| t) {
+            return None;
+        }
+        let mut template = mapper.template.clone();
+        for (column, _) in template.columns.iter_mut().zip(&self.typed).filter(|(_, &t)| t) {
+            column.format = None;
+        }
+        Some(Mapper::new(template))
+    }
 }
 
 /// The Arrow type of the field at `parts`, through the groups above it.
-fn arrow_type(schema: &Schema, parts: &[String]) -> Option<DataType> {
+fn arrow_type(top: &HashMap<&str, &DataType>, parts: &[String]) -> Option<DataType> {
     let (first, rest) = parts.split_first()?;
-    let mut data_type = schema.field_with_name(first).ok()?.data_type();
+    let mut data_type = *top.get(first.as_str())?;
     for part in rest {
         data_type = match data_type {
             DataType::Struct(fields) => fields.iter().find(|f| f.name() == part)?.data_type(),
@@ -134,16 +171,16 @@ fn arrow_type(schema: &Schema, parts: &[String]) -> Option<DataType> {
 
 /// How drift names an unmapped leaf: by its path as far as a template column goes the same way,
 /// then one step further (`address` when nothing reads into it, `address.street` beside a column
-/// `address.city`), as JSON members are named.
-fn unmapped_name(parts: &[String], mapper: &Mapper) -> String {
+/// `address.city`), as JSON members are named. `on_the_way`: the groups the template's dotted
+/// sources go through.
+fn unmapped_name(parts: &[String], on_the_way: &HashSet<&str>) -> String {
     let mut name = String::new();
     for part in parts {
         if !name.is_empty() {
             name.push('.');
         }
         name.push_str(part);
-        let deeper = format!("{name}.");
-        if !mapper.columns().iter().any(|c| c.source.starts_with(&deeper)) {
+        if !on_the_way.contains(name.as_str()) {
             break;
         }
     }
