@@ -319,7 +319,7 @@ fn check_pages(
             return Err(format!("column {leaf}'s chunk was not fetched whole"));
         };
         let chunk = &bytes[(start - range.start) as usize..(end - range.start) as usize];
-        let gzip = matches!(column.compression(), parquet::basic::Compression::GZIP(_));
+        let codec = column.compression();
         let (mut at, mut largest) = (0usize, 0u64);
         while at < chunk.len() {
             let page = page_header(&chunk[at..]).map_err(|e| format!("column {leaf}: a page's header: {e}"))?;
@@ -330,9 +330,7 @@ fn check_pages(
                 .filter(|&e| e <= chunk.len())
                 .ok_or_else(|| format!("column {leaf}: a page runs past its column chunk"))?;
             largest = largest.max(page.uncompressed);
-            if gzip {
-                inflates_within(&chunk[body..page_end], page).map_err(|e| format!("column {leaf}: {e}"))?;
-            }
+            inflates_within(codec, &chunk[body..page_end], page).map_err(|e| format!("column {leaf}: {e}"))?;
             at = page_end;
         }
         held = held.saturating_add(largest);
@@ -346,21 +344,33 @@ fn check_pages(
     Ok(())
 }
 
-/// Whether a gzip page's body inflates to no more than its header says (a corrupt one is left to
-/// the reader, which names its error).
-fn inflates_within(body: &[u8], page: PageSizes) -> Result<(), String> {
+/// Whether a page's body inflates to no more than its header says, for the codecs whose decoder in
+/// the reader reads to the end whatever the header said: gzip, and LZ4 frames (the reader's LZ4
+/// codec falls back to them). The others decode into a buffer of the claimed size. A corrupt body
+/// is left to the reader, which names its error.
+fn inflates_within(codec: parquet::basic::Compression, body: &[u8], page: PageSizes) -> Result<(), String> {
+    use parquet::basic::Compression;
     use std::io::Read;
-    let levels = usize::try_from(page.levels).unwrap_or(usize::MAX).min(body.len());
     if !page.values_compressed {
         return Ok(());
     }
+    let values = &body[usize::try_from(page.levels).unwrap_or(usize::MAX).min(body.len())..];
     let claim = page.uncompressed.saturating_sub(page.levels);
-    let mut inflated = flate2::read::MultiGzDecoder::new(&body[levels..]).take(claim + 1);
-    match std::io::copy(&mut inflated, &mut std::io::sink()) {
-        Ok(n) if n > claim => Err(format!("a gzip page inflates past the {claim} bytes its header says")),
+    let (name, inflated): (&str, Box<dyn Read + '_>) = match codec {
+        Compression::GZIP(_) => ("gzip", Box::new(flate2::read::MultiGzDecoder::new(values))),
+        Compression::LZ4 if values.starts_with(&LZ4_FRAME_MAGIC) => {
+            ("LZ4", Box::new(lz4_flex::frame::FrameDecoder::new(values)))
+        }
+        _ => return Ok(()),
+    };
+    match std::io::copy(&mut inflated.take(claim + 1), &mut std::io::sink()) {
+        Ok(n) if n > claim => Err(format!("a {name} page inflates past the {claim} bytes its header says")),
         _ => Ok(()),
     }
 }
+
+/// How an LZ4 frame begins (0x184D2204, little-endian).
+const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
 
 /// A panic of the Parquet reader as its error.
 fn reader_failed(panic: String) -> parquet::errors::ParquetError {

@@ -661,7 +661,6 @@ async fn a_schema_nesting_too_deep_fails_the_file_before_it_is_decoded() {
 /// page headers claim 128 MiB each took 880 MB. The claims are held to the row group's budget first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_claiming_more_than_the_budget_fail_the_file_before_they_are_decoded() {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
     let n = 200_000;
     let batch =
         RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef)]).unwrap();
@@ -671,12 +670,8 @@ async fn pages_claiming_more_than_the_budget_fail_the_file_before_they_are_decod
         .set_data_page_size_limit(64 << 20)
         .set_data_page_row_count_limit(usize::MAX)
         .build();
-    let mut honest = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut honest, batch.schema(), Some(properties)).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    let reader = SerializedFileReader::new(bytes::Bytes::from(honest.clone())).unwrap();
-    let at = reader.metadata().row_group(0).column(0).data_page_offset() as usize;
+    let honest = one_page(&batch, properties);
+    let at = data_page_offset(&honest);
     // A data page (type 0), then its uncompressed size: a varint of 4 bytes for 1.6 MB.
     assert_eq!((&honest[at..at + 3], honest[at + 6] & 0x80), (&[0x15, 0x00, 0x15][..], 0));
     let mut lying = honest.clone();
@@ -697,6 +692,62 @@ async fn pages_claiming_more_than_the_budget_fail_the_file_before_they_are_decod
         failure,
         "before any row was read: row group 0: its pages would decompress to 134217727 bytes at once (as their headers \
          say), more than the 8388608 one may hold (S3C_MAX_PARQUET_ROW_GROUP_BYTES)"
+    );
+    assert!(kept.records.is_empty());
+}
+
+/// `batch` written as one page per column with `properties`.
+fn one_page(batch: &RecordBatch, properties: WriterProperties) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    bytes
+}
+
+/// Where the first column's first data page starts.
+fn data_page_offset(file: &[u8]) -> usize {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
+    reader.metadata().row_group(0).column(0).data_page_offset() as usize
+}
+
+/// parquet's gzip reads a page to its end whatever its header claims: a page that inflates past its
+/// claim (a bomb) fails the file before the reader sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_page_inflating_past_its_claim_fails_the_file() {
+    let n = 200_000;
+    let batch =
+        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef)]).unwrap();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::GZIP(Default::default()))
+        .set_dictionary_enabled(false)
+        .set_data_page_size_limit(64 << 20)
+        .set_data_page_row_count_limit(usize::MAX)
+        .build();
+    let honest = one_page(&batch, properties);
+    let at = data_page_offset(&honest);
+    assert_eq!((&honest[at..at + 3], honest[at + 6] & 0x80), (&[0x15, 0x00, 0x15][..], 0));
+    // A claim of 1,100,000 bytes (zigzag, 4 bytes of varint) for a page of 1,600,000.
+    let mut lying = honest.clone();
+    let mut claim = Vec::new();
+    let mut v = 1_100_000u64 * 2;
+    while v >= 0x80 {
+        claim.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    claim.push(v as u8);
+    lying[at + 3..at + 7].copy_from_slice(&claim);
+    let ids = || template("", r#"{"source": "id", "field": "id", "type": "integer", "required": true}"#);
+    let (read, kept) =
+        Bucket::with("p.parquet", &honest).read("p.parquet", ids(), ReadOptions::default(), Kept::default()).await;
+    assert_eq!((read.file_error.is_none(), kept.records.len()), (true, 200_000), "{:?}", read.file_error);
+    let (read, kept) =
+        Bucket::with("p.parquet", &lying).read("p.parquet", ids(), ReadOptions::default(), Kept::default()).await;
+    let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
+    assert!(
+        failure.ends_with("row group 0: column 0: a gzip page inflates past the 1100000 bytes its header says"),
+        "{failure}"
     );
     assert!(kept.records.is_empty());
 }
