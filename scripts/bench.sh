@@ -25,17 +25,25 @@
 #          default (template.yaml: 30 s, 1000); and the AWS requests per imported object, beside a
 #          scheduled scan of the same objects in a folder holding only them and in one also holding
 #          BENCH_EVENTS_OLD_OBJECTS older objects. About 3 minutes.
+#  parquet the Parquet read (pipeline::parquet::read: footer, row groups by ranged reads, decode,
+#          map), one core, of the parse section's 1M rows as a snappy Parquet file read from memory
+#          (criterion), beside pyarrow reading the same file and Python mapping its rows
+#          (scripts/bench/parquet.py, pyarrow installed into .venv); and the peak RSS of a whole sync
+#          (s3-connector sync, release build, writes to moto) of a BENCH_PARQUET_MB Parquet object of
+#          50 KB rows, once per row-group size in BENCH_PARQUET_GROUP_ROWS and with the records handed
+#          to the writers 1,000 (the default) and 25 at a time, served from disk by s3-model (the files
+#          written once into target/bench-parquet by crates/bench's parquet-file).
 # Each section saves its figures in target/bench-results/SECTION.json; BENCHMARKS.md is written from
 # every saved section, so a partial run keeps the other sections' last figures.
 # Usage: scripts/bench.sh [object sizes in MB, default "500 5000"] [connections, default 10000]
 # Environment: BENCH_ONLY, BENCH_WRITE_ROWS (100000), BENCH_WRITE_LATENCY_MS (10), BENCH_CPU_ROWS
 # (200000), BENCH_CPU_LATENCY_MS (1), BENCH_CPU_REPEAT (3), BENCH_EVENTS_OBJECTS (200),
-# BENCH_EVENTS_OLD_OBJECTS (10000).
+# BENCH_EVENTS_OLD_OBJECTS (10000), BENCH_PARQUET_MB (2000), BENCH_PARQUET_GROUP_ROWS ("1000 2500").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES_MB=${1:-500 5000}
 CONNECTIONS=${2:-10000}
-SECTIONS="parse compression memory fanout writes cpu readahead listing events"
+SECTIONS="parse compression memory fanout writes cpu readahead listing events parquet"
 WRITE_ROWS=${BENCH_WRITE_ROWS:-100000}
 WRITE_LATENCY_MS=${BENCH_WRITE_LATENCY_MS:-10}
 CPU_ROWS=${BENCH_CPU_ROWS:-200000}
@@ -43,6 +51,10 @@ CPU_LATENCY_MS=${BENCH_CPU_LATENCY_MS:-1}
 CPU_REPEAT=${BENCH_CPU_REPEAT:-3}
 EVENTS_OBJECTS=${BENCH_EVENTS_OBJECTS:-200}
 EVENTS_OLD_OBJECTS=${BENCH_EVENTS_OLD_OBJECTS:-10000}
+PARQUET_MB=${BENCH_PARQUET_MB:-2000}
+PARQUET_GROUP_ROWS=${BENCH_PARQUET_GROUP_ROWS:-1000 2500}
+# pyarrow for the parquet section's Python baseline, in the project's .venv beside moto.
+PYARROW_VERSION=26.0.1
 RESULTS=target/bench-results
 # The allocator settings of the deployed functions (template.yaml, Globals), for every Rust process
 # measured here.
@@ -98,7 +110,7 @@ cleanup() { ddb_latency_stop; local_aws_stop; }
 # The one-minute load average before a section: its figures are only as good as the machine is quiet.
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 trap cleanup EXIT
-if want memory || want fanout || want writes || want cpu || want events; then
+if want memory || want fanout || want writes || want cpu || want events || want parquet; then
   if want fanout; then lambda_tools_install; fi
   local_aws_start
   trap cleanup EXIT # local_aws_start sets its own
@@ -123,7 +135,7 @@ if want compression; then
     "sizes=$(cat target/criterion/decode_parse_map/sizes.json)" "load=$(load_average)"
 fi
 
-if want memory || want fanout; then
+if want memory || want fanout || want parquet; then
   # Two builds: built together, the product's binaries would share bench's connector-core, which
   # has the test-support feature (its in-memory store); measured, they are built as deployed.
   cargo build --release --quiet -p s3-connector -p worker -p dispatcher
@@ -144,7 +156,7 @@ if want cpu; then
   cargo build --release --quiet -p bench --features system-allocator
   cp target/release/worker-cpu target/release/worker-cpu-system
 fi
-if want writes || want cpu || want readahead || want listing || want events; then
+if want writes || want cpu || want readahead || want listing || want events || want parquet; then
   cargo build --release --quiet -p bench
 fi
 
@@ -228,6 +240,37 @@ $(cpu_run target/release/worker-cpu-system --runtime multi-thread)"
   PYTHON=$("$VENV/bin/python" scripts/bench/cpu.py "$DDB_ENDPOINT" "$BUCKET" "$KEY" "$CPU_ROWS")
   ddb_latency_stop
   save cpu "rows=$CPU_ROWS" "latency_ms=$CPU_LATENCY_MS" "repeat=$CPU_REPEAT" "runs[]=$RUNS" "python=$PYTHON" "load=$LOAD"
+fi
+
+if want parquet; then
+  if [ "$("$VENV/bin/python" -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/null)" != "$PYARROW_VERSION" ]; then
+    echo "installing pyarrow==$PYARROW_VERSION into .venv (once, a few seconds)" >&2
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
+  fi
+  echo "== criterion: the Parquet read (footer, row groups, decode, map) of 1M rows" >&2
+  LOAD=$(load_average)
+  cargo bench -p connector-core --bench pipeline -- parquet_read >&2
+  PARQUET_NS=$("$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate'])" target/criterion/parquet_read/snappy/new/estimates.json)
+  echo "== python baseline: pyarrow" >&2
+  PYARROW=$("$VENV/bin/python" scripts/bench/parquet.py target/criterion/parquet_read/payments.parquet 1000000)
+  echo "== peak memory of a sync of a $PARQUET_MB MB Parquet object, row groups of $PARQUET_GROUP_ROWS rows" >&2
+  MEMORY_LOAD=$(load_average)
+  mkdir -p target/bench-parquet
+  ROW_BYTES=50000
+  FILES=()
+  for GROUP_ROWS in $PARQUET_GROUP_ROWS; do
+    FILE=target/bench-parquet/payments-${PARQUET_MB}mb-${GROUP_ROWS}rows.parquet
+    # Written once (a minute or so), then served from disk by every run; its description beside it.
+    if [ ! -s "$FILE.json" ] || [ ! -f "$FILE" ]; then
+      echo "writing $FILE" >&2
+      target/release/parquet-file --out "$FILE" --rows $((PARQUET_MB * 1000000 / ROW_BYTES)) \
+        --row-bytes "$ROW_BYTES" --group-rows "$GROUP_ROWS" > "$FILE.json"
+    fi
+    FILES+=("$(cat "$FILE.json")")
+  done
+  SYNCS=$("$VENV/bin/python" scripts/bench/parquet_memory.py target/release/s3-connector "${FILES[@]}")
+  save parquet "rust_ns=$PARQUET_NS" "python[]=$PYARROW" "load=$LOAD" "syncs[]=$SYNCS" "memory_load=$MEMORY_LOAD" \
+    "file_bytes=$(stat -c %s target/criterion/parquet_read/payments.parquet)"
 fi
 
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
@@ -315,6 +358,75 @@ decoded, the text layer, the CSV parser and the mapper (`crates/core/benches/pip
     for name, label in [("gzip", "gzip -6 (baseline)"), ("zstd", "zstd -3"), ("bzip2", "bzip2 -9"), ("none", "uncompressed")]:
         mb_s = sizes["none"] / 1e6 * rate[name] / rows
         print(f"| {label} | {sizes[name] / 1e6:.1f} MB | {sizes[name] / sizes['none']:.1%} | {rate[name]:,.0f} | {rate[name] / rate['gzip']:.2f}x | {mb_s:,.0f} |")
+    print()
+
+heading("Parquet objects: the read, one core, and the peak memory of a sync")
+pq = load("parquet")
+if pq is None:
+    print(missing("parquet"))
+else:
+    rows = 1_000_000
+    rust = rows / (float(pq["rust_ns"]) / 1e9)
+    py = {d["name"]: d for d in pq["python"]}
+    v = py["versions"]
+    print(f"""Measured {pq['measured']} (load average {pq['load']} at the start). The parse section's 1,000,000 payment
+rows as a Parquet file written by arrow-rs's `ArrowWriter` ({pq['file_bytes'] / 1e6:.1f} MB, snappy, row groups of 131,072
+rows; typed columns: `amount` decimal(10, 2), `quantity` int64, `captured` boolean, `paid_at` a UTC
+timestamp, the others strings), read from memory, one core each.
+
+- s3-connector: `pipeline::parquet::read`, as the worker reads a Parquet object: the footer by a ranged
+  read, then each row group's column chunks by ranged reads (an in-memory source; each range is copied
+  out, as a GET's body arrives in a buffer of its own), decoded by arrow-rs's push decoder in batches of
+  8,192 rows on a blocking thread, each cell turned into text and validated and mapped by the template's
+  mapper into a record (`crates/core/benches/pipeline.rs`, `parquet_read`, criterion, mean of 10
+  samples; a current-thread runtime with one blocking thread, which take turns: one core).
+- Python: pyarrow {v['pyarrow']} (Python {v['python']}) reads the same file from memory on one thread
+  (`pa.set_cpu_count(1)`, `iter_batches(batch_size=8192, use_threads=False)`): its decoding is C++; each
+  batch becomes Python dicts (`to_pylist`, C++ making Python objects: `Decimal`, `datetime`), and each row
+  is mapped in Python with `baseline.py`'s checks for typed values (required id, currency in its set,
+  `Decimal`, `int`, a bool, the timestamp in UTC; the values arrive typed, so no text is parsed)
+  (`python scripts/bench/parquet.py target/criterion/parquet_read/payments.parquet 1000000`, median of
+  {py['pyarrow_decode_map']['runs']} runs, in the same run). pyarrow's decode alone (Arrow batches, no Python rows, nothing
+  mapped) shows where its time goes.
+
+| reader | what it does | rows/s | CPU s / wall s | s3-connector against it |
+|---|---|---|---|---|""")
+    print(f"| s3-connector | ranged reads, decode, cells to text, validate, map to records | {rust:,.0f} | - | - |")
+    for name, label, what in [("pyarrow_decode_map", "pyarrow + Python mapping", "decode (C++), `to_pylist` (C++), map (Python)"),
+                              ("pyarrow_decode", "pyarrow, decode only", "decode (C++) to Arrow batches; no rows, no mapping")]:
+        d = py[name]
+        print(f"| {label} | {what} | {d['rows_per_second']:,.0f} | {d['cpu_seconds'] / d['seconds']:.2f} | {rust / d['rows_per_second']:.1f}x |")
+    syncs = pq.get("syncs", [])
+    if syncs:
+        first = syncs[0]
+        print(f"""
+Peak memory of a whole sync, measured {pq['measured']} (load average {pq['memory_load']} at its start):
+`python scripts/bench/parquet_memory.py target/release/s3-connector FILE_JSON...` (moto started by
+`scripts/bench.sh`): the release CLI's `sync`, the worker's code run in-process with the worker's
+allocator and default limits, imports one Parquet object, written once by `target/release/parquet-file --out
+FILE --rows {first['rows']} --row-bytes 50000 --group-rows N`: the payment columns above and a `note` column of
+49,950 random letters a row (snappy cannot shrink them, so {first['rows']:,} rows make the object; no dictionary,
+pages of about 1 MiB). `s3-model --file FILE --key payments.parquet` serves it from disk (ListObjectsV2,
+ranged GETs with a 20 ms first byte, at most 1,000 MB/s a connection); STS and DynamoDB are moto's. The
+template is the payment template as a Parquet template that also maps `note`, so every column is
+fetched, decoded, mapped and written: each row is written to the records table in moto (about 50 KB an
+item) and the count is checked. Peak RSS is the sync process's own (`os.wait4`'s ru_maxrss, in MiB). The
+reader holds one row group's column chunks at a time, and refuses one of more than 128 MiB
+(`S3C_MAX_PARQUET_ROW_GROUP_BYTES`); the worker function has 512 MB (template.yaml's MemorySize, which
+Lambda counts in MiB). Each file is synced twice: with the engine's default hand-over of records to the
+writers (1,000 rows at a time, `S3C_HANDOFF_ROWS`), and 25 at a time (one BatchWriteItem), because a
+hand-over counts rows, not bytes: at 50 KB a record, the records waiting for their writes are part of
+the peak.
+
+| object | rows imported | bytes fetched | rows per row group | row groups | largest row group, as stored | hand-over | wall time | peak RSS | of 512 MiB |
+|---|---|---|---|---|---|---|---|---|---|""")
+        for d in syncs:
+            print(f"| {d['object_bytes'] / 1e9:,.2f} GB | {d['rows_imported']:,} | {d['counts']['bytes_read'] / 1e9:,.2f} GB | "
+                  f"{d['group_rows']:,} | {d['row_groups']} | "
+                  f"{d['largest_row_group_bytes'] / 2**20:.1f} MiB | {d.get('handoff_rows', 1000):,} rows | {d['seconds']:.1f} s | "
+                  f"{d['peak_rss_mb']:.1f} MiB | {d['peak_rss_mb'] / 512:.0%} |")
+        print("""
+The wall times include moto taking the writes on the same two cores; they are not AWS's.""")
     print()
 
 heading("Peak memory of a sync of one large object, writes included")

@@ -1,19 +1,22 @@
-//! A model of S3 for benchmarks only (never the test suite): one bucket, `bench`, holding one CSV
-//! object, `payments.csv`, of payment rows padded to a fixed width and generated as they are sent (so
-//! the object can be larger than memory), served with S3's first-byte latency and a per-connection
-//! bandwidth. It lets a benchmark compare one GetObject stream with ranged GETs fetched ahead, and
-//! stream a 5 GB object through the worker; moto cannot: it answers every ranged GET by reading the
-//! whole object first, and keeps objects in memory.
+//! A model of S3 for benchmarks only (never the test suite): one bucket, `bench`, holding one
+//! object, served with S3's first-byte latency and a per-connection bandwidth. The object is either a
+//! CSV, `payments.csv`, of payment rows padded to a fixed width and generated as they are sent (so
+//! the object can be larger than memory), or a file on disk (`--file`, e.g. a Parquet file written
+//! by `parquet-file`), read range by range. It lets a benchmark compare one GetObject stream with
+//! ranged GETs fetched ahead, and stream a 5 GB object through the worker; moto cannot: it answers
+//! every ranged GET by reading the whole object first, and keeps objects in memory.
 //!
-//! Served: `GET /bench?list-type=2` (ListObjectsV2: the one object), `GET` and `HEAD
-//! /bench/payments.csv` (206 with Content-Range for `Range: bytes=a-b` or `bytes=a-`; If-Match
-//! checked against the ETag). Each answer waits `--ttfb-ms`, then sends its body in 256 KiB frames no
-//! faster than `--mb-per-second` (10^6 bytes) per connection.
+//! Served: `GET /bench?list-type=2` (ListObjectsV2: the one object), `GET` and `HEAD /bench/KEY`
+//! (206 with Content-Range for `Range: bytes=a-b` or `bytes=a-`; If-Match checked against the ETag).
+//! Each answer waits `--ttfb-ms`, then sends its body in 256 KiB frames no faster than
+//! `--mb-per-second` (10^6 bytes) per connection.
 //!
-//! Usage: `s3-model [--rows 2000000] [--row-bytes 80] [--ttfb-ms 20] [--mb-per-second 80] [--port 0]`;
-//! prints `http://127.0.0.1:PORT` on its first line and the object's size on its second. Every row is
-//! `--row-bytes` long: the payment columns of `bench::payment_row`, then an unmapped `padding` column.
+//! Usage: `s3-model [--rows 2000000] [--row-bytes 80] [--ttfb-ms 20] [--mb-per-second 80] [--port 0]
+//! [--file PATH [--key KEY]]`; prints `http://127.0.0.1:PORT` on its first line and the object's size
+//! on its second. Every generated row is `--row-bytes` long: the payment columns of
+//! `bench::payment_row`, then an unmapped `padding` column.
 
+use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
@@ -24,12 +27,13 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const BUCKET: &str = "/bench";
-const KEY: &str = "payments.csv";
 const ETAG: &str = "\"s3-model\"";
 const FRAME: u64 = 256 * 1024;
 
@@ -50,6 +54,12 @@ struct Args {
     mb_per_second: f64,
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Serve this file (read range by range, never whole) instead of generated rows.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// The object's key.
+    #[arg(long, default_value = "payments.csv")]
+    key: String,
 }
 
 /// The object: a header line, then `rows` lines of exactly `row_bytes`.
@@ -91,17 +101,61 @@ impl Object {
     }
 }
 
+/// What the one object holds.
+enum Content {
+    Generated(Object),
+    File { file: Arc<std::fs::File>, len: u64 },
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Generated(object) => object.len(),
+            Content::File { len, .. } => *len,
+        }
+    }
+
+    /// The bytes `start..end` of the object (a file's read on a blocking thread).
+    async fn bytes(&self, start: u64, end: u64) -> std::io::Result<Bytes> {
+        match self {
+            Content::Generated(object) => Ok(object.bytes(start, end)),
+            Content::File { file, .. } => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut out = vec![0; (end - start) as usize];
+                    file.read_exact_at(&mut out, start)?;
+                    Ok(Bytes::from(out))
+                })
+                .await?
+            }
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            Content::Generated(_) => "text/csv",
+            Content::File { .. } => "application/octet-stream",
+        }
+    }
+}
+
 struct Model {
-    object: Object,
+    content: Content,
+    key: String,
     last_modified: chrono::DateTime<chrono::Utc>,
     ttfb: Duration,
     bytes_per_second: f64,
 }
 
-type Body = BoxBody<Bytes, std::convert::Infallible>;
+/// A body's error ends the connection, so the client sees a body cut short.
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).map_err(|never| match never {}).boxed()
+}
 
 fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    Response::builder().status(status).body(Full::new(body.into()).boxed()).expect("a static response is valid")
+    Response::builder().status(status).body(full(body)).expect("a static response is valid")
 }
 
 /// `bytes=a-b` or `bytes=a-` within `len`: the inclusive range, or None when there is none.
@@ -119,9 +173,10 @@ fn range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
 impl Model {
     fn list(&self) -> Response<Body> {
         let xml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bench</Name><Prefix></Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>{KEY}</Key><LastModified>{}</LastModified><ETag>&quot;s3-model&quot;</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"#,
+            r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bench</Name><Prefix></Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;s3-model&quot;</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"#,
+            self.key,
             self.last_modified.format("%Y-%m-%dT%H:%M:%S.000Z"),
-            self.object.len()
+            self.content.len()
         );
         plain(StatusCode::OK, xml)
     }
@@ -132,13 +187,13 @@ impl Model {
             tokio::time::sleep(self.ttfb).await;
             return Ok(self.list());
         }
-        if path != format!("{BUCKET}/{KEY}") {
+        if path.strip_prefix(BUCKET).and_then(|p| p.strip_prefix('/')) != Some(self.key.as_str()) {
             return Ok(plain(StatusCode::NOT_FOUND, "no such key"));
         }
         if request.headers().get("if-match").is_some_and(|m| m.as_bytes() != ETAG.as_bytes()) {
             return Ok(plain(StatusCode::PRECONDITION_FAILED, "precondition failed"));
         }
-        let len = self.object.len();
+        let len = self.content.len();
         let header = request.headers().get("range").and_then(|r| r.to_str().ok());
         let Ok(range) = range(header, len) else { return Ok(plain(StatusCode::RANGE_NOT_SATISFIABLE, "")) };
         let (start, end) = range.unwrap_or((0, len - 1));
@@ -146,14 +201,14 @@ impl Model {
             .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
             .header("etag", ETAG)
             .header("last-modified", self.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-            .header("content-type", "text/csv")
+            .header("content-type", self.content.content_type())
             .header("content-length", end - start + 1);
         if range.is_some() {
             response = response.header("content-range", format!("bytes {start}-{end}/{len}"));
         }
         tokio::time::sleep(self.ttfb).await;
         if request.method() == Method::HEAD {
-            return Ok(response.body(Full::new(Bytes::new()).boxed()).expect("a valid response"));
+            return Ok(response.body(full(Bytes::new())).expect("a valid response"));
         }
         let began = Instant::now();
         let model = self.clone();
@@ -163,8 +218,8 @@ impl Model {
             let due = began + Duration::from_secs_f64((offset - start) as f64 / model.bytes_per_second);
             async move {
                 tokio::time::sleep_until(due.into()).await;
-                let frame = model.object.bytes(offset, (offset + FRAME).min(end + 1));
-                Ok::<_, std::convert::Infallible>(Frame::data(frame))
+                let frame = model.content.bytes(offset, (offset + FRAME).min(end + 1)).await?;
+                Ok::<_, std::io::Error>(Frame::data(frame))
             }
         });
         Ok(response.body(BodyExt::boxed(StreamBody::new(frames))).expect("a valid response"))
@@ -176,12 +231,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.mb_per_second > 0.0 && args.ttfb_ms >= 0.0, "--mb-per-second > 0, --ttfb-ms >= 0");
     anyhow::ensure!(args.row_bytes >= 80 && args.rows > 0, "--row-bytes at least 80, --rows at least 1");
-    let model = Arc::new(Model {
-        object: Object {
+    let content = match &args.file {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let len = file.metadata()?.len();
+            anyhow::ensure!(len > 0, "{} is empty", path.display());
+            Content::File { file: Arc::new(file), len }
+        }
+        None => Content::Generated(Object {
             header: format!("{},padding\n", bench::PAYMENTS_HEADER),
             rows: args.rows,
             row_bytes: args.row_bytes,
-        },
+        }),
+    };
+    let model = Arc::new(Model {
+        content,
+        key: args.key,
         last_modified: chrono::Utc::now(),
         ttfb: Duration::from_secs_f64(args.ttfb_ms / 1e3),
         bytes_per_second: args.mb_per_second * 1e6,
@@ -190,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "http://{}", listener.local_addr()?)?;
-        writeln!(out, "{}", model.object.len())?;
+        writeln!(out, "{}", model.content.len())?;
         out.flush()?;
     }
     loop {
@@ -226,5 +291,22 @@ mod tests {
         for (start, end) in [(0, 3), (3, 200), (6, 103), (500, object.len()), (1000, 1001)] {
             assert_eq!(object.bytes(start, end), whole.slice(start as usize..end as usize), "{start}..{end}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_file_is_served_range_by_range_as_it_is_on_disk() {
+        let path = std::env::temp_dir().join(format!("s3-model-{}.bin", std::process::id()));
+        let whole: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &whole).unwrap();
+        let content = Content::File { file: Arc::new(std::fs::File::open(&path).unwrap()), len: whole.len() as u64 };
+        for (start, end) in [(0, 1), (10, 70_000), (99_990, 100_000)] {
+            assert_eq!(
+                content.bytes(start, end).await.unwrap(),
+                &whole[start as usize..end as usize],
+                "{start}..{end}"
+            );
+        }
+        assert!(content.bytes(99_990, 100_001).await.is_err(), "past the end is an error, not a short frame");
+        std::fs::remove_file(path).unwrap();
     }
 }
