@@ -21,7 +21,7 @@ with open("/tmp/s3c-fanout-template.json", "w") as f:
                "columns": [{"source": "id", "field": "id", "type": "string"}]}, f)
 run("templates", "put", "/tmp/s3c-fanout-template.json")
 boto3.client("s3").create_bucket(Bucket="fanout-empty")
-first = json.loads(run("connections", "create", "--name", "fanout-0", "--account-id", "123456789012",
+first = json.loads(run("connections", "create", "--tenant", "bench", "--name", "fanout-0", "--account-id", "123456789012",
                        "--bucket", "fanout-empty", "--region", "us-east-1", "--template", "fanout", "--json"))
 table = boto3.resource("dynamodb").Table("fanout-state")
 item = table.get_item(Key={"pk": f"CONN#{first['connection']['id']}", "sk": "CONN"}, ConsistentRead=True)["Item"]

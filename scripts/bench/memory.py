@@ -69,7 +69,7 @@ def main():
             run = lambda *args: subprocess.run([cli, *args], check=True, capture_output=True, text=True, env=env).stdout
             run("init")
             run("templates", "put", TEMPLATE_FILE)
-            conn = json.loads(run("connections", "create", "--name", f"bench {suffix}", "--account-id", "123456789012",
+            conn = json.loads(run("connections", "create", "--tenant", "bench", "--name", f"bench {suffix}", "--account-id", "123456789012",
                                   "--bucket", "bench", "--region", "us-east-1", "--template", TEMPLATE_ID, "--json"))
             out, rss, wall = measured([cli, "sync", conn["connection"]["id"], "--json"], env)
             counts = json.loads(out)["run"]["counts"]

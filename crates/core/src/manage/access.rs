@@ -159,8 +159,8 @@ impl Management<'_> {
         let object = self.sample_object(source, connection, listed, key, "sample").await?;
         let mut limits = self.config.sync.read_limits();
         if template.format.kind == FormatKind::Parquet {
-            // The API's function has 256 MB: a sample reads a row group of up to 64 MiB (a sync
-            // reads larger ones).
+            // The API's function has 256 MB: a sample reads a row group of up to 64 MiB, whatever
+            // a sync is allowed (S3C_MAX_PARQUET_ROW_GROUP_BYTES may be raised with the worker's memory).
             let budget = &mut limits.parquet.max_row_group_bytes;
             *budget = (*budget).min(PREVIEW_ROW_GROUP_BYTES);
             let sampled = sample(SampleInput::Ranges(source, &object), key, template, rows, limits).await;

@@ -43,11 +43,11 @@ pub struct ParquetLimits {
 
 impl Default for ParquetLimits {
     fn default() -> Self {
-        // The worker has 512 MB: a row group of 128 MiB (parquet-mr's default size for a whole
-        // row group) leaves room for its decoded pages and the batches in flight.
-        // A footer's metadata takes about 9 times its bytes once decoded (measured): 8 MiB of it is
-        // some 75 MB, beside a row group's 128 MiB.
-        ParquetLimits { max_footer_bytes: 8 << 20, max_row_group_bytes: 128 << 20 }
+        // Measured (BENCHMARKS.md, "Parquet objects"): a sync's peak is about 3.4 times its largest
+        // row group, plus the records waiting for the writers; a 119 MiB row group of 50 KB rows took
+        // 590 MiB, past the worker's 512 MB. 64 MiB leaves room. A footer's metadata takes about 9
+        // times its bytes once decoded: 8 MiB of it is some 75 MB.
+        ParquetLimits { max_footer_bytes: 8 << 20, max_row_group_bytes: 64 << 20 }
     }
 }
 
