@@ -411,8 +411,9 @@ ranged GETs with a 20 ms first byte, at most 1,000 MB/s a connection); STS and D
 template is the payment template as a Parquet template that also maps `note`, so every column is
 fetched, decoded, mapped and written: each row is written to the records table in moto (about 50 KB an
 item) and the count is checked. Peak RSS is the sync process's own (`os.wait4`'s ru_maxrss, in MiB). The
-reader holds one row group's column chunks at a time, and refuses one of more than 128 MiB
-(`S3C_MAX_PARQUET_ROW_GROUP_BYTES`); the worker function has 512 MB (template.yaml's MemorySize, which
+reader holds one row group's column chunks at a time, and refuses one of more than
+`S3C_MAX_PARQUET_ROW_GROUP_BYTES`: 128 MiB here, twice the default (64 MiB, set from these figures),
+so that larger row groups are measured too; the worker function has 512 MB (template.yaml's MemorySize, which
 Lambda counts in MiB). Each file is synced twice: with the engine's default hand-over of records to the
 writers (1,000 rows at a time, `S3C_HANDOFF_ROWS`), and 25 at a time (one BatchWriteItem), because a
 hand-over counts rows, not bytes: at 50 KB a record, the records waiting for their writes are part of

@@ -43,7 +43,8 @@ def sync(cli, file, handoff):
         endpoint, object_bytes = model.stdout.readline().strip(), int(model.stdout.readline())
         assert object_bytes == file["object_bytes"], (object_bytes, file)
         suffix = f"{os.getpid()}-parquet-{file['group_rows']}-{handoff or DEFAULT_HANDOFF}"
-        env = dict(os.environ, AWS_ENDPOINT_URL_S3=endpoint,
+        # 128 MiB: past the default (64 MiB), so that row groups above it are measured too.
+        env = dict(os.environ, AWS_ENDPOINT_URL_S3=endpoint, S3C_MAX_PARQUET_ROW_GROUP_BYTES=str(128 << 20),
                    S3C_STATE_TABLE=f"bench-state-{suffix}", S3C_RECORDS_TABLE=f"bench-records-{suffix}")
         env.pop("S3C_HANDOFF_ROWS", None)
         if handoff:
