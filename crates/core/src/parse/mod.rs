@@ -73,10 +73,10 @@ pub enum FileError {
     Empty { needs: &'static str },
     #[error("read error: {0}")]
     Io(#[from] io::Error),
-    /// A Parquet file cannot be read on, `after` rows: not Parquet, a corrupt footer or page, a
-    /// codec not built in, a row group past its limit.
-    #[error("{reason}")]
-    Columnar { after: u64, reason: String },
+    /// A Parquet file cannot be read on: not Parquet, a corrupt footer or page, a codec not built
+    /// in, a row group past its limit (the summary says how many rows were read before).
+    #[error("{0}")]
+    Columnar(String),
     /// A columnar file given to a reader of text.
     #[error("a {format} file is read by its columns, not as text")]
     NotText { format: &'static str },

@@ -138,46 +138,42 @@ async fn read_row_groups<E: Emit>(
     });
     let mut decoder = match built.map_err(|panic| format!("its reader failed: {panic}")) {
         Ok(Ok(decoder)) => decoder,
-        Ok(Err(e)) => return Ok(Err(file(0, format!("cannot read the Parquet file: {e}")))),
-        Err(e) => return Ok(Err(file(0, format!("cannot read the Parquet file ({e})")))),
+        Ok(Err(e)) => return Ok(Err(file(format!("cannot read the Parquet file: {e}")))),
+        Err(e) => return Ok(Err(file(format!("cannot read the Parquet file ({e})")))),
     };
     let columns = Arc::new(columns);
     let id_prefix: Arc<str> = id_prefix.into();
     loop {
-        let rows_read = summary.rows_read;
         // The row group the decoder is at (past the last: one more than the file has).
         let index = groups.get(next).copied().unwrap_or(row_groups.len());
         let decoded = contained(|| decoder.try_next_reader()).unwrap_or_else(|panic| Err(reader_failed(panic)));
         let reader = match decoded {
-            Err(e) => return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}")))),
+            Err(e) => return Ok(Err(file(format!("cannot read row group {index}: {e}")))),
             Ok(DecodeResult::Finished) => return Ok(Ok(())),
             Ok(DecodeResult::NeedsData(ranges)) => {
-                if let Err(failure) = fetch.within(&ranges, rows_read) {
+                if let Err(failure) = fetch.within(&ranges) {
                     return Ok(Err(failure));
                 }
                 let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
                 if bytes > limits.max_row_group_bytes {
-                    return Ok(Err(file(
-                        rows_read,
-                        format!(
-                            "row group {index} holds {bytes} bytes of the columns read, more than the {} one may hold \
+                    return Ok(Err(file(format!(
+                        "row group {index} holds {bytes} bytes of the columns read, more than the {} one may hold \
                              (S3C_MAX_PARQUET_ROW_GROUP_BYTES): write the file with smaller row groups",
-                            limits.max_row_group_bytes
-                        ),
-                    )));
+                        limits.max_row_group_bytes
+                    ))));
                 }
-                let data = match fetch.ranges(&ranges, rows_read).await {
+                let data = match fetch.ranges(&ranges).await {
                     Ok(data) => data,
-                    Err(failure) => return Ok(Err(failure)),
+                    Err(e) => return Ok(Err(Failure::Source(e))),
                 };
                 let group = &row_groups[index.min(row_groups.len() - 1)];
                 if let Err(reason) = check_pages(group, &columns.projection, &ranges, &data, limits.max_row_group_bytes)
                 {
-                    return Ok(Err(file(rows_read, format!("row group {index}: {reason}"))));
+                    return Ok(Err(file(format!("row group {index}: {reason}"))));
                 }
                 let pushed = contained(|| decoder.push_ranges(ranges, data));
                 if let Err(e) = pushed.unwrap_or_else(|panic| Err(reader_failed(panic))) {
-                    return Ok(Err(file(rows_read, format!("cannot read row group {index}: {e}"))));
+                    return Ok(Err(file(format!("cannot read row group {index}: {e}"))));
                 }
                 continue;
             }
@@ -219,17 +215,16 @@ async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<Bytes, F
     // Magic, metadata length and magic again: 12 bytes at least.
     if size < 12 {
         let what = if size == 0 { "empty" } else { "too short" };
-        return Err(file(0, format!("not a Parquet file: {what} ({size} bytes)")));
+        return Err(file(format!("not a Parquet file: {what} ({size} bytes)")));
     }
     let tail_start = size - size.min(TAIL_BYTES);
     let tail = fetch.range(tail_start..size).await.map_err(Failure::Source)?;
     let end = tail.len();
     match &tail[end - 4..] {
         b"PAR1" => {}
-        b"PARE" => return Err(file(0, "the Parquet file is encrypted, which is not read".to_owned())),
+        b"PARE" => return Err(file("the Parquet file is encrypted, which is not read".to_owned())),
         _ => {
             return Err(file(
-                0,
                 "not a Parquet file: it does not end with Parquet's magic bytes PAR1 (is the template's format right?)"
                     .to_owned(),
             ))
@@ -237,20 +232,16 @@ async fn footer(fetch: &mut Fetch<'_>, limits: ParquetLimits) -> Result<Bytes, F
     }
     let length = u64::from(u32::from_le_bytes([tail[end - 8], tail[end - 7], tail[end - 6], tail[end - 5]]));
     if length > limits.max_footer_bytes {
-        return Err(file(
-            0,
-            format!(
-                "the Parquet footer's metadata is {length} bytes, more than the {} read (S3C_MAX_PARQUET_FOOTER_BYTES)",
-                limits.max_footer_bytes
-            ),
-        ));
+        return Err(file(format!(
+            "the Parquet footer's metadata is {length} bytes, more than the {} read (S3C_MAX_PARQUET_FOOTER_BYTES)",
+            limits.max_footer_bytes
+        )));
     }
     // The leading magic, the metadata, its length and the closing magic.
     if 4 + length + 8 > size {
-        return Err(file(
-            0,
-            format!("cannot read the Parquet footer: its length says {length} bytes, more than the file holds"),
-        ));
+        return Err(file(format!(
+            "cannot read the Parquet footer: its length says {length} bytes, more than the file holds"
+        )));
     }
     let metadata = (size - 8 - length)..(size - 8);
     if metadata.start >= tail_start {
@@ -273,8 +264,7 @@ struct Opened {
 /// footer (a wide schema, many row groups), for a blocking thread. A schema nesting deeper than
 /// [`MAX_SCHEMA_DEPTH`] is refused first: decoding it would overflow the thread's stack.
 fn open(metadata: &[u8], mapper: Arc<Mapper>) -> Result<Opened, FileError> {
-    let footer =
-        |reason: String| FileError::Columnar { after: 0, reason: format!("cannot read the Parquet footer: {reason}") };
+    let footer = |reason: String| FileError::Columnar(format!("cannot read the Parquet footer: {reason}"));
     let depth = schema_depth(metadata).map_err(footer)?;
     if depth > MAX_SCHEMA_DEPTH {
         return Err(footer(format!("its schema nests {depth} groups deep, more than the {MAX_SCHEMA_DEPTH} read")));
@@ -289,10 +279,7 @@ fn open(metadata: &[u8], mapper: Arc<Mapper>) -> Result<Opened, FileError> {
     let builder = contained(|| ParquetPushDecoderBuilder::try_new_decoder(metadata.clone()))
         .map_err(|panic| format!("its reader failed: {panic}"))
         .and_then(|b| b.map_err(|e| e.to_string()))
-        .map_err(|reason| FileError::Columnar {
-            after: 0,
-            reason: format!("cannot read the Parquet file's schema: {reason}"),
-        })?;
+        .map_err(|reason| FileError::Columnar(format!("cannot read the Parquet file's schema: {reason}")))?;
     let (columns, drift) = columns(builder.parquet_schema(), builder.schema(), &mapper)?;
     let mapper = columns.reading_mapper(&mapper).map(Arc::new).unwrap_or(mapper);
     Ok(Opened { metadata, builder, columns, drift, mapper })
@@ -377,8 +364,8 @@ fn reader_failed(panic: String) -> parquet::errors::ParquetError {
     parquet::errors::ParquetError::General(format!("its reader failed: {panic}"))
 }
 
-fn file(after: u64, reason: String) -> Failure {
-    Failure::File(FileError::Columnar { after, reason })
+fn file(reason: String) -> Failure {
+    Failure::File(FileError::Columnar(reason))
 }
 
 /// Ranged reads of one object, counted.
@@ -396,28 +383,27 @@ impl Fetch<'_> {
     }
 
     /// Whether the ranges are inside the object: one outside is the file's fault (its metadata points
-    /// there), not the source's (S3 would refuse it), and the file fails after the `rows_read` before.
-    fn within(&self, ranges: &[Range<u64>], rows_read: u64) -> Result<(), Failure> {
+    /// there), not the source's (S3 would refuse it).
+    fn within(&self, ranges: &[Range<u64>]) -> Result<(), Failure> {
         let size = self.object.size;
         match ranges.iter().find(|r| r.start > r.end || r.end > size) {
-            Some(r) => Err(file(
-                rows_read,
-                format!("the Parquet file's metadata points at bytes {}..{} of a file of {size} bytes", r.start, r.end),
-            )),
+            Some(r) => Err(file(format!(
+                "the Parquet file's metadata points at bytes {}..{} of a file of {size} bytes",
+                r.start, r.end
+            ))),
             None => Ok(()),
         }
     }
 
-    /// The ranges (a row group's column chunks), a few at a time, in their order.
-    async fn ranges(&mut self, ranges: &[Range<u64>], rows_read: u64) -> Result<Vec<Bytes>, Failure> {
+    /// The ranges (a row group's column chunks, checked to be [`Self::within`] the object), a few at
+    /// a time, in their order.
+    async fn ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, SourceError> {
         use futures::{StreamExt, TryStreamExt};
-        self.within(ranges, rows_read)?;
         let (source, object) = (self.source, self.object);
         // Collected first: a lazy map's closure held across the await would make the future not
         // Send for every lifetime, which the Lambda runtime needs.
         let reads: Vec<_> = ranges.iter().map(|r| source.read_range(object, r.start, r.end - r.start)).collect();
-        let data: Vec<Bytes> =
-            futures::stream::iter(reads).buffered(RANGES_IN_FLIGHT).try_collect().await.map_err(Failure::Source)?;
+        let data: Vec<Bytes> = futures::stream::iter(reads).buffered(RANGES_IN_FLIGHT).try_collect().await?;
         self.fetched += data.iter().map(|b| b.len() as u64).sum::<u64>();
         Ok(data)
     }

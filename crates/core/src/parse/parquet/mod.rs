@@ -231,14 +231,14 @@ pub fn parse_row_group(
             None => break,
             Some(Ok(batch)) => batch,
             Some(Err(reason)) => {
-                let error = FileError::Columnar { after: tally.summary.rows_read, reason };
+                let error = FileError::Columnar(reason);
                 return (tally.summary, Some(error));
             }
         };
         let cells = match prepare(&batch, read.columns) {
             Ok(cells) => cells,
             Err(reason) => {
-                let error = FileError::Columnar { after: tally.summary.rows_read, reason };
+                let error = FileError::Columnar(reason);
                 return (tally.summary, Some(error));
             }
         };

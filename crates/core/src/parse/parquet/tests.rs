@@ -438,6 +438,16 @@ async fn an_object_that_cannot_be_read_is_the_sources_failure_not_the_files() {
     assert_eq!(read.transport.map(|(kind, _)| kind), Some(SourceErrorKind::ObjectDenied));
 }
 
+/// The fuzz target's template (fuzz/src/lib.rs), which its seeds are read with.
+fn fuzz_template() -> Arc<Mapper> {
+    template(
+        "",
+        r#"{"source": "id", "field": "id", "type": "string", "required": true},
+           {"source": "amount", "field": "amount", "type": "decimal"},
+           {"source": "kind", "field": "kind", "type": "enum", "values": ["a", "b"], "default": "a"}"#,
+    )
+}
+
 /// Files found by fuzzing: one on which parquet 60.1's reader panicked (a division by zero decoding a
 /// corrupt dictionary page; its pages are now checked first), one whose metadata points past the
 /// file's end (S3 would answer 416).
@@ -452,12 +462,7 @@ async fn hostile_files_found_by_fuzzing_fail_alone() {
     ] {
         let input = std::fs::read(format!("{seeds}{seed}")).unwrap();
         let bucket = Bucket::with("p.parquet", &input[1..]);
-        let mapper = template(
-            "",
-            r#"{"source": "id", "field": "id", "type": "string", "required": true},
-               {"source": "amount", "field": "amount", "type": "decimal"},
-               {"source": "kind", "field": "kind", "type": "enum", "values": ["a", "b"], "default": "a"}"#,
-        );
+        let mapper = fuzz_template();
         let (read, _) = bucket.read("p.parquet", mapper, ReadOptions::default(), Kept::default()).await;
         assert!(read.transport.is_none(), "{seed}: {:?}", read.transport);
         let failure = read.failure().map(|(at, why)| format!("{at}: {why}")).unwrap();
@@ -473,12 +478,7 @@ async fn a_row_group_holding_other_rows_than_it_says_is_gone_on_with_by_the_rows
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/parse_parquet/row-group-holds-other-rows-than-it-says");
     let input = std::fs::read(seed).unwrap();
     let bucket = Bucket::with("p.parquet", &input[1..]);
-    let mapper = template(
-        "",
-        r#"{"source": "id", "field": "id", "type": "string", "required": true},
-           {"source": "amount", "field": "amount", "type": "decimal"},
-           {"source": "kind", "field": "kind", "type": "enum", "values": ["a", "b"], "default": "a"}"#,
-    );
+    let mapper = fuzz_template();
     let (whole, all) = bucket.read("p.parquet", mapper.clone(), ReadOptions::default(), Kept::default()).await;
     assert!(whole.file_error.is_none() && all.records.len() > 10, "{:?}", whole.file_error);
     for every in [1, 2, 3, 5] {
@@ -661,19 +661,7 @@ async fn a_schema_nesting_too_deep_fails_the_file_before_it_is_decoded() {
 /// page headers claim 128 MiB each took 880 MB. The claims are held to the row group's budget first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_claiming_more_than_the_budget_fail_the_file_before_they_are_decoded() {
-    let n = 200_000;
-    let batch =
-        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef)]).unwrap();
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_dictionary_enabled(false)
-        .set_data_page_size_limit(64 << 20)
-        .set_data_page_row_count_limit(usize::MAX)
-        .build();
-    let honest = one_page(&batch, properties);
-    let at = data_page_offset(&honest);
-    // A data page (type 0), then its uncompressed size: a varint of 4 bytes for 1.6 MB.
-    assert_eq!((&honest[at..at + 3], honest[at + 6] & 0x80), (&[0x15, 0x00, 0x15][..], 0));
+    let (honest, at) = ids_in_one_page(Compression::SNAPPY);
     let mut lying = honest.clone();
     lying[at + 3..at + 7].copy_from_slice(&[0xFE, 0xFF, 0xFF, 0x7F]);
     let limits = ReadLimits {
@@ -696,38 +684,34 @@ async fn pages_claiming_more_than_the_budget_fail_the_file_before_they_are_decod
     assert!(kept.records.is_empty());
 }
 
-/// `batch` written as one page per column with `properties`.
-fn one_page(batch: &RecordBatch, properties: WriterProperties) -> Vec<u8> {
+/// 200,000 ids (0..) as one data page of `codec`, and where the page starts: a data page (type 0),
+/// then its uncompressed size as a varint of 4 bytes (1.6 MB), for a test to claim otherwise.
+fn ids_in_one_page(codec: Compression) -> (Vec<u8>, usize) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let batch =
+        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(0..200_000)) as ArrayRef)])
+            .unwrap();
+    let properties = WriterProperties::builder()
+        .set_compression(codec)
+        .set_dictionary_enabled(false)
+        .set_data_page_size_limit(64 << 20)
+        .set_data_page_row_count_limit(usize::MAX)
+        .build();
     let mut bytes = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).unwrap();
-    writer.write(batch).unwrap();
+    writer.write(&batch).unwrap();
     writer.close().unwrap();
-    bytes
-}
-
-/// Where the first column's first data page starts.
-fn data_page_offset(file: &[u8]) -> usize {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let reader = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
-    reader.metadata().row_group(0).column(0).data_page_offset() as usize
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+    let at = reader.metadata().row_group(0).column(0).data_page_offset() as usize;
+    assert_eq!((&bytes[at..at + 3], bytes[at + 6] & 0x80), (&[0x15, 0x00, 0x15][..], 0));
+    (bytes, at)
 }
 
 /// parquet's gzip reads a page to its end whatever its header claims: a page that inflates past its
 /// claim (a bomb) fails the file before the reader sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzip_page_inflating_past_its_claim_fails_the_file() {
-    let n = 200_000;
-    let batch =
-        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef)]).unwrap();
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::GZIP(Default::default()))
-        .set_dictionary_enabled(false)
-        .set_data_page_size_limit(64 << 20)
-        .set_data_page_row_count_limit(usize::MAX)
-        .build();
-    let honest = one_page(&batch, properties);
-    let at = data_page_offset(&honest);
-    assert_eq!((&honest[at..at + 3], honest[at + 6] & 0x80), (&[0x15, 0x00, 0x15][..], 0));
+    let (honest, at) = ids_in_one_page(Compression::GZIP(Default::default()));
     // A claim of 1,100,000 bytes (zigzag, 4 bytes of varint) for a page of 1,600,000.
     let mut lying = honest.clone();
     let mut claim = Vec::new();
